@@ -1,0 +1,99 @@
+// Network probes run on the hosts: scripts are pure (tested as data), parsers are pure.
+import { quote } from '../transport/quote.js';
+
+/**
+ * Listen for VRRP (IP protocol 112) for `seconds` on the host, joined to 224.0.0.18 on the
+ * interface address, printing `src vrid priority` per packet. perl-base is on every Debian/RHEL
+ * host (no tcpdump needed).
+ */
+export function vrrpListenScript(ifaceAddress: string, seconds: number): string {
+  const perl = [
+    'use Socket qw(:all);',
+    'socket(my $s, PF_INET, SOCK_RAW, 112) or die "raw socket: $!\\n";',
+    'eval { setsockopt($s, IPPROTO_IP, IP_ADD_MEMBERSHIP, pack_ip_mreq(inet_aton("224.0.0.18"), inet_aton($ARGV[1]))) };',
+    'my $end = time + $ARGV[0];',
+    'my $rin = ""; vec($rin, fileno($s), 1) = 1;',
+    'while ((my $left = $end - time) > 0) {',
+    '  my $n = select(my $rout = $rin, undef, undef, $left); last if $n <= 0;',
+    '  recv($s, my $buf, 2048, 0) or next;',
+    '  my $ihl = (ord(substr($buf, 0, 1)) & 15) * 4;',
+    '  next if length($buf) < $ihl + 4;',
+    '  printf "%s %d %d\\n", join(".", unpack("C4", substr($buf, 12, 4))), ord(substr($buf, $ihl + 1, 1)), ord(substr($buf, $ihl + 2, 1));',
+    '}',
+  ].join(' ');
+  return `timeout ${seconds + 3} perl -e ${quote(perl)} ${seconds} ${quote(ifaceAddress)}`;
+}
+
+export interface VrrpSeen {
+  src: string;
+  vrid: number;
+  priority: number;
+}
+
+export function parseVrrpListen(out: string): VrrpSeen[] {
+  const seen: VrrpSeen[] = [];
+  for (const l of out.split('\n')) {
+    const m = /^(\d+\.\d+\.\d+\.\d+) (\d+) (\d+)$/.exec(l.trim());
+    if (m) seen.push({ src: m[1]!, vrid: Number(m[2]), priority: Number(m[3]) });
+  }
+  return seen;
+}
+
+/** Routers other than ours that advertise our VRID: each is a collision ("bogus VRRP packet"). */
+export function vridCollisions(seen: VrrpSeen[], vrid: number, ours: string[]): string[] {
+  return [...new Set(seen.filter((p) => p.vrid === vrid && !ours.includes(p.src)).map((p) => p.src))];
+}
+
+/**
+ * Does anything answer ARP for the VIP? Trigger resolution with a TCP connect attempt and read
+ * the neighbour entry: an lladdr means some machine holds the address.
+ */
+export function vipAnswersScript(vip: string, iface: string): string {
+  const v = quote(vip);
+  const i = quote(iface);
+  return `ip neigh del ${v} dev ${i} 2>/dev/null; timeout 1 bash -c ${quote(`exec 3<>/dev/tcp/${vip}/9`)} 2>/dev/null; sleep 0.5; ip neigh show ${v} dev ${i}`;
+}
+
+export function parseVipAnswers(out: string): string | null {
+  const m = /lladdr\s+([0-9a-f:]{17})\s+(REACHABLE|STALE|DELAY|PROBE|PERMANENT)/i.exec(out);
+  return m ? m[1]! : null;
+}
+
+/** `ip -o -4 addr show` holds the VIP? */
+export function holdsVip(ipOut: string, vip: string): boolean {
+  return new RegExp(`\\binet ${vip.replace(/\./g, '\\.')}/`).test(ipOut);
+}
+
+/** A TCP connect to addr:port from the host (bash /dev/tcp, 2 s). */
+export function tcpConnectScript(addr: string, port: number, seconds = 2): string {
+  return `timeout ${seconds} bash -c ${quote(`exec 3<>/dev/tcp/${addr}/${port}`)}`;
+}
+
+/**
+ * haproxy's stats socket through perl (IO::Socket::UNIX is in perl-base; socat is not installed
+ * on most hosts): `show stat` as CSV.
+ */
+export function haproxyStatScript(socket: string): string {
+  const perl = 'use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "stats socket $ARGV[0]: $!\\n"; print $s "show stat\\n"; print while <$s>;';
+  return `perl -e ${quote(perl)} ${quote(socket)}`;
+}
+
+export interface BackendStat {
+  backend: string;
+  server: string;
+  status: string;
+}
+
+export function parseHaproxyStat(csv: string): BackendStat[] {
+  const lines = csv.split('\n').filter((l) => l.trim());
+  const header = lines[0]?.replace(/^# /, '').split(',') ?? [];
+  const ix = (k: string) => header.indexOf(k);
+  const out: BackendStat[] = [];
+  for (const l of lines.slice(1)) {
+    const c = l.split(',');
+    const sv = c[ix('svname')] ?? '';
+    if (sv === 'FRONTEND' || sv === 'BACKEND') continue;
+    out.push({ backend: c[ix('pxname')] ?? '', server: sv, status: c[ix('status')] ?? '' });
+  }
+  return out;
+}

@@ -1,0 +1,120 @@
+// The shared shape of every kha command: flags, sinks, the run context, SIGINT, exit codes.
+// Commands stay thin: parse, build an action, run it, map the outcome to an exit code.
+import { Command, Flags } from '@oclif/core';
+import { EventBus } from '../engine/events.js';
+import { ExitCode, KhaError, describeError } from '../errors.js';
+import { HumanSink } from '../report/human.js';
+import { JsonSink } from '../report/json.js';
+import { PinoSink, defaultLogFile } from '../report/log.js';
+import { mask } from '../transport/quote.js';
+
+export const inventoryFlags = {
+  inventory: Flags.string({ char: 'i', summary: 'Inventory file (Ansible YAML: all/hosts/vars/children).', required: true, helpValue: 'hosts.yaml' }),
+  limit: Flags.string({ char: 'l', summary: 'Only these hosts or groups (comma separated, !name excludes).' }),
+  user: Flags.string({ char: 'u', summary: 'SSH user for every host (overrides ansible_user).' }),
+  'private-key': Flags.string({ summary: 'SSH private key file (overrides ansible_ssh_private_key_file).' }),
+  become: Flags.boolean({ char: 'b', summary: 'Use sudo on the hosts (overrides ansible_become).', allowNo: true }),
+  forks: Flags.integer({ summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
+  'accept-new-host-keys': Flags.boolean({ summary: 'Trust and record SSH host keys not yet in known_hosts (a changed key is still refused).' }),
+  'known-hosts': Flags.string({ summary: 'known_hosts file (default ~/.ssh/known_hosts).' }),
+  'connect-timeout': Flags.integer({ summary: 'SSH connect timeout in seconds.', default: 10, min: 1 }),
+};
+
+export const outputFlags = {
+  json: Flags.boolean({ summary: 'Print one JSON document instead of human lines.' }),
+  'log-file': Flags.string({ summary: 'Write the JSON log here (default under ~/.local/state/kha/logs).' }),
+  verbose: Flags.integer({ char: 'v', summary: 'More detail: -v shows every task, -vv also commands and their output.', default: 0, hidden: true }),
+};
+
+export const changeFlags = {
+  check: Flags.boolean({ summary: 'Change nothing: report what would change.' }),
+  diff: Flags.boolean({ summary: 'Show unified diffs of every config that would change.' }),
+  yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
+};
+
+export interface Io {
+  events: EventBus;
+  logFile: string;
+  signal: AbortSignal;
+  verbose: number;
+  json: boolean;
+  /** register secrets for masking as they become known */
+  addSecrets(s: string[]): void;
+}
+
+/** Count -v / -vv / -vvv in argv (oclif has no counting flag) and return argv without them. */
+export function splitVerbosity(argv: string[]): { argv: string[]; verbose: number } {
+  let verbose = 0;
+  const rest: string[] = [];
+  for (const a of argv) {
+    if (/^-v+$/.test(a)) verbose += a.length - 1;
+    else if (a === '--verbose') verbose++;
+    else rest.push(a);
+  }
+  return { argv: rest, verbose };
+}
+
+export abstract class KhaCommand extends Command {
+  protected io?: Io;
+  private secrets: string[] = [];
+  private abort = new AbortController();
+  private sigints = 0;
+
+  protected setupIo(flags: { json?: boolean; 'log-file'?: string | undefined }, verbose: number): Io {
+    const events = new EventBus((s) => mask(s, this.secrets));
+    const json = Boolean(flags.json);
+    if (json) events.add(new JsonSink(process.stdout));
+    else events.add(new HumanSink({ out: process.stdout, verbose }));
+    const logFile = flags['log-file'] ?? defaultLogFile();
+    try {
+      events.add(new PinoSink(logFile));
+    } catch (err) {
+      process.stderr.write(`warning: cannot write the log file ${logFile}: ${describeError(err)}\n`);
+    }
+    process.on('SIGINT', () => {
+      this.sigints++;
+      if (this.sigints > 1) process.exit(ExitCode.interrupted);
+      process.stderr.write('\ninterrupted: finishing the tasks in flight (Ctrl-C again to quit at once)\n');
+      this.abort.abort(new KhaError('interrupted', { code: 'E_INTERRUPTED', exit: ExitCode.interrupted }));
+    });
+    this.io = {
+      events,
+      logFile,
+      signal: this.abort.signal,
+      verbose,
+      json,
+      addSecrets: (s) => this.secrets.push(...s.filter((x) => x && x.length > 0)),
+    };
+    return this.io;
+  }
+
+  protected parseArgv(): { verbose: number } {
+    const { argv, verbose } = splitVerbosity(this.argv);
+    this.argv = argv;
+    return { verbose };
+  }
+
+  /** Print one clear error line (plus suggestions), the log path, and exit with the error's code. */
+  protected async fail(err: unknown): Promise<never> {
+    const code = this.abort.signal.aborted ? ExitCode.interrupted : err instanceof KhaError ? err.exit : ExitCode.failed;
+    const msg = mask(describeError(err), this.secrets);
+    if (this.io?.json) {
+      process.stdout.write(`${JSON.stringify({ error: { message: msg, code: err instanceof KhaError ? err.code : 'E_INTERNAL', exit: code } })}\n`);
+    } else {
+      process.stderr.write(`error: ${msg}\n`);
+      if (err instanceof KhaError) for (const s of err.suggestions) process.stderr.write(`  try: ${mask(s, this.secrets)}\n`);
+      if (this.io && code !== ExitCode.usage) process.stderr.write(`log: ${this.io.logFile}\n`);
+      if (!(err instanceof KhaError) && process.env.KHA_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+    }
+    await this.io?.events.close();
+    return this.exit(code) as never;
+  }
+
+  protected async finish(code: number): Promise<void> {
+    await this.io?.events.close();
+    if (code !== 0) {
+      if (this.io && !this.io.json) process.stderr.write(`log: ${this.io.logFile}\n`);
+      this.exit(code);
+    }
+  }
+}

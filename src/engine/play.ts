@@ -1,0 +1,218 @@
+// The play runner: batches x tasks in lockstep, handlers flushed once per batch, max-fail.
+// Plan first (pyinfra/Terraform split): every host's tasks are planned in parallel; hosts with
+// nothing to change are done at once and only hosts that change are paced through `serial`.
+import PQueue from 'p-queue';
+import { describeError, KhaError } from '../errors.js';
+import type { RunContext } from './context.js';
+import { isTransportError } from './context.js';
+import { batches } from './serial.js';
+import type { Handler, HostContext, Plan, Play, PlayResult, Task, TaskStatus } from './types.js';
+
+export function taskTitle(task: Task<any>, params: unknown): string {
+  return task.name ?? task.module.describe(params);
+}
+
+function resolveParams<P>(task: Task<P>, hc: HostContext): P {
+  return typeof task.params === 'function' ? (task.params as (c: HostContext) => P)(hc) : task.params;
+}
+
+interface StepOutcome {
+  status: TaskStatus;
+  changed: boolean;
+}
+
+/** Run one task on one host: plan, then apply unless check mode. Emits the task event. */
+export async function runTask(ctx: RunContext, hostName: string, task: Task<any>, isHandler = false): Promise<StepOutcome> {
+  const started = Date.now();
+  let title = task.name ?? task.module.name;
+  try {
+    const hc = await ctx.hostContext(hostName);
+    if (task.when && !task.when(hc)) {
+      const params = resolveParams(task, hc);
+      title = taskTitle(task, params);
+      ctx.count(hostName, 'skipped');
+      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'skipped', why: 'condition not met', ms: Date.now() - started, check: ctx.check });
+      return { status: 'skipped', changed: false };
+    }
+    const params = resolveParams(task, hc);
+    title = taskTitle(task, params);
+    const plan: Plan = await task.module.plan(hc, params);
+    if (!plan.change) {
+      ctx.count(hostName, 'ok');
+      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'ok', why: plan.why, ms: Date.now() - started, check: ctx.check });
+      return { status: 'ok', changed: false };
+    }
+    if (!ctx.check) await plan.apply();
+    ctx.count(hostName, 'changed');
+    if (task.notify?.length && !isHandler) ctx.notify(hostName, task.notify);
+    ctx.events.emit({
+      type: 'task',
+      host: hostName,
+      task: title,
+      status: 'changed',
+      why: plan.why,
+      ...(plan.diff && ctx.opts.diff ? { diff: plan.diff } : {}),
+      ms: Date.now() - started,
+      check: ctx.check,
+    });
+    return { status: 'changed', changed: true };
+  } catch (err) {
+    const msg = describeError(err);
+    if (isTransportError(err)) {
+      ctx.markUnreachable(hostName, err);
+      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'unreachable', error: msg, ms: Date.now() - started, check: ctx.check });
+      return { status: 'unreachable', changed: false };
+    }
+    ctx.count(hostName, 'failed');
+    ctx.markFailed(hostName, `${title}: ${msg}`);
+    const detail = (err as { detail?: string }).detail;
+    ctx.events.emit({
+      type: 'task',
+      host: hostName,
+      task: title,
+      status: 'failed',
+      error: detail ? `${msg}\n${detail}` : msg,
+      ms: Date.now() - started,
+      check: ctx.check,
+    });
+    return { status: 'failed', changed: false };
+  }
+}
+
+interface PlannedTask {
+  title: string;
+  status: 'ok' | 'skipped';
+  why: string;
+  ms: number;
+}
+
+/**
+ * Plan every task of a host without applying anything. Returns the per-task results when nothing
+ * would change (so they can be reported without a second round trip), or null when something would.
+ */
+async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<PlannedTask[] | null> {
+  const hc = await ctx.hostContext(hostName);
+  if (play.flushHandlers !== false && play.handlers?.some((h) => ctx.notified.get(hostName)?.has(h.name))) return null;
+  const out: PlannedTask[] = [];
+  for (const task of play.tasks) {
+    const t0 = Date.now();
+    const params = resolveParams(task, hc);
+    const title = taskTitle(task, params);
+    if (task.when && !task.when(hc)) {
+      out.push({ title, status: 'skipped', why: 'condition not met', ms: Date.now() - t0 });
+      continue;
+    }
+    const plan = await task.module.plan(hc, params);
+    if (plan.change) return null;
+    out.push({ title, status: 'ok', why: plan.why, ms: Date.now() - t0 });
+  }
+  return out;
+}
+
+export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> {
+  const queue = new PQueue({ concurrency: Math.max(1, ctx.opts.forks) });
+  const result: PlayResult = { play: play.name, done: [], failed: [], unreachable: [], untouched: [], stopped: false };
+  const all = play.hosts.filter((h) => ctx.alive(h));
+  const maxFail = play.maxFailPercentage ?? 0;
+  const failedInPlay = new Set<string>();
+
+  // 1. plan (not in check mode: check mode runs every task through the same path and applies nothing)
+  let toRun = all;
+  if (play.planFirst !== false && !ctx.check && all.length > 1) {
+    const planned = new Map<string, PlannedTask[] | null>();
+    await Promise.all(
+      all.map((h) =>
+        queue.add(async () => {
+          try {
+            planned.set(h, await planHost(ctx, h, play));
+          } catch {
+            planned.set(h, null); // the real run reports the error on that host
+          }
+        }),
+      ),
+    );
+    toRun = all.filter((h) => planned.get(h) == null);
+    for (const h of all) {
+      const tasks = planned.get(h);
+      if (!tasks) continue;
+      for (const t of tasks) {
+        ctx.count(h, t.status);
+        ctx.events.emit({ type: 'task', host: h, task: t.title, status: t.status, why: t.why, ms: t.ms, check: ctx.check });
+      }
+      result.done.push(h);
+    }
+  }
+
+  const groups = batches(play.serial, toRun, `${play.name}: serial`);
+  for (let bi = 0; bi < groups.length; bi++) {
+    const batch = groups[bi]!;
+    if (ctx.opts.signal.aborted) {
+      result.untouched.push(...groups.slice(bi).flat());
+      result.stopped = true;
+      result.stopReason = 'interrupted';
+      break;
+    }
+    ctx.events.emit({ type: 'batch', play: play.name, index: bi + 1, count: groups.length, hosts: batch });
+    let active = batch.filter((h) => ctx.alive(h));
+    for (const task of play.tasks) {
+      if (active.length === 0) break;
+      await Promise.all(active.map((h) => queue.add(() => runTask(ctx, h, task))));
+      for (const h of active) if (!ctx.alive(h)) failedInPlay.add(h);
+      active = active.filter((h) => ctx.alive(h));
+      if (ctx.opts.signal.aborted) break;
+    }
+    if (play.flushHandlers !== false && active.length > 0 && !ctx.opts.signal.aborted) {
+      await flushHandlers(ctx, active, play.handlers ?? [], queue);
+      for (const h of active) if (!ctx.alive(h)) failedInPlay.add(h);
+      active = active.filter((h) => ctx.alive(h));
+    }
+    for (const h of batch) {
+      if (ctx.unreachable.has(h)) result.unreachable.push(h);
+      else if (ctx.failed.has(h)) result.failed.push(h);
+      else result.done.push(h);
+    }
+    const failPct = play.hosts.length ? (failedInPlay.size / play.hosts.length) * 100 : 0;
+    let stop: string | undefined;
+    if (active.length === 0 && batch.length > 0) stop = `every host of batch ${bi + 1} failed`;
+    else if (failPct > maxFail) stop = `${failedInPlay.size} of ${play.hosts.length} hosts failed (max fail ${maxFail}%)`;
+    else if (ctx.opts.signal.aborted) stop = 'interrupted';
+    if (!stop && play.afterBatch && !ctx.check) {
+      try {
+        await play.afterBatch(active, bi);
+      } catch (err) {
+        stop = `after batch ${bi + 1}: ${describeError(err)}`;
+        ctx.events.emit({ type: 'message', level: 'error', text: stop });
+      }
+    }
+    if (stop) {
+      result.stopped = true;
+      result.stopReason = stop;
+      result.untouched.push(...groups.slice(bi + 1).flat());
+      break;
+    }
+  }
+  return result;
+}
+
+export async function flushHandlers(ctx: RunContext, hosts: string[], handlers: Handler<any>[], queue?: PQueue): Promise<void> {
+  const q = queue ?? new PQueue({ concurrency: Math.max(1, ctx.opts.forks) });
+  for (const handler of handlers) {
+    const targets = hosts.filter((h) => ctx.alive(h) && ctx.notified.get(h)?.has(handler.name));
+    if (targets.length === 0) continue;
+    await Promise.all(
+      targets.map((h) =>
+        q.add(async () => {
+          await runTask(ctx, h, handler, true);
+          ctx.notified.get(h)?.delete(handler.name);
+        }),
+      ),
+    );
+  }
+}
+
+/** A play that stopped is an error for the caller to report (with done/failed/untouched). */
+export class PlayStopped extends KhaError {
+  constructor(readonly result: PlayResult) {
+    super(`${result.play}: stopped: ${result.stopReason ?? 'failed'}`, { code: 'E_PLAY_STOPPED' });
+  }
+}

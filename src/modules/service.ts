@@ -1,0 +1,104 @@
+// service (systemd): enabled, started, stopped, restarted, reloaded; daemon-reload when unit
+// files changed. A failed restart can put the previous config files back and restart with them.
+import type { Module } from '../engine/types.js';
+import { TaskFailed } from '../engine/types.js';
+import { quote } from '../transport/quote.js';
+import type { Connection } from '../transport/types.js';
+import { lastLines } from './util.js';
+import { PREV_SUFFIX } from './template.js';
+
+export interface ServiceParams {
+  name: string;
+  state?: 'started' | 'stopped' | 'restarted' | 'reloaded';
+  enabled?: boolean;
+  daemonReload?: boolean;
+  /** config files whose <file>.kha-prev is restored when a restart/reload fails */
+  rollback?: string[];
+}
+
+const UNIT = /^[A-Za-z0-9@._-]+$/;
+
+export function parseShow(out: string): { load: string; active: string; enabled: string } {
+  const m = new Map<string, string>();
+  for (const l of out.split('\n')) {
+    const i = l.indexOf('=');
+    if (i > 0) m.set(l.slice(0, i), l.slice(i + 1).trim());
+  }
+  return { load: m.get('LoadState') ?? '', active: m.get('ActiveState') ?? '', enabled: m.get('UnitFileState') ?? '' };
+}
+
+export async function journalTail(conn: Connection, unit: string, n = 15): Promise<string> {
+  const r = await conn.exec({ script: `journalctl -u ${quote(unit)} -n ${n} --no-pager -o cat 2>/dev/null || true` }, { become: true });
+  return lastLines(r.stdout, n);
+}
+
+export const serviceModule: Module<ServiceParams> = {
+  name: 'service',
+  describe: (p) => {
+    const parts = [];
+    if (p.state) parts.push(p.state === 'started' ? 'start' : p.state === 'stopped' ? 'stop' : p.state === 'restarted' ? 'restart' : 'reload');
+    if (p.enabled !== undefined) parts.push(p.enabled ? 'enable' : 'disable');
+    return `${parts.join(' + ') || 'check'} ${p.name}`;
+  },
+  async plan(ctx, p) {
+    if (!UNIT.test(p.name)) throw new TaskFailed(`unit name ${JSON.stringify(p.name)} is not valid`);
+    const unit = p.name.includes('.') ? p.name : `${p.name}.service`;
+    const r = await ctx.conn.exec({ script: `systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unit)}` }, { become: false });
+    const st = parseShow(r.stdout);
+    const steps: string[] = [];
+    const why: string[] = [];
+    if (p.daemonReload) steps.push('systemctl daemon-reload');
+    if (p.enabled === true && !['enabled', 'static', 'generated', 'alias', 'indirect', 'enabled-runtime'].includes(st.enabled)) {
+      steps.push(`systemctl enable -- ${quote(unit)}`);
+      why.push(`not enabled (${st.enabled || 'unknown'})`);
+    }
+    if (p.enabled === false && st.enabled === 'enabled') {
+      steps.push(`systemctl disable -- ${quote(unit)}`);
+      why.push('enabled');
+    }
+    const active = st.active === 'active' || st.active === 'reloading' || st.active === 'activating';
+    let verb: string | undefined;
+    if (p.state === 'started' && !active) {
+      verb = 'start';
+      why.push(`not running (${st.active || 'unknown'})`);
+    } else if (p.state === 'stopped' && active) {
+      verb = 'stop';
+      why.push('running');
+    } else if (p.state === 'restarted') {
+      verb = 'restart';
+      why.push('restart requested');
+    } else if (p.state === 'reloaded') {
+      // reloading a stopped service would leave it stopped: start it instead
+      verb = active ? 'reload' : 'start';
+      why.push(active ? 'reload requested' : `not running (${st.active || 'unknown'})`);
+    }
+    if (verb) steps.push(`systemctl ${verb} -- ${quote(unit)}`);
+    if (steps.length === 0 || (steps.length === 1 && p.daemonReload && !verb && why.length === 0)) {
+      return { change: false, why: `${st.active}${st.enabled ? `, ${st.enabled}` : ''}` };
+    }
+    return {
+      change: true,
+      why: why.join(', ') || 'daemon-reload',
+      apply: async () => {
+        const r2 = await ctx.conn.exec({ script: steps.join(' && ') }, { become: true, timeoutMs: 120_000 });
+        if (r2.code === 0) {
+          // a unit can accept the start and die a moment later: look again
+          if (verb === 'start' || verb === 'restart') {
+            const again = parseShow((await ctx.conn.exec({ script: `sleep 0.3; systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unit)}` })).stdout);
+            if (again.active === 'active' || again.active === 'activating') return;
+          } else return;
+        }
+        const journal = await journalTail(ctx.conn, unit);
+        if (p.rollback?.length && verb && verb !== 'stop') {
+          const restore = p.rollback.map((f) => `if [ -f ${quote(f + PREV_SUFFIX)} ]; then cp -p -- ${quote(f + PREV_SUFFIX)} ${quote(f)}; fi`).join('; ');
+          const rr = await ctx.conn.exec({ script: `${restore}; systemctl restart -- ${quote(unit)}` }, { become: true, timeoutMs: 120_000 });
+          throw new TaskFailed(
+            `${verb} ${unit} failed with the new config; the previous config was put back and ${unit} ${rr.code === 0 ? 'restarted with it' : 'did not restart with it either'}`,
+            journal,
+          );
+        }
+        throw new TaskFailed(`${verb ?? 'systemctl'} ${unit} failed${r2.stderr.trim() ? `: ${lastLines(r2.stderr, 1)}` : ''}`, journal);
+      },
+    };
+  },
+};

@@ -1,0 +1,92 @@
+// template / copy: content rendered in TypeScript. Unchanged content is no change. A change is
+// uploaded to a temp file beside the target, validated there, and renamed into place; the
+// previous version stays as <path>.kha-prev so a failed restart can put it back.
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import type { Module } from '../engine/types.js';
+import { TaskFailed } from '../engine/types.js';
+import { quote, quoteArgv } from '../transport/quote.js';
+import { lastLines, must, octal, randomSuffix, unifiedDiff } from './util.js';
+import { parseStat } from './file.js';
+
+export interface TemplateParams {
+  path: string;
+  content: string;
+  mode: number;
+  owner?: string;
+  group?: string;
+  /** argv of a validator; the element '%s' is replaced by the temp file's path */
+  validate?: string[];
+  /** do not show the content in diffs (it holds a secret the masker may not know) */
+  sensitive?: boolean;
+}
+
+export const PREV_SUFFIX = '.kha-prev';
+
+export function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+export function probeScript(path: string, withContent: boolean): string {
+  const q = quote(path);
+  return `if [ -e ${q} ]; then stat -c '%F|%a|%U|%G' -- ${q}; sha256sum -- ${q} | cut -d' ' -f1;${withContent ? ` echo @@content@@; cat -- ${q};` : ''} else echo missing; fi`;
+}
+
+export function parseProbe(out: string): { exists: boolean; type?: string; mode?: number; owner?: string; group?: string; hash?: string; content?: string } {
+  const [head, content] = out.split('@@content@@\n');
+  const lines = (head ?? '').trim().split('\n');
+  if (lines[0] === 'missing') return { exists: false };
+  const st = parseStat(lines[0] ?? '');
+  return { ...st, exists: true, ...(lines[1] ? { hash: lines[1].trim() } : {}), ...(content !== undefined ? { content } : {}) };
+}
+
+export function installScript(tmp: string, path: string): string {
+  const q = quote(path);
+  return `if [ -f ${q} ]; then cp -p -- ${q} ${quote(path + PREV_SUFFIX)}; fi; mv -f -- ${quote(tmp)} ${q}`;
+}
+
+export const templateModule: Module<TemplateParams> = {
+  name: 'template',
+  describe: (p) => `write ${p.path}`,
+  async plan(ctx, p) {
+    if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
+    const want = sha256(p.content);
+    const r = await ctx.conn.exec({ script: probeScript(p.path, ctx.diff && !p.sensitive) }, { become: true });
+    const cur = parseProbe(r.stdout);
+    if (cur.exists && cur.type !== 'file') throw new TaskFailed(`${p.path} exists and is not a regular file`);
+    const why: string[] = [];
+    const contentChanged = !cur.exists || cur.hash !== want;
+    if (!cur.exists) why.push('missing');
+    else if (contentChanged) why.push('content differs');
+    if (cur.exists && cur.mode !== p.mode) why.push(`mode ${octal(cur.mode ?? 0)} -> ${octal(p.mode)}`);
+    if (cur.exists && p.owner && cur.owner !== p.owner) why.push(`owner ${cur.owner} -> ${p.owner}`);
+    if (cur.exists && p.group && cur.group !== p.group) why.push(`group ${cur.group} -> ${p.group}`);
+    if (why.length === 0) return { change: false, why: `content unchanged (sha256 ${want.slice(0, 12)})` };
+    const diff = contentChanged && !p.sensitive ? unifiedDiff(p.path, cur.exists ? (cur.content ?? '') : null, p.content) : undefined;
+    return {
+      change: true,
+      why: why.join(', '),
+      ...(diff ? { diff } : {}),
+      apply: async () => {
+        const dir = posix.dirname(p.path);
+        const tmp = posix.join(dir, `.${posix.basename(p.path)}.kha-${randomSuffix()}`);
+        await must(ctx.conn, { script: `mkdir -p -- ${quote(dir)}` }, `mkdir ${dir}`);
+        await ctx.conn.upload(p.content, tmp, { mode: p.mode, ...(p.owner ? { owner: p.owner } : {}), ...(p.group ? { group: p.group } : {}) });
+        try {
+          if (p.validate) {
+            const argv = p.validate.map((a) => (a === '%s' ? tmp : a));
+            const v = await ctx.conn.exec({ argv }, { become: true, timeoutMs: 60_000 });
+            if (v.code !== 0) {
+              const out = lastLines(`${v.stdout}\n${v.stderr}`, 10);
+              throw new TaskFailed(`${p.path}: the new content was rejected by \`${quoteArgv(p.validate)}\` (exit ${v.code}); the old file is untouched`, out);
+            }
+          }
+          await must(ctx.conn, { script: installScript(tmp, p.path) }, `install ${p.path}`);
+        } catch (err) {
+          await ctx.conn.exec({ script: `rm -f -- ${quote(tmp)}` }, { become: true }).catch(() => undefined);
+          throw err;
+        }
+      },
+    };
+  },
+};

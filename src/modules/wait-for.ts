@@ -1,0 +1,46 @@
+// wait_for: poll a command until a condition holds, with timeout, interval and the last output
+// in the error. Waiting changes nothing on the host, so the task reports ok when it holds.
+import type { Module } from '../engine/types.js';
+import { TaskFailed } from '../engine/types.js';
+import type { Command, ExecResult } from '../transport/types.js';
+import { lastLines } from './util.js';
+
+export interface WaitForParams {
+  title: string;
+  cmd: Command;
+  /** the condition; default: exit code 0 */
+  until?: (r: ExecResult) => boolean;
+  timeoutMs: number;
+  intervalMs?: number;
+  become?: boolean;
+  /** extra context for the timeout error (e.g. a journal tail) */
+  onTimeout?: () => Promise<string>;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((res) => {
+    const t = setTimeout(res, ms);
+    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+  });
+
+export const waitForModule: Module<WaitForParams> = {
+  name: 'wait_for',
+  describe: (p) => p.title,
+  async plan(ctx, p) {
+    const ok = p.until ?? ((r: ExecResult) => r.code === 0);
+    const t0 = Date.now();
+    let last: ExecResult | undefined;
+    for (;;) {
+      last = await ctx.conn.exec(p.cmd, { become: p.become ?? false, timeoutMs: Math.max(1000, p.timeoutMs) });
+      if (ok(last)) return { change: false, why: `held after ${((Date.now() - t0) / 1000).toFixed(1)} s` };
+      if (ctx.check) return { change: false, why: 'does not hold yet (check mode: not waiting)' };
+      if (Date.now() - t0 >= p.timeoutMs || ctx.signal.aborted) break;
+      await sleep(p.intervalMs ?? 250, ctx.signal);
+    }
+    const extra = p.onTimeout ? await p.onTimeout().catch(() => '') : '';
+    throw new TaskFailed(
+      `${p.title}: timed out after ${(p.timeoutMs / 1000).toFixed(0)} s`,
+      [`last output: ${lastLines(`${last.stdout}\n${last.stderr}`, 5) || '(none)'}`, extra].filter(Boolean).join('\n'),
+    );
+  },
+};

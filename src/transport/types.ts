@@ -1,0 +1,69 @@
+// The transport contract. Only src/transport/ssh.ts imports ssh2; everything else (engine,
+// modules, facts, tests with a fake connection) talks to this interface.
+
+export interface ExecResult {
+  /** exit code; null when the process was killed by a signal or timed out */
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+  /** true when the per-command timeout killed it */
+  timedOut?: boolean;
+}
+
+/**
+ * A command is data: an argv array (quoted in one place, src/transport/quote.ts) or a shell
+ * script built with `sh()` from already-quoted parts. Never a string glued from inventory values.
+ */
+export type Command = { argv: string[] } | { script: string };
+
+export interface ExecOptions {
+  /** data written to the command's stdin (after the sudo password, when become needs one) */
+  stdin?: string | Buffer;
+  /** per-command timeout in ms (default: the connection's) */
+  timeoutMs?: number;
+  /** run as root (or become_user) through sudo; defaults to the host's become setting */
+  become?: boolean;
+  signal?: AbortSignal;
+}
+
+export interface UploadOptions {
+  /** octal mode, e.g. 0o644 */
+  mode: number;
+  owner?: string;
+  group?: string;
+}
+
+export interface Connection {
+  /** inventory name of the host */
+  readonly name: string;
+  /** exec never throws on a non-zero exit; it throws TransportError when the channel fails */
+  exec(cmd: Command, opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Write content to remotePath (exactly that path; the caller picks temp names) with mode and
+   * owner. Goes over SFTP; with become, through a private temp file and `install`.
+   */
+  upload(content: string | Buffer, remotePath: string, opts: UploadOptions): Promise<void>;
+  close(): Promise<void>;
+  /** counters for benchmarks and tests */
+  readonly stats: { execs: number; uploads: number };
+}
+
+export interface HostConnectionSpec {
+  name: string;
+  /** address to connect to (ansible_host, else the name, resolved through ~/.ssh/config) */
+  address: string;
+  port: number;
+  user: string;
+  privateKeyFile?: string;
+  password?: string;
+  become: boolean;
+  becomeUser: string;
+  becomePassword?: string;
+  /**
+   * Which of address/port/user/privateKeyFile the inventory set explicitly (ansible_host,
+   * ansible_port, ansible_user, ansible_ssh_private_key_file). ~/.ssh/config fills only the
+   * others. Absent: address === name, port === 22, user === '' and no key count as "not set".
+   */
+  explicit?: { address?: boolean; port?: boolean; user?: boolean; privateKeyFile?: boolean };
+}

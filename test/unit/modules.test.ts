@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import type { HostContext, Module, Plan } from '../../src/engine/types.js';
+import { commandModule, fileModule, packageModule, serviceModule, sysctlModule, templateModule, waitForModule } from '../../src/modules/index.js';
+import { installScript } from '../../src/modules/package.js';
+import { sha256 } from '../../src/modules/template.js';
+import { FakeConn, fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
+import type { Handler } from '../helpers/fake-conn.js';
+
+function hc(handler: Handler, over: Partial<HostContext> = {}): HostContext & { conn: FakeConn } {
+  const conn = new FakeConn('m1', handler);
+  return { host: fakeInventory(['m1']).hosts[0]!, conn, facts: fakeFacts(), check: false, diff: false, signal: new AbortController().signal, ...over } as HostContext & { conn: FakeConn };
+}
+
+async function plan<P>(m: Module<P>, ctx: HostContext, p: P): Promise<Plan> {
+  return m.plan(ctx, p);
+}
+
+describe('package', () => {
+  it('no change when every package is installed', async () => {
+    const ctx = hc((s) => (s.includes('dpkg-query') ? { stdout: 'keepalived 1:2.2.7-1+b2 ii \nhaproxy 2.6.12-1+deb12u1 ii \n' } : undefined));
+    const p = await plan(packageModule, ctx, { names: ['keepalived', 'haproxy'] });
+    expect(p).toEqual({ change: false, why: 'installed: keepalived 1:2.2.7-1+b2, haproxy 2.6.12-1+deb12u1' });
+    expect(ctx.conn.stats.execs).toBe(1);
+  });
+
+  it('installs what is missing with apt, noninteractive, lock wait, services kept stopped', async () => {
+    const ctx = hc((s) => (s.includes('dpkg-query') ? { stdout: 'keepalived 1:2.2.7 ii \n' } : undefined));
+    const p = await plan(packageModule, ctx, { names: ['keepalived', 'haproxy'], noStart: true });
+    expect(p.change).toBe(true);
+    expect(p.why).toBe('haproxy missing');
+    if (p.change) await p.apply();
+    const script = ctx.conn.log[1]!;
+    expect(script).toContain('DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=120');
+    expect(script).toContain('install --no-install-recommends haproxy');
+    expect(script).toContain('/usr/sbin/policy-rc.d');
+  });
+
+  it('a pinned version that differs is a change; dnf script', async () => {
+    const ctx = hc((s) => (s.includes('dpkg-query') ? { stdout: 'haproxy 2.6.12-1 ii \n' } : undefined), { facts: fakeFacts({ pkgMgr: 'dnf' }) });
+    const p = await plan(packageModule, ctx, { names: ['haproxy'], versions: { haproxy: '2.8.3' } });
+    expect(p.why).toBe('haproxy 2.6.12-1 != 2.8.3');
+    expect(installScript('dnf', ['haproxy-2.8.3'], { latest: false, noStart: false })).toBe('dnf -y install haproxy-2.8.3');
+    expect(installScript('yum', ['keepalived'], { latest: true, noStart: false })).toBe('yum -y upgrade keepalived');
+  });
+
+  it('a failed install reports apt\'s own error line', async () => {
+    const ctx = hc((s) => (s.includes('dpkg-query') ? {} : s.includes('apt-get') ? { code: 100, stderr: 'Reading package lists...\nE: Unable to locate package haproxy\n' } : undefined));
+    const p = await plan(packageModule, ctx, { names: ['haproxy'] });
+    if (!p.change) throw new Error('expected a change');
+    await expect(p.apply()).rejects.toThrow('apt install haproxy failed (exit 100): E: Unable to locate package haproxy');
+  });
+
+  it('rejects a hostile package name before running anything', async () => {
+    const ctx = hc(() => ({}));
+    await expect(plan(packageModule, ctx, { names: ['haproxy; reboot'] })).rejects.toThrow('package name "haproxy; reboot" is not valid');
+    expect(ctx.conn.stats.execs).toBe(0);
+  });
+});
+
+describe('template', () => {
+  const content = 'global\n  daemon\n';
+  it('no change when the hash, mode and owner match (one round trip)', async () => {
+    const ctx = hc(() => ({ stdout: `regular file|644|root|root\n${sha256(content)}\n` }));
+    const p = await plan(templateModule, ctx, { path: '/etc/haproxy/haproxy.cfg', content, mode: 0o644, owner: 'root', group: 'root' });
+    expect(p).toEqual({ change: false, why: `content unchanged (sha256 ${sha256(content).slice(0, 12)})` });
+    expect(ctx.conn.stats.execs).toBe(1);
+  });
+
+  it('a change uploads beside the target, validates the temp file, keeps the previous one, renames', async () => {
+    const ctx = hc((s) => (s.startsWith('if [ -e') ? { stdout: `regular file|644|root|root\n${'0'.repeat(64)}\n@@content@@\nold\n` } : undefined), { diff: true });
+    const p = await plan(templateModule, ctx, { path: '/etc/haproxy/haproxy.cfg', content, mode: 0o644, validate: ['haproxy', '-c', '-f', '%s'] });
+    if (!p.change) throw new Error('expected a change');
+    expect(p.why).toBe('content differs');
+    expect(p.diff).toContain('-old');
+    expect(p.diff).toContain('+global');
+    await p.apply();
+    const up = ctx.conn.uploads[0]!;
+    expect(up.path).toMatch(/^\/etc\/haproxy\/\.haproxy\.cfg\.kha-[a-z0-9]+$/);
+    expect(up.opts.mode).toBe(0o644);
+    expect(ctx.conn.log).toContain(`haproxy -c -f ${up.path}`);
+    expect(ctx.conn.log.at(-1)).toBe(`if [ -f /etc/haproxy/haproxy.cfg ]; then cp -p -- /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.kha-prev; fi; mv -f -- ${up.path} /etc/haproxy/haproxy.cfg`);
+  });
+
+  it('a rejected file leaves the old one in place: the temp file is removed and nothing is renamed', async () => {
+    const ctx = hc((s) => (s.startsWith('if [ -e') ? { stdout: 'missing\n' } : s.startsWith('haproxy -c') ? { code: 1, stderr: "[ALERT] parsing [x:3] : unknown keyword 'bogus'" } : undefined));
+    const p = await plan(templateModule, ctx, { path: '/etc/haproxy/haproxy.cfg', content: 'bogus\n', mode: 0o644, validate: ['haproxy', '-c', '-f', '%s'] });
+    if (!p.change) throw new Error('expected a change');
+    await expect(p.apply()).rejects.toThrow('/etc/haproxy/haproxy.cfg: the new content was rejected by `haproxy -c -f %s` (exit 1); the old file is untouched');
+    expect(ctx.conn.log.at(-1)).toMatch(/^rm -f -- \/etc\/haproxy\/\.haproxy\.cfg\.kha-/);
+    expect(ctx.conn.log.some((l) => l.includes('mv -f'))).toBe(false);
+  });
+
+  it('a mode difference alone is a change', async () => {
+    const ctx = hc(() => ({ stdout: `regular file|644|root|root\n${sha256(content)}\n` }));
+    const p = await plan(templateModule, ctx, { path: '/etc/keepalived/keepalived.conf', content, mode: 0o600 });
+    expect(p.why).toBe('mode 0644 -> 0600');
+  });
+});
+
+describe('service', () => {
+  const show = (active: string, enabled: string) => ({ stdout: `LoadState=loaded\nActiveState=${active}\nUnitFileState=${enabled}\n` });
+  it('no change when started and enabled', async () => {
+    const ctx = hc(() => show('active', 'enabled'));
+    expect(await plan(serviceModule, ctx, { name: 'haproxy', state: 'started', enabled: true })).toEqual({ change: false, why: 'active, enabled' });
+  });
+  it('starts and enables a stopped, disabled unit', async () => {
+    const ctx = hc((s) => (s.startsWith('systemctl show') || s.startsWith('sleep') ? show(ctx.conn.log.length > 2 ? 'active' : 'inactive', 'disabled') : undefined));
+    const p = await plan(serviceModule, ctx, { name: 'keepalived', state: 'started', enabled: true });
+    expect(p.why).toBe('not enabled (disabled), not running (inactive)');
+    if (p.change) await p.apply();
+    expect(ctx.conn.log[1]).toBe('systemctl enable -- keepalived.service && systemctl start -- keepalived.service');
+  });
+  it('a failed restart puts the previous config back and restarts with it', async () => {
+    const ctx = hc((s) => (s.startsWith('systemctl restart') ? { code: 1, stderr: 'Job failed' } : s.startsWith('systemctl show') ? show('active', 'enabled') : s.startsWith('journalctl') ? { stdout: 'Keepalived_vrrp: bad config\n' } : undefined));
+    const p = await plan(serviceModule, ctx, { name: 'keepalived', state: 'restarted', rollback: ['/etc/keepalived/keepalived.conf'] });
+    if (!p.change) throw new Error('expected a change');
+    await expect(p.apply()).rejects.toThrow('restart keepalived.service failed with the new config; the previous config was put back and keepalived.service restarted with it');
+    expect(ctx.conn.log.at(-1)).toBe('if [ -f /etc/keepalived/keepalived.conf.kha-prev ]; then cp -p -- /etc/keepalived/keepalived.conf.kha-prev /etc/keepalived/keepalived.conf; fi; systemctl restart -- keepalived.service');
+  });
+  it('reloading a stopped service starts it', async () => {
+    const ctx = hc(() => show('inactive', 'enabled'));
+    const p = await plan(serviceModule, ctx, { name: 'haproxy', state: 'reloaded' });
+    expect(p.why).toBe('not running (inactive)');
+  });
+});
+
+describe('file, sysctl, command, wait_for', () => {
+  it('file: directory present with mode is no change; wrong mode is', async () => {
+    expect(await plan(fileModule, hc(() => ({ stdout: 'directory|755|root|root\n' })), { path: '/etc/keepalived', state: 'directory', mode: 0o755 })).toEqual({ change: false, why: 'directory as wanted' });
+    const p = await plan(fileModule, hc(() => ({ stdout: 'directory|777|root|root\n' })), { path: '/etc/keepalived', state: 'directory', mode: 0o755, owner: 'root' });
+    expect(p.why).toBe('mode 0777 -> 0755');
+  });
+  it('sysctl: live and persisted is no change', async () => {
+    expect(await plan(sysctlModule, hc(() => ({ stdout: '1\npersisted\n' })), { name: 'net.ipv4.ip_nonlocal_bind', value: '1' })).toEqual({ change: false, why: 'net.ipv4.ip_nonlocal_bind = 1' });
+    const p = await plan(sysctlModule, hc(() => ({ stdout: '0\n' })), { name: 'net.ipv4.ip_nonlocal_bind', value: '1' });
+    expect(p.why).toBe('live value 0, not in /etc/sysctl.d/99-kha.conf');
+  });
+  it('command: creates skips, a failing command fails', async () => {
+    expect(await plan(commandModule, hc(() => ({ code: 0 })), { cmd: { argv: ['touch', '/x'] }, creates: '/x' })).toEqual({ change: false, why: '/x exists' });
+    const p = await plan(commandModule, hc((s) => (s.startsWith('test -e') ? { code: 1 } : { code: 3, stderr: 'boom' })), { cmd: { argv: ['false'] }, creates: '/x' });
+    if (!p.change) throw new Error('expected change');
+    await expect(p.apply()).rejects.toThrow('command failed (exit 3)');
+  });
+  it('wait_for: holds, or times out with the last output', async () => {
+    let n = 0;
+    const ok = await plan(waitForModule, hc(() => ({ code: ++n >= 3 ? 0 : 1 })), { title: 'VIP', cmd: { argv: ['true'] }, timeoutMs: 2000, intervalMs: 10 });
+    expect(ok.change).toBe(false);
+    expect(n).toBe(3);
+    await expect(plan(waitForModule, hc(() => ({ code: 1, stdout: 'inet 10.0.0.11/24' })), { title: 'wait for the VIP', cmd: { argv: ['ip'] }, timeoutMs: 100, intervalMs: 20, onTimeout: async () => 'journal: Entering BACKUP STATE' })).rejects.toMatchObject({
+      message: 'wait for the VIP: timed out after 0 s',
+      detail: 'last output: inet 10.0.0.11/24\njournal: Entering BACKUP STATE',
+    });
+  });
+});
