@@ -96,6 +96,8 @@ export abstract class KhaCommand extends Command {
 
   /** Print one clear error line (plus suggestions), the log path, and exit with the error's code. */
   protected async fail(err: unknown): Promise<never> {
+    // this.exit() throws oclif's ExitError: let it through untouched
+    if (err && typeof err === 'object' && 'oclif' in err && (err as { oclif?: { exit?: number } }).oclif?.exit !== undefined) throw err;
     const code = this.abort.signal.aborted ? ExitCode.interrupted : err instanceof KhaError ? err.exit : ExitCode.failed;
     const msg = mask(describeError(err), this.secrets);
     if (this.io?.json) {

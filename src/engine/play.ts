@@ -45,6 +45,7 @@ export async function runTask(ctx: RunContext, hostName: string, task: Task<any>
     if (!ctx.check) await plan.apply();
     ctx.count(hostName, 'changed');
     if (task.notify?.length && !isHandler) ctx.notify(hostName, task.notify);
+    if (task.clears?.length) for (const h of task.clears) ctx.notified.get(hostName)?.delete(h);
     ctx.events.emit({
       type: 'task',
       host: hostName,

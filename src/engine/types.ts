@@ -52,6 +52,8 @@ export interface Task<P = unknown> {
   /** handler names to notify when this task changed something */
   notify?: string[];
   when?: (ctx: HostContext) => boolean;
+  /** handler names this task makes moot when it changed (a start loads the new config: no restart needed) */
+  clears?: string[];
 }
 
 export interface Handler<P = unknown> extends Task<P> {

@@ -1,0 +1,308 @@
+// kha up: the order lives here, and only here.
+//   1. connect + facts   2. preflight (no change)   3. install   4. configure (validated, atomic)
+//   5. start the primary, wait until `ip a s` shows the VIP   6. the others in serial batches
+//   7. verify: one holder, VIP:frontend answers from every host, every backend listed
+import type { RunContext } from '../engine/context.js';
+import { runPhases, type Phase } from '../engine/phases.js';
+import { runPlay, PlayStopped } from '../engine/play.js';
+import type { Play, PlayResult, SerialSpec } from '../engine/types.js';
+import { ExitCode, KhaError, PreflightError, describeError } from '../errors.js';
+import type { HaSettings } from '../inventory/settings.js';
+import { waitForModule } from '../modules/wait-for.js';
+import { journalTail } from '../modules/service.js';
+import { HAPROXY_BACKEND } from '../roles/haproxy.js';
+import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
+import { STATS_SOCKET, configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
+import { preflightChecks, type HostNet } from './preflight.js';
+import {
+  haproxyStatScript,
+  holdsVip,
+  parseHaproxyStat,
+  parseVipAnswers,
+  parseVrrpListen,
+  tcpConnectScript,
+  vipAnswersScript,
+  vridCollisions,
+  vrrpListenScript,
+} from './probes.js';
+
+export interface UpOptions {
+  serial: SerialSpec;
+  maxFailPercentage?: number;
+}
+
+export interface UpState {
+  run: RunContext;
+  s: HaSettings;
+  opts: UpOptions;
+  net: Record<string, HostNet>;
+  holders: string[];
+  plays: PlayResult[];
+  result?: UpResult;
+}
+
+export interface UpResult {
+  vip: string;
+  frontendPort: number;
+  holder: string | null;
+  endpoint: string;
+  hosts: Array<{ name: string; address: string; interface: string; priority: number; primary: boolean; holdsVip: boolean; backendsUp?: number; backendsTotal?: number }>;
+  changed: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Connect to every host and gather facts in parallel; unreachable hosts stop the run before any change. */
+export async function connectAndGather(run: RunContext, hosts: string[]): Promise<void> {
+  const results = await Promise.allSettled(hosts.map((h) => run.facts0(h)));
+  const bad: string[] = [];
+  results.forEach((r, i) => {
+    const h = hosts[i]!;
+    if (r.status === 'rejected') {
+      run.markUnreachable(h, r.reason);
+      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'unreachable', error: describeError(r.reason), ms: 0, check: run.check });
+      bad.push(h);
+    } else {
+      run.count(h, 'ok');
+      const f = r.value;
+      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'ok', why: `${f.os.prettyName}, ${f.pkgMgr ?? 'no package manager'}`, ms: 0, check: run.check });
+    }
+  });
+  if (bad.length) {
+    const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    const fatal = first.reason instanceof KhaError && first.reason.fatal;
+    throw new KhaError(`${bad.length === 1 ? `${bad[0]} is` : `${bad.join(', ')} are`} unreachable: ${describeError(first.reason).replace(new RegExp(`^${bad[0]}: `), '')}; nothing was changed on any host`, {
+      code: 'E_UNREACHABLE',
+      exit: ExitCode.unreachable,
+      fatal,
+    });
+  }
+}
+
+export function upPhases(): Phase<UpState>[] {
+  return [
+    {
+      title: 'Connect and gather facts',
+      run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]),
+    },
+    { title: 'Preflight (nothing is changed yet)', run: preflight },
+    {
+      title: 'Install keepalived and haproxy',
+      run: async (st) => void (await playOrThrow(st, { name: 'install', hosts: st.s.lbHosts, tasks: installTasks(st.s), maxFailPercentage: 0 })),
+    },
+    {
+      title: 'Configure keepalived and haproxy (validated before they replace the old files)',
+      run: async (st) =>
+        void (await playOrThrow(st, { name: 'configure', hosts: st.s.lbHosts, tasks: configureTasks(st.s, st.net), handlers: haHandlers(), flushHandlers: false, maxFailPercentage: 0 })),
+    },
+    {
+      title: 'Start the primary and wait until it holds the VIP',
+      run: startPrimary,
+    },
+    {
+      title: 'Start the other load-balancer hosts in batches',
+      shouldRun: (st) => st.s.lbHosts.length > 1,
+      run: startOthers,
+    },
+    { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
+  ];
+}
+
+async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
+  const r = await runPlay(st.run, play);
+  st.plays.push(r);
+  if (r.stopped || r.failed.length || r.unreachable.length) {
+    const err = new PlayStopped(r);
+    if (r.unreachable.length && !r.failed.length) Object.assign(err, { exit: ExitCode.unreachable });
+    throw err;
+  }
+  return r;
+}
+
+async function preflight(st: UpState): Promise<void> {
+  const { s, run } = st;
+  const facts = Object.fromEntries([...run.facts.entries()]);
+  const pf = preflightChecks(s, facts);
+  st.net = pf.net;
+  st.holders = pf.holders;
+  for (const w of pf.warnings) run.events.warn(w);
+  const errors = [...pf.errors];
+
+  if (errors.length === 0) {
+    const keepalivedActive = s.lbHosts.filter((h) => run.facts.get(h)?.services.keepalived?.active === 'active');
+    const probeHost = s.primary;
+    const conn = await run.connector.get(run.host(probeHost));
+    const n = pf.net[probeHost]!;
+    // the VIP must not answer on the network unless one of our hosts holds it (a rerun)
+    if (pf.holders.length === 0) {
+      const r = await conn.exec({ script: vipAnswersScript(s.vip, n.iface) }, { become: true, timeoutMs: 10_000 });
+      const mac = parseVipAnswers(r.stdout);
+      if (mac) errors.push(`the VIP ${s.vip} already answers on the network (MAC ${mac}) and none of ${s.lbHosts.join(', ')} holds it; choose a free address for vip`);
+    }
+    // nobody else advertises our VRID (the field notes' "bogus VRRP packet"): listen before the first start
+    if (keepalivedActive.length === 0) {
+      const seconds = 3 * s.advertInt + 1;
+      run.events.info(`listening ${seconds} s for VRRP adverts with virtual_router_id ${s.virtualRouterId} on ${probeHost} ${n.iface}`);
+      const r = await conn.exec({ script: vrrpListenScript(n.address, seconds) }, { become: true, timeoutMs: (seconds + 10) * 1000 });
+      if (r.code !== 0 && !r.stdout.trim()) {
+        run.events.warn(`could not listen for VRRP on ${probeHost} (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code}`}); the VRID collision check was skipped`, probeHost);
+      } else {
+        const ours = Object.values(pf.net).map((x) => x.address);
+        const others = vridCollisions(parseVrrpListen(r.stdout), s.virtualRouterId, ours);
+        if (others.length) {
+          errors.push(`another VRRP router (${others.join(', ')}) already advertises virtual_router_id ${s.virtualRouterId} on this segment; set virtual_router_id to an unused value (1..255)`);
+        }
+      }
+    }
+  }
+  if (errors.length) {
+    for (const e of errors) run.events.emit({ type: 'message', level: 'error', text: e });
+    throw new PreflightError(errors.length === 1 ? `preflight: ${errors[0]}` : `preflight found ${errors.length} problems (listed above), first: ${errors[0]}`, {
+      suggestions: ['fix the inventory and run kha up again; nothing was changed on any host'],
+    });
+  }
+}
+
+function vipWait(st: UpState, host: string) {
+  const n = st.net[host]!;
+  return {
+    module: waitForModule,
+    params: {
+      title: `wait until ip a s ${n.iface} shows the VIP ${st.s.vip}`,
+      cmd: { argv: ['ip', '-o', '-4', 'addr', 'show', 'dev', n.iface] },
+      until: (r: { stdout: string }) => holdsVip(r.stdout, st.s.vip),
+      timeoutMs: st.s.vipWaitTimeoutSec * 1000,
+      intervalMs: 200,
+      onTimeout: async () => `interface ${n.iface}; keepalived journal:\n${await journalTail(await st.run.connector.get(st.run.host(host)), 'keepalived.service', 12)}`,
+    },
+  };
+}
+
+/**
+ * keepalived silently disables a check script it considers unsafe; the holder would then never
+ * lose its priority. Wait until the journal's latest word on the check is a success.
+ */
+function checkPassing(st: UpState) {
+  const name = HAPROXY_TRACK_SCRIPT;
+  return {
+    module: waitForModule,
+    params: {
+      title: `wait until keepalived's ${name} check passes`,
+      cmd: {
+        script: `journalctl -u keepalived.service -b --no-pager -o cat 2>/dev/null | grep -E '${name}|[Ss]cript security|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
+      },
+      become: true,
+      until: (r: { stdout: string }) => new RegExp(`${name}.*(succeeded|now returning 0)`).test(r.stdout),
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    },
+  };
+}
+
+async function startPrimary(st: UpState): Promise<void> {
+  const p = st.s.primary;
+  await playOrThrow(st, {
+    name: `start ${p}`,
+    hosts: [p],
+    tasks: [...startTasks(), vipWait(st, p), checkPassing(st)],
+    handlers: haHandlers(),
+  });
+}
+
+async function vipHolders(st: UpState): Promise<string[]> {
+  const out = await Promise.all(
+    st.s.lbHosts.map(async (h) => {
+      if (!st.run.alive(h) || !st.net[h]) return null;
+      const conn = await st.run.connector.get(st.run.host(h));
+      const r = await conn.exec({ argv: ['ip', '-o', '-4', 'addr', 'show'] });
+      return holdsVip(r.stdout, st.s.vip) ? h : null;
+    }),
+  );
+  return out.filter((x): x is string => x !== null);
+}
+
+async function startOthers(st: UpState): Promise<void> {
+  const others = st.s.lbHosts.filter((h) => h !== st.s.primary);
+  const expected = st.run.check ? null : (await vipHolders(st))[0] ?? st.s.primary;
+  await playOrThrow(st, {
+    name: 'start the others',
+    hosts: others,
+    serial: st.opts.serial,
+    maxFailPercentage: st.opts.maxFailPercentage ?? 0,
+    tasks: [...startTasks(), checkPassing(st)],
+    handlers: haHandlers(),
+    afterBatch: async (hosts) => {
+      // give VRRP one advert interval to settle, then the VIP must still be where it was
+      await sleep(st.s.advertInt * 1000);
+      const holders = await vipHolders(st);
+      if (holders.length !== 1 || holders[0] !== expected) {
+        throw new KhaError(`the VIP moved while starting ${hosts.join(', ')}: held by ${holders.join(' and ') || 'no host'}, expected ${expected}`, { code: 'E_VIP_MOVED' });
+      }
+      st.run.events.info(`batch done: ${hosts.join(', ')} started; the VIP ${st.s.vip} is still on ${expected}`);
+    },
+  });
+}
+
+async function verify(st: UpState): Promise<void> {
+  const { s, run } = st;
+  const holders = await vipHolders(st);
+  if (holders.length === 0) throw new KhaError(`no host holds the VIP ${s.vip}; see kha status and keepalived's journal`, { code: 'E_NO_HOLDER', exit: ExitCode.unhealthy });
+  if (holders.length > 1) {
+    throw new KhaError(`split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}; VRRP adverts are not getting through (multicast blocked? try vrrp_unicast: true)`, { code: 'E_SPLIT_BRAIN', exit: ExitCode.unhealthy });
+  }
+  const holder = holders[0]!;
+  // VIP:frontend answers from every host
+  const probes = await Promise.all(
+    s.lbHosts.map(async (h) => {
+      const conn = await run.connector.get(run.host(h));
+      for (let i = 0; i < 10; i++) {
+        const r = await conn.exec({ script: tcpConnectScript(s.vip, s.frontendPort) });
+        if (r.code === 0) return null;
+        await sleep(300);
+      }
+      return h;
+    }),
+  );
+  const failedFrom = probes.filter(Boolean);
+  if (failedFrom.length) throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
+  // haproxy on the holder lists every backend
+  const conn = await run.connector.get(run.host(holder));
+  const stat = await conn.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true });
+  const servers = parseHaproxyStat(stat.stdout).filter((b) => b.backend === HAPROXY_BACKEND);
+  const missing = s.masters.filter((m) => !servers.some((b) => b.server === m));
+  if (stat.code !== 0 || missing.length) {
+    throw new KhaError(`haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.stderr.trim() || 'stats socket').split('\n')[0]})`, { code: 'E_BACKENDS' });
+  }
+  const up = servers.filter((b) => b.status.startsWith('UP')).length;
+  run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
+  if (up < servers.length) run.events.warn(`backends down: ${servers.filter((b) => !b.status.startsWith('UP')).map((b) => b.server).join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`);
+  const changed = [...run.recap.values()].some((r) => r.changed > 0);
+  st.result = {
+    vip: s.vip,
+    frontendPort: s.frontendPort,
+    holder,
+    endpoint: `${s.vip}:${s.frontendPort}`,
+    changed,
+    hosts: s.lbHosts.map((h) => ({
+      name: h,
+      address: st.net[h]?.address ?? s.hosts[h]!.address,
+      interface: st.net[h]?.iface ?? '',
+      priority: s.hosts[h]!.priority,
+      primary: h === s.primary,
+      holdsVip: h === holder,
+      ...(h === holder ? { backendsUp: up, backendsTotal: servers.length } : {}),
+    })),
+  };
+  run.events.info(`control-plane endpoint: kubeadm init --control-plane-endpoint ${s.vip}:${s.frontendPort} (put ${s.vip} in the API server certificate SANs)`);
+}
+
+export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promise<UpState> {
+  const st: UpState = { run, s, opts, net: {}, holders: [], plays: [] };
+  try {
+    await runPhases(st, run.events, upPhases(), run.opts.signal);
+  } finally {
+    run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
+    if (st.result) run.events.emit({ type: 'result', data: st.result });
+  }
+  return st;
+}

@@ -1,0 +1,99 @@
+// Build what every inventory command needs: the inventory, kha's settings, the SSH pool and the
+// run context. Bad input fails here, before any connection is opened.
+import { createInterface } from 'node:readline/promises';
+import type { Connector } from '../engine/context.js';
+import { RunContext } from '../engine/context.js';
+import type { HaSettings } from '../inventory/settings.js';
+import { resolveSettings } from '../inventory/settings.js';
+import { loadInventory } from '../inventory/load.js';
+import type { Inventory, InventoryHost } from '../inventory/types.js';
+import { connect, type ConnectOptions } from '../transport/ssh.js';
+import type { Connection } from '../transport/types.js';
+import PQueue from 'p-queue';
+import type { Io } from './base.js';
+
+export interface InventoryFlagValues {
+  inventory: string;
+  user?: string | undefined;
+  'private-key'?: string | undefined;
+  become?: boolean | undefined;
+  forks: number;
+  'accept-new-host-keys'?: boolean | undefined;
+  'known-hosts'?: string | undefined;
+  'connect-timeout': number;
+  check?: boolean | undefined;
+  diff?: boolean | undefined;
+}
+
+/** One connection per host, opened once (concurrently bounded by forks) and reused. */
+export class SshConnector implements Connector {
+  private conns = new Map<string, Promise<Connection>>();
+  private queue: PQueue;
+  handshakes = 0;
+  constructor(private readonly opts: ConnectOptions, forks: number) {
+    this.queue = new PQueue({ concurrency: forks });
+  }
+  get(host: InventoryHost): Promise<Connection> {
+    let p = this.conns.get(host.name);
+    if (!p) {
+      p = this.queue.add(async () => {
+        const c = await connect(host.connection, this.opts);
+        this.handshakes++;
+        return c;
+      }) as Promise<Connection>;
+      this.conns.set(host.name, p);
+      p.catch(() => undefined);
+    }
+    return p;
+  }
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.conns.values()].map((p) => p.then((c) => c.close()).catch(() => undefined)));
+    this.conns.clear();
+  }
+}
+
+async function askPassphrase(keyFile: string): Promise<string> {
+  if (!process.stdin.isTTY) throw new Error(`${keyFile} is encrypted and there is no terminal to ask for its passphrase; load it into ssh-agent (ssh-add ${keyFile})`);
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  // do not echo the passphrase
+  const out = process.stderr.write.bind(process.stderr);
+  let muted = false;
+  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => { if (!muted) out(s); };
+  const p = rl.question(`passphrase for ${keyFile}: `);
+  muted = true;
+  const answer = await p;
+  rl.close();
+  process.stderr.write('\n');
+  return answer;
+}
+
+export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptions {
+  return {
+    ...(flags['known-hosts'] ? { knownHostsFile: flags['known-hosts'] } : {}),
+    acceptNewHostKeys: Boolean(flags['accept-new-host-keys']),
+    connectTimeoutMs: flags['connect-timeout'] * 1000,
+    onPassphrase: askPassphrase,
+    log: (m) => io.events.debug(m),
+  };
+}
+
+export async function loadForRun(flags: InventoryFlagValues, io: Io): Promise<{ inv: Inventory; settings: HaSettings }> {
+  const inv = await loadInventory(flags.inventory, {
+    ...(flags.user ? { user: flags.user } : {}),
+    ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
+    ...(flags.become !== undefined ? { become: flags.become } : {}),
+  });
+  io.addSecrets(inv.secrets);
+  const settings = resolveSettings(inv);
+  if (settings.authPass) io.addSecrets([settings.authPass]);
+  return { inv, settings };
+}
+
+export function makeRun(inv: Inventory, flags: InventoryFlagValues, io: Io, connector?: Connector): RunContext {
+  return new RunContext(inv, connector ?? new SshConnector(connectOptions(flags, io), flags.forks), io.events, {
+    check: Boolean(flags.check),
+    diff: Boolean(flags.diff),
+    forks: flags.forks,
+    signal: io.signal,
+  });
+}

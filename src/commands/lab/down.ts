@@ -1,0 +1,23 @@
+import { Flags } from '@oclif/core';
+import { KhaCommand } from '../../cli/base.js';
+import { ExitCode, KhaError } from '../../errors.js';
+import { dockerAvailable, labDown, NO_DOCKER_MESSAGE } from '../../lab/lab.js';
+
+export default class LabDown extends KhaCommand {
+  static override summary = 'Remove exactly what `kha lab up` made: its containers, its network and its state directory.';
+  static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --name big'];
+  static override flags = {
+    name: Flags.string({ summary: 'Lab name.', default: 'lab' }),
+  };
+
+  async run(): Promise<void> {
+    const { flags } = await this.parse(LabDown);
+    try {
+      if (!(await dockerAvailable())) throw new KhaError(NO_DOCKER_MESSAGE, { code: 'E_NO_DOCKER', exit: ExitCode.usage });
+      await labDown(flags.name);
+      this.log(`lab '${flags.name}' removed`);
+    } catch (err) {
+      await this.fail(err);
+    }
+  }
+}

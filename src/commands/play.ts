@@ -1,0 +1,61 @@
+import { Args } from '@oclif/core';
+import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { exitCodeOf } from '../cli/exit.js';
+import { makeRun } from '../cli/prepare.js';
+import { runPhases } from '../engine/phases.js';
+import { runPlay } from '../engine/play.js';
+import { loadInventory } from '../inventory/load.js';
+import { selectHosts } from '../inventory/select.js';
+import { loadPlaybook } from '../playbook/load.js';
+
+export default class Play extends KhaCommand {
+  static override summary = 'Run a YAML playbook (plays of package, file, copy, service, command, sysctl and wait_for tasks) with kha\'s engine.';
+  static override examples = ['<%= config.bin %> play -i hosts.yaml playbooks/example.yaml --check --diff', '<%= config.bin %> play -i hosts.yaml site.yaml --limit m1,m2'];
+  static override args = { playbook: Args.string({ description: 'playbook file', required: true }) };
+  static override flags = { ...inventoryFlags, ...outputFlags, ...changeFlags };
+
+  async run(): Promise<void> {
+    const { verbose } = this.parseArgv();
+    const { flags, args } = await this.parse(Play);
+    const io = this.setupIo(flags, verbose);
+    let run;
+    try {
+      const inv = await loadInventory(flags.inventory, {
+        ...(flags.user ? { user: flags.user } : {}),
+        ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
+        ...(flags.become !== undefined ? { become: flags.become } : {}),
+      });
+      io.addSecrets(inv.secrets);
+      const selected = new Set(selectHosts(inv, flags.limit).map((h) => h.name));
+      const plays = loadPlaybook(args.playbook, inv).map((p) => ({ ...p, hosts: p.hosts.filter((h) => selected.has(h)) }));
+      run = makeRun(inv, flags, io);
+      const r = run;
+      const results: unknown[] = [];
+      let stopped = false;
+      await runPhases(
+        r,
+        io.events,
+        plays.map((p) => ({
+          title: `play: ${p.name}`,
+          shouldRun: () => !stopped,
+          run: async () => {
+            const res = await runPlay(r, p);
+            results.push(res);
+            if (res.stopped) {
+              stopped = true;
+              io.events.emit({ type: 'message', level: 'error', text: `${p.name}: stopped: ${res.stopReason}; done: ${res.done.join(', ') || 'none'}; failed: ${[...res.failed, ...res.unreachable].join(', ') || 'none'}; untouched: ${res.untouched.join(', ') || 'none'}` });
+            }
+          },
+        })),
+        io.signal,
+      );
+      io.events.emit({ type: 'recap', hosts: Object.fromEntries(r.recap) });
+      io.events.emit({ type: 'result', data: { plays: results, handshakes: r.connector.handshakes } });
+      await r.connector.closeAll();
+      await this.finish(exitCodeOf(r));
+    } catch (err) {
+      await run?.connector.closeAll();
+      await this.fail(err);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+import { Flags } from '@oclif/core';
+import { up } from '../actions/up.js';
+import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { loadForRun, makeRun } from '../cli/prepare.js';
+import { exitCodeOf } from '../cli/exit.js';
+import { parseSerialFlag } from '../engine/serial.js';
+
+export default class Up extends KhaCommand {
+  static override summary = 'Make the control plane highly available: keepalived + haproxy on every master, the primary first, the VIP verified, then the rest in batches.';
+  static override description = `Phases, in this order: connect and gather facts; preflight (nothing is changed if it fails); install keepalived and haproxy; write and validate their configs; start the primary and wait until \`ip a s\` shows the VIP; start the other hosts in --serial batches, checking after each batch that the VIP stayed put; verify (one holder, VIP:frontend_port answers, every backend listed). A second run on a converged cluster changes nothing and restarts nothing.`;
+  static override examples = [
+    '<%= config.bin %> up -i hosts.yaml',
+    '<%= config.bin %> up -i hosts.yaml --check --diff',
+    '<%= config.bin %> up -i inventory/lab.yaml --serial 1',
+  ];
+  static override flags = {
+    ...inventoryFlags,
+    ...outputFlags,
+    ...changeFlags,
+    serial: Flags.string({ summary: 'Batch size for starting the non-primary hosts: a number, a percentage, or a list like [1,"20%"].', default: '20%' }),
+    'max-fail': Flags.integer({ summary: 'Percent of hosts that may fail before the run stops.', default: 0, min: 0, max: 100 }),
+  };
+
+  async run(): Promise<void> {
+    const { verbose } = this.parseArgv();
+    const { flags } = await this.parse(Up);
+    const io = this.setupIo(flags, verbose);
+    let run;
+    try {
+      const serial = parseSerialFlag(flags.serial);
+      const { inv, settings } = await loadForRun(flags, io);
+      run = makeRun(inv, flags, io);
+      await up(run, settings, { serial, maxFailPercentage: flags['max-fail'] });
+      await run.connector.closeAll();
+      await this.finish(exitCodeOf(run));
+    } catch (err) {
+      await run?.connector.closeAll();
+      await this.fail(err);
+    }
+  }
+}

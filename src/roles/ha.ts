@@ -1,0 +1,177 @@
+// The HA role: from typed settings + each host's network facts to the files a load-balancer
+// host must have, and the tasks and handlers that put them there. Pure except for the task
+// objects it returns (which the engine runs). Shared by up, upgrade, status (drift) and drill.
+import type { Handler, HostContext, Task } from '../engine/types.js';
+import type { HaSettings } from '../inventory/settings.js';
+import { commandModule, fileModule, packageModule, serviceModule, templateModule } from '../modules/index.js';
+import type { TemplateParams } from '../modules/template.js';
+import type { HostNet } from '../actions/preflight.js';
+import {
+  CHECK_APISERVER_SCRIPT_PATH,
+  CHECK_HAPROXY_SCRIPT_PATH,
+  DEFAULT_MONITOR_PORT,
+  DEFAULT_SCRIPT_USER,
+  HAPROXY_DROPIN_PATH,
+  HAPROXY_TMPFILES_PATH,
+  HAPROXY_VALIDATE_ARGV,
+  KEEPALIVED_VALIDATE_ARGV,
+  NOTIFY_SCRIPT_PATH,
+  renderCheckApiserverScript,
+  renderCheckHaproxyScript,
+  renderHaproxyDropIn,
+  renderHaproxyTmpfiles,
+  renderNotifyScript,
+} from './files.js';
+import { renderHaproxy, type HaproxyVars } from './haproxy.js';
+import { renderKeepalived, type KeepalivedVars } from './keepalived.js';
+
+export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
+export const HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
+export const STATS_SOCKET = '/run/haproxy/admin.sock';
+
+export const H_RELOAD_HAPROXY = 'reload haproxy';
+export const H_RESTART_HAPROXY = 'restart haproxy';
+export const H_RESTART_KEEPALIVED = 'restart keepalived';
+
+export function keepalivedVars(s: HaSettings, net: Record<string, HostNet>, host: string): KeepalivedVars {
+  const n = net[host];
+  const hs = s.hosts[host];
+  if (!n || !hs) throw new Error(`no network facts for ${host}`);
+  const prios = s.lbHosts.map((h) => s.hosts[h]?.priority ?? 0);
+  return {
+    routerId: `kha-${host}`,
+    instanceName: 'VI_KHA',
+    state: host === s.primary ? 'MASTER' : 'BACKUP',
+    nopreempt: s.nopreempt,
+    interface: n.iface,
+    virtualRouterId: s.virtualRouterId,
+    priority: hs.priority,
+    priorityGap: Math.max(...prios) - Math.min(...prios),
+    advertInt: s.advertInt,
+    ...(s.authPass ? { authPass: s.authPass } : {}),
+    vip: s.vip,
+    vipPrefix: s.vipPrefix,
+    ...(s.unicast ? { unicast: { srcIp: n.address, peers: s.lbHosts.filter((h) => h !== host).map((h) => net[h]?.address ?? s.hosts[h]!.address) } } : {}),
+    checkScript: CHECK_HAPROXY_SCRIPT_PATH,
+    scriptUser: DEFAULT_SCRIPT_USER,
+    ...(s.trackApiserver ? { trackApiserver: { script: CHECK_APISERVER_SCRIPT_PATH } } : {}),
+    notifyScript: NOTIFY_SCRIPT_PATH,
+    garpMasterRefresh: 60,
+  };
+}
+
+export function haproxyVars(s: HaSettings): HaproxyVars {
+  return {
+    frontendPort: s.frontendPort,
+    bindAddress: '0.0.0.0',
+    backends: s.masters.map((m) => ({ name: m, address: s.hosts[m]!.address, port: s.hosts[m]!.apiserverPort })),
+    algorithm: s.lbAlgorithm,
+    healthPath: s.apiserverHealthPath,
+    timeouts: s.timeouts,
+    monitorPort: DEFAULT_MONITOR_PORT,
+    statsSocket: STATS_SOCKET,
+    hardStopAfter: '30s',
+  };
+}
+
+export interface ManagedFile extends TemplateParams {
+  notify?: string[];
+}
+
+/** Every file kha manages on a load-balancer host, rendered. */
+export function desiredFiles(s: HaSettings, net: Record<string, HostNet>, host: string): ManagedFile[] {
+  const files: ManagedFile[] = [
+    { path: CHECK_HAPROXY_SCRIPT_PATH, content: renderCheckHaproxyScript({ monitorPort: DEFAULT_MONITOR_PORT }), mode: 0o755, owner: 'root', group: 'root' },
+    { path: NOTIFY_SCRIPT_PATH, content: renderNotifyScript(), mode: 0o755, owner: 'root', group: 'root' },
+    { path: HAPROXY_DROPIN_PATH, content: renderHaproxyDropIn(), mode: 0o644, owner: 'root', group: 'root', notify: [H_RESTART_HAPROXY] },
+    { path: HAPROXY_TMPFILES_PATH, content: renderHaproxyTmpfiles(), mode: 0o644, owner: 'root', group: 'root' },
+    { path: HAPROXY_CFG, content: renderHaproxy(haproxyVars(s)), mode: 0o644, owner: 'root', group: 'root', validate: [...HAPROXY_VALIDATE_ARGV], notify: [H_RELOAD_HAPROXY] },
+    {
+      path: KEEPALIVED_CONF,
+      content: renderKeepalived(keepalivedVars(s, net, host)),
+      mode: 0o600,
+      owner: 'root',
+      group: 'root',
+      validate: [...KEEPALIVED_VALIDATE_ARGV],
+      notify: [H_RESTART_KEEPALIVED],
+    },
+  ];
+  if (s.trackApiserver) {
+    files.splice(1, 0, {
+      path: CHECK_APISERVER_SCRIPT_PATH,
+      content: renderCheckApiserverScript({ apiserverPort: s.hosts[host]?.apiserverPort ?? s.apiserverPort, healthPath: s.apiserverHealthPath }),
+      mode: 0o755,
+      owner: 'root',
+      group: 'root',
+    });
+  }
+  return files;
+}
+
+export function installTasks(s: HaSettings): Task<any>[] {
+  return [
+    {
+      module: packageModule,
+      params: {
+        // curl only for the optional apiserver check (track_apiserver)
+        names: ['keepalived', 'haproxy', ...(s.trackApiserver ? ['curl'] : [])],
+        noStart: true,
+        ...(s.keepalivedVersion || s.haproxyVersion
+          ? { versions: { ...(s.keepalivedVersion ? { keepalived: s.keepalivedVersion } : {}), ...(s.haproxyVersion ? { haproxy: s.haproxyVersion } : {}) } }
+          : {}),
+      },
+    },
+  ];
+}
+
+/** Configure: user for the check scripts, directories, every managed file (validated, atomic). */
+export function configureTasks(s: HaSettings, net: Record<string, HostNet>): Task<any>[] {
+  return [
+    {
+      module: commandModule,
+      params: {
+        title: `user ${DEFAULT_SCRIPT_USER} for keepalived's check scripts`,
+        cmd: { argv: ['useradd', '--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', DEFAULT_SCRIPT_USER] },
+        unless: { argv: ['id', '-u', DEFAULT_SCRIPT_USER] },
+      },
+    },
+    { module: fileModule, params: { path: '/etc/keepalived', state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
+    { module: fileModule, params: { path: '/etc/systemd/system/haproxy.service.d', state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
+    ...desiredFilesTasks(s, net),
+  ];
+}
+
+function desiredFilesTasks(s: HaSettings, net: Record<string, HostNet>): Task<any>[] {
+  // one task per file; params resolved per host
+  const count = desiredFiles(s, net, s.lbHosts.find((h) => net[h]) ?? s.primary).length;
+  const tasks: Task<any>[] = [];
+  for (let i = 0; i < count; i++) {
+    const sample = desiredFiles(s, net, s.lbHosts.find((h) => net[h]) ?? s.primary)[i]!;
+    tasks.push({
+      module: templateModule,
+      params: (hc: HostContext) => {
+        const f = desiredFiles(s, net, hc.host.name)[i]!;
+        const { notify: _n, ...p } = f;
+        return p;
+      },
+      ...(sample.notify ? { notify: sample.notify } : {}),
+    });
+  }
+  return tasks;
+}
+
+/** Start (or keep running) haproxy then keepalived; a start makes a pending restart moot. */
+export function startTasks(): Task<any>[] {
+  return [
+    { module: serviceModule, params: { name: 'haproxy', state: 'started', enabled: true, daemonReload: true }, clears: [H_RELOAD_HAPROXY, H_RESTART_HAPROXY] },
+    { module: serviceModule, params: { name: 'keepalived', state: 'started', enabled: true }, clears: [H_RESTART_KEEPALIVED] },
+  ];
+}
+
+export function haHandlers(): Handler<any>[] {
+  return [
+    { name: H_RESTART_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG] } },
+    { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG] } },
+    { name: H_RESTART_KEEPALIVED, module: serviceModule, params: { name: 'keepalived', state: 'restarted', rollback: [KEEPALIVED_CONF] } },
+  ];
+}

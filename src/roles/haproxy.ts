@@ -1,0 +1,156 @@
+// haproxy.cfg for kha: TCP from <bindAddress>:<frontendPort> to every master's kube-apiserver,
+// HTTPS health checks on the apiservers' health path, and a loopback HTTP monitor frontend that
+// keepalived's vrrp check asks (see renderCheckHaproxyScript in files.ts). Pure: vars -> text.
+//
+// Checked against haproxy 2.6 (Debian bookworm) with `haproxy -c`. Notes:
+// - Debian's haproxy.service starts `haproxy -Ws` (master-worker + systemd notify). `master-worker`
+//   in global says the same thing, so the file also reloads seamlessly when started another way;
+//   the two do not conflict.
+// - `expose-fd listeners` on the stats socket lets a reload hand the listening sockets over.
+// - check-ssl + verify none: the checks speak TLS to the apiserver without verifying its
+//   certificate (the LB has no CA). Client traffic is passed through untouched (mode tcp).
+// - never ssl-hello-chk: it sends SSLv3 hellos that modern apiservers reject.
+import {
+  MANAGED_HEADER,
+  MONITOR_URI,
+  absPath,
+  badVar,
+  duration,
+  int,
+  ipAddr,
+  joinLines,
+  token,
+  uriPath,
+} from './files.js';
+
+export const HAPROXY_FRONTEND = 'kube-apiserver';
+export const HAPROXY_BACKEND = 'kube-apiservers';
+export const HAPROXY_MONITOR_FRONTEND = 'kha-monitor';
+
+export interface HaproxyBackend {
+  /** server name, unique (the host name) */
+  name: string;
+  address: string;
+  port: number;
+}
+
+export interface HaproxyVars {
+  frontendPort: number;
+  /** '0.0.0.0' (default, no sysctl needed) or the VIP (then see needsNonlocalBind) */
+  bindAddress: string;
+  /** one server line each, in the given order */
+  backends: HaproxyBackend[];
+  algorithm: 'roundrobin' | 'leastconn';
+  /** apiserver health path for the checks, e.g. '/readyz' */
+  healthPath: string;
+  timeouts: {
+    client: string;
+    server: string;
+    connect: string;
+    /**
+     * idle limit of an established TCP session (watches, exec, logs -f). In mode tcp it replaces
+     * client/server as soon as the session is up. Default '1h'.
+     */
+    tunnel?: string;
+    /** read timeout of a health check once connected. Default '5s'. */
+    check?: string;
+  };
+  /** 127.0.0.1 port of the local monitor frontend used by the keepalived check (e.g. 8404) */
+  monitorPort: number;
+  /** e.g. '/run/haproxy/admin.sock' */
+  statsSocket: string;
+  /** e.g. '30s': old workers still holding sessions after a reload are stopped after this */
+  hardStopAfter: string;
+}
+
+export const DEFAULT_TUNNEL_TIMEOUT = '1h';
+export const DEFAULT_CHECK_TIMEOUT = '5s';
+
+/**
+ * Binding a specific address the host may not hold (the VIP on a BACKUP) needs
+ * net.ipv4.ip_nonlocal_bind=1 (net.ipv6.ip_nonlocal_bind for IPv6). Wildcards never do.
+ */
+export function needsNonlocalBind(v: Pick<HaproxyVars, 'bindAddress'>): boolean {
+  return v.bindAddress !== '0.0.0.0' && v.bindAddress !== '::';
+}
+
+/** `addr:port`, brackets not needed by haproxy for IPv6 (it splits on the last colon). */
+function hostPort(addr: string, port: number): string {
+  return `${addr}:${port}`;
+}
+
+export function renderHaproxy(v: HaproxyVars): string {
+  const frontendPort = int('frontendPort', v.frontendPort, 1, 65535);
+  const bind = ipAddr('bindAddress', v.bindAddress);
+  const monitorPort = int('monitorPort', v.monitorPort, 1, 65535);
+  if (monitorPort === frontendPort) badVar('monitorPort', monitorPort, 'must differ from frontendPort');
+  if (v.algorithm !== 'roundrobin' && v.algorithm !== 'leastconn') badVar('algorithm', v.algorithm, 'must be roundrobin or leastconn');
+  const healthPath = uriPath('healthPath', v.healthPath);
+  const statsSocket = absPath('statsSocket', v.statsSocket);
+  const hardStopAfter = duration('hardStopAfter', v.hardStopAfter);
+  const t = {
+    connect: duration('timeouts.connect', v.timeouts.connect),
+    client: duration('timeouts.client', v.timeouts.client),
+    server: duration('timeouts.server', v.timeouts.server),
+    tunnel: duration('timeouts.tunnel', v.timeouts.tunnel ?? DEFAULT_TUNNEL_TIMEOUT),
+    check: duration('timeouts.check', v.timeouts.check ?? DEFAULT_CHECK_TIMEOUT),
+  };
+  if (v.backends.length === 0) badVar('backends', v.backends, 'must list at least one apiserver');
+  const seen = new Set<string>();
+  const servers = v.backends.map((b, i) => {
+    const name = token(`backends[${i}].name`, b.name);
+    if (seen.has(name)) badVar(`backends[${i}].name`, name, 'is listed twice');
+    seen.add(name);
+    const addr = ipAddr(`backends[${i}].address`, b.address);
+    const port = int(`backends[${i}].port`, b.port, 1, 65535);
+    return `    server ${name} ${hostPort(addr, port)} check`;
+  });
+
+  return joinLines([
+    MANAGED_HEADER,
+    'global',
+    '    log /dev/log local0',
+    '    chroot /var/lib/haproxy',
+    '    user haproxy',
+    '    group haproxy',
+    '    master-worker',
+    `    hard-stop-after ${hardStopAfter}`,
+    `    stats socket ${statsSocket} mode 660 level admin expose-fd listeners`,
+    '    stats timeout 30s',
+    '',
+    'defaults',
+    '    log global',
+    '    mode tcp',
+    '    option tcplog',
+    '    option redispatch',
+    '    retries 3',
+    `    timeout connect ${t.connect}`,
+    `    timeout client ${t.client}`,
+    `    timeout server ${t.server}`,
+    '    # tunnel: idle limit of an established session (watches, exec, logs -f)',
+    `    timeout tunnel ${t.tunnel}`,
+    `    timeout check ${t.check}`,
+    '',
+    `frontend ${HAPROXY_FRONTEND}`,
+    `    bind ${hostPort(bind, frontendPort)}`,
+    '    mode tcp',
+    `    default_backend ${HAPROXY_BACKEND}`,
+    '',
+    `backend ${HAPROXY_BACKEND}`,
+    '    mode tcp',
+    `    balance ${v.algorithm}`,
+    '    option httpchk',
+    `    http-check send meth GET uri ${healthPath}`,
+    '    http-check expect status 200',
+    '    # check-ssl verify none: the checks speak TLS but do not verify the certificate',
+    '    default-server inter 2s fall 3 rise 2 check check-ssl verify none on-marked-down shutdown-sessions',
+    ...servers,
+    '',
+    '# Local health for the keepalived vrrp check: 200 while haproxy runs and has an apiserver up.',
+    `frontend ${HAPROXY_MONITOR_FRONTEND}`,
+    `    bind ${hostPort('127.0.0.1', monitorPort)}`,
+    '    mode http',
+    `    monitor-uri ${MONITOR_URI}`,
+    `    monitor fail if { nbsrv(${HAPROXY_BACKEND}) lt 1 }`,
+  ]);
+}
