@@ -58,7 +58,10 @@ export function preflightChecks(s: HaSettings, facts: Record<string, Facts>): Pr
     if (!iface.up) errors.push(`${name}: interface ${iface.name} is down; bring it up before kha up`);
     net[name] = { iface: iface.name, address: inNet.address, prefix: inNet.prefix, holdsVip: holders.includes(name) };
 
-    const busy = f.listening.find((l) => l.port === s.frontendPort && l.process !== 'haproxy');
+    // ss cannot always name the owner (haproxy's master-worker sockets show none): an unnamed
+    // listener while haproxy is active is haproxy's own
+    const haproxyActive = f.services.haproxy?.active === 'active';
+    const busy = f.listening.find((l) => l.port === s.frontendPort && l.process !== 'haproxy' && !(l.process === undefined && haproxyActive));
     if (busy) {
       errors.push(`${name}: port ${s.frontendPort} is already in use${busy.process ? ` by ${busy.process}` : ''}; set frontend_port to a free port or stop that service`);
     }

@@ -19,8 +19,9 @@ export interface WaitForParams {
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((res) => {
-    const t = setTimeout(res, ms);
-    signal?.addEventListener('abort', () => { clearTimeout(t); res(); }, { once: true });
+    const onAbort = () => { clearTimeout(t); res(); };
+    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); res(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
 
 export const waitForModule: Module<WaitForParams> = {

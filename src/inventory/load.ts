@@ -1,0 +1,512 @@
+// Load an Ansible YAML inventory (hosts.yaml): groups, nested children, vars by precedence
+// (all < parent group < child group < host), connection specs and secrets. Every error is one
+// line, `<file>:<line>: <dotted.key.path>: <problem>; <what would be right>`, as an InputError.
+// The loader never connects anywhere.
+import { readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair } from 'yaml';
+import { z } from 'zod';
+import { InputError } from '../errors.js';
+import type { HostConnectionSpec } from '../transport/types.js';
+import {
+  boolSchema,
+  isIPv4,
+  isSettingName,
+  parseSetting,
+  PER_HOST_SETTINGS,
+  portSchema,
+  SETTING_NAMES,
+  SETTING_PREFIXES,
+} from './settings.js';
+import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
+import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource } from './types.js';
+
+export const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const GROUP_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+export const USER_RE = /^[a-z_][a-z0-9_.-]*$/;
+const MAX_BYTES = 10 * 1024 * 1024;
+const MAX_DEPTH = 64;
+
+// ---- connection variables (zod: types, coercions and messages in one place) --------------
+
+const says = (m: (v: unknown) => string) => ({ error: (iss: { input?: unknown }) => m(iss.input) });
+const addressSchema = z
+  .string(says((v) => `${show(v)} is not an IPv4 address or a host name; use an address like 10.0.0.11 or a name like m1.example.com`))
+  .max(253)
+  .refine((s) => isIPv4(s) || (HOST_NAME_RE.test(s) && !/^[\d.]+$/.test(s)));
+const userSchema = z
+  .string(says((v) => `${show(v)} is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)`))
+  .max(32)
+  .regex(USER_RE);
+const keyFileSchema = z
+  .string(says((v) => `${show(v)} is not a file path; give the path of the private key, e.g. ~/.ssh/id_ed25519`))
+  .min(1)
+  .refine((s) => !/[\0\r\n]/.test(s));
+const secretSchema = z.preprocess(
+  (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v),
+  z
+    .string(says(() => 'a password must be a non-empty single-line string; quote it in the YAML'))
+    .min(1)
+    .refine((s) => !/[\0\r\n]/.test(s)),
+);
+
+const connectionShape = {
+  ansible_host: addressSchema,
+  ansible_ssh_host: addressSchema,
+  ansible_port: portSchema,
+  ansible_ssh_port: portSchema,
+  ansible_user: userSchema,
+  ansible_ssh_user: userSchema,
+  ansible_ssh_private_key_file: keyFileSchema,
+  ansible_become: boolSchema('ansible_become'),
+  ansible_become_user: userSchema,
+  ansible_become_password: secretSchema,
+  ansible_become_pass: secretSchema,
+  ansible_password: secretSchema,
+  ansible_ssh_pass: secretSchema,
+} as const;
+type ConnectionVar = keyof typeof connectionShape;
+const SECRET_VARS = new Set<string>(['ansible_become_password', 'ansible_become_pass', 'ansible_password', 'ansible_ssh_pass', 'vrrp_auth_pass']);
+/** connection variable names kha reads (with Ansible's older aliases) */
+export const CONNECTION_VARS = Object.keys(connectionShape) as ConnectionVar[];
+const KNOWN_KEYS: readonly string[] = [...CONNECTION_VARS, ...SETTING_NAMES];
+const isConnectionVar = (k: string): k is ConnectionVar => Object.hasOwn(connectionShape, k);
+
+// ---- group shape --------------------------------------------------------------------------
+
+const mapping = (what: string, fix: string) =>
+  z
+    .map(z.unknown(), z.unknown(), says((v) => `${what} must be a mapping, not ${show(v)}; ${fix}`))
+    .nullable()
+    .optional();
+const groupShape = z.strictObject(
+  {
+    hosts: mapping('hosts', 'write each host as "name:" on its own line under hosts:'),
+    vars: mapping('vars', 'write each variable as "name: value" under vars:'),
+    children: mapping('children', 'write each child group as "name:" on its own line under children:'),
+  },
+  says((v) => `a group must be a mapping with hosts, vars or children, not ${show(v)}; write the group's hosts under hosts:`),
+);
+const GROUP_KEYS = ['hosts', 'vars', 'children'];
+
+type YMap = Map<unknown, unknown>;
+interface VarBlock {
+  path: string[];
+  vars: YMap;
+}
+interface GroupRec {
+  name: string;
+  order: number;
+  path: string[];
+  parents: string[];
+  blocks: VarBlock[];
+}
+interface HostRec {
+  name: string;
+  order: number;
+  path: string[];
+  direct: string[];
+  blocks: VarBlock[];
+}
+
+// ---- entry points -------------------------------------------------------------------------
+
+export async function loadInventory(file: string, overrides: ConnectionOverrides = {}): Promise<Inventory> {
+  let text: string;
+  try {
+    const st = await stat(file);
+    if (st.isDirectory()) throw new InputError(`${file}: is a directory; pass the inventory file with -i`);
+    if (st.size > MAX_BYTES) throw new InputError(`${file}: is larger than 10 MB; pass the Ansible YAML inventory with -i`);
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InputError(`${file}: not found; pass the path of the inventory with -i`, { cause: err });
+    if (code === 'EACCES') throw new InputError(`${file}: permission denied; make the inventory readable`, { cause: err });
+    throw new InputError(`${file}: cannot be read (${code ?? String(err)}); pass a readable inventory file with -i`, { cause: err });
+  }
+  return parseInventory(text, file, overrides);
+}
+
+/** Pure: the text of the inventory, the file name used in messages. */
+export function parseInventory(text: string, file: string, overrides: ConnectionOverrides = {}): Inventory {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, merge: true, prettyErrors: true });
+  const lineOf = makeLineOf(doc, lc);
+  const site: ErrorSite = { display: file, lineOf };
+  const fail = (p: readonly string[], msg: string) => inputErrorAt(site, p, msg);
+  const empty = () => new InputError(`${file}: the inventory is empty; add an all: group with hosts and vars`);
+
+  if (!text.trim()) throw empty();
+  const iniLine = iniHeadingLine(text);
+  if (iniLine !== undefined && (doc.errors.length > 0 || isSeq(doc.contents))) {
+    throw new InputError(
+      `${file}:${iniLine}: this looks like an INI inventory; kha reads Ansible's YAML inventory, convert it with: ansible-inventory -i ${file} --list -y`,
+    );
+  }
+  const yerr = doc.errors[0];
+  if (yerr) {
+    const pos = yerr.linePos?.[0];
+    const first = (yerr.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+    const fix = yerr.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two keys' : 'fix the indentation or quoting there';
+    throw new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
+  }
+  if (doc.contents === null) throw empty();
+  let root: unknown;
+  try {
+    root = doc.toJS({ mapAsMap: true, maxAliasCount: 1000 });
+  } catch (err) {
+    throw new InputError(`${file}: YAML aliases expand too much (${(err as Error).message.split('\n')[0]}); write the values out instead of nesting aliases`, {
+      cause: err,
+    });
+  }
+  if (root === null || root === undefined) throw empty();
+  if (!(root instanceof Map)) {
+    throw fail([], `the inventory is ${show(root)}, not a mapping of groups; start the file with all: and put hosts, vars and children under it`);
+  }
+
+  // -- walk the groups in document order
+  const groups = new Map<string, GroupRec>();
+  const hosts = new Map<string, HostRec>();
+  const secrets = new Set<string>();
+  let order = 0;
+  const group = (name: string, p: string[]): GroupRec => {
+    let g = groups.get(name);
+    if (!g) groups.set(name, (g = { name, order: order++, path: p, parents: [], blocks: [] }));
+    return g;
+  };
+  group('all', ['all']);
+
+  const checkVar = (key: string, value: unknown, p: string[], onHost: boolean) => {
+    if (key === '__proto__') throw fail(p, '__proto__ is not a usable variable name; rename the variable');
+    if (value === null || value === undefined) return;
+    const known = isConnectionVar(key) || isSettingName(key);
+    if (known && typeof value === 'string' && value.includes('{{')) {
+      throw fail(p, `${show(value)} is a Jinja template; kha does not evaluate templates, write the value itself`);
+    }
+    if (isConnectionVar(key)) {
+      const r = connectionShape[key].safeParse(value);
+      if (!r.success) throw fail(p, r.error.issues[0]?.message ?? `invalid ${key}`);
+      if (SECRET_VARS.has(key)) secrets.add(String(r.data));
+      return;
+    }
+    if (isSettingName(key)) {
+      if (onHost && !PER_HOST_SETTINGS.includes(key)) {
+        throw fail(p, `${key} is cluster-wide; set it under all.vars (or the masters group's vars), not on a host`);
+      }
+      const r = parseSetting(key, value);
+      if (!r.ok) throw fail(p, r.message);
+      if (SECRET_VARS.has(key)) secrets.add(String(r.value));
+      return;
+    }
+    const near = suggest(key, KNOWN_KEYS);
+    if (near !== undefined) {
+      throw fail(p, `unknown ${isSettingName(near) ? 'kha setting' : 'connection variable'}; did you mean ${near}?`);
+    }
+    const prefix = SETTING_PREFIXES.find((pre) => key.startsWith(pre));
+    if (prefix !== undefined) {
+      const family = SETTING_NAMES.filter((n) => n.startsWith(prefix));
+      const rest = key.slice(prefix.length);
+      const close = isSettingName(rest) ? rest : suggest(key, family, { mode: 'name' });
+      throw fail(
+        p,
+        close !== undefined
+          ? `unknown kha setting; did you mean ${close}?`
+          : family.length
+            ? `unknown kha setting; names starting with ${prefix} are kha's, the known ones are ${family.join(', ')}`
+            : `unknown kha setting; names starting with ${prefix} are reserved for kha, rename the variable`,
+      );
+    }
+  };
+
+  const checkBlock = (vars: YMap, p: string[], onHost: boolean): VarBlock => {
+    for (const [k, v] of vars) {
+      const key = keyName(k, [...p, String(k)], fail);
+      checkVar(key, v, [...p, key], onHost);
+    }
+    return { path: p, vars };
+  };
+
+  const walkGroup = (name: string, value: unknown, p: string[], parent: string | undefined, depth: number): void => {
+    if (depth > MAX_DEPTH) throw fail(p, `groups nest more than ${MAX_DEPTH} deep (does an alias refer to itself?); flatten the children`);
+    if (!GROUP_NAME_RE.test(name) || name === '__proto__') {
+      throw fail(p, `${show(name)} is not a safe group name; use letters, digits, _ . and - (starting with a letter, digit or _)`);
+    }
+    const shallow = value instanceof Map ? new Map([...value].map(([k, v]) => [keyName(k, p, fail), v])) : value;
+    const parsed = groupShape.safeParse(shallow instanceof Map ? Object.fromEntries(shallow) : (shallow ?? {}));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      if (issue?.code === 'unrecognized_keys') {
+        const key = issue.keys[0] ?? '';
+        const near = suggest(key, GROUP_KEYS, { mode: 'name' });
+        throw fail(
+          [...p, key],
+          near !== undefined
+            ? `unknown group key; did you mean ${near}?`
+            : `unknown key in group ${name}; a group holds only hosts, vars and children (hosts go under hosts:, variables under vars:)`,
+        );
+      }
+      throw fail([...p, ...(issue?.path ?? []).map(String)], issue?.message ?? 'invalid group');
+    }
+    const g = group(name, p);
+    if (parent !== undefined && !g.parents.includes(parent)) g.parents.push(parent);
+    if (!(shallow instanceof Map)) return;
+    for (const [section, v] of shallow) {
+      if (!(v instanceof Map)) continue;
+      const sp = [...p, section];
+      if (section === 'vars') g.blocks.push(checkBlock(v, sp, false));
+      else if (section === 'hosts') {
+        for (const [hk, hv] of v) {
+          const hname = keyName(hk, [...sp, String(hk)], fail);
+          const hp = [...sp, hname];
+          checkHostName(hname, hp, fail);
+          if (hv !== null && !(hv instanceof Map)) {
+            throw fail(hp, `a host's value must be its variables, not ${show(hv)}; write ${hname}: { ansible_host: <address> } or leave it empty`);
+          }
+          let h = hosts.get(hname);
+          if (!h) hosts.set(hname, (h = { name: hname, order: order++, path: hp, direct: [], blocks: [] }));
+          if (!h.direct.includes(name)) h.direct.push(name);
+          if (hv instanceof Map) h.blocks.push(checkBlock(hv, hp, true));
+        }
+      } else if (section === 'children') {
+        for (const [ck, cv] of v) {
+          const cname = keyName(ck, [...sp, String(ck)], fail);
+          walkGroup(cname, cv, [...sp, cname], name, depth + 1);
+        }
+      }
+    }
+  };
+
+  for (const [k, v] of root) {
+    const name = keyName(k, [String(k)], fail);
+    walkGroup(name, v, [name], name === 'all' ? undefined : 'all', 0);
+  }
+
+  // -- structure checks
+  const firstKey = keyName([...root.keys()][0], [], fail);
+  if (hosts.size === 0) throw fail([firstKey], 'the inventory has no hosts; add hosts under all.hosts or under a group\'s hosts:');
+  for (const h of hosts.values()) {
+    if (groups.has(h.name)) throw fail(h.path, `${h.name} is both a host and a group; rename one of them`);
+  }
+  const depthMemo = new Map<string, number>();
+  const ancestorMemo = new Map<string, string[]>();
+  const ancestors = (name: string, stack: string[] = []): string[] => {
+    const memo = ancestorMemo.get(name);
+    if (memo) return memo;
+    const g = groups.get(name);
+    if (!g) return [];
+    if (stack.includes(name)) {
+      const cycle = [...stack.slice(stack.indexOf(name)), name];
+      throw fail(g.path, `group ${name} is its own ancestor (${cycle.reverse().join(' > ')}); remove one of these children entries`);
+    }
+    const set = new Set<string>();
+    let depth = 0;
+    for (const parent of g.parents) {
+      for (const a of ancestors(parent, [...stack, name])) set.add(a);
+      set.add(parent);
+      depth = Math.max(depth, (depthMemo.get(parent) ?? 0) + 1);
+    }
+    depthMemo.set(name, depth);
+    const list = sortGroups([...set]);
+    ancestorMemo.set(name, list);
+    return list;
+  };
+  const sortGroups = (names: string[]) =>
+    names.sort((a, b) => (depthMemo.get(a) ?? 0) - (depthMemo.get(b) ?? 0) || (groups.get(a)?.order ?? 0) - (groups.get(b)?.order ?? 0));
+  for (const name of groups.keys()) ancestors(name);
+
+  // -- merge by precedence
+  const merge = (blocks: VarBlock[], vars: Record<string, unknown>, paths: Record<string, string[]>) => {
+    for (const b of blocks) {
+      for (const [k, v] of b.vars) {
+        const key = keyName(k, b.path, fail);
+        vars[key] = plain(v, [...b.path, key], 0, fail);
+        paths[key] = [...b.path, key];
+      }
+    }
+  };
+  const groupVars: Record<string, Record<string, unknown>> = {};
+  const source: InventorySource = {
+    display: file,
+    lineOf,
+    groupPaths: {},
+    hostPaths: {},
+    hostVarPaths: {},
+    groupVarPaths: {},
+    ownVarPaths: {},
+    groupAncestors: {},
+  };
+  for (const g of groups.values()) {
+    const chain = [...ancestors(g.name), g.name];
+    const vars: Record<string, unknown> = {};
+    const paths: Record<string, string[]> = {};
+    for (const c of chain) merge(groups.get(c)?.blocks ?? [], vars, paths);
+    groupVars[g.name] = vars;
+    source.groupVarPaths[g.name] = paths;
+    source.groupPaths[g.name] = g.path;
+    source.groupAncestors[g.name] = ancestors(g.name);
+    const own: Record<string, string[]> = {};
+    for (const b of g.blocks) for (const k of b.vars.keys()) own[keyName(k, b.path, fail)] = [...b.path, keyName(k, b.path, fail)];
+    source.ownVarPaths[g.name] = own;
+  }
+
+  const invHosts: InventoryHost[] = [];
+  const byAddress = new Map<string, string>();
+  for (const h of hosts.values()) {
+    const member = new Set<string>(['all']);
+    for (const d of h.direct) {
+      member.add(d);
+      for (const a of ancestors(d)) member.add(a);
+    }
+    const hostGroups = sortGroups([...member]);
+    const vars: Record<string, unknown> = {};
+    const paths: Record<string, string[]> = {};
+    for (const g of hostGroups) merge(groups.get(g)?.blocks ?? [], vars, paths);
+    merge(h.blocks, vars, paths);
+    source.hostPaths[h.name] = h.path;
+    source.hostVarPaths[h.name] = paths;
+    const connection = connectionOf(h.name, vars, overrides);
+    const addrKey = `${connection.address.toLowerCase()}:${connection.port}`;
+    const other = byAddress.get(addrKey);
+    if (other !== undefined) {
+      throw fail(
+        paths['ansible_host'] ?? paths['ansible_ssh_host'] ?? h.path,
+        `${other} and ${h.name} both connect to ${connection.address}:${connection.port}; give each host its own ansible_host (or ansible_port)`,
+      );
+    }
+    byAddress.set(addrKey, h.name);
+    invHosts.push({ name: h.name, vars, groups: hostGroups, connection });
+  }
+
+  const inventoryGroups: Record<string, string[]> = {};
+  for (const g of [...groups.values()].sort((a, b) => a.order - b.order)) {
+    inventoryGroups[g.name] = invHosts.filter((h) => h.groups.includes(g.name)).map((h) => h.name);
+  }
+  return {
+    file: path.resolve(file),
+    hosts: invHosts,
+    groups: inventoryGroups,
+    secrets: [...secrets],
+    groupVars,
+    source,
+  };
+}
+
+// ---- helpers ------------------------------------------------------------------------------
+
+function connectionOf(name: string, vars: Record<string, unknown>, o: ConnectionOverrides): HostConnectionSpec {
+  const val = <K extends ConnectionVar>(...keys: K[]): z.output<(typeof connectionShape)[K]> | undefined => {
+    for (const k of keys) {
+      const v = vars[k];
+      if (v === null || v === undefined) continue;
+      const r = connectionShape[k].safeParse(v);
+      if (r.success) return r.data as z.output<(typeof connectionShape)[K]>;
+    }
+    return undefined;
+  };
+  if (o.user !== undefined && !USER_RE.test(o.user)) {
+    throw new InputError(`--user: ${show(o.user)} is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)`);
+  }
+  if (o.privateKey !== undefined && (!o.privateKey || /[\0\r\n]/.test(o.privateKey))) {
+    throw new InputError(`--private-key: ${show(o.privateKey)} is not a file path; give the path of the private key, e.g. ~/.ssh/id_ed25519`);
+  }
+  const keyFile = o.privateKey ?? val('ansible_ssh_private_key_file');
+  const password = val('ansible_password', 'ansible_ssh_pass');
+  const becomePassword = val('ansible_become_password', 'ansible_become_pass');
+  return {
+    name,
+    address: val('ansible_host', 'ansible_ssh_host') ?? name,
+    port: val('ansible_port', 'ansible_ssh_port') ?? 22,
+    user: o.user ?? val('ansible_user', 'ansible_ssh_user') ?? currentUser(),
+    ...(keyFile !== undefined ? { privateKeyFile: expandHome(keyFile) } : {}),
+    ...(password !== undefined ? { password } : {}),
+    become: o.become ?? val('ansible_become') ?? false,
+    becomeUser: val('ansible_become_user') ?? 'root',
+    ...(becomePassword !== undefined ? { becomePassword } : {}),
+  };
+}
+
+function currentUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env['USER'] ?? 'root';
+  }
+}
+
+export function expandHome(p: string): string {
+  if (p === '~') return os.homedir();
+  if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
+  return p;
+}
+
+function checkHostName(name: string, p: string[], fail: (p: readonly string[], m: string) => Error): void {
+  if (HOST_NAME_RE.test(name) && name.length <= 253) return;
+  if (/\[[^\]]*:[^\]]*\]/.test(name)) {
+    throw fail(p, `${show(name)} is a host range; kha does not expand ranges, list each host on its own line`);
+  }
+  throw fail(p, `${show(name)} is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit`);
+}
+
+/** A map key as a name; null and collection keys are errors. */
+function keyName(k: unknown, p: readonly string[], fail: (p: readonly string[], m: string) => Error): string {
+  if (typeof k === 'string') return k;
+  if (typeof k === 'number' || typeof k === 'boolean' || typeof k === 'bigint') return String(k);
+  throw fail(p.slice(0, -1), `a key is ${show(k)}; every key must be a plain name`);
+}
+
+/** YAML maps (kept as Map for order) -> plain objects for vars. */
+function plain(v: unknown, p: string[], depth: number, fail: (p: readonly string[], m: string) => Error): unknown {
+  if (depth > MAX_DEPTH) throw fail(p, `the value nests more than ${MAX_DEPTH} levels (does an alias refer to itself?); write the value out`);
+  if (v instanceof Map) {
+    return Object.fromEntries([...v].map(([k, x]) => [String(k), plain(x, p, depth + 1, fail)]));
+  }
+  if (Array.isArray(v)) return v.map((x) => plain(x, p, depth + 1, fail));
+  return v;
+}
+
+function iniHeadingLine(text: string): number | undefined {
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const l = (lines[i] ?? '').trim();
+    if (!l || l.startsWith('#') || l.startsWith(';')) continue;
+    return /^\[[A-Za-z0-9_.:-]+\]$/.test(l) ? i + 1 : undefined;
+  }
+  return undefined;
+}
+
+/** key path -> 1-based line of the deepest key found (follows aliases and << merge keys) */
+function makeLineOf(doc: Document, lc: LineCounter): (p: readonly string[]) => number | undefined {
+  const keyOf = (key: unknown): string | undefined => {
+    if (!isScalar(key) || typeof key.value === 'symbol') return undefined;
+    return String(key.value);
+  };
+  const findPair = (node: unknown, seg: string, depth: number): Pair | undefined => {
+    if (depth > 16) return undefined;
+    const n = isAlias(node) ? node.resolve(doc) : node;
+    if (!isMap(n)) return undefined;
+    for (const it of n.items) if (keyOf(it.key) === seg) return it;
+    for (const it of n.items) {
+      if (!isScalar(it.key) || typeof it.key.value !== 'symbol') continue;
+      const sources = isSeq(it.value) ? it.value.items : [it.value];
+      for (const s of sources) {
+        const found = findPair(s, seg, depth + 1);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return (p) => {
+    let node: unknown = doc.contents;
+    let line: number | undefined;
+    for (const seg of p) {
+      const pair = findPair(node, seg, 0);
+      if (!pair) break;
+      const range = isScalar(pair.key) ? pair.key.range : undefined;
+      if (range) line = lc.linePos(range[0]).line;
+      node = pair.value;
+    }
+    return line ?? (p.length === 0 ? 1 : undefined);
+  };
+}

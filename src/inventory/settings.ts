@@ -1,0 +1,351 @@
+// kha's own settings: one zod shape (the single source of names, types, defaults and messages)
+// and resolveSettings(), which picks the groups, applies defaults and runs the pure cross-field
+// checks. Subnet checks need facts and happen later.
+import { z } from 'zod';
+import type { Inventory, InventoryHost } from './types.js';
+import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
+
+// ---- value patterns ----------------------------------------------------------------------
+
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+export function isIPv4(s: unknown): s is string {
+  return typeof s === 'string' && IPV4.test(s);
+}
+/** usable as a VIP: not 0/8, loopback, multicast/reserved or broadcast */
+function unicastIPv4(s: string): boolean {
+  const first = Number(s.split('.')[0]);
+  return first !== 0 && first !== 127 && first < 224;
+}
+export const INTERFACE_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+const HEALTH_PATH_RE = /^\/[A-Za-z0-9/_.?=&-]*$/;
+const HAPROXY_TIME_RE = /^\d+(us|ms|s|m|h|d)?$/;
+const VERSION_RE = /^[A-Za-z0-9.:+~-]+$/;
+/** VRRP auth: printable ASCII without space, quotes, backslash, and keepalived's comment marks # ! */
+const AUTH_PASS_RE = /^[$%&(-[\]-~]+$/;
+
+// ---- coercions (YAML and Ansible habits: "2222", yes/no) ---------------------------------
+
+const numeric = (v: unknown): unknown => (typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v);
+const boolish = (v: unknown): unknown => {
+  if (typeof v !== 'string') return v;
+  const s = v.toLowerCase();
+  if (['yes', 'true', 'on'].includes(s)) return true;
+  if (['no', 'false', 'off'].includes(s)) return false;
+  return v;
+};
+const stringish = (v: unknown): unknown => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v);
+const seconds = (v: unknown): unknown => {
+  if (typeof v !== 'string') return v;
+  const m = /^(\d+)(s|m|h)?$/.exec(v.trim());
+  if (!m) return v;
+  return Number(m[1]) * (m[2] === 'h' ? 3600 : m[2] === 'm' ? 60 : 1);
+};
+
+/** zod error option whose message sees the offending value */
+const says = (m: (v: unknown) => string) => ({ error: (iss: { input?: unknown }) => m(iss.input) });
+
+const VIP_FIX = "set vip: <a free IPv4 address in the masters' subnet> under all.vars";
+const portMsg = (v: unknown) => `${show(v)} is not a port; use a number from 1 to 65535`;
+export const portSchema = z.preprocess(numeric, z.int(says(portMsg)).min(1).max(65535));
+export const boolSchema = (name: string) =>
+  z.preprocess(boolish, z.boolean(says((v) => `${show(v)} is not a boolean; set ${name}: true or false`)));
+const haproxyTime = (name: string, dflt: string) =>
+  z
+    .preprocess(
+      stringish,
+      z
+        .string(
+          says((v) => `${show(v)} is not a haproxy time; use a number with an optional unit (us, ms, s, m, h, d), e.g. ${name}: ${dflt}`),
+        )
+        .regex(HAPROXY_TIME_RE),
+    )
+    .default(dflt);
+
+/**
+ * kha's settings, by inventory variable name. Cluster-wide ones are read from the masters group's
+ * effective vars (all.vars < parents < masters); PER_HOST_SETTINGS also per host.
+ */
+export const settingsShape = {
+  vip: z
+    .string(says((v) => (v === undefined ? `vip is required; ${VIP_FIX}` : `${show(v)} is not an IPv4 address; ${VIP_FIX}`)))
+    .regex(IPV4)
+    .refine(unicastIPv4),
+  vip_prefix: z
+    .preprocess(numeric, z.int(says((v) => `${show(v)} is not a prefix length; use a number from 1 to 32 (default 32)`)).min(1).max(32))
+    .default(32),
+  virtual_router_id: z
+    .preprocess(
+      numeric,
+      z.int(says((v) => `${show(v)} is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses`)).min(1).max(255),
+    )
+    .default(51),
+  advert_int: z
+    .preprocess(numeric, z.int(says((v) => `${show(v)} is not an advertisement interval; use whole seconds from 1 to 255 (default 1)`)).min(1).max(255))
+    .default(1),
+  vrrp_auth_pass: z
+    .preprocess(
+      stringish,
+      z
+        .string(says(() => 'vrrp_auth_pass must be a string of printable ASCII without spaces, quotes, #, ! or \\; choose such a password of 1 to 8 characters'))
+        .max(8, { error: 'VRRP PASS keeps only 8 characters; use at most 8' })
+        .min(1)
+        .regex(AUTH_PASS_RE),
+    )
+    .optional(),
+  vrrp_unicast: boolSchema('vrrp_unicast').optional(),
+  frontend_port: portSchema.default(8443),
+  apiserver_port: portSchema.default(6443),
+  lb_algorithm: z
+    .enum(['roundrobin', 'leastconn'], says((v) => `${show(v)} is not a load-balancing algorithm kha supports; use roundrobin or leastconn`))
+    .default('roundrobin'),
+  apiserver_health_path: z
+    .string(says((v) => `${show(v)} is not a safe URL path; use a path like /readyz (letters, digits and / _ . ? = & -)`))
+    .regex(HEALTH_PATH_RE)
+    .default('/readyz'),
+  haproxy_timeout_client: haproxyTime('haproxy_timeout_client', '4h'),
+  haproxy_timeout_server: haproxyTime('haproxy_timeout_server', '4h'),
+  haproxy_timeout_connect: haproxyTime('haproxy_timeout_connect', '5s'),
+  vip_wait_timeout: z
+    .preprocess(seconds, z.int(says((v) => `${show(v)} is not a duration; use seconds from 1 to 86400, e.g. 30, 30s or 2m`)).min(1).max(86400))
+    .default(30),
+  track_apiserver: boolSchema('track_apiserver').default(false),
+  vrrp_nopreempt: boolSchema('vrrp_nopreempt').default(false),
+  keepalived_version: z
+    .preprocess(stringish, z.string(says((v) => `${show(v)} is not a package version; use letters, digits and . : + ~ -, e.g. 1:2.2.8-1`)).regex(VERSION_RE))
+    .optional(),
+  haproxy_version: z
+    .preprocess(stringish, z.string(says((v) => `${show(v)} is not a package version; use letters, digits and . : + ~ -, e.g. 2.8.5-1`)).regex(VERSION_RE))
+    .optional(),
+  priority: z
+    .preprocess(
+      numeric,
+      z.int(says((v) => `${show(v)} is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)`)).min(1).max(254),
+    )
+    .optional(),
+  vrrp_interface: z
+    .string(says((v) => `${show(v)} is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0`))
+    .regex(INTERFACE_RE)
+    .optional(),
+} as const;
+
+export const settingsSchema = z.object(settingsShape);
+export type SettingName = keyof typeof settingsShape;
+/** every kha setting name, for unknown-key detection */
+export const SETTING_NAMES: readonly SettingName[] = Object.keys(settingsShape) as SettingName[];
+/** settings a host (or any group it is in) may set for itself */
+export const PER_HOST_SETTINGS: readonly SettingName[] = ['priority', 'vrrp_interface', 'apiserver_port'];
+/** names with these prefixes are kha's: an unknown one is an error, not an operator var */
+export const SETTING_PREFIXES = ['kha_', 'vrrp_', 'haproxy_', 'keepalived_', 'apiserver_'] as const;
+export function isSettingName(key: string): key is SettingName {
+  return Object.hasOwn(settingsShape, key);
+}
+
+/** Parse one setting value; null counts as unset. Returns the message on failure. */
+export function parseSetting<K extends SettingName>(
+  key: K,
+  value: unknown,
+): { ok: true; value: z.output<(typeof settingsShape)[K]> } | { ok: false; message: string } {
+  const r = (settingsShape[key] as z.ZodType).safeParse(value === null ? undefined : value);
+  if (r.success) return { ok: true, value: r.data as z.output<(typeof settingsShape)[K]> };
+  return { ok: false, message: r.error.issues[0]?.message ?? `invalid ${key}` };
+}
+
+// ---- the resolved settings ---------------------------------------------------------------
+
+export interface HaHostSettings {
+  name: string;
+  /** ansible_host; always an IPv4 here (VRRP and the haproxy backends need it) */
+  address: string;
+  /** VRRP priority 1..254 for lb hosts; 0 for masters that only serve as haproxy backends */
+  priority: number;
+  /** undefined = find from facts later */
+  interface?: string;
+  apiserverPort: number;
+}
+
+export interface HaSettings {
+  mastersGroup: string;
+  lbGroup: string;
+  masters: string[];
+  lbHosts: string[];
+  vip: string;
+  vipPrefix: number;
+  virtualRouterId: number;
+  advertInt: number;
+  authPass?: string;
+  unicast: boolean;
+  frontendPort: number;
+  apiserverPort: number;
+  lbAlgorithm: 'roundrobin' | 'leastconn';
+  apiserverHealthPath: string;
+  timeouts: { client: string; server: string; connect: string };
+  vipWaitTimeoutSec: number;
+  trackApiserver: boolean;
+  nopreempt: boolean;
+  keepalivedVersion?: string;
+  haproxyVersion?: string;
+  hosts: Record<string, HaHostSettings>;
+  primary: string;
+}
+
+/** Accepted names of the masters group, in order of preference. */
+export const MASTERS_GROUP_ALIASES = ['masters', 'kube_control_plane', 'kube_master', 'kube-master'] as const;
+/** Groups that, when present and non-empty, run keepalived+haproxy instead of the masters. */
+export const LB_GROUP_ALIASES = ['loadbalancers', 'ex_lb'] as const;
+const DEFAULT_TOP_PRIORITY = 150;
+
+export function resolveSettings(inv: Inventory): HaSettings {
+  const src = inv.source;
+  const site: ErrorSite = { display: src?.display ?? inv.file, ...(src ? { lineOf: src.lineOf } : {}) };
+  const fail = (path: readonly string[], msg: string) => inputErrorAt(site, path, msg);
+  const groupPath = (g: string) => src?.groupPaths[g] ?? (g === 'all' ? ['all'] : ['all', 'children', g]);
+  const hostPath = (h: string) => src?.hostPaths[h] ?? ['all', 'hosts', h];
+  const byName = new Map(inv.hosts.map((h) => [h.name, h] as const));
+
+  // -- groups
+  const mastersGroup = findMastersGroup(inv, fail, groupPath);
+  const masters = inv.groups[mastersGroup] ?? [];
+  const lbGroup = LB_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0) ?? mastersGroup;
+  const lbHosts = inv.groups[lbGroup] ?? [];
+
+  // -- cluster-wide settings: effective vars of the masters group
+  const firstMaster = byName.get(masters[0] ?? '');
+  const clusterVars = inv.groupVars?.[mastersGroup] ?? firstMaster?.vars ?? {};
+  const varsBase = src && src.lineOf(['all']) === undefined ? [...groupPath(mastersGroup), 'vars'] : ['all', 'vars'];
+  const clusterPath = (k: string) => src?.groupVarPaths[mastersGroup]?.[k] ?? [...varsBase, k];
+
+  // a cluster-wide setting in a group kha does not read from is silently ignored otherwise
+  if (src) {
+    const readFrom = new Set([...(src.groupAncestors[mastersGroup] ?? []), mastersGroup]);
+    for (const [g, keys] of Object.entries(src.ownVarPaths)) {
+      if (readFrom.has(g)) continue;
+      for (const [k, p] of Object.entries(keys)) {
+        if (isSettingName(k) && !PER_HOST_SETTINGS.includes(k)) {
+          throw fail(p, `kha reads ${k} only from all.vars or the ${mastersGroup} group's vars; move it there`);
+        }
+      }
+    }
+  }
+
+  const get = <K extends SettingName>(k: K) => {
+    const r = parseSetting(k, clusterVars[k]);
+    if (!r.ok) throw fail(clusterPath(k), r.message);
+    return r.value;
+  };
+  const vip = get('vip');
+  const frontendPort = get('frontend_port');
+  const apiserverPort = get('apiserver_port');
+  const authPass = get('vrrp_auth_pass');
+  const unicast = get('vrrp_unicast') ?? lbGroup !== mastersGroup;
+  const keepalivedVersion = get('keepalived_version');
+  const haproxyVersion = get('haproxy_version');
+
+  const portClash = (p: number) =>
+    `frontend_port and apiserver_port are both ${p}; haproxy and the apiserver need different ports, e.g. frontend_port: ${p === 8443 ? 9443 : 8443}`;
+  if (frontendPort === apiserverPort) {
+    const explicit = clusterVars['frontend_port'] !== undefined ? 'frontend_port' : 'apiserver_port';
+    throw fail(clusterPath(explicit), portClash(frontendPort));
+  }
+
+  // -- per host
+  const hostVarPath = (h: string, k: string) => src?.hostVarPaths[h]?.[k] ?? [...hostPath(h), k];
+  const hostGet = <K extends SettingName>(h: InventoryHost, k: K) => {
+    const r = parseSetting(k, h.vars[k]);
+    if (!r.ok) throw fail(hostVarPath(h.name, k), r.message);
+    return r.value;
+  };
+  const lbSet = new Set(lbHosts);
+  const involved = inv.hosts.filter((h) => lbSet.has(h.name) || masters.includes(h.name));
+  const hosts: Record<string, HaHostSettings> = {};
+  let lbIndex = 0;
+  for (const h of involved) {
+    const address = h.connection.address;
+    if (!isIPv4(address)) {
+      const hasAnsibleHost = h.vars['ansible_host'] !== undefined && h.vars['ansible_host'] !== null;
+      const what = hasAnsibleHost ? `${show(address)} is not an IPv4 address` : `${show(h.name)} has no ansible_host and its name is not an IPv4 address`;
+      throw fail(
+        hasAnsibleHost ? hostVarPath(h.name, 'ansible_host') : hostPath(h.name),
+        `${what}; keepalived (VRRP) and haproxy need the IPv4 of every master and load balancer, set ansible_host: <its IPv4>`,
+      );
+    }
+    const hostApiPort = hostGet(h, 'apiserver_port');
+    const isLb = lbSet.has(h.name);
+    if (isLb && hostApiPort === frontendPort) throw fail(hostVarPath(h.name, 'apiserver_port'), portClash(frontendPort));
+    const iface = hostGet(h, 'vrrp_interface');
+    const explicitPriority = hostGet(h, 'priority');
+    const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - lbIndex)) : 0;
+    if (isLb) lbIndex++;
+    hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}) };
+  }
+
+  // -- the VIP must be free
+  const owner = inv.hosts.find((h) => h.connection.address === vip);
+  if (owner) {
+    throw fail(clusterPath('vip'), `${vip} is the address of ${owner.name}; the VIP must be a free address, ${VIP_FIX}`);
+  }
+
+  // -- a unique primary
+  const lbOrdered = involved.filter((h) => lbSet.has(h.name)).map((h) => h.name);
+  let primary = lbOrdered[0] ?? '';
+  for (const name of lbOrdered) if ((hosts[name]?.priority ?? 0) > (hosts[primary]?.priority ?? 0)) primary = name;
+  const top = hosts[primary]?.priority ?? 0;
+  const rival = lbOrdered.find((n) => n !== primary && hosts[n]?.priority === top);
+  if (rival !== undefined) {
+    const [a, b] = [primary, rival];
+    const at = byName.get(b)?.vars['priority'] !== undefined ? b : a;
+    throw fail(
+      hostVarPath(at, 'priority'),
+      `${a} and ${b} both have priority ${top}: the primary must be unique; give one of them a higher priority`,
+    );
+  }
+
+  return {
+    mastersGroup,
+    lbGroup,
+    masters: [...masters],
+    lbHosts: [...lbHosts],
+    vip,
+    vipPrefix: get('vip_prefix'),
+    virtualRouterId: get('virtual_router_id'),
+    advertInt: get('advert_int'),
+    ...(authPass !== undefined ? { authPass } : {}),
+    unicast,
+    frontendPort,
+    apiserverPort,
+    lbAlgorithm: get('lb_algorithm'),
+    apiserverHealthPath: get('apiserver_health_path'),
+    timeouts: {
+      client: get('haproxy_timeout_client'),
+      server: get('haproxy_timeout_server'),
+      connect: get('haproxy_timeout_connect'),
+    },
+    vipWaitTimeoutSec: get('vip_wait_timeout'),
+    trackApiserver: get('track_apiserver'),
+    nopreempt: get('vrrp_nopreempt'),
+    ...(keepalivedVersion !== undefined ? { keepalivedVersion } : {}),
+    ...(haproxyVersion !== undefined ? { haproxyVersion } : {}),
+    hosts,
+    primary,
+  };
+}
+
+function findMastersGroup(
+  inv: Inventory,
+  fail: (path: readonly string[], msg: string) => Error,
+  groupPath: (g: string) => string[],
+): string {
+  const found = MASTERS_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0);
+  if (found) return found;
+  const empty = MASTERS_GROUP_ALIASES.find((g) => g in inv.groups);
+  if (empty) {
+    throw fail(groupPath(empty), `the ${empty} group has no hosts; add at least one host under ${empty}.hosts (or a child group with hosts)`);
+  }
+  const near = Object.keys(inv.groups).find(
+    (g) => g.toLowerCase() === 'master' || suggest(g, MASTERS_GROUP_ALIASES, { mode: 'name' }) !== undefined,
+  );
+  if (near) {
+    throw fail(groupPath(near), `no masters group; rename ${near} to masters (kha also accepts kube_control_plane, kube_master)`);
+  }
+  throw fail(['all', 'children'], 'no masters group; add a group named masters (or kube_control_plane, kube_master) with at least one host');
+}
