@@ -1,0 +1,75 @@
+// Thin test wrapper around src/lab/lab.ts. Integration tests NEVER skip: without a Docker engine
+// startLab throws (locally and with CI=true alike), so the run fails loudly.
+//
+// Cleanup: a lab started inside a test is removed when that test finishes (onTestFinished); a lab
+// started in beforeAll (or at file level) is removed by this module's afterAll, which registers in
+// each test file's root suite (vitest re-evaluates this module per file; `isolate` is on).
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, onTestFinished } from 'vitest';
+import { NO_DOCKER_MESSAGE, dockerAvailable, labUp } from '../../src/lab/lab.js';
+import type { Lab, LabUpOptions } from '../../src/lab/lab.js';
+
+export type { Lab, LabHost } from '../../src/lab/lab.js';
+
+export type StartLabOptions = Omit<Partial<LabUpOptions>, 'hosts'>;
+
+const pending = new Set<Lab>();
+let counter = 0;
+
+afterAll(async () => {
+  const labs = [...pending];
+  pending.clear();
+  const results = await Promise.allSettled(labs.map((l) => l.down()));
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length > 0) throw new Error(`lab cleanup failed: ${failed.map((f) => String(f.reason)).join('; ')}`);
+});
+
+/** a lab name unique per test file and per call: t-<file>-<random>-<n> */
+function uniqueName(): string {
+  const file = path.basename(expect.getState().testPath ?? 'test').replace(/\.test\.[cm]?[jt]s$/, '');
+  const slug = file.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 20) || 'test';
+  return `t-${slug}-${randomBytes(3).toString('hex')}-${++counter}`;
+}
+
+/** Starts `hosts` lab hosts (a count: m1..mN, or names) and registers their removal. */
+export async function startLab(hosts: number | string[], opts: StartLabOptions = {}): Promise<Lab> {
+  if (!(await dockerAvailable())) {
+    const ci = process.env.CI === 'true' ? ' (CI=true: integration tests fail, they never skip)' : '';
+    throw new Error(`${NO_DOCKER_MESSAGE}${ci}`);
+  }
+  const name = opts.name ?? uniqueName();
+  const lab = await labUp({
+    ...opts,
+    name,
+    hosts,
+    stateDir: opts.stateDir ?? path.join(os.tmpdir(), `kha-${name}`),
+  });
+  if (expect.getState().currentTestName !== undefined) {
+    onTestFinished(() => lab.down());
+  } else {
+    pending.add(lab);
+    const down = lab.down.bind(lab);
+    lab.down = async () => {
+      pending.delete(lab);
+      await down();
+    };
+  }
+  return lab;
+}
+
+/** For a describe/file: starts the lab in beforeAll, removes it in afterAll; call the getter in tests. */
+export function useLab(hosts: number | string[], opts: StartLabOptions = {}): () => Lab {
+  let lab: Lab | undefined;
+  beforeAll(async () => {
+    lab = await startLab(hosts, opts);
+  });
+  afterAll(async () => {
+    await lab?.down();
+  });
+  return () => {
+    if (!lab) throw new Error('the lab is not up (did beforeAll fail?)');
+    return lab;
+  };
+}
