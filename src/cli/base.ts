@@ -60,10 +60,13 @@ export abstract class KhaCommand extends Command {
   private abort = new AbortController();
   private sigints = 0;
 
-  protected setupIo(flags: { json?: boolean; 'log-file'?: string | undefined }, verbose: number): Io {
+  /** quiet: the command prints its own output; events go to the log file only */
+  protected setupIo(flags: { json?: boolean; 'log-file'?: string | undefined; quiet?: boolean }, verbose: number): Io {
     const events = new EventBus((s) => mask(s, this.secrets));
     const json = Boolean(flags.json);
-    if (json) events.add(new JsonSink(process.stdout));
+    if (flags.quiet) {
+      // nothing on stdout from the engine
+    } else if (json) events.add(new JsonSink(process.stdout));
     else events.add(new HumanSink({ out: process.stdout, verbose }));
     const logFile = flags['log-file'] ?? defaultLogFile();
     try {

@@ -9,7 +9,7 @@ import { loadInventory } from '../inventory/load.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
 import { connect, type ConnectOptions } from '../transport/ssh.js';
 import type { Connection } from '../transport/types.js';
-import PQueue from 'p-queue';
+import { ConnectionPool } from '../transport/pool.js';
 import type { Io } from './base.js';
 
 export interface InventoryFlagValues {
@@ -25,30 +25,20 @@ export interface InventoryFlagValues {
   diff?: boolean | undefined;
 }
 
-/** One connection per host, opened once (concurrently bounded by forks) and reused. */
+/** The engine's Connector over the transport's pool: one connection per host, reused. */
 export class SshConnector implements Connector {
-  private conns = new Map<string, Promise<Connection>>();
-  private queue: PQueue;
-  handshakes = 0;
-  constructor(private readonly opts: ConnectOptions, forks: number) {
-    this.queue = new PQueue({ concurrency: forks });
+  private pool: ConnectionPool;
+  constructor(opts: ConnectOptions, forks: number) {
+    this.pool = new ConnectionPool({ ...opts, forks });
   }
   get(host: InventoryHost): Promise<Connection> {
-    let p = this.conns.get(host.name);
-    if (!p) {
-      p = this.queue.add(async () => {
-        const c = await connect(host.connection, this.opts);
-        this.handshakes++;
-        return c;
-      }) as Promise<Connection>;
-      this.conns.set(host.name, p);
-      p.catch(() => undefined);
-    }
-    return p;
+    return this.pool.get(host.connection);
   }
-  async closeAll(): Promise<void> {
-    await Promise.all([...this.conns.values()].map((p) => p.then((c) => c.close()).catch(() => undefined)));
-    this.conns.clear();
+  get handshakes(): number {
+    return this.pool.handshakes;
+  }
+  closeAll(): Promise<void> {
+    return this.pool.closeAll();
   }
 }
 

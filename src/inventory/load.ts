@@ -65,6 +65,8 @@ const connectionShape = {
   ansible_become_pass: secretSchema,
   ansible_password: secretSchema,
   ansible_ssh_pass: secretSchema,
+  // only `-o UserKnownHostsFile=FILE` is read from it (what kha lab and many CI inventories use)
+  ansible_ssh_common_args: z.string(),
 } as const;
 type ConnectionVar = keyof typeof connectionShape;
 const SECRET_VARS = new Set<string>(['ansible_become_password', 'ansible_become_pass', 'ansible_password', 'ansible_ssh_pass', 'vrrp_auth_pass']);
@@ -414,7 +416,19 @@ function connectionOf(name: string, vars: Record<string, unknown>, o: Connection
   const keyFile = o.privateKey ?? val('ansible_ssh_private_key_file');
   const password = val('ansible_password', 'ansible_ssh_pass');
   const becomePassword = val('ansible_become_password', 'ansible_become_pass');
+  const common = val('ansible_ssh_common_args');
+  const kh = common ? /(?:^|\s)-o\s*UserKnownHostsFile[= ]\s*(\S+)/i.exec(common)?.[1] : undefined;
+  const explicitAddress = val('ansible_host', 'ansible_ssh_host');
+  const explicitPort = val('ansible_port', 'ansible_ssh_port');
+  const explicitUser = o.user ?? val('ansible_user', 'ansible_ssh_user');
   return {
+    ...(kh ? { knownHostsFile: expandHome(kh) } : {}),
+    explicit: {
+      ...(explicitAddress !== undefined ? { address: true } : {}),
+      ...(explicitPort !== undefined ? { port: true } : {}),
+      ...(explicitUser !== undefined ? { user: true } : {}),
+      ...(keyFile !== undefined ? { privateKeyFile: true } : {}),
+    },
     name,
     address: val('ansible_host', 'ansible_ssh_host') ?? name,
     port: val('ansible_port', 'ansible_ssh_port') ?? 22,

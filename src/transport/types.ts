@@ -60,10 +60,13 @@ export interface HostConnectionSpec {
   become: boolean;
   becomeUser: string;
   becomePassword?: string;
+  /** known_hosts file for this host (from ansible_ssh_common_args -o UserKnownHostsFile=...) */
+  knownHostsFile?: string;
   /**
    * Which of address/port/user/privateKeyFile the inventory set explicitly (ansible_host,
    * ansible_port, ansible_user, ansible_ssh_private_key_file). ~/.ssh/config fills only the
-   * others. Absent: address === name, port === 22, user === '' and no key count as "not set".
+   * others. Absent: address === name, port === 22, user === '' or the local user name, and no
+   * key count as "not set".
    */
   explicit?: { address?: boolean; port?: boolean; user?: boolean; privateKeyFile?: boolean };
 }

@@ -44,8 +44,10 @@ describe('parseInventory', () => {
       user: os.userInfo().username,
       become: false,
       becomeUser: 'root',
+      explicit: {},
     });
     expect(inv.hosts[1]?.connection.address).toBe('m2.example.com');
+    expect(inv.hosts[1]?.connection.explicit).toEqual({ address: true });
     expect(inv.secrets).toEqual([]);
   });
 
@@ -177,9 +179,18 @@ describe('parseInventory', () => {
       become: true,
       becomeUser: 'admin',
       becomePassword: 's3cret',
+      explicit: { address: true, port: true, privateKeyFile: true },
     });
     expect(m2?.connection).toMatchObject({ address: '10.0.0.12', user: 'core', become: false, becomePassword: 'other' });
     expect(inv.secrets).toEqual(['s3cret', 'k8s-ha', '123456', 'other']);
+  });
+
+  test('ansible_ssh_common_args: -o UserKnownHostsFile= is read, the rest ignored', () => {
+    const inv = parseInventory(
+      y(['all:', '  vars:', '    ansible_ssh_common_args: -o UserKnownHostsFile=~/lab/known_hosts -o StrictHostKeyChecking=yes', '  hosts:', '    m1:']),
+      'hosts.yaml',
+    );
+    expect(inv.hosts[0]?.connection.knownHostsFile).toBe(path.join(os.homedir(), 'lab/known_hosts'));
   });
 
   test('command-line overrides win over every inventory level', () => {

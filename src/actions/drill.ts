@@ -1,0 +1,143 @@
+// kha drill: a controlled failover test. Refuses an unhealthy cluster, records the holder,
+// causes the failure, measures until another host shows the VIP and until VIP:frontend_port
+// answers again, then always restores what it stopped (also on Ctrl-C) and waits to settle.
+import type { RunContext } from '../engine/context.js';
+import { ExitCode, KhaError, describeError } from '../errors.js';
+import type { HaSettings } from '../inventory/settings.js';
+import { quote } from '../transport/quote.js';
+import { holdsVip, tcpConnectScript } from './probes.js';
+import { status, type StatusReport } from './status.js';
+
+export type DrillMode = 'keepalived' | 'haproxy' | 'host';
+
+export interface DrillRound {
+  round: number;
+  mode: DrillMode;
+  holderBefore: string;
+  newHolder: string | null;
+  /** ms from the failure until another host showed the VIP */
+  vipMovedMs: number | null;
+  /** ms from the VIP move until VIP:frontend_port accepted a TCP connection through the new holder */
+  frontendAfterMoveMs: number | null;
+  /** ms from the restore until the cluster was healthy again */
+  settledMs: number | null;
+  holderAfter: string | null;
+  /** the budget this mode should meet: 3 x advert_int + 1 s (+ check interval x fall for haproxy) */
+  budgetMs: number;
+  withinBudget: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function servicesFor(mode: DrillMode): string[] {
+  return mode === 'keepalived' ? ['keepalived'] : mode === 'haproxy' ? ['haproxy'] : ['keepalived', 'haproxy'];
+}
+
+/** The time budget from the issue: adverts missed, plus the check's detection time for haproxy. */
+export function drillBudgetMs(s: HaSettings, mode: DrillMode): number {
+  const base = (3 * s.advertInt + 1) * 1000;
+  // the haproxy check: interval 2 s x fall 2 (roles/keepalived.ts)
+  return mode === 'haproxy' ? base + 2 * 2 * 1000 : base;
+}
+
+export function healthProblem(r: StatusReport): string | null {
+  if (!r.healthy) return r.problem ?? 'unhealthy';
+  const bad = r.hosts.filter((h) => !h.reachable || h.keepalived.active !== 'active' || h.haproxy.active !== 'active');
+  if (bad.length) return `${bad.map((h) => `${h.name} (keepalived ${h.keepalived.active}, haproxy ${h.haproxy.active})`).join(', ')} not fully running`;
+  if (r.hosts.length < 2) return 'a drill needs at least two load-balancer hosts';
+  return null;
+}
+
+async function holders(run: RunContext, s: HaSettings, among: string[]): Promise<string[]> {
+  const res = await Promise.all(
+    among.map(async (h) => {
+      try {
+        const conn = await run.connector.get(run.host(h));
+        const r = await conn.exec({ argv: ['ip', '-o', '-4', 'addr', 'show'] }, { timeoutMs: 3000 });
+        return holdsVip(r.stdout, s.vip) ? h : null;
+      } catch {
+        return null;
+      }
+    }),
+  );
+  return res.filter((x): x is string => x !== null);
+}
+
+export async function drill(run: RunContext, s: HaSettings, mode: DrillMode, rounds: number, onRound?: (r: DrillRound) => void): Promise<DrillRound[]> {
+  const out: DrillRound[] = [];
+  for (let round = 1; round <= rounds; round++) {
+    const before = await status(run, s);
+    const problem = healthProblem(before);
+    if (problem) {
+      throw new KhaError(`the cluster is not healthy, so no drill: ${problem}; run kha status, fix it (kha up), and try again`, { code: 'E_UNHEALTHY', exit: ExitCode.unhealthy });
+    }
+    const holder = before.holders[0]!;
+    const others = s.lbHosts.filter((h) => h !== holder);
+    const svc = servicesFor(mode);
+    const conn = await run.connector.get(run.host(holder));
+    const budget = drillBudgetMs(s, mode);
+    const result: DrillRound = { round, mode, holderBefore: holder, newHolder: null, vipMovedMs: null, frontendAfterMoveMs: null, settledMs: null, holderAfter: null, budgetMs: budget, withinBudget: false };
+    run.events.info(`round ${round}: stopping ${svc.join(' and ')} on the holder ${holder}`);
+    let stopped = false;
+    try {
+      const t0 = Date.now();
+      const stop = await conn.exec({ script: `systemctl stop ${svc.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 30_000 });
+      stopped = true;
+      if (stop.code !== 0) throw new KhaError(`${holder}: could not stop ${svc.join(' and ')}: ${stop.stderr.trim()}`, { code: 'E_DRILL' });
+      // wait for another host to show the VIP
+      const deadline = t0 + Math.max(budget * 3, 20_000);
+      while (Date.now() < deadline && !run.opts.signal.aborted) {
+        const hs = await holders(run, s, others);
+        if (hs.length) {
+          result.vipMovedMs = Date.now() - t0;
+          result.newHolder = hs[0]!;
+          break;
+        }
+        await sleep(100);
+      }
+      if (result.newHolder) {
+        const t1 = Date.now();
+        const obs = await run.connector.get(run.host(result.newHolder));
+        while (Date.now() - t1 < 15_000 && !run.opts.signal.aborted) {
+          const r = await obs.exec({ script: tcpConnectScript(s.vip, s.frontendPort, 1) }, { timeoutMs: 3000 });
+          if (r.code === 0) {
+            result.frontendAfterMoveMs = Date.now() - t1;
+            break;
+          }
+          await sleep(50);
+        }
+      }
+    } finally {
+      if (stopped) {
+        // always restore, whatever happened above (also after Ctrl-C)
+        const t2 = Date.now();
+        const order = mode === 'host' ? ['haproxy', 'keepalived'] : svc;
+        const r = await conn.exec({ script: `systemctl start ${order.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 60_000 }).catch((e) => ({ code: 1, stderr: describeError(e), stdout: '', signal: null }));
+        if (r.code !== 0) run.events.emit({ type: 'message', level: 'error', text: `${holder}: could not restart ${order.join(' and ')}: ${r.stderr.trim()}; start them by hand`, host: holder });
+        else run.events.info(`restored ${order.join(' and ')} on ${holder}`);
+        for (let i = 0; i < 120; i++) {
+          const hs = await holders(run, s, s.lbHosts);
+          if (hs.length === 1) {
+            const st = await status(run, s);
+            if (!healthProblem(st)) {
+              result.settledMs = Date.now() - t2;
+              result.holderAfter = hs[0]!;
+              break;
+            }
+          }
+          await sleep(250);
+        }
+      }
+    }
+    result.withinBudget = result.vipMovedMs !== null && result.vipMovedMs <= budget;
+    out.push(result);
+    onRound?.(result);
+    if (!result.newHolder) {
+      throw new KhaError(`round ${round}: the VIP did not move off ${holder} after ${mode} failed; check keepalived's journal on the other hosts (kha status)`, { code: 'E_NO_FAILOVER' });
+    }
+    if (result.settledMs === null) {
+      throw new KhaError(`round ${round}: the cluster did not settle after restoring ${holder}; see kha status`, { code: 'E_NOT_SETTLED', exit: ExitCode.unhealthy });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,43 @@
+import { Flags } from '@oclif/core';
+import { drill, type DrillMode, type DrillRound } from '../actions/drill.js';
+import { inventoryFlags, KhaCommand } from '../cli/base.js';
+import { loadForRun, makeRun } from '../cli/prepare.js';
+import { ExitCode } from '../errors.js';
+
+function line(r: DrillRound): string {
+  const f = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(2)} s`);
+  return `round ${r.round} (${r.mode}): VIP ${r.holderBefore} -> ${r.newHolder ?? 'nobody'} in ${f(r.vipMovedMs)} (budget ${(r.budgetMs / 1000).toFixed(0)} s: ${r.withinBudget ? 'met' : 'MISSED'}); VIP:port answered ${f(r.frontendAfterMoveMs)} after the move; settled ${f(r.settledMs)} after restore on ${r.holderAfter ?? '?'}`;
+}
+
+export default class Drill extends KhaCommand {
+  static override summary = 'Prove failover works: stop keepalived, haproxy or both on the VIP holder, measure until the VIP moves and VIP:port answers again, then restore.';
+  static override examples = ['<%= config.bin %> drill -i hosts.yaml', '<%= config.bin %> drill -i hosts.yaml --mode haproxy --rounds 3'];
+  static override flags = {
+    ...inventoryFlags,
+    mode: Flags.string({ summary: 'What fails: keepalived (stopped), haproxy (stopped: the check must move the VIP), host (both stopped).', options: ['keepalived', 'haproxy', 'host'], default: 'keepalived' }),
+    rounds: Flags.integer({ summary: 'How many failovers in a row.', default: 1, min: 1, max: 20 }),
+    json: Flags.boolean({ summary: 'Print the rounds as JSON.' }),
+    'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
+    yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
+  };
+
+  async run(): Promise<void> {
+    const { verbose } = this.parseArgv();
+    const { flags } = await this.parse(Drill);
+    const io = this.setupIo({ json: flags.json, quiet: flags.json, 'log-file': flags['log-file'] }, verbose);
+    let run;
+    try {
+      const { inv, settings } = await loadForRun(flags, io);
+      run = makeRun(inv, flags, io);
+      const rounds = await drill(run, settings, flags.mode as DrillMode, flags.rounds, (r) => {
+        if (!flags.json) process.stdout.write(`${line(r)}\n`);
+      });
+      if (flags.json) process.stdout.write(`${JSON.stringify({ rounds }, null, 2)}\n`);
+      await run.connector.closeAll();
+      await this.finish(rounds.every((r) => r.withinBudget) ? 0 : ExitCode.failed);
+    } catch (err) {
+      await run?.connector.closeAll();
+      await this.fail(err);
+    }
+  }
+}

@@ -1,0 +1,54 @@
+import { Flags } from '@oclif/core';
+import { renderStatusTable, status } from '../actions/status.js';
+import { inventoryFlags, KhaCommand } from '../cli/base.js';
+import { loadForRun, makeRun } from '../cli/prepare.js';
+import { ExitCode } from '../errors.js';
+
+export default class Status extends KhaCommand {
+  static override summary = 'Show who holds the VIP, each host\'s VRRP state (from keepalived), services, haproxy backends and config drift.';
+  static override description = 'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them.';
+  static override examples = ['<%= config.bin %> status -i hosts.yaml', '<%= config.bin %> status -i hosts.yaml --json', '<%= config.bin %> status -i hosts.yaml --watch'];
+  static override flags = {
+    ...inventoryFlags,
+    json: Flags.boolean({ summary: 'Print the status as JSON.' }),
+    watch: Flags.boolean({ char: 'w', summary: 'Refresh every --interval seconds until Ctrl-C.' }),
+    interval: Flags.integer({ summary: 'Seconds between refreshes with --watch.', default: 2, min: 1 }),
+    'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
+  };
+
+  async run(): Promise<void> {
+    const { verbose } = this.parseArgv();
+    const { flags } = await this.parse(Status);
+    // status prints its own table: the event sinks only log to the file
+    const io = this.setupIo({ json: flags.json, quiet: true, 'log-file': flags['log-file'] }, verbose);
+    let run;
+    try {
+      const { inv, settings } = await loadForRun(flags, io);
+      run = makeRun(inv, flags, io);
+      for (;;) {
+        const report = await status(run, settings);
+        if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        else {
+          if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+          process.stdout.write(renderStatusTable(report));
+          if (flags.watch) process.stdout.write(`(every ${flags.interval} s, ${new Date().toLocaleTimeString()}; Ctrl-C to stop)\n`);
+        }
+        if (!flags.watch || io.signal.aborted) {
+          await run.connector.closeAll();
+          if (!report.healthy) process.stderr.write(`error: ${report.problem}\n`);
+          await this.finish(report.healthy ? (report.hosts.some((h) => !h.reachable) ? ExitCode.unreachable : 0) : ExitCode.unhealthy);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, flags.interval * 1000));
+        if (io.signal.aborted) {
+          await run.connector.closeAll();
+          await this.finish(0);
+          return;
+        }
+      }
+    } catch (err) {
+      await run?.connector.closeAll();
+      await this.fail(err);
+    }
+  }
+}

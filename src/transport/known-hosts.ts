@@ -1,0 +1,155 @@
+// OpenSSH known_hosts: parse, look up, append. Pure functions plus two small file helpers; the
+// ssh2 hostVerifier in ssh.ts calls checkHostKey() with the raw key blob the server sent.
+//
+// Format (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"):
+//   [@revoked|@cert-authority] host-patterns keytype base64-blob [comment]
+// host-patterns: comma-separated globs (`*`, `?`, `!negation`), `[host]:port` for ports other
+// than 22, or one hashed entry `|1|base64(salt)|base64(HMAC-SHA1(salt, host))`.
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+export interface KnownHostEntry {
+  /** 1-based line number in the file */
+  line: number;
+  marker?: '@revoked' | '@cert-authority';
+  /** the host-patterns field as written */
+  hosts: string;
+  keyType: string;
+  /** base64 of the key blob */
+  key: string;
+}
+
+export type HostKeyCheck =
+  | { status: 'ok'; line: number }
+  /** no entry for this host with this key type (knownTypes: types known for other keys) */
+  | { status: 'unknown'; knownTypes: string[] }
+  /** an entry for this host and key type holds a different key */
+  | { status: 'changed'; line: number; keyType: string }
+  | { status: 'revoked'; line: number };
+
+/** The name known_hosts stores: `host` on port 22, `[host]:port` otherwise. */
+export function knownHostName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+export function parseKnownHosts(text: string): KnownHostEntry[] {
+  const out: KnownHostEntry[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const l = raw.trim();
+    if (l === '' || l.startsWith('#')) return;
+    const fields = l.split(/\s+/);
+    let marker: KnownHostEntry['marker'];
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') {
+      marker = fields[0];
+      fields.shift();
+    } else if (fields[0]?.startsWith('@')) {
+      return; // unknown marker: ignore the line, as OpenSSH does
+    }
+    const [hosts, keyType, key] = fields;
+    if (!hosts || !keyType || !key) return;
+    out.push({ line: i + 1, ...(marker ? { marker } : {}), hosts, keyType, key });
+  });
+  return out;
+}
+
+/** HMAC-SHA1 hashed host name as OpenSSH writes it with HashKnownHosts (salt: 20 random bytes). */
+export function hashKnownHostName(name: string, salt: Buffer = randomBytes(20)): string {
+  const h = createHmac('sha1', salt).update(name).digest('base64');
+  return `|1|${salt.toString('base64')}|${h}`;
+}
+
+function globToRegExp(pattern: string): RegExp {
+  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${re}$`, 'i');
+}
+
+/** Does a host-patterns field match `name` (already in knownHostName() form)? */
+export function hostsFieldMatches(hosts: string, name: string): boolean {
+  if (hosts.startsWith('|1|')) {
+    const [, , salt, hash] = hosts.split('|');
+    if (!salt || !hash) return false;
+    return hashKnownHostName(name, Buffer.from(salt, 'base64')) === hosts;
+  }
+  let matched = false;
+  for (const p of hosts.split(',')) {
+    if (p.startsWith('!')) {
+      if (globToRegExp(p.slice(1)).test(name)) return false;
+    } else if (globToRegExp(p).test(name)) {
+      matched = true;
+    }
+  }
+  return matched;
+}
+
+/** Key type from an SSH wire-format key blob (first field: uint32 length + name). */
+export function keyTypeOf(blob: Buffer): string {
+  if (blob.length < 4) return 'unknown';
+  const len = blob.readUInt32BE(0);
+  return blob.subarray(4, 4 + len).toString('latin1');
+}
+
+/** `SHA256:...` fingerprint, as `ssh-keygen -l` prints it. */
+export function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/**
+ * OpenSSH's decision: an entry with exactly this key wins (unless @revoked); otherwise an entry
+ * for the host with the same key type means the key CHANGED; otherwise the key is unknown.
+ */
+export function checkHostKey(
+  entries: readonly KnownHostEntry[],
+  host: string,
+  port: number,
+  blob: Buffer,
+): HostKeyCheck {
+  const name = knownHostName(host, port);
+  const type = keyTypeOf(blob);
+  const b64 = blob.toString('base64');
+  const revoked = entries.find((e) => e.marker === '@revoked' && e.key === b64);
+  if (revoked) return { status: 'revoked', line: revoked.line };
+  const mine = entries.filter((e) => e.marker === undefined && hostsFieldMatches(e.hosts, name));
+  const same = mine.find((e) => e.keyType === type && e.key === b64);
+  if (same) return { status: 'ok', line: same.line };
+  const changed = mine.find((e) => e.keyType === type);
+  if (changed) return { status: 'changed', line: changed.line, keyType: type };
+  return { status: 'unknown', knownTypes: [...new Set(mine.map((e) => e.keyType))] };
+}
+
+/** Key types known for a host: ssh.ts offers these first so a known key is the one negotiated. */
+export function knownKeyTypes(entries: readonly KnownHostEntry[], host: string, port: number): string[] {
+  const name = knownHostName(host, port);
+  return [
+    ...new Set(
+      entries.filter((e) => e.marker === undefined && hostsFieldMatches(e.hosts, name)).map((e) => e.keyType),
+    ),
+  ];
+}
+
+export function knownHostLine(host: string, port: number, blob: Buffer): string {
+  return `${knownHostName(host, port)} ${keyTypeOf(blob)} ${blob.toString('base64')}`;
+}
+
+/** Read a known_hosts file; a missing file is an empty one. */
+export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
+  try {
+    return parseKnownHosts(await fs.readFile(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Append one plain entry; creates the directory (0700) and the file (0600) when missing. */
+export async function appendKnownHost(file: string, host: string, port: number, blob: Buffer): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  let prefix = '';
+  try {
+    const text = await fs.readFile(file, 'utf8');
+    if (text.length > 0 && !text.endsWith('\n')) prefix = '\n';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await fs.appendFile(file, `${prefix}${knownHostLine(host, port, blob)}\n`, { mode: 0o600 });
+}

@@ -1,0 +1,734 @@
+// The SSH transport: the only file in kha that imports ssh2. One connection per host; every
+// command is one exec channel on it (`sh -c <quoted>`, through sudo when becoming); uploads go
+// over one lazily opened SFTP session. Errors start with the host name and say what to do; the
+// ones that must never be retried (host key, auth, key file, sudo password) carry fatal: true.
+// Nothing here logs passwords, passphrases or key material.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+import type { AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
+import { ExitCode, TransportError } from '../errors.js';
+import {
+  appendKnownHost,
+  checkHostKey,
+  fingerprint,
+  keyTypeOf,
+  knownHostName,
+  knownKeyTypes,
+  readKnownHosts,
+} from './known-hosts.js';
+import { quote, render } from './quote.js';
+import { lookupSshConfig, readSshConfigText, resolveTarget, type ResolvedTarget } from './ssh-config.js';
+import type { Command, Connection, ExecOptions, ExecResult, HostConnectionSpec, UploadOptions } from './types.js';
+
+const { Client, utils } = ssh2;
+
+export interface ConnectOptions {
+  /** default ~/.ssh/known_hosts */
+  knownHostsFile?: string;
+  /** record unknown host keys instead of refusing them (a changed key is always refused) */
+  acceptNewHostKeys?: boolean;
+  /** default ~/.ssh/config */
+  sshConfigFile?: string;
+  /** TCP connect + SSH handshake timeout, default 10000 */
+  connectTimeoutMs?: number;
+  /** default per-command timeout, default 300000 */
+  commandTimeoutMs?: number;
+  /** retries for transient connect errors (refused, reset, timeout), default 3 */
+  retries?: number;
+  /** first backoff delay in ms, doubled each retry; default 250 */
+  retryDelayMs?: number;
+  /** asked for the passphrase of an encrypted key file */
+  onPassphrase?: (keyFile: string) => Promise<string>;
+  log?: (msg: string) => void;
+  /** ssh-agent socket, default process.env.SSH_AUTH_SOCK; '' disables the agent */
+  agentSocket?: string;
+  /** SSH keepalive interval, default 15000 */
+  keepaliveIntervalMs?: number;
+}
+
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE']);
+const DEFAULT_HOST_KEY_ALGOS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
+/** grace period for a killed channel to report its close before we stop waiting */
+const KILL_GRACE_MS = 2000;
+
+interface LoadedKey {
+  file: string;
+  /** parsed (and decrypted) once here; ssh2 takes the parsed key as is */
+  key: ParsedKey;
+}
+
+type Sshish = Error & { code?: string; level?: string };
+
+function tildify(p: string): string {
+  const home = os.homedir();
+  return p === home || p.startsWith(home + path.sep) ? '~' + p.slice(home.length) : p;
+}
+
+function keyError(host: string, message: string, suggestions: string[] = []): TransportError {
+  return new TransportError(`${host}: ${message}`, {
+    host,
+    code: 'E_KEY',
+    exit: ExitCode.usage,
+    fatal: true,
+    suggestions,
+  });
+}
+
+/** Read and check the candidate key files (OpenSSH's rules: a regular file, not group/world-accessible). */
+async function loadKeys(
+  host: string,
+  target: ResolvedTarget,
+  opts: ConnectOptions,
+  hasAgent: boolean,
+  log: (m: string) => void,
+): Promise<LoadedKey[]> {
+  const keys: LoadedKey[] = [];
+  const strict = target.keySource !== 'default';
+  for (const file of target.identityFiles) {
+    const shown = tildify(file);
+    let st;
+    try {
+      st = await fs.stat(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && target.keySource !== 'inventory') continue;
+      if (code === 'ENOENT') {
+        throw keyError(host, `private key file ${shown} does not exist: check ansible_ssh_private_key_file`);
+      }
+      throw keyError(host, `cannot read private key file ${shown}: ${(err as Error).message}`);
+    }
+    if (st.isDirectory()) {
+      throw keyError(
+        host,
+        `private key file ${shown} is a directory, not a key: point ansible_ssh_private_key_file at the key file itself (e.g. ${shown}/id_ed25519)`,
+      );
+    }
+    if (!st.isFile()) throw keyError(host, `private key file ${shown} is not a regular file`);
+    if ((st.mode & 0o077) !== 0) {
+      const perms = (st.mode & 0o777).toString(8).padStart(4, '0');
+      if (!strict) {
+        log(`${host}: skipping ${shown}: permissions ${perms} are too open`);
+        continue;
+      }
+      throw keyError(
+        host,
+        `permissions ${perms} for private key ${shown} are too open: it must not be accessible by others (OpenSSH refuses it too); chmod 600 ${quote(shown)}`,
+        [`chmod 600 ${quote(file)}`],
+      );
+    }
+    let data: Buffer;
+    try {
+      data = await fs.readFile(file);
+    } catch (err) {
+      throw keyError(host, `cannot read private key file ${shown}: ${(err as Error).message}`);
+    }
+    const first = (k: ParsedKey | ParsedKey[] | Error): ParsedKey | Error => (Array.isArray(k) ? (k[0] ?? new Error('empty key file')) : k);
+    const parsed = first(utils.parseKey(data));
+    if (!(parsed instanceof Error)) {
+      keys.push({ file, key: parsed });
+      continue;
+    }
+    if (!/passphrase|encrypted/i.test(parsed.message)) {
+      if (!strict) {
+        log(`${host}: skipping ${shown}: not a usable private key`);
+        continue;
+      }
+      throw keyError(host, `${shown} is not a private key kha can use: ${parsed.message}`);
+    }
+    if (opts.onPassphrase) {
+      const decrypted = first(utils.parseKey(data, await opts.onPassphrase(file)));
+      if (decrypted instanceof Error) throw keyError(host, `wrong passphrase for private key ${shown}`);
+      keys.push({ file, key: decrypted });
+    } else if (hasAgent) {
+      log(`${host}: ${shown} is encrypted; relying on ssh-agent for it`);
+    } else if (strict) {
+      throw keyError(
+        host,
+        `private key ${shown} is encrypted and kha cannot ask for its passphrase here: load it into ssh-agent (ssh-add ${quote(shown)}) and re-run`,
+        [`eval "$(ssh-agent)" && ssh-add ${quote(file)}`],
+      );
+    } else {
+      log(`${host}: skipping encrypted ${shown} (no ssh-agent, no passphrase prompt)`);
+    }
+  }
+  return keys;
+}
+
+async function isSocket(p: string): Promise<boolean> {
+  try {
+    return (await fs.stat(p)).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** a wait that does not keep the process alive */
+const grace = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+
+/** A retryable connect failure: `what` and `advice` are reassembled with the attempt count at the end. */
+interface Transient {
+  transient: true;
+  what: string;
+  advice: string;
+}
+
+/**
+ * Open an SSH connection to one host: ~/.ssh/config applied, host key verified against
+ * known_hosts, key/agent/password auth, bounded retries with backoff for transient errors only.
+ */
+export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {}): Promise<Connection> {
+  const log = opts.log ?? (() => {});
+  const home = os.homedir();
+  const host = spec.name;
+  const cfgText = await readSshConfigText(opts.sshConfigFile ?? path.join(home, '.ssh', 'config'));
+  const target = resolveTarget(spec, lookupSshConfig(cfgText, spec.address), {
+    home,
+    localUser: os.userInfo().username,
+  });
+  const agentPath = opts.agentSocket ?? process.env['SSH_AUTH_SOCK'] ?? '';
+  const agent = agentPath !== '' && (await isSocket(agentPath)) ? agentPath : undefined;
+  const keys = await loadKeys(host, target, opts, agent !== undefined, log);
+
+  const methods: AnyAuthMethod[] = [
+    ...keys.map((k): AnyAuthMethod => ({
+      type: 'publickey',
+      username: target.user,
+      key: k.key,
+    })),
+    ...(agent ? [{ type: 'agent', username: target.user, agent } as AnyAuthMethod] : []),
+    ...(spec.password !== undefined
+      ? [{ type: 'password', username: target.user, password: spec.password } as AnyAuthMethod]
+      : []),
+  ];
+  const where = `${target.address}:${target.port}`;
+  if (methods.length === 0) {
+    throw new TransportError(
+      `${host}: no way to authenticate as ${target.user} at ${where}: no private key found (tried ${target.identityFiles.map(tildify).join(', ')}), no ssh-agent, no password: set ansible_ssh_private_key_file`,
+      { host, code: 'E_AUTH', fatal: true },
+    );
+  }
+
+  const attempts = 1 + Math.max(0, opts.retries ?? 3);
+  const baseDelay = opts.retryDelayMs ?? 250;
+  let last: (TransportError & Transient) | undefined;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    try {
+      const client = await handshake(spec, target, methods, opts, log);
+      return new SshConnection(spec, target, client, opts, log);
+    } catch (err) {
+      const e = err as TransportError & Partial<Transient>;
+      if (!e.transient) throw e;
+      last = e as TransportError & Transient;
+      if (attempt < attempts) {
+        const delay = baseDelay * 2 ** (attempt - 1);
+        log(`${host}: ${e.message}; retrying in ${delay} ms (attempt ${attempt + 1}/${attempts})`);
+        await sleep(delay);
+      }
+    }
+  }
+  const final = last as TransportError & Transient;
+  throw new TransportError(
+    `${host}: ${final.what} (after ${attempts} attempt${attempts === 1 ? '' : 's'}): ${final.advice}`,
+    { host, code: 'E_CONNECT', cause: final.cause },
+  );
+}
+
+/** One TCP connect + SSH handshake + auth. Rejects with a TransportError; `transient` marks retryable ones. */
+function handshake(
+  spec: HostConnectionSpec,
+  target: ResolvedTarget,
+  methods: AnyAuthMethod[],
+  opts: ConnectOptions,
+  log: (m: string) => void,
+): Promise<SshClient> {
+  const host = spec.name;
+  const where = `${target.address}:${target.port}`;
+  const khFile = opts.knownHostsFile ?? spec.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
+  const khShown = tildify(khFile);
+  const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+
+  return readKnownHosts(khFile).then(
+    (entries) =>
+      new Promise<SshClient>((resolve, reject) => {
+        const client = new Client();
+        let hostKeyProblem: TransportError | undefined;
+        let settled = false;
+        const tried: string[] = [];
+        let next = 0;
+
+        const fail = (e: TransportError) => {
+          if (settled) return;
+          settled = true;
+          client.removeAllListeners('ready');
+          client.on('error', () => {});
+          client.end();
+          reject(e);
+        };
+
+        const transient = (what: string, advice: string, cause?: Error): TransportError =>
+          Object.assign(
+            new TransportError(`${host}: ${what}: ${advice}`, { host, code: 'E_CONNECT', ...(cause ? { cause } : {}) }),
+            { transient: true as const, what, advice },
+          );
+
+        const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
+          const res = checkHostKey(entries, target.address, target.port, key);
+          const type = keyTypeOf(key);
+          if (res.status === 'ok') return verify(true);
+          if (res.status === 'changed' || res.status === 'revoked') {
+            const name = knownHostName(target.address, target.port);
+            const fFlag = opts.knownHostsFile ?? spec.knownHostsFile ? ` -f ${quote(khFile)}` : '';
+            const why =
+              res.status === 'revoked'
+                ? `${host}: host key for ${where} (${type} ${fingerprint(key)}) is marked @revoked in ${khShown} line ${res.line}: refusing to connect`
+                : `${host}: host key for ${where} does not match ${khShown} line ${res.line}: possible man-in-the-middle; if the host was rebuilt, remove the old key with: ssh-keygen${fFlag} -R ${quote(name)}`;
+            hostKeyProblem = new TransportError(why, {
+              host,
+              code: 'E_HOSTKEY_CHANGED',
+              fatal: true,
+              suggestions: [`ssh-keygen${fFlag} -R ${quote(name)}`],
+            });
+            return verify(false);
+          }
+          if (!opts.acceptNewHostKeys) {
+            const scan = `ssh-keyscan -p ${target.port} ${quote(target.address)} >> ${quote(khShown)}`;
+            hostKeyProblem = new TransportError(
+              `${host}: host key for ${where} is not known (${type} ${fingerprint(key)} is not in ${khShown}): kha refuses unknown hosts; re-run with --accept-new-host-keys to record it, or add it first with: ${scan}`,
+              { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, suggestions: ['--accept-new-host-keys', scan] },
+            );
+            return verify(false);
+          }
+          appendKnownHost(khFile, target.address, target.port, key).then(
+            () => {
+              log(`${host}: recorded new host key ${type} ${fingerprint(key)} for ${where} in ${khShown}`);
+              verify(true);
+            },
+            (err: Error) => {
+              hostKeyProblem = new TransportError(`${host}: cannot record the host key in ${khShown}: ${err.message}`, {
+                host,
+                code: 'E_HOSTKEY_UNKNOWN',
+                fatal: true,
+                cause: err,
+              });
+              verify(false);
+            },
+          );
+        };
+
+        const known = knownKeyTypes(entries, target.address, target.port).flatMap((t) =>
+          t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t],
+        );
+        const preferred = known.filter((t) => DEFAULT_HOST_KEY_ALGOS.includes(t));
+        const config: ConnectConfig = {
+          host: target.address,
+          port: target.port,
+          username: target.user,
+          readyTimeout: timeoutMs,
+          keepaliveInterval: opts.keepaliveIntervalMs ?? 15_000,
+          keepaliveCountMax: 3,
+          hostVerifier,
+          authHandler: (methodsLeft, _partial, nextAuth) => {
+            let m = methods[next++];
+            // skip methods the server does not offer (agent keys are publickey on the wire)
+            while (m && methodsLeft && !methodsLeft.includes(m.type === 'agent' ? 'publickey' : m.type)) {
+              m = methods[next++];
+            }
+            if (!m) return nextAuth(false as never);
+            const t = m.type === 'agent' ? 'publickey (agent)' : m.type;
+            if (!tried.includes(t)) tried.push(t);
+            nextAuth(m);
+          },
+        };
+        if (preferred.length > 0) {
+          config.algorithms = {
+            serverHostKey: [...new Set([...preferred, ...DEFAULT_HOST_KEY_ALGOS])] as never,
+          };
+        }
+
+        client.on('ready', () => {
+          if (settled) return;
+          settled = true;
+          client.removeAllListeners('error');
+          client.removeAllListeners('close');
+          resolve(client);
+        });
+        client.on('error', (err: Sshish) => {
+          if (err.level === 'agent') {
+            log(`${host}: ssh-agent: ${err.message}`);
+            return;
+          }
+          if (hostKeyProblem) return fail(hostKeyProblem);
+          if (err.level === 'client-authentication' && /authentication methods failed/i.test(err.message)) {
+            return fail(
+              new TransportError(
+                `${host}: authentication failed for user ${target.user} at ${where} (tried: ${tried.join(', ') || 'none'}): check ansible_user and ansible_ssh_private_key_file`,
+                { host, code: 'E_AUTH', fatal: true, cause: err },
+              ),
+            );
+          }
+          if (err.code && TRANSIENT_CODES.has(err.code)) {
+            const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
+            return fail(
+              transient(
+                `cannot connect to ${where}: ${why} (${err.code})`,
+                'is sshd running there, and are ansible_host/ansible_port right?',
+                err,
+              ),
+            );
+          }
+          if (err.level === 'client-timeout' || /before handshake|timed out/i.test(err.message)) {
+            return fail(
+              transient(
+                `SSH handshake with ${where} did not complete within ${timeoutMs} ms (${err.message})`,
+                'is the host up and reachable, and is ansible_host/ansible_port an SSH server?',
+                err,
+              ),
+            );
+          }
+          if (err.code === 'ENOTFOUND') {
+            return fail(
+              new TransportError(`${host}: cannot resolve ${target.address}: check ansible_host (or HostName in ~/.ssh/config)`, {
+                host,
+                code: 'E_CONNECT',
+                fatal: true,
+                cause: err,
+              }),
+            );
+          }
+          fail(new TransportError(`${host}: connect to ${where} failed: ${err.message}`, { host, code: 'E_CONNECT', cause: err }));
+        });
+        client.on('close', () => {
+          if (hostKeyProblem) return fail(hostKeyProblem);
+          fail(transient(`${where} closed the connection during the SSH handshake`, 'is sshd healthy there (MaxStartups, sshd logs)?'));
+        });
+        try {
+          client.connect(config);
+        } catch (err) {
+          fail(new TransportError(`${host}: connect to ${where} failed: ${(err as Error).message}`, { host, code: 'E_CONNECT', cause: err }));
+        }
+      }),
+  );
+}
+
+interface Pending {
+  fail: (err: TransportError) => void;
+}
+
+class SshConnection implements Connection {
+  readonly name: string;
+  readonly stats = { execs: 0, uploads: 0 };
+  private dead: TransportError | undefined;
+  private readonly pending = new Set<Pending>();
+  private sftpSession: Promise<SFTPWrapper> | undefined;
+  private closed: Promise<void>;
+
+  constructor(
+    private readonly spec: HostConnectionSpec,
+    private readonly target: ResolvedTarget,
+    private readonly client: SshClient,
+    private readonly opts: ConnectOptions,
+    private readonly log: (m: string) => void,
+  ) {
+    this.name = spec.name;
+    let lastError: Error | undefined;
+    client.on('error', (err: Error) => {
+      lastError = err;
+      this.log(`${this.name}: connection error: ${err.message}`);
+    });
+    this.closed = new Promise<void>((resolve) => {
+      client.once('close', () => {
+        this.markDead(
+          new TransportError(
+            `${this.name}: connection to ${this.where} was lost${lastError ? `: ${lastError.message}` : ''}`,
+            { host: this.name, code: 'E_CONNECTION_LOST', ...(lastError ? { cause: lastError } : {}) },
+          ),
+        );
+        resolve();
+      });
+    });
+  }
+
+  private get where(): string {
+    return `${this.target.address}:${this.target.port}`;
+  }
+
+  /** true once the connection is closed or lost (the pool opens a new one then) */
+  get isClosed(): boolean {
+    return this.dead !== undefined;
+  }
+
+  private markDead(err: TransportError): void {
+    this.dead ??= err;
+    for (const p of [...this.pending]) p.fail(this.dead);
+    this.pending.clear();
+  }
+
+  /** sudo is needed unless we are root becoming root */
+  private needsSudo(become: boolean): boolean {
+    return become && !(this.target.user === 'root' && this.spec.becomeUser === 'root');
+  }
+
+  async exec(cmd: Command, opts: ExecOptions = {}): Promise<ExecResult> {
+    this.stats.execs++;
+    return this.run(render(cmd), opts);
+  }
+
+  /**
+   * Run a shell script on one channel. With sudo and a become password, sudo gets a unique prompt
+   * and the script prints a marker first: the password is written only when sudo asks for it,
+   * and the caller's stdin only once the script runs, so neither ever reaches the wrong reader
+   * (with NOPASSWD, sudo never asks and the password is never sent).
+   */
+  private run(script: string, opts: ExecOptions): Promise<ExecResult> {
+    if (this.dead) return Promise.reject(this.dead);
+    const become = this.needsSudo(opts.become ?? this.spec.become);
+    const password = become ? this.spec.becomePassword : undefined;
+    const nonce = randomBytes(8).toString('hex');
+    const prompt = `[kha-sudo-${nonce}] password: `;
+    const marker = `KHA-BECOME-${nonce}`;
+    const user = quote(this.spec.becomeUser);
+    let command: string;
+    if (!become) command = `sh -c ${quote(script)}`;
+    else if (password === undefined) command = `sudo -n -H -u ${user} -- sh -c ${quote(script)}`;
+    else command = `sudo -S -p ${quote(prompt)} -H -u ${user} -- sh -c ${quote(`echo ${marker}\n${script}`)}`;
+
+    const timeoutMs = opts.timeoutMs ?? this.opts.commandTimeoutMs ?? 300_000;
+    const host = this.name;
+
+    return new Promise<ExecResult>((resolve, reject) => {
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let code: number | null = null;
+      let signal: string | null = null;
+      let timedOut = false;
+      let killed = false;
+      let done = false;
+      let running = password === undefined;
+      let promptsSeen = 0;
+      let channel: ClientChannel | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let graceTimer: NodeJS.Timeout | undefined;
+
+      const cleanup = () => {
+        done = true;
+        clearTimeout(timer);
+        clearTimeout(graceTimer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        this.pending.delete(pending);
+      };
+      const pending: Pending = {
+        fail: (e) => {
+          if (done) return;
+          cleanup();
+          reject(e);
+        },
+      };
+      const finish = () => {
+        if (done) return;
+        cleanup();
+        let stdout = Buffer.concat(out).toString('utf8');
+        let stderr = Buffer.concat(err).toString('utf8');
+        if (password !== undefined) {
+          stderr = stderr.split(prompt).join('');
+          const at = stdout.indexOf(marker + '\n');
+          if (at >= 0) stdout = stdout.slice(at + marker.length + 1);
+        }
+        // sudo itself failed to authenticate (with a password: the marker never came)
+        const sudoFailed = become && (password === undefined || !running) && code === 1 && /sudo: .*password/.test(stderr);
+        if (sudoFailed) {
+          const hint =
+            password === undefined
+              ? 'set ansible_become_password (or allow this user passwordless sudo)'
+              : 'check ansible_become_password';
+          reject(
+            new TransportError(
+              `${host}: sudo as ${this.spec.becomeUser} failed for user ${this.target.user}: ${stderr.trim().split('\n').pop()}: ${hint}`,
+              { host, code: 'E_BECOME', fatal: true },
+            ),
+          );
+          return;
+        }
+        resolve({ code: killed ? null : code, signal: killed ? (signal ?? 'KILL') : signal, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
+      };
+      const kill = (why: 'timeout' | 'abort') => {
+        if (done || killed) return;
+        killed = true;
+        if (why === 'timeout') timedOut = true;
+        this.log(`${host}: command ${why === 'timeout' ? `timed out after ${timeoutMs} ms` : 'aborted'}; closing its channel`);
+        if (channel) {
+          try {
+            channel.signal('KILL');
+          } catch {
+            /* not supported or already gone */
+          }
+          channel.close();
+        }
+        graceTimer = setTimeout(finish, KILL_GRACE_MS);
+      };
+      const onAbort = () => kill('abort');
+
+      const writeStdin = () => {
+        if (!channel) return;
+        if (opts.stdin !== undefined && opts.stdin.length > 0) channel.write(opts.stdin);
+        channel.end();
+      };
+
+      this.pending.add(pending);
+      if (opts.signal?.aborted) {
+        cleanup();
+        resolve({ code: null, signal: 'KILL', stdout: '', stderr: '' });
+        return;
+      }
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs > 0) timer = setTimeout(() => kill('timeout'), timeoutMs);
+
+      try {
+        this.client.exec(command, (e, ch) => {
+          if (done) {
+            ch?.close();
+            return;
+          }
+          if (e) {
+            pending.fail(new TransportError(`${host}: cannot open a channel on ${this.where}: ${e.message}`, { host, code: 'E_CHANNEL', cause: e }));
+            return;
+          }
+          channel = ch;
+          if (killed) {
+            ch.close();
+            return;
+          }
+          ch.on('data', (d: Buffer) => {
+            out.push(d);
+            if (!running && Buffer.concat(out).includes(marker + '\n')) {
+              running = true;
+              writeStdin();
+            }
+          });
+          ch.stderr.on('data', (d: Buffer) => {
+            err.push(d);
+            if (running || password === undefined) return;
+            const seen = Buffer.concat(err).toString('utf8').split(prompt).length - 1;
+            if (seen > promptsSeen) {
+              promptsSeen = seen;
+              if (promptsSeen === 1) ch.write(password + '\n');
+              else ch.end(); // asked again: the password was wrong; EOF makes sudo give up
+            }
+          });
+          ch.on('exit', (c: number | null, s?: string) => {
+            code = typeof c === 'number' ? c : null;
+            signal = s ?? null;
+          });
+          ch.on('close', finish);
+          if (running) writeStdin();
+        });
+      } catch (e) {
+        pending.fail(new TransportError(`${host}: cannot run a command on ${this.where}: ${(e as Error).message}`, { host, code: 'E_CHANNEL', cause: e }));
+      }
+    });
+  }
+
+  private sftp(): Promise<SFTPWrapper> {
+    if (this.dead) return Promise.reject(this.dead);
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((err, s) => {
+        if (err) {
+          this.sftpSession = undefined;
+          reject(new TransportError(`${this.name}: cannot start SFTP on ${this.where}: ${err.message}`, { host: this.name, code: 'E_UPLOAD', cause: err }));
+          return;
+        }
+        s.on('close', () => {
+          this.sftpSession = undefined;
+        });
+        resolve(s);
+      });
+    });
+    return this.sftpSession;
+  }
+
+  /** open (create/truncate, or exclusive), write in chunks, set the mode, close */
+  private async sftpWrite(sftp: SFTPWrapper, file: string, data: Buffer, mode: number, exclusive: boolean): Promise<void> {
+    const call = <T>(what: string, f: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
+      new Promise<T>((resolve, reject) => {
+        const pending: Pending = { fail: reject };
+        this.pending.add(pending);
+        f((err, v) => {
+          this.pending.delete(pending);
+          if (err) reject(new TransportError(`${this.name}: upload to ${file}: ${what}: ${err.message}`, { host: this.name, code: 'E_UPLOAD', cause: err }));
+          else resolve(v as T);
+        });
+      });
+    const handle = await call<Buffer>('open', (cb) => sftp.open(file, exclusive ? 'wx' : 'w', { mode }, cb));
+    try {
+      const chunk = 32 * 1024;
+      for (let off = 0; off < data.length; off += chunk) {
+        const len = Math.min(chunk, data.length - off);
+        await call<void>('write', (cb) => sftp.write(handle, data, off, len, off, (e) => cb(e)));
+      }
+      await call<void>('chmod', (cb) => sftp.fchmod(handle, mode, (e) => cb(e)));
+    } finally {
+      await call<void>('close', (cb) => sftp.close(handle, (e) => cb(e))).catch(() => {});
+    }
+  }
+
+  async upload(content: string | Buffer, remotePath: string, opts: UploadOptions): Promise<void> {
+    this.stats.uploads++;
+    const data = typeof content === 'string' ? Buffer.from(content, 'utf8') : content;
+    const sftp = await this.sftp();
+    const fail = (what: string, r: ExecResult) =>
+      new TransportError(`${this.name}: upload to ${remotePath}: ${what} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim()}`, {
+        host: this.name,
+        code: 'E_UPLOAD',
+      });
+
+    if (!this.needsSudo(this.spec.become)) {
+      await this.sftpWrite(sftp, remotePath, data, opts.mode, false);
+      if (opts.owner !== undefined || opts.group !== undefined) {
+        const script =
+          opts.owner !== undefined
+            ? `chown ${quote(opts.owner + (opts.group !== undefined ? `:${opts.group}` : ''))} ${quote(remotePath)}`
+            : `chgrp ${quote(opts.group ?? '')} ${quote(remotePath)}`;
+        const r = await this.run(script, { become: this.spec.become });
+        if (r.code !== 0) throw fail('chown', r);
+      }
+      return;
+    }
+
+    // becoming: write a private temp file as the login user, then `install` it as the become user
+    const tmp = `/tmp/.kha-upload-${randomBytes(12).toString('hex')}`;
+    let installed = false;
+    try {
+      await this.sftpWrite(sftp, tmp, data, 0o600, true);
+      const argv = ['install', '-m', opts.mode.toString(8).padStart(4, '0')];
+      if (opts.owner !== undefined) argv.push('-o', opts.owner);
+      if (opts.group !== undefined) argv.push('-g', opts.group);
+      argv.push(tmp, remotePath);
+      const r = await this.run(`${argv.map(quote).join(' ')}; rc=$?; rm -f ${quote(tmp)}; exit $rc`, { become: true });
+      installed = true;
+      if (r.code !== 0) throw fail('install', r);
+    } finally {
+      if (!installed && !this.dead) {
+        await new Promise<void>((resolve) => sftp.unlink(tmp, () => resolve()));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (!this.dead) {
+      this.markDead(new TransportError(`${this.name}: connection closed`, { host: this.name, code: 'E_CLOSED' }));
+      this.client.end();
+    }
+    await Promise.race([this.closed, grace(KILL_GRACE_MS)]);
+  }
+}
