@@ -115,9 +115,11 @@ export async function drill(run: RunContext, s: HaSettings, mode: DrillMode, rou
         const r = await conn.exec({ script: `systemctl start ${order.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 60_000 }).catch((e) => ({ code: 1, stderr: describeError(e), stdout: '', signal: null }));
         if (r.code !== 0) run.events.emit({ type: 'message', level: 'error', text: `${holder}: could not restart ${order.join(' and ')}: ${r.stderr.trim()}; start them by hand`, host: holder });
         else run.events.info(`restored ${order.join(' and ')} on ${holder}`);
+        // settled: one holder, and with preemption (the default) the primary has taken it back
+        const wanted = s.nopreempt ? null : s.primary;
         for (let i = 0; i < 120; i++) {
           const hs = await holders(run, s, s.lbHosts);
-          if (hs.length === 1) {
+          if (hs.length === 1 && (wanted === null || hs[0] === wanted)) {
             const st = await status(run, s);
             if (!healthProblem(st)) {
               result.settledMs = Date.now() - t2;

@@ -67,7 +67,8 @@ export function haproxyVars(s: HaSettings): HaproxyVars {
     backends: s.masters.map((m) => ({ name: m, address: s.hosts[m]!.address, port: s.hosts[m]!.apiserverPort })),
     algorithm: s.lbAlgorithm,
     healthPath: s.apiserverHealthPath,
-    timeouts: s.timeouts,
+    // in TCP mode `timeout tunnel` governs an established connection: it follows the client timeout
+    timeouts: { ...s.timeouts, tunnel: s.timeouts.client },
     monitorPort: DEFAULT_MONITOR_PORT,
     statsSocket: STATS_SOCKET,
     hardStopAfter: '30s',
