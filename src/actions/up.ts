@@ -108,7 +108,7 @@ export function upPhases(): Phase<UpState>[] {
   ];
 }
 
-async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
+export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
   const r = await runPlay(st.run, play);
   st.plays.push(r);
   if (r.stopped || r.failed.length || r.unreachable.length) {
@@ -119,7 +119,7 @@ async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
   return r;
 }
 
-async function preflight(st: UpState): Promise<void> {
+export async function preflight(st: UpState): Promise<void> {
   const { s, run } = st;
   const facts = Object.fromEntries([...run.facts.entries()]);
   const pf = preflightChecks(s, facts);
@@ -163,7 +163,7 @@ async function preflight(st: UpState): Promise<void> {
   }
 }
 
-function vipWait(st: UpState, host: string) {
+export function vipWait(st: UpState, host: string) {
   const n = st.net[host]!;
   return {
     module: waitForModule,
@@ -182,7 +182,7 @@ function vipWait(st: UpState, host: string) {
  * keepalived silently disables a check script it considers unsafe; the holder would then never
  * lose its priority. Wait until the journal's latest word on the check is a success.
  */
-function checkPassing(st: UpState) {
+export function checkPassing(st: UpState) {
   const name = HAPROXY_TRACK_SCRIPT;
   return {
     module: waitForModule,
@@ -209,7 +209,7 @@ async function startPrimary(st: UpState): Promise<void> {
   });
 }
 
-async function vipHolders(st: UpState): Promise<string[]> {
+export async function vipHolders(st: UpState): Promise<string[]> {
   const out = await Promise.all(
     st.s.lbHosts.map(async (h) => {
       if (!st.run.alive(h) || !st.net[h]) return null;
@@ -243,7 +243,7 @@ async function startOthers(st: UpState): Promise<void> {
   });
 }
 
-async function verify(st: UpState): Promise<void> {
+export async function verify(st: UpState): Promise<void> {
   const { s, run } = st;
   const holders = await vipHolders(st);
   if (holders.length === 0) throw new KhaError(`no host holds the VIP ${s.vip}; see kha status and keepalived's journal`, { code: 'E_NO_HOLDER', exit: ExitCode.unhealthy });

@@ -11,6 +11,8 @@ export interface PackageParams {
   versions?: Record<string, string>;
   /** keep maintainer scripts from starting services (apt: policy-rc.d while installing); kha starts them in order */
   noStart?: boolean;
+  /** refresh the package lists first (apt-get update), e.g. before upgrading to the latest */
+  updateCache?: boolean;
 }
 
 const NAME = /^[a-z0-9][a-z0-9+.-]*$/;
@@ -75,6 +77,9 @@ export const packageModule: Module<PackageParams> = {
       }
     }
     if (p.state === 'latest') {
+      if (p.updateCache && mgr === 'apt' && !ctx.check) {
+        await must(ctx.conn, { script: 'DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120 update' }, 'apt-get update', { timeoutMs: 300_000 });
+      }
       // apt: ask what an upgrade would do, without changing anything
       const sim = mgr === 'apt'
         ? await ctx.conn.exec({ script: `apt-get -s -q install --only-upgrade ${p.names.map(quote).join(' ')} 2>/dev/null | grep '^Inst ' || true` }, { become: false })

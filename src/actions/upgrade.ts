@@ -1,0 +1,281 @@
+// kha upgrade: change a live HA control plane without losing the VIP.
+//   1. connect + facts   2. preflight + the cluster must be healthy (one holder)
+//   3. plan every host (nothing changes): hosts with nothing to do are done at once
+//   4. roll the non-holders in --serial batches (reload haproxy, restart keepalived only where
+//      its config changed), checking after each batch: services active, configs valid, one
+//      holder, VIP:frontend_port answers
+//   5. the holder last, alone: hand the VIP over on purpose (stop keepalived: it advertises
+//      priority 0 on the way out, so a backup takes over at once), wait until exactly one other
+//      host shows it and VIP:frontend_port answers through it, then change the holder
+//   A failed check stops the roll; later hosts are untouched; the report says how to resume.
+import type { RunContext } from '../engine/context.js';
+import { runPhases, type Phase } from '../engine/phases.js';
+import { runPlay } from '../engine/play.js';
+import { batches } from '../engine/serial.js';
+import type { Play, PlayResult, SerialSpec, Task } from '../engine/types.js';
+import { ExitCode, KhaError, describeError } from '../errors.js';
+import type { HaSettings } from '../inventory/settings.js';
+import { packageModule } from '../modules/index.js';
+import { quote } from '../transport/quote.js';
+import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
+import { checkPassing, connectAndGather, preflight, vipHolders, type UpState } from './up.js';
+import { tcpConnectScript } from './probes.js';
+
+export interface UpgradeOptions {
+  serial: SerialSpec;
+  maxFailPercentage: number;
+  /** upgrade keepalived and haproxy packages to the latest (or pinned) version */
+  packages: boolean;
+}
+
+export interface UpgradeReport {
+  order: string[][];
+  holderBefore: string | null;
+  holderAfter: string | null;
+  done: string[];
+  failed: string[];
+  untouched: string[];
+  unchanged: string[];
+  stopped: boolean;
+  stopReason?: string;
+  handover?: { from: string; to: string; ms: number };
+}
+
+export interface UpgradeState extends UpState {
+  uopts: UpgradeOptions;
+  report: UpgradeReport;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Batches for the roll: the non-holders by --serial, then the holder alone. Pure. */
+export function upgradeOrder(hosts: string[], holder: string | null, batchesOf: (hs: string[]) => string[][]): string[][] {
+  const others = hosts.filter((h) => h !== holder);
+  const out = batchesOf(others);
+  if (holder && hosts.includes(holder)) out.push([holder]);
+  return out;
+}
+
+function upgradeTasks(st: UpgradeState): Task<any>[] {
+  const { s } = st;
+  const pinned = s.keepalivedVersion || s.haproxyVersion;
+  const pkg: Task<any>[] =
+    st.uopts.packages || pinned
+      ? [
+          {
+            module: packageModule,
+            params: {
+              names: ['keepalived', 'haproxy'],
+              noStart: true,
+              ...(st.uopts.packages && !pinned ? { state: 'latest', updateCache: true } : {}),
+              ...(pinned
+                ? { versions: { ...(s.keepalivedVersion ? { keepalived: s.keepalivedVersion } : {}), ...(s.haproxyVersion ? { haproxy: s.haproxyVersion } : {}) } }
+                : {}),
+            },
+            // a new binary only runs after a restart
+            notify: [H_RESTART_HAPROXY, H_RESTART_KEEPALIVED],
+          },
+        ]
+      : [];
+  return [...pkg, ...configureTasks(s, st.net), ...startTasks()];
+}
+
+/** After a batch: services active and configs valid on the batch, one holder, VIP:port answers. */
+async function checkBatch(st: UpgradeState, hosts: string[], expectOneHolder = true): Promise<void> {
+  const { run, s } = st;
+  for (const h of hosts) {
+    const conn = await run.connector.get(run.host(h));
+    const r = await conn.exec({ script: `systemctl is-active keepalived haproxy; haproxy -c -q -f ${quote(HAPROXY_CFG)}` }, { become: true, timeoutMs: 20_000 });
+    if (r.code !== 0) throw new KhaError(`${h}: after the batch, services or config are not healthy: ${(r.stdout + r.stderr).trim().split('\n').join('; ')}`, { code: 'E_BATCH_CHECK' });
+  }
+  // VRRP settles within a few adverts
+  let holders: string[] = [];
+  for (let i = 0; i < 4 * s.advertInt * 5; i++) {
+    holders = await vipHolders(st);
+    if (holders.length === 1) break;
+    await sleep(200);
+  }
+  if (expectOneHolder && holders.length !== 1) {
+    throw new KhaError(holders.length ? `split brain after the batch: ${holders.join(' and ')} hold the VIP` : 'no host holds the VIP after the batch', { code: 'E_BATCH_CHECK', exit: ExitCode.unhealthy });
+  }
+  await frontendAnswers(st, holders[0]!);
+}
+
+async function frontendAnswers(st: UpgradeState, from: string): Promise<void> {
+  const conn = await st.run.connector.get(st.run.host(from));
+  for (let i = 0; i < 20; i++) {
+    const r = await conn.exec({ script: tcpConnectScript(st.s.vip, st.s.frontendPort, 1) });
+    if (r.code === 0) return;
+    await sleep(250);
+  }
+  throw new KhaError(`${st.s.vip}:${st.s.frontendPort} does not answer (tried from ${from})`, { code: 'E_BATCH_CHECK' });
+}
+
+/** Move the VIP off `holder` on purpose and wait until exactly one other host has it and it answers. */
+export async function handOver(st: UpState, holder: string): Promise<{ to: string; ms: number }> {
+  const { run, s } = st;
+  const conn = await run.connector.get(run.host(holder));
+  const t0 = Date.now();
+  const r = await conn.exec({ argv: ['systemctl', 'stop', 'keepalived'] }, { become: true, timeoutMs: 30_000 });
+  if (r.code !== 0) throw new KhaError(`${holder}: could not stop keepalived to hand the VIP over: ${r.stderr.trim()}`, { code: 'E_HANDOVER' });
+  run.events.info(`handing the VIP over: keepalived stopped on ${holder}`, holder);
+  const deadline = t0 + (3 * s.advertInt + 10) * 1000;
+  while (Date.now() < deadline) {
+    const hs = (await vipHolders(st)).filter((h) => h !== holder);
+    if (hs.length === 1) {
+      const to = hs[0]!;
+      await frontendAnswers(st as UpgradeState, to);
+      const ms = Date.now() - t0;
+      run.events.info(`the VIP moved to ${to} in ${(ms / 1000).toFixed(1)} s and ${s.vip}:${s.frontendPort} answers through it`);
+      return { to, ms };
+    }
+    await sleep(100);
+  }
+  // put it back: never leave the cluster without its VIP
+  await conn.exec({ argv: ['systemctl', 'start', 'keepalived'] }, { become: true, timeoutMs: 30_000 }).catch(() => undefined);
+  throw new KhaError(`no other host took the VIP from ${holder}; keepalived was started again there and nothing was changed on it`, { code: 'E_HANDOVER' });
+}
+
+export function upgradePhases(): Phase<UpgradeState>[] {
+  return [
+    { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
+    {
+      title: 'Preflight: settings, network, and a healthy cluster (nothing is changed yet)',
+      run: async (st) => {
+        await preflight(st);
+        const missing = st.s.lbHosts.filter((h) => !st.run.facts.get(h)?.packages.keepalived || !st.run.facts.get(h)?.packages.haproxy);
+        if (missing.length) throw new KhaError(`keepalived/haproxy are not installed on ${missing.join(', ')}; run kha up first`, { code: 'E_NOT_UP', exit: ExitCode.preflight });
+        if (st.holders.length !== 1) {
+          throw new KhaError(st.holders.length ? `split brain: ${st.holders.join(' and ')} hold the VIP; fix it before upgrading (kha status)` : `no host holds the VIP ${st.s.vip}; run kha up to repair before upgrading`, { code: 'E_UNHEALTHY', exit: ExitCode.unhealthy });
+        }
+        st.report.holderBefore = st.holders[0]!;
+      },
+    },
+    { title: 'Roll: the hosts without the VIP in batches, the VIP holder last', run: roll },
+  ];
+}
+
+async function roll(st: UpgradeState): Promise<void> {
+  const { run, s, report } = st;
+  const holder = report.holderBefore;
+  const tasks = upgradeTasks(st);
+  const handlers = haHandlers();
+  // 1. plan every host in parallel (nothing changes): hosts with nothing to do are done at once
+  const changing: string[] = [];
+  const needs = await Promise.all(s.lbHosts.map((h) => hostChanges(st, h, tasks)));
+  s.lbHosts.forEach((h, i) => (needs[i] ? changing : report.unchanged).push(h));
+  if (changing.length === 0) {
+    run.events.info('nothing to change on any host');
+    return;
+  }
+  const order = upgradeOrder(changing, holder, (hs) => batches(st.uopts.serial, hs, '--serial'));
+  report.order = order;
+  run.events.info(`order: ${order.map((b) => `[${b.join(', ')}]`).join(' -> ')}${report.unchanged.length ? `; unchanged: ${report.unchanged.join(', ')}` : ''}`);
+  if (run.check) {
+    // plan only: show what would change on each host
+    await runPlay(run, { name: 'upgrade (check)', hosts: changing, tasks, handlers });
+    return;
+  }
+  const failedSoFar: string[] = [];
+  for (let i = 0; i < order.length; i++) {
+    const batch = order[i]!;
+    if (run.opts.signal.aborted) {
+      report.untouched.push(...order.slice(i).flat());
+      report.stopped = true;
+      report.stopReason = 'interrupted';
+      break;
+    }
+    run.events.emit({ type: 'batch', play: 'upgrade', index: i + 1, count: order.length, hosts: batch });
+    const isHolderBatch = holder !== null && batch.includes(holder);
+    try {
+      if (isHolderBatch) {
+        const h = await handOver(st, holder!);
+        report.handover = { from: holder!, to: h.to, ms: h.ms };
+      }
+      const r: PlayResult = await runPlay(run, {
+        name: `upgrade batch ${i + 1}/${order.length}`,
+        hosts: batch,
+        tasks: [...tasks, checkPassing(st)],
+        handlers,
+        planFirst: false,
+        maxFailPercentage: 100,
+      } satisfies Play);
+      report.done.push(...r.done);
+      failedSoFar.push(...r.failed, ...r.unreachable);
+      report.failed.push(...r.failed, ...r.unreachable);
+      const failPct = (failedSoFar.length / s.lbHosts.length) * 100;
+      if (r.failed.length || r.unreachable.length) {
+        if (isHolderBatch) {
+          // the old holder failed: make sure keepalived runs there again (with the old config if restored)
+          const conn = await run.connector.get(run.host(holder!)).catch(() => null);
+          await conn?.exec({ argv: ['systemctl', 'start', 'keepalived'] }, { become: true }).catch(() => undefined);
+        }
+        if (failPct > st.uopts.maxFailPercentage || r.done.length === 0) throw new KhaError(`batch ${i + 1} failed on ${[...r.failed, ...r.unreachable].join(', ')}`, { code: 'E_BATCH' });
+      }
+      if (isHolderBatch && !s.nopreempt && holder === s.primary && r.done.includes(holder)) {
+        // with preemption the primary takes the VIP back once its check passes: wait for that
+        // move here, so the roll ends in a settled state (and the check below sees it)
+        const t = Date.now();
+        let back = false;
+        while (Date.now() - t < (3 * s.advertInt + 15) * 1000) {
+          const hs = await vipHolders(st);
+          if (hs.length === 1 && hs[0] === holder) {
+            back = true;
+            break;
+          }
+          await sleep(200);
+        }
+        if (back) run.events.info(`${holder} (the primary) took the VIP back after ${((Date.now() - t) / 1000).toFixed(1)} s`);
+        else run.events.warn(`${holder} (the primary) did not take the VIP back yet; see kha status`);
+      }
+      await checkBatch(st, r.done);
+      run.events.info(`batch ${i + 1}/${order.length} done: ${batch.join(', ')}; VIP served`);
+    } catch (err) {
+      report.stopped = true;
+      report.stopReason = describeError(err);
+      report.untouched.push(...order.slice(i + 1).flat());
+      run.events.emit({ type: 'message', level: 'error', text: `upgrade stopped at batch ${i + 1}: ${report.stopReason}` });
+      break;
+    }
+  }
+  const holders = await vipHolders(st).catch(() => []);
+  report.holderAfter = holders.length === 1 ? holders[0]! : null;
+}
+
+/** Would any task change this host? Plans (check mode) without applying anything. */
+async function hostChanges(st: UpgradeState, host: string, tasks: Task<any>[]): Promise<boolean> {
+  const hc = await st.run.hostContext(host);
+  for (const t of tasks) {
+    const params = typeof t.params === 'function' ? (t.params as (h: typeof hc) => unknown)(hc) : t.params;
+    const p = await t.module.plan({ ...hc, check: true }, params);
+    if (p.change) return true;
+  }
+  return false;
+}
+
+export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptions): Promise<UpgradeState> {
+  const st: UpgradeState = {
+    run,
+    s,
+    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage },
+    uopts: opts,
+    net: {},
+    holders: [],
+    plays: [],
+    report: { order: [], holderBefore: null, holderAfter: null, done: [], failed: [], untouched: [], unchanged: [], stopped: false },
+  };
+  try {
+    await runPhases(st, run.events, upgradePhases(), run.opts.signal);
+  } finally {
+    const r = st.report;
+    if (r.order.length || r.stopped) {
+      run.events.info(
+        `done: ${r.done.join(', ') || 'none'}; failed: ${r.failed.join(', ') || 'none'}; untouched: ${r.untouched.join(', ') || 'none'}; unchanged: ${r.unchanged.join(', ') || 'none'}; VIP on ${r.holderAfter ?? 'no single host'}`,
+      );
+      if (r.stopped) run.events.warn(`to resume after fixing the cause: run the same kha upgrade again; hosts already converged are skipped`);
+    }
+    run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
+    run.events.emit({ type: 'result', data: r });
+  }
+  return st;
+}

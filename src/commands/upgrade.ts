@@ -1,0 +1,43 @@
+import { Flags } from '@oclif/core';
+import { upgrade } from '../actions/upgrade.js';
+import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { exitCodeOf } from '../cli/exit.js';
+import { loadForRun, makeRun } from '../cli/prepare.js';
+import { parseSerialFlag } from '../engine/serial.js';
+import { ExitCode } from '../errors.js';
+
+export default class Upgrade extends KhaCommand {
+  static override summary = 'Roll config (and with --packages, package) changes through a live HA control plane without losing the VIP.';
+  static override description = `Re-renders every config from the inventory; hosts without the VIP go first in --serial batches, the VIP holder last and alone, after the VIP has been handed over on purpose. After each batch: services active, configs valid, the VIP on exactly one host, VIP:frontend_port answers. A failed check stops the roll and leaves later hosts untouched; rerun to resume.`;
+  static override examples = [
+    '<%= config.bin %> upgrade -i hosts.yaml',
+    '<%= config.bin %> upgrade -i hosts.yaml --serial 20% --packages',
+    '<%= config.bin %> upgrade -i hosts.yaml --check --diff',
+  ];
+  static override flags = {
+    ...inventoryFlags,
+    ...outputFlags,
+    ...changeFlags,
+    serial: Flags.string({ summary: 'Batch size for the hosts without the VIP: a number, a percentage, or a list like [1,"20%"].', default: '20%' }),
+    'max-fail': Flags.integer({ summary: 'Percent of hosts that may fail before the roll stops.', default: 0, min: 0, max: 100 }),
+    packages: Flags.boolean({ summary: 'Also upgrade keepalived and haproxy to the latest packages (pinned keepalived_version/haproxy_version always apply).' }),
+  };
+
+  async run(): Promise<void> {
+    const { verbose } = this.parseArgv();
+    const { flags } = await this.parse(Upgrade);
+    const io = this.setupIo(flags, verbose);
+    let run;
+    try {
+      const serial = parseSerialFlag(flags.serial);
+      const { inv, settings } = await loadForRun(flags, io);
+      run = makeRun(inv, flags, io);
+      const st = await upgrade(run, settings, { serial, maxFailPercentage: flags['max-fail'], packages: flags.packages });
+      await run.connector.closeAll();
+      await this.finish(st.report.stopped ? (exitCodeOf(run) || ExitCode.failed) : exitCodeOf(run));
+    } catch (err) {
+      await run?.connector.closeAll();
+      await this.fail(err);
+    }
+  }
+}
