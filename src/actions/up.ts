@@ -119,7 +119,7 @@ export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> 
   return r;
 }
 
-export async function preflight(st: UpState): Promise<void> {
+export async function preflight(st: UpState, opts: { probes?: boolean } = {}): Promise<void> {
   const { s, run } = st;
   const facts = Object.fromEntries([...run.facts.entries()]);
   const pf = preflightChecks(s, facts);
@@ -128,7 +128,7 @@ export async function preflight(st: UpState): Promise<void> {
   for (const w of pf.warnings) run.events.warn(w);
   const errors = [...pf.errors];
 
-  if (errors.length === 0) {
+  if (errors.length === 0 && opts.probes !== false) {
     const keepalivedActive = s.lbHosts.filter((h) => run.facts.get(h)?.services.keepalived?.active === 'active');
     const probeHost = s.primary;
     const conn = await run.connector.get(run.host(probeHost));
@@ -158,7 +158,7 @@ export async function preflight(st: UpState): Promise<void> {
   if (errors.length) {
     for (const e of errors) run.events.emit({ type: 'message', level: 'error', text: e });
     throw new PreflightError(errors.length === 1 ? `preflight: ${errors[0]}` : `preflight found ${errors.length} problems (listed above), first: ${errors[0]}`, {
-      suggestions: ['fix the inventory and run kha up again; nothing was changed on any host'],
+      suggestions: ['nothing was changed on any host; fix the cause and run the command again'],
     });
   }
 }

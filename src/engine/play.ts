@@ -203,7 +203,9 @@ export async function flushHandlers(ctx: RunContext, hosts: string[], handlers: 
     await Promise.all(
       targets.map((h) =>
         q.add(async () => {
-          await runTask(ctx, h, handler, true);
+          // report what the handler does ("reload keepalived"), not its name
+          const { name: _name, ...task } = handler;
+          await runTask(ctx, h, task, true);
           ctx.notified.get(h)?.delete(handler.name);
         }),
       ),

@@ -169,10 +169,18 @@ export function startTasks(): Task<any>[] {
   ];
 }
 
-export function haHandlers(): Handler<any>[] {
+/**
+ * keepalived: 'restart' by default; 'reload' (SIGHUP: re-read the config, keep VRRP state) for
+ * membership changes, where a restart of the holder would move the VIP.
+ */
+export function haHandlers(opts: { keepalived?: 'restart' | 'reload' } = {}): Handler<any>[] {
   return [
     { name: H_RESTART_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG] } },
     { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG] } },
-    { name: H_RESTART_KEEPALIVED, module: serviceModule, params: { name: 'keepalived', state: 'restarted', rollback: [KEEPALIVED_CONF] } },
+    {
+      name: H_RESTART_KEEPALIVED,
+      module: serviceModule,
+      params: { name: 'keepalived', state: opts.keepalived === 'reload' ? 'reloaded' : 'restarted', rollback: [KEEPALIVED_CONF] },
+    },
   ];
 }

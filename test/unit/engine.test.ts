@@ -142,7 +142,7 @@ describe('play runner', () => {
     // the notified handler is reported as a change that would happen, and is not applied either
     expect(tasks.map((e) => e.type === 'task' && [e.host, e.task, e.status, e.check])).toEqual([
       ['m1', 'set a', 'changed', true], ['m2', 'set a', 'changed', true],
-      ['m1', 'r', 'changed', true], ['m2', 'r', 'changed', true],
+      ['m1', 'restart x', 'changed', true], ['m2', 'restart x', 'changed', true],
     ]);
   });
 

@@ -1,0 +1,228 @@
+// kha add-master / remove-master: change the set of masters of a live HA control plane without
+// moving the VIP. The inventory file is written only when every host is consistent.
+import type { RunContext } from '../engine/context.js';
+import { runPhases, type Phase } from '../engine/phases.js';
+import type { SerialSpec } from '../engine/types.js';
+import { ExitCode, KhaError, describeError } from '../errors.js';
+import { writeInventoryAtomic } from '../inventory/edit.js';
+import type { HaSettings } from '../inventory/settings.js';
+import { serviceModule } from '../modules/index.js';
+import { configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
+import { preflightChecks } from './preflight.js';
+import { tcpConnectScript } from './probes.js';
+import { checkPassing, connectAndGather, playOrThrow, preflight, verify, vipHolders, type UpState } from './up.js';
+import { handOver } from './upgrade.js';
+
+export interface MembersOptions {
+  serial: SerialSpec;
+  maxFailPercentage: number;
+  /** the inventory file and its new text, written when the change succeeded */
+  file: string;
+  newText: string;
+}
+
+export interface MembersState extends UpState {
+  /** settings before the change (for the VIP holder and the removed host) */
+  before: HaSettings;
+  mopts: MembersOptions;
+  holder: string | null;
+  inventoryWritten: boolean;
+  hostStates: Record<string, string>;
+}
+
+function expectHolder(st: MembersState) {
+  return async (hosts: string[]) => {
+    const hs = await vipHolders(st);
+    if (hs.length !== 1 || hs[0] !== st.holder) {
+      throw new KhaError(`the VIP moved while updating ${hosts.join(', ')}: now on ${hs.join(' and ') || 'no host'}, was on ${st.holder}`, { code: 'E_VIP_MOVED' });
+    }
+    const conn = await st.run.connector.get(st.run.host(st.holder!));
+    const r = await conn.exec({ script: tcpConnectScript(st.s.vip, st.s.frontendPort, 2) });
+    if (r.code !== 0) throw new KhaError(`${st.s.vip}:${st.s.frontendPort} does not answer after updating ${hosts.join(', ')}`, { code: 'E_FRONTEND' });
+    for (const h of hosts) st.hostStates[h] = 'updated';
+    st.run.events.info(`${hosts.join(', ')} updated; the VIP stayed on ${st.holder}`);
+  };
+}
+
+function requireOneHolder(st: MembersState, holders: string[]): void {
+  if (holders.length !== 1) {
+    throw new KhaError(holders.length ? `split brain: ${holders.join(' and ')} hold the VIP; fix it first (kha status)` : `no host holds the VIP ${st.s.vip}; run kha up first`, {
+      code: 'E_UNHEALTHY',
+      exit: ExitCode.unhealthy,
+    });
+  }
+  st.holder = holders[0]!;
+}
+
+function writeInventory(st: MembersState): Phase<MembersState> {
+  return {
+    title: 'Write the inventory (comments and formatting kept)',
+    shouldRun: (x) => !x.run.check,
+    run: async (x) => {
+      writeInventoryAtomic(x.mopts.file, x.mopts.newText);
+      x.inventoryWritten = true;
+      x.run.events.info(`${x.mopts.file} updated`);
+      void st;
+    },
+  };
+}
+
+export function addMasterPhases(name: string): Phase<MembersState>[] {
+  return [
+    { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
+    {
+      title: 'Preflight: the new host, the settings, a healthy cluster (nothing is changed yet)',
+      run: async (st) => {
+        await preflight(st);
+        const old = st.before.lbHosts;
+        requireOneHolder(st, st.holders.filter((h) => old.includes(h)));
+        if (st.holders.includes(name)) throw new KhaError(`${name} already holds the VIP ${st.s.vip}; it cannot join as a backup`, { code: 'E_PREFLIGHT', exit: ExitCode.preflight });
+      },
+    },
+    {
+      title: `Install, configure and start ${name} as a backup`,
+      shouldRun: (st) => st.s.lbHosts.includes(name),
+      run: async (st) => {
+        st.hostStates[name] = 'installing';
+        await playOrThrow(st, {
+          name: `add ${name}`,
+          hosts: [name],
+          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(), checkPassing(st)],
+          handlers: haHandlers(),
+          afterBatch: expectHolder(st),
+        });
+        st.hostStates[name] = 'started (backup)';
+      },
+    },
+    {
+      title: 'Update the other hosts (haproxy backends, VRRP peers) in batches, with reloads',
+      run: async (st) => {
+        const others = st.s.lbHosts.filter((h) => h !== name);
+        for (const h of others) st.hostStates[h] = 'untouched';
+        await playOrThrow(st, {
+          name: 'update backends',
+          hosts: others,
+          serial: st.opts.serial,
+          maxFailPercentage: st.opts.maxFailPercentage ?? 0,
+          tasks: [...configureTasks(st.s, st.net), ...startTasks()],
+          handlers: haHandlers({ keepalived: 'reload' }),
+          afterBatch: expectHolder(st),
+        });
+      },
+    },
+    { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
+  ];
+}
+
+export function removeMasterPhases(name: string): Phase<MembersState>[] {
+  return [
+    {
+      title: 'Connect and gather facts',
+      run: async (st) => {
+        await connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]);
+        // the host to remove may be gone for good: that must not block its removal
+        try {
+          await st.run.facts0(name);
+        } catch (err) {
+          st.run.events.warn(`${name} is unreachable (${describeError(err)}); it is removed from the others' configs and the inventory only`, name);
+          st.hostStates[name] = 'unreachable';
+        }
+      },
+    },
+    {
+      title: 'Preflight: the remaining hosts, a healthy cluster (nothing is changed yet)',
+      run: async (st) => {
+        // the VIP is held by a host of the current set (maybe the one leaving): no ARP/VRRP probes
+        await preflight(st, { probes: false });
+        const facts = Object.fromEntries([...st.run.facts.entries()]);
+        const before = preflightChecks(st.before, facts);
+        const holders = before.holders;
+        if (holders.length !== 1) requireOneHolder(st, holders);
+        st.holder = holders[0]!;
+      },
+    },
+    {
+      title: `Hand the VIP over from ${name}`,
+      shouldRun: (st) => st.holder === name,
+      run: async (st) => {
+        if (st.run.check) {
+          st.run.events.info(`would hand the VIP over from ${name}`);
+          return;
+        }
+        const beforeNet = preflightChecks(st.before, Object.fromEntries([...st.run.facts.entries()])).net;
+        const view: UpState = { ...st, s: st.before, net: beforeNet };
+        const h = await handOver(view, name);
+        st.holder = h.to;
+      },
+    },
+    {
+      title: `Stop and disable keepalived and haproxy on ${name}`,
+      shouldRun: (st) => st.hostStates[name] !== 'unreachable' && st.before.lbHosts.includes(name),
+      run: async (st) => {
+        const r = await (await import('../engine/play.js')).runPlay(st.run, {
+          name: `retire ${name}`,
+          hosts: [name],
+          tasks: [
+            { module: serviceModule, params: { name: 'keepalived', state: 'stopped', enabled: false } },
+            { module: serviceModule, params: { name: 'haproxy', state: 'stopped', enabled: false } },
+          ],
+        });
+        st.hostStates[name] = r.done.includes(name) ? 'stopped and disabled' : 'failed to stop (see above)';
+      },
+    },
+    {
+      title: 'Update the remaining hosts (haproxy backends, VRRP peers) in batches, with reloads',
+      run: async (st) => {
+        if (st.holder && !st.s.lbHosts.includes(st.holder)) st.holder = null;
+        for (const h of st.s.lbHosts) st.hostStates[h] = 'untouched';
+        await playOrThrow(st, {
+          name: 'update backends',
+          hosts: st.s.lbHosts,
+          serial: st.opts.serial,
+          maxFailPercentage: st.opts.maxFailPercentage ?? 0,
+          tasks: [...configureTasks(st.s, st.net), ...startTasks()],
+          handlers: haHandlers({ keepalived: 'reload' }),
+          afterBatch: expectHolder(st),
+        });
+      },
+    },
+    { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
+  ];
+}
+
+export async function changeMembers(
+  kind: 'add' | 'remove',
+  run: RunContext,
+  before: HaSettings,
+  after: HaSettings,
+  name: string,
+  opts: MembersOptions,
+): Promise<MembersState> {
+  const st: MembersState = {
+    run,
+    s: after,
+    before,
+    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage },
+    mopts: opts,
+    net: {},
+    holders: [],
+    plays: [],
+    holder: null,
+    inventoryWritten: false,
+    hostStates: {},
+  };
+  const phases = [...(kind === 'add' ? addMasterPhases(name) : removeMasterPhases(name))];
+  phases.push(writeInventory(st));
+  try {
+    await runPhases(st, run.events, phases, run.opts.signal);
+  } finally {
+    if (!st.inventoryWritten && !run.check && Object.keys(st.hostStates).length) {
+      run.events.warn(
+        `${opts.file} was NOT changed. Host states: ${Object.entries(st.hostStates).map(([h, v]) => `${h}: ${v}`).join('; ')}. Fix the cause and run the same command again.`,
+      );
+    }
+    run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
+    run.events.emit({ type: 'result', data: { holder: st.holder, inventoryWritten: st.inventoryWritten, hosts: st.hostStates } });
+  }
+  return st;
+}

@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { addHostToInventoryText, removeHostFromInventoryText } from '../../src/inventory/edit.js';
+import { parseInventory } from '../../src/inventory/load.js';
+import { InputError } from '../../src/errors.js';
+
+const text = `# production masters: do not touch m1 by hand
+all:
+  vars:
+    vip: 10.0.0.100   # the API endpoint
+    ansible_user: ops
+  children:
+    masters:
+      hosts:
+        m1: { ansible_host: 10.0.0.11 }  # rack A
+        m2:
+          ansible_host: 10.0.0.12
+        m3: { ansible_host: 10.0.0.13 }
+    workers:
+      hosts:
+        w1: { ansible_host: 10.0.0.21 }
+`;
+
+describe("inventory edits keep the operator's comments, order and formatting", () => {
+  it('add-master appends the host to the masters group, nothing else changes', () => {
+    const out = addHostToInventoryText(text, ['all', 'children', 'masters'], 'm4', { ansible_host: '10.0.0.14' });
+    expect(out).toBe(text.replace('        m3: { ansible_host: 10.0.0.13 }\n', '        m3: { ansible_host: 10.0.0.13 }\n        m4: { ansible_host: 10.0.0.14 }\n'));
+    expect(parseInventory(out, 'hosts.yaml').groups['masters']).toEqual(['m1', 'm2', 'm3', 'm4']);
+  });
+
+  it('remove-master deletes the host wherever it is listed and keeps every comment', () => {
+    const { text: out, removedFrom } = removeHostFromInventoryText(text, 'm2');
+    expect(removedFrom).toEqual(['all.children.masters.hosts']);
+    expect(out).toBe(text.replace('        m2:\n          ansible_host: 10.0.0.12\n', ''));
+    expect(out).toContain('# rack A');
+    expect(out).toContain('# production masters: do not touch m1 by hand');
+  });
+
+  it('removing an unknown host is an input error', () => {
+    expect(() => removeHostFromInventoryText(text, 'm9')).toThrow(new InputError('--name: m9 is not a host of the inventory'));
+  });
+});
