@@ -3,6 +3,8 @@
 
 export const ExitCode = {
   ok: 0,
+  /** cancelled at the confirmation prompt; nothing was changed */
+  cancelled: 1,
   /** a task failed on at least one host */
   failed: 2,
   /** at least one host was unreachable (and none failed otherwise) */

@@ -14,6 +14,7 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
 import { STATS_SOCKET, configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks, type HostNet } from './preflight.js';
+import { planHosts, showAndConfirm, type Confirm } from './plan.js';
 import {
   haproxyStatScript,
   holdsVip,
@@ -29,6 +30,8 @@ import {
 export interface UpOptions {
   serial: SerialSpec;
   maxFailPercentage?: number;
+  /** asked before the first change (kha shows the plan either way) */
+  confirm?: Confirm;
 }
 
 export interface UpState {
@@ -39,6 +42,8 @@ export interface UpState {
   holders: string[];
   plays: PlayResult[];
   result?: UpResult;
+  /** host -> what would change (from the Plan phase); hosts with nothing skip install/configure */
+  plan?: Record<string, string[]>;
 }
 
 export interface UpResult {
@@ -85,15 +90,25 @@ export function upPhases(): Phase<UpState>[] {
       title: 'Connect and gather facts',
       run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]),
     },
-    { title: 'Preflight (nothing is changed yet)', run: preflight },
+    { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
+    {
+      title: 'Plan',
+      run: async (st) => {
+        const plan = await planHosts(st.run, st.s.lbHosts, [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks()]);
+        st.plan = plan;
+        await showAndConfirm(st.run, plan, st.opts.confirm);
+      },
+    },
     {
       title: 'Install keepalived and haproxy',
-      run: async (st) => void (await playOrThrow(st, { name: 'install', hosts: st.s.lbHosts, tasks: installTasks(st.s), maxFailPercentage: 0 })),
+      shouldRun: (st) => changing(st).length > 0,
+      run: async (st) => void (await playOrThrow(st, { name: 'install', hosts: changing(st), tasks: installTasks(st.s), maxFailPercentage: 0 })),
     },
     {
       title: 'Configure keepalived and haproxy (validated before they replace the old files)',
+      shouldRun: (st) => changing(st).length > 0,
       run: async (st) =>
-        void (await playOrThrow(st, { name: 'configure', hosts: st.s.lbHosts, tasks: configureTasks(st.s, st.net), handlers: haHandlers(), flushHandlers: false, maxFailPercentage: 0 })),
+        void (await playOrThrow(st, { name: 'configure', hosts: changing(st), tasks: configureTasks(st.s, st.net), handlers: haHandlers(), flushHandlers: false, maxFailPercentage: 0 })),
     },
     {
       title: 'Start the primary and wait until it holds the VIP',
@@ -106,6 +121,11 @@ export function upPhases(): Phase<UpState>[] {
     },
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
   ];
+}
+
+/** Hosts the plan says have something to change (all hosts when there was no plan). */
+function changing(st: UpState): string[] {
+  return st.s.lbHosts.filter((h) => !st.plan || (st.plan[h]?.length ?? 1) > 0);
 }
 
 export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
@@ -180,19 +200,38 @@ export function vipWait(st: UpState, host: string) {
 
 /**
  * keepalived silently disables a check script it considers unsafe; the holder would then never
- * lose its priority. Wait until the journal's latest word on the check is a success.
+ * lose its priority. Ask keepalived itself (SIGUSR1 dumps its state to /tmp/keepalived.data:
+ * the script's `Status = GOOD` and `Insecure = no`); the journal's latest word is the fallback.
  */
+export function checkScriptProbe(name: string): string {
+  return [
+    `p=$(cat /run/keepalived.pid 2>/dev/null)`,
+    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f /tmp/keepalived.data; kill -USR1 "$p"; i=0; while [ ! -s /tmp/keepalived.data ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; fi`,
+    `if [ -s /tmp/keepalived.data ]; then sed -n '/VRRP Script = ${name}$/,/State =/p' /tmp/keepalived.data; fi`,
+    `echo @@journal@@; journalctl -u keepalived.service -n 300 --no-pager -o cat 2>/dev/null | grep -E '${name}|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
+  ].join('\n');
+}
+
+export function checkScriptState(out: string, name: string): 'good' | 'insecure' | 'pending' {
+  const [data = '', journal = ''] = out.split('@@journal@@');
+  if (/Insecure = yes/.test(data) || /SECURITY VIOLATION|Disabling track script|unsafe/i.test(journal)) return 'insecure';
+  if (data.includes(`VRRP Script = ${name}`)) return /Status = GOOD/.test(data) ? 'good' : 'pending';
+  return new RegExp(`${name}.*(succeeded|now returning 0)`).test(journal) ? 'good' : 'pending';
+}
+
 export function checkPassing(st: UpState) {
   const name = HAPROXY_TRACK_SCRIPT;
   return {
     module: waitForModule,
     params: {
       title: `wait until keepalived's ${name} check passes`,
-      cmd: {
-        script: `journalctl -u keepalived.service -b --no-pager -o cat 2>/dev/null | grep -E '${name}|[Ss]cript security|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
-      },
+      cmd: { script: checkScriptProbe(name) },
       become: true,
-      until: (r: { stdout: string }) => new RegExp(`${name}.*(succeeded|now returning 0)`).test(r.stdout),
+      until: (r: { stdout: string }) => checkScriptState(r.stdout, name) === 'good',
+      failWhen: (r: { stdout: string }) =>
+        checkScriptState(r.stdout, name) === 'insecure'
+          ? `keepalived disabled the check script as unsafe: the VIP would never move when haproxy fails; the script and its directory must be root-owned and not writable by others`
+          : null,
       timeoutMs: 30_000,
       intervalMs: 500,
     },

@@ -11,6 +11,8 @@ import { connect, type ConnectOptions } from '../transport/ssh.js';
 import type { Connection } from '../transport/types.js';
 import { ConnectionPool } from '../transport/pool.js';
 import type { Io } from './base.js';
+import type { EventBus } from '../engine/events.js';
+import { render } from '../transport/quote.js';
 
 export interface InventoryFlagValues {
   inventory: string;
@@ -28,11 +30,16 @@ export interface InventoryFlagValues {
 /** The engine's Connector over the transport's pool: one connection per host, reused. */
 export class SshConnector implements Connector {
   private pool: ConnectionPool;
-  constructor(opts: ConnectOptions, forks: number) {
+  private traced = new Map<Connection, Connection>();
+  constructor(opts: ConnectOptions, forks: number, private readonly events?: EventBus) {
     this.pool = new ConnectionPool({ ...opts, forks });
   }
-  get(host: InventoryHost): Promise<Connection> {
-    return this.pool.get(host.connection);
+  async get(host: InventoryHost): Promise<Connection> {
+    const c = await this.pool.get(host.connection);
+    if (!this.events) return c;
+    let t = this.traced.get(c);
+    if (!t) this.traced.set(c, (t = traced(c, this.events)));
+    return t;
   }
   get handshakes(): number {
     return this.pool.handshakes;
@@ -40,6 +47,26 @@ export class SshConnector implements Connector {
   closeAll(): Promise<void> {
     return this.pool.closeAll();
   }
+}
+
+/** Report every command (for -v / -vv and the log file); the EventBus masks secrets. */
+function traced(c: Connection, events: EventBus): Connection {
+  return {
+    name: c.name,
+    stats: c.stats,
+    async exec(cmd, opts) {
+      const t0 = Date.now();
+      const r = await c.exec(cmd, opts);
+      events.emit({ type: 'command', host: c.name, command: render(cmd), code: r.code, ms: Date.now() - t0, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(0, 4000) });
+      return r;
+    },
+    async upload(content, path, opts) {
+      const t0 = Date.now();
+      await c.upload(content, path, opts);
+      events.emit({ type: 'command', host: c.name, command: `(sftp) write ${path} mode ${opts.mode.toString(8)}`, code: 0, ms: Date.now() - t0 });
+    },
+    close: () => c.close(),
+  };
 }
 
 async function askPassphrase(keyFile: string): Promise<string> {
@@ -80,7 +107,7 @@ export async function loadForRun(flags: InventoryFlagValues, io: Io): Promise<{ 
 }
 
 export function makeRun(inv: Inventory, flags: InventoryFlagValues, io: Io, connector?: Connector): RunContext {
-  return new RunContext(inv, connector ?? new SshConnector(connectOptions(flags, io), flags.forks), io.events, {
+  return new RunContext(inv, connector ?? new SshConnector(connectOptions(flags, io), flags.forks, io.events), io.events, {
     check: Boolean(flags.check),
     diff: Boolean(flags.diff),
     forks: flags.forks,

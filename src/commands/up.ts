@@ -4,6 +4,7 @@ import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/bas
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { parseSerialFlag } from '../engine/serial.js';
+import { terminalConfirm } from '../cli/confirm.js';
 
 export default class Up extends KhaCommand {
   static override summary = 'Make the control plane highly available: keepalived + haproxy on every master, the primary first, the VIP verified, then the rest in batches.';
@@ -30,7 +31,8 @@ export default class Up extends KhaCommand {
       const serial = parseSerialFlag(flags.serial);
       const { inv, settings } = await loadForRun(flags, io);
       run = makeRun(inv, flags, io);
-      await up(run, settings, { serial, maxFailPercentage: flags['max-fail'] });
+      const confirm = terminalConfirm(flags);
+      await up(run, settings, { serial, maxFailPercentage: flags['max-fail'], ...(confirm ? { confirm } : {}) });
       await run.connector.closeAll();
       await this.finish(exitCodeOf(run));
     } catch (err) {

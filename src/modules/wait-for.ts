@@ -13,6 +13,8 @@ export interface WaitForParams {
   timeoutMs: number;
   intervalMs?: number;
   become?: boolean;
+  /** a message when the output shows it can never hold (stop waiting, fail at once) */
+  failWhen?: (r: ExecResult) => string | null;
   /** extra context for the timeout error (e.g. a journal tail) */
   onTimeout?: () => Promise<string>;
 }
@@ -34,6 +36,8 @@ export const waitForModule: Module<WaitForParams> = {
     for (;;) {
       last = await ctx.conn.exec(p.cmd, { become: p.become ?? false, timeoutMs: Math.max(1000, p.timeoutMs) });
       if (ok(last)) return { change: false, why: `held after ${((Date.now() - t0) / 1000).toFixed(1)} s` };
+      const fatal = p.failWhen?.(last);
+      if (fatal) throw new TaskFailed(`${p.title}: ${fatal}`, lastLines(`${last.stdout}\n${last.stderr}`, 8));
       if (ctx.check) return { change: false, why: 'does not hold yet (check mode: not waiting)' };
       if (Date.now() - t0 >= p.timeoutMs || ctx.signal.aborted) break;
       await sleep(p.intervalMs ?? 250, ctx.signal);

@@ -56,9 +56,6 @@ const cases: Case[] = [
   },
   { name: 'duplicate address:port', args: up('dup-address.yaml'), exit: 4, line: `error: dup-address.yaml:9: ${M}.m3.ansible_host: m2 and m3 both connect to 127.0.0.1:{PORT2}; give each host its own ansible_host (or ansible_port)` },
   { name: 'empty inventory (0 bytes)', args: up('empty.yaml'), exit: 4, line: 'error: empty.yaml: the inventory is empty; add an all: group with hosts and vars' },
-  { name: 'inventory of comments only', args: up('only-comments.yaml'), exit: 4, line: 'error: only-comments.yaml: the inventory is empty; add an all: group with hosts and vars' },
-  { name: 'INI inventory', args: up('ini.yaml'), exit: 4, line: "error: ini.yaml:1: this looks like an INI inventory; kha reads Ansible's YAML inventory, convert it with: ansible-inventory -i ini.yaml --list -y" },
-  { name: 'top level is a list', args: up('list.yaml'), exit: 4, line: 'error: list.yaml:1: (top level): the inventory is a list, not a mapping of groups; start the file with all: and put hosts, vars and children under it' },
   { name: 'inventory is a directory', args: up('inv-dir'), exit: 4, line: 'error: inv-dir: is a directory; pass the inventory file with -i' },
   {
     name: 'inventory file missing',
@@ -70,11 +67,9 @@ const cases: Case[] = [
   // ---- unknown keys, with a suggestion
   { name: 'unknown kha setting (typo)', args: up('unknown-setting.yaml'), exit: 4, line: 'error: unknown-setting.yaml:4: all.vars.virtual_router_idd: unknown kha setting; did you mean virtual_router_id?' },
   { name: 'unknown connection variable (typo)', args: up('unknown-conn-var.yaml'), exit: 4, line: `error: unknown-conn-var.yaml:7: ${M}.m1.ansible_hots: unknown connection variable; did you mean ansible_host?` },
-  { name: 'unknown group key (typo)', args: up('unknown-group-key.yaml'), exit: 4, line: 'error: unknown-group-key.yaml:6: all.children.masters.host: unknown group key; did you mean hosts?' },
   // ---- vip
   { name: 'vip missing', args: up('vip-missing.yaml'), exit: 4, line: `error: vip-missing.yaml:2: all.vars.vip: vip is required; ${FIX_VIP}` },
   { name: 'vip with an octet > 255', args: up('vip-octet.yaml'), exit: 4, line: `error: vip-octet.yaml:3: all.vars.vip: 10.0.0.300 is not an IPv4 address; ${FIX_VIP}` },
-  { name: 'vip is a name', args: up('vip-name.yaml'), exit: 4, line: `error: vip-name.yaml:3: all.vars.vip: my-vip is not an IPv4 address; ${FIX_VIP}` },
   {
     name: 'vip in CIDR notation',
     args: up('vip-cidr.yaml'),
@@ -97,27 +92,20 @@ const cases: Case[] = [
   { name: 'priority 0', args: up('priority-0.yaml'), exit: 4, line: `error: priority-0.yaml:7: ${M}.m1.priority: 0 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)` },
   { name: 'priority 255', args: up('priority-255.yaml'), exit: 4, line: `error: priority-255.yaml:9: ${M}.m3.priority: 255 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)` },
   { name: 'vrrp_auth_pass of 9 characters', args: up('auth-pass-9.yaml'), exit: 4, line: 'error: auth-pass-9.yaml:4: all.vars.vrrp_auth_pass: VRRP PASS keeps only 8 characters; use at most 8' },
-  { name: 'vrrp_auth_pass with a space', args: up('auth-pass-space.yaml'), exit: 4, line: 'error: auth-pass-space.yaml:4: all.vars.vrrp_auth_pass: vrrp_auth_pass must be a string of printable ASCII without spaces, quotes, #, ! or \\; choose such a password of 1 to 8 characters' },
   // ---- groups
   { name: 'masters group empty', args: up('masters-empty.yaml'), exit: 4, line: 'error: masters-empty.yaml:7: all.children.masters: the masters group has no hosts; add at least one host under masters.hosts (or a child group with hosts)' },
   { name: 'masters group missing', args: up('masters-missing.yaml'), exit: 4, line: 'error: masters-missing.yaml:4: all.children: no masters group; add a group named masters (or kube_control_plane, kube_master) with at least one host' },
-  { name: 'masters group misnamed', args: up('masters-misnamed.yaml'), exit: 4, line: 'error: masters-misnamed.yaml:5: all.children.master: no masters group; rename master to masters (kha also accepts kube_control_plane, kube_master)' },
   // ---- ports
   { name: 'ansible_port 0', args: up('port-0.yaml'), exit: 4, line: `error: port-0.yaml:7: ${M}.m1.ansible_port: 0 is not a port; use a number from 1 to 65535` },
   { name: 'ansible_port 70000', args: up('port-70000.yaml'), exit: 4, line: `error: port-70000.yaml:7: ${M}.m1.ansible_port: 70000 is not a port; use a number from 1 to 65535` },
-  { name: 'frontend_port 70000', args: up('frontend-port-70000.yaml'), exit: 4, line: 'error: frontend-port-70000.yaml:4: all.vars.frontend_port: 70000 is not a port; use a number from 1 to 65535' },
   { name: 'frontend_port == apiserver_port', args: up('frontend-eq-apiserver.yaml'), exit: 4, line: 'error: frontend-eq-apiserver.yaml:4: all.vars.frontend_port: frontend_port and apiserver_port are both 6443; haproxy and the apiserver need different ports, e.g. frontend_port: 8443' },
-  { name: "a host's apiserver_port == frontend_port", args: up('host-apiserver-eq-frontend.yaml'), exit: 4, line: `error: host-apiserver-eq-frontend.yaml:8: ${M}.m2.apiserver_port: frontend_port and apiserver_port are both 8443; haproxy and the apiserver need different ports, e.g. frontend_port: 9443` },
   // ---- shell metacharacters and newlines
   { name: 'vrrp_interface with ;', args: up('iface-semicolon.yaml'), exit: 4, line: `error: iface-semicolon.yaml:7: ${M}.m1.vrrp_interface: "eth0;reboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0` },
   { name: 'vrrp_interface with a newline', args: up('iface-newline.yaml'), exit: 4, line: `error: iface-newline.yaml:7: ${M}.m1.vrrp_interface: "eth0\\nreboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0` },
-  { name: 'vrrp_interface with $( )', args: up('iface-subst.yaml'), exit: 4, line: `error: iface-subst.yaml:7: ${M}.m1.vrrp_interface: "$(reboot)" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0` },
   { name: 'vrrp_interface with backticks (group var)', args: up('iface-backtick-group.yaml'), exit: 4, line: 'error: iface-backtick-group.yaml:4: all.vars.vrrp_interface: "eth0 `id`" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0' },
   { name: 'host name with ;', args: up('hostname-semicolon.yaml'), exit: 4, line: `error: hostname-semicolon.yaml:7: ${M}."m1;reboot": "m1;reboot" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit` },
   { name: 'host name with a newline', args: up('hostname-newline.yaml'), exit: 4, line: `error: hostname-newline.yaml:7: ${M}."m1\\nreboot": "m1\\nreboot" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit` },
-  { name: 'host name with $( )', args: up('hostname-subst.yaml'), exit: 4, line: `error: hostname-subst.yaml:7: ${M}."$(reboot)": "$(reboot)" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit` },
   { name: 'ansible_host with ;', args: up('ansible-host-semicolon.yaml'), exit: 4, line: `error: ansible-host-semicolon.yaml:7: ${M}.m1.ansible_host: "127.0.0.1;reboot" is not an IPv4 address or a host name; use an address like 10.0.0.11 or a name like m1.example.com` },
-  { name: 'ansible_user with ;', args: up('ansible-user-semicolon.yaml'), exit: 4, line: `error: ansible-user-semicolon.yaml:7: ${M}.m1.ansible_user: "root;reboot" is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)` },
   { name: '--user with ;', args: up('good.yaml', '--user', 'root;id'), exit: 4, line: 'error: --user: "root;id" is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)' },
   // ---- private keys: refused by the transport before any TCP connection, but reported as "unreachable" (exit 3)
   {
@@ -156,13 +144,6 @@ const cases: Case[] = [
     bug: "exit 3 and 'unreachable' for bad input",
   },
   {
-    name: 'private key file is not a key',
-    args: up('key-garbage.yaml'),
-    exit: 3,
-    line: 'error: m1, m2, m3 are unreachable: ~/keys/key-garbage is not a private key kha can use: Unsupported key format; nothing was changed on any host',
-    bug: "exit 3 and 'unreachable' for bad input",
-  },
-  {
     name: '--private-key is a directory',
     args: up('good.yaml', '--private-key', '{HOME}/keys/keydir'),
     exit: 3,
@@ -176,17 +157,11 @@ const cases: Case[] = [
   { name: '--serial -1', args: up('good.yaml', '--serial', '-1'), exit: 4, line: serialBad('"-1"') },
   { name: '--serial abc', args: up('good.yaml', '--serial', 'abc'), exit: 4, line: serialBad('"abc"') },
   { name: '--serial [1, "x"]', args: up('good.yaml', '--serial', '[1, "x"]'), exit: 4, line: serialBad('"x"') },
-  { name: '--serial []', args: up('good.yaml', '--serial', '[]'), exit: 4, line: 'error: --serial: the list is empty; give at least one batch size' },
-  { name: '--serial 1,,2', args: up('good.yaml', '--serial', '1,,2'), exit: 4, line: serialBad('""') },
   // ---- flags oclif rejects itself: no `error:` line, exit 2 (= "a task failed")
   { name: '--forks 0', args: up('good.yaml', '--forks', '0'), exit: OCLIF_EXIT, line: ' ›   Error: Parsing --forks', bug: 'exit 2 (a task failed) instead of 4, and no `error:` line' },
-  { name: '--forks abc', args: up('good.yaml', '--forks', 'abc'), exit: OCLIF_EXIT, line: ' ›   Error: Parsing --forks', bug: 'exit 2 instead of 4' },
-  { name: '--max-fail 101', args: up('good.yaml', '--max-fail', '101'), exit: OCLIF_EXIT, line: ' ›   Error: Parsing --max-fail', bug: 'exit 2 instead of 4' },
   { name: 'unknown flag', args: up('good.yaml', '--bogus'), exit: OCLIF_EXIT, line: ' ›   Error: Nonexistent flag: --bogus', bug: 'exit 2 instead of 4; no did-you-mean' },
-  { name: 'unexpected argument', args: up('good.yaml', 'extra'), exit: OCLIF_EXIT, line: ' ›   Error: Unexpected argument: extra', bug: 'exit 2 instead of 4' },
   { name: 'missing -i', args: ['up'], exit: OCLIF_EXIT, line: ' ›   Error: The following error occurred:', bug: 'exit 2 instead of 4; the reason is on the next line' },
   // ---- other commands fail as early
-  { name: 'kha status with a bad inventory', args: ['status', '-i', 'vip-missing.yaml'], exit: 4, line: `error: vip-missing.yaml:2: all.vars.vip: vip is required; ${FIX_VIP}` },
   { name: 'kha play with a missing playbook', args: ['play', '-i', 'good.yaml', 'nope.yml'], exit: 4, line: 'error: nope.yml: playbook not found', bug: 'does not say what to do (pass the path of a YAML playbook)' },
 ];
 
@@ -302,7 +277,7 @@ beforeAll(async () => {
     async () => void (jsonRun = await runCase('json', up('vrid-0.yaml', '--json'))),
     ...cases.map((c, i) => async () => void outcomes.set(c.name, await runCase(String(i), c.args))),
   ];
-  await pool(jobs, Math.max(2, Math.min(6, os.availableParallelism())));
+  await pool(jobs, Math.max(2, Math.min(6, 2 * os.availableParallelism())));
 }, 180_000);
 
 afterAll(() => {

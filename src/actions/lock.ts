@@ -1,0 +1,286 @@
+// One changing run at a time: a lock file on every host, /run/kha.lock (tmpfs, so a reboot clears
+// it), holding who took it: { holder: "<user>@<local hostname>", pid, started, command }.
+//
+// Taking it is atomic per host: the content is written to a private temp file beside the lock,
+// then hard-linked to the lock path; link(2) fails when the lock exists, so a lock is never seen
+// half-written (a plain `set -C; cat >` would show an empty file for a moment). The content goes
+// on stdin, never on a command line. A host already locked refuses the whole run: the locks just
+// taken are released and the error names the host, the holder, its pid, start time and age.
+// --break-lock removes existing locks first (and says whose). Check mode takes no lock (it
+// changes nothing); it only warns about the locks it finds.
+import os from 'node:os';
+import { posix } from 'node:path';
+import type { RunContext } from '../engine/context.js';
+import { ExitCode, KhaError, describeError } from '../errors.js';
+import { quote } from '../transport/quote.js';
+
+export const LOCK_PATH = '/run/kha.lock';
+/** a lock older than this is reported as stale (still refused without --break-lock) */
+export const STALE_AFTER_MS = 2 * 60 * 60 * 1000;
+
+export interface LockInfo {
+  holder: string;
+  pid: number;
+  started: string;
+  command: string;
+}
+
+export interface LockRequest {
+  /** the kha verb taking the lock, e.g. "up" */
+  command: string;
+  /** remove existing locks first (the operator says their runs are over) */
+  breakLock: boolean;
+}
+
+/** Where the lock lives and who we are; tests replace them. */
+export interface LockEnv {
+  path?: string;
+  now?: () => number;
+  user?: string;
+  hostname?: string;
+  pid?: number;
+  /** does this local pid still run? default: process.kill(pid, 0) does not throw ESRCH */
+  isAlive?: (pid: number) => boolean;
+}
+
+const TAKEN = 'KHA-LOCK-TAKEN';
+const HELD = 'KHA-LOCK-HELD';
+const RELEASED = 'KHA-LOCK-RELEASED';
+const OTHER = 'KHA-LOCK-OTHER';
+const GONE = 'KHA-LOCK-GONE';
+
+// ---- the scripts (every value quoted; the lock content only ever on stdin or quoted) -------
+
+/** Create the lock from stdin if absent (prints TAKEN); else print HELD and the current lock. */
+export function acquireScript(path = LOCK_PATH): string {
+  const p = quote(path);
+  const tmpl = quote(posix.join(posix.dirname(path), `.${posix.basename(path)}.XXXXXX`));
+  return [
+    `t=$(mktemp ${tmpl}) || exit 1`,
+    `if ! { cat > "$t" && chmod 0644 "$t"; }; then rm -f -- "$t"; exit 1; fi`,
+    `if ln -- "$t" ${p} 2>/dev/null; then rm -f -- "$t"; echo ${TAKEN}; exit 0; fi`,
+    `rm -f -- "$t"`,
+    `if [ -e ${p} ]; then echo ${HELD}; cat -- ${p}; exit 0; fi`,
+    `echo ${quote(`cannot create ${path}`)} >&2; exit 1`,
+  ].join('\n');
+}
+
+/** Print HELD and the lock, then remove it (--break-lock); print nothing when there is none. */
+export function breakScript(path = LOCK_PATH): string {
+  const p = quote(path);
+  return `if [ -e ${p} ]; then echo ${HELD}; cat -- ${p}; rm -f -- ${p} || exit 1; fi`;
+}
+
+/** Print HELD and the lock, or nothing (check mode). */
+export function readScript(path = LOCK_PATH): string {
+  const p = quote(path);
+  return `if [ -e ${p} ]; then echo ${HELD}; cat -- ${p}; fi`;
+}
+
+/** Remove the lock only when it is exactly ours (RELEASED); OTHER when it is not, GONE when absent. */
+export function releaseScript(content: string, path = LOCK_PATH): string {
+  const p = quote(path);
+  // $(...) drops trailing newlines: compare without them
+  return `c=$(cat -- ${p} 2>/dev/null) || { echo ${GONE}; exit 0; }\nif [ "$c" = ${quote(content.replace(/\n+$/, ''))} ]; then rm -f -- ${p} && echo ${RELEASED}; else echo ${OTHER}; fi`;
+}
+
+// ---- describing a lock ---------------------------------------------------------------------
+
+/** Parse lock content; undefined when it is not a lock kha wrote. */
+export function parseLock(text: string): LockInfo | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<LockInfo> | null;
+    if (!v || typeof v !== 'object') return undefined;
+    if (typeof v.holder !== 'string' || typeof v.pid !== 'number' || typeof v.started !== 'string' || typeof v.command !== 'string') return undefined;
+    return { holder: v.holder, pid: v.pid, started: v.started, command: v.command };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `3 h 5 min`, `12 min`, `40 s` */
+export function formatAge(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return 'an unknown time';
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h${m % 60 ? ` ${m % 60} min` : ''}`;
+  return `${Math.floor(h / 24)} days`;
+}
+
+function defaultIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+function localUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env['USER'] ?? 'unknown';
+  }
+}
+
+export interface FoundLock {
+  host: string;
+  /** the raw content (for a lock kha cannot parse) */
+  raw: string;
+  info?: LockInfo;
+  ageMs?: number;
+  stale: boolean;
+  /** held by a process of this machine that no longer runs */
+  dead: boolean;
+}
+
+function inspect(host: string, raw: string, env: Required<LockEnv>): FoundLock {
+  const info = parseLock(raw.trim());
+  if (!info) return { host, raw, stale: false, dead: false };
+  const started = Date.parse(info.started);
+  const ageMs = Number.isNaN(started) ? undefined : env.now() - started;
+  const at = info.holder.lastIndexOf('@');
+  const sameMachine = at >= 0 && info.holder.slice(at + 1) === env.hostname;
+  const dead = sameMachine && info.pid !== env.pid && info.pid > 0 && !env.isAlive(info.pid);
+  const old = ageMs !== undefined && ageMs > STALE_AFTER_MS;
+  return { host, raw, info, ...(ageMs !== undefined ? { ageMs } : {}), stale: dead || old, dead };
+}
+
+/** `alice@ops1 (pid 4242, kha up, started 2026-...Z, 12 min ago)`, or what is wrong with the file */
+export function holderText(l: FoundLock): string {
+  if (!l.info) return `an unknown holder (the file is ${l.raw.trim() ? `not kha's: ${JSON.stringify(l.raw.trim().slice(0, 60))}` : 'empty'})`;
+  const i = l.info;
+  return `${i.holder} (pid ${i.pid}, kha ${i.command}, started ${i.started}, ${l.ageMs !== undefined ? `${formatAge(l.ageMs)} ago` : 'at an unreadable time'})`;
+}
+
+/** `m2 is locked by alice@ops1 (...)`, or `m2 has a stale lock held by a process that no longer runs: ...` */
+export function describeLock(l: FoundLock): string {
+  if (l.dead) return `${l.host} has a stale lock held by a process that no longer runs: ${holderText(l)}`;
+  if (l.stale) return `${l.host} has a stale lock, older than ${formatAge(STALE_AFTER_MS)}: ${holderText(l)}`;
+  return `${l.host} is locked by ${holderText(l)}`;
+}
+
+function splitHeld(stdout: string): { held: boolean; raw: string } {
+  const at = stdout.indexOf(`${HELD}\n`);
+  if (at < 0) return { held: false, raw: '' };
+  return { held: true, raw: stdout.slice(at + HELD.length + 1) };
+}
+
+// ---- acquire / release ---------------------------------------------------------------------
+
+/**
+ * Lock every host for this run. Returns the release function (removes exactly our lock on every
+ * host where we took it; safe to call more than once; never throws, it warns instead). Throws a
+ * KhaError (exit 5, E_LOCKED) when a host is already locked, after releasing the locks it took.
+ */
+export async function acquireLocks(
+  run: RunContext,
+  hosts: string[],
+  info: LockRequest,
+  envIn: LockEnv = {},
+): Promise<() => Promise<void>> {
+  const env: Required<LockEnv> = {
+    path: envIn.path ?? LOCK_PATH,
+    now: envIn.now ?? Date.now,
+    user: envIn.user ?? localUser(),
+    hostname: envIn.hostname ?? os.hostname(),
+    pid: envIn.pid ?? process.pid,
+    isAlive: envIn.isAlive ?? defaultIsAlive,
+  };
+  const path = env.path;
+  const unique = [...new Set(hosts)];
+  const exec = async (host: string, script: string, stdin?: string) => {
+    const conn = await run.connector.get(run.host(host));
+    return conn.exec({ script }, { become: true, timeoutMs: 30_000, ...(stdin !== undefined ? { stdin } : {}) });
+  };
+  const fail = (host: string, what: string, detail: string) =>
+    new KhaError(`${host}: cannot ${what} ${path}: ${detail}`, { code: 'E_LOCK', exit: ExitCode.preflight, host });
+
+  // check mode changes nothing, not even a lock: say what it found and go on
+  if (run.check) {
+    await Promise.all(
+      unique.map(async (h) => {
+        const r = await exec(h, readScript(path));
+        const { held, raw } = splitHeld(r.stdout);
+        if (held) run.events.warn(`${describeLock(inspect(h, raw, env))}; check mode takes no lock, the plan may change under it`, h);
+      }),
+    );
+    return async () => {};
+  }
+
+  const mine: LockInfo = { holder: `${env.user}@${env.hostname}`, pid: env.pid, started: new Date(env.now()).toISOString(), command: info.command };
+  const content = `${JSON.stringify(mine)}\n`;
+
+  if (info.breakLock) {
+    await Promise.all(
+      unique.map(async (h) => {
+        const r = await exec(h, breakScript(path));
+        if (r.code !== 0) throw fail(h, 'remove', (r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`);
+        const { held, raw } = splitHeld(r.stdout);
+        if (held) run.events.warn(`--break-lock: removed ${path} on ${h}, held by ${holderText(inspect(h, raw, env))}`, h);
+      }),
+    );
+  }
+
+  const taken: string[] = [];
+  let released = false;
+  const release = async (): Promise<void> => {
+    if (released) return;
+    released = true;
+    await Promise.all(
+      taken.map(async (h) => {
+        try {
+          const r = await exec(h, releaseScript(content, path));
+          if (r.stdout.includes(RELEASED) || r.stdout.includes(GONE)) return;
+          if (r.stdout.includes(OTHER)) {
+            run.events.warn(`the lock on ${h} is no longer ours (broken by another run?); left it in place`, h);
+            return;
+          }
+          run.events.warn(`could not remove our lock ${path} on ${h} (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`}); the next run will need --break-lock`, h);
+        } catch (err) {
+          run.events.warn(`could not remove our lock ${path} on ${h}: ${describeError(err)}; the next run will need --break-lock`, h);
+        }
+      }),
+    );
+  };
+
+  const conflicts: FoundLock[] = [];
+  const errors: KhaError[] = [];
+  await Promise.all(
+    unique.map(async (h) => {
+      try {
+        const r = await exec(h, acquireScript(path), content);
+        if (r.code === 0 && r.stdout.split('\n').includes(TAKEN)) {
+          taken.push(h);
+          return;
+        }
+        const { held, raw } = splitHeld(r.stdout);
+        if (r.code === 0 && held) conflicts.push(inspect(h, raw, env));
+        else errors.push(fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`));
+      } catch (err) {
+        errors.push(new KhaError(`${h}: cannot take the lock ${path}`, { code: 'E_LOCK', exit: ExitCode.preflight, host: h, cause: err }));
+      }
+    }),
+  );
+
+  if (conflicts.length === 0 && errors.length === 0) {
+    run.events.debug(`locked ${path} on ${taken.join(', ')} as ${mine.holder} pid ${mine.pid}`);
+    return release;
+  }
+  await release();
+  if (conflicts.length === 0) throw errors[0]!;
+  const order = (h: string) => unique.indexOf(h);
+  conflicts.sort((a, b) => order(a.host) - order(b.host));
+  const what = conflicts.map(describeLock).join('; ');
+  throw new KhaError(`${what}: nothing was changed; if that run is over, rerun with --break-lock`, {
+    code: 'E_LOCKED',
+    exit: ExitCode.preflight,
+    host: conflicts[0]!.host,
+    suggestions: [`kha ${info.command} --break-lock ...   (only once that run is over; it removes the lock on ${conflicts.map((c) => c.host).join(', ')})`],
+  });
+}
+
