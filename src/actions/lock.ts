@@ -226,6 +226,7 @@ export async function acquireLocks(
     );
   }
 
+  /** hosts where our lock is (or may be) */
   const taken: string[] = [];
   let released = false;
   const release = async (): Promise<void> => {
@@ -259,10 +260,16 @@ export async function acquireLocks(
           return;
         }
         const { held, raw } = splitHeld(r.stdout);
-        if (r.code === 0 && held) conflicts.push(inspect(h, raw, env));
-        else errors.push(fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`));
+        if (r.code === 0 && held) {
+          conflicts.push(inspect(h, raw, env));
+          return;
+        }
+        // killed or timed out: the link may have happened; release checks the content, so try it there too
+        if (r.code === null) taken.push(h);
+        errors.push(fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || (r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`)));
       } catch (err) {
-        errors.push(new KhaError(`${h}: cannot take the lock ${path}`, { code: 'E_LOCK', exit: ExitCode.preflight, host: h, cause: err }));
+        const why = describeError(err).replace(`${h}: `, '');
+        errors.push(new KhaError(`${h}: cannot take the lock ${path}: ${why}`, { code: 'E_LOCK', exit: ExitCode.preflight, host: h, fatal: err instanceof KhaError && err.fatal }));
       }
     }),
   );

@@ -2,6 +2,7 @@
 // moving the VIP. The inventory file is written only when every host is consistent.
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
+import { FLUSH_HANDLERS } from '../engine/play.js';
 import type { SerialSpec } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { writeInventoryAtomic } from '../inventory/edit.js';
@@ -87,7 +88,7 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
         await playOrThrow(st, {
           name: `add ${name}`,
           hosts: [name],
-          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(), checkPassing(st)],
+          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(), FLUSH_HANDLERS, checkPassing(st)],
           handlers: haHandlers(),
           afterBatch: expectHolder(st),
         });

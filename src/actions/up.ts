@@ -4,7 +4,7 @@
 //   7. verify: one holder, VIP:frontend answers from every host, every backend listed
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { runPlay, PlayStopped } from '../engine/play.js';
+import { FLUSH_HANDLERS, runPlay, PlayStopped } from '../engine/play.js';
 import type { Play, PlayResult, SerialSpec } from '../engine/types.js';
 import { ExitCode, KhaError, PreflightError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
@@ -12,7 +12,7 @@ import { waitForModule } from '../modules/wait-for.js';
 import { journalTail } from '../modules/service.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
-import { STATS_SOCKET, configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
+import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks, type HostNet } from './preflight.js';
 import { planHosts, showAndConfirm, type Confirm } from './plan.js';
 import {
@@ -44,6 +44,10 @@ export interface UpState {
   result?: UpResult;
   /** host -> what would change (from the Plan phase); hosts with nothing skip install/configure */
   plan?: Record<string, string[]>;
+  /** the keepalived change cannot be rolled host by host (VRRP peers would not hear each other) */
+  vrrpBreaking?: boolean;
+  /** preflight found more than one holder: up may repair it by converging the configs */
+  splitBrain?: boolean;
 }
 
 export interface UpResult {
@@ -96,7 +100,15 @@ export function upPhases(): Phase<UpState>[] {
       run: async (st) => {
         const plan = await planHosts(st.run, st.s.lbHosts, [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks()]);
         st.plan = plan;
-        await showAndConfirm(st.run, plan, st.opts.confirm);
+        const anyChange = Object.values(plan).some((c) => c.length > 0);
+        if (st.splitBrain && !anyChange) {
+          throw new KhaError(`split brain: ${st.holders.join(' and ')} all hold the VIP ${st.s.vip}, and every config is as it should be: VRRP adverts are not getting through (multicast blocked? allow IP protocol 112 or set vrrp_unicast: true)`, {
+            code: 'E_SPLIT_BRAIN',
+            exit: ExitCode.unhealthy,
+          });
+        }
+        st.vrrpBreaking = await vrrpBreakingChange(st);
+        await showAndConfirm(st.run, plan, st.opts.confirm, st.vrrpBreaking ? ['note: this VRRP change restarts keepalived on every other host at once, right after the primary'] : []);
       },
     },
     {
@@ -123,6 +135,31 @@ export function upPhases(): Phase<UpState>[] {
   ];
 }
 
+/** VRRP parameters that old and new peers must share; a change in one cannot be rolled. Pure. */
+export function vrrpSignature(conf: string): string {
+  const pick = (re: RegExp) => re.exec(conf)?.[1] ?? '-';
+  return [
+    pick(/^\s*virtual_router_id\s+(\d+)/m),
+    pick(/^\s*advert_int\s+(\d+)/m),
+    pick(/^\s*auth_pass\s+(\S+)/m),
+    /^\s*unicast_src_ip\s/m.test(conf) ? 'unicast' : 'multicast',
+  ].join('|');
+}
+
+/** Does the new keepalived.conf break VRRP between old and new peers on any running host? */
+async function vrrpBreakingChange(st: UpState): Promise<boolean> {
+  const hosts = st.s.lbHosts.filter((h) => st.run.facts.get(h)?.services.keepalived?.active === 'active' && (st.plan?.[h] ?? []).some((t) => t.includes(KEEPALIVED_CONF)));
+  const found = await Promise.all(
+    hosts.map(async (h) => {
+      const conn = await st.run.connector.get(st.run.host(h));
+      const r = await conn.exec({ argv: ['cat', KEEPALIVED_CONF] }, { become: true });
+      const want = desiredFiles(st.s, st.net, h).find((f) => f.path === KEEPALIVED_CONF)!.content;
+      return r.code === 0 && vrrpSignature(r.stdout) !== vrrpSignature(want);
+    }),
+  );
+  return found.some(Boolean);
+}
+
 /** Hosts the plan says have something to change (all hosts when there was no plan). */
 function changing(st: UpState): string[] {
   return st.s.lbHosts.filter((h) => !st.plan || (st.plan[h]?.length ?? 1) > 0);
@@ -146,7 +183,11 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
   st.net = pf.net;
   st.holders = pf.holders;
   for (const w of pf.warnings) run.events.warn(w);
-  const errors = [...pf.errors];
+  const errors = pf.errors.filter((e) => !e.startsWith('split brain:'));
+  if (errors.length < pf.errors.length) {
+    st.splitBrain = true;
+    run.events.warn(`split brain: ${pf.holders.join(' and ')} all hold the VIP ${s.vip}; kha goes on only if converging the configs can repair it`);
+  }
 
   if (errors.length === 0 && opts.probes !== false) {
     const keepalivedActive = s.lbHosts.filter((h) => run.facts.get(h)?.services.keepalived?.active === 'active');
@@ -243,7 +284,8 @@ async function startPrimary(st: UpState): Promise<void> {
   await playOrThrow(st, {
     name: `start ${p}`,
     hosts: [p],
-    tasks: [...startTasks(), vipWait(st, p), checkPassing(st)],
+    // restarts and reloads happen before the waits, so the waits see the new config running
+    tasks: [...startTasks(), FLUSH_HANDLERS, vipWait(st, p), checkPassing(st)],
     handlers: haHandlers(),
   });
 }
@@ -262,13 +304,18 @@ export async function vipHolders(st: UpState): Promise<string[]> {
 
 async function startOthers(st: UpState): Promise<void> {
   const others = st.s.lbHosts.filter((h) => h !== st.s.primary);
-  const expected = st.run.check ? null : (await vipHolders(st))[0] ?? st.s.primary;
+  // with preemption (the default) the primary holds the VIP now and must keep it; with nopreempt
+  // whoever holds it must keep it
+  const expected = st.run.check ? null : st.s.nopreempt ? ((await vipHolders(st))[0] ?? st.s.primary) : st.s.primary;
+  if (st.vrrpBreaking) {
+    st.run.events.warn('this VRRP change (mode, router id, advert interval or auth) cannot be rolled: old and new hosts would not hear each other; the other hosts restart together');
+  }
   await playOrThrow(st, {
     name: 'start the others',
     hosts: others,
-    serial: st.opts.serial,
+    serial: st.vrrpBreaking ? '100%' : st.opts.serial,
     maxFailPercentage: st.opts.maxFailPercentage ?? 0,
-    tasks: [...startTasks(), checkPassing(st)],
+    tasks: [...startTasks(), FLUSH_HANDLERS, checkPassing(st)],
     handlers: haHandlers(),
     afterBatch: async (hosts) => {
       // give VRRP one advert interval to settle, then the VIP must still be where it was

@@ -10,7 +10,7 @@
 //   A failed check stops the roll; later hosts are untouched; the report says how to resume.
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { runPlay } from '../engine/play.js';
+import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { batches } from '../engine/serial.js';
 import type { Play, PlayResult, SerialSpec, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
@@ -195,7 +195,7 @@ async function roll(st: UpgradeState): Promise<void> {
       const r: PlayResult = await runPlay(run, {
         name: `upgrade batch ${i + 1}/${order.length}`,
         hosts: batch,
-        tasks: [...tasks, checkPassing(st)],
+        tasks: [...tasks, FLUSH_HANDLERS, checkPassing(st)],
         handlers,
         planFirst: false,
         maxFailPercentage: 100,

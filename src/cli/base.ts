@@ -10,7 +10,6 @@ import { mask } from '../transport/quote.js';
 
 export const inventoryFlags = {
   inventory: Flags.string({ char: 'i', summary: 'Inventory file (Ansible YAML: all/hosts/vars/children).', required: true, helpValue: 'hosts.yaml' }),
-  limit: Flags.string({ char: 'l', summary: 'Only these hosts or groups (comma separated, !name excludes).' }),
   user: Flags.string({ char: 'u', summary: 'SSH user for every host (overrides ansible_user).' }),
   'private-key': Flags.string({ summary: 'SSH private key file (overrides ansible_ssh_private_key_file).' }),
   become: Flags.boolean({ char: 'b', summary: 'Use sudo on the hosts (overrides ansible_become).', allowNo: true }),
@@ -18,6 +17,11 @@ export const inventoryFlags = {
   'accept-new-host-keys': Flags.boolean({ summary: 'Trust and record SSH host keys not yet in known_hosts (a changed key is still refused).' }),
   'known-hosts': Flags.string({ summary: 'known_hosts file (default ~/.ssh/known_hosts).' }),
   'connect-timeout': Flags.integer({ summary: 'SSH connect timeout in seconds.', default: 10, min: 1 }),
+};
+
+/** only for commands where a subset of hosts makes sense (kha play); HA commands act on the whole set */
+export const limitFlag = {
+  limit: Flags.string({ char: 'l', summary: 'Only these hosts or groups (comma separated, !name excludes).' }),
 };
 
 export const outputFlags = {
@@ -89,6 +93,21 @@ export abstract class KhaCommand extends Command {
       addSecrets: (s) => this.secrets.push(...s.filter((x) => x && x.length > 0)),
     };
     return this.io;
+  }
+
+  /** oclif's own flag/argument errors are usage errors: one line, exit 4 */
+  override async catch(err: Error & { oclif?: { exit?: number }; code?: string }): Promise<unknown> {
+    const isParse = err?.oclif?.exit === 2 && !(err instanceof KhaError) && /flag|argument|Expected|Missing|Unexpected|Nonexistent/i.test(err.message);
+    if (isParse) {
+      const msg = err.message
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l && !/^The following errors? occurred:?$/i.test(l) && !/^See more help with/i.test(l))
+        .join('; ');
+      process.stderr.write(`error: ${msg}\n  try: kha ${this.id?.replace(/:/g, ' ') ?? ''} --help\n`);
+      return this.exit(ExitCode.usage);
+    }
+    return super.catch(err);
   }
 
   protected parseArgv(): { verbose: number } {

@@ -1,5 +1,5 @@
 import { Args } from '@oclif/core';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, limitFlag, outputFlags } from '../cli/base.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { makeRun } from '../cli/prepare.js';
 import { runPhases } from '../engine/phases.js';
@@ -12,7 +12,7 @@ export default class Play extends KhaCommand {
   static override summary = 'Run a YAML playbook (plays of package, file, copy, service, command, sysctl and wait_for tasks) with kha\'s engine.';
   static override examples = ['<%= config.bin %> play -i hosts.yaml playbooks/example.yaml --check --diff', '<%= config.bin %> play -i hosts.yaml site.yaml --limit m1,m2'];
   static override args = { playbook: Args.string({ description: 'playbook file', required: true }) };
-  static override flags = { ...inventoryFlags, ...outputFlags, ...changeFlags };
+  static override flags = { ...inventoryFlags, ...limitFlag, ...outputFlags, ...changeFlags };
 
   async run(): Promise<void> {
     const { verbose } = this.parseArgv();
@@ -43,7 +43,7 @@ export default class Play extends KhaCommand {
             results.push(res);
             if (res.stopped) {
               stopped = true;
-              io.events.emit({ type: 'message', level: 'error', text: `${p.name}: stopped: ${res.stopReason}; done: ${res.done.join(', ') || 'none'}; failed: ${[...res.failed, ...res.unreachable].join(', ') || 'none'}; untouched: ${res.untouched.join(', ') || 'none'}` });
+              io.events.emit({ type: 'message', level: 'error', text: `${p.name}: stopped: ${res.stopReason}; done: ${res.done.join(', ') || 'none'}; failed: ${res.failed.join(', ') || 'none'}; unreachable: ${res.unreachable.join(', ') || 'none'}; untouched: ${res.untouched.join(', ') || 'none'}` });
             }
           },
         })),

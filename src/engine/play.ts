@@ -8,6 +8,14 @@ import { isTransportError } from './context.js';
 import { batches } from './serial.js';
 import type { Handler, HostContext, Plan, Play, PlayResult, Task, TaskStatus } from './types.js';
 
+/** Ansible's `meta: flush_handlers`: handlers notified so far run at this point of the play. */
+export const FLUSH_HANDLERS: Task<any> = {
+  name: 'flush handlers',
+  meta: 'flush_handlers',
+  module: { name: 'meta', describe: () => 'flush handlers', plan: async () => ({ change: false, why: 'meta' }) },
+  params: {},
+};
+
 export function taskTitle(task: Task<any>, params: unknown): string {
   return task.name ?? task.module.describe(params);
 }
@@ -24,7 +32,7 @@ interface StepOutcome {
 /** Run one task on one host: plan, then apply unless check mode. Emits the task event. */
 export async function runTask(ctx: RunContext, hostName: string, task: Task<any>, isHandler = false): Promise<StepOutcome> {
   const started = Date.now();
-  let title = task.name ?? task.module.name;
+  let title = task.name ?? 'connect';
   try {
     const hc = await ctx.hostContext(hostName);
     if (task.when && !task.when(hc)) {
@@ -92,10 +100,11 @@ interface PlannedTask {
  * would change (so they can be reported without a second round trip), or null when something would.
  */
 async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<PlannedTask[] | null> {
-  const hc = await ctx.hostContext(hostName);
+  const hc = { ...(await ctx.hostContext(hostName)), planning: true };
   if (play.flushHandlers !== false && play.handlers?.some((h) => ctx.notified.get(hostName)?.has(h.name))) return null;
   const out: PlannedTask[] = [];
   for (const task of play.tasks) {
+    if (task.meta) continue;
     const t0 = Date.now();
     const params = resolveParams(task, hc);
     const title = taskTitle(task, params);
@@ -126,15 +135,24 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
         queue.add(async () => {
           try {
             planned.set(h, await planHost(ctx, h, play));
-          } catch {
-            planned.set(h, null); // the real run reports the error on that host
+          } catch (err) {
+            if (isTransportError(err)) {
+              // never connect twice in a run: a changed host key or failed login is not retried
+              ctx.markUnreachable(h, err);
+              ctx.events.emit({ type: 'task', host: h, task: 'connect', status: 'unreachable', error: describeError(err), ms: 0, check: ctx.check });
+            }
+            planned.set(h, null); // any other error: the real run reports it on that host
           }
         }),
       ),
     );
-    toRun = all.filter((h) => planned.get(h) == null);
+    toRun = all.filter((h) => planned.get(h) == null && !ctx.unreachable.has(h));
     for (const h of all) {
       const tasks = planned.get(h);
+      if (ctx.unreachable.has(h)) {
+        result.unreachable.push(h);
+        continue;
+      }
       if (!tasks) continue;
       for (const t of tasks) {
         ctx.count(h, t.status);
@@ -157,7 +175,9 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
     let active = batch.filter((h) => ctx.alive(h));
     for (const task of play.tasks) {
       if (active.length === 0) break;
-      await Promise.all(active.map((h) => queue.add(() => runTask(ctx, h, task))));
+      if (task.meta === 'flush_handlers') {
+        if (play.flushHandlers !== false) await flushHandlers(ctx, active, play.handlers ?? [], queue);
+      } else await Promise.all(active.map((h) => queue.add(() => runTask(ctx, h, task))));
       for (const h of active) if (!ctx.alive(h)) failedInPlay.add(h);
       active = active.filter((h) => ctx.alive(h));
       if (ctx.opts.signal.aborted) break;
@@ -174,7 +194,7 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
     }
     const failPct = play.hosts.length ? (failedInPlay.size / play.hosts.length) * 100 : 0;
     let stop: string | undefined;
-    if (active.length === 0 && batch.length > 0) stop = `every host of batch ${bi + 1} failed`;
+    if (active.length === 0 && batch.length > 0) stop = `every host of batch ${bi + 1} failed or was unreachable`;
     else if (failPct > maxFail) stop = `${failedInPlay.size} of ${play.hosts.length} hosts failed (max fail ${maxFail}%)`;
     else if (ctx.opts.signal.aborted) stop = 'interrupted';
     if (!stop && play.afterBatch && !ctx.check) {

@@ -13,6 +13,8 @@ export interface HostContext {
   check: boolean;
   diff: boolean;
   signal: AbortSignal;
+  /** the engine's plan-first pass: modules must not wait or change anything (one probe at most) */
+  planning?: boolean;
 }
 
 /** What a module found: nothing to do (and why), or a change with the way to make it. */
@@ -52,6 +54,8 @@ export interface Task<P = unknown> {
   /** handler names to notify when this task changed something */
   notify?: string[];
   when?: (ctx: HostContext) => boolean;
+  /** Ansible's `meta: flush_handlers`: run the handlers notified so far, here (module/params unused) */
+  meta?: 'flush_handlers';
   /** handler names this task makes moot when it changed (a start loads the new config: no restart needed) */
   clears?: string[];
 }

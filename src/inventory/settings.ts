@@ -22,7 +22,8 @@ const HEALTH_PATH_RE = /^\/[A-Za-z0-9/_.?=&-]*$/;
 const HAPROXY_TIME_RE = /^\d+(us|ms|s|m|h|d)?$/;
 const VERSION_RE = /^[A-Za-z0-9.:+~-]+$/;
 /** VRRP auth: printable ASCII without space, quotes, backslash, and keepalived's comment marks # ! */
-const AUTH_PASS_RE = /^[$%&(-[\]-~]+$/;
+// the renderer's set (roles/keepalived.ts): safe inside keepalived.conf without quoting
+const AUTH_PASS_RE = /^[A-Za-z0-9._@%+:=,^~-]+$/;
 
 // ---- coercions (YAML and Ansible habits: "2222", yes/no) ---------------------------------
 
@@ -87,7 +88,7 @@ export const settingsShape = {
     .preprocess(
       stringish,
       z
-        .string(says(() => 'vrrp_auth_pass must be a string of printable ASCII without spaces, quotes, #, ! or \\; choose such a password of 1 to 8 characters'))
+        .string(says(() => 'vrrp_auth_pass must be 1 to 8 letters, digits or . _ @ % + : = , ^ ~ -; choose such a password'))
         .max(8, { error: 'VRRP PASS keeps only 8 characters; use at most 8' })
         .min(1)
         .regex(AUTH_PASS_RE),

@@ -5,3 +5,4 @@ export { serviceModule } from './service.js';
 export { commandModule } from './command.js';
 export { sysctlModule } from './sysctl.js';
 export { waitForModule } from './wait-for.js';
+export { appliedModule } from './applied.js';

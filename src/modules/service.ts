@@ -6,6 +6,7 @@ import { quote } from '../transport/quote.js';
 import type { Connection } from '../transport/types.js';
 import { lastLines } from './util.js';
 import { PREV_SUFFIX } from './template.js';
+import { recordScript } from './applied.js';
 
 export interface ServiceParams {
   name: string;
@@ -14,6 +15,8 @@ export interface ServiceParams {
   daemonReload?: boolean;
   /** config files whose <file>.kha-prev is restored when a restart/reload fails */
   rollback?: string[];
+  /** config files to record as applied after a successful start/restart/reload (modules/applied.ts) */
+  record?: string[];
 }
 
 const UNIT = /^[A-Za-z0-9@._-]+$/;
@@ -80,18 +83,22 @@ export const serviceModule: Module<ServiceParams> = {
       change: true,
       why: why.join(', ') || 'daemon-reload',
       apply: async () => {
+        const record = async () => {
+          if (p.record?.length && verb && verb !== 'stop') await ctx.conn.exec({ script: recordScript(unit, p.record) }, { become: true });
+        };
         const r2 = await ctx.conn.exec({ script: steps.join(' && ') }, { become: true, timeoutMs: 120_000 });
         if (r2.code === 0) {
           // a unit can accept the start and die a moment later: look again
           if (verb === 'start' || verb === 'restart') {
             const again = parseShow((await ctx.conn.exec({ script: `sleep 0.3; systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unit)}` })).stdout);
-            if (again.active === 'active' || again.active === 'activating') return;
-          } else return;
+            if (again.active === 'active' || again.active === 'activating') return record();
+          } else return record();
         }
         const journal = await journalTail(ctx.conn, unit);
         if (p.rollback?.length && verb && verb !== 'stop') {
           const restore = p.rollback.map((f) => `if [ -f ${quote(f + PREV_SUFFIX)} ]; then cp -p -- ${quote(f + PREV_SUFFIX)} ${quote(f)}; fi`).join('; ');
           const rr = await ctx.conn.exec({ script: `${restore}; systemctl restart -- ${quote(unit)}` }, { become: true, timeoutMs: 120_000 });
+          if (rr.code === 0) await record();
           throw new TaskFailed(
             `${verb} ${unit} failed with the new config; the previous config was put back and ${unit} ${rr.code === 0 ? 'restarted with it' : 'did not restart with it either'}`,
             journal,

@@ -37,14 +37,16 @@ export const waitForModule: Module<WaitForParams> = {
       last = await ctx.conn.exec(p.cmd, { become: p.become ?? false, timeoutMs: Math.max(1000, p.timeoutMs) });
       if (ok(last)) return { change: false, why: `held after ${((Date.now() - t0) / 1000).toFixed(1)} s` };
       const fatal = p.failWhen?.(last);
-      if (fatal) throw new TaskFailed(`${p.title}: ${fatal}`, lastLines(`${last.stdout}\n${last.stderr}`, 8));
+      if (fatal) throw new TaskFailed(fatal, lastLines(`${last.stdout}\n${last.stderr}`, 8));
       if (ctx.check) return { change: false, why: 'does not hold yet (check mode: not waiting)' };
+      // the engine's planning pass: schedule the host, the real run does the waiting
+      if (ctx.planning) return { change: true, why: 'does not hold yet', apply: async () => undefined };
       if (Date.now() - t0 >= p.timeoutMs || ctx.signal.aborted) break;
       await sleep(p.intervalMs ?? 250, ctx.signal);
     }
     const extra = p.onTimeout ? await p.onTimeout().catch(() => '') : '';
     throw new TaskFailed(
-      `${p.title}: timed out after ${(p.timeoutMs / 1000).toFixed(0)} s`,
+      `timed out after ${(p.timeoutMs / 1000).toFixed(0)} s`,
       [`last output: ${lastLines(`${last.stdout}\n${last.stderr}`, 5) || '(none)'}`, extra].filter(Boolean).join('\n'),
     );
   },

@@ -3,7 +3,7 @@
 // objects it returns (which the engine runs). Shared by up, upgrade, status (drift) and drill.
 import type { Handler, HostContext, Task } from '../engine/types.js';
 import type { HaSettings } from '../inventory/settings.js';
-import { commandModule, fileModule, packageModule, serviceModule, templateModule } from '../modules/index.js';
+import { appliedModule, commandModule, fileModule, packageModule, serviceModule, templateModule } from '../modules/index.js';
 import type { TemplateParams } from '../modules/template.js';
 import type { HostNet } from '../actions/preflight.js';
 import {
@@ -164,8 +164,11 @@ function desiredFilesTasks(s: HaSettings, net: Record<string, HostNet>): Task<an
 /** Start (or keep running) haproxy then keepalived; a start makes a pending restart moot. */
 export function startTasks(): Task<any>[] {
   return [
-    { module: serviceModule, params: { name: 'haproxy', state: 'started', enabled: true, daemonReload: true }, clears: [H_RELOAD_HAPROXY, H_RESTART_HAPROXY] },
-    { module: serviceModule, params: { name: 'keepalived', state: 'started', enabled: true }, clears: [H_RESTART_KEEPALIVED] },
+    { module: serviceModule, params: { name: 'haproxy', state: 'started', enabled: true, daemonReload: true, record: [HAPROXY_CFG] }, clears: [H_RELOAD_HAPROXY, H_RESTART_HAPROXY] },
+    { module: serviceModule, params: { name: 'keepalived', state: 'started', enabled: true, record: [KEEPALIVED_CONF] }, clears: [H_RESTART_KEEPALIVED] },
+    // a restart an earlier run did not get to (it failed or was interrupted after writing a config)
+    { module: appliedModule, params: { unit: 'haproxy.service', files: [HAPROXY_CFG] }, notify: [H_RELOAD_HAPROXY] },
+    { module: appliedModule, params: { unit: 'keepalived.service', files: [KEEPALIVED_CONF] }, notify: [H_RESTART_KEEPALIVED] },
   ];
 }
 
@@ -175,12 +178,12 @@ export function startTasks(): Task<any>[] {
  */
 export function haHandlers(opts: { keepalived?: 'restart' | 'reload' } = {}): Handler<any>[] {
   return [
-    { name: H_RESTART_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG] } },
-    { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG] } },
+    { name: H_RESTART_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
+    { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
     {
       name: H_RESTART_KEEPALIVED,
       module: serviceModule,
-      params: { name: 'keepalived', state: opts.keepalived === 'reload' ? 'reloaded' : 'restarted', rollback: [KEEPALIVED_CONF] },
+      params: { name: 'keepalived', state: opts.keepalived === 'reload' ? 'reloaded' : 'restarted', rollback: [KEEPALIVED_CONF], record: [KEEPALIVED_CONF] },
     },
   ];
 }

@@ -46,9 +46,16 @@ export async function startLab(hosts: number | string[], opts: StartLabOptions =
     hosts,
     stateDir: opts.stateDir ?? path.join(os.tmpdir(), `kha-${name}`),
   });
+  let registered = false;
   if (expect.getState().currentTestName !== undefined) {
-    onTestFinished(() => lab.down());
-  } else {
+    try {
+      onTestFinished(() => lab.down());
+      registered = true;
+    } catch {
+      // currentTestName stays set after a test ends (e.g. in a later describe's beforeAll)
+    }
+  }
+  if (!registered) {
     pending.add(lab);
     const down = lab.down.bind(lab);
     lab.down = async () => {

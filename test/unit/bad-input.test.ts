@@ -177,6 +177,7 @@ let root = '';
 const outcomes = new Map<string, Outcome>();
 let control: Outcome | undefined;
 let jsonRun: Outcome | undefined;
+let limitRun: Outcome | undefined;
 
 /** Three loopback listeners that count (and drop) every connection. */
 async function listeners(): Promise<{ ports: number[]; count: () => number; close: () => Promise<void> }> {
@@ -233,7 +234,7 @@ async function runCase(id: string, args: string[]): Promise<Outcome> {
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -275,10 +276,11 @@ beforeAll(async () => {
     // the control: a good inventory and key; every host is tried (and the listeners see it)
     async () => void (control = await runCase('control', up('good-key.yaml', '--connect-timeout', '1'))),
     async () => void (jsonRun = await runCase('json', up('vrid-0.yaml', '--json'))),
+    async () => void (limitRun = await runCase('limit', up('good-key.yaml', '--limit', 'nosuch', '--connect-timeout', '1'))),
     ...cases.map((c, i) => async () => void outcomes.set(c.name, await runCase(String(i), c.args))),
   ];
   await pool(jobs, Math.max(2, Math.min(6, 2 * os.availableParallelism())));
-}, 180_000);
+}, 480_000); // ~25 s on an idle 2-core machine; generous for loaded CI hosts
 
 afterAll(() => {
   if (root) fs.rmSync(root, { recursive: true, force: true });
@@ -332,5 +334,12 @@ describe('bad input through the built CLI: exact error, exit code, no connection
     // BUG (reported): a second document follows, the JSON sink's empty run summary; stdout is
     // not one JSON document (test/helpers/cli.ts runKhaJson would fail to parse it).
     expect(r.stdout.trim().split('\n').length).toBeGreaterThan(1);
+  });
+
+  // BUG (reported): kha up (and status, drill, upgrade) accept --limit but ignore it: a limit that
+  // names no host still connects to every host. Expected to fail until --limit is honoured.
+  test.fails('kha up --limit <no such host> is refused before connecting (known bug: --limit is ignored)', () => {
+    expect(limitRun!.connections).toBe(0);
+    expect(limitRun!.code).toBe(4);
   });
 });

@@ -153,7 +153,7 @@ describe('play runner', () => {
       name: 'p', hosts, serial: 1, maxFailPercentage: 50,
       tasks: [{ module: kv, params: (hc) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
     });
-    expect(r.stopReason).toBe('every host of batch 2 failed');
+    expect(r.stopReason).toBe('every host of batch 2 failed or was unreachable');
     expect(r.untouched).toEqual(['m3', 'm4', 'm5']);
   });
 
@@ -178,5 +178,21 @@ describe('play runner', () => {
     expect(order).toEqual(['m1:a']);
     await runPlay(ctx, { name: 'start', hosts: ['m1'], tasks: [], handlers });
     expect(order).toEqual(['m1:a', 'm1:restart:x']);
+  });
+});
+
+describe('flush_handlers', () => {
+  it('runs the handlers notified so far at that point, so later tasks see the restarted service', async () => {
+    const { FLUSH_HANDLERS } = await import('../../src/engine/play.js');
+    const order: string[] = [];
+    const state = new Map<string, Map<string, string>>();
+    const kv = kvModule(state, order);
+    const { ctx } = fakeRun(['m1', 'm2'], (n) => new FakeConn(n));
+    await runPlay(ctx, {
+      name: 'p', hosts: ['m1', 'm2'], serial: 1,
+      tasks: [{ module: kv, params: { key: 'a', value: '1' }, notify: ['r'] }, FLUSH_HANDLERS, { module: kv, params: { key: 'b', value: '1' } }],
+      handlers: [{ name: 'r', module: restartModule(order), params: { svc: 'x' } }],
+    });
+    expect(order).toEqual(['m1:a', 'm1:restart:x', 'm1:b', 'm2:a', 'm2:restart:x', 'm2:b']);
   });
 });

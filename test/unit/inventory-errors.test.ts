@@ -90,7 +90,7 @@ const cases: Array<[string, string, string]> = [
   [
     'vrrp_auth_pass with a space (value not echoed)',
     inv(['    vrrp_auth_pass: "se cret"']),
-    'hosts.yaml:4: all.vars.vrrp_auth_pass: vrrp_auth_pass must be a string of printable ASCII without spaces, quotes, #, ! or \\; choose such a password of 1 to 8 characters',
+    'hosts.yaml:4: all.vars.vrrp_auth_pass: vrrp_auth_pass must be 1 to 8 letters, digits or . _ @ % + : = , ^ ~ -; choose such a password',
   ],
   [
     'ansible_port 70000',

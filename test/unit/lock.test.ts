@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { acquireLocks, acquireScript, breakScript, formatAge, LOCK_PATH, parseLock, releaseScript, type LockEnv, type LockInfo } from '../../src/actions/lock.js';
 import type { RunEvent } from '../../src/engine/events.js';
-import { ExitCode, KhaError } from '../../src/errors.js';
+import { ExitCode, KhaError, describeError } from '../../src/errors.js';
 import type { ExecOptions } from '../../src/transport/types.js';
 import { FakeConn, fakeRun, type Handler } from '../helpers/fake-conn.js';
 
@@ -230,13 +230,39 @@ describe('acquireLocks (in-memory /run)', () => {
     expect(err.exit).toBe(ExitCode.preflight);
     expect(files.get('m1')!.size).toBe(0);
     expect(files.get('m2')!.size).toBe(0);
+    expect(t.warnings()).toEqual([]);
+  });
+
+  test('a create that timed out may have linked the lock: it is released too (only if it is ours)', async () => {
+    const files = new Map<string, string>();
+    const inner = lockFs(files, []);
+    let first = true;
+    const t = setup({
+      handler: (h) =>
+        h === 'm2'
+          ? (script, opts) => {
+              const r = inner(script, opts);
+              if (first && script.includes('ln -- "$t"')) {
+                first = false;
+                return { code: null, signal: 'KILL', timedOut: true, stdout: '' };
+              }
+              return r;
+            }
+          : undefined,
+    });
+    t.setLock('m3', other());
+    const err = await refusal(acquireLocks(t.ctx, HOSTS, { command: 'up', breakLock: false }, ENV));
+    expect(err.code).toBe('E_LOCKED');
+    expect(files.size).toBe(0);
+    expect(t.lock('m1')).toBeUndefined();
+    expect(t.lock('m3')).toBe(other());
   });
 
   test('an unreachable host fails the run after the others are released', async () => {
     const t = setup();
     t.connector.down.add('m2');
     const err = await refusal(acquireLocks(t.ctx, HOSTS, { command: 'up', breakLock: false }, ENV));
-    expect(err.message).toBe('m2: cannot take the lock /run/kha.lock: m2: connect ECONNREFUSED');
+    expect(describeError(err)).toBe('m2: cannot take the lock /run/kha.lock: connect ECONNREFUSED');
     expect(t.lock('m1')).toBeUndefined();
     expect(t.lock('m3')).toBeUndefined();
   });

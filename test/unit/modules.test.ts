@@ -147,7 +147,7 @@ describe('file, sysctl, command, wait_for', () => {
     expect(ok.change).toBe(false);
     expect(n).toBe(3);
     await expect(plan(waitForModule, hc(() => ({ code: 1, stdout: 'inet 10.0.0.11/24' })), { title: 'wait for the VIP', cmd: { argv: ['ip'] }, timeoutMs: 100, intervalMs: 20, onTimeout: async () => 'journal: Entering BACKUP STATE' })).rejects.toMatchObject({
-      message: 'wait for the VIP: timed out after 0 s',
+      message: 'timed out after 0 s',
       detail: 'last output: inet 10.0.0.11/24\njournal: Entering BACKUP STATE',
     });
   });

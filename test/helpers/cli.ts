@@ -1,0 +1,132 @@
+// Runs the BUILT kha CLI (`node bin/run.js ...`, so `npm run build` first) as a subprocess from
+// the repository root: no shell, stdin closed unless `input` is given, every run bounded in time.
+// Default log files go to a private temp dir (XDG_STATE_HOME), never to the user's home.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { HostRecap, TaskStatus } from '../../src/engine/types.js';
+
+/** the repository root (test/helpers/../..) */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const RUN_JS = path.join(REPO_ROOT, 'bin', 'run.js');
+
+export interface RunKhaOptions {
+  /** added to (and overriding) the inherited environment */
+  env?: Record<string, string>;
+  /** written to stdin, which is then closed */
+  input?: string;
+  /** kill the process (SIGKILL) after this many ms; default 180 000 */
+  timeoutMs?: number;
+}
+
+export interface KhaRun {
+  /** exit code; -1 when killed by a signal (timeout) */
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** wall time of the whole process, ms */
+  ms: number;
+}
+
+let stateHome: string | undefined;
+function defaultStateHome(): string {
+  stateHome ??= fs.mkdtempSync(path.join(os.tmpdir(), 'kha-cli-state-'));
+  return stateHome;
+}
+
+export function runKha(args: string[], opts: RunKhaOptions = {}): Promise<KhaRun> {
+  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands'))) {
+    return Promise.reject(new Error(`kha is not built (no ${path.join(REPO_ROOT, 'dist', 'commands')}): run npm run build first`));
+  }
+  const timeoutMs = opts.timeoutMs ?? 180_000;
+  return new Promise((resolve, reject) => {
+    const t0 = Date.now();
+    const child = spawn(process.execPath, [RUN_JS, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: defaultStateHome(), ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => err.push(d));
+    child.stdin.on('error', () => undefined); // the CLI may exit before reading stdin
+    if (opts.input !== undefined) child.stdin.write(opts.input);
+    child.stdin.end();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const r: KhaRun = {
+        code: code ?? -1,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ms: Date.now() - t0,
+      };
+      if (timedOut) {
+        reject(new Error(`kha ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`));
+        return;
+      }
+      resolve(r);
+    });
+  });
+}
+
+/** A task event as `--json` prints it. */
+export interface JsonTask {
+  type: 'task';
+  host: string;
+  task: string;
+  status: TaskStatus;
+  why?: string;
+  diff?: string;
+  error?: string;
+  ms: number;
+  check: boolean;
+}
+
+export interface JsonMessage {
+  type: 'message';
+  level: 'info' | 'warn' | 'error';
+  host?: string;
+  text: string;
+}
+
+/** `kha play --json`'s document (an `error` document instead when the command failed before running). */
+export interface KhaJsonDoc {
+  result: unknown;
+  recap: Record<string, HostRecap>;
+  tasks: JsonTask[];
+  messages: JsonMessage[];
+  error?: { message: string; code: string; exit: number };
+}
+
+export interface KhaJsonRun extends KhaRun {
+  json: KhaJsonDoc;
+}
+
+/** runKha with `--json` appended; stdout must be exactly one JSON document. */
+export async function runKhaJson(args: string[], opts: RunKhaOptions = {}): Promise<KhaJsonRun> {
+  const r = await runKha([...args, '--json'], opts);
+  let json: KhaJsonDoc;
+  try {
+    json = JSON.parse(r.stdout) as KhaJsonDoc;
+  } catch (e) {
+    throw new Error(`kha ${args.join(' ')} --json (exit ${r.code}) did not print one JSON document: ${(e as Error).message}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  }
+  return { ...r, json };
+}
+
+/** Sum of one recap column over all hosts. */
+export function recapTotal(doc: KhaJsonDoc, column: keyof HostRecap): number {
+  return Object.values(doc.recap).reduce((n, r) => n + r[column], 0);
+}
