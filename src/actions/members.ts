@@ -45,6 +45,20 @@ function expectHolder(st: MembersState) {
   };
 }
 
+/** Roll the new configs (backends, VRRP peers) through `hosts` in batches, with reloads; the VIP must stay put. */
+async function updateMembers(st: MembersState, hosts: string[]): Promise<void> {
+  for (const h of hosts) st.hostStates[h] = 'untouched';
+  await playOrThrow(st, {
+    name: 'update backends',
+    hosts,
+    serial: st.opts.serial,
+    maxFailPercentage: st.opts.maxFailPercentage ?? 0,
+    tasks: [...configureTasks(st.s, st.net), ...startTasks()],
+    handlers: haHandlers({ keepalived: 'reload' }),
+    afterBatch: expectHolder(st),
+  });
+}
+
 function requireOneHolder(st: MembersState, holders: string[]): void {
   if (holders.length !== 1) {
     throw new KhaError(holders.length ? `split brain: ${holders.join(' and ')} hold the VIP; fix it first (kha status)` : `no host holds the VIP ${st.s.vip}; run kha up first`, {
@@ -98,17 +112,7 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
     {
       title: 'Update the other hosts (haproxy backends, VRRP peers) in batches, with reloads',
       run: async (st) => {
-        const others = st.s.lbHosts.filter((h) => h !== name);
-        for (const h of others) st.hostStates[h] = 'untouched';
-        await playOrThrow(st, {
-          name: 'update backends',
-          hosts: others,
-          serial: st.opts.serial,
-          maxFailPercentage: st.opts.maxFailPercentage ?? 0,
-          tasks: [...configureTasks(st.s, st.net), ...startTasks()],
-          handlers: haHandlers({ keepalived: 'reload' }),
-          afterBatch: expectHolder(st),
-        });
+        await updateMembers(st, st.s.lbHosts.filter((h) => h !== name));
       },
     },
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
@@ -175,16 +179,7 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
       title: 'Update the remaining hosts (haproxy backends, VRRP peers) in batches, with reloads',
       run: async (st) => {
         if (st.holder && !st.s.lbHosts.includes(st.holder)) st.holder = null;
-        for (const h of st.s.lbHosts) st.hostStates[h] = 'untouched';
-        await playOrThrow(st, {
-          name: 'update backends',
-          hosts: st.s.lbHosts,
-          serial: st.opts.serial,
-          maxFailPercentage: st.opts.maxFailPercentage ?? 0,
-          tasks: [...configureTasks(st.s, st.net), ...startTasks()],
-          handlers: haHandlers({ keepalived: 'reload' }),
-          afterBatch: expectHolder(st),
-        });
+        await updateMembers(st, st.s.lbHosts);
       },
     },
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },

@@ -30,6 +30,12 @@ export const outputFlags = {
   verbose: Flags.integer({ char: 'v', summary: 'More detail: -v shows every task, -vv also commands and their output.', default: 0, hidden: true }),
 };
 
+/** rolling changes: batch size and failure budget */
+export const rolloutFlags = {
+  serial: Flags.string({ summary: 'Batch size: a number, a percentage, or a list like [1,"20%"] (a canary first, the last entry repeats).', default: '20%' }),
+  'max-fail': Flags.integer({ summary: 'Percent of hosts that may fail before the run stops.', default: 0, min: 0, max: 100 }),
+};
+
 export const changeFlags = {
   check: Flags.boolean({ summary: 'Change nothing: report what would change.' }),
   diff: Flags.boolean({ summary: 'Show unified diffs of every config that would change.' }),
@@ -114,6 +120,27 @@ export abstract class KhaCommand extends Command {
     const { argv, verbose } = splitVerbosity(this.argv);
     this.argv = argv;
     return { verbose };
+  }
+
+  /**
+   * The shape of every inventory command: set up output, run the body with a run-context
+   * factory, close every connection, map the outcome to an exit code.
+   */
+  protected async runAction(
+    flags: { json?: boolean; 'log-file'?: string | undefined },
+    verbose: number,
+    body: (io: Io, track: (run: { connector: { closeAll(): Promise<void> } }) => void) => Promise<number>,
+  ): Promise<void> {
+    const io = this.setupIo(flags, verbose);
+    let run: { connector: { closeAll(): Promise<void> } } | undefined;
+    try {
+      const code = await body(io, (r) => (run = r));
+      await run?.connector.closeAll();
+      await this.finish(code);
+    } catch (err) {
+      await run?.connector.closeAll();
+      await this.fail(err);
+    }
   }
 
   /** Print one clear error line (plus suggestions), the log path, and exit with the error's code. */

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { changeMembers } from '../actions/members.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -24,16 +24,13 @@ export default class AddMaster extends KhaCommand {
     port: Flags.integer({ summary: 'Its SSH port (ansible_port).', min: 1, max: 65535 }),
     'ssh-user': Flags.string({ summary: 'Its SSH user (ansible_user), if it differs from the others.' }),
     priority: Flags.integer({ summary: 'Its VRRP priority; must be below every other host\'s (default: below the lowest).', min: 1, max: 254 }),
-    serial: Flags.string({ summary: 'Batch size for updating the other hosts.', default: '20%' }),
-    'max-fail': Flags.integer({ summary: 'Percent of hosts that may fail before the run stops.', default: 0, min: 0, max: 100 }),
+    ...rolloutFlags,
   };
 
   async run(): Promise<void> {
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(AddMaster);
-    const io = this.setupIo(flags, verbose);
-    let run;
-    try {
+    await this.runAction(flags, verbose, async (io, track) => {
       const serial = parseSerialFlag(flags.serial);
       const { inv, settings: before } = await loadForRun(flags, io);
       const name = flags.name;
@@ -66,13 +63,10 @@ export default class AddMaster extends KhaCommand {
       if (after.lbHosts.includes(name) && after.hosts[name]!.priority >= minPrio) {
         throw new InputError(`--priority: ${name} would get priority ${after.hosts[name]!.priority}, not below ${minPrio}; pass --priority ${minPrio - 1} or lower`);
       }
-      run = makeRun(newInv, flags, io);
+      const run = makeRun(newInv, flags, io);
+      track(run);
       const st = await changeMembers('add', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], file: flags.inventory, newText });
-      await run.connector.closeAll();
-      await this.finish(exitCodeOf(run) || (st.inventoryWritten || run.check ? 0 : ExitCode.failed));
-    } catch (err) {
-      await run?.connector.closeAll();
-      await this.fail(err);
-    }
+      return exitCodeOf(run) || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);
+    });
   }
 }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { changeMembers } from '../actions/members.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -18,16 +18,13 @@ export default class RemoveMaster extends KhaCommand {
     ...outputFlags,
     ...changeFlags,
     name: Flags.string({ summary: 'Inventory name of the master to remove.', required: true }),
-    serial: Flags.string({ summary: 'Batch size for updating the other hosts.', default: '20%' }),
-    'max-fail': Flags.integer({ summary: 'Percent of hosts that may fail before the run stops.', default: 0, min: 0, max: 100 }),
+    ...rolloutFlags,
   };
 
   async run(): Promise<void> {
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(RemoveMaster);
-    const io = this.setupIo(flags, verbose);
-    let run;
-    try {
+    await this.runAction(flags, verbose, async (io, track) => {
       const serial = parseSerialFlag(flags.serial);
       const { inv, settings: before } = await loadForRun(flags, io);
       const name = flags.name;
@@ -39,15 +36,12 @@ export default class RemoveMaster extends KhaCommand {
       const text = await readFile(flags.inventory, 'utf8');
       const { text: newText } = removeHostFromInventoryText(text, name);
       const after = resolveSettings(parseInventory(newText, flags.inventory));
-      run = makeRun(inv, flags, io);
+      const run = makeRun(inv, flags, io);
+      track(run);
       const st = await changeMembers('remove', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], file: flags.inventory, newText });
-      await run.connector.closeAll();
       // the removed host being unreachable is expected and fine
       const code = run.failed.size ? ExitCode.failed : [...run.unreachable.keys()].some((h) => h !== name) ? ExitCode.unreachable : 0;
-      await this.finish(code || (st.inventoryWritten || run.check ? 0 : ExitCode.failed));
-    } catch (err) {
-      await run?.connector.closeAll();
-      await this.fail(err);
-    }
+      return code || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);
+    });
   }
 }

@@ -1,6 +1,5 @@
-import { Flags } from '@oclif/core';
 import { up } from '../actions/up.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -18,26 +17,20 @@ export default class Up extends KhaCommand {
     ...inventoryFlags,
     ...outputFlags,
     ...changeFlags,
-    serial: Flags.string({ summary: 'Batch size for starting the non-primary hosts: a number, a percentage, or a list like [1,"20%"].', default: '20%' }),
-    'max-fail': Flags.integer({ summary: 'Percent of hosts that may fail before the run stops.', default: 0, min: 0, max: 100 }),
+    ...rolloutFlags,
   };
 
   async run(): Promise<void> {
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Up);
-    const io = this.setupIo(flags, verbose);
-    let run;
-    try {
+    await this.runAction(flags, verbose, async (io, track) => {
       const serial = parseSerialFlag(flags.serial);
       const { inv, settings } = await loadForRun(flags, io);
-      run = makeRun(inv, flags, io);
+      const run = makeRun(inv, flags, io);
+      track(run);
       const confirm = terminalConfirm(flags);
       await up(run, settings, { serial, maxFailPercentage: flags['max-fail'], ...(confirm ? { confirm } : {}) });
-      await run.connector.closeAll();
-      await this.finish(exitCodeOf(run));
-    } catch (err) {
-      await run?.connector.closeAll();
-      await this.fail(err);
-    }
+      return exitCodeOf(run);
+    });
   }
 }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { upgrade } from '../actions/upgrade.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -18,26 +18,20 @@ export default class Upgrade extends KhaCommand {
     ...inventoryFlags,
     ...outputFlags,
     ...changeFlags,
-    serial: Flags.string({ summary: 'Batch size for the hosts without the VIP: a number, a percentage, or a list like [1,"20%"].', default: '20%' }),
-    'max-fail': Flags.integer({ summary: 'Percent of hosts that may fail before the roll stops.', default: 0, min: 0, max: 100 }),
+    ...rolloutFlags,
     packages: Flags.boolean({ summary: 'Also upgrade keepalived and haproxy to the latest packages (pinned keepalived_version/haproxy_version always apply).' }),
   };
 
   async run(): Promise<void> {
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Upgrade);
-    const io = this.setupIo(flags, verbose);
-    let run;
-    try {
+    await this.runAction(flags, verbose, async (io, track) => {
       const serial = parseSerialFlag(flags.serial);
       const { inv, settings } = await loadForRun(flags, io);
-      run = makeRun(inv, flags, io);
+      const run = makeRun(inv, flags, io);
+      track(run);
       const st = await upgrade(run, settings, { serial, maxFailPercentage: flags['max-fail'], packages: flags.packages });
-      await run.connector.closeAll();
-      await this.finish(st.report.stopped ? (exitCodeOf(run) || ExitCode.failed) : exitCodeOf(run));
-    } catch (err) {
-      await run?.connector.closeAll();
-      await this.fail(err);
-    }
+      return st.report.stopped ? exitCodeOf(run) || ExitCode.failed : exitCodeOf(run);
+    });
   }
 }
