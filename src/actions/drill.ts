@@ -6,6 +6,7 @@ import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { quote } from '../transport/quote.js';
 import { holdsVip, tcpConnectScript } from './probes.js';
+import { acquireLocks } from './lock.js';
 import { status, type StatusReport } from './status.js';
 
 export type DrillMode = 'keepalived' | 'haproxy' | 'host';
@@ -63,8 +64,19 @@ async function holders(run: RunContext, s: HaSettings, among: string[]): Promise
   return res.filter((x): x is string => x !== null);
 }
 
-export async function drill(run: RunContext, s: HaSettings, mode: DrillMode, rounds: number, onRound?: (r: DrillRound) => void): Promise<DrillRound[]> {
+export async function drill(run: RunContext, s: HaSettings, mode: DrillMode, rounds: number, onRound?: (r: DrillRound) => void, breakLock = false): Promise<DrillRound[]> {
   const out: DrillRound[] = [];
+  // a drill stops services on purpose: never while another kha run changes these hosts
+  const release = await acquireLocks(run, s.lbHosts, { command: 'drill', breakLock });
+  try {
+    await drillRounds(run, s, mode, rounds, out, onRound);
+  } finally {
+    await release();
+  }
+  return out;
+}
+
+async function drillRounds(run: RunContext, s: HaSettings, mode: DrillMode, rounds: number, out: DrillRound[], onRound?: (r: DrillRound) => void): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     const before = await status(run, s);
     const problem = healthProblem(before);
@@ -141,5 +153,4 @@ export async function drill(run: RunContext, s: HaSettings, mode: DrillMode, rou
       throw new KhaError(`round ${round}: the cluster did not settle after restoring ${holder}; see kha status`, { code: 'E_NOT_SETTLED', exit: ExitCode.unhealthy });
     }
   }
-  return out;
 }

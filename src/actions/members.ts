@@ -11,7 +11,7 @@ import { serviceModule } from '../modules/index.js';
 import { configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { tcpConnectScript } from './probes.js';
-import { checkPassing, connectAndGather, playOrThrow, preflight, verify, vipHolders, type UpState } from './up.js';
+import { checkPassing, connectAndGather, lockPhase, playOrThrow, preflight, verify, vipHolders, type UpState } from './up.js';
 import { handOver } from './upgrade.js';
 
 export interface MembersOptions {
@@ -20,6 +20,7 @@ export interface MembersOptions {
   /** the inventory file and its new text, written when the change succeeded */
   file: string;
   newText: string;
+  breakLock?: boolean;
 }
 
 export interface MembersState extends UpState {
@@ -85,6 +86,7 @@ function writeInventory(st: MembersState): Phase<MembersState> {
 export function addMasterPhases(name: string): Phase<MembersState>[] {
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
+    lockPhase((st) => st.s.lbHosts),
     {
       title: 'Preflight: the new host, the settings, a healthy cluster (nothing is changed yet)',
       run: async (st) => {
@@ -134,6 +136,7 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
         }
       },
     },
+    lockPhase((st) => st.s.lbHosts),
     {
       title: 'Preflight: the remaining hosts, a healthy cluster (nothing is changed yet)',
       run: async (st) => {
@@ -198,7 +201,7 @@ export async function changeMembers(
     run,
     s: after,
     before,
-    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage },
+    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage, command: `${kind}-master`, ...(opts.breakLock ? { breakLock: true } : {}) },
     mopts: opts,
     net: {},
     holders: [],
@@ -212,6 +215,7 @@ export async function changeMembers(
   try {
     await runPhases(st, run.events, phases, run.opts.signal);
   } finally {
+    await st.release?.();
     if (!st.inventoryWritten && !run.check && Object.keys(st.hostStates).length) {
       run.events.warn(
         `${opts.file} was NOT changed. Host states: ${Object.entries(st.hostStates).map(([h, v]) => `${h}: ${v}`).join('; ')}. Fix the cause and run the same command again.`,

@@ -15,6 +15,7 @@ import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
 import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks, type HostNet } from './preflight.js';
 import { planHosts, showAndConfirm, type Confirm } from './plan.js';
+import { acquireLocks } from './lock.js';
 import {
   haproxyStatScript,
   holdsVip,
@@ -32,6 +33,10 @@ export interface UpOptions {
   maxFailPercentage?: number;
   /** asked before the first change (kha shows the plan either way) */
   confirm?: Confirm;
+  /** remove a lock a previous run left behind */
+  breakLock?: boolean;
+  /** the command name recorded in the lock */
+  command?: string;
 }
 
 export interface UpState {
@@ -48,6 +53,18 @@ export interface UpState {
   vrrpBreaking?: boolean;
   /** preflight found more than one holder: up may repair it by converging the configs */
   splitBrain?: boolean;
+  /** releases the per-host locks (lockPhase) */
+  release?: () => Promise<void>;
+}
+
+/** One kha run at a time: every host gets /run/kha.lock for the duration of a changing command. */
+export function lockPhase<S extends UpState>(hosts: (st: S) => string[]): Phase<S> {
+  return {
+    title: 'Lock the hosts (one kha run at a time)',
+    run: async (st) => {
+      st.release = await acquireLocks(st.run, hosts(st), { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false });
+    },
+  };
 }
 
 export interface UpResult {
@@ -94,6 +111,7 @@ export function upPhases(): Phase<UpState>[] {
       title: 'Connect and gather facts',
       run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]),
     },
+    lockPhase((st) => st.s.lbHosts),
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
     {
       title: 'Plan',
@@ -387,6 +405,7 @@ export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promi
   try {
     await runPhases(st, run.events, upPhases(), run.opts.signal);
   } finally {
+    await st.release?.();
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
     if (st.result) run.events.emit({ type: 'result', data: st.result });
   }

@@ -18,7 +18,7 @@ import type { HaSettings } from '../inventory/settings.js';
 import { packageModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
-import { checkPassing, connectAndGather, preflight, vipHolders, type UpState } from './up.js';
+import { checkPassing, connectAndGather, lockPhase, preflight, vipHolders, type UpState } from './up.js';
 import { tcpConnectScript } from './probes.js';
 
 export interface UpgradeOptions {
@@ -26,6 +26,7 @@ export interface UpgradeOptions {
   maxFailPercentage: number;
   /** upgrade keepalived and haproxy packages to the latest (or pinned) version */
   packages: boolean;
+  breakLock?: boolean;
 }
 
 export interface UpgradeReport {
@@ -139,6 +140,7 @@ export async function handOver(st: UpState, holder: string): Promise<{ to: strin
 export function upgradePhases(): Phase<UpgradeState>[] {
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
+    lockPhase((st) => st.s.lbHosts),
     {
       title: 'Preflight: settings, network, and a healthy cluster (nothing is changed yet)',
       run: async (st) => {
@@ -163,7 +165,8 @@ async function roll(st: UpgradeState): Promise<void> {
   // 1. plan every host in parallel (nothing changes): hosts with nothing to do are done at once
   const changing: string[] = [];
   const needs = await Promise.all(s.lbHosts.map((h) => hostChanges(st, h, tasks)));
-  s.lbHosts.forEach((h, i) => (needs[i] ? changing : report.unchanged).push(h));
+  s.lbHosts.forEach((h, i) => (needs[i]!.length ? changing : report.unchanged).push(h));
+  const holderDisrupted = holder !== null && disruptive(needs[s.lbHosts.indexOf(holder)] ?? []);
   if (changing.length === 0) {
     run.events.info('nothing to change on any host');
     return;
@@ -188,9 +191,11 @@ async function roll(st: UpgradeState): Promise<void> {
     run.events.emit({ type: 'batch', play: 'upgrade', index: i + 1, count: order.length, hosts: batch });
     const isHolderBatch = holder !== null && batch.includes(holder);
     try {
-      if (isHolderBatch) {
+      if (isHolderBatch && holderDisrupted) {
         const h = await handOver(st, holder!);
         report.handover = { from: holder!, to: h.to, ms: h.ms };
+      } else if (isHolderBatch) {
+        run.events.info(`${holder} keeps the VIP: its changes apply with a haproxy reload (established connections survive), so no handover is needed`);
       }
       const r: PlayResult = await runPlay(run, {
         name: `upgrade batch ${i + 1}/${order.length}`,
@@ -212,7 +217,7 @@ async function roll(st: UpgradeState): Promise<void> {
         }
         if (failPct > st.uopts.maxFailPercentage || r.done.length === 0) throw new KhaError(`batch ${i + 1} failed on ${[...r.failed, ...r.unreachable].join(', ')}`, { code: 'E_BATCH' });
       }
-      if (isHolderBatch && !s.nopreempt && holder === s.primary && r.done.includes(holder)) {
+      if (isHolderBatch && report.handover && !s.nopreempt && holder === s.primary && r.done.includes(holder)) {
         // with preemption the primary takes the VIP back once its check passes: wait for that
         // move here, so the roll ends in a settled state (and the check below sees it)
         const t = Date.now();
@@ -242,22 +247,33 @@ async function roll(st: UpgradeState): Promise<void> {
   report.holderAfter = holders.length === 1 ? holders[0]! : null;
 }
 
-/** Would any task change this host? Plans (check mode) without applying anything. */
-async function hostChanges(st: UpgradeState, host: string, tasks: Task<any>[]): Promise<boolean> {
+/** The tasks that would change this host (check mode: nothing is applied). */
+async function hostChanges(st: UpgradeState, host: string, tasks: Task<any>[]): Promise<Task<any>[]> {
   const hc = await st.run.hostContext(host);
+  const out: Task<any>[] = [];
   for (const t of tasks) {
+    if (t.meta) continue;
     const params = typeof t.params === 'function' ? (t.params as (h: typeof hc) => unknown)(hc) : t.params;
     const p = await t.module.plan({ ...hc, check: true }, params);
-    if (p.change) return true;
+    if (p.change) out.push(t);
   }
-  return false;
+  return out;
+}
+
+/**
+ * Does applying these changes interrupt the host's service? A keepalived restart or a haproxy
+ * restart (package upgrade, unit drop-in) does; a haproxy reload does not (master-worker:
+ * established connections stay, the listening sockets are handed over). Pure.
+ */
+export function disruptive(changed: Task<any>[]): boolean {
+  return changed.some((t) => (t.notify ?? []).some((h) => h === H_RESTART_KEEPALIVED || h === H_RESTART_HAPROXY));
 }
 
 export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptions): Promise<UpgradeState> {
   const st: UpgradeState = {
     run,
     s,
-    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage },
+    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage, command: 'upgrade', ...(opts.breakLock ? { breakLock: true } : {}) },
     uopts: opts,
     net: {},
     holders: [],
@@ -267,6 +283,7 @@ export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptio
   try {
     await runPhases(st, run.events, upgradePhases(), run.opts.signal);
   } finally {
+    await st.release?.();
     const r = st.report;
     if (r.order.length || r.stopped) {
       run.events.info(

@@ -30,6 +30,11 @@ export const outputFlags = {
   verbose: Flags.integer({ char: 'v', summary: 'More detail: -v shows every task, -vv also commands and their output.', default: 0, hidden: true }),
 };
 
+/** one kha run at a time on a host: /run/kha.lock */
+export const lockFlags = {
+  'break-lock': Flags.boolean({ summary: 'Remove the lock a previous kha run left (/run/kha.lock); only once that run is over.' }),
+};
+
 /** rolling changes: batch size and failure budget */
 export const rolloutFlags = {
   serial: Flags.string({ summary: 'Batch size: a number, a percentage, or a list like [1,"20%"] (a canary first, the last entry repeats).', default: '20%' }),

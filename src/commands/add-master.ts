@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { changeMembers } from '../actions/members.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -25,6 +25,7 @@ export default class AddMaster extends KhaCommand {
     'ssh-user': Flags.string({ summary: 'Its SSH user (ansible_user), if it differs from the others.' }),
     priority: Flags.integer({ summary: 'Its VRRP priority; must be below every other host\'s (default: below the lowest).', min: 1, max: 254 }),
     ...rolloutFlags,
+    ...lockFlags,
   };
 
   async run(): Promise<void> {
@@ -65,7 +66,7 @@ export default class AddMaster extends KhaCommand {
       }
       const run = makeRun(newInv, flags, io);
       track(run);
-      const st = await changeMembers('add', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], file: flags.inventory, newText });
+      const st = await changeMembers('add', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], file: flags.inventory, newText });
       return exitCodeOf(run) || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);
     });
   }

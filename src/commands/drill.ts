@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { drill, type DrillMode, type DrillRound } from '../actions/drill.js';
-import { inventoryFlags, KhaCommand } from '../cli/base.js';
+import { inventoryFlags, KhaCommand, lockFlags } from '../cli/base.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { ExitCode } from '../errors.js';
 
@@ -19,6 +19,7 @@ export default class Drill extends KhaCommand {
     json: Flags.boolean({ summary: 'Print the rounds as JSON.' }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
     yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
+    ...lockFlags,
   };
 
   async run(): Promise<void> {
@@ -31,7 +32,7 @@ export default class Drill extends KhaCommand {
       run = makeRun(inv, flags, io);
       const rounds = await drill(run, settings, flags.mode as DrillMode, flags.rounds, (r) => {
         if (!flags.json) process.stdout.write(`${line(r)}\n`);
-      });
+      }, flags['break-lock']);
       if (flags.json) process.stdout.write(`${JSON.stringify({ rounds }, null, 2)}\n`);
       await run.connector.closeAll();
       await this.finish(rounds.every((r) => r.withinBudget) ? 0 : ExitCode.failed);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { changeMembers } from '../actions/members.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -19,6 +19,7 @@ export default class RemoveMaster extends KhaCommand {
     ...changeFlags,
     name: Flags.string({ summary: 'Inventory name of the master to remove.', required: true }),
     ...rolloutFlags,
+    ...lockFlags,
   };
 
   async run(): Promise<void> {
@@ -38,7 +39,7 @@ export default class RemoveMaster extends KhaCommand {
       const after = resolveSettings(parseInventory(newText, flags.inventory));
       const run = makeRun(inv, flags, io);
       track(run);
-      const st = await changeMembers('remove', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], file: flags.inventory, newText });
+      const st = await changeMembers('remove', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], file: flags.inventory, newText });
       // the removed host being unreachable is expected and fine
       const code = run.failed.size ? ExitCode.failed : [...run.unreachable.keys()].some((h) => h !== name) ? ExitCode.unreachable : 0;
       return code || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);

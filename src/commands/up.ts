@@ -1,5 +1,5 @@
 import { up } from '../actions/up.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -18,6 +18,7 @@ export default class Up extends KhaCommand {
     ...outputFlags,
     ...changeFlags,
     ...rolloutFlags,
+    ...lockFlags,
   };
 
   async run(): Promise<void> {
@@ -29,7 +30,7 @@ export default class Up extends KhaCommand {
       const run = makeRun(inv, flags, io);
       track(run);
       const confirm = terminalConfirm(flags);
-      await up(run, settings, { serial, maxFailPercentage: flags['max-fail'], ...(confirm ? { confirm } : {}) });
+      await up(run, settings, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], ...(confirm ? { confirm } : {}) });
       return exitCodeOf(run);
     });
   }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { upgrade } from '../actions/upgrade.js';
-import { changeFlags, inventoryFlags, KhaCommand, outputFlags, rolloutFlags } from '../cli/base.js';
+import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
 import { exitCodeOf } from '../cli/exit.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { parseSerialFlag } from '../engine/serial.js';
@@ -19,6 +19,7 @@ export default class Upgrade extends KhaCommand {
     ...outputFlags,
     ...changeFlags,
     ...rolloutFlags,
+    ...lockFlags,
     packages: Flags.boolean({ summary: 'Also upgrade keepalived and haproxy to the latest packages (pinned keepalived_version/haproxy_version always apply).' }),
   };
 
@@ -30,7 +31,7 @@ export default class Upgrade extends KhaCommand {
       const { inv, settings } = await loadForRun(flags, io);
       const run = makeRun(inv, flags, io);
       track(run);
-      const st = await upgrade(run, settings, { serial, maxFailPercentage: flags['max-fail'], packages: flags.packages });
+      const st = await upgrade(run, settings, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], packages: flags.packages });
       return st.report.stopped ? exitCodeOf(run) || ExitCode.failed : exitCodeOf(run);
     });
   }

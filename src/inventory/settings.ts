@@ -20,6 +20,8 @@ function unicastIPv4(s: string): boolean {
 export const INTERFACE_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
 const HEALTH_PATH_RE = /^\/[A-Za-z0-9/_.?=&-]*$/;
 const HAPROXY_TIME_RE = /^\d+(us|ms|s|m|h|d)?$/;
+/** a DNS name for /etc/hosts: dot-separated RFC 1123 labels (1-63 letters, digits, inner hyphens), at most 253 */
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 const VERSION_RE = /^[A-Za-z0-9.:+~-]+$/;
 /** VRRP auth: printable ASCII without space, quotes, backslash, and keepalived's comment marks # ! */
 // the renderer's set (roles/keepalived.ts): safe inside keepalived.conf without quoting
@@ -46,6 +48,8 @@ const seconds = (v: unknown): unknown => {
 /** zod error option whose message sees the offending value */
 const says = (m: (v: unknown) => string) => ({ error: (iss: { input?: unknown }) => m(iss.input) });
 
+/** default api_endpoint_name: see the setting's comment */
+export const DEFAULT_API_ENDPOINT_NAME = 'kube-apiserver.kha.internal';
 const VIP_FIX = "set vip: <a free IPv4 address in the masters' subnet> under all.vars";
 const portMsg = (v: unknown) => `${show(v)} is not a port; use a number from 1 to 65535`;
 export const portSchema = z.preprocess(numeric, z.int(says(portMsg)).min(1).max(65535));
@@ -118,6 +122,20 @@ export const settingsShape = {
   haproxy_version: z
     .preprocess(stringish, z.string(says((v) => `${show(v)} is not a package version; use letters, digits and . : + ~ -, e.g. 2.8.5-1`)).regex(VERSION_RE))
     .optional(),
+  // -- nodes (workers) and /etc/hosts
+  node_local_proxy: boolSchema('node_local_proxy').default(false),
+  node_proxy: z
+    .enum(['haproxy', 'nginx'], says((v) => `${show(v)} is not a node-local proxy kha supports; use haproxy or nginx`))
+    .default('haproxy'),
+  manage_etc_hosts: boolSchema('manage_etc_hosts').default(false),
+  /**
+   * The name /etc/hosts maps to the VIP (manage_etc_hosts). `.internal` is the TLD ICANN reserved
+   * for private use (2024); `.local` is mDNS's (RFC 6762) and may be resolved by multicast first.
+   */
+  api_endpoint_name: z
+    .string(says((v) => `${show(v)} is not a host name; use dot-separated labels of letters, digits and inner hyphens, e.g. api_endpoint_name: ${DEFAULT_API_ENDPOINT_NAME}`))
+    .regex(HOSTNAME_RE)
+    .default(DEFAULT_API_ENDPOINT_NAME),
   priority: z
     .preprocess(
       numeric,
@@ -186,6 +204,25 @@ export interface HaSettings {
   nopreempt: boolean;
   keepalivedVersion?: string;
   haproxyVersion?: string;
+  /**
+   * Worker hosts: the nodes group (`nodes`, kubespray's `kube_node`, kubeasz's `kube-node`) minus
+   * every master and load-balancer host. kubespray lists the masters in kube_node too; a master
+   * reaches its own apiserver directly (and 127.0.0.1:<apiserver_port> is the apiserver itself),
+   * and a load-balancer host's haproxy.service already runs the VIP frontend, so a node-local
+   * proxy would collide on both. Empty when there is no nodes group.
+   */
+  nodes: string[];
+  /** run a proxy on every node: 127.0.0.1:<apiserver_port> -> every master (node_local_proxy) */
+  nodeLocalProxy: boolean;
+  nodeProxy: 'haproxy' | 'nginx';
+  /** keep a marked block in /etc/hosts on every host (manage_etc_hosts) */
+  manageEtcHosts: boolean;
+  /** /etc/hosts: `<vip> <apiEndpointName>` */
+  apiEndpointName: string;
+  /**
+   * masters and load-balancer hosts; nodes too when node_local_proxy or manage_etc_hosts is on
+   * (only then must a node's address be an IPv4, so inventories that do not use them load as before)
+   */
   hosts: Record<string, HaHostSettings>;
   primary: string;
 }
@@ -194,7 +231,19 @@ export interface HaSettings {
 export const MASTERS_GROUP_ALIASES = ['masters', 'kube_control_plane', 'kube_master', 'kube-master'] as const;
 /** Groups that, when present and non-empty, run keepalived+haproxy instead of the masters. */
 export const LB_GROUP_ALIASES = ['loadbalancers', 'ex_lb'] as const;
-const DEFAULT_TOP_PRIORITY = 150;
+/** Accepted names of the worker nodes group, in order of preference (kha, kubespray, kubeasz). */
+export const NODES_GROUP_ALIASES = ['nodes', 'kube_node', 'kube-node'] as const;
+/**
+ * Default priorities: 250, 240, 230, ... A backup takes over after 3 x advert_int plus a skew of
+ * (256 - priority) / 256 s: a high top makes the hand-over quick (~60 ms of skew for 240), and
+ * steps of 10 put ~40 ms between the backups, so one clear winner takes the VIP (steps of 1 left
+ * them 4 ms apart and the VIP flapped between backups). Large groups get smaller steps so that
+ * the spread stays within 240 (a check's weight must exceed it and keepalived caps weights at 253).
+ */
+export const DEFAULT_TOP_PRIORITY = 250;
+export function defaultPriorityStep(lbCount: number): number {
+  return lbCount <= 1 ? 10 : Math.max(1, Math.min(10, Math.floor(240 / (lbCount - 1))));
+}
 
 export function resolveSettings(inv: Inventory): HaSettings {
   const src = inv.source;
@@ -209,6 +258,8 @@ export function resolveSettings(inv: Inventory): HaSettings {
   const masters = inv.groups[mastersGroup] ?? [];
   const lbGroup = LB_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0) ?? mastersGroup;
   const lbHosts = inv.groups[lbGroup] ?? [];
+  const nodesGroup = NODES_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0);
+  const nodes = (nodesGroup ? (inv.groups[nodesGroup] ?? []) : []).filter((h) => !masters.includes(h) && !lbHosts.includes(h));
 
   // -- cluster-wide settings: effective vars of the masters group
   const firstMaster = byName.get(masters[0] ?? '');
@@ -241,6 +292,17 @@ export function resolveSettings(inv: Inventory): HaSettings {
   const unicast = get('vrrp_unicast') ?? lbGroup !== mastersGroup;
   const keepalivedVersion = get('keepalived_version');
   const haproxyVersion = get('haproxy_version');
+  const nodeLocalProxy = get('node_local_proxy');
+  const manageEtcHosts = get('manage_etc_hosts');
+  if (nodeLocalProxy && nodes.length === 0) {
+    throw fail(
+      clusterPath('node_local_proxy'),
+      nodesGroup
+        ? `node_local_proxy is true but every host of ${nodesGroup} is also a master or load balancer (they need no node-local proxy); add the worker hosts to ${nodesGroup}, or set node_local_proxy: false`
+        : `node_local_proxy is true but there is no nodes group; add a group named nodes (or kube_node) with the worker hosts, or set node_local_proxy: false`,
+    );
+  }
+  const withNodes = nodeLocalProxy || manageEtcHosts;
 
   const portClash = (p: number) =>
     `frontend_port and apiserver_port are both ${p}; haproxy and the apiserver need different ports, e.g. frontend_port: ${p === 8443 ? 9443 : 8443}`;
@@ -257,7 +319,8 @@ export function resolveSettings(inv: Inventory): HaSettings {
     return r.value;
   };
   const lbSet = new Set(lbHosts);
-  const involved = inv.hosts.filter((h) => lbSet.has(h.name) || masters.includes(h.name));
+  const nodeSet = new Set(withNodes ? nodes : []);
+  const involved = inv.hosts.filter((h) => lbSet.has(h.name) || masters.includes(h.name) || nodeSet.has(h.name));
   const hosts: Record<string, HaHostSettings> = {};
   let lbIndex = 0;
   for (const h of involved) {
@@ -267,7 +330,9 @@ export function resolveSettings(inv: Inventory): HaSettings {
       const what = hasAnsibleHost ? `${show(address)} is not an IPv4 address` : `${show(h.name)} has no ansible_host and its name is not an IPv4 address`;
       throw fail(
         hasAnsibleHost ? hostVarPath(h.name, 'ansible_host') : hostPath(h.name),
-        `${what}; keepalived (VRRP) and haproxy need the IPv4 of every master and load balancer, set ansible_host: <its IPv4>`,
+        nodeSet.has(h.name)
+          ? `${what}; with ${nodeLocalProxy ? 'node_local_proxy' : 'manage_etc_hosts'} kha needs the IPv4 of every node, set ansible_host: <its IPv4>`
+          : `${what}; keepalived (VRRP) and haproxy need the IPv4 of every master and load balancer, set ansible_host: <its IPv4>`,
       );
     }
     const hostApiPort = hostGet(h, 'apiserver_port');
@@ -275,7 +340,7 @@ export function resolveSettings(inv: Inventory): HaSettings {
     if (isLb && hostApiPort === frontendPort) throw fail(hostVarPath(h.name, 'apiserver_port'), portClash(frontendPort));
     const iface = hostGet(h, 'vrrp_interface');
     const explicitPriority = hostGet(h, 'priority');
-    const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - lbIndex)) : 0;
+    const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[lbGroup]?.length ?? 1) * lbIndex)) : 0;
     if (isLb) lbIndex++;
     hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}) };
   }
@@ -326,6 +391,11 @@ export function resolveSettings(inv: Inventory): HaSettings {
     nopreempt: get('vrrp_nopreempt'),
     ...(keepalivedVersion !== undefined ? { keepalivedVersion } : {}),
     ...(haproxyVersion !== undefined ? { haproxyVersion } : {}),
+    nodes: [...nodes],
+    nodeLocalProxy,
+    nodeProxy: get('node_proxy'),
+    manageEtcHosts,
+    apiEndpointName: get('api_endpoint_name'),
     hosts,
     primary,
   };

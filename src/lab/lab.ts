@@ -19,8 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
-import { GenericContainer, getContainerRuntimeClient } from 'testcontainers';
-import type { ContainerRuntimeClient } from 'testcontainers';
+import type { ContainerRuntimeClient, GenericContainer as GenericContainerT } from 'testcontainers';
 import YAML from 'yaml';
 
 // Ryuk (testcontainers' reaper) cannot be pulled where there is no registry; we clean up by label.
@@ -216,21 +215,32 @@ function hostNetworks(): Cidr[] {
 // ---------------------------------------------------------------------------------------------
 // docker plumbing
 
+// testcontainers is loaded only when a lab is used: importing it costs ~0.5 s at every kha start
 async function client(): Promise<ContainerRuntimeClient> {
+  const { getContainerRuntimeClient } = await import('testcontainers');
   return getContainerRuntimeClient();
 }
 
 /** GenericContainer plus the two create options testcontainers 11 has no builder method for. */
-class LabContainer extends GenericContainer {
-  withStaticAddress(network: string, address: string): this {
-    this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: address } } } };
-    return this;
-  }
+interface LabContainerT extends GenericContainerT {
+  withStaticAddress(network: string, address: string): this;
+  withStopSignal(signal: string): this;
+}
 
-  withStopSignal(signal: string): this {
-    this.createOpts.StopSignal = signal;
-    return this;
+async function labContainer(image: string): Promise<LabContainerT> {
+  const { GenericContainer } = await import('testcontainers');
+  class LabContainer extends GenericContainer {
+    withStaticAddress(network: string, address: string): this {
+      this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: address } } } };
+      return this;
+    }
+
+    withStopSignal(signal: string): this {
+      this.createOpts.StopSignal = signal;
+      return this;
+    }
   }
+  return (await labContainer(image));
 }
 
 async function dockerExec(c: ContainerRuntimeClient, id: string, cmd: string[]): Promise<ExecOutput> {
@@ -440,7 +450,7 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
 
     const started = await Promise.allSettled(
       hosts.map(async (h) => {
-        const ctr = new LabContainer(image)
+        const ctr = (await labContainer(image))
           .withName(`${opts.name}-${h.name}`)
           .withHostname(h.name)
           .withLabels({ [LAB_LABEL]: opts.name, [HOST_LABEL]: h.name })

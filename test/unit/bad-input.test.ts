@@ -35,7 +35,6 @@ const M = 'all.children.masters.hosts';
 const up = (file: string, ...rest: string[]) => ['up', '-i', file, ...rest];
 const serialBad = (v: string) =>
   `error: --serial: ${v} is not a valid batch size; use a whole number >= 1, a percentage such as 20%, or a list such as [1, "20%"]`;
-const OCLIF_EXIT = 2;
 
 const cases: Case[] = [
   // ---- YAML and the file itself
@@ -88,7 +87,7 @@ const cases: Case[] = [
   // ---- VRRP
   { name: 'virtual_router_id 0', args: up('vrid-0.yaml'), exit: 4, line: 'error: vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses' },
   { name: 'virtual_router_id 256', args: up('vrid-256.yaml'), exit: 4, line: 'error: vrid-256.yaml:4: all.vars.virtual_router_id: 256 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses' },
-  { name: 'priority tie for the top', args: up('priority-tie.yaml'), exit: 4, line: `error: priority-tie.yaml:8: ${M}.m2.priority: m1 and m2 both have priority 150: the primary must be unique; give one of them a higher priority` },
+  { name: 'priority tie for the top', args: up('priority-tie.yaml'), exit: 4, line: `error: priority-tie.yaml:8: ${M}.m2.priority: m1 and m2 both have priority 250: the primary must be unique; give one of them a higher priority` },
   { name: 'priority 0', args: up('priority-0.yaml'), exit: 4, line: `error: priority-0.yaml:7: ${M}.m1.priority: 0 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)` },
   { name: 'priority 255', args: up('priority-255.yaml'), exit: 4, line: `error: priority-255.yaml:9: ${M}.m3.priority: 255 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)` },
   { name: 'vrrp_auth_pass of 9 characters', args: up('auth-pass-9.yaml'), exit: 4, line: 'error: auth-pass-9.yaml:4: all.vars.vrrp_auth_pass: VRRP PASS keeps only 8 characters; use at most 8' },
@@ -157,10 +156,11 @@ const cases: Case[] = [
   { name: '--serial -1', args: up('good.yaml', '--serial', '-1'), exit: 4, line: serialBad('"-1"') },
   { name: '--serial abc', args: up('good.yaml', '--serial', 'abc'), exit: 4, line: serialBad('"abc"') },
   { name: '--serial [1, "x"]', args: up('good.yaml', '--serial', '[1, "x"]'), exit: 4, line: serialBad('"x"') },
-  // ---- flags oclif rejects itself: no `error:` line, exit 2 (= "a task failed")
-  { name: '--forks 0', args: up('good.yaml', '--forks', '0'), exit: OCLIF_EXIT, line: ' ›   Error: Parsing --forks', bug: 'exit 2 (a task failed) instead of 4, and no `error:` line' },
-  { name: 'unknown flag', args: up('good.yaml', '--bogus'), exit: OCLIF_EXIT, line: ' ›   Error: Nonexistent flag: --bogus', bug: 'exit 2 instead of 4; no did-you-mean' },
-  { name: 'missing -i', args: ['up'], exit: OCLIF_EXIT, line: ' ›   Error: The following error occurred:', bug: 'exit 2 instead of 4; the reason is on the next line' },
+  // ---- flags oclif rejects (mapped to one `error:` line and exit 4 by KhaCommand.catch)
+  { name: '--forks 0', args: up('good.yaml', '--forks', '0'), exit: 4, line: 'error: Parsing --forks; Expected an integer greater than or equal to 1 but received: 0' },
+  { name: 'unknown flag', args: up('good.yaml', '--bogus'), exit: 4, line: 'error: Nonexistent flag: --bogus', bug: 'no did-you-mean for a misspelt flag' },
+  { name: '--limit on kha up (only kha play has it)', args: up('good-key.yaml', '--limit', 'nosuch'), exit: 4, line: 'error: Nonexistent flag: --limit' },
+  { name: 'missing -i', args: ['up'], exit: 4, line: 'error: Missing required flag inventory', bug: 'could name the flag as typed: -i/--inventory <hosts.yaml>' },
   // ---- other commands fail as early
   { name: 'kha play with a missing playbook', args: ['play', '-i', 'good.yaml', 'nope.yml'], exit: 4, line: 'error: nope.yml: playbook not found', bug: 'does not say what to do (pass the path of a YAML playbook)' },
 ];
@@ -177,7 +177,6 @@ let root = '';
 const outcomes = new Map<string, Outcome>();
 let control: Outcome | undefined;
 let jsonRun: Outcome | undefined;
-let limitRun: Outcome | undefined;
 
 /** Three loopback listeners that count (and drop) every connection. */
 async function listeners(): Promise<{ ports: number[]; count: () => number; close: () => Promise<void> }> {
@@ -276,7 +275,6 @@ beforeAll(async () => {
     // the control: a good inventory and key; every host is tried (and the listeners see it)
     async () => void (control = await runCase('control', up('good-key.yaml', '--connect-timeout', '1'))),
     async () => void (jsonRun = await runCase('json', up('vrid-0.yaml', '--json'))),
-    async () => void (limitRun = await runCase('limit', up('good-key.yaml', '--limit', 'nosuch', '--connect-timeout', '1'))),
     ...cases.map((c, i) => async () => void outcomes.set(c.name, await runCase(String(i), c.args))),
   ];
   await pool(jobs, Math.max(2, Math.min(6, 2 * os.availableParallelism())));
@@ -323,23 +321,16 @@ describe('bad input through the built CLI: exact error, exit code, no connection
     expect(r.connections).toBe(0);
     expect(r.code).toBe(4);
     expect(r.stderr).toBe('');
-    const first = JSON.parse(r.stdout.split('\n')[0] ?? '') as unknown;
-    expect(first).toEqual({
+    const [firstLine, ...rest] = r.stdout.split('\n');
+    expect(JSON.parse(firstLine ?? '')).toEqual({
       error: {
         message: 'vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses',
         code: 'E_INPUT',
         exit: 4,
       },
     });
-    // BUG (reported): a second document follows, the JSON sink's empty run summary; stdout is
-    // not one JSON document (test/helpers/cli.ts runKhaJson would fail to parse it).
-    expect(r.stdout.trim().split('\n').length).toBeGreaterThan(1);
-  });
-
-  // BUG (reported): kha up (and status, drill, upgrade) accept --limit but ignore it: a limit that
-  // names no host still connects to every host. Expected to fail until --limit is honoured.
-  test.fails('kha up --limit <no such host> is refused before connecting (known bug: --limit is ignored)', () => {
-    expect(limitRun!.connections).toBe(0);
-    expect(limitRun!.code).toBe(4);
+    // BUG (reported): a second document follows, the JSON sink's empty run summary, so stdout is
+    // not one JSON document (test/helpers/cli.ts runKhaJson cannot parse it).
+    expect(JSON.parse(rest.join('\n'))).toEqual({ result: null, recap: {}, tasks: [], messages: [] });
   });
 });

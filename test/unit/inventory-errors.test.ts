@@ -74,8 +74,8 @@ const cases: Array<[string, string, string]> = [
   ],
   [
     'priority tie at the top',
-    inv([], [M1, '        m2: { ansible_host: 10.0.0.12, priority: 150 }']),
-    'hosts.yaml:8: all.children.masters.hosts.m2.priority: m1 and m2 both have priority 150: the primary must be unique; give one of them a higher priority',
+    inv([], [M1, '        m2: { ansible_host: 10.0.0.12, priority: 250 }']),
+    'hosts.yaml:8: all.children.masters.hosts.m2.priority: m1 and m2 both have priority 250: the primary must be unique; give one of them a higher priority',
   ],
   [
     'priority 255',

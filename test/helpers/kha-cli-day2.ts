@@ -1,0 +1,465 @@
+// For the day-two integration tests (kha upgrade / add-master / remove-master): runs the built CLI
+// (`node bin/run.js ...`, no shell; needs `npm run build` first), reads kha's JSON log, samples the
+// VIP holders of a lab in the background (docker exec, never kha itself), and writes hand-made
+// inventories with comments and odd spacing.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Lab } from '../../src/lab/lab.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(REPO_ROOT, 'bin', 'run.js');
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+export interface KhaRun {
+  /** exit code; null when killed by a signal (the timeout) */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** wall time of the process, ms */
+  ms: number;
+  argv: string[];
+}
+
+/** `node bin/run.js <args>` without a shell; never throws for a non-zero exit. */
+export function kha(args: string[], opts: { timeoutMs?: number } = {}): Promise<KhaRun> {
+  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'upgrade.js'))) {
+    return Promise.reject(new Error(`dist/ is missing or stale: run npm run build before the integration tests (${REPO_ROOT})`));
+  }
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO_ROOT,
+      shell: false,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 4 * 60_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Math.round(performance.now() - t0), argv: args });
+    });
+  });
+}
+
+/** For assertion messages: the command, its exit and its whole output. */
+export function show(r: KhaRun): string {
+  return `kha ${r.argv.join(' ')} -> exit ${r.code}${r.signal ? ` (${r.signal})` : ''} in ${r.ms} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+/** The `--json` document of a run. */
+export interface KhaJson<R> {
+  result: R | null;
+  recap: Record<string, { ok: number; changed: number; failed: number; unreachable: number; skipped: number }>;
+  tasks: Array<{ host: string; task: string; status: string; error?: string }>;
+  messages: Array<{ level: string; text: string; host?: string }>;
+}
+
+export function parseJson<R>(r: KhaRun): KhaJson<R> {
+  try {
+    return JSON.parse(r.stdout) as KhaJson<R>;
+  } catch (e) {
+    throw new Error(`stdout of --json is not one JSON document (${String(e)})\n${show(r)}`);
+  }
+}
+
+/** kha's pino log (--log-file): one JSON event per line with `time` (ms since the epoch). */
+export interface LogEvent {
+  time: number;
+  type: string;
+  level: number;
+  /** batch events: the play ('upgrade' for the roll's own batches) */
+  play?: string;
+  text?: string;
+  index?: number;
+  count?: number;
+  hosts?: string[];
+  host?: string;
+  task?: string;
+  status?: string;
+  data?: unknown;
+}
+
+export function readLog(file: string): LogEvent[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as LogEvent);
+}
+
+/** docker exec that must succeed; returns stdout */
+export async function sh(lab: Lab, host: string, argv: string[]): Promise<string> {
+  const r = await lab.exec(host, argv);
+  if (r.code !== 0) throw new Error(`${host}: ${argv.join(' ')} -> exit ${r.code}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** the hosts whose `ip -o -4 addr show` lists the VIP */
+export async function vipHolders(lab: Lab, hosts = lab.hosts.map((h) => h.name)): Promise<string[]> {
+  const out = await Promise.all(hosts.map(async (h) => ((await sh(lab, h, ['ip', '-o', '-4', 'addr', 'show'])).includes(` ${lab.vip}/`) ? h : null)));
+  return out.filter((h): h is string => h !== null);
+}
+
+export async function mainPid(lab: Lab, host: string, unit: string): Promise<number> {
+  return Number((await sh(lab, host, ['systemctl', 'show', '-p', 'MainPID', '--value', unit])).trim());
+}
+
+/** `systemctl is-active` / `is-enabled` words (no throw: inactive units exit non-zero) */
+export async function unitState(lab: Lab, host: string, unit: string): Promise<{ active: string; enabled: string }> {
+  const a = await lab.exec(host, ['systemctl', 'is-active', unit]);
+  const e = await lab.exec(host, ['systemctl', 'is-enabled', unit]);
+  return { active: a.stdout.trim(), enabled: e.stdout.trim() };
+}
+
+export async function haproxyCfg(lab: Lab, host: string): Promise<string> {
+  return sh(lab, host, ['cat', '/etc/haproxy/haproxy.cfg']);
+}
+
+/** names of the `server` lines of haproxy.cfg on host */
+export async function haproxyServers(lab: Lab, host: string): Promise<string[]> {
+  return (await haproxyCfg(lab, host))
+    .split('\n')
+    .map((l) => /^\s*server\s+(\S+)\s/.exec(l)?.[1])
+    .filter((x): x is string => Boolean(x));
+}
+
+export async function sha(lab: Lab, host: string, file: string): Promise<string> {
+  return (await sh(lab, host, ['sha256sum', file])).split(' ')[0]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// background VIP sampler
+
+export interface VipSample {
+  /** Date.now() when the sample round started and ended */
+  t0: number;
+  t1: number;
+  holders: string[];
+}
+
+export interface VipTimeline {
+  samples: VipSample[];
+  /** the most holders any one sample saw */
+  maxHolders: number;
+  /** samples with 2+ holders */
+  splitSamples: VipSample[];
+  /** longest run without a holder: from the first empty sample to the next sample with a holder, ms */
+  longestZeroMs: number;
+  /** number of separate windows without a holder */
+  zeroWindows: number;
+  /** holders in order of appearance, consecutive duplicates collapsed ('-' for none) */
+  sequence: string[];
+  /** samples that failed (docker exec error) */
+  errors: number;
+  /** the first sample that started at or after `t` */
+  firstAfter(t: number): VipSample | undefined;
+}
+
+/**
+ * Samples `ip -o -4 addr show` on every host of the lab every `intervalMs` (start to start; a
+ * round that takes longer starts the next at once) until stop(), or at most `maxMs` / `maxSamples`.
+ */
+export function sampleVip(lab: Lab, opts: { intervalMs?: number; maxMs?: number; maxSamples?: number; hosts?: string[] } = {}) {
+  const intervalMs = opts.intervalMs ?? 100;
+  const maxMs = opts.maxMs ?? 5 * 60_000;
+  const maxSamples = opts.maxSamples ?? 6000;
+  const hosts = opts.hosts ?? lab.hosts.map((h) => h.name);
+  const samples: VipSample[] = [];
+  let errors = 0;
+  let stopped = false;
+  const started = Date.now();
+  const loop = (async () => {
+    while (!stopped && Date.now() - started < maxMs && samples.length < maxSamples) {
+      const t0 = Date.now();
+      try {
+        const holders = await vipHolders(lab, hosts);
+        samples.push({ t0, t1: Date.now(), holders });
+      } catch {
+        errors++;
+      }
+      const wait = intervalMs - (Date.now() - t0);
+      if (wait > 0) await sleep(wait);
+    }
+  })();
+  return {
+    samples,
+    async stop(): Promise<VipTimeline> {
+      stopped = true;
+      await loop;
+      return timeline(samples, errors);
+    },
+  };
+}
+
+export function timeline(samples: VipSample[], errors = 0): VipTimeline {
+  let longestZeroMs = 0;
+  let zeroWindows = 0;
+  let zeroSince: number | null = null;
+  const sequence: string[] = [];
+  for (const s of samples) {
+    const label = s.holders.length ? s.holders.join('+') : '-';
+    if (sequence[sequence.length - 1] !== label) sequence.push(label);
+    if (s.holders.length === 0) {
+      if (zeroSince === null) {
+        zeroSince = s.t0;
+        zeroWindows++;
+      }
+    } else if (zeroSince !== null) {
+      longestZeroMs = Math.max(longestZeroMs, s.t1 - zeroSince);
+      zeroSince = null;
+    }
+  }
+  const last = samples[samples.length - 1];
+  if (zeroSince !== null && last) longestZeroMs = Math.max(longestZeroMs, last.t1 - zeroSince);
+  return {
+    samples,
+    maxHolders: Math.max(0, ...samples.map((s) => s.holders.length)),
+    splitSamples: samples.filter((s) => s.holders.length > 1),
+    longestZeroMs,
+    zeroWindows,
+    sequence,
+    errors,
+    firstAfter: (t) => samples.find((s) => s.t0 >= t),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPS through the VIP (lab addresses only)
+
+/** one fresh TLS connection (agent: false) to https://host:port/path; stand-in certs are self-signed */
+export function httpsGet(host: string, port: number, urlPath = '/healthz', timeoutMs = 3_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host, port, path: urlPath, rejectUnauthorized: false, agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms: https://${host}:${port}${urlPath}`)));
+    req.on('error', reject);
+  });
+}
+
+/** GET through VIP:8443 until a body is `ok <want>` (bounded); the bodies seen */
+export async function untilBodyFrom(lab: Lab, want: string, maxTries = 120, gapMs = 250): Promise<{ found: boolean; tries: number; bodies: Map<string, number> }> {
+  const bodies = new Map<string, number>();
+  for (let i = 1; i <= maxTries; i++) {
+    const b = await httpsGet(lab.vip, 8443).then(
+      (r) => `${r.status} ${r.body}`,
+      (e: Error) => `error ${e.message}`,
+    );
+    bodies.set(b, (bodies.get(b) ?? 0) + 1);
+    if (b === `200 ok ${want}`) return { found: true, tries: i, bodies };
+    await sleep(gapMs);
+  }
+  return { found: false, tries: maxTries, bodies };
+}
+
+// ---------------------------------------------------------------------------------------------
+// hand-made inventories
+
+/**
+ * An inventory as an operator writes it: comments (header, trailing, between hosts), odd spacing
+ * after values, a flow map and a block map for hosts. Same connection vars as writeLabInventory.
+ */
+export function handInventory(lab: Lab, hosts: string[], extraVars = ''): string {
+  const addr = (n: string) => lab.hosts.find((h) => h.name === n)!.address;
+  const lines = [
+    '# kha day-two test inventory (hand-written)',
+    '#   keep this comment: the day-two commands must not touch it',
+    '',
+    'all:',
+    '  vars:',
+    `    vip: ${lab.vip}   # the endpoint`,
+    `    ansible_user:   ${lab.user}`,
+    `    ansible_ssh_private_key_file: "${lab.keyFile}"`,
+    `    ansible_ssh_common_args: '-o UserKnownHostsFile=${lab.knownHostsFile} -o StrictHostKeyChecking=yes'`,
+    '    advert_int: 1    # seconds',
+    ...(extraVars ? extraVars.split('\n').map((l) => `    ${l}`) : []),
+    '',
+    '  children:',
+    '    masters:   # the control plane',
+    '      hosts:',
+  ];
+  hosts.forEach((h, i) => {
+    if (i === 1) lines.push('        # the backups');
+    // the last of several hosts in block style with a trailing comment, the others flow maps
+    if (i === hosts.length - 1 && i > 0) lines.push(`        ${h}:`, `          ansible_host: ${addr(h)}   # block style`);
+    else lines.push(`        ${h}: { ansible_host: ${addr(h)} }    # ${i === 0 ? 'primary' : 'backup'}`);
+  });
+  lines.push('', '# end of inventory', '');
+  return lines.join('\n');
+}
+
+/** lines of `after` minus lines of `before`, assuming `after` = `before` with lines inserted */
+export function lineDiff(before: string, after: string): { added: string[]; removed: string[] } {
+  const a = before.split('\n');
+  const b = after.split('\n');
+  // LCS on lines (files are small)
+  const dp: number[][] = Array.from({ length: a.length + 1 }, () => new Array<number>(b.length + 1).fill(0));
+  for (let i = a.length - 1; i >= 0; i--) for (let j = b.length - 1; j >= 0; j--) dp[i]![j] = a[i] === b[j] ? dp[i + 1]![j + 1]! + 1 : Math.max(dp[i + 1]![j]!, dp[i]![j + 1]!);
+  const added: string[] = [];
+  const removed: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    if (a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (dp[i + 1]![j]! >= dp[i]![j + 1]!) removed.push(a[i++]!);
+    else added.push(b[j++]!);
+  }
+  while (i < a.length) removed.push(a[i++]!);
+  while (j < b.length) added.push(b[j++]!);
+  return { added, removed };
+}
+
+// ---------------------------------------------------------------------------------------------
+// exact VIP timeline: `ip -ts monitor address` inside every host (containers share the kernel
+// clock), bounded by `timeout`; the polling sampler above cannot tell a real overlap from the
+// spread of its docker execs, these kernel events can.
+
+export interface VipEvent {
+  /** ms since the epoch (µs precision) */
+  t: number;
+  host: string;
+  up: boolean;
+}
+
+export interface VipWindows {
+  events: VipEvent[];
+  /** windows where 2+ hosts had the VIP: [from, to, hosts] */
+  overlaps: Array<{ from: number; to: number; ms: number; hosts: string[] }>;
+  /** windows where no host had it */
+  gaps: Array<{ from: number; to: number; ms: number }>;
+  longestGapMs: number;
+  longestOverlapMs: number;
+  /** the hosts holding the VIP at time t (ms since the epoch), from the initial state and the events */
+  holdersAt(t: number): string[];
+}
+
+const MON_LOG = '/tmp/kha-day2-vipmon.log';
+
+function parseMonTime(s: string): number {
+  // [2026-11-22T04:03:31.189026] in the container's zone (forced to UTC)
+  const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})\]/.exec(s);
+  if (!m) throw new Error(`cannot parse the time of: ${s}`);
+  return Date.parse(`${m[1]}Z`) + Number(m[2]) / 1000;
+}
+
+/** Start `ip -ts -o monitor address` on every host (at most maxSeconds); stop() returns the windows. */
+export async function monitorVip(lab: Lab, opts: { maxSeconds?: number; hosts?: string[] } = {}) {
+  const hosts = opts.hosts ?? lab.hosts.map((h) => h.name);
+  const max = opts.maxSeconds ?? 300;
+  const vipRe = ` inet ${lab.vip.replace(/\./g, '\\.')}/`;
+  const started: Record<string, { pid: string; t: number; holds: boolean }> = {};
+  await Promise.all(
+    hosts.map(async (h) => {
+      const out = await sh(lab, h, [
+        'sh',
+        '-c',
+        `rm -f ${MON_LOG}; TZ=UTC setsid timeout ${max} ip -ts -o monitor address >${MON_LOG} 2>&1 </dev/null & echo $!; sleep 0.3; date +%s.%N; ip -o -4 addr show | grep -c '${vipRe}' || true`,
+      ]);
+      const [pid, t, n] = out.trim().split('\n');
+      started[h] = { pid: pid!, t: Number(t) * 1000, holds: Number(n) > 0 };
+    }),
+  );
+  return {
+    initial: started,
+    async stop(): Promise<VipWindows> {
+      const events: VipEvent[] = [];
+      for (const h of hosts) {
+        const out = await sh(lab, h, ['sh', '-c', `kill ${started[h]!.pid} 2>/dev/null; sleep 0.1; cat ${MON_LOG}; rm -f ${MON_LOG}`]);
+        for (const line of out.split('\n')) {
+          if (!new RegExp(vipRe).test(line)) continue;
+          events.push({ t: parseMonTime(line), host: h, up: !/\]\s+Deleted /.test(line) });
+        }
+      }
+      events.sort((a, b) => a.t - b.t);
+      return vipWindows(events, started);
+    },
+  };
+}
+
+export function vipWindows(events: VipEvent[], initial: Record<string, { t: number; holds: boolean }>): VipWindows {
+  const holding = new Set(Object.entries(initial).filter(([, v]) => v.holds).map(([h]) => h));
+  const t0 = Math.max(...Object.values(initial).map((v) => v.t));
+  const overlaps: VipWindows['overlaps'] = [];
+  const gaps: VipWindows['gaps'] = [];
+  let overlapFrom: number | null = holding.size > 1 ? t0 : null;
+  let gapFrom: number | null = holding.size === 0 ? t0 : null;
+  let overlapHosts = new Set<string>(holding.size > 1 ? holding : []);
+  for (const e of events) {
+    if (e.t < (initial[e.host]?.t ?? t0)) continue; // already in that host's initial state
+    if (e.up) holding.add(e.host);
+    else holding.delete(e.host);
+    if (holding.size > 1) {
+      overlapFrom ??= e.t;
+      for (const h of holding) overlapHosts.add(h);
+    } else if (overlapFrom !== null) {
+      overlaps.push({ from: overlapFrom, to: e.t, ms: e.t - overlapFrom, hosts: [...overlapHosts] });
+      overlapFrom = null;
+      overlapHosts = new Set();
+    }
+    if (holding.size === 0) gapFrom ??= e.t;
+    else if (gapFrom !== null) {
+      gaps.push({ from: gapFrom, to: e.t, ms: e.t - gapFrom });
+      gapFrom = null;
+    }
+  }
+  // still open at the end (until now)
+  const end = Date.now();
+  if (overlapFrom !== null) overlaps.push({ from: overlapFrom, to: end, ms: end - overlapFrom, hosts: [...overlapHosts] });
+  if (gapFrom !== null) gaps.push({ from: gapFrom, to: end, ms: end - gapFrom });
+  const holdersAt = (t: number): string[] => {
+    const hs = new Set(Object.entries(initial).filter(([, v]) => v.holds).map(([h]) => h));
+    for (const e of events) {
+      if (e.t > t) break;
+      if (e.t < (initial[e.host]?.t ?? t0)) continue;
+      if (e.up) hs.add(e.host);
+      else hs.delete(e.host);
+    }
+    return [...hs].sort();
+  };
+  return {
+    holdersAt,
+    events,
+    overlaps,
+    gaps,
+    longestGapMs: Math.max(0, ...gaps.map((g) => g.ms)),
+    longestOverlapMs: Math.max(0, ...overlaps.map((o) => o.ms)),
+  };
+}
+
+/**
+ * Two holders at once, judged on both timelines. The kernel events are exact; a polling round that
+ * saw two holders is only an artifact when a VIP transition happened inside that round (its docker
+ * execs are spread over tens of ms). Returns the offenders: kernel overlaps of `toleranceMs` or
+ * more, and sampler rounds with 2+ holders that no kernel transition explains.
+ */
+export function splitBrains(tl: VipTimeline, exact: VipWindows, toleranceMs = 50): { long: VipWindows['overlaps']; unexplained: string[] } {
+  const long = exact.overlaps.filter((o) => o.ms >= toleranceMs);
+  const unexplained = tl.splitSamples
+    .filter((s) => !exact.events.some((e) => e.t >= s.t0 - 5 && e.t <= s.t1 + 5))
+    .map((s) => `${new Date(s.t0).toISOString()}..${new Date(s.t1).toISOString().slice(11)} ${s.holders.join('+')}`);
+  return { long, unexplained };
+}
+
+/** VIP moves in the kernel timeline: how many times a host gained the VIP */
+export function vipGains(exact: VipWindows): number {
+  return exact.events.filter((e) => e.up).length;
+}
