@@ -71,6 +71,7 @@ export function splitVerbosity(argv: string[]): { argv: string[]; verbose: numbe
 
 export abstract class KhaCommand extends Command {
   protected io?: Io;
+  private jsonSink?: JsonSink;
   private secrets: string[] = [];
   private abort = new AbortController();
   private sigints = 0;
@@ -81,7 +82,7 @@ export abstract class KhaCommand extends Command {
     const json = Boolean(flags.json);
     if (flags.quiet) {
       // nothing on stdout from the engine
-    } else if (json) events.add(new JsonSink(process.stdout));
+    } else if (json) events.add((this.jsonSink = new JsonSink(process.stdout)));
     else events.add(new HumanSink({ out: process.stdout, verbose }));
     const logFile = flags['log-file'] ?? defaultLogFile();
     try {
@@ -155,7 +156,9 @@ export abstract class KhaCommand extends Command {
     const code = this.abort.signal.aborted ? ExitCode.interrupted : err instanceof KhaError ? err.exit : ExitCode.failed;
     const msg = mask(describeError(err), this.secrets);
     if (this.io?.json) {
-      process.stdout.write(`${JSON.stringify({ error: { message: msg, code: err instanceof KhaError ? err.code : 'E_INTERNAL', exit: code } })}\n`);
+      const e = { message: msg, code: err instanceof KhaError ? err.code : 'E_INTERNAL', exit: code };
+      if (this.jsonSink) this.jsonSink.setError(e);
+      else process.stdout.write(`${JSON.stringify({ error: e })}\n`);
     } else {
       process.stderr.write(`error: ${msg}\n`);
       if (err instanceof KhaError) for (const s of err.suggestions) process.stderr.write(`  try: ${mask(s, this.secrets)}\n`);

@@ -10,9 +10,11 @@ import type { Inventory, InventoryHost } from '../inventory/types.js';
 import { connect, type ConnectOptions } from '../transport/ssh.js';
 import type { Connection } from '../transport/types.js';
 import { ConnectionPool } from '../transport/pool.js';
+import { accessSync, constants, statSync } from 'node:fs';
+import { InputError } from '../errors.js';
 import type { Io } from './base.js';
 import type { EventBus } from '../engine/events.js';
-import { render } from '../transport/quote.js';
+import { quote, render } from '../transport/quote.js';
 
 export interface InventoryFlagValues {
   inventory: string;
@@ -101,9 +103,42 @@ export async function loadForRun(flags: InventoryFlagValues, io: Io): Promise<{ 
     ...(flags.become !== undefined ? { become: flags.become } : {}),
   });
   io.addSecrets(inv.secrets);
+  checkKeyFiles(inv, flags['private-key'] !== undefined);
   const settings = resolveSettings(inv);
   if (settings.authPass) io.addSecrets([settings.authPass]);
   return { inv, settings };
+}
+
+/**
+ * Private key files named by the inventory or --private-key: checked once each, before any
+ * connection, as OpenSSH would (a regular file, readable, not accessible by others). Bad input,
+ * exit 4, naming the host and where the key came from.
+ */
+export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
+  const seen = new Set<string>();
+  for (const h of inv.hosts) {
+    const file = h.connection.privateKeyFile;
+    if (!file || seen.has(file)) continue;
+    seen.add(file);
+    const where = fromFlag ? '--private-key' : `${h.name}: ansible_ssh_private_key_file`;
+    let st;
+    try {
+      st = statSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new InputError(`${where}: ${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}; give the path of the private key, e.g. ~/.ssh/id_ed25519`);
+    }
+    if (st.isDirectory()) throw new InputError(`${where}: ${file} is a directory; give the path of the private key file in it, e.g. ${file.replace(/\/$/, '')}/id_ed25519`);
+    if (!st.isFile()) throw new InputError(`${where}: ${file} is not a regular file; give the path of the private key file`);
+    if (st.mode & 0o077) {
+      throw new InputError(`${where}: permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')} for ${file} are too open (OpenSSH refuses such keys too); run chmod 600 ${quote(file)}`);
+    }
+    try {
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw new InputError(`${where}: ${file} is not readable by this user; check its owner and mode`);
+    }
+  }
 }
 
 export function makeRun(inv: Inventory, flags: InventoryFlagValues, io: Io, connector?: Connector): RunContext {

@@ -35,8 +35,10 @@ export default class Status extends KhaCommand {
         }
         if (!flags.watch || io.signal.aborted) {
           await run.connector.closeAll();
-          if (!report.healthy) process.stderr.write(`error: ${report.problem}\n`);
-          await this.finish(report.healthy ? (report.hosts.some((h) => !h.reachable) ? ExitCode.unreachable : 0) : ExitCode.unhealthy);
+          const allDown = report.hosts.every((h) => !h.reachable);
+          if (allDown) process.stderr.write(`error: no host is reachable (${report.hosts.map((h) => `${h.name}: ${h.error ?? 'unreachable'}`).join('; ')})\n`);
+          else if (!report.healthy) process.stderr.write(`error: ${report.problem}\n`);
+          await this.finish(allDown ? ExitCode.unreachable : report.healthy ? (report.hosts.some((h) => !h.reachable) ? ExitCode.unreachable : 0) : ExitCode.unhealthy);
           return;
         }
         await new Promise((r) => setTimeout(r, flags.interval * 1000));

@@ -51,9 +51,10 @@ export function addHostToInventoryText(text: string, groupPath: string[], name: 
     if (key.range && endAt !== undefined) {
       const indent = key.range[0] - lineStart(text, key.range[0]);
       const at = lineEnd(text, Math.max(endAt - 1, key.range[0]));
-      const line = `${' '.repeat(indent)}${name}: ${flowMap(vars)}\n`;
+      const eol = text.includes('\r\n') ? '\r\n' : '\n';
+      const line = `${' '.repeat(indent)}${name}: ${flowMap(vars)}${eol}`;
       const prefix = text.slice(0, at);
-      return `${prefix}${prefix.endsWith('\n') || prefix === '' ? '' : '\n'}${line}${text.slice(at)}`;
+      return `${prefix}${prefix.endsWith('\n') || prefix === '' ? '' : eol}${line}${text.slice(at)}`;
     }
   }
   const node = doc.createNode(vars, { flow: true });

@@ -75,7 +75,7 @@ export const settingsShape = {
   vip: z
     .string(says((v) => (v === undefined ? `vip is required; ${VIP_FIX}` : `${show(v)} is not an IPv4 address; ${VIP_FIX}`)))
     .regex(IPV4)
-    .refine(unicastIPv4),
+    .refine(unicastIPv4, { error: (iss) => `${show(iss.input)} is a loopback, multicast or reserved address, not usable as a VIP; ${VIP_FIX}` }),
   vip_prefix: z
     .preprocess(numeric, z.int(says((v) => `${show(v)} is not a prefix length; use a number from 1 to 32 (default 32)`)).min(1).max(32))
     .default(32),

@@ -123,7 +123,7 @@ async function loadKeys(
       }
       throw keyError(
         host,
-        `permissions ${perms} for private key ${shown} are too open: it must not be accessible by others (OpenSSH refuses it too); chmod 600 ${quote(shown)}`,
+        `permissions ${perms} for private key ${shown} are too open: it must not be accessible by others (OpenSSH refuses it too); chmod 600 ${quote(file)}`,
         [`chmod 600 ${quote(file)}`],
       );
     }

@@ -39,3 +39,11 @@ describe("inventory edits keep the operator's comments, order and formatting", (
     expect(() => removeHostFromInventoryText(text, 'm9')).toThrow(new InputError('--name: m9 is not a host of the inventory'));
   });
 });
+
+describe('CRLF inventories', () => {
+  it('the added line uses the file\'s own line ending', () => {
+    const crlf = text.replace(/\n/g, '\r\n');
+    const out = addHostToInventoryText(crlf, ['all', 'children', 'masters'], 'm4', { ansible_host: '10.0.0.14' });
+    expect(out).toBe(crlf.replace('        m3: { ansible_host: 10.0.0.13 }\r\n', '        m3: { ansible_host: 10.0.0.13 }\r\n        m4: { ansible_host: 10.0.0.14 }\r\n'));
+  });
+});

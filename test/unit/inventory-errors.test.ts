@@ -56,7 +56,7 @@ const cases: Array<[string, string, string]> = [
     `hosts.yaml:2: all.vars.vip: vip is required; ${FIX_VIP}`,
   ],
   ['malformed vip', inv([], [M1, M2], '10.0.0.300'), `hosts.yaml:3: all.vars.vip: 10.0.0.300 is not an IPv4 address; ${FIX_VIP}`],
-  ['loopback vip', inv([], [M1, M2], '127.0.0.1'), `hosts.yaml:3: all.vars.vip: 127.0.0.1 is not an IPv4 address; ${FIX_VIP}`],
+  ['loopback vip', inv([], [M1, M2], '127.0.0.1'), `hosts.yaml:3: all.vars.vip: 127.0.0.1 is a loopback, multicast or reserved address, not usable as a VIP; ${FIX_VIP}`],
   [
     'vip equal to a host address',
     inv([], [M1, M2], '10.0.0.12'),
