@@ -15,8 +15,36 @@ const C = { reset: '\x1b[0m', bold: '\x1b[1m', dim: '\x1b[2m', green: '\x1b[32m'
 export class HumanSink implements Sink {
   private color: boolean;
   private width = 0;
+  /** live progress on a TTY: the phase, its elapsed time and the tasks done so far */
+  private live: { title: string; t0: number; tasks: number; timer?: NodeJS.Timeout } | undefined;
+  private liveShown = false;
   constructor(private readonly o: HumanOptions) {
     this.color = o.color ?? Boolean(o.out.isTTY && !process.env.NO_COLOR);
+  }
+
+  private get isTty(): boolean {
+    return Boolean(this.o.out.isTTY) && !process.env.CI;
+  }
+
+  private clearLive(): void {
+    if (this.liveShown) {
+      this.o.out.write('\r\x1b[2K');
+      this.liveShown = false;
+    }
+  }
+
+  private drawLive(): void {
+    if (!this.live || !this.isTty) return;
+    const sec = ((Date.now() - this.live.t0) / 1000).toFixed(1);
+    const spin = '|/-\\'[Math.floor(Date.now() / 150) % 4];
+    this.o.out.write(`\r\x1b[2K${this.c('dim', `${spin} ${this.live.title}: ${sec} s, ${this.live.tasks} task${this.live.tasks === 1 ? '' : 's'} done`)}`);
+    this.liveShown = true;
+  }
+
+  private stopLive(): void {
+    if (this.live?.timer) clearInterval(this.live.timer);
+    this.clearLive();
+    this.live = undefined;
   }
 
   private c(code: keyof typeof C, s: string): string {
@@ -24,22 +52,32 @@ export class HumanSink implements Sink {
   }
 
   private line(s = ''): void {
+    this.clearLive();
     this.o.out.write(`${s}\n`);
+    this.drawLive();
   }
 
   emit(e: RunEvent): void {
     const v = this.o.verbose ?? 0;
     switch (e.type) {
       case 'phase':
+        this.stopLive();
         this.line(this.c('bold', `==> ${e.title}`));
+        if (this.isTty) {
+          this.live = { title: e.title, t0: Date.now(), tasks: 0 };
+          this.live.timer = setInterval(() => this.drawLive(), 150);
+          this.live.timer.unref();
+        }
         break;
       case 'phase-done':
-        if (v > 0) this.line(this.c('dim', `    (${(e.ms / 1000).toFixed(1)} s)`));
+        this.stopLive();
+        if (v > 0 || this.isTty) this.line(this.c('dim', `    (${(e.ms / 1000).toFixed(1)} s)`));
         break;
       case 'batch':
         if (e.count > 1 || v > 0) this.line(this.c('cyan', `  batch ${e.index}/${e.count}: ${e.hosts.join(', ')}`));
         break;
       case 'task': {
+        if (this.live) this.live.tasks++;
         this.width = Math.max(this.width, e.host.length);
         if ((e.status === 'ok' || e.status === 'skipped') && !(this.o.showOk || v > 0)) break;
         const colors: Record<string, keyof typeof C> = { ok: 'green', changed: 'yellow', failed: 'red', unreachable: 'red', skipped: 'dim' };
@@ -73,11 +111,16 @@ export class HumanSink implements Sink {
         }
         break;
       case 'recap':
+        this.stopLive();
         this.recap(e.hosts);
         break;
       case 'result':
         break;
     }
+  }
+
+  close(): void {
+    this.stopLive();
   }
 
   private recap(hosts: Record<string, HostRecap>): void {

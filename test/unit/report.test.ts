@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { EventBus } from '../../src/engine/events.js';
+import { HumanSink } from '../../src/report/human.js';
+import { JsonSink } from '../../src/report/json.js';
+import { mask } from '../../src/transport/quote.js';
+
+function out(isTTY: boolean) {
+  const chunks: string[] = [];
+  return { isTTY, write: (s: string) => (chunks.push(s), true), text: () => chunks.join(''), chunks } as unknown as NodeJS.WritableStream & { isTTY: boolean; text(): string; chunks: string[] };
+}
+
+describe('human output', () => {
+  it('without a TTY: plain lines, no colour, no live line; ok tasks only with -v; the recap table', () => {
+    const o = out(false);
+    const bus = new EventBus((s) => mask(s, ['s3cret']));
+    bus.add(new HumanSink({ out: o }));
+    bus.emit({ type: 'phase', title: 'Configure', index: 1, total: 2 });
+    bus.emit({ type: 'task', host: 'm1', task: 'write /etc/haproxy/haproxy.cfg', status: 'changed', why: 'content differs', ms: 5, check: false });
+    bus.emit({ type: 'task', host: 'm2', task: 'write /etc/haproxy/haproxy.cfg', status: 'ok', why: 'content unchanged', ms: 5, check: false });
+    bus.emit({ type: 'task', host: 'm2', task: 'auth', status: 'failed', error: 'bad pass s3cret\nline two', ms: 5, check: true });
+    bus.emit({ type: 'recap', hosts: { m1: { ok: 0, changed: 1, failed: 0, unreachable: 0, skipped: 0 } } });
+    expect(o.text()).toBe(
+      [
+        '==> Configure',
+        '  m1: changed      write /etc/haproxy/haproxy.cfg (content differs)',
+        '  m2: failed       auth: bad pass ********',
+        '      line two',
+        '==> Recap',
+        '  host  ok  changed  failed  unreachable  skipped',
+        '  m1     0        1       0            0        0',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('on a TTY: a live progress line that is cleared before every printed line', async () => {
+    const prevCi = process.env.CI;
+    delete process.env.CI;
+    try {
+      const o = out(true);
+      const sink = new HumanSink({ out: o, color: false });
+      sink.emit({ type: 'phase', title: 'Install', index: 1, total: 1 });
+      await new Promise((r) => setTimeout(r, 200));
+      sink.emit({ type: 'task', host: 'm1', task: 'install keepalived, haproxy', status: 'changed', ms: 1, check: false });
+      sink.emit({ type: 'phase-done', title: 'Install', ms: 200 });
+      sink.close();
+      expect(o.text()).toMatch(/\r\x1b\[2K[|/\\-] Install: 0\.\d s, 0 tasks done/);
+      expect(o.text()).toContain('\r\x1b[2K  m1: changed      install keepalived, haproxy\n');
+    } finally {
+      if (prevCi !== undefined) process.env.CI = prevCi;
+    }
+  });
+});
+
+describe('--json', () => {
+  it('one document: result, error, recap, tasks', () => {
+    const o = out(false);
+    const sink = new JsonSink(o);
+    sink.emit({ type: 'task', host: 'm1', task: 't', status: 'ok', ms: 1, check: false });
+    sink.emit({ type: 'result', data: { vip: '10.0.0.100' } });
+    sink.setError({ message: 'boom', code: 'E_X', exit: 2 });
+    sink.close();
+    const doc = JSON.parse(o.text());
+    expect(doc.result).toEqual({ vip: '10.0.0.100' });
+    expect(doc.error).toEqual({ message: 'boom', code: 'E_X', exit: 2 });
+    expect(doc.tasks).toHaveLength(1);
+  });
+});
