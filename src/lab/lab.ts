@@ -240,7 +240,7 @@ async function labContainer(image: string): Promise<LabContainerT> {
       return this;
     }
   }
-  return (await labContainer(image));
+  return new LabContainer(image);
 }
 
 async function dockerExec(c: ContainerRuntimeClient, id: string, cmd: string[]): Promise<ExecOutput> {
