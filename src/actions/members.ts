@@ -13,6 +13,7 @@ import { preflightChecks } from './preflight.js';
 import { tcpConnectScript } from './probes.js';
 import { checkPassing, connectAndGather, lockPhase, playOrThrow, preflight, verify, vipHolders, type UpState } from './up.js';
 import { handOver } from './upgrade.js';
+import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
 
 export interface MembersOptions {
   serial: SerialSpec;
@@ -86,7 +87,8 @@ function writeInventory(st: MembersState): Phase<MembersState> {
 export function addMasterPhases(name: string): Phase<MembersState>[] {
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
-    lockPhase((st) => st.s.lbHosts),
+    NODE_PREFLIGHT_PHASE,
+    lockPhase((st) => changedHosts(st.s)),
     {
       title: 'Preflight: the new host, the settings, a healthy cluster (nothing is changed yet)',
       run: async (st) => {
@@ -117,6 +119,8 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
         await updateMembers(st, st.s.lbHosts.filter((h) => h !== name));
       },
     },
+    NODE_PROXY_PHASE,
+    ETC_HOSTS_PHASE,
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
   ];
 }
@@ -136,7 +140,8 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
         }
       },
     },
-    lockPhase((st) => st.s.lbHosts),
+    NODE_PREFLIGHT_PHASE,
+    lockPhase((st) => changedHosts(st.s)),
     {
       title: 'Preflight: the remaining hosts, a healthy cluster (nothing is changed yet)',
       run: async (st) => {
@@ -185,6 +190,8 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
         await updateMembers(st, st.s.lbHosts);
       },
     },
+    NODE_PROXY_PHASE,
+    ETC_HOSTS_PHASE,
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
   ];
 }

@@ -16,6 +16,7 @@ import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, haHandlers
 import { preflightChecks, type HostNet } from './preflight.js';
 import { planHosts, showAndConfirm, type Confirm } from './plan.js';
 import { acquireLocks } from './lock.js';
+import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
 import {
   haproxyStatScript,
   holdsVip,
@@ -111,7 +112,8 @@ export function upPhases(): Phase<UpState>[] {
       title: 'Connect and gather facts',
       run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]),
     },
-    lockPhase((st) => st.s.lbHosts),
+    NODE_PREFLIGHT_PHASE,
+    lockPhase((st) => changedHosts(st.s)),
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
     {
       title: 'Plan',
@@ -150,6 +152,9 @@ export function upPhases(): Phase<UpState>[] {
       run: startOthers,
     },
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
+    // the other topologies: node-local proxies on the workers, the /etc/hosts block everywhere
+    NODE_PROXY_PHASE,
+    ETC_HOSTS_PHASE,
   ];
 }
 

@@ -1,5 +1,6 @@
 import { Flags } from '@oclif/core';
 import { renderStatusTable, status } from '../actions/status.js';
+import { nodeProxyStatus, renderNodeProxyTable } from '../actions/nodes.js';
 import { inventoryFlags, KhaCommand } from '../cli/base.js';
 import { loadForRun, makeRun } from '../cli/prepare.js';
 import { ExitCode } from '../errors.js';
@@ -27,10 +28,12 @@ export default class Status extends KhaCommand {
       run = makeRun(inv, flags, io);
       for (;;) {
         const report = await status(run, settings);
-        if (flags.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        const nodes = settings.nodeLocalProxy ? await nodeProxyStatus(run, settings) : [];
+        if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, nodes }, null, 2)}\n`);
         else {
           if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
           process.stdout.write(renderStatusTable(report));
+          if (nodes.length) process.stdout.write(renderNodeProxyTable(nodes));
           if (flags.watch) process.stdout.write(`(every ${flags.interval} s, ${new Date().toLocaleTimeString()}; Ctrl-C to stop)\n`);
         }
         if (!flags.watch || io.signal.aborted) {

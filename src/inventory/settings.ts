@@ -306,7 +306,9 @@ export function resolveSettings(inv: Inventory): HaSettings {
 
   const portClash = (p: number) =>
     `frontend_port and apiserver_port are both ${p}; haproxy and the apiserver need different ports, e.g. frontend_port: ${p === 8443 ? 9443 : 8443}`;
-  if (frontendPort === apiserverPort) {
+  // the clash matters only where haproxy and an apiserver share a host (load balancers that are masters)
+  const lbMasters = (inv.groups[lbGroup] ?? []).filter((h) => masters.includes(h));
+  if (frontendPort === apiserverPort && lbMasters.length > 0) {
     const explicit = clusterVars['frontend_port'] !== undefined ? 'frontend_port' : 'apiserver_port';
     throw fail(clusterPath(explicit), portClash(frontendPort));
   }
@@ -337,7 +339,7 @@ export function resolveSettings(inv: Inventory): HaSettings {
     }
     const hostApiPort = hostGet(h, 'apiserver_port');
     const isLb = lbSet.has(h.name);
-    if (isLb && hostApiPort === frontendPort) throw fail(hostVarPath(h.name, 'apiserver_port'), portClash(frontendPort));
+    if (isLb && masters.includes(h.name) && hostApiPort === frontendPort) throw fail(hostVarPath(h.name, 'apiserver_port'), portClash(frontendPort));
     const iface = hostGet(h, 'vrrp_interface');
     const explicitPriority = hostGet(h, 'priority');
     const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[lbGroup]?.length ?? 1) * lbIndex)) : 0;
@@ -387,7 +389,14 @@ export function resolveSettings(inv: Inventory): HaSettings {
       connect: get('haproxy_timeout_connect'),
     },
     vipWaitTimeoutSec: get('vip_wait_timeout'),
-    trackApiserver: get('track_apiserver'),
+    trackApiserver: (() => {
+      const on = get('track_apiserver');
+      const plainLb = (inv.groups[lbGroup] ?? []).filter((h) => !masters.includes(h));
+      if (on && plainLb.length) {
+        throw fail(clusterPath('track_apiserver'), `track_apiserver checks the apiserver on each load-balancer host, and ${plainLb.join(', ')} run${plainLb.length === 1 ? 's' : ''} none (dedicated load balancers); remove track_apiserver`);
+      }
+      return on;
+    })(),
     nopreempt: get('vrrp_nopreempt'),
     ...(keepalivedVersion !== undefined ? { keepalivedVersion } : {}),
     ...(haproxyVersion !== undefined ? { haproxyVersion } : {}),

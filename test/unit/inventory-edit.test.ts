@@ -47,3 +47,21 @@ describe('CRLF inventories', () => {
     expect(out).toBe(crlf.replace('        m3: { ansible_host: 10.0.0.13 }\r\n', '        m3: { ansible_host: 10.0.0.13 }\r\n        m4: { ansible_host: 10.0.0.14 }\r\n'));
   });
 });
+
+describe('dedicated load balancers (settings)', () => {
+  const lbInv = (vars: string) =>
+    ['all:', '  vars:', '    vip: 10.0.0.100', ...vars.split('\n').filter(Boolean).map((l) => `    ${l}`), '  children:', '    loadbalancers:', '      hosts:', '        lb1: { ansible_host: 10.0.0.5 }', '        lb2: { ansible_host: 10.0.0.6 }', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }'].join('\n');
+  it('frontend_port 6443 is fine when no load balancer runs an apiserver', async () => {
+    const { resolveSettings } = await import('../../src/inventory/settings.js');
+    const s = resolveSettings(parseInventory(lbInv('frontend_port: 6443'), 'hosts.yaml'));
+    expect(s.frontendPort).toBe(6443);
+    expect(s.lbHosts).toEqual(['lb1', 'lb2']);
+    expect(s.unicast).toBe(true);
+  });
+  it('track_apiserver is refused: the load balancers run no apiserver', async () => {
+    const { resolveSettings } = await import('../../src/inventory/settings.js');
+    expect(() => resolveSettings(parseInventory(lbInv('track_apiserver: true'), 'hosts.yaml'))).toThrow(
+      'hosts.yaml:4: all.vars.track_apiserver: track_apiserver checks the apiserver on each load-balancer host, and lb1, lb2 run none (dedicated load balancers); remove track_apiserver',
+    );
+  });
+});

@@ -1,0 +1,157 @@
+// For the topology integration tests (dedicated load balancers; nodes with node-local proxies and
+// /etc/hosts): inventories with groups for a lab, `node bin/run.js ...` as a subprocess (needs
+// `npm run build`), and the same run built in this process (loadForRun + makeRun + up() and the
+// node phases), for phases the CLI does not run yet.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import type { Lab } from '../../src/lab/lab.js';
+import { KHA_SUDO_PASSWORD } from '../../src/lab/lab.js';
+import { EventBus, type RunEvent } from '../../src/engine/events.js';
+import type { Io } from '../../src/cli/base.js';
+import { loadForRun, makeRun } from '../../src/cli/prepare.js';
+import { up, type UpState } from '../../src/actions/up.js';
+import { describeError } from '../../src/errors.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = path.join(REPO_ROOT, 'bin', 'run.js');
+
+export interface TopoInventory {
+  /** group -> host names (e.g. masters, loadbalancers, nodes) */
+  groups: Record<string, string[]>;
+  vars?: Record<string, unknown>;
+}
+
+/**
+ * A lab inventory with groups: every host under all.hosts (ansible_host), the groups under
+ * all.children, the connection vars of writeLabInventory (ansible_ssh_common_args names the
+ * lab's known_hosts). The file lives in the lab's state dir (removed with the lab).
+ */
+export function writeTopoInventory(lab: Lab, name: string, t: TopoInventory): string {
+  const vars: Record<string, unknown> = {
+    vip: lab.vip,
+    ansible_user: lab.user,
+    ansible_ssh_private_key_file: lab.keyFile,
+    ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHostsFile} -o StrictHostKeyChecking=yes`,
+    ...(lab.user === 'kha' ? { ansible_become: true, ansible_become_password: KHA_SUDO_PASSWORD } : {}),
+    ...t.vars,
+  };
+  const hosts: Record<string, { ansible_host: string }> = {};
+  for (const h of lab.hosts) hosts[h.name] = { ansible_host: h.address };
+  const children: Record<string, { hosts: Record<string, null> }> = {};
+  for (const [g, members] of Object.entries(t.groups)) children[g] = { hosts: Object.fromEntries(members.map((m) => [m, null])) };
+  const file = path.join(lab.stateDir, `${name}.yaml`);
+  fs.writeFileSync(file, `# kha topology test inventory (generated)\n${YAML.stringify({ all: { vars, hosts, children } })}`);
+  return file;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  argv: string[];
+}
+
+/** `node bin/run.js <args>` without a shell; never throws on a non-zero exit. */
+export function runKhaCli(args: string[], timeoutMs = 5 * 60_000): Promise<CliResult> {
+  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) {
+    return Promise.reject(new Error(`dist/ is missing: run npm run build before the integration tests (${REPO_ROOT})`));
+  }
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, shell: false, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Math.round(performance.now() - t0), argv: args });
+    });
+  });
+}
+
+export function describeCli(r: CliResult): string {
+  return `kha ${r.argv.join(' ')} -> exit ${r.code} in ${r.ms} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+}
+
+export interface InProcessRun {
+  st?: UpState;
+  error?: unknown;
+  events: RunEvent[];
+  ms: number;
+  /** sum of `changed` over the recap */
+  changed: number;
+  failed: number;
+  /** host -> titles of the tasks that changed */
+  changes: Record<string, string[]>;
+  describe(): string;
+}
+
+/**
+ * `kha up` built in this process, then `after(st)` (the phases not wired into the CLI yet), with
+ * every event kept. Closes the connections. Never throws: the error is in the result.
+ */
+export async function upInProcess(
+  lab: Lab,
+  inventory: string,
+  after: (st: UpState) => Promise<void>,
+  opts: { serial?: string; logFile?: string } = {},
+): Promise<InProcessRun> {
+  const events: RunEvent[] = [];
+  const bus = new EventBus();
+  bus.add({ emit: (e) => events.push(e) });
+  if (process.env.KHA_TOPO_DIAG) bus.add({ emit: (e) => fs.appendFileSync(process.env.KHA_TOPO_DIAG!, `${new Date().toISOString()} ${JSON.stringify(e).slice(0, 300)}\n`) });
+  const ac = new AbortController();
+  const io: Io = { events: bus, logFile: opts.logFile ?? `${inventory}.log`, signal: ac.signal, verbose: 0, json: false, addSecrets: () => undefined };
+  const flags = { inventory, forks: 20, 'connect-timeout': 10, 'known-hosts': lab.knownHostsFile };
+  const t0 = performance.now();
+  let st: UpState | undefined;
+  let error: unknown;
+  let run: ReturnType<typeof makeRun> | undefined;
+  try {
+    const { inv, settings } = await loadForRun(flags, io);
+    run = makeRun(inv, flags, io);
+    st = await up(run, settings, { serial: opts.serial ?? '20%' });
+    await after(st);
+  } catch (err) {
+    error = err;
+  } finally {
+    await run?.connector.closeAll().catch(() => undefined);
+  }
+  const ms = Math.round(performance.now() - t0);
+  const recap = run ? [...run.recap.values()] : [];
+  const changes: Record<string, string[]> = {};
+  for (const e of events) if (e.type === 'task' && e.status === 'changed') (changes[e.host] ??= []).push(e.task);
+  return {
+    ...(st ? { st } : {}),
+    ...(error !== undefined ? { error } : {}),
+    events,
+    ms,
+    changed: recap.reduce((a, r) => a + r.changed, 0),
+    failed: recap.reduce((a, r) => a + r.failed + r.unreachable, 0),
+    changes,
+    describe: () => describeEvents(events, error),
+  };
+}
+
+/** Phases, changes, failures and messages, one line each: for assertion messages. */
+export function describeEvents(events: RunEvent[], error?: unknown): string {
+  const lines: string[] = [];
+  for (const e of events) {
+    if (e.type === 'phase') lines.push(`==> ${e.title}`);
+    else if (e.type === 'phase-done' && e.error) lines.push(`<== ${e.title}: ${e.error}`);
+    else if (e.type === 'task' && e.status !== 'ok' && e.status !== 'skipped') lines.push(`${e.host}: ${e.status} ${e.task}${e.error ? `: ${e.error}` : e.why ? ` (${e.why})` : ''}`);
+    else if (e.type === 'message' && e.level !== 'debug') lines.push(`${e.level}: ${e.host ? `${e.host}: ` : ''}${e.text}`);
+  }
+  if (error !== undefined) lines.push(`ERROR: ${describeError(error)}`);
+  return lines.join('\n');
+}
