@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { runPlay } from '../../src/engine/play.js';
-import type { Module, Play } from '../../src/engine/types.js';
+import type { HostContext, Module, Play } from '../../src/engine/types.js';
 import { TaskFailed } from '../../src/engine/types.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
 
@@ -95,7 +95,7 @@ describe('play runner', () => {
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, {
       name: 'p', hosts, serial: 2,
-      tasks: [{ module: kv, params: (hc) => ({ key: 'a', value: '1', fail: hc.host.name === 'm3' }) }],
+      tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm3' }) }],
     });
     expect(r.done).toEqual(['m1', 'm2', 'm4']);
     expect(r.failed).toEqual(['m3']);
@@ -111,7 +111,7 @@ describe('play runner', () => {
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, {
       name: 'p', hosts, serial: 2, maxFailPercentage: 20,
-      tasks: [{ module: kv, params: (hc) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
+      tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
     });
     expect(r.stopped).toBe(false);
     expect(r.done).toEqual(['m1', 'm3', 'm4', 'm5']);
@@ -151,7 +151,7 @@ describe('play runner', () => {
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, {
       name: 'p', hosts, serial: 1, maxFailPercentage: 50,
-      tasks: [{ module: kv, params: (hc) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
+      tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
     });
     expect(r.stopReason).toBe('every host of batch 2 failed or was unreachable');
     expect(r.untouched).toEqual(['m3', 'm4', 'm5']);
