@@ -147,6 +147,8 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
       ),
     );
     toRun = all.filter((h) => planned.get(h) == null && !ctx.unreachable.has(h));
+    // hosts lost while planning count against max fail like any other failure
+    for (const h of all) if (ctx.unreachable.has(h)) failedInPlay.add(h);
     for (const h of all) {
       const tasks = planned.get(h);
       if (ctx.unreachable.has(h)) {
@@ -163,6 +165,10 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
   }
 
   const groups = batches(play.serial, toRun, `${play.name}: serial`);
+  if (groups.length === 0 && play.hosts.length && (failedInPlay.size / play.hosts.length) * 100 > maxFail) {
+    result.stopped = true;
+    result.stopReason = `${failedInPlay.size} of ${play.hosts.length} hosts failed (max fail ${maxFail}%)`;
+  }
   for (let bi = 0; bi < groups.length; bi++) {
     const batch = groups[bi]!;
     if (ctx.opts.signal.aborted) {

@@ -196,3 +196,19 @@ describe('flush_handlers', () => {
     expect(order).toEqual(['m1:a', 'm1:restart:x', 'm1:b', 'm2:a', 'm2:restart:x', 'm2:b']);
   });
 });
+
+describe('hosts lost while planning', () => {
+  it('count against max fail: the others finish their batch, then the play stops (max fail 0)', async () => {
+    const order: string[] = [];
+    const kv = kvModule(new Map(), order);
+    const { ctx, connector } = fakeRun(['m1', 'm2', 'm3', 'm4', 'm5'], (n) => new FakeConn(n));
+    ctx.facts.delete('m5');
+    connector.down.add('m5');
+    const r = await runPlay(ctx, { name: 'p', hosts: ['m1', 'm2', 'm3', 'm4', 'm5'], tasks: [{ module: kv, params: { key: 'a', value: '1' } }] });
+    expect(r.unreachable).toEqual(['m5']);
+    expect(r.done).toEqual(['m1', 'm2', 'm3', 'm4']);
+    expect(r.stopped).toBe(true);
+    expect(r.stopReason).toBe('1 of 5 hosts failed (max fail 0%)');
+    expect(connector.handshakes).toBe(4);
+  });
+});
