@@ -79,6 +79,25 @@ function hostPort(addr: string, port: number): string {
   return `${addr}:${port}`;
 }
 
+/**
+ * The global section kha writes for every haproxy it manages (VIP and node-local): master-worker
+ * for seamless reloads, hard-stop-after, and an admin stats socket that hands over listeners.
+ */
+export function haproxyGlobal(hardStopAfter: string, statsSocket: string): string[] {
+  return [
+    'global',
+    '    log /dev/log local0',
+    '    chroot /var/lib/haproxy',
+    '    user haproxy',
+    '    group haproxy',
+    '    master-worker',
+    `    hard-stop-after ${hardStopAfter}`,
+    `    stats socket ${statsSocket} mode 660 level admin expose-fd listeners`,
+    '    stats timeout 30s',
+    '',
+  ];
+}
+
 export function renderHaproxy(v: HaproxyVars): string {
   const frontendPort = int('frontendPort', v.frontendPort, 1, 65535);
   const bind = ipAddr('bindAddress', v.bindAddress);
@@ -108,16 +127,7 @@ export function renderHaproxy(v: HaproxyVars): string {
 
   return joinLines([
     MANAGED_HEADER,
-    'global',
-    '    log /dev/log local0',
-    '    chroot /var/lib/haproxy',
-    '    user haproxy',
-    '    group haproxy',
-    '    master-worker',
-    `    hard-stop-after ${hardStopAfter}`,
-    `    stats socket ${statsSocket} mode 660 level admin expose-fd listeners`,
-    '    stats timeout 30s',
-    '',
+    ...haproxyGlobal(hardStopAfter, statsSocket),
     'defaults',
     '    log global',
     '    mode tcp',

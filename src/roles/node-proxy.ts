@@ -11,6 +11,7 @@
 //
 // Checked against haproxy 2.6 and nginx 1.22 (Debian bookworm) with `haproxy -c -f` and
 // `nginx -t -c` (see the golden tests).
+import { haproxyGlobal } from './haproxy.js';
 import { MANAGED_HEADER, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
 
 export const NODE_PROXY_FRONTEND = 'kube-apiserver-local';
@@ -95,16 +96,7 @@ export function renderNodeHaproxy(v: NodeHaproxyVars): string {
     MANAGED_HEADER,
     '# Node-local apiserver proxy: kubelet and kube-proxy on this node talk to',
     `# https://${listen}:${port}, haproxy spreads them over every master.`,
-    'global',
-    '    log /dev/log local0',
-    '    chroot /var/lib/haproxy',
-    '    user haproxy',
-    '    group haproxy',
-    '    master-worker',
-    `    hard-stop-after ${hardStopAfter}`,
-    `    stats socket ${statsSocket} mode 660 level admin expose-fd listeners`,
-    '    stats timeout 30s',
-    '',
+    ...haproxyGlobal(hardStopAfter, statsSocket),
     'defaults',
     '    log global',
     '    mode tcp',
