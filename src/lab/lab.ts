@@ -243,6 +243,18 @@ async function labContainer(image: string): Promise<LabContainerT> {
   return new LabContainer(image);
 }
 
+/**
+ * ssh2's own parser rejects about 0.5 % of the ed25519 keys ssh2 generates (ssh2 issues #1390,
+ * #1513): retry until both halves parse, so no lab gets a key kha cannot load.
+ */
+export function parseableKeyPair(comment: string): { private: string; public: string } {
+  for (let i = 0; i < 20; i++) {
+    const k = ssh2.utils.generateKeyPairSync('ed25519', { comment });
+    if (!(ssh2.utils.parseKey(k.private) instanceof Error) && !(ssh2.utils.parseKey(k.public) instanceof Error)) return k;
+  }
+  throw new Error('could not generate an ed25519 key that ssh2 can parse in 20 tries');
+}
+
 async function dockerExec(c: ContainerRuntimeClient, id: string, cmd: string[]): Promise<ExecOutput> {
   const r = await c.container.exec(c.container.getById(id), cmd);
   return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
@@ -434,7 +446,7 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const keyFile = path.join(stateDir, 'id_ed25519');
   const knownHostsFile = path.join(stateDir, 'known_hosts');
-  const keys = ssh2.utils.generateKeyPairSync('ed25519', { comment: `kha-lab-${opts.name}` });
+  const keys = parseableKeyPair(`kha-lab-${opts.name}`);
   fs.writeFileSync(keyFile, keys.private.endsWith('\n') ? keys.private : `${keys.private}\n`, { mode: 0o600 });
   fs.chmodSync(keyFile, 0o600);
   const publicKey = keys.public.trim();

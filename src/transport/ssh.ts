@@ -415,6 +415,9 @@ function handshake(
         });
         try {
           client.connect(config);
+          // ssh2 leaves Nagle's algorithm on: every sequential command then waits ~40 ms for a
+          // delayed ACK (measured: 49.5 -> 15 ms per command with TCP_NODELAY)
+          client.setNoDelay(true);
         } catch (err) {
           fail(new TransportError(`${host}: connect to ${where} failed: ${(err as Error).message}`, { host, code: 'E_CONNECT', cause: err }));
         }

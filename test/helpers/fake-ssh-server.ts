@@ -72,7 +72,10 @@ function parse(text: string | Buffer): ParsedKey {
 }
 
 export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promise<FakeSshServer> {
-  const hostKeys = opts.hostKeys ?? [utils.generateKeyPairSync('ed25519').private];
+  // retry: ssh2 rejects ~0.5 % of the ed25519 keys it generates (ssh2 #1390, #1513)
+  let generated = utils.generateKeyPairSync('ed25519');
+  for (let i = 0; i < 20 && utils.parseKey(generated.private) instanceof Error; i++) generated = utils.generateKeyPairSync('ed25519');
+  const hostKeys = opts.hostKeys ?? [generated.private];
   const hostKeyPublic = publicLine(parse(hostKeys[0] as string | Buffer));
   const allowed = opts.authorizedKey ? parse(opts.authorizedKey) : undefined;
   const stats: FakeSshServer['stats'] = { connections: 0, handshakes: 0, authFailures: 0, execs: 0, commands: [], users: [] };
