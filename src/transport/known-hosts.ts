@@ -73,11 +73,12 @@ export function hostsFieldMatches(hosts: string, name: string): boolean {
   }
   let matched = false;
   for (const p of hosts.split(',')) {
-    if (p.startsWith('!')) {
-      if (globToRegExp(p.slice(1)).test(name)) return false;
-    } else if (globToRegExp(p).test(name)) {
-      matched = true;
-    }
+    const neg = p.startsWith('!');
+    const pat = neg ? p.slice(1) : p;
+    // most entries are exact names: compare as strings, no RegExp (the profile's top cost)
+    const hit = /[*?]/.test(pat) ? globToRegExp(pat).test(name) : pat.toLowerCase() === name.toLowerCase();
+    if (hit && neg) return false;
+    if (hit) matched = true;
   }
   return matched;
 }
@@ -132,14 +133,27 @@ export function knownHostLine(host: string, port: number, blob: Buffer): string 
 }
 
 /** Read a known_hosts file; a missing file is an empty one. */
-export async function readKnownHosts(file: string): Promise<KnownHostEntry[]> {
+export async function readKnownHosts(file: string, cache?: KnownHostsCache): Promise<KnownHostEntry[]> {
   try {
+    if (cache) {
+      // one parse per run and file: a pool connecting to 1000 hosts read and parsed the whole
+      // file 1000 times; an append changes mtime/size, so a recorded key is seen next time
+      const st = await fs.stat(file);
+      const hit = cache.get(file);
+      if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.entries;
+      const entries = parseKnownHosts(await fs.readFile(file, 'utf8'));
+      cache.set(file, { mtimeMs: st.mtimeMs, size: st.size, entries });
+      return entries;
+    }
     return parseKnownHosts(await fs.readFile(file, 'utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
 }
+
+/** Parsed known_hosts files, per pool (ConnectOptions.knownHostsCache). */
+export type KnownHostsCache = Map<string, { mtimeMs: number; size: number; entries: KnownHostEntry[] }>;
 
 /** Append one plain entry; creates the directory (0700) and the file (0600) when missing. */
 export async function appendKnownHost(file: string, host: string, port: number, blob: Buffer): Promise<void> {

@@ -32,6 +32,7 @@ export class ConnectionPool {
     const { forks = 20, connect = sshConnect, ...connectOpts } = opts;
     this.queue = new PQueue({ concurrency: Math.max(1, forks) });
     this.connectFn = connect;
+    connectOpts.knownHostsCache ??= new Map();
     // ask for each key's passphrase once, not once per host
     const ask = connectOpts.onPassphrase;
     if (ask) {

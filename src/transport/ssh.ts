@@ -18,6 +18,7 @@ import {
   knownHostName,
   knownKeyTypes,
   readKnownHosts,
+  type KnownHostsCache,
 } from './known-hosts.js';
 import { quote, render } from './quote.js';
 import { lookupSshConfig, readSshConfigText, resolveTarget, type ResolvedTarget } from './ssh-config.js';
@@ -45,6 +46,8 @@ export interface ConnectOptions {
   log?: (msg: string) => void;
   /** ssh-agent socket, default process.env.SSH_AUTH_SOCK; '' disables the agent */
   agentSocket?: string;
+  /** parsed known_hosts files shared by the connections of one pool (one parse per run) */
+  knownHostsCache?: KnownHostsCache;
   /** SSH keepalive interval, default 15000 */
   keepaliveIntervalMs?: number;
 }
@@ -259,7 +262,7 @@ function handshake(
   const khShown = tildify(khFile);
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
 
-  return readKnownHosts(khFile).then(
+  return readKnownHosts(khFile, opts.knownHostsCache).then(
     (entries) =>
       new Promise<SshClient>((resolve, reject) => {
         const client = new Client();
