@@ -2,7 +2,7 @@
 // kube-apiserver (docker/), on their own bridge network with static addresses. Used by the
 // integration tests (test/helpers/lab.ts) and by `kha lab up` / `kha lab down`.
 //
-// Recipe (docs: /work/shared/ENVIRONMENT.md): no --privileged; caps SYS_ADMIN, NET_ADMIN, NET_RAW;
+// Recipe (docs: /work/shared/ENVIRONMENT.md): privileged mode is refused on these machines; instead caps SYS_ADMIN, NET_ADMIN, NET_RAW;
 // seccomp=unconfined; tmpfs /run and /run/lock; /sys/fs/cgroup bound rw; /sbin/init as PID 1;
 // stop signal SIGRTMIN+3 (systemd's clean shutdown). Containers and network carry the label
 // kha.lab=<name>, so labDown(name) removes exactly them, from any process.
