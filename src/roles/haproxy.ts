@@ -98,6 +98,26 @@ export function haproxyGlobal(hardStopAfter: string, statsSocket: string): strin
   ];
 }
 
+/** The TCP defaults of every haproxy kha manages; `options` adds lines such as `option dontlognull`. */
+export function haproxyDefaults(t: { connect: string; client: string; server: string; tunnel: string; check: string }, options: string[] = []): string[] {
+  return [
+    'defaults',
+    '    log global',
+    '    mode tcp',
+    '    option tcplog',
+    ...options.map((o) => `    ${o}`),
+    '    option redispatch',
+    '    retries 3',
+    `    timeout connect ${t.connect}`,
+    `    timeout client ${t.client}`,
+    `    timeout server ${t.server}`,
+    '    # tunnel: idle limit of an established session (watches, exec, logs -f)',
+    `    timeout tunnel ${t.tunnel}`,
+    `    timeout check ${t.check}`,
+    '',
+  ];
+}
+
 export function renderHaproxy(v: HaproxyVars): string {
   const frontendPort = int('frontendPort', v.frontendPort, 1, 65535);
   const bind = ipAddr('bindAddress', v.bindAddress);
@@ -128,19 +148,7 @@ export function renderHaproxy(v: HaproxyVars): string {
   return joinLines([
     MANAGED_HEADER,
     ...haproxyGlobal(hardStopAfter, statsSocket),
-    'defaults',
-    '    log global',
-    '    mode tcp',
-    '    option tcplog',
-    '    option redispatch',
-    '    retries 3',
-    `    timeout connect ${t.connect}`,
-    `    timeout client ${t.client}`,
-    `    timeout server ${t.server}`,
-    '    # tunnel: idle limit of an established session (watches, exec, logs -f)',
-    `    timeout tunnel ${t.tunnel}`,
-    `    timeout check ${t.check}`,
-    '',
+    ...haproxyDefaults(t),
     `frontend ${HAPROXY_FRONTEND}`,
     `    bind ${hostPort(bind, frontendPort)}`,
     '    mode tcp',

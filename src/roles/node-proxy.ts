@@ -11,7 +11,7 @@
 //
 // Checked against haproxy 2.6 and nginx 1.22 (Debian bookworm) with `haproxy -c -f` and
 // `nginx -t -c` (see the golden tests).
-import { haproxyGlobal } from './haproxy.js';
+import { haproxyDefaults, haproxyGlobal } from './haproxy.js';
 import { MANAGED_HEADER, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
 
 export const NODE_PROXY_FRONTEND = 'kube-apiserver-local';
@@ -97,20 +97,7 @@ export function renderNodeHaproxy(v: NodeHaproxyVars): string {
     '# Node-local apiserver proxy: kubelet and kube-proxy on this node talk to',
     `# https://${listen}:${port}, haproxy spreads them over every master.`,
     ...haproxyGlobal(hardStopAfter, statsSocket),
-    'defaults',
-    '    log global',
-    '    mode tcp',
-    '    option tcplog',
-    '    option dontlognull',
-    '    option redispatch',
-    '    retries 3',
-    `    timeout connect ${t.connect}`,
-    `    timeout client ${t.client}`,
-    `    timeout server ${t.server}`,
-    '    # tunnel: idle limit of an established session (watches, exec, logs -f)',
-    `    timeout tunnel ${t.tunnel}`,
-    `    timeout check ${t.check}`,
-    '',
+    ...haproxyDefaults(t, ['option dontlognull']),
     `frontend ${NODE_PROXY_FRONTEND}`,
     `    bind ${listen}:${port}`,
     '    mode tcp',
