@@ -1,6 +1,7 @@
 // The shared shape of every kha command: flags, sinks, the run context, SIGINT, exit codes.
 // Commands stay thin: parse, build an action, run it, map the outcome to an exit code.
 import { Command, Flags } from '@oclif/core';
+import { suggest } from '../inventory/suggest.js';
 import { EventBus } from '../engine/events.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { HumanSink } from '../report/human.js';
@@ -116,7 +117,8 @@ export abstract class KhaCommand extends Command {
         .map((l) => l.trim())
         .filter((l) => l && !/^The following errors? occurred:?$/i.test(l) && !/^See more help with/i.test(l))
         .join('; ');
-      process.stderr.write(`error: ${msg}\n  try: kha ${this.id?.replace(/:/g, ' ') ?? ''} --help\n`);
+      const ctor = this.ctor as { flags?: Record<string, { char?: string }>; args?: Record<string, { description?: string }> };
+      process.stderr.write(`error: ${usageMessage(msg, this.id?.replace(/:/g, ' ') ?? '', ctor.flags ?? {}, ctor.args ?? {})}\n  try: kha ${this.id?.replace(/:/g, ' ') ?? ''} --help\n`);
       return this.exit(ExitCode.usage);
     }
     return super.catch(err);
@@ -176,4 +178,32 @@ export abstract class KhaCommand extends Command {
       this.exit(code);
     }
   }
+}
+
+/**
+ * oclif's parse errors in kha's words: the flag as typed (-i/--inventory), a did-you-mean for a
+ * misspelt flag, what a missing argument is for. Anything else passes through unchanged.
+ */
+export function usageMessage(msg: string, command: string, flags: Record<string, { char?: string }>, args: Record<string, { description?: string }>): string {
+  const spell = (name: string) => (flags[name]?.char ? `-${flags[name].char}/--${name}` : `--${name}`);
+  const missingFlag = /^Missing required flag:? ?(?:--)?([\w-]+)/.exec(msg);
+  if (missingFlag) {
+    const name = missingFlag[1]!;
+    return name === 'inventory'
+      ? `missing ${spell(name)}: pass the inventory file, as in kha ${command} -i hosts.yaml`
+      : `missing ${spell(name)}: this flag is required`;
+  }
+  const unknown = /^Nonexistent flags?: (-{1,2})([^\s,;]+)/.exec(msg);
+  if (unknown) {
+    const typed = unknown[2]!.replace(/=.*$/, '');
+    const close = unknown[1] === '--' ? suggest(typed, Object.keys(flags)) : undefined;
+    return `unknown flag ${unknown[1]}${typed}${close ? `; did you mean ${spell(close)}?` : ''}`;
+  }
+  const missingArg = /^Missing \d+ required args?:/.exec(msg);
+  if (missingArg) {
+    const names = Object.keys(args);
+    const what = names.map((n) => `<${n}>${args[n]?.description ? `, the ${args[n].description}` : ''}`).join(' and ');
+    return `missing ${what || 'an argument'}; run kha ${command} -i hosts.yaml ${names.map((n) => `<${n}>`).join(' ')}`;
+  }
+  return msg;
 }

@@ -124,11 +124,62 @@ export async function loadInventory(file: string, overrides: ConnectionOverrides
   } catch (err) {
     if (err instanceof InputError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new InputError(`${file}: not found; pass the path of the inventory with -i`, { cause: err });
-    if (code === 'EACCES') throw new InputError(`${file}: permission denied; make the inventory readable`, { cause: err });
+    // the message says it all: no cause chain repeating the errno text
+    if (code === 'ENOENT') throw new InputError(`${file}: not found; pass the path of the inventory with -i`);
+    if (code === 'EACCES') throw new InputError(`${file}: permission denied; make the inventory readable`);
     throw new InputError(`${file}: cannot be read (${code ?? String(err)}); pass a readable inventory file with -i`, { cause: err });
   }
   return parseInventory(text, file, overrides);
+}
+
+/** The key at line:col (1-based) and the line of the same key earlier at the same indentation. */
+export function duplicateKeyAt(text: string, line: number, col: number): { key: string; firstLine: number; parent?: string } | undefined {
+  const lines = text.split(/\r?\n/);
+  const rest = lines[line - 1]?.slice(col - 1) ?? '';
+  const key = /^(["']?)([^"':{},\s][^"':{},]*?)\1\s*:/.exec(rest)?.[2]?.trim();
+  if (!key) return undefined;
+  const esc = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const same = new RegExp(`^\\s{${col - 1}}(["']?)${esc}\\1\\s*:`);
+  const flow = new RegExp(`[{,]\\s*(["']?)${esc}\\1\\s*:`);
+  let firstLine = line;
+  let parent: string | undefined;
+  for (let i = line - 2; i >= 0; i--) {
+    const l = lines[i] ?? '';
+    if (firstLine === line && (same.test(l) || (i === line - 1 && flow.test(l)))) firstLine = i + 1;
+    // the first line indented less than the key holds its map's key
+    if (l.trim() && !l.trimStart().startsWith('#') && l.length - l.trimStart().length < col - 1) {
+      parent = /^\s*["']?([^"':]+)["']?\s*:/.exec(l)?.[1]?.trim();
+      break;
+    }
+  }
+  return { key, firstLine, ...(parent ? { parent } : {}) };
+}
+
+/** The first quoted scalar opened on a line and not closed by the end of that line. */
+export function unclosedQuoteLine(text: string): { line: number; col: number; quote: string } | undefined {
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i] ?? '';
+    // a value that starts with a quote: after `key:`, `- ` or `[`/`{`/`,` in flow collections
+    const re = /(?:^\s*-\s+|:\s+|[[{,]\s*)(["'])/g;
+    for (let m = re.exec(l); m; m = re.exec(l)) {
+      const q = m[1]!;
+      const start = m.index + m[0].length;
+      let j = start;
+      let closed = false;
+      while (j < l.length) {
+        if (q === '"' && l[j] === '\\') j += 2;
+        else if (q === "'" && l[j] === "'" && l[j + 1] === "'") j += 2;
+        else if (l[j] === q) {
+          closed = true;
+          break;
+        } else j++;
+      }
+      if (!closed) return { line: i + 1, col: start, quote: q };
+      re.lastIndex = j + 1;
+    }
+  }
+  return undefined;
 }
 
 /** Pure: the text of the inventory, the file name used in messages. */
@@ -151,6 +202,17 @@ export function parseInventory(text: string, file: string, overrides: Connection
   if (yerr) {
     const pos = yerr.linePos?.[0];
     const first = (yerr.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+    if (yerr.code === 'DUPLICATE_KEY' && pos) {
+      const dup = duplicateKeyAt(text, pos.line, pos.col);
+      if (dup) {
+        const what = dup.parent === 'hosts' ? `host ${show(dup.key)} is listed twice under hosts` : `${show(dup.key)} is listed twice${dup.parent ? ` under ${show(dup.parent)}` : ''}`;
+        throw new InputError(`${file}:${pos.line}:${pos.col}: ${what} (first on line ${dup.firstLine}); remove or rename one of them`);
+      }
+    }
+    if (/^Missing closing .?quote/.test(first)) {
+      const open = unclosedQuoteLine(text);
+      if (open) throw new InputError(`${file}:${open.line}:${open.col}: YAML syntax error: the ${open.quote === '"' ? 'double' : 'single'} quote opened here is never closed; close it on the same line`);
+    }
     const fix = yerr.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two keys' : 'fix the indentation or quoting there';
     throw new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
   }

@@ -74,7 +74,12 @@ const haproxyTime = (name: string, dflt: string) =>
 export const settingsShape = {
   vip: z
     .string(says((v) => (v === undefined ? `vip is required; ${VIP_FIX}` : `${show(v)} is not an IPv4 address; ${VIP_FIX}`)))
-    .regex(IPV4)
+    .regex(IPV4, {
+      error: (iss) =>
+        typeof iss.input === 'string' && /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(iss.input.trim())
+          ? `${show(iss.input)} has a prefix length; write the address alone (vip: ${iss.input.trim().split('/')[0]}) and the prefix as vip_prefix: ${iss.input.trim().split('/')[1]}`
+          : `${show(iss.input)} is not an IPv4 address; ${VIP_FIX}`,
+    })
     .refine(unicastIPv4, { error: (iss) => `${show(iss.input)} is a loopback, multicast or reserved address, not usable as a VIP; ${VIP_FIX}` }),
   vip_prefix: z
     .preprocess(numeric, z.int(says((v) => `${show(v)} is not a prefix length; use a number from 1 to 32 (default 32)`)).min(1).max(32))

@@ -151,7 +151,7 @@ export function loadPlaybook(file: string, inv: Inventory): Play[] {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${file}: ${code === 'ENOENT' ? 'playbook not found' : code === 'EISDIR' ? 'is a directory; pass a playbook file' : `cannot read the playbook (${code})`}`);
+    throw new InputError(`${file}: ${code === 'ENOENT' ? 'playbook not found; pass the path of a YAML playbook (examples in playbooks/)' : code === 'EISDIR' ? 'is a directory; pass a playbook file' : `cannot read the playbook (${code})`}`);
   }
   return parsePlaybook(text, file, inv);
 }

@@ -22,6 +22,8 @@ export interface TopoInventory {
   /** group -> host names (e.g. masters, loadbalancers, nodes) */
   groups: Record<string, string[]>;
   vars?: Record<string, unknown>;
+  /** the lab hosts listed under all.hosts (default: every lab host) */
+  hosts?: string[];
 }
 
 /**
@@ -39,7 +41,7 @@ export function writeTopoInventory(lab: Lab, name: string, t: TopoInventory): st
     ...t.vars,
   };
   const hosts: Record<string, { ansible_host: string }> = {};
-  for (const h of lab.hosts) hosts[h.name] = { ansible_host: h.address };
+  for (const h of lab.hosts) if (!t.hosts || t.hosts.includes(h.name)) hosts[h.name] = { ansible_host: h.address };
   const children: Record<string, { hosts: Record<string, null> }> = {};
   for (const [g, members] of Object.entries(t.groups)) children[g] = { hosts: Object.fromEntries(members.map((m) => [m, null])) };
   const file = path.join(lab.stateDir, `${name}.yaml`);

@@ -1,10 +1,12 @@
 // Two topologies beyond "keepalived + haproxy on the masters", on real systemd containers:
 // (a) dedicated load-balancer hosts (loadbalancers group, unicast VRRP) in front of 3 masters,
-//     driven through the CLI (`kha up`, `kha status`): already supported end to end;
+//     driven through the CLI (`kha up`, `kha status`);
 // (b) 3 masters + 3 worker nodes with a node-local proxy on 127.0.0.1:6443 and a kha block in
-//     /etc/hosts on every host. Until those phases are wired into `kha up`, the run is built in
-//     this process: up() and then nodeProxyPhase / etcHostsPhase on the returned state.
+//     /etc/hosts on every host: `kha up` built in this process (to look at its events), then
+//     `kha add-master` / `kha remove-master` through the CLI while a client loop runs on a node.
+import fs from 'node:fs';
 import https from 'node:https';
+import YAML from 'yaml';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
 import { describeCli, runKhaCli, upInProcess, writeTopoInventory, type InProcessRun } from '../helpers/kha-cli-topo.js';
@@ -68,6 +70,41 @@ async function throughNodeProxy(lab: Lab, node: string, n: number): Promise<stri
   return res;
 }
 
+/**
+ * A bounded client loop on a node: every ~50 ms a new TLS connection through the node's own proxy
+ * (curl, 3 s cap each), until stop() or `max` requests. stop() counts the answers by body and
+ * returns every other line (`<body>|<code>` or `|curl-exit-N`) as a failure.
+ */
+function nodeLoop(lab: Lab, node: string, max = 4000) {
+  const stopFile = `/tmp/kha-loop-stop-${process.pid}`;
+  const script = [
+    `rm -f ${stopFile}; i=0`,
+    `while [ ! -e ${stopFile} ] && [ $i -lt ${max} ]; do`,
+    `  i=$((i+1))`,
+    `  out=$(curl -sk --noproxy '*' --max-time 3 -w '|%{http_code}' https://127.0.0.1:6443/healthz) || out="$out|curl-exit-$?"`,
+    `  echo "\${out//$'\\n'/}"`,
+    `  sleep 0.05`,
+    `done`,
+  ].join('\n');
+  const done = lab.exec(node, ['bash', '-c', script]);
+  return {
+    async stop(): Promise<{ total: number; failed: string[]; bodies: Record<string, number> }> {
+      await sh(lab, node, ['touch', stopFile]);
+      const r = await done;
+      if (r.code !== 0) throw new Error(`${node}: client loop exit ${r.code}: ${r.stderr}`);
+      const lines = r.stdout.split('\n').filter((l) => l.trim());
+      const bodies: Record<string, number> = {};
+      const failed: string[] = [];
+      for (const l of lines) {
+        const m = /^(ok m\d+)\|200$/.exec(l.trim());
+        if (m) bodies[m[1]!] = (bodies[m[1]!] ?? 0) + 1;
+        else failed.push(l.trim());
+      }
+      return { total: lines.length, failed, bodies };
+    },
+  };
+}
+
 describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
   const lab = useLab(['lb1', 'lb2', 'm1', 'm2', 'm3'], { aptCache: true });
 
@@ -117,9 +154,13 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
 });
 
 describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
-  const lab = useLab(['m1', 'm2', 'm3', 'n1', 'n2', 'n3'], { aptCache: true });
+  // m4 is a bare host until add-master: not in the inventory at first
+  const lab = useLab(['m1', 'm2', 'm3', 'n1', 'n2', 'n3', 'm4'], { aptCache: true });
   const nodes = ['n1', 'n2', 'n3'];
   const all = ['m1', 'm2', 'm3', ...nodes];
+  const inInventory = (names: string[]) => lab().hosts.filter((h) => names.includes(h.name));
+  const addr = (name: string) => lab().hosts.find((h) => h.name === name)!.address;
+  const blockOf = (hosts: string) => hosts.slice(hosts.indexOf(BEGIN_MARKER), hosts.indexOf(END_MARKER) + END_MARKER.length + 1);
   const OPERATOR_LINE = '10.123.0.7 operator-own-line # kept by kha';
   const before: Record<string, string> = {};
   let file = '';
@@ -146,6 +187,7 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
       // as kubespray does, the masters are in the nodes group too: kha leaves them out of `nodes`
       groups: { masters: ['m1', 'm2', 'm3'], nodes: all },
       vars: { node_local_proxy: true, manage_etc_hosts: true },
+      hosts: all,
     });
     const r = await upInProcess(lab(), file, phases, { serial: '1' });
     console.log(`[timing] up + node-local haproxy (serial 1) + /etc/hosts, 3 masters + 3 nodes, fresh: ${secs(r.ms)}`);
@@ -181,7 +223,8 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
       expect(lines[0]).toBe(BEGIN_MARKER);
       expect(lines[lines.length - 1]).toBe(END_MARKER);
       expect(lines[1]).toMatch(new RegExp(`^${lab().vip.replace(/\./g, '\\.')} +kube-apiserver\\.kha\\.internal$`));
-      for (const x of lab().hosts) expect(lines).toContain(`${x.address.padEnd(lab().vip.length)} ${x.name}`);
+      for (const x of inInventory(all)) expect(lines).toContain(`${x.address.padEnd(lab().vip.length)} ${x.name}`);
+      expect(blk).not.toContain(' m4\n');
       // names resolve through it
       expect((await sh(lab(), h, ['getent', 'hosts', 'kube-apiserver.kha.internal'])).split(/\s+/)[0]).toBe(lab().vip);
     }
@@ -219,11 +262,73 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     expect(r.changed, `${JSON.stringify(r.changes)}\n${r.describe()}`).toBe(0);
   });
 
+  test('add-master m4 (CLI) with a client loop on n1: no request fails, every node reaches m4, /etc/hosts lists m4', async () => {
+    const loop = nodeLoop(lab(), 'n1');
+    await sleep(500);
+    const r = await runKhaCli(['add-master', '-i', file, '--name', 'm4', '--host', addr('m4'), '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.add.log`]);
+    await sleep(500);
+    const traffic = await loop.stop();
+    console.log(`[add-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`);
+    expect(r.code, describeCli(r)).toBe(0);
+    expect(traffic.total).toBeGreaterThan(40);
+    expect(traffic.failed).toEqual([]);
+    // the node phases ran: every node's proxy lists 4 masters and m4 answers through it
+    for (const n of nodes) {
+      const cfg = await sh(lab(), n, ['cat', '/etc/haproxy/haproxy.cfg']);
+      expect(cfg, n).toContain(`server m4 ${addr('m4')}:6443`);
+      const seen = await waitFor(() => throughNodeProxy(lab(), n, 4), (res) => res.some((x) => x === '200 ok m4'), 30_000, 100);
+      expect(seen.ok, `${n} never reached m4: ${seen.value.join(', ')}`).toBe(true);
+    }
+    // /etc/hosts everywhere (m4 included): m4's line in the block, the operator's lines intact
+    for (const h of [...all, 'm4']) {
+      const now = await sh(lab(), h, ['cat', '/etc/hosts']);
+      if (before[h]) expect(now.startsWith(before[h]!), `${h}:\n${now}`).toBe(true);
+      expect(blockOf(now), h).toContain(`${addr('m4').padEnd(lab().vip.length)} m4`);
+    }
+    expect(await sh(lab(), 'm4', ['systemctl', 'is-active', 'keepalived', 'haproxy'])).toBe('active\nactive\n');
+
+    // kha status, per node: the local proxy and its backends up/total (4 masters now)
+    const s = await runKhaCli(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
+    expect(s.code, describeCli(s)).toBe(0);
+    const rep = JSON.parse(s.stdout) as { holders: string[]; nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }> };
+    expect(rep.holders).toEqual(['m1']);
+    expect(rep.nodes.map((n) => `${n.name} ${n.proxy} ${n.active} ${n.backendsUp}/${n.backendsTotal}`)).toEqual(nodes.map((n) => `${n} haproxy active 4/4`));
+    const human = await runKhaCli(['status', '-i', file, '--known-hosts', lab().knownHostsFile]);
+    expect(human.code, describeCli(human)).toBe(0);
+    for (const n of nodes) expect(human.stdout, describeCli(human)).toMatch(new RegExp(`^\\s*${n}\\b.*haproxy.*4/4`, 'm'));
+  });
+
+  test('remove-master m1 (the VIP holder, CLI) with a client loop on n1: no request fails, no node sends to m1 any more', async () => {
+    const loop = nodeLoop(lab(), 'n1');
+    await sleep(500);
+    const r = await runKhaCli(['remove-master', '-i', file, '--name', 'm1', '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.remove.log`]);
+    await sleep(500);
+    const traffic = await loop.stop();
+    console.log(`[remove-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`);
+    expect(r.code, describeCli(r)).toBe(0);
+    expect(traffic.total).toBeGreaterThan(40);
+    expect(traffic.failed).toEqual([]);
+    // m1's apiserver goes away for good: the nodes do not notice
+    await sh(lab(), 'm1', ['systemctl', 'stop', 'kha-standin-apiserver']);
+    for (const n of nodes) {
+      const cfg = await sh(lab(), n, ['cat', '/etc/haproxy/haproxy.cfg']);
+      expect(cfg, n).not.toContain('server m1 ');
+      const res = await throughNodeProxy(lab(), n, 6);
+      expect(res.every((x) => x.startsWith('200 ') && !x.endsWith(' m1')), `${n}: ${res.join(', ')}`).toBe(true);
+    }
+    for (const h of ['m2', 'm3', 'm4', ...nodes]) {
+      const blk = blockOf(await sh(lab(), h, ['cat', '/etc/hosts']));
+      expect(blk, h).not.toContain(' m1\n');
+      expect(blk, h).toContain(' m4\n');
+    }
+  });
+
   test('node_proxy: nginx replaces haproxy on the nodes (kha\'s haproxy retired), then converges', async () => {
-    const nginxFile = writeTopoInventory(lab(), 'hosts-nodes-nginx', {
-      groups: { masters: ['m1', 'm2', 'm3'], nodes: all },
-      vars: { node_local_proxy: true, manage_etc_hosts: true, node_proxy: 'nginx' },
-    });
+    // the inventory as add/remove-master left it (masters m2..m4), with node_proxy: nginx
+    const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+    doc.setIn(['all', 'vars', 'node_proxy'], 'nginx');
+    const nginxFile = file.replace(/\.yaml$/, '-nginx.yaml');
+    fs.writeFileSync(nginxFile, doc.toString());
     const r = await upInProcess(lab(), nginxFile, phases);
     console.log(`[timing] switch the nodes to nginx: ${secs(r.ms)}`);
     expectClean(r);

@@ -28,7 +28,22 @@ const cases: Array<[string, string, string]> = [
   [
     'YAML duplicate key',
     y(['all:', '  vars:', '    vip: 10.0.0.100', '    vip: 10.0.0.101']),
-    'hosts.yaml:4:5: YAML syntax error: Map keys must be unique; remove or rename one of the two keys',
+    'hosts.yaml:4:5: vip is listed twice under vars (first on line 3); remove or rename one of them',
+  ],
+  [
+    'YAML duplicate host, flow maps',
+    y(['all:', '  vars:', '    vip: 10.0.0.100', '  hosts:', '    m1: { ansible_host: 10.0.0.11 }', '    # a comment', '    m2: { ansible_host: 10.0.0.12 }', '    m1: { ansible_host: 10.0.0.13 }']),
+    'hosts.yaml:8:5: host m1 is listed twice under hosts (first on line 5); remove or rename one of them',
+  ],
+  [
+    'YAML unclosed quote: the line where it opened',
+    y(['all:', '  vars:', "    vip: '10.0.0.100", '  hosts:', '    m1: { ansible_host: 10.0.0.11 }']),
+    'hosts.yaml:3:10: YAML syntax error: the single quote opened here is never closed; close it on the same line',
+  ],
+  [
+    'vip with a prefix length',
+    y(['all:', '  vars:', '    vip: 10.0.0.100/24', '  hosts:', '    m1: { ansible_host: 10.0.0.11 }']),
+    'hosts.yaml:3: all.vars.vip: 10.0.0.100/24 has a prefix length; write the address alone (vip: 10.0.0.100) and the prefix as vip_prefix: 24',
   ],
   [
     'unknown key close to a kha setting',
