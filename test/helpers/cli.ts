@@ -14,20 +14,25 @@ const RUN_JS = path.join(REPO_ROOT, 'bin', 'run.js');
 
 export interface RunKhaOptions {
   /** added to (and overriding) the inherited environment */
-  env?: Record<string, string>;
+  env?: Record<string, string | undefined>;
   /** written to stdin, which is then closed */
   input?: string;
   /** kill the process (SIGKILL) after this many ms; default 180 000 */
   timeoutMs?: number;
+  /** on the timeout: reject (default) or resolve with code null and signal SIGKILL */
+  onTimeout?: 'reject' | 'resolve';
 }
 
 export interface KhaRun {
-  /** exit code; -1 when killed by a signal (timeout) */
-  code: number;
+  /** exit code; null when killed by a signal (the timeout) */
+  code: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   /** wall time of the whole process, ms */
   ms: number;
+  /** the arguments after `kha` */
+  argv: string[];
 }
 
 let stateHome: string | undefined;
@@ -36,16 +41,18 @@ function defaultStateHome(): string {
   return stateHome;
 }
 
+/** The one way tests run the built CLI: `node bin/run.js <args>`, no shell; never throws for a non-zero exit. */
 export function runKha(args: string[], opts: RunKhaOptions = {}): Promise<KhaRun> {
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands'))) {
+  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) {
     return Promise.reject(new Error(`kha is not built (no ${path.join(REPO_ROOT, 'dist', 'commands')}): run npm run build first`));
   }
   const timeoutMs = opts.timeoutMs ?? 180_000;
   return new Promise((resolve, reject) => {
-    const t0 = Date.now();
+    const t0 = performance.now();
     const child = spawn(process.execPath, [RUN_JS, ...args], {
       cwd: REPO_ROOT,
-      env: { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: defaultStateHome(), ...opts.env },
+      shell: false,
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', XDG_STATE_HOME: defaultStateHome(), ...opts.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
@@ -64,21 +71,28 @@ export function runKha(args: string[], opts: RunKhaOptions = {}): Promise<KhaRun
       clearTimeout(timer);
       reject(e);
     });
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       const r: KhaRun = {
-        code: code ?? -1,
+        code,
+        signal,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
-        ms: Date.now() - t0,
+        ms: Math.round(performance.now() - t0),
+        argv: args,
       };
-      if (timedOut) {
+      if (timedOut && opts.onTimeout !== 'resolve') {
         reject(new Error(`kha ${args.join(' ')} did not finish within ${timeoutMs} ms\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`));
         return;
       }
       resolve(r);
     });
   });
+}
+
+/** For assertion messages: the command, its exit and its whole output. */
+export function showRun(r: KhaRun): string {
+  return `kha ${r.argv.join(' ')} -> exit ${r.code}${r.signal ? ` (${r.signal})` : ''} in ${r.ms} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
 /** A task event as `--json` prints it. */

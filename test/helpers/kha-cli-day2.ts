@@ -2,63 +2,24 @@
 // (`node bin/run.js ...`, no shell; needs `npm run build` first), reads kha's JSON log, samples the
 // VIP holders of a lab in the background (docker exec, never kha itself), and writes hand-made
 // inventories with comments and odd spacing.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../src/lab/lab.js';
+import { runKha, showRun, type KhaRun } from './cli.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(REPO_ROOT, 'bin', 'run.js');
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-export interface KhaRun {
-  /** exit code; null when killed by a signal (the timeout) */
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** wall time of the process, ms */
-  ms: number;
-  argv: string[];
-}
+export type { KhaRun };
 
-/** `node bin/run.js <args>` without a shell; never throws for a non-zero exit. */
+/** `node bin/run.js <args>` (test/helpers/cli.ts); a timeout resolves with code null. */
 export function kha(args: string[], opts: { timeoutMs?: number } = {}): Promise<KhaRun> {
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'upgrade.js'))) {
-    return Promise.reject(new Error(`dist/ is missing or stale: run npm run build before the integration tests (${REPO_ROOT})`));
-  }
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
-      shell: false,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 4 * 60_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Math.round(performance.now() - t0), argv: args });
-    });
-  });
+  return runKha(args, { timeoutMs: opts.timeoutMs ?? 4 * 60_000, onTimeout: 'resolve' });
 }
 
 /** For assertion messages: the command, its exit and its whole output. */
-export function show(r: KhaRun): string {
-  return `kha ${r.argv.join(' ')} -> exit ${r.code}${r.signal ? ` (${r.signal})` : ''} in ${r.ms} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
+export const show = showRun;
 
 /** The `--json` document of a run. */
 export interface KhaJson<R> {

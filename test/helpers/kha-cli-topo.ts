@@ -2,12 +2,11 @@
 // /etc/hosts): inventories with groups for a lab, `node bin/run.js ...` as a subprocess (needs
 // `npm run build`), and the same run built in this process (loadForRun + makeRun + up() and the
 // node phases), for phases the CLI does not run yet.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { Lab } from '../../src/lab/lab.js';
+import { runKha, showRun, type KhaRun } from './cli.js';
 import { KHA_SUDO_PASSWORD } from '../../src/lab/lab.js';
 import { EventBus, type RunEvent } from '../../src/engine/events.js';
 import type { Io } from '../../src/cli/base.js';
@@ -15,8 +14,6 @@ import { loadForRun, makeRun } from '../../src/cli/prepare.js';
 import { up, type UpState } from '../../src/actions/up.js';
 import { describeError } from '../../src/errors.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(REPO_ROOT, 'bin', 'run.js');
 
 export interface TopoInventory {
   /** group -> host names (e.g. masters, loadbalancers, nodes) */
@@ -49,41 +46,14 @@ export function writeTopoInventory(lab: Lab, name: string, t: TopoInventory): st
   return file;
 }
 
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  argv: string[];
-}
+export type CliResult = KhaRun;
 
-/** `node bin/run.js <args>` without a shell; never throws on a non-zero exit. */
+/** `node bin/run.js <args>` (test/helpers/cli.ts); a timeout resolves with code null. */
 export function runKhaCli(args: string[], timeoutMs = 5 * 60_000): Promise<CliResult> {
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) {
-    return Promise.reject(new Error(`dist/ is missing: run npm run build before the integration tests (${REPO_ROOT})`));
-  }
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: REPO_ROOT, shell: false, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Math.round(performance.now() - t0), argv: args });
-    });
-  });
+  return runKha(args, { timeoutMs, onTimeout: 'resolve' });
 }
 
-export function describeCli(r: CliResult): string {
-  return `kha ${r.argv.join(' ')} -> exit ${r.code} in ${r.ms} ms\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-}
+export const describeCli = showRun;
 
 export interface InProcessRun {
   st?: UpState;

@@ -1,62 +1,26 @@
 // For the `kha up` integration tests: runs the built CLI (`node bin/run.js ...`) as a subprocess,
 // without a shell (needs `npm run build` first: bin/run.js loads dist/), writes lab inventories,
 // and observes the lab hosts through `docker exec` (VIP holders, unit start times, journal).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { writeLabInventory } from '../../src/lab/lab.js';
 import type { Lab } from '../../src/lab/lab.js';
+import { runKha as runCli, type KhaRun } from './cli.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = path.join(REPO_ROOT, 'bin', 'run.js');
 
-export interface CliResult {
-  /** exit code; null when killed by a signal (the timeout) */
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** wall time of the whole process, ms */
-  ms: number;
-  argv: string[];
-}
+export type CliResult = KhaRun;
 
 export interface RunOptions {
   /** kill the process (SIGKILL) after this many ms; default 5 min */
   timeoutMs?: number;
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
 }
 
-/** `node bin/run.js <args>`; never throws for a non-zero exit. */
+/** `node bin/run.js <args>` (test/helpers/cli.ts); a timeout resolves with code null. */
 export function runKha(args: string[], opts: RunOptions = {}): Promise<CliResult> {
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) {
-    return Promise.reject(new Error(`dist/ is missing: run npm run build before the integration tests (${REPO_ROOT})`));
-  }
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
-      shell: false,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', ...opts.env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 5 * 60_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Math.round(performance.now() - started), argv: args });
-    });
-  });
+  return runCli(args, { timeoutMs: opts.timeoutMs ?? 5 * 60_000, onTimeout: 'resolve', ...(opts.env ? { env: opts.env } : {}) });
 }
 
 export interface UpArgs {
