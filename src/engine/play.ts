@@ -11,6 +11,8 @@ import type { Connection } from '../transport/types.js';
 
 /** how long a host may take to answer `true` after a failed task before it counts as gone */
 export const LIVENESS_TIMEOUT_MS = 10_000;
+/** the pause before that question */
+export const LIVENESS_DELAY_MS = 250;
 
 /**
  * After a task failed: is the host still there? A host that dies in the middle of a task often
@@ -21,9 +23,15 @@ export const LIVENESS_TIMEOUT_MS = 10_000;
  */
 async function lostAfterFailure(conn: Connection | undefined): Promise<unknown> {
   if (!conn) return undefined;
+  // give a dying host's connection a moment to drop (seen: the task's error came first, and a
+  // `true` sent at once still ran while the container's processes were being killed)
+  await new Promise((r) => setTimeout(r, LIVENESS_DELAY_MS));
   try {
     const r = await conn.exec({ argv: ['true'] }, { become: false, timeoutMs: LIVENESS_TIMEOUT_MS });
-    return r.timedOut ? new Error(`${conn.name}: no answer to \`true\` within ${LIVENESS_TIMEOUT_MS / 1000} s`) : undefined;
+    if (r.timedOut) return new Error(`${conn.name}: no answer to \`true\` within ${LIVENESS_TIMEOUT_MS / 1000} s`);
+    // `true` cannot fail on a healthy host: a host that cannot even fork is going down
+    if (r.code !== 0) return new Error(`${conn.name}: \`true\` failed (${r.code === null ? `signal ${r.signal ?? 'unknown'}` : `exit ${r.code}`}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}): the host is going down`);
+    return undefined;
   } catch (e) {
     return isTransportError(e) ? e : undefined;
   }

@@ -164,6 +164,14 @@ describe('play runner', () => {
     expect(ev).toMatchObject({ status: 'unreachable', error: 'm2: connection to 10.0.0.12:22 was lost (the task had just failed: start haproxy failed: Failed to start haproxy.service: Connection reset by peer)' });
   });
 
+  it('a host that can no longer run `true` after a failed task is going down: unreachable', async () => {
+    const { ctx } = fakeRun(['m1'], (n) => new FakeConn(n, (script) => (script === 'true' ? { code: 254, stderr: 'sh: fork: Cannot allocate memory' } : undefined)));
+    const kv = kvModule(new Map(), []);
+    const r = await runPlay(ctx, { name: 'p', hosts: ['m1'], tasks: [{ module: kv, params: { key: 'a', value: '1', fail: true } }] });
+    expect(r.unreachable).toEqual(['m1']);
+    expect(ctx.unreachable.get('m1')).toBe('m1: `true` failed (exit 254: sh: fork: Cannot allocate memory): the host is going down (the task had just failed: cannot set a)');
+  });
+
   it('a task that fails on a host that still answers stays failed (one `true` asked it)', async () => {
     const state = new Map<string, Map<string, string>>();
     const kv = kvModule(state, []);
