@@ -23,7 +23,8 @@ const HEALTH_PATH_RE = /^\/[A-Za-z0-9/_.?=&-]*$/;
 const HAPROXY_TIME_RE = /^\d+(us|ms|s|m|h|d)?$/;
 /** a DNS name for /etc/hosts: dot-separated RFC 1123 labels (1-63 letters, digits, inner hyphens), at most 253 */
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const VERSION_RE = /^[A-Za-z0-9.:+~-]+$/;
+/** a package version starts with a digit or letter (never `-`: it ends up in an apt/dnf argument) */
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9.:+~-]*$/;
 /** VRRP auth: printable ASCII without space, quotes, backslash, and keepalived's comment marks # ! */
 // the renderer's set (roles/keepalived.ts): safe inside keepalived.conf without quoting
 const AUTH_PASS_RE = /^[A-Za-z0-9._@%+:=,^~-]+$/;

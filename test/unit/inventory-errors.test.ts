@@ -148,6 +148,11 @@ const cases: Array<[string, string, string]> = [
     'hosts.yaml:4: all.vars.vrrp_interface: "eth0;reboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0',
   ],
   [
+    'package version that is an option (apt install haproxy=--allow-downgrades)',
+    inv(['    haproxy_version: "--allow-downgrades"']),
+    'hosts.yaml:4: all.vars.haproxy_version: --allow-downgrades is not a package version; use letters, digits and . : + ~ -, e.g. 2.8.5-1',
+  ],
+  [
     'interface name that is an option (ip addr show dev --help)',
     inv(['    vrrp_interface: "--help"']),
     'hosts.yaml:4: all.vars.vrrp_interface: --help is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0',
