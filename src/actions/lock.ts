@@ -234,6 +234,11 @@ export async function acquireLocks(
     released = true;
     await Promise.all(
       taken.map(async (h) => {
+        if (run.unreachable.has(h)) {
+          // a host lost during the run: reconnecting (with retries) would only delay the report
+          run.events.warn(`could not remove our lock ${path} on ${h}: the host became unreachable during the run; ${path} is gone after a reboot, otherwise the next run needs --break-lock`, h);
+          return;
+        }
         try {
           const r = await exec(h, releaseScript(content, path));
           if (r.stdout.includes(RELEASED) || r.stdout.includes(GONE)) return;

@@ -7,6 +7,35 @@ import type { RunContext } from './context.js';
 import { isTransportError } from './context.js';
 import { batches } from './serial.js';
 import type { Handler, HostContext, Plan, Play, PlayResult, Task, TaskStatus } from './types.js';
+import type { Connection } from '../transport/types.js';
+
+/** how long a host may take to answer `true` after a failed task before it counts as gone */
+export const LIVENESS_TIMEOUT_MS = 10_000;
+/** the pause before that question */
+export const LIVENESS_DELAY_MS = 250;
+
+/**
+ * After a task failed: is the host still there? A host that dies in the middle of a task often
+ * reports the task's failure first (systemctl: "Connection reset by peer" as PID 1 goes) and loses
+ * the connection a moment later; one `true` on the same connection tells the two apart, so a
+ * dead host is reported unreachable (exit 3), not as a failed task (exit 2). Returns the
+ * transport error (or a timeout) when the host is gone, undefined when it answered.
+ */
+async function lostAfterFailure(conn: Connection | undefined): Promise<unknown> {
+  if (!conn) return undefined;
+  // give a dying host's connection a moment to drop (seen: the task's error came first, and a
+  // `true` sent at once still ran while the container's processes were being killed)
+  await new Promise((r) => setTimeout(r, LIVENESS_DELAY_MS));
+  try {
+    const r = await conn.exec({ argv: ['true'] }, { become: false, timeoutMs: LIVENESS_TIMEOUT_MS });
+    if (r.timedOut) return new Error(`${conn.name}: no answer to \`true\` within ${LIVENESS_TIMEOUT_MS / 1000} s`);
+    // `true` cannot fail on a healthy host: a host that cannot even fork is going down
+    if (r.code !== 0) return new Error(`${conn.name}: \`true\` failed (${r.code === null ? `signal ${r.signal ?? 'unknown'}` : `exit ${r.code}`}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}): the host is going down`);
+    return undefined;
+  } catch (e) {
+    return isTransportError(e) ? e : undefined;
+  }
+}
 
 /** Ansible's `meta: flush_handlers`: handlers notified so far run at this point of the play. */
 export const FLUSH_HANDLERS: Task<any> = {
@@ -33,8 +62,10 @@ interface StepOutcome {
 export async function runTask(ctx: RunContext, hostName: string, task: Task<any>, isHandler = false): Promise<StepOutcome> {
   const started = Date.now();
   let title = task.name ?? 'connect';
+  let conn: Connection | undefined;
   try {
     const hc = await ctx.hostContext(hostName);
+    conn = hc.conn;
     if (task.when && !task.when(hc)) {
       const params = resolveParams(task, hc);
       title = taskTitle(task, params);
@@ -67,9 +98,11 @@ export async function runTask(ctx: RunContext, hostName: string, task: Task<any>
     return { status: 'changed', changed: true };
   } catch (err) {
     const msg = describeError(err);
-    if (isTransportError(err)) {
-      ctx.markUnreachable(hostName, err);
-      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'unreachable', error: msg, ms: Date.now() - started, check: ctx.check });
+    const lost = isTransportError(err) ? err : await lostAfterFailure(conn);
+    if (lost) {
+      const why = lost === err ? msg : `${describeError(lost)} (the task had just failed: ${msg})`;
+      ctx.markUnreachable(hostName, why);
+      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'unreachable', error: why, ms: Date.now() - started, check: ctx.check });
       return { status: 'unreachable', changed: false };
     }
     ctx.count(hostName, 'failed');
@@ -239,9 +272,16 @@ export async function flushHandlers(ctx: RunContext, hosts: string[], handlers: 
   }
 }
 
-/** A play that stopped is an error for the caller to report (with done/failed/untouched). */
+/**
+ * A play that stopped is an error for the caller to report. Its one line says where every host of
+ * the play stands (done / failed / unreachable / untouched), as `kha play` and `kha upgrade` do.
+ */
 export class PlayStopped extends KhaError {
   constructor(readonly result: PlayResult) {
-    super(`${result.play}: stopped: ${result.stopReason ?? 'failed'}`, { code: 'E_PLAY_STOPPED' });
+    const list = (hs: string[]) => hs.join(', ') || 'none';
+    super(
+      `${result.play}: stopped: ${result.stopReason ?? 'failed'}; done: ${list(result.done)}; failed: ${list(result.failed)}; unreachable: ${list(result.unreachable)}; untouched: ${list(result.untouched)}`,
+      { code: 'E_PLAY_STOPPED' },
+    );
   }
 }

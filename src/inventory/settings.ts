@@ -17,12 +17,14 @@ function unicastIPv4(s: string): boolean {
   const first = Number(s.split('.')[0]);
   return first !== 0 && first !== 127 && first < 224;
 }
-export const INTERFACE_RE = /^[A-Za-z0-9_.:@-]{1,15}$/;
+/** never starting with `-`: an interface name is an argument of ip(8) (`ip addr show dev --help`) */
+export const INTERFACE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}$/;
 const HEALTH_PATH_RE = /^\/[A-Za-z0-9/_.?=&-]*$/;
 const HAPROXY_TIME_RE = /^\d+(us|ms|s|m|h|d)?$/;
 /** a DNS name for /etc/hosts: dot-separated RFC 1123 labels (1-63 letters, digits, inner hyphens), at most 253 */
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-const VERSION_RE = /^[A-Za-z0-9.:+~-]+$/;
+/** a package version starts with a digit or letter (never `-`: it ends up in an apt/dnf argument) */
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9.:+~-]*$/;
 /** VRRP auth: printable ASCII without space, quotes, backslash, and keepalived's comment marks # ! */
 // the renderer's set (roles/keepalived.ts): safe inside keepalived.conf without quoting
 const AUTH_PASS_RE = /^[A-Za-z0-9._@%+:=,^~-]+$/;

@@ -45,6 +45,16 @@ export function installScript(tmp: string, path: string): string {
   return `if [ -f ${q} ]; then cp -p -- ${q} ${quote(path + PREV_SUFFIX)}; fi; mv -f -- ${quote(tmp)} ${q}`;
 }
 
+/**
+ * Create the target's directory and remove temp files an earlier run left beside the target
+ * (`.<name>.kha-XXXXXXXX`: a host that died between upload and rename). One run at a time holds
+ * the host's lock, so no other run's temp file can be in flight.
+ */
+export function prepareDirScript(path: string): string {
+  const dir = posix.dirname(path);
+  return `mkdir -p -- ${quote(dir)} && rm -f -- ${quote(posix.join(dir, `.${posix.basename(path)}.kha-`))}*`;
+}
+
 export const templateModule: Module<TemplateParams> = {
   name: 'template',
   describe: (p) => `write ${p.path}`,
@@ -70,7 +80,7 @@ export const templateModule: Module<TemplateParams> = {
       apply: async () => {
         const dir = posix.dirname(p.path);
         const tmp = posix.join(dir, `.${posix.basename(p.path)}.kha-${randomSuffix()}`);
-        await must(ctx.conn, { script: `mkdir -p -- ${quote(dir)}` }, `mkdir ${dir}`);
+        await must(ctx.conn, { script: prepareDirScript(p.path) }, `mkdir ${dir}`);
         await ctx.conn.upload(p.content, tmp, { mode: p.mode, ...(p.owner ? { owner: p.owner } : {}), ...(p.group ? { group: p.group } : {}) });
         try {
           if (p.validate) {

@@ -2,6 +2,7 @@
 // keepalived notify script, the haproxy systemd drop-in and tmpfiles entry, plus the value guards
 // and constants the two config renderers share. Nothing here touches a host.
 import { InputError } from '../errors.js';
+import { quote } from '../transport/quote.js';
 
 // ---------------------------------------------------------------------------------------------
 // Shared constants
@@ -54,7 +55,9 @@ export const HAPROXY_VALIDATE_ARGV: readonly string[] = ['haproxy', '-c', '-q', 
 
 const TOKEN = /^[A-Za-z0-9][A-Za-z0-9._:@%+-]*$/;
 const PATH = /^(\/[A-Za-z0-9._@%+-]+)+$/;
-const URI_PATH = /^\/[A-Za-z0-9._~%+\/-]*$/;
+// a query is allowed (`/livez?verbose`, `/readyz?exclude=etcd&verbose`: the inventory accepts them);
+// where it reaches a shell (the apiserver check script) the whole URL is quoted
+const URI_PATH = /^\/[A-Za-z0-9._~%+\/?=&-]*$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const IPV6 = /^(?=.*:)[0-9A-Fa-f:.]{2,45}$/;
 const DURATION = /^\d+(us|ms|s|m|h|d)?$/;
@@ -77,7 +80,7 @@ export function absPath(what: string, v: string): string {
 }
 
 export function uriPath(what: string, v: string): string {
-  if (!URI_PATH.test(v)) badVar(what, v, 'must be a URI path starting with / (no spaces, quotes or query)');
+  if (!URI_PATH.test(v)) badVar(what, v, 'must be a URI path starting with / (letters, digits and . _ ~ % + / ? = & -; no spaces or quotes)');
   return v;
 }
 
@@ -177,7 +180,7 @@ export function renderCheckApiserverScript(v: CheckApiserverScriptVars): string 
     '# keepalived vrrp_script: exit 0 only when the LOCAL kube-apiserver answers 200 on its',
     '# health path. Needs curl. -k: 127.0.0.1 is often not in the serving certificate.',
     'command -v curl >/dev/null 2>&1 || exit 1',
-    `code=$(curl -sk --noproxy '*' --max-time ${secs} -o /dev/null -w '%{http_code}' https://127.0.0.1:${port}${path}) || exit 1`,
+    `code=$(curl -sk --noproxy '*' --max-time ${secs} -o /dev/null -w '%{http_code}' ${quote(`https://127.0.0.1:${port}${path}`)}) || exit 1`,
     '[ "$code" = 200 ]',
   ]);
 }

@@ -54,6 +54,8 @@ export interface FakeSshServer {
   };
   /** in-memory SFTP files (sftp: 'memory') */
   files: Map<string, { data: Buffer; mode: number }>;
+  /** end every client connection; the server keeps accepting new ones (a dropped link, not a dead host) */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -275,6 +277,9 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
     hostKeyPublic,
     stats,
     files,
+    dropConnections: () => {
+      for (const c of clients) c.end();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of clients) c.end();

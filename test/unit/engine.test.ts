@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runPlay } from '../../src/engine/play.js';
+import { PlayStopped, runPlay } from '../../src/engine/play.js';
 import type { HostContext, Module, Play } from '../../src/engine/types.js';
 import { TaskFailed } from '../../src/engine/types.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
@@ -103,6 +103,89 @@ describe('play runner', () => {
     expect(r.stopped).toBe(true);
     expect(r.stopReason).toBe('1 of 5 hosts failed (max fail 0%)');
     expect(order).not.toContain('m5:a');
+  });
+
+  it('a host lost mid-batch: unreachable, the play stops, and the PlayStopped line names done / failed / unreachable / untouched', async () => {
+    const state = new Map<string, Map<string, string>>();
+    const kv = kvModule(state, []);
+    const { TransportError } = await import('../../src/errors.js');
+    const lost: Module<Record<string, never>> = {
+      name: 'lost',
+      describe: () => 'step 2',
+      async plan(ctx) {
+        if (ctx.host.name === 'm3') throw new TransportError('m3: connection to 10.0.0.13:22 was lost', { host: 'm3', code: 'E_CONNECTION_LOST' });
+        return { change: false, why: 'fine' };
+      },
+    };
+    const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
+    const r = await runPlay(ctx, { name: 'start the others', hosts, serial: 1, tasks: [{ module: kv, params: { key: 'a', value: '1' } }, { module: lost, params: {} }] });
+    expect(r).toMatchObject({ done: ['m1', 'm2'], failed: [], unreachable: ['m3'], untouched: ['m4', 'm5'], stopped: true });
+    expect(ctx.unreachable.has('m3')).toBe(true);
+    expect(state.get('m4')).toBeUndefined();
+    expect(new PlayStopped(r).message).toBe(
+      'start the others: stopped: every host of batch 3 failed or was unreachable; done: m1, m2; failed: none; unreachable: m3; untouched: m4, m5',
+    );
+  });
+
+  it('a task that fails because its host is dying (the connection is gone right after) is reported unreachable, not failed', async () => {
+    const { TransportError } = await import('../../src/errors.js');
+    const dying = (name: string) => {
+      let dead = false;
+      return new FakeConn(name, (script) => {
+        if (name !== 'm2') return undefined;
+        if (dead) throw new TransportError('m2: connection to 10.0.0.12:22 was lost', { host: 'm2', code: 'E_CONNECTION_LOST' });
+        if (script.includes('systemctl start')) {
+          dead = true;
+          return { code: 1, stderr: 'Failed to start haproxy.service: Connection reset by peer' };
+        }
+        return undefined;
+      });
+    };
+    const startModule: Module<Record<string, never>> = {
+      name: 'start',
+      describe: () => 'start haproxy',
+      async plan(ctx) {
+        return {
+          change: true,
+          why: 'inactive',
+          apply: async () => {
+            const r = await ctx.conn.exec({ argv: ['systemctl', 'start', 'haproxy'] });
+            if (r.code !== 0) throw new TaskFailed(`start haproxy failed: ${r.stderr}`);
+          },
+        };
+      },
+    };
+    const { ctx, events } = fakeRun(['m1', 'm2', 'm3'], dying);
+    const r = await runPlay(ctx, { name: 'p', hosts: ['m1', 'm2', 'm3'], serial: 1, tasks: [{ module: startModule, params: {} }] });
+    expect(r).toMatchObject({ done: ['m1'], failed: [], unreachable: ['m2'], untouched: ['m3'], stopped: true });
+    expect(ctx.failed.size).toBe(0);
+    expect(ctx.recap.get('m2')).toMatchObject({ failed: 0, unreachable: 1 });
+    const ev = events.find((e) => e.type === 'task' && e.host === 'm2');
+    expect(ev).toMatchObject({ status: 'unreachable', error: 'm2: connection to 10.0.0.12:22 was lost (the task had just failed: start haproxy failed: Failed to start haproxy.service: Connection reset by peer)' });
+  });
+
+  it('a host that can no longer run `true` after a failed task is going down: unreachable', async () => {
+    const { ctx } = fakeRun(['m1'], (n) => new FakeConn(n, (script) => (script === 'true' ? { code: 254, stderr: 'sh: fork: Cannot allocate memory' } : undefined)));
+    const kv = kvModule(new Map(), []);
+    const r = await runPlay(ctx, { name: 'p', hosts: ['m1'], tasks: [{ module: kv, params: { key: 'a', value: '1', fail: true } }] });
+    expect(r.unreachable).toEqual(['m1']);
+    expect(ctx.unreachable.get('m1')).toBe('m1: `true` failed (exit 254: sh: fork: Cannot allocate memory): the host is going down (the task had just failed: cannot set a)');
+  });
+
+  it('a task that fails on a host that still answers stays failed (one `true` asked it)', async () => {
+    const state = new Map<string, Map<string, string>>();
+    const kv = kvModule(state, []);
+    const conns = new Map<string, FakeConn>();
+    const { ctx } = fakeRun(['m1', 'm2'], (n) => {
+      const c = new FakeConn(n);
+      conns.set(n, c);
+      return c;
+    });
+    const r = await runPlay(ctx, { name: 'p', hosts: ['m1', 'm2'], tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }] });
+    expect(r.failed).toEqual(['m2']);
+    expect(r.unreachable).toEqual([]);
+    expect(conns.get('m2')!.log).toEqual(['true']);
+    expect(conns.get('m1')!.log).toEqual([]);
   });
 
   it('max_fail_percentage lets the play go on below the threshold', async () => {

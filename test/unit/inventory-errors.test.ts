@@ -163,6 +163,16 @@ const cases: Array<[string, string, string]> = [
     'hosts.yaml:4: all.vars.vrrp_interface: "eth0;reboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0',
   ],
   [
+    'package version that is an option (apt install haproxy=--allow-downgrades)',
+    inv(['    haproxy_version: "--allow-downgrades"']),
+    'hosts.yaml:4: all.vars.haproxy_version: --allow-downgrades is not a package version; use letters, digits and . : + ~ -, e.g. 2.8.5-1',
+  ],
+  [
+    'interface name that is an option (ip addr show dev --help)',
+    inv(['    vrrp_interface: "--help"']),
+    'hosts.yaml:4: all.vars.vrrp_interface: --help is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0',
+  ],
+  [
     'lb host without an IPv4',
     inv([], ['        m1: { ansible_host: m1.example.com }', M2]),
     'hosts.yaml:7: all.children.masters.hosts.m1.ansible_host: m1.example.com is not an IPv4 address; keepalived (VRRP) and haproxy need the IPv4 of every master and load balancer, set ansible_host: <its IPv4>',

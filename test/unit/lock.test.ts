@@ -102,6 +102,22 @@ describe('acquireLocks (in-memory /run)', () => {
     expect(t.warnings()).toEqual([]);
   });
 
+  test('release does not reconnect to a host lost during the run: it says the lock stays there (tmpfs: gone after a reboot)', async () => {
+    const t = setup();
+    const release = await acquireLocks(t.ctx, HOSTS, { command: 'up', breakLock: false }, ENV);
+    t.ctx.markUnreachable('m2', new Error('m2: connection to 10.0.0.12:22 was lost'));
+    t.connector.down.add('m2');
+    const before = t.execs();
+    await release();
+    expect(t.lock('m1')).toBeUndefined();
+    expect(t.lock('m3')).toBeUndefined();
+    expect(t.lock('m2')).toBeDefined();
+    expect(t.execs()).toBe(before + 2);
+    expect(t.warnings()).toEqual([
+      `could not remove our lock ${LOCK_PATH} on m2: the host became unreachable during the run; ${LOCK_PATH} is gone after a reboot, otherwise the next run needs --break-lock`,
+    ]);
+  });
+
   test('release leaves a lock that is no longer ours (someone broke and retook it) and says so', async () => {
     const t = setup();
     const release = await acquireLocks(t.ctx, HOSTS, { command: 'up', breakLock: false }, ENV);

@@ -152,3 +152,23 @@ describe('file, sysctl, command, wait_for', () => {
     });
   });
 });
+
+describe('template: temp files a dead host left behind', () => {
+  it('prepareDirScript creates the directory and removes only .<name>.kha-* beside the target (real sh)', async () => {
+    const { mkdtempSync, writeFileSync, readdirSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { execFileSync } = await import('node:child_process');
+    const { prepareDirScript } = await import('../../src/modules/template.js');
+    const root = mkdtempSync(join(tmpdir(), 'kha tmpl '));
+    try {
+      const dir = join(root, "it's here");
+      execFileSync('sh', ['-c', prepareDirScript(join(dir, 'haproxy.cfg'))]);
+      for (const f of ['haproxy.cfg', 'haproxy.cfg.kha-prev', '.haproxy.cfg.kha-itmahnvt', '.haproxy.cfg.kha-x', '.other.cfg.kha-abcdefgh', 'keep']) writeFileSync(join(dir, f), 'x');
+      execFileSync('sh', ['-c', prepareDirScript(join(dir, 'haproxy.cfg'))]);
+      expect(readdirSync(dir).sort()).toEqual(['.other.cfg.kha-abcdefgh', 'haproxy.cfg', 'haproxy.cfg.kha-prev', 'keep']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+});

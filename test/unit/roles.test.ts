@@ -320,6 +320,15 @@ describe('renderHaproxy', () => {
     expect(cfg).toContain('frontend kha-monitor\n    bind 127.0.0.1:8404\n    mode http\n    monitor-uri /healthz\n    monitor fail if { nbsrv(kube-apiservers) lt 1 }\n');
   });
 
+  it('a health path with a query (the inventory accepts /readyz?exclude=etcd&verbose) renders, and is one quoted word in the check script', () => {
+    const q = '/readyz?exclude=etcd&verbose';
+    expect(renderHaproxy({ ...haproxy3, healthPath: q })).toContain(`    http-check send meth GET uri ${q}\n`);
+    const script = renderCheckApiserverScript({ apiserverPort: 6443, healthPath: q });
+    // `&` unquoted would send curl to the background and run `verbose` as a command
+    expect(script).toContain(`-w '%{http_code}' 'https://127.0.0.1:6443${q}') || exit 1`);
+    expect(() => renderCheckApiserverScript({ apiserverPort: 6443, healthPath: "/readyz';touch /tmp/x;'" })).toThrow(/healthPath/);
+  });
+
   it('needsNonlocalBind only for a specific address', () => {
     expect(needsNonlocalBind(haproxy3)).toBe(false);
     expect(needsNonlocalBind({ bindAddress: '::' })).toBe(false);

@@ -315,6 +315,42 @@ describe('auth and retries', () => {
     expect(elapsed).toBeGreaterThanOrEqual(700); // 250 + 500 ms
   });
 
+  it('retries a server that closes the connection during the handshake (sshd MaxStartups), with backoff', async () => {
+    let accepted = 0;
+    const rude = net.createServer((sock) => {
+      accepted++;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+    open.push({ close: () => new Promise<void>((r) => rude.close(() => r())) });
+    const port = (rude.address() as net.AddressInfo).port;
+    const logs: string[] = [];
+    const t0 = Date.now();
+    const e = await failure(connect(spec({ port }), options(path.join(dir, 'kh-none'), { retries: 2, retryDelayMs: 50, log: (m) => logs.push(m) })));
+    expect(e.fatal).toBe(false);
+    expect(e.message).toMatch(/\(after 3 attempts\)/);
+    expect(accepted).toBe(3);
+    expect(logs.filter((l) => l.includes('retrying in 50 ms'))).toHaveLength(1);
+    expect(logs.filter((l) => l.includes('retrying in 100 ms'))).toHaveLength(1);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+  });
+
+  it('never re-runs a command: once its connection is lost, the pool reconnects only for the NEXT command', async () => {
+    const s = await server();
+    const pool = new ConnectionPool({ ...options(knownHosts(s)), retries: 0 });
+    open.push({ close: () => pool.closeAll() });
+    const c1 = await pool.get(spec(s));
+    const running = c1.exec(sh`sleep 5; echo once`);
+    await new Promise((r) => setTimeout(r, 100));
+    s.dropConnections();
+    await failure(running);
+    const c2 = await pool.get(spec(s));
+    expect(c2).not.toBe(c1);
+    expect((await c2.exec(cmd('echo', 'next'))).stdout).toBe('next\n');
+    expect(s.stats.commands.filter((x) => x.includes('sleep 5; echo once'))).toHaveLength(1);
+    expect(pool.handshakes).toBe(2);
+  });
+
   it('retries a handshake that times out (a port that accepts but never speaks SSH)', async () => {
     const sockets: net.Socket[] = [];
     const silent = net.createServer((sock) => sockets.push(sock));
