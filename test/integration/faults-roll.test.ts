@@ -15,7 +15,8 @@ import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { REPO_ROOT, haproxyCfg, httpsGet, kha, parseJson, readLog, secs, sh, show, unitState, vipHolders, type KhaRun } from '../helpers/kha-cli-day2.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { haproxyCfg, httpsGet, kha, parseJson, readLog, secs, sh, show, unitState, vipHolders, type KhaRun } from '../helpers/kha-cli-day2.js';
 import { useLab } from '../helpers/lab.js';
 
 const execFileP = promisify(execFile);

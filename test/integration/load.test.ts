@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { REPO_ROOT, parseJson, secs, show, type KhaRun } from '../helpers/kha-cli-day2.js';
+import { REPO_ROOT } from '../helpers/cli.js';
+import { parseJson, secs, show, type KhaRun } from '../helpers/kha-cli-day2.js';
 import { startLab } from '../helpers/lab.js';
 
 const N = 20;
