@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
+import { parseableKeyPair, writeLabInventory, type Lab } from '../../src/lab/lab.js';
 import { REPO_ROOT, runKha } from '../helpers/cli.js';
 import { useLab } from '../helpers/lab.js';
 
@@ -31,6 +31,26 @@ function inventory(lab: Lab, name: string, vars: Record<string, unknown> = {}): 
 
 describe('faults before and during kha up (3 fresh hosts)', () => {
   const lab = useLab(3, { aptCache: true });
+
+  it('SSH auth failure (a key no host accepts): refused with a clear line per host, tried once (no retry), nothing changed', async () => {
+    const l = lab();
+    const key = path.join(dir, 'stranger_ed25519');
+    fs.writeFileSync(key, parseableKeyPair('kha-stranger').private, { mode: 0o600 });
+    const since = (await l.exec('m1', ['date', '+%Y-%m-%d %H:%M:%S'])).stdout.trim();
+    const r = await runKha(['up', '-i', inventory(l, 'auth', { ansible_ssh_private_key_file: key })], { timeoutMs: 300_000 });
+    expect(r.code, r.stdout + r.stderr).toBe(3);
+    for (const h of l.hosts) {
+      expect(r.stdout + r.stderr).toContain(`${h.name}: authentication failed for user ${l.user} at ${h.address}:22 (tried: publickey): check ansible_user and ansible_ssh_private_key_file`);
+    }
+    // sshd saw one attempt per host: kha does not retry an authentication failure
+    for (const h of ['m1', 'm2', 'm3']) {
+      const j = await l.exec(h, ['journalctl', '--no-pager', '-o', 'cat', '--since', since]);
+      // one client port per connection that reached authentication
+      const ports = new Set([...j.stdout.matchAll(/authenticating user \S+ \S+ port (\d+) \[preauth\]/g)].map((m) => m[1]));
+      expect(ports.size, `${h}:\n${j.stdout}`).toBe(1);
+      expect(await installed(l, h)).toBe(false);
+    }
+  });
 
   it('apt failure on one host (broken sources): the run fails on that host with apt\'s own message, and no host is started', async () => {
     const l = lab();
