@@ -6,6 +6,20 @@
 set -euo pipefail
 TIMEOUT="${KHA_DOCKER_TIMEOUT:-60}"
 
+# Every systemd container holds a few inotify instances, and the kernel's default of 128 per user
+# is spent by about 25 containers (the 20-host load test next to another lab). After that,
+# systemd in a new container hangs in "initializing" ("Failed to create inotify object: Too many
+# open files"). Raise the limit when it is low and this is root; otherwise say so.
+want_inotify=1024
+have_inotify=$(cat /proc/sys/fs/inotify/max_user_instances 2>/dev/null || echo "$want_inotify")
+if [ "$have_inotify" -lt "$want_inotify" ]; then
+  if echo "$want_inotify" >/proc/sys/fs/inotify/max_user_instances 2>/dev/null; then
+    echo "ensure-docker: fs.inotify.max_user_instances $have_inotify -> $want_inotify (systemd containers)"
+  else
+    echo "ensure-docker: warning: fs.inotify.max_user_instances is $have_inotify; large labs need $want_inotify (sysctl -w fs.inotify.max_user_instances=$want_inotify as root)" >&2
+  fi
+fi
+
 if docker info >/dev/null 2>&1; then
   exit 0
 fi

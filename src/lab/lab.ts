@@ -278,7 +278,8 @@ async function waitReady(c: ContainerRuntimeClient, host: LabHost, timeoutMs: nu
   let state = '';
   for (;;) {
     // `--wait` blocks while systemd is starting; before D-Bus is up it fails at once: retry.
-    const r = await ex(['systemctl', 'is-system-running', '--wait']).catch((e: unknown) => ({
+    // bounded: a systemd stuck in 'initializing' would block `--wait` forever
+    const r = await ex(['timeout', '10', 'systemctl', 'is-system-running', '--wait']).catch((e: unknown) => ({
       code: -1,
       stdout: '',
       stderr: String(e),
@@ -287,8 +288,12 @@ async function waitReady(c: ContainerRuntimeClient, host: LabHost, timeoutMs: nu
     if (state === 'running' || state === 'degraded') break;
     if (state === 'maintenance' || state === 'stopping' || Date.now() > deadline) {
       const failed = await ex(['systemctl', '--failed', '--no-legend', '--plain']).catch(() => undefined);
+      const journal = await ex(['journalctl', '-b', '--no-pager', '-o', 'cat', '-n', '200']).catch(() => undefined);
+      const inotify = journal?.stdout.includes('Failed to create inotify object')
+        ? '; the kernel ran out of inotify instances (every systemd container holds some): sysctl -w fs.inotify.max_user_instances=1024 (scripts/ensure-docker.sh does it)'
+        : '';
       throw new Error(
-        `lab host ${host.name} (${host.address}): systemd is '${state || r.stderr.trim()}' after boot` +
+        `lab host ${host.name} (${host.address}): systemd is '${state || r.stderr.trim()}' after boot${inotify}` +
           (failed ? `; failed units:\n${failed.stdout}` : ''),
       );
     }
@@ -653,7 +658,17 @@ function removeStateDir(dir: string, name: string): void {
 }
 
 /** Ansible-style YAML inventory of the lab: all.vars + children.masters.hosts.<name>.ansible_host */
-export function writeLabInventory(lab: Lab, file: string, extra: { vars?: Record<string, unknown> } = {}): void {
+export function writeLabInventory(
+  lab: Lab,
+  file: string,
+  extra: {
+    vars?: Record<string, unknown>;
+    /** group -> host names (masters, loadbalancers, nodes...): hosts go under all.hosts, groups under all.children */
+    groups?: Record<string, string[]>;
+    /** the lab hosts in the inventory (default: every one) */
+    hosts?: string[];
+  } = {},
+): void {
   const vars: Record<string, unknown> = {
     vip: lab.vip,
     ansible_user: lab.user,
@@ -663,8 +678,10 @@ export function writeLabInventory(lab: Lab, file: string, extra: { vars?: Record
     ...extra.vars,
   };
   const hosts: Record<string, { ansible_host: string }> = {};
-  for (const h of lab.hosts) hosts[h.name] = { ansible_host: h.address };
-  const doc = { all: { vars, children: { masters: { hosts } } } };
+  for (const h of lab.hosts) if (!extra.hosts || extra.hosts.includes(h.name)) hosts[h.name] = { ansible_host: h.address };
+  const doc = extra.groups
+    ? { all: { vars, hosts, children: Object.fromEntries(Object.entries(extra.groups).map(([g, members]) => [g, { hosts: Object.fromEntries(members.map((m) => [m, null])) }])) } }
+    : { all: { vars, children: { masters: { hosts } } } };
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   fs.writeFileSync(file, `# kha lab '${lab.name}' (generated)\n${YAML.stringify(doc)}`);
 }

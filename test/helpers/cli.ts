@@ -1,12 +1,12 @@
 // Runs the BUILT kha CLI (`node bin/run.js ...`, so `npm run build` first) as a subprocess from
 // the repository root: no shell, stdin closed unless `input` is given, every run bounded in time.
 // Default log files go to a private temp dir (XDG_STATE_HOME), never to the user's home.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HostRecap, TaskStatus } from '../../src/engine/types.js';
+import type { HostRecap, TaskResult } from '../../src/engine/types.js';
 
 /** the repository root (test/helpers/../..) */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,6 +21,10 @@ export interface RunKhaOptions {
   timeoutMs?: number;
   /** on the timeout: reject (default) or resolve with code null and signal SIGKILL */
   onTimeout?: 'reject' | 'resolve';
+  /** called with every stdout line as it arrives (a cue to act mid-run) */
+  onLine?: (line: string) => void;
+  /** called once the process is spawned (to sample /proc/<pid>, or to signal it) */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface KhaRun {
@@ -57,7 +61,15 @@ export function runKha(args: string[], opts: RunKhaOptions = {}): Promise<KhaRun
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    opts.onSpawn?.(child);
+    let partial = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      if (!opts.onLine) return;
+      const lines = (partial + d.toString('utf8')).split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) opts.onLine(l);
+    });
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.stdin.on('error', () => undefined); // the CLI may exit before reading stdin
     if (opts.input !== undefined) child.stdin.write(opts.input);
@@ -96,15 +108,8 @@ export function showRun(r: KhaRun): string {
 }
 
 /** A task event as `--json` prints it. */
-export interface JsonTask {
+export interface JsonTask extends TaskResult {
   type: 'task';
-  host: string;
-  task: string;
-  status: TaskStatus;
-  why?: string;
-  diff?: string;
-  error?: string;
-  ms: number;
   check: boolean;
 }
 

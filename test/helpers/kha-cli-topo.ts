@@ -4,16 +4,14 @@
 // node phases), for phases the CLI does not run yet.
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML from 'yaml';
 import type { Lab } from '../../src/lab/lab.js';
 import { runKha, showRun, type KhaRun } from './cli.js';
-import { KHA_SUDO_PASSWORD } from '../../src/lab/lab.js';
+import { writeLabInventory } from '../../src/lab/lab.js';
 import { EventBus, type RunEvent } from '../../src/engine/events.js';
 import type { Io } from '../../src/cli/base.js';
 import { loadForRun, makeRun } from '../../src/cli/prepare.js';
 import { up, type UpState } from '../../src/actions/up.js';
 import { describeError } from '../../src/errors.js';
-
 
 export interface TopoInventory {
   /** group -> host names (e.g. masters, loadbalancers, nodes) */
@@ -29,20 +27,8 @@ export interface TopoInventory {
  * lab's known_hosts). The file lives in the lab's state dir (removed with the lab).
  */
 export function writeTopoInventory(lab: Lab, name: string, t: TopoInventory): string {
-  const vars: Record<string, unknown> = {
-    vip: lab.vip,
-    ansible_user: lab.user,
-    ansible_ssh_private_key_file: lab.keyFile,
-    ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHostsFile} -o StrictHostKeyChecking=yes`,
-    ...(lab.user === 'kha' ? { ansible_become: true, ansible_become_password: KHA_SUDO_PASSWORD } : {}),
-    ...t.vars,
-  };
-  const hosts: Record<string, { ansible_host: string }> = {};
-  for (const h of lab.hosts) if (!t.hosts || t.hosts.includes(h.name)) hosts[h.name] = { ansible_host: h.address };
-  const children: Record<string, { hosts: Record<string, null> }> = {};
-  for (const [g, members] of Object.entries(t.groups)) children[g] = { hosts: Object.fromEntries(members.map((m) => [m, null])) };
   const file = path.join(lab.stateDir, `${name}.yaml`);
-  fs.writeFileSync(file, `# kha topology test inventory (generated)\n${YAML.stringify({ all: { vars, hosts, children } })}`);
+  writeLabInventory(lab, file, t);
   return file;
 }
 

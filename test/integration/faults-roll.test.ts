@@ -7,7 +7,7 @@
 // To kill the host while its batch really runs (not after it), the victim's batch is made slower
 // on purpose: a systemd drop-in that sleeps after haproxy starts (kha up), a haproxy wrapper that
 // sleeps before a config check (kha upgrade). The kill is sent when kha prints that host's batch.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,7 +15,7 @@ import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { runKha } from '../helpers/cli.js';
 import { haproxyCfg, httpsGet, kha, parseJson, readLog, secs, sh, show, unitState, vipHolders, type KhaRun } from '../helpers/kha-cli-day2.js';
 import { useLab } from '../helpers/lab.js';
 
@@ -28,34 +28,7 @@ const timeoutConnect = (cfg: string) => /^\s*timeout connect (\S+)/m.exec(cfg)?.
  * resolves when kha exits. Bounded in time (SIGKILL after timeoutMs).
  */
 function khaWatching(args: string[], onLine: (line: string) => void, timeoutMs = 5 * 60_000): Promise<KhaRun> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-    });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      partial += d;
-      const lines = partial.split('\n');
-      partial = lines.pop()!;
-      for (const l of lines) onLine(l);
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Math.round(performance.now() - t0), argv: args });
-    });
-  });
+  return runKha(args, { onLine, timeoutMs, onTimeout: 'resolve' });
 }
 
 /** `docker kill` (SIGKILL to the container's init): the host dies without shutting anything down */

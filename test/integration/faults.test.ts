@@ -1,11 +1,11 @@
 // Faults injected on purpose against real containers: what kha does, and what is lost (nothing).
-import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseableKeyPair, writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { REPO_ROOT, runKha } from '../helpers/cli.js';
+import { runKha } from '../helpers/cli.js';
 import { useLab } from '../helpers/lab.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kha-faults-'));
@@ -145,17 +145,22 @@ describe('SIGINT during a run', () => {
   it('in-flight tasks finish, no temp files are left, the recap is printed, exit code 130', async () => {
     const l = lab();
     const file = inventory(l, 'sigint');
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), 'up', '-i', file], { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: '1' } });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
     // interrupt while packages install (the longest phase)
-    for (let i = 0; i < 600 && !out.includes('==> Install keepalived and haproxy'); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(out).toContain('==> Install keepalived and haproxy');
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-    expect(code).toBe(130);
+    let child: ChildProcess | undefined;
+    let sent = false;
+    const r = await runKha(['up', '-i', file], {
+      timeoutMs: 300_000,
+      onSpawn: (c) => (child = c),
+      onLine: (line) => {
+        if (!sent && line.includes('==> Install keepalived and haproxy')) {
+          sent = true;
+          child!.kill('SIGINT');
+        }
+      },
+    });
+    const out = r.stdout;
+    expect(sent, out).toBe(true);
+    expect(r.code).toBe(130);
     expect(out).toContain('==> Recap');
     expect(out).not.toContain('==> Configure');
     for (const h of ['m1', 'm2', 'm3']) {

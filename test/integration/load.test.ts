@@ -3,12 +3,11 @@
 // own peak), open file descriptors and how many of them are sockets. Every host must be ok,
 // memory and descriptors bounded, and exactly one SSH connection per host (the engine's own
 // count, and sshd's "Accepted" lines on every host).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { REPO_ROOT } from '../helpers/cli.js';
+import { REPO_ROOT, runKha } from '../helpers/cli.js';
 import { parseJson, secs, show, type KhaRun } from '../helpers/kha-cli-day2.js';
 import { startLab } from '../helpers/lab.js';
 
@@ -44,36 +43,22 @@ function sample(pid: number): Sample | undefined {
 }
 
 /** runs kha, sampling its /proc entry until it exits */
-function khaSampled(args: string[], timeoutMs: number): Promise<{ run: KhaRun; samples: Sample[] }> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'bin', 'run.js'), ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
-    });
-    const samples: Sample[] = [];
-    const tick = setInterval(() => {
-      const s = sample(child.pid!);
-      if (s) samples.push(s);
-    }, 20);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (e) => {
-      clearInterval(tick);
-      clearTimeout(timer);
-      reject(e);
-    });
-    // VmHWM in the last sample is the kernel's peak over the whole run
-    child.on('exit', () => clearInterval(tick));
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ run: { code, signal, stdout, stderr, ms: Math.round(performance.now() - t0), argv: args }, samples });
-    });
-  });
+async function khaSampled(args: string[], timeoutMs: number): Promise<{ run: KhaRun; samples: Sample[] }> {
+  const samples: Sample[] = [];
+  let tick: NodeJS.Timeout | undefined;
+  const run = await runKha(args, {
+    timeoutMs,
+    onTimeout: 'resolve',
+    onSpawn: (child) => {
+      tick = setInterval(() => {
+        const s = sample(child.pid!);
+        if (s) samples.push(s);
+      }, 20);
+      // VmHWM in the last sample is the kernel's peak over the whole run
+      child.on('exit', () => clearInterval(tick));
+    },
+  }).finally(() => clearInterval(tick));
+  return { run, samples };
 }
 
 async function accepted(lab: Lab): Promise<number[]> {

@@ -6,10 +6,10 @@
 //     /etc/hosts on every host: `kha up` built in this process (to look at its events), then
 //     `kha add-master` / `kha remove-master` through the CLI while a client loop runs on a node.
 import fs from 'node:fs';
-import https from 'node:https';
 import YAML from 'yaml';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
+import { readyz } from '../helpers/kha-cli-up.js';
 import { describeCli, runKhaCli, upInProcess, writeTopoInventory, type InProcessRun } from '../helpers/kha-cli-topo.js';
 import { etcHostsPhase, nodeProxyPhase, nodeProxyStatus } from '../../src/actions/nodes.js';
 import { BEGIN_MARKER, END_MARKER } from '../../src/modules/blockinfile.js';
@@ -40,20 +40,6 @@ async function waitFor<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeou
     if (ms > timeoutMs) return { value, ms, ok: false };
     await sleep(intervalMs);
   }
-}
-
-/** one fresh TLS connection from this process (stand-in certs are self-signed) */
-function readyz(host: string, port: number): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get({ host, port, path: '/readyz', rejectUnauthorized: false, agent: false, timeout: 5_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body.trim() }));
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: https://${host}:${port}/readyz`)));
-    req.on('error', reject);
-  });
 }
 
 /** n sequential requests through the node's own proxy: `<status> <body>` each */
