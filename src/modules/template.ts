@@ -62,7 +62,7 @@ export const templateModule: Module<TemplateParams> = {
     if (cur.exists && p.owner && cur.owner !== p.owner) why.push(`owner ${cur.owner} -> ${p.owner}`);
     if (cur.exists && p.group && cur.group !== p.group) why.push(`group ${cur.group} -> ${p.group}`);
     if (why.length === 0) return { change: false, why: `content unchanged (sha256 ${want.slice(0, 12)})` };
-    const diff = contentChanged && !p.sensitive ? unifiedDiff(p.path, cur.exists ? (cur.content ?? '') : null, p.content) : undefined;
+    const diff = contentChanged && !p.sensitive ? await unifiedDiff(p.path, cur.exists ? (cur.content ?? '') : null, p.content) : undefined;
     return {
       change: true,
       why: why.join(', '),
