@@ -103,6 +103,16 @@ describe('service', () => {
     const ctx = hc(() => show('active', 'enabled'));
     expect(await plan(serviceModule, ctx, { name: 'haproxy', state: 'started', enabled: true })).toEqual({ change: false, why: 'active, enabled' });
   });
+  it('plans from the facts while they are current (no probe), probes otherwise', async () => {
+    const facts = fakeFacts({ services: { haproxy: { active: 'active', enabled: 'enabled' }, keepalived: { active: 'inactive', enabled: 'enabled' } } });
+    const cur = hc(() => show('failed', 'disabled'), { facts, factsCurrent: true });
+    expect(await plan(serviceModule, cur, { name: 'haproxy', state: 'started', enabled: true })).toEqual({ change: false, why: 'active, enabled' });
+    expect((await plan(serviceModule, cur, { name: 'keepalived', state: 'started', enabled: true })).why).toBe('not running (inactive)');
+    expect((await plan(serviceModule, cur, { name: 'sshd', state: 'started' })).why).toBe('not running (failed)'); // not in the facts
+    expect(cur.conn.log).toHaveLength(1);
+    const stale = hc(() => show('failed', 'enabled'), { facts, factsCurrent: false });
+    expect((await plan(serviceModule, stale, { name: 'haproxy', state: 'started', enabled: true })).why).toBe('not running (failed)');
+  });
   it('starts and enables a stopped, disabled unit', async () => {
     const ctx = hc((s) => (s.startsWith('systemctl show') || s.startsWith('sleep') ? show(ctx.conn.log.length > 2 ? 'active' : 'inactive', 'disabled') : undefined));
     const p = await plan(serviceModule, ctx, { name: 'keepalived', state: 'started', enabled: true });
