@@ -216,7 +216,7 @@ export function simAnswers(i: number): Map<string, CannedResult> {
   m.set(wire(ID_PROBE), ok('998\n'));
   for (const d of DIRS) m.set(wire(statScript(d)), ok('directory|755|root|root\n'));
   for (const f of simFiles(i)) {
-    m.set(wire(probeScript(f.path, false)), ok(`regular file|${f.mode.toString(8)}|root|root\n${sha256(f.content)}\n`));
+    m.set(wire(probeScript(f.path, false)), ok(`regular file|${f.mode.toString(8)}|root|root\n${sha256(f.content)}  ${f.path}\n`));
   }
   for (const s of SERVICES) {
     m.set(wire(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(`${s}.service`)}`), ok('LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'));

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HostContext, Module, Plan } from '../../src/engine/types.js';
 import { commandModule, fileModule, packageModule, serviceModule, sysctlModule, templateModule, waitForModule } from '../../src/modules/index.js';
+import { parseProbe } from '../../src/modules/template.js';
 import { installScript } from '../../src/modules/package.js';
 import { sha256 } from '../../src/modules/template.js';
 import { FakeConn, fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
@@ -58,6 +59,12 @@ describe('package', () => {
 });
 
 describe('template', () => {
+  it('reads the hash from sha256sum as printed (hash, two spaces, path)', () => {
+    const h = 'a'.repeat(64);
+    expect(parseProbe(`regular file|644|root|root\n${h}  /etc/haproxy/haproxy.cfg\n`)).toEqual({ exists: true, type: 'file', mode: 0o644, owner: 'root', group: 'root', hash: h });
+    expect(parseProbe(`regular file|644|root|root\n\\${h}  /etc/a\\nb\n`).hash).toBe(h);
+    expect(parseProbe('missing\n')).toEqual({ exists: false });
+  });
   const content = 'global\n  daemon\n';
   it('no change when the hash, mode and owner match (one round trip)', async () => {
     const ctx = hc(() => ({ stdout: `regular file|644|root|root\n${sha256(content)}\n` }));
