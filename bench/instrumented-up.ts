@@ -112,6 +112,16 @@ export async function instrumentedUp(kha: KhaBuild, inventory: string): Promise<
               count(h.name);
               return cc.exec(cmd, o);
             },
+            // a batch of plan probes is one command on the wire, counted where it was sent from
+            // (the planning, outside any one module's plan call)
+            ...(cc.execBatch
+              ? {
+                  execBatch: (cmds: Parameters<NonNullable<Connection['execBatch']>>[0], o?: Parameters<NonNullable<Connection['execBatch']>>[1]) => {
+                    count(h.name);
+                    return cc.execBatch!(cmds, o);
+                  },
+                }
+              : {}),
             upload: (...a) => cc.upload(...a),
             close: () => cc.close(),
           };

@@ -74,11 +74,16 @@ function arg(name: string, def?: string): string {
 /** Counts what each connection sent (client side), without changing what it does. */
 class CountingConnector implements Connector {
   readonly conns = new Map<string, Connection>();
-  constructor(private readonly inner: Connector) {}
+  private readonly plain = new Map<Connection, Connection>();
+  /** noBatch: hide Connection.execBatch, so planning sends one command per task (kha before batching) */
+  constructor(private readonly inner: Connector, private readonly noBatch = false) {}
   async get(host: InventoryHost): Promise<Connection> {
     const c = await this.inner.get(host);
     this.conns.set(host.name, c);
-    return c;
+    if (!this.noBatch) return c;
+    let p = this.plain.get(c);
+    if (!p) this.plain.set(c, (p = { name: c.name, stats: c.stats, exec: (cmd, o) => c.exec(cmd, o), upload: (a, b, o) => c.upload(a, b, o), close: () => c.close() }));
+    return p;
   }
   get handshakes(): number {
     return this.inner.handshakes;
@@ -92,12 +97,13 @@ class CountingConnector implements Connector {
  * Experiments (comma separated): `nodelay` patches ssh2 (experiments.ts); `khper` gives every host
  * its own one-line known_hosts file (ansible_ssh_common_args -o UserKnownHostsFile=...), which
  * costs what an indexed, read-once known_hosts would: each handshake then parses one line instead
- * of the whole fleet's file.
+ * of the whole fleet's file. `nobatch` hides Connection.execBatch: every task's probe is its own
+ * command again (11 per host instead of 2), to measure the engine and transport without batching.
  */
 function applyExperiments(names: string[]): void {
   for (const name of names) {
-    if (name === 'khper') continue;
-    if (!(name in EXPERIMENTS)) throw new Error(`unknown experiment ${name} (known: ${[...Object.keys(EXPERIMENTS), 'khper'].join(', ')})`);
+    if (name === 'khper' || name === 'nobatch') continue;
+    if (!(name in EXPERIMENTS)) throw new Error(`unknown experiment ${name} (known: ${[...Object.keys(EXPERIMENTS), 'khper', 'nobatch'].join(', ')})`);
     EXPERIMENTS[name as ExperimentName]();
   }
 }
@@ -172,6 +178,7 @@ async function main(): Promise<void> {
   events.add({ emit: (e: RunEvent) => void (e.type === 'task' && taskEvents++) });
   const connector = new CountingConnector(
     new SshConnector({ ...(khPer ? {} : { knownHostsFile: knownHosts }), acceptNewHostKeys: false, connectTimeoutMs: 10_000, agentSocket: '', log: (m) => events.debug(m) }, forks),
+    experiments.includes('nobatch'),
   );
   const abort = new AbortController();
   const run = new RunContext(inv, connector, events, { check: false, diff: false, forks, signal: abort.signal });

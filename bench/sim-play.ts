@@ -16,6 +16,7 @@ import { probeScript, sha256, type TemplateParams } from '../src/modules/templat
 import { renderCheckHaproxyScript, renderNotifyScript } from '../src/roles/files.js';
 import { renderHaproxy } from '../src/roles/haproxy.js';
 import { renderKeepalived } from '../src/roles/keepalived.js';
+import { batchMarkers } from '../src/transport/batch.js';
 import { quote, render } from '../src/transport/quote.js';
 import type { Command } from '../src/transport/types.js';
 
@@ -167,6 +168,45 @@ function factsOutput(i: number): string {
   ].join('\n');
 }
 
+/** The inverse of quote() for one word (`'it'\\''s'` -> `it's`; safe words are as is). */
+function unquoteWord(w: string): string | undefined {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w)) return w;
+  if (w.length < 2 || !w.startsWith("'") || !w.endsWith("'")) return undefined;
+  return w.slice(1, -1).replace(/'\\''/g, "'");
+}
+
+const BATCH_PART = /^sh -c ('(?:[^']|'\\'')*'|[A-Za-z0-9_@%+=:,./-]+) <\/dev\/null; r=\$\?; printf '\\n%s %s\\n' @@kha-([A-Za-z0-9]+):rc "\$r"; printf '\\n%s\\n' @@kha-\2:end >&2$/gm;
+
+/**
+ * The fake host as a shell for kha's batched probes (src/transport/batch.ts): each part of the
+ * batch is answered from the same canned map as if it had been sent alone, framed the way `sh`
+ * would frame it. One command on the wire, one injected delay, like a real host running the batch.
+ */
+export function simAnswer(answers: Map<string, CannedResult>, command: string): CannedResult | undefined {
+  const direct = answers.get(command);
+  if (direct) return direct;
+  if (!command.startsWith('sh -c ')) return undefined;
+  const script = unquoteWord(command.slice(6));
+  if (!script || !script.includes('@@kha-')) return undefined;
+  let stdout = '';
+  let stderr = '';
+  let parts = 0;
+  let consumed = 0;
+  for (const m of script.matchAll(BATCH_PART)) {
+    const part = unquoteWord(m[1]!);
+    const a = part === undefined ? undefined : answers.get(wire(part));
+    if (!a) return undefined;
+    const mk = batchMarkers(m[2]!);
+    stdout += `${a.stdout}\n${mk.rc} ${a.code}\n`;
+    stderr += `${a.stderr}\n${mk.end}\n`;
+    parts++;
+    consumed += m[0].length;
+  }
+  // every line must have been a part (the parts are joined by newlines)
+  if (parts === 0 || consumed + parts - 1 !== script.length) return undefined;
+  return { code: 0, stdout, stderr };
+}
+
 /** Exact command -> canned answer for host i: every command of a no-change run of simPlay. */
 export function simAnswers(i: number): Map<string, CannedResult> {
   const ok = (stdout: string): CannedResult => ({ code: 0, stdout, stderr: '' });
@@ -176,7 +216,7 @@ export function simAnswers(i: number): Map<string, CannedResult> {
   m.set(wire(ID_PROBE), ok('998\n'));
   for (const d of DIRS) m.set(wire(statScript(d)), ok('directory|755|root|root\n'));
   for (const f of simFiles(i)) {
-    m.set(wire(probeScript(f.path, false)), ok(`regular file|${f.mode.toString(8)}|root|root\n${sha256(f.content)}\n`));
+    m.set(wire(probeScript(f.path, false)), ok(`regular file|${f.mode.toString(8)}|root|root\n${sha256(f.content)}  ${f.path}\n`));
   }
   for (const s of SERVICES) {
     m.set(wire(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(`${s}.service`)}`), ok('LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'));

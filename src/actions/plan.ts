@@ -1,6 +1,7 @@
 // Plan before apply: every host's tasks are planned in parallel (check mode: nothing changes),
 // the summary is shown, and the operator confirms (or --yes, or no TTY: no prompt).
 import type { RunContext } from '../engine/context.js';
+import { planTasks } from '../engine/plan-tasks.js';
 import type { HostContext, Task } from '../engine/types.js';
 import { ExitCode, KhaError } from '../errors.js';
 
@@ -13,14 +14,9 @@ export async function planHosts(run: RunContext, hosts: string[], tasks: Task<an
     hosts.map(async (h) => {
       const hc = await run.hostContext(h);
       const ctx: HostContext = { ...hc, check: true, diff: false };
-      const changes: string[] = [];
-      for (const t of tasks) {
-        if (t.when && !t.when(ctx)) continue;
-        const params = typeof t.params === 'function' ? (t.params as (c: HostContext) => unknown)(ctx) : t.params;
-        const p = await t.module.plan(ctx, params);
-        if (p.change) changes.push(t.name ?? t.module.describe(params));
-      }
-      out[h] = changes;
+      // every task's probe in one round trip per host (engine/plan-tasks.ts)
+      const planned = await planTasks(ctx, tasks, (t, params) => t.name ?? t.module.describe(params));
+      out[h] = planned.filter((p) => p.plan?.change).map((p) => p.title);
     }),
   );
   return out;

@@ -56,6 +56,13 @@ export interface UpState {
   splitBrain?: boolean;
   /** releases the per-host locks (lockPhase) */
   release?: () => Promise<void>;
+  /**
+   * The Plan found nothing to change on any load-balancer host (packages, files, services
+   * started and enabled, each running the config on disk) and the facts show the VIP on the
+   * host that should hold it: the start phases would only re-check that, so they are skipped
+   * and Verify also checks keepalived's check script on every host.
+   */
+  converged?: boolean;
 }
 
 /** One kha run at a time: every host gets /run/kha.lock for the duration of a changing command. */
@@ -129,6 +136,9 @@ export function upPhases(): Phase<UpState>[] {
         }
         st.vrrpBreaking = await vrrpBreakingChange(st);
         await showAndConfirm(st.run, plan, st.opts.confirm, st.vrrpBreaking ? ['note: this VRRP change restarts keepalived on every other host at once, right after the primary'] : []);
+        const why = convergedWhy(st);
+        st.converged = why !== null;
+        if (why) st.run.events.info(why);
       },
     },
     {
@@ -144,11 +154,12 @@ export function upPhases(): Phase<UpState>[] {
     },
     {
       title: 'Start the primary and wait until it holds the VIP',
+      shouldRun: (st) => !st.converged,
       run: startPrimary,
     },
     {
       title: 'Start the other load-balancer hosts in batches',
-      shouldRun: (st) => st.s.lbHosts.length > 1,
+      shouldRun: (st) => st.s.lbHosts.length > 1 && !st.converged,
       run: startOthers,
     },
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
@@ -181,6 +192,22 @@ async function vrrpBreakingChange(st: UpState): Promise<boolean> {
     }),
   );
   return found.some(Boolean);
+}
+
+/**
+ * Why the start phases have nothing to do (null: they run). Pure over the run's state: the Plan
+ * checked every start task too (services started and enabled, each running the config on disk),
+ * and the facts gathered this run say who holds the VIP.
+ */
+export function convergedWhy(st: Pick<UpState, 'run' | 's' | 'plan' | 'holders' | 'splitBrain' | 'vrrpBreaking'>): string | null {
+  const { run, s, plan } = st;
+  if (run.check || !plan || st.splitBrain || st.vrrpBreaking) return null;
+  if (s.lbHosts.some((h) => !run.alive(h) || (plan[h]?.length ?? 1) > 0 || (run.notified.get(h)?.size ?? 0) > 0)) return null;
+  if (st.holders.length !== 1) return null;
+  const holder = st.holders[0]!;
+  // with preemption the primary must hold it; with nopreempt whoever holds it keeps it
+  if (!s.nopreempt && holder !== s.primary) return null;
+  return `every host is converged and ${holder} holds the VIP ${s.vip}: nothing to start or restart (Verify checks keepalived's check script on every host)`;
 }
 
 /** Hosts the plan says have something to change (all hosts when there was no plan). */
@@ -270,7 +297,7 @@ export function vipWait(st: UpState, host: string) {
 export function checkScriptProbe(name: string): string {
   return [
     `p=$(cat /run/keepalived.pid 2>/dev/null)`,
-    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f /tmp/keepalived.data; kill -USR1 "$p"; i=0; while [ ! -s /tmp/keepalived.data ] && [ $i -lt 20 ]; do sleep 0.1; i=$((i+1)); done; fi`,
+    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f /tmp/keepalived.data; kill -USR1 "$p"; i=0; while [ ! -s /tmp/keepalived.data ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; fi`,
     `if [ -s /tmp/keepalived.data ]; then sed -n '/VRRP Script = ${name}$/,/State =/p' /tmp/keepalived.data; fi`,
     `echo @@journal@@; journalctl -u keepalived.service -n 300 --no-pager -o cat 2>/dev/null | grep -E '${name}|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
   ].join('\n');
@@ -360,8 +387,9 @@ export async function verify(st: UpState): Promise<void> {
     throw new KhaError(`split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}; VRRP adverts are not getting through (multicast blocked? try vrrp_unicast: true)`, { code: 'E_SPLIT_BRAIN', exit: ExitCode.unhealthy });
   }
   const holder = holders[0]!;
-  // VIP:frontend answers from every host
-  const probes = await Promise.all(
+  // at once: VIP:frontend from every host, haproxy's backends on the holder and, when the start
+  // phases were skipped, keepalived's check script on every host (reported in this order)
+  const frontend = Promise.all(
     s.lbHosts.map(async (h) => {
       const conn = await run.connector.get(run.host(h));
       for (let i = 0; i < 10; i++) {
@@ -372,15 +400,28 @@ export async function verify(st: UpState): Promise<void> {
       return h;
     }),
   );
+  const statP = run.connector.get(run.host(holder)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }));
+  const checks = st.converged
+    ? runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing(st)], maxFailPercentage: 0 }).then((r) => ({ r }), (err: unknown) => ({ err }))
+    : undefined;
+  const [probes, stat, checked] = await Promise.all([frontend, statP.then((x) => ({ x }), (err: unknown) => ({ err })), checks]);
   const failedFrom = probes.filter(Boolean);
   if (failedFrom.length) throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
+  if (checked) {
+    if ('err' in checked) throw checked.err;
+    st.plays.push(checked.r);
+    if (checked.r.stopped || checked.r.failed.length || checked.r.unreachable.length) {
+      const err = new PlayStopped(checked.r);
+      if (checked.r.unreachable.length && !checked.r.failed.length) Object.assign(err, { exit: ExitCode.unreachable });
+      throw err;
+    }
+  }
+  if ('err' in stat) throw stat.err;
   // haproxy on the holder lists every backend
-  const conn = await run.connector.get(run.host(holder));
-  const stat = await conn.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true });
-  const servers = parseHaproxyStat(stat.stdout).filter((b) => b.backend === HAPROXY_BACKEND);
+  const servers = parseHaproxyStat(stat.x.stdout).filter((b) => b.backend === HAPROXY_BACKEND);
   const missing = s.masters.filter((m) => !servers.some((b) => b.server === m));
-  if (stat.code !== 0 || missing.length) {
-    throw new KhaError(`haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.stderr.trim() || 'stats socket').split('\n')[0]})`, { code: 'E_BACKENDS' });
+  if (stat.x.code !== 0 || missing.length) {
+    throw new KhaError(`haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.x.stderr.trim() || 'stats socket').split('\n')[0]})`, { code: 'E_BACKENDS' });
   }
   const up = servers.filter((b) => b.status.startsWith('UP')).length;
   run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);

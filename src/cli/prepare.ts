@@ -8,7 +8,7 @@ import { resolveSettings } from '../inventory/settings.js';
 import { loadInventory } from '../inventory/load.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
 import { connect, type ConnectOptions } from '../transport/ssh.js';
-import type { Connection } from '../transport/types.js';
+import type { Command, Connection, ExecOptions } from '../transport/types.js';
 import { ConnectionPool } from '../transport/pool.js';
 import { accessSync, constants, statSync } from 'node:fs';
 import { InputError } from '../errors.js';
@@ -62,6 +62,19 @@ function traced(c: Connection, events: EventBus): Connection {
       events.emit({ type: 'command', host: c.name, command: render(cmd), code: r.code, ms: Date.now() - t0, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(0, 4000) });
       return r;
     },
+    ...(c.execBatch
+      ? {
+          async execBatch(cmds: Command[], opts?: ExecOptions) {
+            const t0 = Date.now();
+            const rs = await c.execBatch!(cmds, opts);
+            const ms = Date.now() - t0;
+            rs.forEach((r, i) =>
+              events.emit({ type: 'command', host: c.name, command: `(batch ${i + 1}/${cmds.length}) ${render(cmds[i]!)}`, code: r.code, ms, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(0, 4000) }),
+            );
+            return rs;
+          },
+        }
+      : {}),
     async upload(content, path, opts) {
       const t0 = Date.now();
       await c.upload(content, path, opts);

@@ -1,15 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
-import { changeMembers } from '../actions/members.js';
 import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
-import { exitCodeOf } from '../cli/exit.js';
-import { loadForRun, makeRun } from '../cli/prepare.js';
-import { parseSerialFlag } from '../engine/serial.js';
 import { ExitCode, InputError } from '../errors.js';
-import { addHostToInventoryText } from '../inventory/edit.js';
-import { HOST_NAME_RE, USER_RE, parseInventory } from '../inventory/load.js';
-import { resolveSettings } from '../inventory/settings.js';
-import { isIPv4 } from '../net/ipv4.js';
 
 export default class AddMaster extends KhaCommand {
   static override summary = 'Add a master to a live HA control plane: install it as a backup, then update every other host\'s backends in batches, without moving the VIP.';
@@ -29,6 +21,15 @@ export default class AddMaster extends KhaCommand {
   };
 
   async run(): Promise<void> {
+    // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
+    const { changeMembers } = await import('../actions/members.js');
+    const { exitCodeOf } = await import('../cli/exit.js');
+    const { loadForRun, makeRun } = await import('../cli/prepare.js');
+    const { parseSerialFlag } = await import('../engine/serial.js');
+    const { addHostToInventoryText } = await import('../inventory/edit.js');
+    const { HOST_NAME_RE, USER_RE, parseInventory } = await import('../inventory/load.js');
+    const { resolveSettings } = await import('../inventory/settings.js');
+    const { isIPv4 } = await import('../net/ipv4.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(AddMaster);
     await this.runAction(flags, verbose, async (io, track) => {

@@ -1,7 +1,6 @@
 import { Flags } from '@oclif/core';
-import { drill, type DrillMode, type DrillRound } from '../actions/drill.js';
+import type { DrillMode, DrillRound } from '../actions/drill.js';
 import { inventoryFlags, KhaCommand, lockFlags } from '../cli/base.js';
-import { loadForRun, makeRun } from '../cli/prepare.js';
 import { ExitCode } from '../errors.js';
 
 function line(r: DrillRound): string {
@@ -23,6 +22,9 @@ export default class Drill extends KhaCommand {
   };
 
   async run(): Promise<void> {
+    // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
+    const { drill } = await import('../actions/drill.js');
+    const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Drill);
     const io = this.setupIo({ json: flags.json, quiet: flags.json, 'log-file': flags['log-file'] }, verbose);

@@ -1,12 +1,5 @@
 import { Args } from '@oclif/core';
 import { changeFlags, inventoryFlags, KhaCommand, limitFlag, outputFlags } from '../cli/base.js';
-import { exitCodeOf } from '../cli/exit.js';
-import { makeRun } from '../cli/prepare.js';
-import { runPhases } from '../engine/phases.js';
-import { runPlay } from '../engine/play.js';
-import { loadInventory } from '../inventory/load.js';
-import { selectHosts } from '../inventory/select.js';
-import { loadPlaybook } from '../playbook/load.js';
 
 export default class Play extends KhaCommand {
   static override summary = 'Run a YAML playbook (plays of package, file, copy, service, command, sysctl and wait_for tasks) with kha\'s engine.';
@@ -15,6 +8,14 @@ export default class Play extends KhaCommand {
   static override flags = { ...inventoryFlags, ...limitFlag, ...outputFlags, ...changeFlags };
 
   async run(): Promise<void> {
+    // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
+    const { exitCodeOf } = await import('../cli/exit.js');
+    const { makeRun } = await import('../cli/prepare.js');
+    const { runPhases } = await import('../engine/phases.js');
+    const { runPlay } = await import('../engine/play.js');
+    const { loadInventory } = await import('../inventory/load.js');
+    const { selectHosts } = await import('../inventory/select.js');
+    const { loadPlaybook } = await import('../playbook/load.js');
     const { verbose } = this.parseArgv();
     const { flags, args } = await this.parse(Play);
     const io = this.setupIo(flags, verbose);

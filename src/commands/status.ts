@@ -1,8 +1,5 @@
 import { Flags } from '@oclif/core';
-import { renderStatusTable, status } from '../actions/status.js';
-import { nodeProxyStatus, renderNodeProxyTable } from '../actions/nodes.js';
 import { inventoryFlags, KhaCommand } from '../cli/base.js';
-import { loadForRun, makeRun } from '../cli/prepare.js';
 import { ExitCode } from '../errors.js';
 
 export default class Status extends KhaCommand {
@@ -18,6 +15,10 @@ export default class Status extends KhaCommand {
   };
 
   async run(): Promise<void> {
+    // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
+    const { renderStatusTable, status } = await import('../actions/status.js');
+    const { nodeProxyStatus, renderNodeProxyTable } = await import('../actions/nodes.js');
+    const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Status);
     // status prints its own table: the event sinks only log to the file

@@ -1,9 +1,4 @@
-import { up } from '../actions/up.js';
 import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
-import { loadForRun, makeRun } from '../cli/prepare.js';
-import { exitCodeOf } from '../cli/exit.js';
-import { parseSerialFlag } from '../engine/serial.js';
-import { terminalConfirm } from '../cli/confirm.js';
 
 export default class Up extends KhaCommand {
   static override summary = 'Make the control plane highly available: keepalived + haproxy on every master, the primary first, the VIP verified, then the rest in batches.';
@@ -22,6 +17,12 @@ export default class Up extends KhaCommand {
   };
 
   async run(): Promise<void> {
+    // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
+    const { up } = await import('../actions/up.js');
+    const { loadForRun, makeRun } = await import('../cli/prepare.js');
+    const { exitCodeOf } = await import('../cli/exit.js');
+    const { parseSerialFlag } = await import('../engine/serial.js');
+    const { terminalConfirm } = await import('../cli/confirm.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Up);
     await this.runAction(flags, verbose, async (io, track) => {

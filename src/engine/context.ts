@@ -100,7 +100,8 @@ export class RunContext {
     const host = this.host(name);
     const conn = await this.connector.get(host);
     const facts = await this.facts0(name);
-    return { host, conn, facts, check: this.opts.check, diff: this.opts.diff, signal: this.opts.signal };
+    const factsCurrent = (this.recap.get(name)?.changed ?? 1) === 0;
+    return { host, conn, facts, check: this.opts.check, diff: this.opts.diff, signal: this.opts.signal, factsCurrent };
   }
 
   notify(host: string, handlers: string[]): void {

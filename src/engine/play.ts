@@ -5,6 +5,7 @@ import PQueue from 'p-queue';
 import { describeError, KhaError } from '../errors.js';
 import type { RunContext } from './context.js';
 import { isTransportError } from './context.js';
+import { planTasks } from './plan-tasks.js';
 import { batches } from './serial.js';
 import type { Handler, HostContext, Plan, Play, PlayResult, Task, TaskStatus } from './types.js';
 import type { Connection } from '../transport/types.js';
@@ -135,19 +136,13 @@ interface PlannedTask {
 async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<PlannedTask[] | null> {
   const hc = { ...(await ctx.hostContext(hostName)), planning: true };
   if (play.flushHandlers !== false && play.handlers?.some((h) => ctx.notified.get(hostName)?.has(h.name))) return null;
+  // every task's probe in one round trip (engine/plan-tasks.ts)
+  const planned = await planTasks(hc, play.tasks.filter((t) => !t.meta), taskTitle, { stopAtChange: true });
   const out: PlannedTask[] = [];
-  for (const task of play.tasks) {
-    if (task.meta) continue;
-    const t0 = Date.now();
-    const params = resolveParams(task, hc);
-    const title = taskTitle(task, params);
-    if (task.when && !task.when(hc)) {
-      out.push({ title, status: 'skipped', why: 'condition not met', ms: Date.now() - t0 });
-      continue;
-    }
-    const plan = await task.module.plan(hc, params);
-    if (plan.change) return null;
-    out.push({ title, status: 'ok', why: plan.why, ms: Date.now() - t0 });
+  for (const p of planned) {
+    if (!p.plan) out.push({ title: p.title, status: 'skipped', why: 'condition not met', ms: p.ms });
+    else if (p.plan.change) return null;
+    else out.push({ title: p.title, status: 'ok', why: p.plan.why, ms: p.ms });
   }
   return out;
 }

@@ -15,6 +15,11 @@ export interface HostContext {
   signal: AbortSignal;
   /** the engine's plan-first pass: modules must not wait or change anything (one probe at most) */
   planning?: boolean;
+  /**
+   * The facts were gathered in this run and no task has changed this host since: a module may
+   * plan from them instead of probing (service: systemctl's state is in the facts).
+   */
+  factsCurrent?: boolean;
 }
 
 /** What a module found: nothing to do (and why), or a change with the way to make it. */

@@ -141,7 +141,7 @@ export const blockInFileModule: Module<BlockInFileParams> = {
     return {
       change: true,
       why: !cur.exists ? 'missing' : p.block === '' ? 'block present' : text.includes(p.markers?.begin ?? BEGIN_MARKER) ? 'block differs' : 'no block yet',
-      diff: unifiedDiff(p.path, cur.exists ? text : null, want),
+      diff: await unifiedDiff(p.path, cur.exists ? text : null, want),
       apply: async () => {
         // read again: lines the operator changed since the plan are kept as they are now
         const now = await readFile(ctx.conn, p.path);

@@ -46,8 +46,11 @@ export const serviceModule: Module<ServiceParams> = {
   async plan(ctx, p) {
     if (!UNIT.test(p.name)) throw new TaskFailed(`unit name ${JSON.stringify(p.name)} is not valid`);
     const unit = p.name.includes('.') ? p.name : `${p.name}.service`;
-    const r = await ctx.conn.exec({ script: `systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unit)}` }, { become: false });
-    const st = parseShow(r.stdout);
+    // the facts hold ActiveState and UnitFileState of kha's services: no probe while they are current
+    const known = ctx.factsCurrent && unit.endsWith('.service') ? ctx.facts.services[unit.slice(0, -'.service'.length)] : undefined;
+    const st = known
+      ? { load: '', active: known.active, enabled: known.enabled }
+      : parseShow((await ctx.conn.exec({ script: `systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unit)}` }, { become: false })).stdout);
     const steps: string[] = [];
     const why: string[] = [];
     if (p.daemonReload) steps.push('systemctl daemon-reload');

@@ -1,4 +1,3 @@
-import { createTwoFilesPatch } from 'diff';
 import { TaskFailed } from '../engine/types.js';
 import { render } from '../transport/quote.js';
 import type { Command, Connection, ExecOptions, ExecResult } from '../transport/types.js';
@@ -24,7 +23,9 @@ function firstLine(s: string): string {
   return (e[e.length - 1] ?? lines[lines.length - 1] ?? '').trim();
 }
 
-export function unifiedDiff(path: string, before: string | null, after: string): string {
+/** A unified diff; `diff` is loaded on first use (a no-change run never needs it: start-up time). */
+export async function unifiedDiff(path: string, before: string | null, after: string): Promise<string> {
+  const { createTwoFilesPatch } = await import('diff');
   return createTwoFilesPatch(before === null ? '/dev/null' : path, path, before ?? '', after, '', '', { context: 3 });
 }
 

@@ -132,28 +132,74 @@ export function knownHostLine(host: string, port: number, blob: Buffer): string 
   return `${knownHostName(host, port)} ${keyTypeOf(blob)} ${blob.toString('base64')}`;
 }
 
+/**
+ * Parsed entries indexed by host name. Scanning every entry for every host cost O(hosts x lines):
+ * with 1000 hosts in one file that was the largest kha share of a connect (the profile's top
+ * kha function). Plain entries (exact names, no glob, negation or hash) are found by name; the
+ * others (globs, negations, hashed names, @revoked and @cert-authority lines) are still
+ * matched one by one, as before.
+ */
+export interface KnownHostsIndex {
+  entries: readonly KnownHostEntry[];
+  byName: ReadonlyMap<string, readonly KnownHostEntry[]>;
+  others: readonly KnownHostEntry[];
+}
+
+export function indexKnownHosts(entries: readonly KnownHostEntry[]): KnownHostsIndex {
+  const byName = new Map<string, KnownHostEntry[]>();
+  const others: KnownHostEntry[] = [];
+  for (const e of entries) {
+    if (e.marker !== undefined || e.hosts.startsWith('|') || /[*?!]/.test(e.hosts)) {
+      others.push(e);
+      continue;
+    }
+    for (const n of new Set(e.hosts.toLowerCase().split(','))) {
+      let l = byName.get(n);
+      if (!l) byName.set(n, (l = []));
+      l.push(e);
+    }
+  }
+  return { entries, byName, others };
+}
+
+/** The entries that can matter for one host (checkHostKey/knownKeyTypes on these = on all). */
+export function entriesFor(index: KnownHostsIndex, host: string, port: number): KnownHostEntry[] {
+  const exact = index.byName.get(knownHostName(host, port).toLowerCase()) ?? [];
+  if (index.others.length === 0) return [...exact];
+  return [...exact, ...index.others].sort((a, b) => a.line - b.line);
+}
+
 /** Read a known_hosts file; a missing file is an empty one. */
 export async function readKnownHosts(file: string, cache?: KnownHostsCache): Promise<KnownHostEntry[]> {
+  return (await readKnownHostsIndex(file, cache)).entries as KnownHostEntry[];
+}
+
+/** Read and index a known_hosts file; a missing file is an empty one. */
+export async function readKnownHostsIndex(file: string, cache?: KnownHostsCache): Promise<KnownHostsIndex> {
   try {
     if (cache) {
       // one parse per run and file: a pool connecting to 1000 hosts read and parsed the whole
       // file 1000 times; an append changes mtime/size, so a recorded key is seen next time
+      // (the Promise is cached: 200 connects starting together share one read and parse)
       const st = await fs.stat(file);
       const hit = cache.get(file);
-      if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return hit.entries;
-      const entries = parseKnownHosts(await fs.readFile(file, 'utf8'));
-      cache.set(file, { mtimeMs: st.mtimeMs, size: st.size, entries });
-      return entries;
+      if (hit && hit.mtimeMs === st.mtimeMs && hit.size === st.size) return await hit.index;
+      const index = fs.readFile(file, 'utf8').then((text) => indexKnownHosts(parseKnownHosts(text)));
+      cache.set(file, { mtimeMs: st.mtimeMs, size: st.size, index });
+      index.catch(() => {
+        if (cache.get(file)?.index === index) cache.delete(file);
+      });
+      return await index;
     }
-    return parseKnownHosts(await fs.readFile(file, 'utf8'));
+    return indexKnownHosts(parseKnownHosts(await fs.readFile(file, 'utf8')));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return indexKnownHosts([]);
     throw err;
   }
 }
 
 /** Parsed known_hosts files, per pool (ConnectOptions.knownHostsCache). */
-export type KnownHostsCache = Map<string, { mtimeMs: number; size: number; entries: KnownHostEntry[] }>;
+export type KnownHostsCache = Map<string, { mtimeMs: number; size: number; index: Promise<KnownHostsIndex> }>;
 
 /** Append one plain entry; creates the directory (0700) and the file (0600) when missing. */
 export async function appendKnownHost(file: string, host: string, port: number, blob: Buffer): Promise<void> {

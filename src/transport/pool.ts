@@ -33,6 +33,7 @@ export class ConnectionPool {
     this.queue = new PQueue({ concurrency: Math.max(1, forks) });
     this.connectFn = connect;
     connectOpts.knownHostsCache ??= new Map();
+    connectOpts.fileCache ??= new Map();
     // ask for each key's passphrase once, not once per host
     const ask = connectOpts.onPassphrase;
     if (ask) {

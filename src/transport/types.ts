@@ -45,6 +45,12 @@ export interface Connection {
    */
   upload(content: string | Buffer, remotePath: string, opts: UploadOptions): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional: run several read-only commands in one round trip (transport/batch.ts), one result
+   * per command, as if each had run alone. `opts` applies to the whole batch (no stdin).
+   * Connections without it get one exec per command.
+   */
+  execBatch?(cmds: Command[], opts?: ExecOptions): Promise<ExecResult[]>;
   /** counters for benchmarks and tests */
   readonly stats: { execs: number; uploads: number };
 }

@@ -19,7 +19,7 @@ export interface FakeExecResult {
 
 export interface FakeSshServerOptions {
   /** private host keys (OpenSSH/PEM text); default: one fresh ed25519 key */
-  hostKeys?: Array<string | Buffer>;
+  hostKeys?: Array<string | Buffer | { key: ParsedKey }>;
   /** OpenSSH public key line accepted for publickey auth */
   authorizedKey?: string;
   /** password accepted for password auth */
@@ -78,7 +78,8 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
   let generated = utils.generateKeyPairSync('ed25519');
   for (let i = 0; i < 20 && utils.parseKey(generated.private) instanceof Error; i++) generated = utils.generateKeyPairSync('ed25519');
   const hostKeys = opts.hostKeys ?? [generated.private];
-  const hostKeyPublic = publicLine(parse(hostKeys[0] as string | Buffer));
+  const first = hostKeys[0]!;
+  const hostKeyPublic = publicLine(typeof first === 'string' || Buffer.isBuffer(first) ? parse(first) : first.key);
   const allowed = opts.authorizedKey ? parse(opts.authorizedKey) : undefined;
   const stats: FakeSshServer['stats'] = { connections: 0, handshakes: 0, authFailures: 0, execs: 0, commands: [], users: [] };
   const files = new Map<string, { data: Buffer; mode: number }>();

@@ -295,3 +295,15 @@ describe('hosts lost while planning', () => {
     expect(connector.handshakes).toBe(4);
   });
 });
+
+describe('facts are current until a task changes the host', () => {
+  it('hostContext says factsCurrent until the host has a change', async () => {
+    const { ctx } = fakeRun(['m1', 'm2'], (n) => new FakeConn(n));
+    expect((await ctx.hostContext('m1')).factsCurrent).toBe(true);
+    ctx.count('m1', 'ok');
+    expect((await ctx.hostContext('m1')).factsCurrent).toBe(true);
+    ctx.count('m1', 'changed');
+    expect((await ctx.hostContext('m1')).factsCurrent).toBe(false);
+    expect((await ctx.hostContext('m2')).factsCurrent).toBe(true);
+  });
+});

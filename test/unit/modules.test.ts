@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HostContext, Module, Plan } from '../../src/engine/types.js';
 import { commandModule, fileModule, packageModule, serviceModule, sysctlModule, templateModule, waitForModule } from '../../src/modules/index.js';
+import { parseProbe } from '../../src/modules/template.js';
 import { installScript } from '../../src/modules/package.js';
 import { sha256 } from '../../src/modules/template.js';
 import { FakeConn, fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
@@ -58,6 +59,12 @@ describe('package', () => {
 });
 
 describe('template', () => {
+  it('reads the hash from sha256sum as printed (hash, two spaces, path)', () => {
+    const h = 'a'.repeat(64);
+    expect(parseProbe(`regular file|644|root|root\n${h}  /etc/haproxy/haproxy.cfg\n`)).toEqual({ exists: true, type: 'file', mode: 0o644, owner: 'root', group: 'root', hash: h });
+    expect(parseProbe(`regular file|644|root|root\n\\${h}  /etc/a\\nb\n`).hash).toBe(h);
+    expect(parseProbe('missing\n')).toEqual({ exists: false });
+  });
   const content = 'global\n  daemon\n';
   it('no change when the hash, mode and owner match (one round trip)', async () => {
     const ctx = hc(() => ({ stdout: `regular file|644|root|root\n${sha256(content)}\n` }));
@@ -102,6 +109,16 @@ describe('service', () => {
   it('no change when started and enabled', async () => {
     const ctx = hc(() => show('active', 'enabled'));
     expect(await plan(serviceModule, ctx, { name: 'haproxy', state: 'started', enabled: true })).toEqual({ change: false, why: 'active, enabled' });
+  });
+  it('plans from the facts while they are current (no probe), probes otherwise', async () => {
+    const facts = fakeFacts({ services: { haproxy: { active: 'active', enabled: 'enabled' }, keepalived: { active: 'inactive', enabled: 'enabled' } } });
+    const cur = hc(() => show('failed', 'disabled'), { facts, factsCurrent: true });
+    expect(await plan(serviceModule, cur, { name: 'haproxy', state: 'started', enabled: true })).toEqual({ change: false, why: 'active, enabled' });
+    expect((await plan(serviceModule, cur, { name: 'keepalived', state: 'started', enabled: true })).why).toBe('not running (inactive)');
+    expect((await plan(serviceModule, cur, { name: 'sshd', state: 'started' })).why).toBe('not running (failed)'); // not in the facts
+    expect(cur.conn.log).toHaveLength(1);
+    const stale = hc(() => show('failed', 'enabled'), { facts, factsCurrent: false });
+    expect((await plan(serviceModule, stale, { name: 'haproxy', state: 'started', enabled: true })).why).toBe('not running (failed)');
   });
   it('starts and enables a stopped, disabled unit', async () => {
     const ctx = hc((s) => (s.startsWith('systemctl show') || s.startsWith('sleep') ? show(ctx.conn.log.length > 2 ? 'active' : 'inactive', 'disabled') : undefined));

@@ -5,6 +5,9 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  entriesFor,
+  indexKnownHosts,
+  knownKeyTypes,
   checkHostKey,
   fingerprint,
   hashKnownHostName,
@@ -13,7 +16,7 @@ import {
   parseKnownHosts,
 } from '../../src/transport/known-hosts.js';
 import { lookupSshConfig, resolveTarget } from '../../src/transport/ssh-config.js';
-import { connect } from '../../src/transport/ssh.js';
+import { connect, withKeyObjects } from '../../src/transport/ssh.js';
 import type { HostConnectionSpec } from '../../src/transport/types.js';
 import { startFakeSshServer } from '../helpers/fake-ssh-server.js';
 
@@ -70,6 +73,29 @@ describe('known_hosts', () => {
     expect(checkHostKey(entries, '10.0.0.3', 22, blobA)).toEqual({ status: 'unknown', knownTypes: ['ecdsa-sha2-nistp256'] });
     expect(checkHostKey(entries, '10.0.0.1', 2222, blobA)).toEqual({ status: 'unknown', knownTypes: [] });
     expect(checkHostKey(entries, '10.0.0.2', 22, blobOf(keyB))).toEqual({ status: 'revoked', line: 6 });
+  });
+
+  it('the index by host name gives the same answers as scanning every line', () => {
+    const hashed = hashKnownHostName('10.0.0.9');
+    const text = [
+      `10.0.0.1 ${keyA}`,
+      `10.0.0.2,M5.example ${keyB}`,
+      `10.0.0.* ecdsa-sha2-nistp256 AAAAE2VjZHNh`,
+      `${hashed} ${keyA}`,
+      `[10.0.0.1]:2222 ${keyB}`,
+      `!10.0.0.4,10.0.0.* ${keyA}`,
+      `@revoked * ${keyB}`,
+    ].join('\n');
+    const entries = parseKnownHosts(text);
+    const index = indexKnownHosts(entries);
+    expect(index.byName.size).toBe(4);
+    for (const [host, port] of [['10.0.0.1', 22], ['10.0.0.2', 22], ['m5.example', 22], ['10.0.0.4', 22], ['10.0.0.9', 22], ['10.0.0.1', 2222], ['10.0.1.1', 22]] as const) {
+      for (const blob of [blobA, blobOf(keyB)]) {
+        const sub = entriesFor(index, host, port);
+        expect(checkHostKey(sub, host, port, blob), `${host}:${port}`).toEqual(checkHostKey(entries, host, port, blob));
+        expect(knownKeyTypes(sub, host, port)).toEqual(knownKeyTypes(entries, host, port));
+      }
+    }
   });
 
   it('prints SHA256 fingerprints like ssh-keygen', () => {
@@ -164,6 +190,31 @@ describe('connect through an ssh config alias', () => {
       expect(s.stats.users).toEqual(['deploy']);
     } finally {
       await s.close();
+    }
+  });
+});
+
+describe('withKeyObjects', () => {
+  it('signs and verifies exactly as ssh2 does, for ed25519, ECDSA and RSA', () => {
+    const data = Buffer.from('exchange hash');
+    const keys = [
+      ssh2.utils.generateKeyPairSync('ed25519'),
+      ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }),
+      ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }),
+    ];
+    for (const k of keys) {
+      const parsed = ssh2.utils.parseKey(k.private);
+      if (parsed instanceof Error || Array.isArray(parsed)) continue; // ssh2 rejects a few generated ed25519 keys
+      const fast = withKeyObjects(parsed);
+      expect(fast.type).toBe(parsed.type);
+      expect(fast.getPublicSSH().equals(parsed.getPublicSSH())).toBe(true);
+      for (const algo of parsed.type === 'ssh-rsa' ? [undefined, 'sha256', 'sha512'] : [undefined]) {
+        const sig = fast.sign(data, algo) as Buffer;
+        if (parsed.type !== 'ecdsa-sha2-nistp256') expect(sig.equals(parsed.sign(data, algo) as Buffer), `${parsed.type} ${algo}`).toBe(true);
+        expect(parsed.verify(data, sig, algo), `${parsed.type} ${algo}`).toBe(true);
+        expect(fast.verify(data, sig, algo)).toBe(true);
+        expect(fast.verify(Buffer.from('other'), sig, algo)).toBe(false);
+      }
     }
   });
 });

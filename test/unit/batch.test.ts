@@ -1,0 +1,145 @@
+// Batched probes: the framing gives back exactly what each part printed alone (checked against a
+// real local `sh`), and planTasks sends every task's first probe in one batch.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { batchOptions, planTasks } from '../../src/engine/plan-tasks.js';
+import type { HostContext, Module, Task } from '../../src/engine/types.js';
+import { TaskFailed } from '../../src/engine/types.js';
+import { batchScript, splitBatch } from '../../src/transport/batch.js';
+import { render } from '../../src/transport/quote.js';
+import type { Command, ExecOptions, ExecResult } from '../../src/transport/types.js';
+import { FakeConn, fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
+
+function sh(script: string): ExecResult {
+  const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', input: '' });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+const NONCE = 'a1b2c3d4e5f60718';
+
+describe('batchScript / splitBatch', () => {
+  const parts: Command[] = [
+    { script: 'echo one; echo two' },
+    { script: 'printf "no newline"' },
+    { script: 'echo out; echo err >&2; exit 3' },
+    { script: '' },
+    { argv: ['printf', '%s\\n', "it's", '@@kha-0000000000000000:rc 0'] },
+    { script: 'printf "\\n\\n"; printf "x" >&2' },
+    { script: 'cat; echo "stdin was empty"' },
+  ];
+
+  it('gives every part exactly its own stdout, stderr and exit code (real sh)', () => {
+    const alone = parts.map((p) => sh(render(p)));
+    const batched = splitBatch(sh(batchScript(parts, NONCE)), parts.length, NONCE);
+    expect(batched).toEqual(alone.map((r) => ({ ...r, signal: null })));
+    expect(batched[2]).toMatchObject({ code: 3, stdout: 'out\n', stderr: 'err\n' });
+    expect(batched[1]!.stdout).toBe('no newline');
+  });
+
+  it('a batch cut short: the running part has code null and its output so far; later parts nothing', () => {
+    const full = sh(batchScript(parts.slice(0, 3), NONCE));
+    const cut = full.stdout.indexOf('out\n') + 4;
+    const r = splitBatch({ code: null, signal: 'KILL', stdout: full.stdout.slice(0, cut), stderr: '', timedOut: true }, 3, NONCE);
+    expect(r[0]).toMatchObject({ code: 0, stdout: 'one\ntwo\n' });
+    expect(r[1]).toMatchObject({ code: 0, stdout: 'no newline' });
+    expect(r[2]).toEqual({ code: null, signal: 'KILL', stdout: 'out\n', stderr: '', timedOut: true });
+  });
+
+  it('refuses a nonce that could break the markers', () => {
+    expect(() => batchScript(parts, 'x y')).toThrow(/nonce/);
+  });
+
+  it('batch options: become when any part becomes; timeouts add up', () => {
+    expect(batchOptions([{ become: false }, { become: true, timeoutMs: 5 }])).toEqual({ become: true });
+    expect(batchOptions([{ become: false, timeoutMs: 5 }, { become: false, timeoutMs: 7 }])).toEqual({ become: false, timeoutMs: 12 });
+    expect(batchOptions([{ become: false }, {}])).toEqual({});
+  });
+});
+
+/** FakeConn plus execBatch: each part answered by the handler, one batch counted. */
+class BatchingConn extends FakeConn {
+  batches: string[][] = [];
+  async execBatch(cmds: Command[], opts: ExecOptions = {}): Promise<ExecResult[]> {
+    this.batches.push(cmds.map(render));
+    this.stats.execs++;
+    return cmds.map((c) => ({ code: 0, signal: null, stdout: '', stderr: '', ...(this.handler(render(c), opts) ?? {}) }));
+  }
+}
+
+/** wanted: the probe `cat <key>` must print value */
+const catModule: Module<{ key: string; value: string; twice?: boolean; fail?: boolean }> = {
+  name: 'cat',
+  describe: (p) => `key ${p.key}`,
+  async plan(ctx, p) {
+    if (p.fail) throw new TaskFailed(`bad key ${p.key}`);
+    const r = await ctx.conn.exec({ argv: ['cat', p.key] }, { become: true });
+    if (p.twice) await ctx.conn.exec({ argv: ['echo', 'second'] });
+    return r.stdout === p.value ? { change: false, why: `${p.key} is ${p.value}` } : { change: true, why: `${p.key} is ${r.stdout}`, apply: async () => undefined };
+  },
+};
+const noProbe: Module<object> = { name: 'none', describe: () => 'no probe', plan: async () => ({ change: false, why: 'from facts' }) };
+
+function hostCtx(conn: FakeConn): HostContext {
+  return { host: fakeInventory(['m1']).hosts[0]!, conn, facts: fakeFacts(), check: false, diff: false, signal: new AbortController().signal, planning: true };
+}
+const values: Record<string, string> = { a: '1', b: '2', c: '3' };
+const answer = (s: string) => (s.startsWith('cat ') ? { stdout: values[s.slice(4)] ?? '' } : {});
+const title = (t: Task<any>, p: unknown) => t.module.describe(p);
+
+describe('planTasks', () => {
+  it('sends the first probe of every task in one batch and gives each plan its own result', async () => {
+    const conn = new BatchingConn('m1', answer);
+    const tasks: Task<any>[] = [
+      { module: catModule, params: { key: 'a', value: '1' } },
+      { module: noProbe, params: {} },
+      { module: catModule, params: { key: 'b', value: 'other' } },
+      { module: catModule, params: { key: 'c', value: '3' }, when: () => false },
+      { module: catModule, params: { key: 'c', value: '3', twice: true } },
+    ];
+    const r = await planTasks(hostCtx(conn), tasks, title);
+    expect(conn.batches).toEqual([['cat a', 'cat b', 'cat c']]);
+    expect(conn.log).toEqual(['echo second']); // a plan's second command goes on its own
+    expect(r.map((x) => [x.title, x.plan?.change, x.plan?.why])).toEqual([
+      ['key a', false, 'a is 1'],
+      ['no probe', false, 'from facts'],
+      ['key b', true, 'b is 2'],
+      ['key c', undefined, undefined],
+      ['key c', false, 'c is 3'],
+    ]);
+  });
+
+  it('rethrows the first failing task (in task order) once every plan has settled', async () => {
+    const conn = new BatchingConn('m1', answer);
+    const tasks: Task<any>[] = [
+      { module: catModule, params: { key: 'a', value: '1' } },
+      { module: catModule, params: { key: 'b', value: '2', fail: true } },
+      { module: catModule, params: { key: 'c', value: '3' } },
+    ];
+    await expect(planTasks(hostCtx(conn), tasks, title)).rejects.toThrow(/bad key b/);
+    expect(conn.batches).toEqual([['cat a', 'cat c']]);
+  });
+
+  it('a transport error of the batch reaches every plan that waited for it', async () => {
+    const conn = new BatchingConn('m1', answer);
+    conn.execBatch = async () => {
+      throw new Error('m1: connection lost');
+    };
+    const tasks: Task<any>[] = [
+      { module: catModule, params: { key: 'a', value: '1' } },
+      { module: catModule, params: { key: 'b', value: '2' } },
+    ];
+    await expect(planTasks(hostCtx(conn), tasks, title)).rejects.toThrow(/connection lost/);
+  });
+
+  it('without execBatch: one command per task, stopping at the first change when asked', async () => {
+    const conn = new FakeConn('m1', answer);
+    const tasks: Task<any>[] = [
+      { module: catModule, params: { key: 'a', value: '1' } },
+      { module: catModule, params: { key: 'b', value: 'other' } },
+      { module: catModule, params: { key: 'c', value: '3' } },
+    ];
+    const r = await planTasks(hostCtx(conn), tasks, title, { stopAtChange: true });
+    expect(conn.log).toEqual(['cat a', 'cat b']);
+    expect(r).toHaveLength(2);
+  });
+});
