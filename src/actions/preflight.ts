@@ -19,6 +19,8 @@ export interface PreflightResult {
   warnings: string[];
   net: Record<string, HostNet>;
   holders: string[];
+  /** more than one host holds the VIP */
+  splitBrain: boolean;
 }
 
 /** Resolve each load-balancer host's VRRP interface and address, and check every rule. */
@@ -79,9 +81,8 @@ export function preflightChecks(s: HaSettings, facts: Record<string, Facts>): Pr
   if (nets.size > 1) {
     errors.push(`the load-balancer hosts are on different subnets (${[...nets].join(', ')}); VRRP needs them on one L2 segment`);
   }
-  if (holders.length > 1) {
-    errors.push(`split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}; VRRP adverts do not reach each other (multicast blocked? try vrrp_unicast: true) — run kha status for details`);
-  }
+  // two holders (split brain) is not an error here: whether converging the configs can repair it
+  // is the caller's decision (kha up goes on; status reports it)
   // backends on the apiserver port: only a warning (kha up runs before kubeadm init)
   for (const m of s.masters) {
     const f = facts[m];
@@ -90,5 +91,5 @@ export function preflightChecks(s: HaSettings, facts: Record<string, Facts>): Pr
       warnings.push(`${m}: nothing listens on ${port} yet (kube-apiserver not started?); haproxy marks it down until it answers`);
     }
   }
-  return { errors, warnings, net, holders };
+  return { errors, warnings, net, holders, splitBrain: holders.length > 1 };
 }

@@ -233,8 +233,8 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
   st.net = pf.net;
   st.holders = pf.holders;
   for (const w of pf.warnings) run.events.warn(w);
-  const errors = pf.errors.filter((e) => !e.startsWith('split brain:'));
-  if (errors.length < pf.errors.length) {
+  const errors = pf.errors;
+  if (pf.splitBrain) {
     st.splitBrain = true;
     run.events.warn(`split brain: ${pf.holders.join(' and ')} all hold the VIP ${s.vip}; kha goes on only if converging the configs can repair it`);
   }
