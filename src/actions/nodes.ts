@@ -356,7 +356,10 @@ export interface NodeProxyStatus {
   proxy: 'haproxy' | 'nginx';
   /** systemctl is-active, or 'unreachable' */
   active: string;
-  /** haproxy: servers UP on the stats socket; nginx: unknown (no active checks, no stats) -> null */
+  /**
+   * haproxy: servers UP on the stats socket; nginx (no active checks, no stats): servers the node
+   * itself can open a TCP connection to right now (kha's probe); null when unknown
+   */
   backendsUp: number | null;
   /** haproxy: servers on the stats socket; nginx: servers in nginx.conf */
   backendsTotal: number | null;
@@ -368,8 +371,25 @@ const MARK = '@@kha-node@@';
 export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
   return [
     `echo ${MARK}active; systemctl is-active ${proxy}.service`,
-    proxy === 'haproxy' ? `echo ${MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null` : `echo ${MARK}conf; cat ${quote(NGINX_CONF)} 2>/dev/null`,
+    ...(proxy === 'haproxy'
+      ? [`echo ${MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`]
+      : [`echo ${MARK}conf; cat ${quote(NGINX_CONF)} 2>/dev/null`, `echo ${MARK}probe`, nginxProbeScript()]),
     `echo ${MARK}end`,
+  ].join('\n');
+}
+
+/**
+ * nginx OSS keeps no health state kha can read, so the node probes every server of kha's upstream
+ * itself: a TCP connect from the node, 2 s at most, all servers at once. The addresses come out of
+ * the config through patterns that admit only digits, dots, colons and hex (IPv6 in brackets), and
+ * reach bash as arguments, never as code.
+ */
+export function nginxProbeScript(confPath: string = NGINX_CONF): string {
+  return [
+    `sed -n -e 's/^ *server \\[\\([0-9a-fA-F:.]*\\)\\]:\\([0-9]*\\) .*/\\1 \\2/p' -e 's/^ *server \\([0-9.]*\\):\\([0-9]*\\) .*/\\1 \\2/p' ${quote(confPath)} 2>/dev/null |`,
+    `  while read -r a p; do`,
+    `    ( if timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$a" "$p" 2>/dev/null; then echo "up $a $p"; else echo "down $a $p"; fi ) &`,
+    `  done; wait`,
   ].join('\n');
 }
 
@@ -384,7 +404,13 @@ export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' 
   const active = (sec.get('active') ?? []).join('').trim() || 'unknown';
   if (base.proxy === 'nginx') {
     const conf = (sec.get('conf') ?? []).join('\n');
-    return { ...base, active, backendsUp: null, backendsTotal: conf.trim() ? countNginxServers(conf) : null };
+    const probed = (sec.get('probe') ?? []).map((l) => l.trim().split(' ')[0]).filter((w) => w === 'up' || w === 'down');
+    return {
+      ...base,
+      active,
+      backendsUp: probed.length ? probed.filter((w) => w === 'up').length : null,
+      backendsTotal: conf.trim() ? countNginxServers(conf) : null,
+    };
   }
   const servers = parseHaproxyStat((sec.get('stat') ?? []).join('\n')).filter((b) => b.backend === NODE_PROXY_BACKEND);
   return {
@@ -419,7 +445,11 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
     r.address,
     r.proxy,
     r.active,
-    r.backendsTotal === null ? '-' : r.backendsUp === null ? `?/${r.backendsTotal} (passive checks only)` : `${r.backendsUp}/${r.backendsTotal}`,
+    r.backendsTotal === null
+      ? '-'
+      : r.backendsUp === null
+        ? `?/${r.backendsTotal}`
+        : `${r.backendsUp}/${r.backendsTotal}${r.proxy === 'nginx' ? ' (tcp probe from the node)' : ''}`,
   ]);
   const w = head.map((_, i) => Math.max(head[i]!.length, ...body.map((row) => row[i]!.length)));
   const fmt = (row: string[]) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();

@@ -379,5 +379,22 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     const again = await upInProcess(lab(), nginxFile, phases);
     expectClean(again);
     expect(again.changed, JSON.stringify(again.changes)).toBe(0);
+
+    // kha status per node with nginx: no stats socket, so the node probes each master itself
+    const nodeRows = async () => {
+      const st = await runKhaCli(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile, '--json']);
+      expect(st.code, describeCli(st)).toBe(0);
+      const rep = JSON.parse(st.stdout) as { nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }> };
+      return rep.nodes.map((n) => `${n.name} ${n.proxy} ${n.active} ${n.backendsUp}/${n.backendsTotal}`);
+    };
+    expect(await nodeRows()).toEqual(nodes.map((n) => `${n} nginx active 3/3`));
+    await sh(lab(), 'm3', ['systemctl', 'stop', 'kha-standin-apiserver']);
+    try {
+      expect(await nodeRows()).toEqual(nodes.map((n) => `${n} nginx active 2/3`));
+      const human = await runKhaCli(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
+      for (const n of nodes) expect(human.stdout, describeCli(human)).toMatch(new RegExp(`^\\s*${n}\\b.*nginx\\s+active\\s+2/3 \\(tcp probe from the node\\)`, 'm'));
+    } finally {
+      await sh(lab(), 'm3', ['systemctl', 'start', 'kha-standin-apiserver']);
+    }
   });
 });

@@ -26,6 +26,7 @@ import {
   etcHostsTargets,
   etcHostsTasks,
   nodeHaproxyVars,
+  nginxProbeScript,
   nodePreflightErrors,
   nodeProxyHandlers,
   nodeProxyTasks,
@@ -288,7 +289,7 @@ describe('tasks, probes and status', () => {
     expect(sc).toContain("timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/6443' && echo tcp");
   });
 
-  test('status: haproxy from the stats socket, nginx from the config (backends up unknown)', () => {
+  test('status: haproxy from the stats socket, nginx from the config and the node\'s own probe', () => {
     const csv = [
       '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status',
       'kube-apiserver-local,FRONTEND,,,0,0,,0,0,0,0,0,0,,,,,OPEN',
@@ -303,13 +304,63 @@ describe('tasks, probes and status', () => {
     const conf = renderNodeNginx(nvars);
     const n = parseNodeStatus(`@@kha-node@@active\ninactive\n@@kha-node@@conf\n${conf}@@kha-node@@end\n`, { ...base, proxy: 'nginx' });
     expect(n).toEqual({ ...base, proxy: 'nginx', active: 'inactive', backendsUp: null, backendsTotal: 3 });
-    expect(renderNodeProxyTable([h, n])).toBe(
+    const probed = `up 10.0.0.11 6443\ndown 10.0.0.12 6443\nup 10.0.0.13 6443\n`;
+    const p = parseNodeStatus(`@@kha-node@@active\nactive\n@@kha-node@@conf\n${conf}@@kha-node@@probe\n${probed}@@kha-node@@end\n`, {
+      ...base,
+      name: 'n2',
+      proxy: 'nginx',
+    });
+    expect(p).toEqual({ ...base, name: 'n2', proxy: 'nginx', active: 'active', backendsUp: 2, backendsTotal: 3 });
+    expect(renderNodeProxyTable([h, n, p])).toBe(
       [
         'NODE  ADDRESS    PROXY    STATE     BACKENDS',
         'n1    10.0.0.21  haproxy  active    2/3',
-        'n1    10.0.0.21  nginx    inactive  ?/3 (passive checks only)',
+        'n1    10.0.0.21  nginx    inactive  ?/3',
+        'n2    10.0.0.21  nginx    active    2/3 (tcp probe from the node)',
         '',
       ].join('\n'),
     );
+  });
+
+  test('nginx probe script: real bash against this machine\'s loopback finds the listening server and the closed one', async () => {
+    const { createServer } = await import('node:net');
+    const { execFileSync } = await import('node:child_process');
+    const { tmpdir } = await import('node:os');
+    const { mkdtempSync } = await import('node:fs');
+    const srv = createServer((c) => c.end());
+    await new Promise<void>((res) => srv.listen(0, '127.0.0.1', () => res()));
+    const open = (srv.address() as { port: number }).port;
+    const closedSrv = createServer();
+    await new Promise<void>((res) => closedSrv.listen(0, '127.0.0.1', () => res()));
+    const closed = (closedSrv.address() as { port: number }).port;
+    await new Promise<void>((res) => closedSrv.close(() => res()));
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'kha-nginx-probe-'));
+      const confPath = join(dir, "nginx $(touch x).conf");
+      const conf = renderNodeNginx({
+        ...nvars,
+        backends: [
+          { name: 'up', address: '127.0.0.1', port: open },
+          { name: 'down', address: '127.0.0.1', port: closed },
+        ],
+      });
+      writeFileSync(confPath, conf);
+      const out = await new Promise<string>((res, rej) => {
+        // async, so this process's event loop can accept the probe's connection
+        import('node:child_process').then(({ execFile }) =>
+          execFile('bash', ['-c', nginxProbeScript(confPath)], { cwd: dir }, (err, stdout) => (err ? rej(err) : res(stdout))),
+        );
+      });
+      expect(out.trim().split('\n').sort()).toEqual([`down 127.0.0.1 ${closed}`, `up 127.0.0.1 ${open}`]);
+      expect(execFileSync('ls', [dir]).toString()).not.toMatch(/^x$/m);
+      const row = parseNodeStatus(`@@kha-node@@active\nactive\n@@kha-node@@conf\n${conf}@@kha-node@@probe\n${out}@@kha-node@@end\n`, {
+        name: 'n1',
+        address: '10.0.0.21',
+        proxy: 'nginx',
+      });
+      expect([row.backendsUp, row.backendsTotal]).toEqual([1, 2]);
+    } finally {
+      srv.close();
+    }
   });
 });
