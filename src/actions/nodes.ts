@@ -387,9 +387,10 @@ export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
 export function nginxProbeScript(confPath: string = NGINX_CONF): string {
   return [
     `sed -n -e 's/^ *server \\[\\([0-9a-fA-F:.]*\\)\\]:\\([0-9]*\\) .*/\\1 \\2/p' -e 's/^ *server \\([0-9.]*\\):\\([0-9]*\\) .*/\\1 \\2/p' ${quote(confPath)} 2>/dev/null |`,
-    `  while read -r a p; do`,
+    `  { while read -r a p; do`,
     `    ( if timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$a" "$p" 2>/dev/null; then echo "up $a $p"; else echo "down $a $p"; fi ) &`,
-    `  done; wait`,
+    // the probes are children of the pipeline's subshell: it waits for them, not the outer shell
+    `  done; wait; }`,
   ].join('\n');
 }
 

@@ -322,7 +322,7 @@ describe('tasks, probes and status', () => {
     );
   });
 
-  test('nginx probe script: real bash against this machine\'s loopback finds the listening server and the closed one', async () => {
+  test('nginx probe script: sh and bash against this machine\'s loopback finds the listening server and the closed one', async () => {
     const { createServer } = await import('node:net');
     const { execFileSync } = await import('node:child_process');
     const { tmpdir } = await import('node:os');
@@ -348,10 +348,13 @@ describe('tasks, probes and status', () => {
       const out = await new Promise<string>((res, rej) => {
         // async, so this process's event loop can accept the probe's connection
         import('node:child_process').then(({ execFile }) =>
-          execFile('bash', ['-c', nginxProbeScript(confPath)], { cwd: dir }, (err, stdout) => (err ? rej(err) : res(stdout))),
+          // sh, as on the hosts; the marker after it proves every probe line comes before it
+          execFile('sh', ['-c', `${nginxProbeScript(confPath)}\necho @@end`], { cwd: dir }, (err, stdout) => (err ? rej(err) : res(stdout))),
         );
       });
-      expect(out.trim().split('\n').sort()).toEqual([`down 127.0.0.1 ${closed}`, `up 127.0.0.1 ${open}`]);
+      const lines = out.trim().split('\n');
+      expect(lines.pop()).toBe('@@end');
+      expect(lines.sort()).toEqual([`down 127.0.0.1 ${closed}`, `up 127.0.0.1 ${open}`]);
       expect(execFileSync('ls', [dir]).toString()).not.toMatch(/^x$/m);
       const row = parseNodeStatus(`@@kha-node@@active\nactive\n@@kha-node@@conf\n${conf}@@kha-node@@probe\n${out}@@kha-node@@end\n`, {
         name: 'n1',
