@@ -142,18 +142,3 @@ export function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-/**
- * ssh2's generateKeyPairSync('ed25519') yields a key its own parseKey rejects about 1 time in 256
- * (leading zero bytes stripped from the public key: mscdex/ssh2#1390, #1513). Retry until both
- * halves parse.
- */
-export function ed25519KeyPair(ssh2utils: {
-  generateKeyPairSync(type: 'ed25519'): { private: string; public: string };
-  parseKey(data: string): unknown;
-}): { private: string; public: string } {
-  for (let i = 0; i < 20; i++) {
-    const k = ssh2utils.generateKeyPairSync('ed25519');
-    if (!(ssh2utils.parseKey(k.private) instanceof Error) && !(ssh2utils.parseKey(k.public) instanceof Error)) return k;
-  }
-  throw new Error('ssh2 could not generate a parseable ed25519 key in 20 tries');
-}

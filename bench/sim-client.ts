@@ -22,7 +22,8 @@ import { PinoSink } from '../src/report/log.js';
 import { mask } from '../src/transport/quote.js';
 import type { Connection } from '../src/transport/types.js';
 import { EXPERIMENTS, type ExperimentName } from './experiments.js';
-import { BENCH_JS_DIR, ed25519KeyPair, scratch, summarize, type Summary } from './lib.js';
+import { parseableKeyPair } from '../src/transport/keygen.js';
+import { BENCH_JS_DIR, scratch, summarize, type Summary } from './lib.js';
 import { SIM_TASKS, simHostName, simPlay } from './sim-play.js';
 import type { SimReadyMsg, SimServerStats, SimStartMsg } from './sim-server.js';
 
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
   const dir = scratch(`sim-${hosts}x${forks}`);
 
   // client key and the server child
-  const key = ed25519KeyPair(ssh2.utils);
+  const key = parseableKeyPair();
   const keyFile = path.join(dir, 'id_ed25519');
   fs.writeFileSync(keyFile, key.private, { mode: 0o600 });
   const server = fork(path.join(BENCH_JS_DIR, 'sim-server.js'), [], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

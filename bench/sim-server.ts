@@ -10,7 +10,7 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import { startFakeSshServer, type FakeSshServer } from '../test/helpers/fake-ssh-server.js';
 import { withKeyObjects } from '../src/transport/ssh.js';
-import { ed25519KeyPair } from './lib.js';
+import { parseableKeyPair } from '../src/transport/keygen.js';
 import { simAnswer, simAnswers } from './sim-play.js';
 
 export interface SimStartMsg {
@@ -64,7 +64,7 @@ async function start(msg: SimStartMsg): Promise<FakeSshServer[]> {
   const servers: FakeSshServer[] = [];
   for (let i = 0; i < msg.hosts; i++) {
     const answers = simAnswers(i);
-    const key = ed25519KeyPair(ssh2.utils);
+    const key = parseableKeyPair();
     // the host key as a real sshd holds it: loaded once, not re-parsed from PEM text on every
     // signature (ssh2's default; 0.6 ms of the fake host's CPU per handshake, see withKeyObjects)
     const parsed = ssh2.utils.parseKey(key.private) as ssh2.ParsedKey;

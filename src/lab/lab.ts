@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import ssh2 from 'ssh2';
+import { parseableKeyPair } from '../transport/keygen.js';
 import type { ContainerRuntimeClient, GenericContainer as GenericContainerT } from 'testcontainers';
 import YAML from 'yaml';
 
@@ -241,18 +241,6 @@ async function labContainer(image: string): Promise<LabContainerT> {
     }
   }
   return new LabContainer(image);
-}
-
-/**
- * ssh2's own parser rejects about 0.5 % of the ed25519 keys ssh2 generates (ssh2 issues #1390,
- * #1513): retry until both halves parse, so no lab gets a key kha cannot load.
- */
-export function parseableKeyPair(comment: string): { private: string; public: string } {
-  for (let i = 0; i < 20; i++) {
-    const k = ssh2.utils.generateKeyPairSync('ed25519', { comment });
-    if (!(ssh2.utils.parseKey(k.private) instanceof Error) && !(ssh2.utils.parseKey(k.public) instanceof Error)) return k;
-  }
-  throw new Error('could not generate an ed25519 key that ssh2 can parse in 20 tries');
 }
 
 async function dockerExec(c: ContainerRuntimeClient, id: string, cmd: string[]): Promise<ExecOutput> {

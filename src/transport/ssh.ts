@@ -285,6 +285,15 @@ interface Transient {
  * Open an SSH connection to one host: ~/.ssh/config applied, host key verified against
  * known_hosts, key/agent/password auth, bounded retries with backoff for transient errors only.
  */
+/** What to check after a refused login: the settings behind the methods that were tried. */
+export function authHint(tried: string[]): string {
+  const fields = [
+    ...(tried.some((t) => t.startsWith('publickey')) || tried.length === 0 ? ['ansible_ssh_private_key_file'] : []),
+    ...(tried.includes('password') ? ['ansible_password'] : []),
+  ];
+  return fields.join(' and ');
+}
+
 export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {}): Promise<Connection> {
   const log = opts.log ?? (() => {});
   const home = os.homedir();
@@ -473,7 +482,7 @@ function handshake(
           if (err.level === 'client-authentication' && /authentication methods failed/i.test(err.message)) {
             return fail(
               new TransportError(
-                `${host}: authentication failed for user ${target.user} at ${where} (tried: ${tried.join(', ') || 'none'}): check ansible_user and ansible_ssh_private_key_file`,
+                `${host}: authentication failed for user ${target.user} at ${where} (tried: ${tried.join(', ') || 'none'}): check ansible_user and ${authHint(tried)}`,
                 { host, code: 'E_AUTH', fatal: true, cause: err },
               ),
             );

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { Connection as ServerClient, ParsedKey } from 'ssh2';
+import { parseableKeyPair } from '../../src/transport/keygen.js';
 
 const { Server, utils } = ssh2;
 const { STATUS_CODE, flagsToString } = utils.sftp;
@@ -74,9 +75,7 @@ function parse(text: string | Buffer): ParsedKey {
 }
 
 export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promise<FakeSshServer> {
-  // retry: ssh2 rejects ~0.5 % of the ed25519 keys it generates (ssh2 #1390, #1513)
-  let generated = utils.generateKeyPairSync('ed25519');
-  for (let i = 0; i < 20 && utils.parseKey(generated.private) instanceof Error; i++) generated = utils.generateKeyPairSync('ed25519');
+  const generated = parseableKeyPair();
   const hostKeys = opts.hostKeys ?? [generated.private];
   const first = hostKeys[0]!;
   const hostKeyPublic = publicLine(typeof first === 'string' || Buffer.isBuffer(first) ? parse(first) : first.key);

@@ -14,8 +14,8 @@ export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export type { KhaRun };
 
 /** `node bin/run.js <args>` (test/helpers/cli.ts); a timeout resolves with code null. */
-export function kha(args: string[], opts: { timeoutMs?: number } = {}): Promise<KhaRun> {
-  return runKha(args, { timeoutMs: opts.timeoutMs ?? 4 * 60_000, onTimeout: 'resolve' });
+export function kha(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<KhaRun> {
+  return runKha(args, { timeoutMs: opts.timeoutMs ?? 4 * 60_000, onTimeout: 'resolve', ...(opts.env ? { env: opts.env } : {}) });
 }
 
 /** For assertion messages: the command, its exit and its whole output. */

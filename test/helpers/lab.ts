@@ -80,3 +80,29 @@ export function useLab(hosts: number | string[], opts: StartLabOptions = {}): ()
     return lab;
   };
 }
+
+/**
+ * sshd's own journal lines on a lab host (`-o cat`), optionally only those after a cursor.
+ * Selected by syslog identifier, not by unit: journald files a line under ssh.service from the
+ * sender's cgroup, which it can miss for a per-connection sshd child that has already exited
+ * (a refused handshake); the identifier travels in the message itself.
+ */
+export async function sshdJournal(l: Lab, host: string, afterCursor?: string): Promise<string> {
+  const args = ['journalctl', '-t', 'sshd', '-t', 'sshd-session', '--no-pager', '-o', 'cat', ...(afterCursor ? [`--after-cursor=${afterCursor}`] : [])];
+  const r = await l.exec(host, args);
+  if (r.code !== 0) throw new Error(`${host}: ${args.join(' ')}: exit ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The journal's cursor now on a lab host (for sshdJournal's afterCursor). */
+export async function journalCursor(l: Lab, host: string): Promise<string> {
+  const r = await l.exec(host, ['journalctl', '-n', '0', '--show-cursor', '--no-pager']);
+  const c = /-- cursor: (\S+)/.exec(r.stdout)?.[1];
+  if (!c) throw new Error(`${host}: no journal cursor in: ${r.stdout}${r.stderr}`);
+  return c;
+}
+
+/** How many of sshd's journal lines on a host match `re`. */
+export async function sshdLines(l: Lab, host: string, re: RegExp): Promise<number> {
+  return (await sshdJournal(l, host)).split('\n').filter((x) => re.test(x)).length;
+}

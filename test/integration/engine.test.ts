@@ -10,7 +10,8 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KHA_SUDO_PASSWORD, writeLabInventory } from '../../src/lab/lab.js';
 import { runKha, runKhaJson, type JsonTask, type KhaJsonDoc, type KhaRun, type RunKhaOptions } from '../helpers/cli.js';
-import { useLab } from '../helpers/lab.js';
+import { journalCursor, sshdJournal, sshdLines, useLab } from '../helpers/lab.js';
+import { parseableKeyPair } from '../../src/transport/keygen.js';
 
 const PLAYBOOKS = fileURLToPath(new URL('./playbooks/', import.meta.url));
 const HOSTS = ['m1', 'm2', 'm3', 'm4', 'm5'];
@@ -260,7 +261,7 @@ describe('host key changed', () => {
     const l = lab();
     const victim = l.hosts.find((h) => h.name === 'm3')!;
     // a known_hosts copy where m3's entry carries another (freshly generated) ed25519 key
-    const other = ssh2.utils.generateKeyPairSync('ed25519').public.trim().split(/\s+/);
+    const other = parseableKeyPair().public.trim().split(/\s+/);
     const badKh = path.join(tmp, 'known_hosts.changed');
     const lines = fs.readFileSync(l.knownHostsFile, 'utf8').trim().split('\n');
     expect(lines.filter((x) => x.startsWith(`${victim.address} `))).toHaveLength(1);
@@ -272,8 +273,7 @@ describe('host key changed', () => {
     const good = await play('hostkey.yaml');
     expect(good.code, show(good)).toBe(0); // the same play with the right known_hosts works
 
-    const cursor = /-- cursor: (\S+)/.exec(await sh('m3', 'journalctl -u ssh -n 0 --show-cursor --no-pager'))?.[1];
-    expect(cursor).toBeDefined();
+    const cursor = await journalCursor(l, 'm3');
     const badLog = path.join(tmp, 'hostkey-bad.log');
     const bad = await play('hostkey.yaml', ['-v'], { inventory: badInv, knownHosts: badKh, logFile: badLog });
     expect(bad.code, show(bad)).toBe(3);
@@ -290,7 +290,7 @@ describe('host key changed', () => {
 
     // sshd on m3 saw the connections: count the distinct client ports from kha (via the gateway)
     const ports = async () => {
-      const log = await sh('m3', `journalctl -u ssh --no-pager -o cat --after-cursor='${cursor}'`);
+      const log = await sshdJournal(l, 'm3', cursor);
       return new Set([...log.matchAll(new RegExp(`from ${l.gateway.replace(/\./g, '\\.')} port (\\d+)`, 'g'))].map((m) => m[1]));
     };
     const deadline = Date.now() + 5_000;
@@ -334,7 +334,7 @@ describe('become with sudo', () => {
       expect(await sh(h, `ls -A /tmp | grep '^\\.kha-upload-' || true`)).toBe('');
     }
     // the login really was kha (sshd's record of the session)
-    expect(await sh('m1', 'journalctl -u ssh --no-pager -o cat | grep -c "Accepted publickey for kha" || true')).not.toBe('0\n');
+    expect(await sshdLines(lab(), 'm1', /^Accepted publickey for kha /)).toBeGreaterThan(0);
 
     expect(r.stdout + r.stderr).not.toContain(KHA_SUDO_PASSWORD);
     const log = fs.readFileSync(logFile, 'utf8');

@@ -17,7 +17,7 @@ import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
 import { runKha } from '../helpers/cli.js';
 import { haproxyCfg, httpsGet, kha, parseJson, readLog, secs, sh, show, unitState, vipHolders, type KhaRun } from '../helpers/kha-cli-day2.js';
-import { useLab } from '../helpers/lab.js';
+import { sshdLines, useLab } from '../helpers/lab.js';
 
 const execFileP = promisify(execFile);
 const ALL = ['m1', 'm2', 'm3', 'm4', 'm5'];
@@ -299,8 +299,7 @@ async function pool<T, R>(items: T[], n: number, f: (x: T) => Promise<R>): Promi
 
 /** sshd's successful logins so far on a host (a refused value must add none) */
 async function logins(lab: Lab, host: string): Promise<number> {
-  const r = await lab.exec(host, ['sh', '-c', 'journalctl -u ssh --no-pager -o cat | grep -c "^Accepted " || true']);
-  return Number(r.stdout.trim());
+  return sshdLines(lab, host, /^Accepted /);
 }
 
 async function markerOn(lab: Lab): Promise<string[]> {
@@ -374,5 +373,54 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
     // the password: never printed, never logged
     expect(r.stdout + r.stderr).not.toContain(password);
     expect(fs.readFileSync(log, 'utf8')).not.toContain('kha-pwned');
+  });
+
+  test('an SSH login password full of shell syntax (ansible_password, no key): kha up logs in with it and converges; a wrong one is tried once and refused (exit 3); never printed or logged', async () => {
+    const l = lab();
+    fs.rmSync(MARKER, { force: true });
+    const password = `s'h"${SUB};${TICKS}|| -oProxyCommand=x \\ $PATH ß`;
+    const b64 = Buffer.from(`kha:${password}\n`).toString('base64');
+    for (const h of l.hosts) {
+      await sh(l, h.name, ['sh', '-c', `printf %s ${b64} | base64 -d | chpasswd`]);
+      // the lab image allows keys only; this test opens password logins for its own duration
+      await sh(l, h.name, ['sh', '-c', "sed -i 's/^PasswordAuthentication no$/PasswordAuthentication yes/' /etc/ssh/sshd_config.d/00-kha.conf && systemctl reload ssh"]);
+    }
+    try {
+      const file = path.join(l.stateDir, 'ssh-password.yaml');
+      // no key file at all: the password is the only way in (HOME without keys, no agent)
+      writeLabInventory(l, file, { vars: { ansible_ssh_private_key_file: undefined, ansible_password: password, ansible_become_password: password } });
+      expect(fs.readFileSync(file, 'utf8')).not.toContain('ansible_ssh_private_key_file');
+      const env = { HOME: l.stateDir, SSH_AUTH_SOCK: '' };
+      const before = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Accepted password for kha /)));
+      const log = path.join(l.stateDir, 'ssh-password.log');
+      const r = await kha(['up', '-i', file, '--log-file', log], { timeoutMs: 5 * 60_000, env });
+      console.log(`[hostile] kha up with a hostile SSH login password: ${secs(r.ms)} (exit ${r.code})`);
+      expect(r.code, show(r)).toBe(0);
+      expect(await vipHolders(l)).toEqual(['m1']);
+      const after = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Accepted password for kha /)));
+      expect(after.map((a, i) => a - before[i]!), 'password logins per host').toEqual(l.hosts.map(() => 1));
+
+      // the wrong password: one attempt per host, exit 3, the host named, the password never shown
+      const wrong = `${password}x`;
+      const bad = path.join(l.stateDir, 'ssh-password-wrong.yaml');
+      writeLabInventory(l, bad, { vars: { ansible_ssh_private_key_file: undefined, ansible_password: wrong, ansible_become_password: password } });
+      const failedBefore = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Failed password for kha /)));
+      const w = await kha(['up', '-i', bad, '--log-file', log], { timeoutMs: 2 * 60_000, env });
+      console.log(`[hostile] wrong SSH password: exit ${w.code}: ${w.stderr.split('\n').filter((x) => x.startsWith('error') || / m[12]: /.test(x)).join(' | ')}`);
+      expect(w.code, show(w)).toBe(3);
+      expect(w.stderr, show(w)).toMatch(/m1|m2/);
+      expect(w.stderr, show(w)).toContain('(tried: password): check ansible_user and ansible_password');
+      const failedAfter = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Failed password for kha /)));
+      expect(failedAfter.map((a, i) => a - failedBefore[i]!), 'failed password attempts per host (never retried)').toEqual(l.hosts.map(() => 1));
+
+      const out = r.stdout + r.stderr + w.stdout + w.stderr + fs.readFileSync(log, 'utf8');
+      expect(out).not.toContain(password);
+      expect(out).not.toContain('ProxyCommand=x');
+      expect(await markerOn(l)).toEqual([]);
+    } finally {
+      for (const h of l.hosts) {
+        await sh(l, h.name, ['sh', '-c', "sed -i 's/^PasswordAuthentication yes$/PasswordAuthentication no/' /etc/ssh/sshd_config.d/00-kha.conf && systemctl reload ssh"]);
+      }
+    }
   });
 });

@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseableKeyPair, writeLabInventory, type Lab } from '../../src/lab/lab.js';
+import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
+import { parseableKeyPair } from '../../src/transport/keygen.js';
 import { runKha } from '../helpers/cli.js';
 import { useLab } from '../helpers/lab.js';
 

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
 import { REPO_ROOT, runKha } from '../helpers/cli.js';
 import { parseJson, secs, show, type KhaRun } from '../helpers/kha-cli-day2.js';
-import { startLab } from '../helpers/lab.js';
+import { sshdLines, startLab } from '../helpers/lab.js';
 
 const N = 20;
 const FD_LIMIT = N * 4 + 50;
@@ -63,7 +63,7 @@ async function khaSampled(args: string[], timeoutMs: number): Promise<{ run: Kha
 
 async function accepted(lab: Lab): Promise<number[]> {
   return Promise.all(
-    lab.hosts.map(async (h) => Number((await lab.exec(h.name, ['sh', '-c', 'journalctl -u ssh --no-pager -o cat | grep -c "^Accepted " || true'])).stdout.trim())),
+    lab.hosts.map(async (h) => sshdLines(lab, h.name, /^Accepted /)),
   );
 }
 

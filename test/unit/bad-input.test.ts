@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { parseableKeyPair } from '../../src/transport/keygen.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const RUN_JS = path.join(REPO, 'bin', 'run.js');
@@ -255,7 +256,7 @@ beforeAll(async () => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'kha-bad-input-'));
   const keys = path.join(root, 'keys');
   fs.mkdirSync(path.join(keys, 'keydir'), { recursive: true });
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = parseableKeyPair();
   fs.writeFileSync(path.join(keys, 'key-ok'), pair.private, { mode: 0o600 });
   fs.writeFileSync(path.join(keys, 'key-0644'), pair.private);
   fs.chmodSync(path.join(keys, 'key-0644'), 0o644);

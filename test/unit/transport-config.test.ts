@@ -19,14 +19,15 @@ import { lookupSshConfig, resolveTarget } from '../../src/transport/ssh-config.j
 import { connect, withKeyObjects } from '../../src/transport/ssh.js';
 import type { HostConnectionSpec } from '../../src/transport/types.js';
 import { startFakeSshServer } from '../helpers/fake-ssh-server.js';
+import { parseableKeyPair } from '../../src/transport/keygen.js';
 
 function blobOf(line: string): Buffer {
   const k = ssh2.utils.parseKey(line);
   if (k instanceof Error || Array.isArray(k)) throw new Error('bad key');
   return k.getPublicSSH();
 }
-const keyA = ssh2.utils.generateKeyPairSync('ed25519').public;
-const keyB = ssh2.utils.generateKeyPairSync('ed25519').public;
+const keyA = parseableKeyPair().public;
+const keyB = parseableKeyPair().public;
 const blobA = blobOf(keyA);
 
 describe('known_hosts', () => {
@@ -172,7 +173,7 @@ describe('connect through an ssh config alias', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('uses HostName, Port, User and IdentityFile from the config', async () => {
-    const kp = ssh2.utils.generateKeyPairSync('ed25519');
+    const kp = parseableKeyPair();
     const key = path.join(dir, 'id alias');
     fs.writeFileSync(key, kp.private, { mode: 0o600 });
     const s = await startFakeSshServer({ authorizedKey: kp.public, username: 'deploy', handler: (c) => ({ code: 0, stdout: c, stderr: '' }) });
@@ -198,7 +199,7 @@ describe('withKeyObjects', () => {
   it('signs and verifies exactly as ssh2 does, for ed25519, ECDSA and RSA', () => {
     const data = Buffer.from('exchange hash');
     const keys = [
-      ssh2.utils.generateKeyPairSync('ed25519'),
+      parseableKeyPair(),
       ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }),
       ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }),
     ];

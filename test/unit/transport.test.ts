@@ -12,8 +12,8 @@ import { cmd, sh } from '../../src/transport/quote.js';
 import { connect, type ConnectOptions } from '../../src/transport/ssh.js';
 import type { Connection, HostConnectionSpec } from '../../src/transport/types.js';
 import { startFakeSshServer, type FakeSshServer, type FakeSshServerOptions } from '../helpers/fake-ssh-server.js';
+import { parseableKeyPair } from '../../src/transport/keygen.js';
 
-const { generateKeyPairSync } = ssh2.utils;
 
 let dir: string;
 let keyFile: string;
@@ -48,7 +48,7 @@ exec "$@"
 
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kha-transport-'));
-  const kp = generateKeyPairSync('ed25519');
+  const kp = parseableKeyPair();
   keyFile = path.join(dir, 'id_test');
   fs.writeFileSync(keyFile, kp.private, { mode: 0o600 });
   publicKey = kp.public;
@@ -254,7 +254,7 @@ describe('host keys', () => {
 
   it('refuses a CHANGED key even with acceptNewHostKeys, fatal, after exactly one attempt', async () => {
     const s = await server();
-    const other = ssh2.utils.parseKey(generateKeyPairSync('ed25519').public);
+    const other = ssh2.utils.parseKey(parseableKeyPair().public);
     if (other instanceof Error) throw other;
     const kh = knownHosts(s, `# comment\n[127.0.0.1]:${s.port} ssh-ed25519 ${other.getPublicSSH().toString('base64')}\n`);
     const e = await failure(connect(spec(s), options(kh, { acceptNewHostKeys: true, retries: 3 })));
@@ -279,12 +279,22 @@ describe('host keys', () => {
 
 describe('auth and retries', () => {
   it('does not retry an authentication failure', async () => {
-    const s = await server({ authorizedKey: generateKeyPairSync('ed25519').public });
+    const s = await server({ authorizedKey: parseableKeyPair().public });
     const e = await failure(connect(spec(s), options(knownHosts(s), { retries: 3 })));
     expect(e.fatal).toBe(true);
     expect(e.message).toBe(
       `m1: authentication failed for user kha at 127.0.0.1:${s.port} (tried: publickey): check ansible_user and ansible_ssh_private_key_file`,
     );
+    expect(s.stats.connections).toBe(1);
+  });
+
+  it('a refused password names ansible_password, is tried once and never echoed', async () => {
+    const s = await server({ authorizedKey: undefined, password: 'right-pw' });
+    const e = await failure(
+      connect(spec(s, { privateKeyFile: undefined, password: 'wrong-pw' }), options(knownHosts(s), { retries: 3, sshConfigFile: path.join(dir, 'none') })),
+    );
+    expect(e.fatal).toBe(true);
+    expect(e.message).toBe(`m1: authentication failed for user kha at 127.0.0.1:${s.port} (tried: password): check ansible_user and ansible_password`);
     expect(s.stats.connections).toBe(1);
   });
 
@@ -388,7 +398,7 @@ describe('auth and retries', () => {
   });
 
   it('asks for the passphrase of an encrypted key, or says to use ssh-agent', async () => {
-    const kp = generateKeyPairSync('ed25519', { passphrase: 'open sesame', cipher: 'aes256-ctr', rounds: 2 });
+    const kp = parseableKeyPair(undefined, { passphrase: 'open sesame', cipher: 'aes256-ctr', rounds: 2 });
     const f = path.join(dir, 'id_enc');
     fs.writeFileSync(f, kp.private, { mode: 0o600 });
     const s = await server({ authorizedKey: kp.public });
