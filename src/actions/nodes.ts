@@ -438,6 +438,20 @@ export async function nodeProxyStatus(run: RunContext, s: HaSettings): Promise<N
   );
 }
 
+/**
+ * What makes the node side unhealthy for `kha status` (exit 6), or undefined: a node whose proxy is
+ * not running, or that reaches no master through it. Fewer masters than all is degraded, not down
+ * (the table shows it); an unreachable node is left to the unreachable exit code. Pure.
+ */
+export function nodeProxyProblem(rows: NodeProxyStatus[]): string | undefined {
+  const down = rows
+    .filter((r) => r.active !== 'unreachable')
+    .flatMap((r) =>
+      r.active !== 'active' ? [`${r.name} (${r.proxy} ${r.active})`] : r.backendsUp === 0 ? [`${r.name} (0/${r.backendsTotal ?? '?'} masters up)`] : [],
+    );
+  return down.length ? `no path to an apiserver through the node-local proxy on ${down.join(', ')}` : undefined;
+}
+
 /** The human table of nodeProxyStatus. Pure. */
 export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
   const head = ['NODE', 'ADDRESS', 'PROXY', 'STATE', 'BACKENDS'];

@@ -4,7 +4,8 @@ import { ExitCode } from '../errors.js';
 
 export default class Status extends KhaCommand {
   static override summary = 'Show who holds the VIP, each host\'s VRRP state (from keepalived), services, haproxy backends and config drift.';
-  static override description = 'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them.';
+  static override description =
+    'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them, or when a node-local proxy is down or reaches no master; 3 when a host or node is unreachable.';
   static override examples = ['<%= config.bin %> status -i hosts.yaml', '<%= config.bin %> status -i hosts.yaml --json', '<%= config.bin %> status -i hosts.yaml --watch'];
   static override flags = {
     ...inventoryFlags,
@@ -17,7 +18,7 @@ export default class Status extends KhaCommand {
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { renderStatusTable, status } = await import('../actions/status.js');
-    const { nodeProxyStatus, renderNodeProxyTable } = await import('../actions/nodes.js');
+    const { nodeProxyProblem, nodeProxyStatus, renderNodeProxyTable } = await import('../actions/nodes.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Status);
@@ -40,9 +41,12 @@ export default class Status extends KhaCommand {
         if (!flags.watch || io.signal.aborted) {
           await run.connector.closeAll();
           const allDown = report.hosts.every((h) => !h.reachable);
+          const nodeProblem = nodeProxyProblem(nodes);
+          const someDown = report.hosts.some((h) => !h.reachable) || nodes.some((n) => n.active === 'unreachable');
           if (allDown) process.stderr.write(`error: no host is reachable (${report.hosts.map((h) => `${h.name}: ${h.error ?? 'unreachable'}`).join('; ')})\n`);
           else if (!report.healthy) process.stderr.write(`error: ${report.problem}\n`);
-          await this.finish(allDown ? ExitCode.unreachable : report.healthy ? (report.hosts.some((h) => !h.reachable) ? ExitCode.unreachable : 0) : ExitCode.unhealthy);
+          if (!allDown && nodeProblem) process.stderr.write(`error: ${nodeProblem}\n`);
+          await this.finish(allDown ? ExitCode.unreachable : report.healthy && !nodeProblem ? (someDown ? ExitCode.unreachable : 0) : ExitCode.unhealthy);
           return;
         }
         await new Promise((r) => setTimeout(r, flags.interval * 1000));

@@ -396,5 +396,19 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     } finally {
       await sh(lab(), 'm3', ['systemctl', 'start', 'kha-standin-apiserver']);
     }
+
+    // a node whose proxy is down has no path to an apiserver: status exits 6 and names it
+    await sh(lab(), 'n3', ['systemctl', 'stop', 'nginx']);
+    try {
+      const st = await runKhaCli(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
+      expect(st.code, describeCli(st)).toBe(6);
+      expect(st.stderr.split('\n').filter((x) => x.startsWith('error')), describeCli(st)).toEqual([
+        'error: no path to an apiserver through the node-local proxy on n3 (nginx inactive)',
+      ]);
+      expect(st.stdout, describeCli(st)).toMatch(/^\s*n3\b.*nginx\s+inactive/m);
+    } finally {
+      await sh(lab(), 'n3', ['systemctl', 'start', 'nginx']);
+    }
+    expect(await nodeRows()).toEqual(nodes.map((n) => `${n} nginx active 3/3`));
   });
 });

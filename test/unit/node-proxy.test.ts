@@ -28,6 +28,7 @@ import {
   nodeHaproxyVars,
   nginxProbeScript,
   nodePreflightErrors,
+  nodeProxyProblem,
   nodeProxyHandlers,
   nodeProxyTasks,
   parseNodeStatus,
@@ -319,6 +320,22 @@ describe('tasks, probes and status', () => {
         'n2    10.0.0.21  nginx    active    2/3 (tcp probe from the node)',
         '',
       ].join('\n'),
+    );
+  });
+
+  test('status exit: a node whose proxy is down or reaches no master is a problem; degraded or unreachable nodes are not', () => {
+    const row = (name: string, active: string, up: number | null, total: number | null) => ({
+      name,
+      address: '10.0.0.2',
+      proxy: 'haproxy' as const,
+      active,
+      backendsUp: up,
+      backendsTotal: total,
+    });
+    expect(nodeProxyProblem([])).toBeUndefined();
+    expect(nodeProxyProblem([row('n1', 'active', 3, 3), row('n2', 'active', 1, 3), row('n3', 'unreachable', null, null), row('n4', 'active', null, 3)])).toBeUndefined();
+    expect(nodeProxyProblem([row('n1', 'active', 3, 3), row('n2', 'inactive', null, null), row('n3', 'active', 0, 3), row('n4', 'failed', 0, 3)])).toBe(
+      'no path to an apiserver through the node-local proxy on n2 (haproxy inactive), n3 (0/3 masters up), n4 (haproxy failed)',
     );
   });
 
