@@ -4,14 +4,14 @@
 // which retries until both halves parse, so nothing ever gets a key kha cannot load.
 import ssh2 from 'ssh2';
 
+/** ssh2's passphrase options for an ed25519 key (the comment is parseableKeyPair's first argument) */
 export interface KeyPairOptions {
-  comment?: string;
   passphrase?: string;
   cipher?: string;
   rounds?: number;
 }
 
-export function parseableKeyPair(comment?: string, opts: Omit<KeyPairOptions, 'comment'> = {}): { private: string; public: string } {
+export function parseableKeyPair(comment?: string, opts: KeyPairOptions = {}): { private: string; public: string } {
   const o = { ...opts, ...(comment !== undefined ? { comment } : {}) };
   for (let i = 0; i < 20; i++) {
     const k = ssh2.utils.generateKeyPairSync('ed25519', o as Parameters<typeof ssh2.utils.generateKeyPairSync>[1]);

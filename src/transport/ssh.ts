@@ -281,10 +281,6 @@ interface Transient {
   advice: string;
 }
 
-/**
- * Open an SSH connection to one host: ~/.ssh/config applied, host key verified against
- * known_hosts, key/agent/password auth, bounded retries with backoff for transient errors only.
- */
 /** What to check after a refused login: the settings behind the methods that were tried. */
 export function authHint(tried: string[]): string {
   const fields = [
@@ -294,6 +290,10 @@ export function authHint(tried: string[]): string {
   return fields.join(' and ');
 }
 
+/**
+ * Open an SSH connection to one host: ~/.ssh/config applied, host key verified against
+ * known_hosts, key/agent/password auth, bounded retries with backoff for transient errors only.
+ */
 export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {}): Promise<Connection> {
   const log = opts.log ?? (() => {});
   const home = os.homedir();
