@@ -11,7 +11,6 @@ import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import ssh2 from 'ssh2';
 import { connectAndGather } from '../src/actions/up.js';
 import { SshConnector } from '../src/cli/prepare.js';
 import { RunContext, type Connector } from '../src/engine/context.js';

@@ -106,3 +106,8 @@ export async function journalCursor(l: Lab, host: string): Promise<string> {
 export async function sshdLines(l: Lab, host: string, re: RegExp): Promise<number> {
   return (await sshdJournal(l, host)).split('\n').filter((x) => re.test(x)).length;
 }
+
+/** sshdLines on every lab host, in the lab's host order. */
+export function sshdLinesPerHost(l: Lab, re: RegExp): Promise<number[]> {
+  return Promise.all(l.hosts.map((h) => sshdLines(l, h.name, re)));
+}

@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KHA_SUDO_PASSWORD, writeLabInventory } from '../../src/lab/lab.js';
 import { runKha, runKhaJson, type JsonTask, type KhaJsonDoc, type KhaRun, type RunKhaOptions } from '../helpers/cli.js';

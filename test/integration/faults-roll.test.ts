@@ -17,7 +17,7 @@ import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
 import { runKha } from '../helpers/cli.js';
 import { haproxyCfg, httpsGet, kha, parseJson, readLog, secs, sh, show, unitState, vipHolders, type KhaRun } from '../helpers/kha-cli-day2.js';
-import { sshdLines, useLab } from '../helpers/lab.js';
+import { sshdLinesPerHost, useLab } from '../helpers/lab.js';
 
 const execFileP = promisify(execFile);
 const ALL = ['m1', 'm2', 'm3', 'm4', 'm5'];
@@ -297,11 +297,6 @@ async function pool<T, R>(items: T[], n: number, f: (x: T) => Promise<R>): Promi
   return out;
 }
 
-/** sshd's successful logins so far on a host (a refused value must add none) */
-async function logins(lab: Lab, host: string): Promise<number> {
-  return sshdLines(lab, host, /^Accepted /);
-}
-
 async function markerOn(lab: Lab): Promise<string[]> {
   const out: string[] = [];
   for (const h of lab.hosts) if ((await lab.exec(h.name, ['test', '-e', MARKER])).code === 0) out.push(h.name);
@@ -317,7 +312,7 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
     fs.rmSync(MARKER, { force: true });
     const base = path.join(l.stateDir, 'base.yaml');
     writeLabInventory(l, base);
-    const before = await Promise.all(l.hosts.map((h) => logins(l, h.name)));
+    const before = await sshdLinesPerHost(l, /^Accepted /);
     const results = await pool(HOSTILE, 4, async (c, i = HOSTILE.indexOf(c)) => {
       const doc = YAML.parse(fs.readFileSync(base, 'utf8')) as InvDoc;
       c.edit?.(doc);
@@ -338,7 +333,7 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       expect(r.stdout, `${c.name}: nothing ran`).toBe('');
       if (c.secret) expect(r.stderr + r.stdout, `${c.name}: the secret is printed`).not.toContain(c.secret);
     }
-    const after = await Promise.all(l.hosts.map((h) => logins(l, h.name)));
+    const after = await sshdLinesPerHost(l, /^Accepted /);
     expect(after, 'SSH logins on the lab hosts during the refused runs').toEqual(before);
     expect(await markerOn(l)).toEqual([]);
   });
@@ -380,37 +375,41 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
     fs.rmSync(MARKER, { force: true });
     const password = `s'h"${SUB};${TICKS}|| -oProxyCommand=x \\ $PATH ß`;
     const b64 = Buffer.from(`kha:${password}\n`).toString('base64');
-    for (const h of l.hosts) {
-      await sh(l, h.name, ['sh', '-c', `printf %s ${b64} | base64 -d | chpasswd`]);
-      // the lab image allows keys only; this test opens password logins for its own duration
-      await sh(l, h.name, ['sh', '-c', "sed -i 's/^PasswordAuthentication no$/PasswordAuthentication yes/' /etc/ssh/sshd_config.d/00-kha.conf && systemctl reload ssh"]);
-    }
+    // the lab image allows keys only; this test opens password logins for its own duration
+    const passwordLogins = (on: boolean) =>
+      Promise.all(
+        l.hosts.map((h) =>
+          sh(l, h.name, ['sh', '-c', `sed -i 's/^PasswordAuthentication ${on ? 'no' : 'yes'}$/PasswordAuthentication ${on ? 'yes' : 'no'}/' /etc/ssh/sshd_config.d/00-kha.conf && systemctl reload ssh`]),
+        ),
+      );
+    for (const h of l.hosts) await sh(l, h.name, ['sh', '-c', `printf %s ${b64} | base64 -d | chpasswd`]);
+    await passwordLogins(true);
     try {
       const file = path.join(l.stateDir, 'ssh-password.yaml');
       // no key file at all: the password is the only way in (HOME without keys, no agent)
       writeLabInventory(l, file, { vars: { ansible_ssh_private_key_file: undefined, ansible_password: password, ansible_become_password: password } });
       expect(fs.readFileSync(file, 'utf8')).not.toContain('ansible_ssh_private_key_file');
       const env = { HOME: l.stateDir, SSH_AUTH_SOCK: '' };
-      const before = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Accepted password for kha /)));
+      const before = await sshdLinesPerHost(l, /^Accepted password for kha /);
       const log = path.join(l.stateDir, 'ssh-password.log');
       const r = await kha(['up', '-i', file, '--log-file', log], { timeoutMs: 5 * 60_000, env });
       console.log(`[hostile] kha up with a hostile SSH login password: ${secs(r.ms)} (exit ${r.code})`);
       expect(r.code, show(r)).toBe(0);
       expect(await vipHolders(l)).toEqual(['m1']);
-      const after = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Accepted password for kha /)));
+      const after = await sshdLinesPerHost(l, /^Accepted password for kha /);
       expect(after.map((a, i) => a - before[i]!), 'password logins per host').toEqual(l.hosts.map(() => 1));
 
       // the wrong password: one attempt per host, exit 3, the host named, the password never shown
       const wrong = `${password}x`;
       const bad = path.join(l.stateDir, 'ssh-password-wrong.yaml');
       writeLabInventory(l, bad, { vars: { ansible_ssh_private_key_file: undefined, ansible_password: wrong, ansible_become_password: password } });
-      const failedBefore = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Failed password for kha /)));
+      const failedBefore = await sshdLinesPerHost(l, /^Failed password for kha /);
       const w = await kha(['up', '-i', bad, '--log-file', log], { timeoutMs: 2 * 60_000, env });
       console.log(`[hostile] wrong SSH password: exit ${w.code}: ${w.stderr.split('\n').filter((x) => x.startsWith('error') || / m[12]: /.test(x)).join(' | ')}`);
       expect(w.code, show(w)).toBe(3);
       expect(w.stderr, show(w)).toMatch(/m1|m2/);
       expect(w.stderr, show(w)).toContain('(tried: password): check ansible_user and ansible_password');
-      const failedAfter = await Promise.all(l.hosts.map((h) => sshdLines(l, h.name, /^Failed password for kha /)));
+      const failedAfter = await sshdLinesPerHost(l, /^Failed password for kha /);
       expect(failedAfter.map((a, i) => a - failedBefore[i]!), 'failed password attempts per host (never retried)').toEqual(l.hosts.map(() => 1));
 
       const out = r.stdout + r.stderr + w.stdout + w.stderr + fs.readFileSync(log, 'utf8');
@@ -418,9 +417,7 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       expect(out).not.toContain('ProxyCommand=x');
       expect(await markerOn(l)).toEqual([]);
     } finally {
-      for (const h of l.hosts) {
-        await sh(l, h.name, ['sh', '-c', "sed -i 's/^PasswordAuthentication yes$/PasswordAuthentication no/' /etc/ssh/sshd_config.d/00-kha.conf && systemctl reload ssh"]);
-      }
+      await passwordLogins(false);
     }
   });
 });

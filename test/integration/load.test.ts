@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
 import { REPO_ROOT, runKha } from '../helpers/cli.js';
 import { parseJson, secs, show, type KhaRun } from '../helpers/kha-cli-day2.js';
-import { sshdLines, startLab } from '../helpers/lab.js';
+import { sshdLinesPerHost, startLab } from '../helpers/lab.js';
 
 const N = 20;
 const FD_LIMIT = N * 4 + 50;
@@ -61,10 +61,8 @@ async function khaSampled(args: string[], timeoutMs: number): Promise<{ run: Kha
   return { run, samples };
 }
 
-async function accepted(lab: Lab): Promise<number[]> {
-  return Promise.all(
-    lab.hosts.map(async (h) => sshdLines(lab, h.name, /^Accepted /)),
-  );
+function accepted(lab: Lab): Promise<number[]> {
+  return sshdLinesPerHost(lab, /^Accepted /);
 }
 
 describe(`load: ${N} hosts at once`, () => {
