@@ -544,6 +544,8 @@ class SshConnection implements Connection {
   private dead: TransportError | undefined;
   private readonly pending = new Set<Pending>();
   private sftpSession: Promise<SFTPWrapper> | undefined;
+  /** SFTP sessions whose channel has ended: ssh2 never answers a request sent on one */
+  private readonly endedSftp = new WeakSet<SFTPWrapper>();
   private closed: Promise<void>;
 
   constructor(
@@ -769,7 +771,9 @@ class SshConnection implements Connection {
           reject(new TransportError(`${this.name}: cannot start SFTP on ${this.where}: ${err.message}`, { host: this.name, code: 'E_UPLOAD', cause: err }));
           return;
         }
+        s.on('end', () => this.endedSftp.add(s));
         s.on('close', () => {
+          this.endedSftp.add(s);
           this.sftpSession = undefined;
         });
         resolve(s);
@@ -778,18 +782,31 @@ class SshConnection implements Connection {
     return this.sftpSession;
   }
 
+  /**
+   * One SFTP request, failed with the connection when it is lost. A request sent once the
+   * connection is dead, or once the SFTP channel has ended, is never answered by ssh2 (its
+   * callback would never run): it fails at once instead. (Seen: a host killed mid-write; the
+   * write failed, and the `close` in its finally block waited forever.)
+   */
+  private sftpCall<T>(sftp: SFTPWrapper, file: string, what: string, f: (cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.dead) return reject(this.dead);
+      if (this.endedSftp.has(sftp)) {
+        return reject(new TransportError(`${this.name}: upload to ${file}: ${what}: the SFTP session has ended`, { host: this.name, code: 'E_UPLOAD' }));
+      }
+      const pending: Pending = { fail: reject };
+      this.pending.add(pending);
+      f((err, v) => {
+        this.pending.delete(pending);
+        if (err) reject(new TransportError(`${this.name}: upload to ${file}: ${what}: ${err.message}`, { host: this.name, code: 'E_UPLOAD', cause: err }));
+        else resolve(v as T);
+      });
+    });
+  }
+
   /** open (create/truncate, or exclusive), write in chunks, set the mode, close */
   private async sftpWrite(sftp: SFTPWrapper, file: string, data: Buffer, mode: number, exclusive: boolean): Promise<void> {
-    const call = <T>(what: string, f: (cb: (err: Error | null | undefined, v?: T) => void) => void) =>
-      new Promise<T>((resolve, reject) => {
-        const pending: Pending = { fail: reject };
-        this.pending.add(pending);
-        f((err, v) => {
-          this.pending.delete(pending);
-          if (err) reject(new TransportError(`${this.name}: upload to ${file}: ${what}: ${err.message}`, { host: this.name, code: 'E_UPLOAD', cause: err }));
-          else resolve(v as T);
-        });
-      });
+    const call = <T>(what: string, f: (cb: (err: Error | null | undefined, v?: T) => void) => void) => this.sftpCall<T>(sftp, file, what, f);
     const handle = await call<Buffer>('open', (cb) => sftp.open(file, exclusive ? 'wx' : 'w', { mode }, cb));
     try {
       const chunk = 32 * 1024;
@@ -839,9 +856,7 @@ class SshConnection implements Connection {
       installed = true;
       if (r.code !== 0) throw fail('install', r);
     } finally {
-      if (!installed && !this.dead) {
-        await new Promise<void>((resolve) => sftp.unlink(tmp, () => resolve()));
-      }
+      if (!installed) await this.sftpCall<void>(sftp, tmp, 'remove', (cb) => sftp.unlink(tmp, (e) => cb(e))).catch(() => {});
     }
   }
 

@@ -35,6 +35,8 @@ export interface FakeSshServerOptions {
   env?: NodeJS.ProcessEnv;
   /** where SFTP writes go: an in-memory map (default) or the local filesystem */
   sftp?: 'memory' | 'fs';
+  /** fault: the host vanishes (its TCP connection is destroyed) when an SFTP WRITE arrives */
+  dropOnSftpWrite?: boolean;
 }
 
 export interface FakeSshServer {
@@ -203,6 +205,11 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
             }
           });
           sftp.on('WRITE', (id, handle, offset, data) => {
+            if (opts.dropOnSftpWrite) {
+              client.end();
+              (client as unknown as { _sock?: { destroy(): void } })._sock?.destroy();
+              return;
+            }
             const h = handleOf(handle);
             if (!h) return sftp.status(id, STATUS_CODE.FAILURE);
             try {

@@ -277,6 +277,24 @@ describe('host keys', () => {
   });
 });
 
+describe('a host that vanishes during an upload', () => {
+  it('the upload fails at once with the lost connection (the SFTP close after a failed write must not wait forever)', async () => {
+    const s = await server({ dropOnSftpWrite: true });
+    const c = await conn(s);
+    const t0 = Date.now();
+    const e = await Promise.race([
+      c.upload('data', '/tmp/kha-vanish-test', { mode: 0o644 }).then(
+        () => new Error('the upload succeeded'),
+        (err: unknown) => err,
+      ),
+      new Promise((r) => setTimeout(() => r(new Error('the upload still hangs after 5 s')), 5_000)),
+    ]);
+    expect(String(e)).toMatch(/m1: (connection to 127\.0\.0\.1:\d+ was lost|upload to \/tmp\/kha-vanish-test: write)/);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    await expect(c.exec(cmd('true'))).rejects.toThrow(/was lost/);
+  });
+});
+
 describe('auth and retries', () => {
   it('does not retry an authentication failure', async () => {
     const s = await server({ authorizedKey: parseableKeyPair().public });
