@@ -37,8 +37,8 @@ function servicesFor(mode: DrillMode): string[] {
 /** The time budget from the issue: adverts missed, plus the check's detection time for haproxy. */
 export function drillBudgetMs(s: HaSettings, mode: DrillMode): number {
   const base = (3 * s.advertInt + 1) * 1000;
-  // the haproxy check: interval 2 s x fall 2 (roles/keepalived.ts)
-  return mode === 'haproxy' ? base + 2 * 2 * 1000 : base;
+  // the haproxy check: interval 1 s x fall 2 (roles/keepalived.ts)
+  return mode === 'haproxy' ? base + 1 * 2 * 1000 : base;
 }
 
 export function healthProblem(r: StatusReport): string | null {

@@ -192,6 +192,11 @@ export function proxyProbeScript(port: number, path = '/healthz'): string {
   ].join('\n');
 }
 
+/** A TCP connect to the node's proxy (bash /dev/tcp): prints `tcp` when it accepts. */
+export function tcpProbeScript(port: number): string {
+  return `timeout 3 bash -c ${quote(`exec 3<>/dev/tcp/127.0.0.1/${port}`)} && echo tcp`;
+}
+
 /**
  * Did an apiserver answer through the proxy? 200, or 401/403 (an apiserver that refuses anonymous
  * requests still answered over TLS), or a TCP connect when there is no curl.
@@ -278,11 +283,18 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
       const port = nodeListenPort(s, h);
       const t0 = Date.now();
       let last = '';
+      // before kubeadm init no apiserver can answer: the proxy must then accept connections, no more
+      const script = st.bootstrap ? tcpProbeScript(port) : proxyProbeScript(port);
       for (;;) {
-        const r = await conn.exec({ script: proxyProbeScript(port) }, { timeoutMs: 10_000 });
+        const r = await conn.exec({ script }, { timeoutMs: 10_000 });
         last = r.stdout.trim() || r.stderr.trim().split('\n')[0] || `exit ${r.code}`;
         if (proxyAnswered(r.stdout)) {
-          run.events.info(`https://127.0.0.1:${port}/healthz answers (${last}) through the node-local ${s.nodeProxy}`, h);
+          run.events.info(
+            st.bootstrap
+              ? `127.0.0.1:${port} accepts connections (the node-local ${s.nodeProxy}; no apiserver answers yet, it will reach the first one that starts)`
+              : `https://127.0.0.1:${port}/healthz answers (${last}) through the node-local ${s.nodeProxy}`,
+            h,
+          );
           return;
         }
         if (Date.now() - t0 > PROXY_READY_TIMEOUT_MS || run.opts.signal.aborted) break;
@@ -292,6 +304,9 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
     }),
   );
   if (failed.length) {
+    if (st.bootstrap) {
+      throw new KhaError(`the node-local ${s.nodeProxy} does not accept connections on 127.0.0.1 on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check it there (journalctl -u ${s.nodeProxy})`, { code: 'E_NODE_PROXY' });
+    }
     throw new KhaError(`no apiserver answers through the node-local proxy on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check ${s.nodeProxy} there (journalctl -u ${s.nodeProxy})`, {
       code: 'E_NODE_PROXY',
     });
@@ -441,13 +456,19 @@ export async function nodeProxyStatus(run: RunContext, s: HaSettings): Promise<N
 /**
  * What makes the node side unhealthy for `kha status` (exit 6), or undefined: a node whose proxy is
  * not running, or that reaches no master through it. Fewer masters than all is degraded, not down
- * (the table shows it); an unreachable node is left to the unreachable exit code. Pure.
+ * (the table shows it); an unreachable node is left to the unreachable exit code; with `bootstrap`
+ * (no load balancer counts an apiserver up) a node reaching no master is expected. Pure.
  */
-export function nodeProxyProblem(rows: NodeProxyStatus[]): string | undefined {
+export function nodeProxyProblem(rows: NodeProxyStatus[], o: { bootstrap?: boolean } = {}): string | undefined {
   const down = rows
     .filter((r) => r.active !== 'unreachable')
     .flatMap((r) =>
-      r.active !== 'active' ? [`${r.name} (${r.proxy} ${r.active})`] : r.backendsUp === 0 ? [`${r.name} (0/${r.backendsTotal ?? '?'} masters up)`] : [],
+      r.active !== 'active'
+        ? [`${r.name} (${r.proxy} ${r.active})`]
+        : // before kubeadm init no master answers anywhere: a node reaching none is expected then
+          r.backendsUp === 0 && !o.bootstrap
+          ? [`${r.name} (0/${r.backendsTotal ?? '?'} masters up)`]
+          : [],
     );
   return down.length ? `no path to an apiserver through the node-local proxy on ${down.join(', ')}` : undefined;
 }

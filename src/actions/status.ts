@@ -10,6 +10,7 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
+import { BOOTSTRAP_LINE, checkCertSans } from './bootstrap.js';
 
 export interface HostStatus {
   name: string;
@@ -33,6 +34,12 @@ export interface StatusReport {
   holders: string[];
   healthy: boolean;
   problem?: string;
+  /** no load balancer's haproxy counts an apiserver up: before kubeadm init (or a full outage) */
+  bootstrap: boolean;
+  /** serving certificates (read through the VIP and from each master up) that miss a certSANs entry */
+  certProblems: string[];
+  /** why the certificates were not read (openssl missing on the holder) */
+  certNote?: string;
   hosts: HostStatus[];
 }
 
@@ -121,7 +128,32 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
       : holders.length > 1
         ? `split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}`
         : undefined;
-  return { vip: s.vip, frontendPort: s.frontendPort, holders, healthy: !problem, ...(problem ? { problem } : {}), hosts: rows };
+  const counted = rows.filter((r) => r.backendsTotal !== null);
+  const bootstrap = counted.length > 0 && counted.every((r) => r.backendsUp === 0);
+  let certProblems: string[] = [];
+  let certNote: string | undefined;
+  const holderRow = holders.length === 1 ? rows.find((r) => r.name === holders[0]) : undefined;
+  if (holderRow && holderRow.backendsUp) {
+    try {
+      const upNames = s.masters.filter((m) => !holderRow.backendsDown.includes(m));
+      const c = await checkCertSans(await run.connector.get(run.host(holderRow.name)), s, upNames);
+      certProblems = c.problems;
+      certNote = c.note;
+    } catch (err) {
+      certNote = `the apiserver certificates' SANs were not checked: ${describeError(err)}`;
+    }
+  }
+  return {
+    vip: s.vip,
+    frontendPort: s.frontendPort,
+    holders,
+    healthy: !problem,
+    ...(problem ? { problem } : {}),
+    bootstrap,
+    certProblems,
+    ...(certNote ? { certNote } : {}),
+    hosts: rows,
+  };
 }
 
 /** The human table. Pure. */
@@ -141,5 +173,8 @@ export function renderStatusTable(r: StatusReport): string {
   const fmt = (row: string[]) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
   const lines = [`VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`, fmt(head), ...rows.map(fmt)];
   for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(`${h.name}: ${h.error}`);
+  if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
+  for (const p of r.certProblems) lines.push(`warning: ${p}`);
+  if (r.certNote) lines.push(r.certNote);
   return `${lines.join('\n')}\n`;
 }

@@ -14,6 +14,7 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
 import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks, type HostNet } from './preflight.js';
+import { BOOTSTRAP_LINE, checkCertSans, controlPlaneEndpoint, nextSteps, requiredSans } from './bootstrap.js';
 import { planHosts, showAndConfirm, type Confirm } from './plan.js';
 import { acquireLocks } from './lock.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
@@ -63,6 +64,8 @@ export interface UpState {
    * and Verify also checks keepalived's check script on every host.
    */
   converged?: boolean;
+  /** Verify found no apiserver up (before kubeadm init): the node proxies are proven by a TCP connect only */
+  bootstrap?: boolean;
 }
 
 /** One kha run at a time: every host gets /run/kha.lock for the duration of a changing command. */
@@ -82,6 +85,12 @@ export interface UpResult {
   endpoint: string;
   hosts: Array<{ name: string; address: string; interface: string; priority: number; primary: boolean; holdsVip: boolean; backendsUp?: number; backendsTotal?: number }>;
   changed: boolean;
+  /** apiservers haproxy on the holder counts up */
+  apiserversUp: number;
+  /** no apiserver answers yet (before kubeadm init): the run succeeds and ends with nextSteps */
+  bootstrap: boolean;
+  /** what to run next (kubeadm init, then the joins), when bootstrap */
+  nextSteps?: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -423,9 +432,19 @@ export async function verify(st: UpState): Promise<void> {
   if (stat.x.code !== 0 || missing.length) {
     throw new KhaError(`haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.x.stderr.trim() || 'stats socket').split('\n')[0]})`, { code: 'E_BACKENDS' });
   }
-  const up = servers.filter((b) => b.status.startsWith('UP')).length;
+  const upNames = servers.filter((b) => b.status.startsWith('UP')).map((b) => b.server);
+  const up = upNames.length;
   run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
-  if (up < servers.length) run.events.warn(`backends down: ${servers.filter((b) => !b.status.startsWith('UP')).map((b) => b.server).join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`);
+  st.bootstrap = up === 0;
+  if (up === 0) {
+    // greenfield (before kubeadm init) or a full outage: the expected state, not an error
+    run.events.info(`${BOOTSTRAP_LINE} (expected before kubeadm init): ${s.vip}:${s.frontendPort} accepts connections and reaches the first apiserver that starts; the VIP stays on ${holder}`);
+  } else {
+    if (up < servers.length) run.events.warn(`backends down: ${servers.filter((b) => !b.status.startsWith('UP')).map((b) => b.server).join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`);
+    const certs = await checkCertSans(await run.connector.get(run.host(holder)), s, upNames);
+    for (const p of certs.problems) run.events.warn(p);
+    if (certs.note) run.events.info(certs.note);
+  }
   const changed = [...run.recap.values()].some((r) => r.changed > 0);
   st.result = {
     vip: s.vip,
@@ -442,8 +461,11 @@ export async function verify(st: UpState): Promise<void> {
       holdsVip: h === holder,
       ...(h === holder ? { backendsUp: up, backendsTotal: servers.length } : {}),
     })),
+    apiserversUp: up,
+    bootstrap: up === 0,
+    ...(up === 0 ? { nextSteps: nextSteps(s) } : {}),
   };
-  run.events.info(`control-plane endpoint: kubeadm init --control-plane-endpoint ${s.vip}:${s.frontendPort} (put ${s.vip} in the API server certificate SANs)`);
+  if (up > 0) run.events.info(`control-plane endpoint: ${controlPlaneEndpoint(s)} (certSANs: ${requiredSans(s).join(', ')})`);
 }
 
 export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promise<UpState> {

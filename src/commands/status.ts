@@ -45,7 +45,7 @@ export default class Status extends KhaCommand {
             await this.finish(ExitCode.unreachable);
             return;
           }
-          const problems = [report.problem, nodeProxyProblem(nodes)].filter((p): p is string => p !== undefined);
+          const problems = [report.problem, nodeProxyProblem(nodes, { bootstrap: report.bootstrap })].filter((p): p is string => p !== undefined);
           for (const p of problems) process.stderr.write(`error: ${p}\n`);
           const someDown = report.hosts.some((h) => !h.reachable) || nodes.some((n) => n.active === 'unreachable');
           await this.finish(problems.length ? ExitCode.unhealthy : someDown ? ExitCode.unreachable : 0);

@@ -114,8 +114,15 @@ export class HumanSink implements Sink {
         this.stopLive();
         this.recap(e.hosts);
         break;
-      case 'result':
+      case 'result': {
+        // a command's result may carry the operator's next steps (kha up before kubeadm init)
+        const steps = (e.data as { nextSteps?: unknown } | null)?.nextSteps;
+        if (Array.isArray(steps) && steps.length) {
+          this.line(this.c('bold', '==> Next steps'));
+          for (const l of steps) this.line(`  ${String(l)}`);
+        }
         break;
+      }
     }
   }
 

@@ -125,18 +125,21 @@ export interface CheckHaproxyScriptVars {
  * - not a process-name check: `pidof` as a vrrp_script never passes on Debian (it is killall5),
  *   and a live process says nothing about whether haproxy serves;
  * - haproxy answers for itself: its `kha-monitor` frontend on 127.0.0.1:<monitorPort> returns 200
- *   on /healthz while it runs and its apiserver backend has a server up, 503 otherwise;
+ *   on /healthz while it runs and serves. Deliberately not "has an apiserver up": every load
+ *   balancer sees the same masters, so when none answers (before kubeadm init, a full outage)
+ *   moving the VIP cannot help, and a haproxy that has just started counts its backends up until
+ *   their first check, so a freshly started backup would look healthier than the holder;
  * - only tools every Debian host has: bash (/dev/tcp) and coreutils (timeout). curl and socat are
  *   not installed by default, so they are not used. Runs unprivileged (script_user).
  */
 export function renderCheckHaproxyScript(v: CheckHaproxyScriptVars): string {
   const port = int('monitorPort', v.monitorPort, 1, 65535);
-  const secs = int('timeoutSeconds', v.timeoutSeconds ?? 2, 1, 60);
+  const secs = int('timeoutSeconds', v.timeoutSeconds ?? 1, 1, 60);
   return joinLines([
     '#!/bin/bash',
     MANAGED_HEADER,
     '# keepalived vrrp_script: exit 0 only when the LOCAL haproxy answers its monitor URI with',
-    '# 200 (haproxy runs and has at least one apiserver up). Asks haproxy itself over bash',
+    '# 200 (haproxy runs and serves; apiserver health is haproxy\'s job). Asks haproxy itself over bash',
     '# /dev/tcp: pidof is broken as a vrrp_script on Debian, and curl/socat may be missing.',
     'set -u',
     `probe='exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1`,

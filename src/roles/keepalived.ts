@@ -116,8 +116,8 @@ export function renderKeepalived(v: KeepalivedVars): string {
     out.push(
       `vrrp_script ${s.name} {`,
       `    script "${s.path}"`,
-      '    interval 2',
-      '    timeout 3',
+      '    interval 1',
+      '    timeout 2',
       '    fall 2',
       '    rise 2',
       v.nopreempt

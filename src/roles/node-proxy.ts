@@ -111,7 +111,8 @@ export function renderNodeHaproxy(v: NodeHaproxyVars): string {
     `    http-check send meth GET uri ${healthPath}`,
     '    http-check expect status 200',
     '    # passive: failed connections of real traffic mark a server down at once',
-    `    default-server check check-ssl verify none inter ${inter} fall ${fall} rise ${rise} observe layer4 error-limit ${errorLimit} on-error mark-down on-marked-down shutdown-sessions`,
+    '    # downinter/fastinter 500ms: a master that comes up (kubeadm init, a join) serves within about 1 s',
+    `    default-server check check-ssl verify none inter ${inter} fastinter 500ms downinter 500ms fall ${fall} rise ${rise} observe layer4 error-limit ${errorLimit} on-error mark-down on-marked-down shutdown-sessions`,
     ...servers,
   ]);
 }

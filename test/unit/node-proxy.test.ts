@@ -167,7 +167,7 @@ describe('renderers (golden)', () => {
     golden('node-proxy.haproxy.cfg', out);
     expect(out).toContain('    bind 127.0.0.1:6443\n');
     expect(out).toContain('    balance leastconn\n');
-    expect(out).toMatch(/default-server check check-ssl verify none inter 2s fall 3 rise 2 observe layer4 error-limit 10 on-error mark-down/);
+    expect(out).toMatch(/default-server check check-ssl verify none inter 2s fastinter 500ms downinter 500ms fall 3 rise 2 observe layer4 error-limit 10 on-error mark-down/);
     expect(out.match(/^ {4}server m\d 10\.0\.0\.1\d:6443$/gm)).toHaveLength(3);
     expect(out).toContain('    master-worker\n');
     expect(out).toContain('stats socket /run/haproxy/admin.sock');
@@ -336,6 +336,11 @@ describe('tasks, probes and status', () => {
     expect(nodeProxyProblem([row('n1', 'active', 3, 3), row('n2', 'active', 1, 3), row('n3', 'unreachable', null, null), row('n4', 'active', null, 3)])).toBeUndefined();
     expect(nodeProxyProblem([row('n1', 'active', 3, 3), row('n2', 'inactive', null, null), row('n3', 'active', 0, 3), row('n4', 'failed', 0, 3)])).toBe(
       'no path to an apiserver through the node-local proxy on n2 (haproxy inactive), n3 (0/3 masters up), n4 (haproxy failed)',
+    );
+    // bootstrap (no load balancer counts an apiserver up): reaching no master is expected; a proxy down is not
+    expect(nodeProxyProblem([row('n1', 'active', 0, 3), row('n2', 'active', 0, 3)], { bootstrap: true })).toBeUndefined();
+    expect(nodeProxyProblem([row('n1', 'active', 0, 3), row('n2', 'failed', 0, 3)], { bootstrap: true })).toBe(
+      'no path to an apiserver through the node-local proxy on n2 (haproxy failed)',
     );
   });
 

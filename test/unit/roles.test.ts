@@ -197,9 +197,9 @@ describe('renderKeepalived', () => {
     expect(() => renderKeepalived({ ...primary, priorityGap: 244 })).toThrow(/priorityGap/);
   });
 
-  it('vrrp_script has interval 2, timeout 3, fall 2, rise 2 and init_fail', () => {
+  it('vrrp_script has interval 1, timeout 2, fall 2, rise 2 and init_fail', () => {
     const conf = renderKeepalived(primary);
-    expect(conf).toMatch(/vrrp_script kha_check_haproxy \{\n {4}script "\/etc\/keepalived\/kha-check-haproxy\.sh"\n {4}interval 2\n {4}timeout 3\n {4}fall 2\n {4}rise 2\n/);
+    expect(conf).toMatch(/vrrp_script kha_check_haproxy \{\n {4}script "\/etc\/keepalived\/kha-check-haproxy\.sh"\n {4}interval 1\n {4}timeout 2\n {4}fall 2\n {4}rise 2\n/);
     expect(conf).toContain('    init_fail\n');
   });
 
@@ -298,7 +298,7 @@ describe('renderHaproxy', () => {
 
   it('HTTPS health checks on the health path, TLS not verified', () => {
     expect(cfg).toContain('    option httpchk\n    http-check send meth GET uri /readyz\n    http-check expect status 200\n');
-    expect(cfg).toContain('    default-server inter 2s fall 3 rise 2 check check-ssl verify none');
+    expect(cfg).toContain('    default-server inter 2s fastinter 500ms downinter 500ms fall 3 rise 2 check check-ssl verify none');
   });
 
   it('one server line per backend, in the given order', () => {
@@ -316,8 +316,14 @@ describe('renderHaproxy', () => {
     expect(renderHaproxy(haproxyLeastconn)).toContain('    bind 192.168.50.100:8443\n');
   });
 
-  it('loopback monitor frontend for the keepalived check', () => {
-    expect(cfg).toContain('frontend kha-monitor\n    bind 127.0.0.1:8404\n    mode http\n    monitor-uri /healthz\n    monitor fail if { nbsrv(kube-apiservers) lt 1 }\n');
+  it('loopback monitor frontend for the keepalived check: 200 while haproxy serves, whatever the apiservers do', () => {
+    expect(cfg).toMatch(/frontend kha-monitor\n    bind 127\.0\.0\.1:8404\n    mode http\n    monitor-uri \/healthz\n$/);
+    // not tied to the backends: with none up (before kubeadm init) every host must look the same to VRRP
+    expect(cfg).not.toMatch(/monitor fail|nbsrv/);
+  });
+
+  it('backends: a server that comes up is checked every 500ms until it is up (kubeadm init answers through the VIP within about 1 s)', () => {
+    expect(cfg).toContain('    default-server inter 2s fastinter 500ms downinter 500ms fall 3 rise 2 check ');
   });
 
   it('a health path with a query (the inventory accepts /readyz?exclude=etcd&verbose) renders, and is one quoted word in the check script', () => {
