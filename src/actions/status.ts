@@ -4,6 +4,7 @@ import type { RunContext } from '../engine/context.js';
 import { describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { sha256 } from '../modules/template.js';
+import { keyedHash, keyedHashScript } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
 import { NOTIFY_STATE_FILE, parseNotifyState } from '../roles/files.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
@@ -45,11 +46,21 @@ export interface StatusReport {
 
 const MARK = '@@kha-status@@';
 
-export function statusScript(files: string[]): string {
+/**
+ * `files`: the managed files to check for drift, each printed as `<hash>  <path>` or `- <path>`;
+ * a secret-bearing file (redact) by its keyed hash (src/modules/secret-file.ts), never a plain one.
+ */
+export function statusScript(files: Array<{ path: string; redact?: readonly string[] }>): string {
+  const one = (f: { path: string; redact?: readonly string[] }) => {
+    const q = quote(f.path);
+    const hash = f.redact ? `h=$(${keyedHashScript(f.path)}); echo "\${h%% *}  "${q}` : `sha256sum -- ${q}`;
+    return `if [ -f ${q} ]; then ${hash}; else echo "- "${q}; fi`;
+  };
   return [
     `echo ${MARK}state; cat ${quote(NOTIFY_STATE_FILE)} 2>/dev/null`,
     `echo ${MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`,
-    `echo ${MARK}files; for f in ${files.map(quote).join(' ')}; do if [ -f "$f" ]; then sha256sum "$f"; else echo "- $f"; fi; done`,
+    `echo ${MARK}files`,
+    ...files.map(one),
     `echo ${MARK}end`,
   ].join('\n');
 }
@@ -98,7 +109,7 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
       try {
         const want = pf.net[h] ? desiredFiles(s, pf.net, h).filter((x) => x.path === KEEPALIVED_CONF || x.path === HAPROXY_CFG) : [];
         const conn = await run.connector.get(run.host(h));
-        const r = await conn.exec({ script: statusScript(want.map((w) => w.path)) }, { become: true, timeoutMs: 15_000 });
+        const r = await conn.exec({ script: statusScript(want) }, { become: true, timeoutMs: 15_000 });
         const sec = split(r.stdout);
         const st = parseNotifyState(sec.get('state') ?? '');
         base.vrrpState = base.keepalived.active !== 'active' ? 'STOPPED' : (st?.state ?? 'UNKNOWN');
@@ -114,7 +125,7 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
           const m = /^([0-9a-f]{64})\s+(.+)$/.exec(l);
           if (m) hashes.set(m[2]!, m[1]!);
         }
-        for (const w of want) if (hashes.get(w.path) !== sha256(w.content)) base.drift.push(w.path);
+        for (const w of want) if (hashes.get(w.path) !== (w.redact ? keyedHash(w.content) : sha256(w.content))) base.drift.push(w.path);
       } catch (err) {
         base.error = describeError(err);
       }

@@ -14,6 +14,8 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
 import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks, type HostNet } from './preflight.js';
+import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
+import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, checkCertSans, controlPlaneEndpoint, nextSteps, requiredSans } from './bootstrap.js';
 import { planHosts, showAndConfirm, type Confirm } from './plan.js';
 import { acquireLocks } from './lock.js';
@@ -178,15 +180,33 @@ export function upPhases(): Phase<UpState>[] {
   ];
 }
 
-/** VRRP parameters that old and new peers must share; a change in one cannot be rolled. Pure. */
+/**
+ * VRRP parameters that old and new peers must share; a change in one cannot be rolled. Pure. The
+ * auth pass enters only as its keyed hash (src/modules/secret-file.ts): vrrpSignatureScript
+ * computes the same signature on the host, so the file's secret never leaves it.
+ */
 export function vrrpSignature(conf: string): string {
   const pick = (re: RegExp) => re.exec(conf)?.[1] ?? '-';
+  const pass = /^\s*auth_pass\s+(\S+)/m.exec(conf)?.[1];
   return [
     pick(/^\s*virtual_router_id\s+(\d+)/m),
     pick(/^\s*advert_int\s+(\d+)/m),
-    pick(/^\s*auth_pass\s+(\S+)/m),
+    pass === undefined ? '-' : keyedHash(pass),
     /^\s*unicast_src_ip\s/m.test(conf) ? 'unicast' : 'multicast',
   ].join('|');
+}
+
+/** vrrpSignature of the file on the host, computed there (prints one line; nothing when the file is missing). */
+export function vrrpSignatureScript(path: string): string {
+  const f = quote(path);
+  const pick = (kw: string, val: string) => `sed -n -E ${quote(`s/^[[:space:]]*${kw}[[:space:]]+(${val}).*/\\1/p`)} -- ${f} | head -n 1`;
+  return [
+    `[ -f ${f} ] || exit 0`,
+    `v=$(${pick('virtual_router_id', '[0-9]+')}); a=$(${pick('advert_int', '[0-9]+')}); p=$(${pick('auth_pass', '[^[:space:]]+')})`,
+    `if [ -n "$p" ]; then h=$(printf '%s%s' ${quote(PROBE_KEY)} "$p" | sha256sum); h=\${h%% *}; else h=-; fi`,
+    `if grep -qE '^[[:space:]]*unicast_src_ip[[:space:]]' -- ${f}; then m=unicast; else m=multicast; fi`,
+    `echo "\${v:--}|\${a:--}|$h|$m"`,
+  ].join('\n');
 }
 
 /** Does the new keepalived.conf break VRRP between old and new peers on any running host? */
@@ -195,9 +215,9 @@ async function vrrpBreakingChange(st: UpState): Promise<boolean> {
   const found = await Promise.all(
     hosts.map(async (h) => {
       const conn = await st.run.connector.get(st.run.host(h));
-      const r = await conn.exec({ argv: ['cat', KEEPALIVED_CONF] }, { become: true });
+      const r = await conn.exec({ script: vrrpSignatureScript(KEEPALIVED_CONF) }, { become: true });
       const want = desiredFiles(st.s, st.net, h).find((f) => f.path === KEEPALIVED_CONF)!.content;
-      return r.code === 0 && vrrpSignature(r.stdout) !== vrrpSignature(want);
+      return r.code === 0 && r.stdout.trim() !== '' && r.stdout.trim() !== vrrpSignature(want);
     }),
   );
   return found.some(Boolean);
@@ -302,12 +322,15 @@ export function vipWait(st: UpState, host: string) {
  * keepalived silently disables a check script it considers unsafe; the holder would then never
  * lose its priority. Ask keepalived itself (SIGUSR1 dumps its state to /tmp/keepalived.data:
  * the script's `Status = GOOD` and `Insecure = no`); the journal's latest word is the fallback.
+ * The dump also holds `Password = ...`, and /tmp is world-writable: kha reads only the script's
+ * lines, only from a regular root-owned file that is not a symlink, and removes the dump after.
  */
 export function checkScriptProbe(name: string): string {
+  const d = '/tmp/keepalived.data';
   return [
     `p=$(cat /run/keepalived.pid 2>/dev/null)`,
-    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f /tmp/keepalived.data; kill -USR1 "$p"; i=0; while [ ! -s /tmp/keepalived.data ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; fi`,
-    `if [ -s /tmp/keepalived.data ]; then sed -n '/VRRP Script = ${name}$/,/State =/p' /tmp/keepalived.data; fi`,
+    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f ${d}; kill -USR1 "$p"; i=0; while [ ! -s ${d} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; sleep 0.05; fi`,
+    `if [ -f ${d} ] && [ ! -L ${d} ] && [ "$(stat -c %u ${d})" = 0 ]; then sed -n '/VRRP Script = ${name}$/,/State =/p' ${d} | grep -v -i 'password'; fi; rm -f ${d}`,
     `echo @@journal@@; journalctl -u keepalived.service -n 300 --no-pager -o cat 2>/dev/null | grep -E '${name}|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
   ].join('\n');
 }

@@ -18,23 +18,31 @@ export function appliedPath(unit: string): string {
   return `${APPLIED_DIR}/${unit}.applied`;
 }
 
-/** The command that records what a service now runs with (run after a successful start/restart/reload). */
+/**
+ * The command that records what a service now runs with (run after a successful start/restart/
+ * reload). umask 077: the record is a hash of files that may hold secrets (keepalived.conf), so
+ * only root reads it.
+ */
 export function recordScript(unit: string, files: string[]): string {
   const p = quote(appliedPath(unit));
-  return `mkdir -p ${APPLIED_DIR} && sha256sum -- ${files.map(quote).join(' ')} > ${p}.tmp 2>/dev/null; mv -f ${p}.tmp ${p}`;
+  return `umask 077 && mkdir -p ${APPLIED_DIR} && sha256sum -- ${files.map(quote).join(' ')} > ${p}.tmp 2>/dev/null; mv -f ${p}.tmp ${p}`;
 }
 
+/**
+ * Compares on the host: prints `same`, `differs` or nothing (no record), never a hash (a hash of
+ * keepalived.conf would let a log reader brute-force vrrp_auth_pass).
+ */
 export function probeScript(unit: string, files: string[]): string {
   const f = files.map(quote).join(' ');
+  const rec = quote(appliedPath(unit));
   return [
-    `echo @@applied; cat ${quote(appliedPath(unit))} 2>/dev/null`,
-    `echo @@now; sha256sum -- ${f} 2>/dev/null`,
+    `echo @@applied; if [ -f ${rec} ]; then if sha256sum -- ${f} 2>/dev/null | cmp -s - ${rec}; then echo same; else echo differs; fi; fi`,
     `echo @@svc; systemctl show -p ActiveState -p ExecMainStartTimestamp --timestamp=unix -- ${quote(unit)}`,
     `echo @@mtime; stat -c '%Y %n' -- ${f} 2>/dev/null`,
   ].join('\n');
 }
 
-export function parseProbe(out: string): { applied: string | null; now: string; active: boolean; startedAt: number | null; mtimes: number[] } {
+export function parseProbe(out: string): { applied: 'same' | 'differs' | null; active: boolean; startedAt: number | null; mtimes: number[] } {
   const sec = new Map<string, string[]>();
   let cur: string[] = [];
   for (const l of out.split('\n')) {
@@ -44,9 +52,9 @@ export function parseProbe(out: string): { applied: string | null; now: string; 
   const svc = new Map((sec.get('svc') ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   const started = /^@(\d+)/.exec(svc.get('ExecMainStartTimestamp') ?? '');
   const applied = sec.get('applied') ?? [];
+  const a = applied[0];
   return {
-    applied: applied.length ? applied.join('\n') : null,
-    now: (sec.get('now') ?? []).join('\n'),
+    applied: a === 'same' || a === 'differs' ? a : null,
     active: svc.get('ActiveState') === 'active',
     startedAt: started ? Number(started[1]) : null,
     mtimes: (sec.get('mtime') ?? []).map((l) => Number(l.split(' ')[0])).filter((n) => Number.isFinite(n)),
@@ -56,7 +64,7 @@ export function parseProbe(out: string): { applied: string | null; now: string; 
 /** Pure decision, table-tested. */
 export function pendingReason(p: ReturnType<typeof parseProbe>): string | null {
   if (!p.active) return null; // the start task starts it with the files on disk
-  if (p.applied !== null) return p.applied === p.now ? null : 'running with an older config (a previous run stopped before restarting it)';
+  if (p.applied !== null) return p.applied === 'same' ? null : 'running with an older config (a previous run stopped before restarting it)';
   if (p.startedAt !== null && p.mtimes.some((m) => m > p.startedAt!)) return 'the config changed after the service started, and no restart was recorded';
   return null;
 }

@@ -8,6 +8,7 @@ import { TaskFailed } from '../engine/types.js';
 import { quote, quoteArgv } from '../transport/quote.js';
 import { lastLines, must, octal, randomSuffix, unifiedDiff } from './util.js';
 import { parseStat } from './file.js';
+import { keyedHash, keyedHashScript, redactText, redactedCatScript } from './secret-file.js';
 
 export interface TemplateParams {
   path: string;
@@ -19,6 +20,12 @@ export interface TemplateParams {
   validate?: string[];
   /** do not show the content in diffs (it holds a secret the masker may not know) */
   sensitive?: boolean;
+  /**
+   * A secret-bearing file: the values of these keywords (`auth_pass`) are secrets. The file is
+   * compared by a keyed hash on the host and diffed with those values redacted on the host, so
+   * neither the current nor an old value ever leaves it (src/modules/secret-file.ts).
+   */
+  redact?: string[];
 }
 
 export const PREV_SUFFIX = '.kha-prev';
@@ -27,10 +34,12 @@ export function sha256(s: string): string {
   return createHash('sha256').update(s).digest('hex');
 }
 
-export function probeScript(path: string, withContent: boolean): string {
+export function probeScript(path: string, withContent: boolean, redact?: readonly string[]): string {
   const q = quote(path);
   // sha256sum prints `<hash>  <path>`; parseProbe takes the hash (no `| cut`: one process less per file)
-  return `if [ -e ${q} ]; then stat -c '%F|%a|%U|%G' -- ${q}; sha256sum -- ${q};${withContent ? ` echo @@content@@; cat -- ${q};` : ''} else echo missing; fi`;
+  const hash = redact ? keyedHashScript(path) : `sha256sum -- ${q}`;
+  const content = redact ? redactedCatScript(path, redact) : `cat -- ${q}`;
+  return `if [ -e ${q} ]; then stat -c '%F|%a|%U|%G' -- ${q}; ${hash};${withContent ? ` echo @@content@@; ${content};` : ''} else echo missing; fi`;
 }
 
 export function parseProbe(out: string): { exists: boolean; type?: string; mode?: number; owner?: string; group?: string; hash?: string; content?: string } {
@@ -57,13 +66,21 @@ export function prepareDirScript(path: string): string {
   return `mkdir -p -- ${quote(dir)} && rm -f -- ${quote(posix.join(dir, `.${posix.basename(path)}.kha-`))}*`;
 }
 
+/** The diff of a change; for a secret-bearing file both sides are redacted (the old side on the host). */
+async function templateDiff(p: TemplateParams, before: string | null): Promise<string> {
+  if (!p.redact) return unifiedDiff(p.path, before, p.content);
+  const after = redactText(p.content, p.redact);
+  if (before === after) return `=== ${p.path}\n@@ only a secret value (${p.redact.join(', ')}) changed; values are never shown @@`;
+  return unifiedDiff(p.path, before, after);
+}
+
 export const templateModule: Module<TemplateParams> = {
   name: 'template',
   describe: (p) => `write ${p.path}`,
   async plan(ctx, p) {
     if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
-    const want = sha256(p.content);
-    const r = await ctx.conn.exec({ script: probeScript(p.path, ctx.diff && !p.sensitive) }, { become: true });
+    const want = p.redact ? keyedHash(p.content) : sha256(p.content);
+    const r = await ctx.conn.exec({ script: probeScript(p.path, ctx.diff && !p.sensitive, p.redact) }, { become: true });
     const cur = parseProbe(r.stdout);
     if (cur.exists && cur.type !== 'file') throw new TaskFailed(`${p.path} exists and is not a regular file`);
     const why: string[] = [];
@@ -73,8 +90,8 @@ export const templateModule: Module<TemplateParams> = {
     if (cur.exists && cur.mode !== p.mode) why.push(`mode ${octal(cur.mode ?? 0)} -> ${octal(p.mode)}`);
     if (cur.exists && p.owner && cur.owner !== p.owner) why.push(`owner ${cur.owner} -> ${p.owner}`);
     if (cur.exists && p.group && cur.group !== p.group) why.push(`group ${cur.group} -> ${p.group}`);
-    if (why.length === 0) return { change: false, why: `content unchanged (sha256 ${want.slice(0, 12)})` };
-    const diff = contentChanged && !p.sensitive ? await unifiedDiff(p.path, cur.exists ? (cur.content ?? '') : null, p.content) : undefined;
+    if (why.length === 0) return { change: false, why: p.redact ? 'content unchanged (keyed sha256)' : `content unchanged (sha256 ${want.slice(0, 12)})` };
+    const diff = contentChanged && !p.sensitive ? await templateDiff(p, cur.exists ? (cur.content ?? '') : null) : undefined;
     return {
       change: true,
       why: why.join(', '),

@@ -26,6 +26,8 @@ import { renderHaproxy, type HaproxyVars } from './haproxy.js';
 import { renderKeepalived, type KeepalivedVars } from './keepalived.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
+/** keywords of keepalived.conf whose values are secrets */
+export const KEEPALIVED_SECRET_KEYS: readonly string[] = ['auth_pass'];
 export const HAPROXY_CFG = '/etc/haproxy/haproxy.cfg';
 export const STATS_SOCKET = '/run/haproxy/admin.sock';
 
@@ -95,6 +97,8 @@ export function desiredFiles(s: HaSettings, net: Record<string, HostNet>, host: 
       group: 'root',
       validate: [...KEEPALIVED_VALIDATE_ARGV],
       notify: [H_RESTART_KEEPALIVED],
+      // vrrp_auth_pass: compared by keyed hash, diffed with the value redacted on the host
+      redact: [...KEEPALIVED_SECRET_KEYS],
     },
   ];
   if (s.trackApiserver) {

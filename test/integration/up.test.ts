@@ -8,6 +8,8 @@
 // file trips test/helpers/lab.ts (stale currentTestName -> onTestFinished outside a test).
 // Observations go through `docker exec` (lab.exec), never through kha itself. Network traffic
 // from this process goes only to lab addresses (the hosts and the VIP on the lab's bridge).
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
 import type { Lab } from '../helpers/lab.js';
@@ -21,6 +23,7 @@ import {
   jsonChanged,
   mainPid,
   readyz,
+  runUp,
   secs,
   sh,
   upLab as up,
@@ -188,4 +191,55 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     for (const h of lab().hosts) expect(await mainPid(lab(), h.name, 'keepalived'), `${h.name} not restarted`).not.toBe(before[h.name]);
     expect(await vipHolders(lab())).toEqual(['m1']);
   });
+
+  // Secrets (#14): a rotated vrrp_auth_pass must not leak. Only the current value is known to the
+  // masker, so the old one must never enter kha at all: the file is compared by a keyed hash and
+  // diffed redacted ON THE HOST, the VRRP signature is computed there, keepalived's SIGUSR1 dump is
+  // removed after reading. Checked with everything turned up: -vv --diff --json and a log file.
+  test('rotating vrrp_auth_pass with -vv --diff --json: neither value appears in stdout, stderr, the log or a file kha left', async () => {
+    const OLD = 'OldPw123';
+    const NEW = 'NewPw456';
+    const oldInv = writeInv(lab(), 'hosts-auth-old', { vars: { vrrp_auth_pass: OLD } });
+    const first = await up(lab(), oldInv);
+    expect(first.code, describeRun(first)).toBe(0);
+    const newInv = writeInv(lab(), 'hosts-auth-new', { vars: { vrrp_auth_pass: NEW } });
+    const logFile = `${newInv}.rotate.log`;
+    const r = await runUp({ inventory: newInv, knownHosts: lab().knownHostsFile, json: true, logFile, extra: ['-vv', '--diff'] });
+    expect(r.code, describeRun(r)).toBe(0);
+    for (const h of lab().hosts) expect(await sh(lab(), h.name, ['cat', '/etc/keepalived/keepalived.conf'])).toContain(`auth_pass ${NEW}`);
+    expect(await vipHolders(lab())).toEqual(['m1']);
+    // the diff was shown, redacted: the task says what changed without a value
+    const doc = JSON.parse(r.stdout) as { tasks: Array<{ host: string; task: string; diff?: string }> };
+    const diffs = doc.tasks.filter((t) => t.task.includes('/etc/keepalived/keepalived.conf') && t.diff).map((t) => t.diff!);
+    expect(diffs.length, r.stdout.slice(0, 2000)).toBe(3);
+    for (const d of diffs) expect(d).toMatch(/only a secret value \(auth_pass\) changed/);
+    const log = fs.readFileSync(logFile, 'utf8');
+    // the log really holds the run at -vv: the commands and their output
+    expect(log).toMatch(/"type":"command"/);
+    let sinks = 0;
+    for (const [name, text] of [['stdout', r.stdout], ['stderr', r.stderr], ['log file', log]] as const) {
+      sinks++;
+      expect(text, `${name} holds the old password`).not.toContain(OLD);
+      expect(text, `${name} holds the new password`).not.toContain(NEW);
+    }
+    // every file kha wrote on this machine (the lab's state dir holds the inventories, which name the values)
+    for (const f of fs.readdirSync(lab().stateDir).filter((x) => x.endsWith('.log'))) {
+      sinks++;
+      const text = fs.readFileSync(path.join(lab().stateDir, f), 'utf8');
+      expect(text, f).not.toContain(OLD);
+      expect(text, f).not.toContain(NEW);
+    }
+    // on the hosts: no keepalived dump left in /tmp, the applied records root-only, no copy of a
+    // value outside keepalived.conf and its 0600 rollback copy
+    for (const h of lab().hosts) {
+      expect((await lab().exec(h.name, ['test', '-e', '/tmp/keepalived.data'])).code, `${h.name}: /tmp/keepalived.data left behind`).not.toBe(0);
+      expect((await sh(lab(), h.name, ['sh', '-c', 'stat -c "%a %U" /run/kha/*.applied'])).trim().split('\n')).toEqual(['600 root', '600 root']);
+      expect((await sh(lab(), h.name, ['stat', '-c', '%a %U', '/etc/keepalived/keepalived.conf.kha-prev'])).trim()).toBe('600 root');
+      const found = await lab().exec(h.name, ['grep', '-rlsE', `${OLD}|${NEW}`, '/tmp', '/var/tmp', '/run', '/root', '/home']);
+      expect(found.stdout.trim(), `${h.name}: files holding a password`).toBe('');
+      sinks++;
+    }
+    console.log(`[secrets] rotation with -vv --diff --json: ${sinks} sinks checked (stdout, stderr, the log, every .log kha wrote, and /tmp /var/tmp /run /root /home on each host), no value found`);
+  });
 });
+
