@@ -831,7 +831,7 @@ class SshConnection implements Connection {
       });
 
     if (!this.needsSudo(this.spec.become)) {
-      await this.sftpWrite(sftp, remotePath, data, opts.mode, false);
+      await this.sftpWrite(sftp, remotePath, data, opts.mode, opts.exclusive === true);
       if (opts.owner !== undefined || opts.group !== undefined) {
         const script =
           opts.owner !== undefined
@@ -852,7 +852,13 @@ class SshConnection implements Connection {
       if (opts.owner !== undefined) argv.push('-o', opts.owner);
       if (opts.group !== undefined) argv.push('-g', opts.group);
       argv.push(tmp, remotePath);
-      const r = await this.run(`${argv.map(quote).join(' ')}; rc=$?; rm -f ${quote(tmp)}; exit $rc`, { become: true });
+      const dest = quote(remotePath);
+      // `install` replaces whatever is there: an exclusive upload checks first (as root, in the
+      // target's own directory)
+      const run = opts.exclusive
+        ? `if [ -e ${dest} ] || [ -L ${dest} ]; then echo ${quote(`${remotePath} already exists`)} >&2; rc=1; else ${argv.map(quote).join(' ')}; rc=$?; fi`
+        : `${argv.map(quote).join(' ')}; rc=$?`;
+      const r = await this.run(`${run}; rm -f ${quote(tmp)}; exit $rc`, { become: true });
       installed = true;
       if (r.code !== 0) throw fail('install', r);
     } finally {

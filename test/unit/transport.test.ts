@@ -498,4 +498,27 @@ describe('upload', () => {
     const e = await failure(c.upload('x', path.join(dir, 'no', 'such', 'dir', 'f'), { mode: 0o644 }));
     expect(e.message).toMatch(/^m1: upload to .*: install failed \(exit 1\): install: /);
   });
+
+  it('an exclusive upload (a temp name) never replaces or writes through what is already there, with or without become', async () => {
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious\n');
+    const planted = path.join(dir, 'planted-link');
+    fs.symlinkSync(victim, planted);
+
+    const plain = await server({ sftp: 'fs' });
+    const c1 = await conn(plain, { user: 'root' });
+    expect((await failure(c1.upload('evil\n', planted, { mode: 0o644, exclusive: true }))).message).toMatch(/upload to .*planted-link: open/);
+    const fresh = path.join(dir, 'fresh-exclusive');
+    await c1.upload('new\n', fresh, { mode: 0o640, exclusive: true });
+    expect(fs.readFileSync(fresh, 'utf8')).toBe('new\n');
+
+    const sudo = await server({ sftp: 'fs', env: { ...process.env, PATH: `${dir}/bin:${process.env['PATH'] ?? ''}`, FAKE_SUDO_NOPASSWD: '1' } });
+    const c2 = await conn(sudo, { become: true });
+    const e = await failure(c2.upload('evil\n', planted, { mode: 0o644, exclusive: true }));
+    expect(e.message).toMatch(/install failed \(exit 1\): .*planted-link already exists/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(fs.lstatSync(planted).isSymbolicLink()).toBe(true);
+    const tmp = /\/tmp\/\.kha-upload-[0-9a-f]+/.exec(sudo.stats.commands.at(-1) ?? '')?.[0] ?? '';
+    expect(fs.existsSync(tmp)).toBe(false);
+  });
 });
