@@ -16,7 +16,7 @@ export const inventoryFlags = {
   'private-key': Flags.string({ summary: 'SSH private key file (overrides ansible_ssh_private_key_file).' }),
   become: Flags.boolean({ char: 'b', summary: 'Use sudo on the hosts (overrides ansible_become).', allowNo: true }),
   forks: Flags.integer({ summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
-  'accept-new-host-keys': Flags.boolean({ summary: 'Trust and record SSH host keys not yet in known_hosts (a changed key is still refused).' }),
+  'accept-new-host-keys': Flags.boolean({ summary: 'Trust and record the SSH host key of a host known_hosts has no line for (a changed key, or a new key type for a known host, is still refused).' }),
   'known-hosts': Flags.string({ summary: 'known_hosts file (default ~/.ssh/known_hosts).' }),
   'connect-timeout': Flags.integer({ summary: 'SSH connect timeout in seconds.', default: 10, min: 1 }),
 };

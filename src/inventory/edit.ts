@@ -1,5 +1,6 @@
 // Edit an inventory file the way an operator would: through yaml's Document API, so comments,
 // key order and formatting survive. Pure text -> text functions; the caller writes atomically.
+import { randomBytes } from 'node:crypto';
 import { writeFileSync, renameSync, statSync } from 'node:fs';
 import { isMap, isScalar, parseDocument, stringify, type Document, YAMLMap } from 'yaml';
 import { InputError } from '../errors.js';
@@ -93,7 +94,9 @@ export function removeHostFromInventoryText(text: string, name: string): { text:
 /** Write the inventory atomically (temp file beside it, same mode, rename). */
 export function writeInventoryAtomic(file: string, text: string): void {
   const mode = statSync(file).mode & 0o777;
-  const tmp = `${file}.kha-${process.pid}.tmp`;
-  writeFileSync(tmp, text, { mode });
+  // an unpredictable name, created exclusively: a file or symlink planted at a guessable name
+  // (it was `.kha-<pid>.tmp`) would otherwise be written through
+  const tmp = `${file}.kha-${randomBytes(8).toString('hex')}.tmp`;
+  writeFileSync(tmp, text, { mode, flag: 'wx' });
   renameSync(tmp, file);
 }

@@ -153,7 +153,7 @@ export const blockInFileModule: Module<BlockInFileParams> = {
         const owner = now.exists && now.owner && now.owner !== 'UNKNOWN' ? now.owner : (p.owner ?? 'root');
         const group = now.exists && now.group && now.group !== 'UNKNOWN' ? now.group : (p.group ?? 'root');
         const mode = now.exists && now.mode !== undefined ? now.mode : (p.mode ?? 0o644);
-        await ctx.conn.upload(content, tmp, { mode, owner, group });
+        await ctx.conn.upload(content, tmp, { mode, owner, group, exclusive: true });
         try {
           if (p.validate) {
             const argv = p.validate.map((a) => (a === '%s' ? tmp : a));

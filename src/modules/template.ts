@@ -58,7 +58,7 @@ export function installScript(tmp: string, path: string): string {
 
 /**
  * Create the target's directory and remove temp files an earlier run left beside the target
- * (`.<name>.kha-XXXXXXXX`: a host that died between upload and rename). One run at a time holds
+ * (`.<name>.kha-<16 hex digits>`: a host that died between upload and rename). One run at a time holds
  * the host's lock, so no other run's temp file can be in flight.
  */
 export function prepareDirScript(path: string): string {
@@ -100,7 +100,7 @@ export const templateModule: Module<TemplateParams> = {
         const dir = posix.dirname(p.path);
         const tmp = posix.join(dir, `.${posix.basename(p.path)}.kha-${randomSuffix()}`);
         await must(ctx.conn, { script: prepareDirScript(p.path) }, `mkdir ${dir}`);
-        await ctx.conn.upload(p.content, tmp, { mode: p.mode, ...(p.owner ? { owner: p.owner } : {}), ...(p.group ? { group: p.group } : {}) });
+        await ctx.conn.upload(p.content, tmp, { mode: p.mode, exclusive: true, ...(p.owner ? { owner: p.owner } : {}), ...(p.group ? { group: p.group } : {}) });
         try {
           if (p.validate) {
             const argv = p.validate.map((a) => (a === '%s' ? tmp : a));

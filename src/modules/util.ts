@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { TaskFailed } from '../engine/types.js';
 import { render } from '../transport/quote.js';
 import type { Command, Connection, ExecOptions, ExecResult } from '../transport/types.js';
@@ -33,6 +34,7 @@ export function octal(mode: number): string {
   return mode.toString(8).padStart(4, '0');
 }
 
+/** A temp-name suffix nobody can predict (64 random bits, hex): Math.random() is not a CSPRNG. */
 export function randomSuffix(): string {
-  return Math.random().toString(36).slice(2, 10);
+  return randomBytes(8).toString('hex');
 }

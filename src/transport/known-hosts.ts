@@ -22,10 +22,17 @@ export interface KnownHostEntry {
 
 export type HostKeyCheck =
   | { status: 'ok'; line: number }
-  /** no entry for this host with this key type (knownTypes: types known for other keys) */
-  | { status: 'unknown'; knownTypes: string[] }
+  /** no entry at all for this host (and no @cert-authority line covers it) */
+  | { status: 'unknown' }
   /** an entry for this host and key type holds a different key */
   | { status: 'changed'; line: number; keyType: string }
+  /**
+   * the host is known, but only by keys of other types: a changed identity, refused like
+   * 'changed' (`lines`: the entries for the host)
+   */
+  | { status: 'type-changed'; keyType: string; knownTypes: string[]; lines: number[] }
+  /** no entry for this host, but a @cert-authority line covers it (ssh2 cannot check host certificates) */
+  | { status: 'cert-authority'; line: number }
   | { status: 'revoked'; line: number };
 
 /** The name known_hosts stores: `host` on port 22, `[host]:port` otherwise. */
@@ -96,8 +103,12 @@ export function fingerprint(blob: Buffer): string {
 }
 
 /**
- * OpenSSH's decision: an entry with exactly this key wins (unless @revoked); otherwise an entry
- * for the host with the same key type means the key CHANGED; otherwise the key is unknown.
+ * OpenSSH's decision, stricter in one place: an entry with exactly this key wins (unless
+ * @revoked); an entry for the host with the same key type means the key CHANGED; entries for the
+ * host with only other key types mean its identity changed too (OpenSSH would ask; kha refuses,
+ * even with --accept-new-host-keys: the presented key cannot be checked against a known one).
+ * Only a host with no entry at all is unknown; one a @cert-authority line covers is reported
+ * apart, since ssh2 cannot verify host certificates.
  */
 export function checkHostKey(
   entries: readonly KnownHostEntry[],
@@ -115,7 +126,12 @@ export function checkHostKey(
   if (same) return { status: 'ok', line: same.line };
   const changed = mine.find((e) => e.keyType === type);
   if (changed) return { status: 'changed', line: changed.line, keyType: type };
-  return { status: 'unknown', knownTypes: [...new Set(mine.map((e) => e.keyType))] };
+  if (mine.length > 0) {
+    return { status: 'type-changed', keyType: type, knownTypes: [...new Set(mine.map((e) => e.keyType))], lines: mine.map((e) => e.line) };
+  }
+  const ca = entries.find((e) => e.marker === '@cert-authority' && hostsFieldMatches(e.hosts, name));
+  if (ca) return { status: 'cert-authority', line: ca.line };
+  return { status: 'unknown' };
 }
 
 /** Key types known for a host: ssh.ts offers these first so a known key is the one negotiated. */

@@ -8,7 +8,16 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, Client as SshClient, ClientChannel, ConnectConfig, ParsedKey, SFTPWrapper } from 'ssh2';
+import type {
+  AnyAuthMethod,
+  Client as SshClient,
+  ClientChannel,
+  ConnectConfig,
+  MacAlgorithm,
+  ParsedKey,
+  ServerHostKeyAlgorithm,
+  SFTPWrapper,
+} from 'ssh2';
 import { ExitCode, TransportError } from '../errors.js';
 import {
   appendKnownHost,
@@ -19,6 +28,7 @@ import {
   knownKeyTypes,
   entriesFor,
   readKnownHostsIndex,
+  type HostKeyCheck,
   type KnownHostsCache,
 } from './known-hosts.js';
 import { batchScript, splitBatch } from './batch.js';
@@ -150,15 +160,31 @@ export function withKeyObjects(key: ParsedKey): ParsedKey {
 }
 
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE']);
-const DEFAULT_HOST_KEY_ALGOS = [
+/**
+ * Host key algorithms kha offers. Not `ssh-rsa`: that is an RSA key signing with SHA-1; an RSA
+ * host key is still accepted through rsa-sha2-512/256 (OpenSSH 7.2+).
+ */
+const HOST_KEY_ALGOS: ServerHostKeyAlgorithm[] = [
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',
   'ecdsa-sha2-nistp384',
   'ecdsa-sha2-nistp521',
   'rsa-sha2-512',
   'rsa-sha2-256',
-  'ssh-rsa',
 ];
+/** MACs kha offers: ssh2's defaults without the SHA-1 ones (hmac-sha1, hmac-sha1-etm@openssh.com) */
+const MAC_ALGOS: MacAlgorithm[] = ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com', 'hmac-sha2-256', 'hmac-sha2-512'];
+
+/**
+ * The host key algorithms to offer a host, the types known_hosts already holds for it first (as
+ * OpenSSH orders them): a host with several keys then proves the one kha knows, instead of one
+ * kha would refuse as a changed identity.
+ */
+export function hostKeyAlgorithms(knownTypes: readonly string[]): ServerHostKeyAlgorithm[] {
+  const known = knownTypes.flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256'] : [t]));
+  const preferred = known.filter((t): t is ServerHostKeyAlgorithm => (HOST_KEY_ALGOS as string[]).includes(t));
+  return [...new Set([...preferred, ...HOST_KEY_ALGOS])];
+}
 /** grace period for a killed channel to report its close before we stop waiting */
 const KILL_GRACE_MS = 2000;
 
@@ -281,6 +307,63 @@ interface Transient {
   advice: string;
 }
 
+/** Where a host key was checked: names for the messages of hostKeyRefusal(). */
+interface HostKeyPlace {
+  host: string;
+  /** address:port */
+  where: string;
+  address: string;
+  port: number;
+  khFile: string;
+  /** the known_hosts file was given (--known-hosts, UserKnownHostsFile): commands name it */
+  custom: boolean;
+}
+
+/**
+ * Why a presented host key that known_hosts does not hold is refused (all fatal, never retried);
+ * undefined: it is new and `acceptNew` says to record it. Commands in the messages name the
+ * known_hosts file by its absolute path: a quoted `~` is not expanded by the shell.
+ */
+export function hostKeyRefusal(res: Exclude<HostKeyCheck, { status: 'ok' }>, key: Buffer, p: HostKeyPlace, acceptNew: boolean): TransportError | undefined {
+  const { host, where } = p;
+  const type = keyTypeOf(key);
+  const presented = `${type} ${fingerprint(key)}`;
+  const abs = path.resolve(p.khFile);
+  const shown = tildify(abs);
+  const name = knownHostName(p.address, p.port);
+  const keygen = `ssh-keygen${p.custom ? ` -f ${quote(abs)}` : ''} -R ${quote(name)}`;
+  const scan = `ssh-keyscan -p ${p.port} ${quote(p.address)} >> ${quote(abs)}`;
+  const changed = (why: string) =>
+    new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_CHANGED', fatal: true, suggestions: [keygen] });
+  const unknown = (why: string, suggestions: string[]) =>
+    new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, suggestions });
+  switch (res.status) {
+    case 'revoked':
+      return changed(`host key for ${where} (${presented}) is marked @revoked in ${shown} line ${res.line}: refusing to connect`);
+    case 'changed':
+      return changed(
+        `host key for ${where} does not match ${shown} line ${res.line}: possible man-in-the-middle; if the host was rebuilt, remove the old key with: ${keygen}`,
+      );
+    case 'type-changed': {
+      const word = res.lines.length === 1 ? 'line' : 'lines';
+      return changed(
+        `host key for ${where} changed type: it presented ${presented}, but ${shown} knows this host only by ${res.knownTypes.join(', ')} (${word} ${res.lines.join(', ')}): possible man-in-the-middle, refused even with --accept-new-host-keys; if the host's keys were changed on purpose, remove the old ${word} with: ${keygen}`,
+      );
+    }
+    case 'cert-authority':
+      return unknown(
+        `host key for ${where} (${presented}) is not in ${shown}, and its @cert-authority line ${res.line} covers this host, but kha cannot verify host certificates: it neither trusts nor records a key for this host, even with --accept-new-host-keys; add the host's plain key line, e.g. with: ${scan}`,
+        [scan],
+      );
+    case 'unknown':
+      if (acceptNew) return undefined;
+      return unknown(
+        `host key for ${where} is not known (${presented} is not in ${shown}): kha refuses unknown hosts; re-run with --accept-new-host-keys to record it, or add it first with: ${scan}`,
+        ['--accept-new-host-keys', scan],
+      );
+  }
+}
+
 /** What to check after a refused login: the settings behind the methods that were tried. */
 export function authHint(tried: string[]): string {
   const fields = [
@@ -394,31 +477,11 @@ function handshake(
 
         const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
           const res = checkHostKey(entries, target.address, target.port, key);
-          const type = keyTypeOf(key);
           if (res.status === 'ok') return verify(true);
-          if (res.status === 'changed' || res.status === 'revoked') {
-            const name = knownHostName(target.address, target.port);
-            const fFlag = opts.knownHostsFile ?? spec.knownHostsFile ? ` -f ${quote(khFile)}` : '';
-            const why =
-              res.status === 'revoked'
-                ? `${host}: host key for ${where} (${type} ${fingerprint(key)}) is marked @revoked in ${khShown} line ${res.line}: refusing to connect`
-                : `${host}: host key for ${where} does not match ${khShown} line ${res.line}: possible man-in-the-middle; if the host was rebuilt, remove the old key with: ssh-keygen${fFlag} -R ${quote(name)}`;
-            hostKeyProblem = new TransportError(why, {
-              host,
-              code: 'E_HOSTKEY_CHANGED',
-              fatal: true,
-              suggestions: [`ssh-keygen${fFlag} -R ${quote(name)}`],
-            });
-            return verify(false);
-          }
-          if (!opts.acceptNewHostKeys) {
-            const scan = `ssh-keyscan -p ${target.port} ${quote(target.address)} >> ${quote(khShown)}`;
-            hostKeyProblem = new TransportError(
-              `${host}: host key for ${where} is not known (${type} ${fingerprint(key)} is not in ${khShown}): kha refuses unknown hosts; re-run with --accept-new-host-keys to record it, or add it first with: ${scan}`,
-              { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, suggestions: ['--accept-new-host-keys', scan] },
-            );
-            return verify(false);
-          }
+          const custom = (opts.knownHostsFile ?? spec.knownHostsFile) !== undefined;
+          hostKeyProblem = hostKeyRefusal(res, key, { host, where, address: target.address, port: target.port, khFile, custom }, opts.acceptNewHostKeys === true);
+          if (hostKeyProblem) return verify(false);
+          const type = keyTypeOf(key);
           appendKnownHost(khFile, target.address, target.port, key).then(
             () => {
               log(`${host}: recorded new host key ${type} ${fingerprint(key)} for ${where} in ${khShown}`);
@@ -436,10 +499,6 @@ function handshake(
           );
         };
 
-        const known = knownKeyTypes(entries, target.address, target.port).flatMap((t) =>
-          t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t],
-        );
-        const preferred = known.filter((t) => DEFAULT_HOST_KEY_ALGOS.includes(t));
         const config: ConnectConfig = {
           host: target.address,
           port: target.port,
@@ -447,6 +506,10 @@ function handshake(
           readyTimeout: timeoutMs,
           keepaliveInterval: opts.keepaliveIntervalMs ?? 15_000,
           keepaliveCountMax: 3,
+          algorithms: {
+            serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, target.address, target.port)),
+            hmac: MAC_ALGOS,
+          },
           hostVerifier,
           authHandler: (methodsLeft, _partial, nextAuth) => {
             let m = methods[next++];
@@ -460,11 +523,6 @@ function handshake(
             nextAuth(m);
           },
         };
-        if (preferred.length > 0) {
-          config.algorithms = {
-            serverHostKey: [...new Set([...preferred, ...DEFAULT_HOST_KEY_ALGOS])] as never,
-          };
-        }
 
         client.on('ready', () => {
           if (settled) return;
@@ -503,6 +561,14 @@ function handshake(
                 `SSH handshake with ${where} did not complete within ${timeoutMs} ms (${err.message})`,
                 'is the host up and reachable, and is ansible_host/ansible_port an SSH server?',
                 err,
+              ),
+            );
+          }
+          if (err.level === 'handshake' && /no matching/i.test(err.message)) {
+            return fail(
+              new TransportError(
+                `${host}: ${where} and kha have no SSH algorithm in common (${err.message}): kha does not offer the SHA-1 ones (ssh-rsa host key signatures, hmac-sha1); give that sshd an ed25519 or ECDSA host key, or rsa-sha2-256/512 (OpenSSH 7.2+) and hmac-sha2-256/512`,
+                { host, code: 'E_CONNECT', fatal: true, cause: err },
               ),
             );
           }
@@ -831,7 +897,7 @@ class SshConnection implements Connection {
       });
 
     if (!this.needsSudo(this.spec.become)) {
-      await this.sftpWrite(sftp, remotePath, data, opts.mode, false);
+      await this.sftpWrite(sftp, remotePath, data, opts.mode, opts.exclusive === true);
       if (opts.owner !== undefined || opts.group !== undefined) {
         const script =
           opts.owner !== undefined
@@ -852,7 +918,13 @@ class SshConnection implements Connection {
       if (opts.owner !== undefined) argv.push('-o', opts.owner);
       if (opts.group !== undefined) argv.push('-g', opts.group);
       argv.push(tmp, remotePath);
-      const r = await this.run(`${argv.map(quote).join(' ')}; rc=$?; rm -f ${quote(tmp)}; exit $rc`, { become: true });
+      const dest = quote(remotePath);
+      // `install` replaces whatever is there: an exclusive upload checks first (as root, in the
+      // target's own directory)
+      const run = opts.exclusive
+        ? `if [ -e ${dest} ] || [ -L ${dest} ]; then echo ${quote(`${remotePath} already exists`)} >&2; rc=1; else ${argv.map(quote).join(' ')}; rc=$?; fi`
+        : `${argv.map(quote).join(' ')}; rc=$?`;
+      const r = await this.run(`${run}; rm -f ${quote(tmp)}; exit $rc`, { become: true });
       installed = true;
       if (r.code !== 0) throw fail('install', r);
     } finally {

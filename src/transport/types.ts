@@ -32,6 +32,8 @@ export interface UploadOptions {
   mode: number;
   owner?: string;
   group?: string;
+  /** create remotePath only if it does not exist yet (O_EXCL), never through a symlink: for temp names */
+  exclusive?: boolean;
 }
 
 export interface Connection {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
-import type { Connection as ServerClient, ParsedKey } from 'ssh2';
+import type { Algorithms, Connection as ServerClient, ParsedKey } from 'ssh2';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
 
 const { Server, utils } = ssh2;
@@ -37,6 +37,8 @@ export interface FakeSshServerOptions {
   sftp?: 'memory' | 'fs';
   /** fault: the host vanishes (its TCP connection is destroyed) when an SFTP WRITE arrives */
   dropOnSftpWrite?: boolean;
+  /** the algorithms the server offers (ssh2's defaults otherwise), e.g. an old sshd's SHA-1 only */
+  algorithms?: Algorithms;
 }
 
 export interface FakeSshServer {
@@ -89,7 +91,7 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
     'publickey' | 'password'
   >;
 
-  const server = new Server({ hostKeys }, (client) => {
+  const server = new Server({ hostKeys, ...(opts.algorithms ? { algorithms: opts.algorithms } : {}) }, (client) => {
     stats.connections++;
     clients.add(client);
     client.on('close', () => clients.delete(client));

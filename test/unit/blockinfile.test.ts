@@ -86,8 +86,8 @@ describe('blockinfile module (fake connection)', () => {
     file = `${file}\n10.8.8.8 added-later`;
     await p.apply();
     const up = ctx.conn.uploads[0]!;
-    expect(up.path).toMatch(/^\/etc\/\.hosts\.kha-[a-z0-9]+$/);
-    expect(up.opts).toEqual({ mode: 0o640, owner: 'root', group: 'adm' });
+    expect(up.path).toMatch(/^\/etc\/\.hosts\.kha-[0-9a-f]{16}$/);
+    expect(up.opts).toEqual({ mode: 0o640, owner: 'root', group: 'adm', exclusive: true });
     expect(up.content).toBe(`127.0.0.1 localhost\n10.9.9.9 operator-line\n10.8.8.8 added-later\n${inBlock}`);
     const install = ctx.conn.log[ctx.conn.log.length - 1]!;
     expect(install).toBe(installInPlaceScript(up.path, '/etc/hosts', sha256(up.content)));
@@ -99,7 +99,7 @@ describe('blockinfile module (fake connection)', () => {
     if (!p.change) throw new Error('expected a change');
     expect(p.why).toBe('missing');
     await p.apply();
-    expect(ctx.conn.uploads[0]!.opts).toEqual({ mode: 0o644, owner: 'root', group: 'root' });
+    expect(ctx.conn.uploads[0]!.opts).toEqual({ mode: 0o644, owner: 'root', group: 'root', exclusive: true });
     expect(ctx.conn.uploads[0]!.content).toBe(inBlock);
   });
 

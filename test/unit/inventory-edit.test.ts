@@ -1,5 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { addHostToInventoryText, removeHostFromInventoryText } from '../../src/inventory/edit.js';
+import { addHostToInventoryText, removeHostFromInventoryText, writeInventoryAtomic } from '../../src/inventory/edit.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { InputError } from '../../src/errors.js';
 
@@ -63,5 +66,25 @@ describe('dedicated load balancers (settings)', () => {
     expect(() => resolveSettings(parseInventory(lbInv('track_apiserver: true'), 'hosts.yaml'))).toThrow(
       'hosts.yaml:4: all.vars.track_apiserver: track_apiserver checks the apiserver on each load-balancer host, and lb1, lb2 run none (dedicated load balancers); remove track_apiserver',
     );
+  });
+});
+
+describe('writing the inventory', () => {
+  it('the temp file has an unpredictable name and is created exclusively: a symlink planted at the old <pid> name is not written through', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kha-inv-write-'));
+    try {
+      const file = path.join(dir, 'hosts.yaml');
+      fs.writeFileSync(file, text, { mode: 0o640 });
+      const victim = path.join(dir, 'victim');
+      fs.writeFileSync(victim, 'precious\n');
+      fs.symlinkSync(victim, `${file}.kha-${process.pid}.tmp`);
+      writeInventoryAtomic(file, `${text}# edited\n`);
+      expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+      expect(fs.readFileSync(file, 'utf8')).toBe(`${text}# edited\n`);
+      expect(fs.statSync(file).mode & 0o777).toBe(0o640);
+      expect(fs.readdirSync(dir).sort()).toEqual(['hosts.yaml', `hosts.yaml.kha-${process.pid}.tmp`, 'victim']);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { HostContext, Module, Plan } from '../../src/engine/types.js';
 import { commandModule, fileModule, packageModule, serviceModule, sysctlModule, templateModule, waitForModule } from '../../src/modules/index.js';
 import { parseProbe } from '../../src/modules/template.js';
@@ -86,6 +86,25 @@ describe('template', () => {
     expect(up.opts.mode).toBe(0o644);
     expect(ctx.conn.log).toContain(`haproxy -c -f ${up.path}`);
     expect(ctx.conn.log.at(-1)).toBe(`if [ -f /etc/haproxy/haproxy.cfg ]; then cp -p -- /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.kha-prev; fi; mv -f -- ${up.path} /etc/haproxy/haproxy.cfg`);
+  });
+
+  it('the temp file gets an unpredictable name (crypto, not Math.random) and is created exclusively', async () => {
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    try {
+      const ups = [];
+      for (let i = 0; i < 2; i++) {
+        const ctx = hc((s) => (s.startsWith('if [ -e') ? { stdout: 'missing\n' } : undefined));
+        const p = await plan(templateModule, ctx, { path: '/etc/haproxy/haproxy.cfg', content, mode: 0o644 });
+        if (!p.change) throw new Error('expected a change');
+        await p.apply();
+        ups.push(ctx.conn.uploads[0]!);
+      }
+      expect(ups[0]!.path).toMatch(/^\/etc\/haproxy\/\.haproxy\.cfg\.kha-[0-9a-f]{16}$/);
+      expect(ups[1]!.path).not.toBe(ups[0]!.path);
+      expect(ups.map((u) => u.opts.exclusive)).toEqual([true, true]);
+    } finally {
+      random.mockRestore();
+    }
   });
 
   it('a rejected file leaves the old one in place: the temp file is removed and nothing is renamed', async () => {

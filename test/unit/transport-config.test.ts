@@ -56,7 +56,7 @@ describe('known_hosts', () => {
     expect(hostsFieldMatches(h, '10.0.0.1')).toBe(false);
   });
 
-  it('tells ok / changed / unknown / revoked apart, with line numbers', () => {
+  it('tells ok / changed / type-changed / cert-authority / unknown / revoked apart, with line numbers', () => {
     const text = [
       '# managed by hand',
       '',
@@ -71,8 +71,10 @@ describe('known_hosts', () => {
     expect(entries.map((e) => e.line)).toEqual([3, 4, 5, 6, 7]);
     expect(checkHostKey(entries, '10.0.0.1', 22, blobA)).toEqual({ status: 'ok', line: 3 });
     expect(checkHostKey(entries, '10.0.0.2', 22, blobA)).toEqual({ status: 'changed', line: 4, keyType: 'ssh-ed25519' });
-    expect(checkHostKey(entries, '10.0.0.3', 22, blobA)).toEqual({ status: 'unknown', knownTypes: ['ecdsa-sha2-nistp256'] });
-    expect(checkHostKey(entries, '10.0.0.1', 2222, blobA)).toEqual({ status: 'unknown', knownTypes: [] });
+    // known only by another key type: a changed identity, not an unknown host
+    expect(checkHostKey(entries, '10.0.0.3', 22, blobA)).toEqual({ status: 'type-changed', keyType: 'ssh-ed25519', knownTypes: ['ecdsa-sha2-nistp256'], lines: [5] });
+    expect(checkHostKey(entries, '10.0.0.1', 2222, blobA)).toEqual({ status: 'unknown' });
+    expect(checkHostKey(entries, 'm1.example', 22, blobA)).toEqual({ status: 'cert-authority', line: 7 });
     expect(checkHostKey(entries, '10.0.0.2', 22, blobOf(keyB))).toEqual({ status: 'revoked', line: 6 });
   });
 

@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TransportError } from '../../src/errors.js';
+import { ExitCode, TransportError } from '../../src/errors.js';
 import { hashKnownHostName } from '../../src/transport/known-hosts.js';
 import { ConnectionPool } from '../../src/transport/pool.js';
 import { cmd, sh } from '../../src/transport/quote.js';
-import { connect, type ConnectOptions } from '../../src/transport/ssh.js';
+import { connect, hostKeyAlgorithms, type ConnectOptions } from '../../src/transport/ssh.js';
 import type { Connection, HostConnectionSpec } from '../../src/transport/types.js';
 import { startFakeSshServer, type FakeSshServer, type FakeSshServerOptions } from '../helpers/fake-ssh-server.js';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
@@ -105,6 +105,13 @@ async function conn(s: FakeSshServer, over: Partial<HostConnectionSpec> = {}, op
   const c = await connect(spec(s, over), options(knownHosts(s), opts));
   open.push(c);
   return c;
+}
+
+/** `type base64` of a private key's public half, as known_hosts holds it */
+function publicLineOf(privateKey: string): string {
+  const k = ssh2.utils.parseKey(privateKey);
+  if (k instanceof Error || Array.isArray(k)) throw new Error('bad key');
+  return `${k.type} ${k.getPublicSSH().toString('base64')}`;
 }
 
 async function failure(p: Promise<unknown>): Promise<TransportError> {
@@ -268,12 +275,122 @@ describe('host keys', () => {
     expect(fs.readFileSync(kh, 'utf8')).not.toContain(s.hostKeyPublic.split(' ')[1]);
   });
 
+  it('refuses a host known by an ECDSA key that presents an ed25519 one: a changed identity, even with acceptNewHostKeys', async () => {
+    const s = await server(); // an ed25519 host key only
+    const kh = knownHosts(s, `[127.0.0.1]:${s.port} ${publicLineOf(ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }).private)}\n`);
+    const before = fs.readFileSync(kh, 'utf8');
+    const e = await failure(connect(spec(s), options(kh, { acceptNewHostKeys: true, retries: 3 })));
+    expect(e.fatal).toBe(true);
+    expect(e.code).toBe('E_HOSTKEY_CHANGED');
+    expect(e.exit).toBe(ExitCode.unreachable); // as for a changed key
+    expect(e.message).toMatch(
+      new RegExp(
+        `^m1: host key for 127\\.0\\.0\\.1:${s.port} changed type: it presented ssh-ed25519 SHA256:\\S+, but .*known_hosts_\\d+ knows this host only by ecdsa-sha2-nistp256 \\(line 1\\): possible man-in-the-middle`,
+      ),
+    );
+    expect(e.message).toContain(`remove the old line with: ssh-keygen -f ${kh} -R '[127.0.0.1]:${s.port}'`);
+    expect(e.message).not.toContain('\n');
+    expect(s.stats.connections).toBe(1);
+    expect(s.stats.handshakes).toBe(0);
+    expect(fs.readFileSync(kh, 'utf8')).toBe(before);
+  });
+
+  it('a host with ed25519 and ECDSA keys proves the type known_hosts holds (offered first), whichever it is', async () => {
+    const ecdsa = ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }).private;
+    const ed = parseableKeyPair().private;
+    const s = await server({ hostKeys: [ed, ecdsa] });
+    for (const known of [ecdsa, ed]) {
+      const kh = knownHosts(s, `[127.0.0.1]:${s.port} ${publicLineOf(known)}\n`);
+      const c = await connect(spec(s), options(kh));
+      open.push(c);
+      expect((await c.exec(cmd('echo', 'ok'))).stdout).toBe('ok\n');
+      expect(fs.readFileSync(kh, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+    }
+  });
+
+  it('refuses to record a key for a host a @cert-authority line covers (ssh2 cannot verify host certificates), in one line', async () => {
+    const s = await server();
+    const kh = knownHosts(s, `@cert-authority [127.0.0.1]:* ${publicLineOf(parseableKeyPair().private)}\n`);
+    const e = await failure(connect(spec(s), options(kh, { acceptNewHostKeys: true })));
+    expect(e.fatal).toBe(true);
+    expect(e.code).toBe('E_HOSTKEY_UNKNOWN');
+    expect(e.message).toMatch(new RegExp(`^m1: host key for 127\\.0\\.0\\.1:${s.port} \\(ssh-ed25519 SHA256:\\S+\\) is not in .*, and its @cert-authority line 1 covers this host, but kha cannot verify host certificates`));
+    expect(e.message).toContain(`add the host's plain key line, e.g. with: ssh-keyscan -p ${s.port} 127.0.0.1 >> ${kh}`);
+    expect(e.message).not.toContain('\n');
+    expect(s.stats.handshakes).toBe(0);
+    expect(fs.readFileSync(kh, 'utf8').split('\n').filter(Boolean)).toHaveLength(1);
+  });
+
+  it('refuses a key marked @revoked, even when a plain line also holds it and with acceptNewHostKeys', async () => {
+    const s = await server();
+    for (const content of [`[127.0.0.1]:${s.port} ${s.hostKeyPublic}\n@revoked * ${s.hostKeyPublic}\n`, `# x\n@revoked * ${s.hostKeyPublic}\n`]) {
+      const kh = knownHosts(s, content);
+      const e = await failure(connect(spec(s), options(kh, { acceptNewHostKeys: true })));
+      expect(e.code).toBe('E_HOSTKEY_CHANGED');
+      expect(e.message).toMatch(/is marked @revoked in .*known_hosts_\d+ line 2: refusing to connect$/);
+      expect(fs.readFileSync(kh, 'utf8')).toBe(content);
+    }
+    expect(s.stats.handshakes).toBe(0);
+  });
+
+  it('the ssh-keyscan hint for an unknown host names known_hosts by its absolute path, quoted (a quoted ~ is not expanded)', async () => {
+    const s = await server();
+    const home = path.join(dir, 'home dir');
+    const kh = path.join(home, '.ssh', 'known_hosts');
+    const saved = process.env['HOME'];
+    process.env['HOME'] = home;
+    try {
+      expect(os.homedir()).toBe(home);
+      const e = await failure(connect(spec(s), options(kh)));
+      expect(e.code).toBe('E_HOSTKEY_UNKNOWN');
+      const scan = `ssh-keyscan -p ${s.port} 127.0.0.1 >> '${kh}'`;
+      expect(e.message).toContain(`add it first with: ${scan}`);
+      expect(e.suggestions).toContain(scan);
+      expect(e.message).not.toContain("'~");
+    } finally {
+      if (saved === undefined) delete process.env['HOME'];
+      else process.env['HOME'] = saved;
+    }
+  });
+
   it('matches a hashed known_hosts entry', async () => {
     const s = await server();
     const kh = knownHosts(s, `${hashKnownHostName(`[127.0.0.1]:${s.port}`)} ${s.hostKeyPublic}\n`);
     const c = await connect(spec(s), options(kh));
     open.push(c);
     expect((await c.exec(cmd('echo', 'hi'))).stdout).toBe('hi\n');
+  });
+});
+
+describe('algorithms: no SHA-1', () => {
+  const rsa = ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }).private;
+
+  it('an RSA host key is accepted through rsa-sha2-512/256, but never with ssh-rsa (SHA-1) signatures', async () => {
+    const good = await server({ hostKeys: [rsa], algorithms: { serverHostKey: ['rsa-sha2-256', 'ssh-rsa'] } });
+    const c = await connect(spec(good), options(knownHosts(good, `[127.0.0.1]:${good.port} ${publicLineOf(rsa)}\n`)));
+    open.push(c);
+    expect((await c.exec(cmd('echo', 'ok'))).stdout).toBe('ok\n');
+
+    const old = await server({ hostKeys: [rsa], algorithms: { serverHostKey: ['ssh-rsa'] } });
+    const e = await failure(connect(spec(old), options(knownHosts(old, `[127.0.0.1]:${old.port} ${publicLineOf(rsa)}\n`), { retries: 3 })));
+    expect(e.fatal).toBe(true);
+    expect(e.message).toMatch(/^m1: 127\.0\.0\.1:\d+ and kha have no SSH algorithm in common \(Handshake failed: no matching host key format\): kha does not offer the SHA-1 ones/);
+    expect(old.stats.connections).toBe(1);
+    expect(old.stats.handshakes).toBe(0);
+  });
+
+  it('hmac-sha1 is not offered', async () => {
+    const s = await server({ algorithms: { cipher: ['aes128-ctr'], hmac: ['hmac-sha1', 'hmac-sha1-etm@openssh.com'] } });
+    const e = await failure(connect(spec(s), options(knownHosts(s))));
+    expect(e.message).toContain('no matching C->S MAC');
+    expect(s.stats.handshakes).toBe(0);
+  });
+
+  it('known key types are offered first; ssh-rsa maps to rsa-sha2-512/256 and is never offered itself', () => {
+    const all = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
+    expect(hostKeyAlgorithms([])).toEqual(all);
+    expect(hostKeyAlgorithms(['ecdsa-sha2-nistp256'])).toEqual(['ecdsa-sha2-nistp256', 'ssh-ed25519', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256']);
+    expect(hostKeyAlgorithms(['ssh-rsa', 'ssh-dss'])).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521']);
   });
 });
 
@@ -497,5 +614,28 @@ describe('upload', () => {
 
     const e = await failure(c.upload('x', path.join(dir, 'no', 'such', 'dir', 'f'), { mode: 0o644 }));
     expect(e.message).toMatch(/^m1: upload to .*: install failed \(exit 1\): install: /);
+  });
+
+  it('an exclusive upload (a temp name) never replaces or writes through what is already there, with or without become', async () => {
+    const victim = path.join(dir, 'victim');
+    fs.writeFileSync(victim, 'precious\n');
+    const planted = path.join(dir, 'planted-link');
+    fs.symlinkSync(victim, planted);
+
+    const plain = await server({ sftp: 'fs' });
+    const c1 = await conn(plain, { user: 'root' });
+    expect((await failure(c1.upload('evil\n', planted, { mode: 0o644, exclusive: true }))).message).toMatch(/upload to .*planted-link: open/);
+    const fresh = path.join(dir, 'fresh-exclusive');
+    await c1.upload('new\n', fresh, { mode: 0o640, exclusive: true });
+    expect(fs.readFileSync(fresh, 'utf8')).toBe('new\n');
+
+    const sudo = await server({ sftp: 'fs', env: { ...process.env, PATH: `${dir}/bin:${process.env['PATH'] ?? ''}`, FAKE_SUDO_NOPASSWD: '1' } });
+    const c2 = await conn(sudo, { become: true });
+    const e = await failure(c2.upload('evil\n', planted, { mode: 0o644, exclusive: true }));
+    expect(e.message).toMatch(/install failed \(exit 1\): .*planted-link already exists/);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(fs.lstatSync(planted).isSymbolicLink()).toBe(true);
+    const tmp = /\/tmp\/\.kha-upload-[0-9a-f]+/.exec(sudo.stats.commands.at(-1) ?? '')?.[0] ?? '';
+    expect(fs.existsSync(tmp)).toBe(false);
   });
 });
