@@ -256,6 +256,10 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
       expect(r.failed).toBe(0);
       expect(r.bodies.filter((b) => b === 'ok m1')).toEqual([]);
       expect(await vipHolders(lab(), MASTERS)).toEqual(['m1']);
+      const s = await status((x) => x.code === 0 && /^m1\s.*\byes\b.*2\/3 \(down: m1\)/m.test(x.stdout));
+      expect(s.code, describeCli(s)).toBe(0);
+      expect(s.stdout).toMatch(/^m1\s.*\byes\b.*2\/3 \(down: m1\)/m);
+      expect(s.stdout).not.toContain(BOOTSTRAP);
     } finally {
       await sh(lab(), 'm1', ['systemctl', 'start', APISERVER]);
     }
@@ -273,6 +277,10 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     console.log(`[P3] haproxy stopped on m1: m2 MASTER after ${exact} ms (its journal), seen by polling after ${moved.ms} ms (limit ${limit} ms)`);
     expect(moved.holders).toEqual(['m2']);
     expect(exact).toBeLessThanOrEqual(limit);
+    const s = await status();
+    expect(s.code, describeCli(s)).toBe(0);
+    expect(s.stdout).toMatch(/holder: m2\b/);
+    expect(s.stdout).toMatch(/^m1\s.*\bactive\b.*\binactive\b/m);
     await sh(lab(), 'm1', ['systemctl', 'start', 'haproxy']);
     const back = await waitHolders(lab(), (hs) => hs.length === 1 && hs[0] === 'm1', performance.now(), 30_000, 200);
     expect(back.holders).toEqual(['m1']);
