@@ -1,6 +1,9 @@
 // YAML playbooks: a list of plays that name hosts (group or host names), tasks and handlers,
 // with serial and max_fail_percentage, Ansible-shaped so an operator can read what will run.
 //
+// Values that reach a shell are checked here, before any connection: wait_for.host is an IP
+// address or a DNS name, owner/group a user/group name or a numeric id (bad input, exit 4).
+//
 //   - name: haproxy everywhere
 //     hosts: masters
 //     serial: "20%"
