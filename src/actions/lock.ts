@@ -11,7 +11,7 @@
 import os from 'node:os';
 import { posix } from 'node:path';
 import type { RunContext } from '../engine/context.js';
-import { ExitCode, KhaError, describeError } from '../errors.js';
+import { ExitCode, KhaError, TransportError, describeError } from '../errors.js';
 import { quote } from '../transport/quote.js';
 
 export const LOCK_PATH = '/run/kha.lock';
@@ -30,6 +30,12 @@ export interface LockRequest {
   command: string;
   /** remove existing locks first (the operator says their runs are over) */
   breakLock: boolean;
+  /**
+   * When given, a host that cannot be reached (a TransportError: connect, host key, login, sudo)
+   * is handed to it and left out of the lock, instead of refusing the run (kha play: such a host
+   * is never changed, and its plays count it as unreachable).
+   */
+  onUnreachable?: (host: string, err: unknown) => void;
 }
 
 /** Where the lock lives and who we are; tests replace them. */
@@ -192,23 +198,42 @@ export async function acquireLocks(
     isAlive: envIn.isAlive ?? defaultIsAlive,
   };
   const path = env.path;
-  const unique = [...new Set(hosts)];
+  let unique = [...new Set(hosts)];
   const exec = async (host: string, script: string, stdin?: string) => {
     const conn = await run.connector.get(run.host(host));
     return conn.exec({ script }, { become: true, timeoutMs: 30_000, ...(stdin !== undefined ? { stdin } : {}) });
   };
   const fail = (host: string, what: string, detail: string) =>
     new KhaError(`${host}: cannot ${what} ${path}: ${detail}`, { code: 'E_LOCK', exit: ExitCode.preflight, host });
+  /** hosts handed to onUnreachable: left out of every later step */
+  const lost = new Set<string>();
+  /** with onUnreachable: an unreachable host is handed over (true); anything else is rethrown */
+  const handOver = (h: string, err: unknown): boolean => {
+    if (!info.onUnreachable || !(err instanceof TransportError)) return false;
+    lost.add(h);
+    info.onUnreachable(h, err);
+    return true;
+  };
+  const each = (f: (h: string) => Promise<void>) =>
+    Promise.all(
+      unique.map(async (h) => {
+        try {
+          await f(h);
+        } catch (err) {
+          if (!handOver(h, err)) throw err;
+        }
+      }),
+    ).then(() => {
+      unique = unique.filter((h) => !lost.has(h));
+    });
 
   // check mode changes nothing, not even a lock: say what it found and go on
   if (run.check) {
-    await Promise.all(
-      unique.map(async (h) => {
-        const r = await exec(h, readScript(path));
-        const { held, raw } = splitHeld(r.stdout);
-        if (held) run.events.warn(`${describeLock(inspect(h, raw, env))}; check mode takes no lock, the plan may change under it`, h);
-      }),
-    );
+    await each(async (h) => {
+      const r = await exec(h, readScript(path));
+      const { held, raw } = splitHeld(r.stdout);
+      if (held) run.events.warn(`${describeLock(inspect(h, raw, env))}; check mode takes no lock, the plan may change under it`, h);
+    });
     return async () => {};
   }
 
@@ -216,14 +241,12 @@ export async function acquireLocks(
   const content = `${JSON.stringify(mine)}\n`;
 
   if (info.breakLock) {
-    await Promise.all(
-      unique.map(async (h) => {
-        const r = await exec(h, breakScript(path));
-        if (r.code !== 0) throw fail(h, 'remove', (r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`);
-        const { held, raw } = splitHeld(r.stdout);
-        if (held) run.events.warn(`--break-lock: removed ${path} on ${h}, held by ${holderText(inspect(h, raw, env))}`, h);
-      }),
-    );
+    await each(async (h) => {
+      const r = await exec(h, breakScript(path));
+      if (r.code !== 0) throw fail(h, 'remove', (r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`);
+      const { held, raw } = splitHeld(r.stdout);
+      if (held) run.events.warn(`--break-lock: removed ${path} on ${h}, held by ${holderText(inspect(h, raw, env))}`, h);
+    });
   }
 
   /** hosts where our lock is (or may be) */
@@ -273,6 +296,7 @@ export async function acquireLocks(
         if (r.code === null) taken.push(h);
         errors.push(fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || (r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`)));
       } catch (err) {
+        if (handOver(h, err)) return;
         const why = describeError(err).replace(`${h}: `, '');
         errors.push(new KhaError(`${h}: cannot take the lock ${path}: ${why}`, { code: 'E_LOCK', exit: ExitCode.preflight, host: h, fatal: err instanceof KhaError && err.fatal }));
       }

@@ -64,9 +64,12 @@ export function holdsVip(ipOut: string, vip: string): boolean {
   return new RegExp(`\\binet ${vip.replace(/\./g, '\\.')}/`).test(ipOut);
 }
 
-/** A TCP connect to addr:port from the host (bash /dev/tcp, 2 s). */
+/**
+ * A TCP connect to addr:port from the host (bash /dev/tcp, 2 s). The address and port reach bash
+ * as its arguments ($0, $1), never as code: a playbook's wait_for.host cannot become a command.
+ */
 export function tcpConnectScript(addr: string, port: number, seconds = 2): string {
-  return `timeout ${seconds} bash -c ${quote(`exec 3<>/dev/tcp/${addr}/${port}`)}`;
+  return `timeout ${seconds} bash -c 'exec 3<>"/dev/tcp/$0/$1"' ${quote(addr)} ${quote(String(port))}`;
 }
 
 /**

@@ -1,14 +1,29 @@
 import { createInterface } from 'node:readline/promises';
 import type { Confirm } from '../actions/plan.js';
 
-/** A y/N prompt on the terminal, or undefined (no prompt) with --yes, --check or without a TTY. */
-export function terminalConfirm(flags: { yes?: boolean; check?: boolean; json?: boolean }): Confirm | undefined {
-  if (flags.yes || flags.check || flags.json || !process.stdin.isTTY || !process.stdout.isTTY) return undefined;
+/** The terminal the question goes to (the process's own; tests pass fake TTY streams). */
+export interface Terminal {
+  input: NodeJS.ReadableStream & { isTTY?: boolean };
+  output: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+/** A y/N prompt on the terminal, or undefined (no prompt) with --yes, --check, --json or without a TTY. */
+export function terminalConfirm(flags: { yes?: boolean; check?: boolean; json?: boolean }, term: Terminal = { input: process.stdin, output: process.stdout }): Confirm | undefined {
+  if (flags.yes || flags.check || flags.json || !term.input.isTTY || !term.output.isTTY) return undefined;
   return async () => {
-    const rl = createInterface({ input: process.stdin, output: process.stdout });
+    const rl = createInterface({ input: term.input, output: term.output, terminal: true });
+    // Ctrl-C (the terminal is readline's now: no SIGINT reaches the process) or Ctrl-D at the
+    // prompt is a no: the caller cancels and releases its lock instead of waiting forever
+    const answered = new AbortController();
+    rl.on('SIGINT', () => answered.abort());
+    rl.on('close', () => answered.abort());
     try {
-      const a = (await rl.question('Apply these changes? [y/N] ')).trim().toLowerCase();
+      const a = (await rl.question('Apply these changes? [y/N] ', { signal: answered.signal })).trim().toLowerCase();
       return a === 'y' || a === 'yes';
+    } catch (err) {
+      if (!answered.signal.aborted) throw err;
+      term.output.write('\n');
+      return false;
     } finally {
       rl.close();
     }

@@ -149,10 +149,11 @@ async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<
 
 export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> {
   const queue = new PQueue({ concurrency: Math.max(1, ctx.opts.forks) });
-  const result: PlayResult = { play: play.name, done: [], failed: [], unreachable: [], untouched: [], stopped: false };
+  const lost = (play.lostBefore ?? []).filter((h) => play.hosts.includes(h));
+  const result: PlayResult = { play: play.name, done: [], failed: [], unreachable: [...lost], untouched: [], stopped: false };
   const all = play.hosts.filter((h) => ctx.alive(h));
   const maxFail = play.maxFailPercentage ?? 0;
-  const failedInPlay = new Set<string>();
+  const failedInPlay = new Set<string>(lost);
 
   // 1. plan (not in check mode: check mode runs every task through the same path and applies nothing)
   let toRun = all;

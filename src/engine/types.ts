@@ -91,6 +91,11 @@ export interface Play {
    * hosts with nothing to change report ok without waiting for a batch slot.
    */
   planFirst?: boolean;
+  /**
+   * hosts of this play found unreachable before it started (kha play's lock phase): reported as
+   * unreachable in its result and counted against its failure budget, as if it had found them
+   */
+  lostBefore?: string[];
 }
 
 export interface TaskResult {

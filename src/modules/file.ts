@@ -50,7 +50,8 @@ export function applyScript(p: FileParams): string {
   if (p.state === 'absent') return `rm -rf -- ${q}`;
   const lines = [p.state === 'directory' ? `mkdir -p -- ${q}` : `[ -e ${q} ] || : > ${q}`];
   if (p.mode !== undefined) lines.push(`chmod ${octal(p.mode)} -- ${q}`);
-  if (p.owner || p.group) lines.push(`chown ${quote(`${p.owner ?? ''}${p.group ? `:${p.group}` : ''}`)} -- ${q}`);
+  // `--` first: an owner that starts with `-` is an operand (an invalid user), never an option
+  if (p.owner || p.group) lines.push(`chown -- ${quote(`${p.owner ?? ''}${p.group ? `:${p.group}` : ''}`)} ${q}`);
   return lines.join(' && ');
 }
 

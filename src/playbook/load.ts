@@ -1,6 +1,9 @@
 // YAML playbooks: a list of plays that name hosts (group or host names), tasks and handlers,
 // with serial and max_fail_percentage, Ansible-shaped so an operator can read what will run.
 //
+// Values that reach a shell are checked here, before any connection: wait_for.host is an IP
+// address or a DNS name, owner/group a user/group name or a numeric id (bad input, exit 4).
+//
 //   - name: haproxy everywhere
 //     hosts: masters
 //     serial: "20%"
@@ -13,6 +16,7 @@
 //       - name: reload haproxy
 //         service: { name: haproxy, state: reloaded }
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -23,20 +27,44 @@ import type { Inventory } from '../inventory/types.js';
 import { commandModule, fileModule, packageModule, serviceModule, sysctlModule, templateModule, waitForModule } from '../modules/index.js';
 import { tcpConnectScript } from '../actions/probes.js';
 
+/** IPv4, IPv6 (no brackets, no zone) or a DNS name: nothing a shell or /dev/tcp could read as more. Pure. */
+export function isHostAddress(s: string): boolean {
+  if (isIP(s) !== 0) return !s.includes('%');
+  const label = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+  return s.length <= 253 && new RegExp(`^${label}(?:\\.${label})*\\.?$`).test(s);
+}
+
+/** A user or group name as useradd/groupadd accept it (at most 32 characters), or a numeric id. Pure. */
+export function isOwnerName(s: string): boolean {
+  return /^(?=.{1,32}$)(?:[a-z_][a-z0-9_-]*[$]?|[0-9]{1,10})$/.test(s);
+}
+
+/** A string field that must pass `ok`; the message shows the value (JSON: one line, whatever it holds). */
+const checked = (ok: (s: string) => boolean, what: string) =>
+  z.preprocess(
+    (v) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : v),
+    z.string().superRefine((v, ctx) => {
+      if (!ok(v)) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not ${what}` });
+    }),
+  );
+const host = checked(isHostAddress, 'an IPv4 or IPv6 address or a DNS name (e.g. 127.0.0.1, ::1, api.example.com)');
+const owner = checked(isOwnerName, 'a user name (lower case letters, digits, _ and -, as useradd takes) or a numeric uid');
+const group = checked(isOwnerName, 'a group name (lower case letters, digits, _ and -, as groupadd takes) or a numeric gid');
+
 const mode = z.union([z.string().regex(/^0?[0-7]{3,4}$/, 'a mode like "0644"'), z.number().int()]).transform((m) => (typeof m === 'number' ? parseInt(String(m), 8) : parseInt(m, 8)));
 const words = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(/\s+/).filter(Boolean)));
 
 const moduleSchemas = {
   package: z.strictObject({ names: z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])), state: z.enum(['present', 'latest']).optional() }),
-  file: z.strictObject({ path: z.string(), state: z.enum(['directory', 'absent', 'file']), mode: mode.optional(), owner: z.string().optional(), group: z.string().optional() }),
-  copy: z.strictObject({ path: z.string(), content: z.string().optional(), src: z.string().optional(), mode, owner: z.string().optional(), group: z.string().optional(), validate: words.optional() }),
+  file: z.strictObject({ path: z.string(), state: z.enum(['directory', 'absent', 'file']), mode: mode.optional(), owner: owner.optional(), group: group.optional() }),
+  copy: z.strictObject({ path: z.string(), content: z.string().optional(), src: z.string().optional(), mode, owner: owner.optional(), group: group.optional(), validate: words.optional() }),
   service: z.strictObject({ name: z.string(), state: z.enum(['started', 'stopped', 'restarted', 'reloaded']).optional(), enabled: z.boolean().optional(), daemon_reload: z.boolean().optional() }),
   command: z.strictObject({ argv: z.array(z.string()).min(1), creates: z.string().optional(), unless: z.array(z.string()).optional() }),
   sysctl: z.strictObject({ name: z.string(), value: z.union([z.string(), z.number()]).transform(String) }),
   wait_for: z.strictObject({
     argv: z.array(z.string()).optional(),
     port: z.number().int().min(1).max(65535).optional(),
-    host: z.string().optional(),
+    host: host.optional(),
     timeout: z.number().positive().default(30),
     interval: z.number().positive().default(0.5),
   }),
@@ -60,13 +88,13 @@ function toTask(raw: Record<string, unknown>, where: string, baseDir: string): T
   if (unknown.length) throw new InputError(`${where}: unknown key ${unknown[0]}; a task has name, notify and one module of ${MODULES.join(', ')}`);
   if (mods.length !== 1) throw new InputError(`${where}: a task needs exactly one module (${MODULES.join(', ')}), found ${mods.length ? mods.join(', ') : 'none'}`);
   const m = mods[0] as ModuleName;
+  const name = typeof raw.name === 'string' ? raw.name : undefined;
   const parsed = moduleSchemas[m].safeParse(raw[m]);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    throw new InputError(`${where}.${m}${i.path.length ? `.${i.path.join('.')}` : ''}: ${i.message}`);
+    throw new InputError(`${where}.${m}${i.path.length ? `.${i.path.join('.')}` : ''}${name !== undefined ? ` (task ${JSON.stringify(name)})` : ''}: ${i.message}`);
   }
   const p = parsed.data as any;
-  const name = typeof raw.name === 'string' ? raw.name : undefined;
   const notify = raw.notify === undefined ? undefined : Array.isArray(raw.notify) ? (raw.notify as string[]) : [String(raw.notify)];
   const common = { ...(name ? { name } : {}), ...(notify ? { notify } : {}) };
   switch (m) {

@@ -899,10 +899,11 @@ class SshConnection implements Connection {
     if (!this.needsSudo(this.spec.become)) {
       await this.sftpWrite(sftp, remotePath, data, opts.mode, opts.exclusive === true);
       if (opts.owner !== undefined || opts.group !== undefined) {
+        // `--` first: an owner or group that starts with `-` is an operand, never an option
         const script =
           opts.owner !== undefined
-            ? `chown ${quote(opts.owner + (opts.group !== undefined ? `:${opts.group}` : ''))} ${quote(remotePath)}`
-            : `chgrp ${quote(opts.group ?? '')} ${quote(remotePath)}`;
+            ? `chown -- ${quote(opts.owner + (opts.group !== undefined ? `:${opts.group}` : ''))} ${quote(remotePath)}`
+            : `chgrp -- ${quote(opts.group ?? '')} ${quote(remotePath)}`;
         const r = await this.run(script, { become: this.spec.become });
         if (r.code !== 0) throw fail('chown', r);
       }
@@ -917,7 +918,7 @@ class SshConnection implements Connection {
       const argv = ['install', '-m', opts.mode.toString(8).padStart(4, '0')];
       if (opts.owner !== undefined) argv.push('-o', opts.owner);
       if (opts.group !== undefined) argv.push('-g', opts.group);
-      argv.push(tmp, remotePath);
+      argv.push('--', tmp, remotePath);
       const dest = quote(remotePath);
       // `install` replaces whatever is there: an exclusive upload checks first (as root, in the
       // target's own directory)

@@ -383,15 +383,50 @@ describe('--check', () => {
   });
 });
 
+describe('one kha run at a time: /run/kha.lock', () => {
+  test('a second kha play while one runs is refused naming the holder and changes nothing; the first releases the lock when done', { timeout: 180_000 }, async () => {
+    await onAll((h) => sh(h, 'rm -f /tmp/kha-lock-slow-ran /tmp/kha-lock-second-ran /run/kha.lock'));
+    let firstPid = 0;
+    const first = play('lock-slow.yaml', [], { onSpawn: (c) => (firstPid = c.pid ?? 0) });
+    // the first run holds the lock on every host (its task sleeps 15 s)
+    const deadline = Date.now() + 60_000;
+    while ((await onAll((h) => status(h, 'test -e /run/kha.lock'))).some((c) => c !== 0)) {
+      if (Date.now() > deadline) throw new Error(`the first run never locked every host:\n${show(await first)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const lock = JSON.parse(await sh('m1', 'cat /run/kha.lock')) as { holder: string; pid: number; started: string; command: string };
+    const holder = `${os.userInfo().username}@${os.hostname()}`;
+    expect(lock).toMatchObject({ holder, pid: firstPid, command: 'play' });
+
+    const second = await play('lock-second.yaml', ['--yes']);
+    expect(second.code, show(second)).toBe(5);
+    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const one = (h: string) => `${h} is locked by ${esc(holder)} \\(pid ${firstPid}, kha play, started ${esc(lock.started)}, [^)]+ ago\\)`;
+    expect(second.stderr).toMatch(new RegExp(`^error: ${HOSTS.map(one).join('; ')}: nothing was changed; if that run is over, rerun with --break-lock$`, 'm'));
+    expect(second.stderr).toMatch(/^ {2}try: kha play --break-lock /m);
+    expect(second.stdout).not.toMatch(/lock second/);
+    expect(await onAll((h) => status(h, 'test -e /tmp/kha-lock-second-ran'))).toEqual(HOSTS.map(() => 1));
+    // the refused run left the first run's lock as it was
+    expect(JSON.parse(await sh('m1', 'cat /run/kha.lock'))).toEqual(lock);
+
+    const r = await first;
+    expect(r.code, show(r)).toBe(0);
+    expect(await onAll((h) => status(h, 'test -e /tmp/kha-lock-slow-ran'))).toEqual(HOSTS.map(() => 0));
+    expect(await onAll((h) => status(h, 'test -e /run/kha.lock'))).toEqual(HOSTS.map(() => 1));
+  });
+});
+
 describe('a host that is down', () => {
-  test('m5 stopped: unreachable (exit 3); max_fail_percentage decides whether the others go on', { timeout: 240_000 }, async () => {
+  test('m5 stopped: unreachable (exit 3); max_fail_percentage decides whether the others go on', { timeout: 300_000 }, async () => {
     const l = lab();
     await l.stopHost('m5');
     let dflt: Awaited<ReturnType<typeof playJson>>;
     let maxf: Awaited<ReturnType<typeof playJson>>;
     try {
-      // independent files on the hosts: run both at once (each waits out m5's connect retries)
-      [dflt, maxf] = await Promise.all([playJson('down-default.yaml'), playJson('down-maxfail.yaml')]);
+      // one after the other: each run locks the hosts (/run/kha.lock), so a second one at the same
+      // time would be refused; each waits out m5's connect retries while locking, then never dials it again
+      dflt = await playJson('down-default.yaml');
+      maxf = await playJson('down-maxfail.yaml');
     } finally {
       await l.startHost('m5');
     }

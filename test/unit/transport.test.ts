@@ -608,7 +608,7 @@ describe('upload', () => {
     expect(fs.readFileSync(dest, 'utf8')).toBe('global\n  maxconn 100\n');
     expect(fs.statSync(dest).mode & 0o777).toBe(0o644);
     const install = s.stats.commands.at(-1) ?? '';
-    expect(install).toMatch(/^sudo -n -H -u root -- sh -c .*install -m 0644 \/tmp\/\.kha-upload-[0-9a-f]+ /);
+    expect(install).toMatch(/^sudo -n -H -u root -- sh -c .*install -m 0644 -- \/tmp\/\.kha-upload-[0-9a-f]+ /);
     const tmp = /\/tmp\/\.kha-upload-[0-9a-f]+/.exec(install)?.[0] ?? '';
     expect(fs.existsSync(tmp)).toBe(false);
 
