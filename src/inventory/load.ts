@@ -393,6 +393,7 @@ export function parseInventory(text: string, file: string, overrides: Connection
   const groupVars: Record<string, Record<string, unknown>> = {};
   const source: InventorySource = {
     display: file,
+    text,
     lineOf,
     groupPaths: {},
     hostPaths: {},
