@@ -5,7 +5,7 @@ import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS } from '../engine/play.js';
 import type { SerialSpec } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
-import { writeInventoryAtomic } from '../inventory/edit.js';
+import { manualEditLines, writeInventoryAtomic, type ManualEdit } from '../inventory/edit.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { serviceModule } from '../modules/index.js';
 import { configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
@@ -18,9 +18,12 @@ import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts }
 export interface MembersOptions {
   serial: SerialSpec;
   maxFailPercentage: number;
-  /** the inventory file and its new text, written when the change succeeded */
+  /** the inventory file, the text kha read from it and its new text, written when the change succeeded */
   file: string;
+  oldText: string;
   newText: string;
+  /** the same change for an operator to make by hand, if the file cannot be written */
+  manual: ManualEdit;
   breakLock?: boolean;
 }
 
@@ -30,6 +33,8 @@ export interface MembersState extends UpState {
   mopts: MembersOptions;
   holder: string | null;
   inventoryWritten: boolean;
+  /** why the inventory was not written although every host was changed */
+  inventoryError?: string;
   hostStates: Record<string, string>;
 }
 
@@ -71,18 +76,28 @@ function requireOneHolder(st: MembersState, holders: string[]): void {
   st.holder = holders[0]!;
 }
 
-function writeInventory(st: MembersState): Phase<MembersState> {
-  return {
-    title: 'Write the inventory (comments and formatting kept)',
-    shouldRun: (x) => !x.run.check,
-    run: async (x) => {
-      writeInventoryAtomic(x.mopts.file, x.mopts.newText);
+/**
+ * The last phase. If the file cannot be written (an operator edited it during the run, or an I/O
+ * error), the hosts are already changed: say so in one line, then give the exact YAML line(s) to
+ * add or remove by hand. The command then exits 2.
+ */
+export const WRITE_INVENTORY_PHASE: Phase<MembersState> = {
+  title: 'Write the inventory (comments and formatting kept)',
+  shouldRun: (x) => !x.run.check,
+  run: async (x) => {
+    const { file, oldText, newText, manual } = x.mopts;
+    try {
+      const w = writeInventoryAtomic(file, newText, { expected: oldText });
       x.inventoryWritten = true;
-      x.run.events.info(`${x.mopts.file} updated`);
-      void st;
-    },
-  };
-}
+      x.run.events.info(`${file} updated (the previous version is ${w.backup})`);
+    } catch (err) {
+      x.inventoryError = describeError(err);
+      const [say, ...yaml] = manualEditLines(manual);
+      x.run.events.emit({ type: 'message', level: 'error', text: `${x.inventoryError}; the hosts are changed: ${say}` });
+      for (const l of yaml) x.run.events.info(l);
+    }
+  },
+};
 
 export function addMasterPhases(name: string): Phase<MembersState>[] {
   return [
@@ -218,18 +233,26 @@ export async function changeMembers(
     hostStates: {},
   };
   const phases = [...(kind === 'add' ? addMasterPhases(name) : removeMasterPhases(name))];
-  phases.push(writeInventory(st));
+  phases.push(WRITE_INVENTORY_PHASE);
   try {
     await runPhases(st, run.events, phases, run.opts.signal);
   } finally {
     await st.release?.();
-    if (!st.inventoryWritten && !run.check && Object.keys(st.hostStates).length) {
+    if (!st.inventoryWritten && !st.inventoryError && !run.check && Object.keys(st.hostStates).length) {
       run.events.warn(
         `${opts.file} was NOT changed. Host states: ${Object.entries(st.hostStates).map(([h, v]) => `${h}: ${v}`).join('; ')}. Fix the cause and run the same command again.`,
       );
     }
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
-    run.events.emit({ type: 'result', data: { holder: st.holder, inventoryWritten: st.inventoryWritten, hosts: st.hostStates } });
+    run.events.emit({
+      type: 'result',
+      data: {
+        holder: st.holder,
+        inventoryWritten: st.inventoryWritten,
+        ...(st.inventoryError ? { inventoryError: st.inventoryError, inventoryEdit: opts.manual } : {}),
+        hosts: st.hostStates,
+      },
+    });
   }
   return st;
 }

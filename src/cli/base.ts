@@ -9,12 +9,17 @@ import { JsonSink } from '../report/json.js';
 import { PinoSink, defaultLogFile } from '../report/log.js';
 import { PROBE_KEY } from '../modules/secret-file.js';
 import { mask } from '../transport/quote.js';
+import { askHidden } from './prompt.js';
 
 export const inventoryFlags = {
   inventory: Flags.string({ char: 'i', summary: 'Inventory file (Ansible YAML: all/hosts/vars/children).', required: true, helpValue: 'hosts.yaml' }),
   user: Flags.string({ char: 'u', summary: 'SSH user for every host (overrides ansible_user).' }),
   'private-key': Flags.string({ summary: 'SSH private key file (overrides ansible_ssh_private_key_file).' }),
   become: Flags.boolean({ char: 'b', summary: 'Use sudo on the hosts (overrides ansible_become).', allowNo: true }),
+  'ask-become-pass': Flags.boolean({
+    char: 'K',
+    summary: 'Ask for the sudo password once on the terminal (no echo); used for every become host without a password of its own.',
+  }),
   forks: Flags.integer({ summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
   'accept-new-host-keys': Flags.boolean({ summary: 'Trust and record the SSH host key of a host known_hosts has no line for (a changed key, or a new key type for a known host, is still refused).' }),
   'known-hosts': Flags.string({ summary: 'known_hosts file (default ~/.ssh/known_hosts).' }),
@@ -57,6 +62,11 @@ export interface Io {
   json: boolean;
   /** register secrets for masking as they become known */
   addSecrets(s: string[]): void;
+  /**
+   * Ask for a secret on the terminal without echo (progress output waits meanwhile); the answer
+   * is registered for masking. Absent where there is no terminal (tests, benchmarks).
+   */
+  askSecret?(question: string): Promise<string>;
 }
 
 /** Count -v / -vv / -vvv in argv (oclif has no counting flag) and return argv without them. */
@@ -74,6 +84,7 @@ export function splitVerbosity(argv: string[]): { argv: string[]; verbose: numbe
 export abstract class KhaCommand extends Command {
   protected io?: Io;
   private jsonSink?: JsonSink;
+  private humanSink?: HumanSink;
   /** PROBE_KEY: the key of secret-bearing files' hashes (src/modules/secret-file.ts) never reaches a sink */
   private secrets: string[] = [PROBE_KEY];
   private abort = new AbortController();
@@ -86,7 +97,7 @@ export abstract class KhaCommand extends Command {
     if (flags.quiet) {
       // nothing on stdout from the engine
     } else if (json) events.add((this.jsonSink = new JsonSink(process.stdout)));
-    else events.add(new HumanSink({ out: process.stdout, verbose }));
+    else events.add((this.humanSink = new HumanSink({ out: process.stdout, verbose })));
     const logFile = flags['log-file'] ?? defaultLogFile();
     try {
       events.add(new PinoSink(logFile));
@@ -106,8 +117,24 @@ export abstract class KhaCommand extends Command {
       verbose,
       json,
       addSecrets: (s) => this.secrets.push(...s.filter((x) => x && x.length > 0)),
+      askSecret: (q) => this.askSecret(q),
     };
     return this.io;
+  }
+
+  /** One secret from the terminal; Ctrl-C there interrupts the run like Ctrl-C anywhere else. */
+  private async askSecret(question: string): Promise<string> {
+    this.humanSink?.hold();
+    try {
+      const answer = await askHidden(question, { input: process.stdin, output: process.stderr });
+      this.secrets.push(...(answer ? [answer] : []));
+      return answer;
+    } catch (err) {
+      if (err instanceof KhaError && err.code === 'E_INTERRUPTED') this.abort.abort(err);
+      throw err;
+    } finally {
+      this.humanSink?.release();
+    }
   }
 
   /** oclif's own flag/argument errors are usage errors: one line, exit 4 */

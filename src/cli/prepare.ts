@@ -1,6 +1,5 @@
 // Build what every inventory command needs: the inventory, kha's settings, the SSH pool and the
 // run context. Bad input fails here, before any connection is opened.
-import { createInterface } from 'node:readline/promises';
 import type { Connector } from '../engine/context.js';
 import { RunContext } from '../engine/context.js';
 import type { HaSettings } from '../inventory/settings.js';
@@ -21,6 +20,7 @@ export interface InventoryFlagValues {
   user?: string | undefined;
   'private-key'?: string | undefined;
   become?: boolean | undefined;
+  'ask-become-pass'?: boolean | undefined;
   forks: number;
   'accept-new-host-keys'?: boolean | undefined;
   'known-hosts'?: string | undefined;
@@ -33,11 +33,23 @@ export interface InventoryFlagValues {
 export class SshConnector implements Connector {
   private pool: ConnectionPool;
   private traced = new Map<Connection, Connection>();
-  constructor(opts: ConnectOptions, forks: number, private readonly events?: EventBus) {
+  /**
+   * @param becomePassword -K: the password asked on the terminal, for every become host that has
+   *   none of its own
+   */
+  constructor(
+    opts: ConnectOptions,
+    forks: number,
+    private readonly events?: EventBus,
+    private readonly becomePassword?: Promise<string>,
+  ) {
     this.pool = new ConnectionPool({ ...opts, forks });
   }
   async get(host: InventoryHost): Promise<Connection> {
-    const c = await this.pool.get(host.connection);
+    const spec = host.connection;
+    const c = await this.pool.get(
+      this.becomePassword && needsBecomePassword(spec) ? { ...spec, becomePassword: await this.becomePassword } : spec,
+    );
     if (!this.events) return c;
     let t = this.traced.get(c);
     if (!t) this.traced.set(c, (t = traced(c, this.events)));
@@ -84,19 +96,39 @@ function traced(c: Connection, events: EventBus): Connection {
   };
 }
 
-async function askPassphrase(keyFile: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new Error(`${keyFile} is encrypted and there is no terminal to ask for its passphrase; load it into ssh-agent (ssh-add ${keyFile})`);
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  // do not echo the passphrase
-  const out = process.stderr.write.bind(process.stderr);
-  let muted = false;
-  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => { if (!muted) out(s); };
-  const p = rl.question(`passphrase for ${keyFile}: `);
-  muted = true;
-  const answer = await p;
-  rl.close();
-  process.stderr.write('\n');
-  return answer;
+function passphrasePrompt(io: Io): (keyFile: string) => Promise<string> {
+  return async (keyFile) => {
+    if (!process.stdin.isTTY || !io.askSecret) {
+      throw new Error(`${keyFile} is encrypted and there is no terminal to ask for its passphrase; load it into ssh-agent (ssh-add ${keyFile})`);
+    }
+    return io.askSecret(`passphrase for ${keyFile}: `);
+  };
+}
+
+const needsBecomePassword = (c: InventoryHost['connection']) => c.become && c.becomePassword === undefined;
+
+/**
+ * -K: ask once, now (before any output), for every host that becomes without a password of its
+ * own. Without a terminal it is bad input that says how else to give the password.
+ */
+export function askBecomePassword(inv: Inventory, flags: InventoryFlagValues, io: Io): Promise<string> | undefined {
+  if (!flags['ask-become-pass']) return undefined;
+  if (!process.stdin.isTTY || !io.askSecret) {
+    throw new InputError(
+      '-K/--ask-become-pass: there is no terminal to ask for the become password on (stdin is not a TTY); give it in the inventory instead: ansible_become_password_file: FILE (its first line, mode 0600) or ansible_become_password: ${env:NAME}',
+    );
+  }
+  if (!inv.hosts.some((h) => needsBecomePassword(h.connection))) {
+    io.events.warn('-K: no host uses become without a password of its own (ansible_become or -b); the become password was not asked');
+    return undefined;
+  }
+  const asked = io.askSecret('BECOME password: ').then((pw) => {
+    if (!pw) throw new InputError('-K/--ask-become-pass: no password was typed');
+    return pw;
+  });
+  // awaited by each connection that needs it; a Ctrl-C before the first one is not unhandled
+  asked.catch(() => undefined);
+  return asked;
 }
 
 export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptions {
@@ -104,7 +136,7 @@ export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptio
     ...(flags['known-hosts'] ? { knownHostsFile: flags['known-hosts'] } : {}),
     acceptNewHostKeys: Boolean(flags['accept-new-host-keys']),
     connectTimeoutMs: flags['connect-timeout'] * 1000,
-    onPassphrase: askPassphrase,
+    onPassphrase: passphrasePrompt(io),
     log: (m) => io.events.debug(m),
   };
 }
@@ -155,7 +187,8 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
 }
 
 export function makeRun(inv: Inventory, flags: InventoryFlagValues, io: Io, connector?: Connector): RunContext {
-  return new RunContext(inv, connector ?? new SshConnector(connectOptions(flags, io), flags.forks, io.events), io.events, {
+  const becomePassword = askBecomePassword(inv, flags, io);
+  return new RunContext(inv, connector ?? new SshConnector(connectOptions(flags, io), flags.forks, io.events, becomePassword), io.events, {
     check: Boolean(flags.check),
     diff: Boolean(flags.diff),
     forks: flags.forks,

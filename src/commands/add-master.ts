@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
 import { ExitCode, InputError } from '../errors.js';
@@ -26,7 +25,7 @@ export default class AddMaster extends KhaCommand {
     const { exitCodeOf } = await import('../cli/exit.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { parseSerialFlag } = await import('../engine/serial.js');
-    const { addHostToInventoryText } = await import('../inventory/edit.js');
+    const { addHostToInventoryText, hostEntryLine } = await import('../inventory/edit.js');
     const { HOST_NAME_RE, USER_RE, parseInventory } = await import('../inventory/load.js');
     const { resolveSettings } = await import('../inventory/settings.js');
     const { isIPv4 } = await import('../net/ipv4.js');
@@ -47,14 +46,16 @@ export default class AddMaster extends KhaCommand {
       if (flags.priority !== undefined && flags.priority >= minPrio) {
         throw new InputError(`--priority: ${flags.priority} is not below every other host's priority (lowest: ${minPrio}); a new master joins as a backup, so give it less than ${minPrio}`);
       }
-      const groupPath = inv.source?.groupPaths[before.mastersGroup];
-      if (!groupPath) throw new InputError(`${flags.inventory}: cannot find where the ${before.mastersGroup} group is defined`);
+      const src = inv.source;
+      const groupPath = src?.groupPaths[before.mastersGroup];
+      if (!src || !groupPath) throw new InputError(`${flags.inventory}: cannot find where the ${before.mastersGroup} group is defined`);
       const vars: Record<string, unknown> = { ansible_host: flags.host };
       if (flags.port) vars['ansible_port'] = flags.port;
       if (flags['ssh-user']) vars['ansible_user'] = flags['ssh-user'];
       if (flags.priority !== undefined) vars['priority'] = flags.priority;
       else if (minPrio <= 1) throw new InputError(`--priority: no priority is left below ${minPrio}; lower the others' priorities first`);
-      const text = await readFile(flags.inventory, 'utf8');
+      // the text kha read: the file is rewritten only if it still holds exactly this
+      const text = src.text;
       const newText = addHostToInventoryText(text, groupPath, name, vars);
       const newInv = parseInventory(newText, flags.inventory, {
         ...(flags.user ? { user: flags.user } : {}),
@@ -67,7 +68,15 @@ export default class AddMaster extends KhaCommand {
       }
       const run = makeRun(newInv, flags, io);
       track(run);
-      const st = await changeMembers('add', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], file: flags.inventory, newText });
+      const st = await changeMembers('add', run, before, after, name, {
+        serial,
+        maxFailPercentage: flags['max-fail'],
+        breakLock: flags['break-lock'],
+        file: flags.inventory,
+        oldText: text,
+        newText,
+        manual: { kind: 'add', under: [...groupPath, 'hosts'].join('.'), line: hostEntryLine(name, vars) },
+      });
       return exitCodeOf(run) || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);
     });
   }

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { Flags } from '@oclif/core';
 import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
 import { ExitCode, InputError } from '../errors.js';
@@ -35,12 +34,22 @@ export default class RemoveMaster extends KhaCommand {
       if (before.masters.includes(name) && before.masters.length === 1) {
         throw new InputError(`--name: ${name} is the last master; a control plane needs at least one (add another master first)`);
       }
-      const text = await readFile(flags.inventory, 'utf8');
-      const { text: newText } = removeHostFromInventoryText(text, name);
+      // the text kha read: the file is rewritten only if it still holds exactly this
+      const text = inv.source?.text;
+      if (text === undefined) throw new InputError(`${flags.inventory}: cannot edit this inventory`);
+      const { text: newText, removedFrom, removedLines } = removeHostFromInventoryText(text, name);
       const after = resolveSettings(parseInventory(newText, flags.inventory));
       const run = makeRun(inv, flags, io);
       track(run);
-      const st = await changeMembers('remove', run, before, after, name, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], file: flags.inventory, newText });
+      const st = await changeMembers('remove', run, before, after, name, {
+        serial,
+        maxFailPercentage: flags['max-fail'],
+        breakLock: flags['break-lock'],
+        file: flags.inventory,
+        oldText: text,
+        newText,
+        manual: { kind: 'remove', from: removedFrom, lines: removedLines.flat() },
+      });
       // the removed host being unreachable is expected and fine
       const code = run.failed.size ? ExitCode.failed : [...run.unreachable.keys()].some((h) => h !== name) ? ExitCode.unreachable : 0;
       return code || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);

@@ -1,9 +1,11 @@
 // Edit an inventory file the way an operator would: through yaml's Document API, so comments,
-// key order and formatting survive. Pure text -> text functions; the caller writes atomically.
+// key order and formatting survive. Pure text -> text functions, and the one function that
+// replaces the file (exclusive temp file, fsync, rename; never over an operator's newer edit).
 import { randomBytes } from 'node:crypto';
-import { writeFileSync, renameSync, statSync } from 'node:fs';
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import path from 'node:path';
 import { isMap, isScalar, parseDocument, stringify, type Document, YAMLMap } from 'yaml';
-import { InputError } from '../errors.js';
+import { InputError, KhaError } from '../errors.js';
 
 function groupHostsMaps(doc: Document): Array<{ path: string[]; map: YAMLMap }> {
   const out: Array<{ path: string[]; map: YAMLMap }> = [];
@@ -35,6 +37,11 @@ function flowMap(vars: Record<string, unknown>): string {
   return stringify(vars, { collectionStyle: 'flow' }).trim();
 }
 
+/** `m4: { ansible_host: 10.0.0.14 }`: the line add-master adds under the group's hosts (unindented). */
+export function hostEntryLine(name: string, vars: Record<string, unknown>): string {
+  return `${name}: ${flowMap(vars)}`;
+}
+
 /**
  * Add `name` with `vars` under the hosts of the group at `groupPath` (e.g. ['all','children','masters']).
  * Block-style maps are edited by inserting one line after the last host, so every other byte of
@@ -53,7 +60,7 @@ export function addHostToInventoryText(text: string, groupPath: string[], name: 
       const indent = key.range[0] - lineStart(text, key.range[0]);
       const at = lineEnd(text, Math.max(endAt - 1, key.range[0]));
       const eol = text.includes('\r\n') ? '\r\n' : '\n';
-      const line = `${' '.repeat(indent)}${name}: ${flowMap(vars)}${eol}`;
+      const line = `${' '.repeat(indent)}${hostEntryLine(name, vars)}${eol}`;
       const prefix = text.slice(0, at);
       return `${prefix}${prefix.endsWith('\n') || prefix === '' ? '' : eol}${line}${text.slice(at)}`;
     }
@@ -64,10 +71,14 @@ export function addHostToInventoryText(text: string, groupPath: string[], name: 
   return doc.toString();
 }
 
-/** Remove `name` from the hosts of every group (and all.hosts). Returns the new text and where it was. */
-export function removeHostFromInventoryText(text: string, name: string): { text: string; removedFrom: string[] } {
+/**
+ * Remove `name` from the hosts of every group (and all.hosts). Returns the new text, where it was
+ * and, per place, the lines removed (unindented; for an operator who must remove them by hand).
+ */
+export function removeHostFromInventoryText(text: string, name: string): { text: string; removedFrom: string[]; removedLines: string[][] } {
   const doc = parseDocument(text, { keepSourceTokens: true });
   const removedFrom: string[] = [];
+  const removedLines: string[][] = [];
   const cuts: Array<[number, number]> = [];
   let needDoc = false;
   for (const { path, map } of groupHostsMaps(doc)) {
@@ -79,24 +90,137 @@ export function removeHostFromInventoryText(text: string, name: string): { text:
     const endAt = value?.range?.[1] ?? key.range?.[1];
     if (map.flow || !key.range || endAt === undefined) {
       needDoc = true;
+      removedLines.push([`${name}: ${stringify(pair.value, { collectionStyle: 'flow' }).trim()}`]);
       map.delete(name);
       continue;
     }
-    cuts.push([lineStart(text, key.range[0]), lineEnd(text, Math.max(endAt - 1, key.range[0]))]);
+    const cut: [number, number] = [lineStart(text, key.range[0]), lineEnd(text, Math.max(endAt - 1, key.range[0]))];
+    cuts.push(cut);
+    removedLines.push(unindent(text.slice(...cut)));
   }
   if (!removedFrom.length) throw new InputError(`--name: ${name} is not a host of the inventory`);
-  if (needDoc) return { text: doc.toString(), removedFrom };
+  if (needDoc) return { text: doc.toString(), removedFrom, removedLines };
   let out = text;
   for (const [a, b] of cuts.sort((x, y) => y[0] - x[0])) out = out.slice(0, a) + out.slice(b);
-  return { text: out, removedFrom };
+  return { text: out, removedFrom, removedLines };
 }
 
-/** Write the inventory atomically (temp file beside it, same mode, rename). */
-export function writeInventoryAtomic(file: string, text: string): void {
-  const mode = statSync(file).mode & 0o777;
-  // an unpredictable name, created exclusively: a file or symlink planted at a guessable name
-  // (it was `.kha-<pid>.tmp`) would otherwise be written through
-  const tmp = `${file}.kha-${randomBytes(8).toString('hex')}.tmp`;
-  writeFileSync(tmp, text, { mode, flag: 'wx' });
-  renameSync(tmp, file);
+function unindent(block: string): string[] {
+  const lines = block.replace(/\r?\n$/, '').split(/\r?\n/);
+  const indent = Math.min(...lines.filter((l) => l.trim()).map((l) => l.length - l.trimStart().length));
+  return lines.map((l) => l.slice(indent));
+}
+
+/** What an operator must change by hand when kha could not write the inventory. */
+export type ManualEdit = { kind: 'add'; under: string; line: string } | { kind: 'remove'; from: string[]; lines: string[] };
+
+/** One line saying what to do, then the exact YAML line(s) to add or remove. */
+export function manualEditLines(edit: ManualEdit): [string, ...string[]] {
+  if (edit.kind === 'add') return [`add this line under ${edit.under} by hand:`, edit.line];
+  const lines = [...new Set(edit.lines)];
+  return [`remove ${lines.length === 1 ? 'this line' : 'these lines'} from ${edit.from.join(' and ')} by hand:`, ...lines];
+}
+
+/** The inventory changed on disk after kha read it: kha did not overwrite it. */
+export class InventoryChangedError extends KhaError {
+  constructor(file: string, why: string) {
+    super(`${file} ${why} after kha read it, so kha did not overwrite it`, { code: 'E_INVENTORY_CHANGED' });
+    this.name = 'InventoryChangedError';
+  }
+}
+
+export interface InventoryWritten {
+  /** the file written: the inventory, or the file its symlink points to */
+  target: string;
+  /** the previous version, next to the target */
+  backup: string;
+}
+
+/**
+ * Replace the inventory `file` with `text`, only if it still holds `expected` (what kha read):
+ * otherwise InventoryChangedError and nothing is written. A symlink is kept (its target is
+ * written), and so are the target's owner and mode. The previous version is kept as
+ * `<target>.bak`. Each file goes through an exclusive temp file with a random name in the
+ * target's directory (never a path someone prepared), fsynced, then renamed over; then the
+ * directory is fsynced.
+ */
+export function writeInventoryAtomic(file: string, text: string, opts: { expected: string }): InventoryWritten {
+  const target = currentTarget(file);
+  const st = statSync(target);
+  const check = () => {
+    if (currentTarget(file) !== target || readFileSync(target, 'utf8') !== opts.expected) throw new InventoryChangedError(file, 'changed on disk');
+  };
+  check();
+  const backup = `${target}.bak`;
+  const dir = path.dirname(target);
+  const bakTmp = writeTemp(dir, path.basename(target), opts.expected, st);
+  let tmp: string | undefined;
+  try {
+    tmp = writeTemp(dir, path.basename(target), text, st);
+    // the narrowest window: compare once more just before the renames
+    check();
+    renameSync(bakTmp, backup);
+    renameSync(tmp, target);
+  } catch (err) {
+    for (const t of [bakTmp, tmp]) if (t) removeQuietly(t);
+    throw err;
+  }
+  fsyncDir(dir);
+  return { target, backup };
+}
+
+function currentTarget(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new InventoryChangedError(file, 'was removed');
+    throw err;
+  }
+}
+
+/** A new file in `dir` with `text`, `like`'s owner and mode, fsynced; returns its path. */
+function writeTemp(dir: string, base: string, text: string, like: Stats): string {
+  const tmp = path.join(dir, `.${base}.kha-${randomBytes(8).toString('hex')}.tmp`);
+  // 'wx': fails if anything (a file, a symlink) already has the name; 0600 until chmod below
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    if (like.uid !== process.getuid?.() || like.gid !== process.getgid?.()) {
+      try {
+        fchownSync(fd, like.uid, like.gid);
+      } catch (err) {
+        throw new KhaError(`cannot give the new ${base} its owner ${like.uid}:${like.gid} (${(err as NodeJS.ErrnoException).code}); run kha as that user or as root`, { code: 'E_INVENTORY_OWNER', cause: err });
+      }
+    }
+    fchmodSync(fd, like.mode & 0o7777);
+    const buf = Buffer.from(text, 'utf8');
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    removeQuietly(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  return tmp;
+}
+
+function removeQuietly(p: string): void {
+  try {
+    unlinkSync(p);
+  } catch {
+    // already gone
+  }
+}
+
+/** Make the renames durable; a directory that cannot be fsynced (some filesystems) is no error. */
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

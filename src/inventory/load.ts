@@ -19,6 +19,7 @@ import {
   SETTING_NAMES,
   SETTING_PREFIXES,
 } from './settings.js';
+import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS, secretFromEnv, secretFromFile, vaultMessage } from './secrets.js';
 import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
 import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource } from './types.js';
 
@@ -69,10 +70,9 @@ const connectionShape = {
   ansible_ssh_common_args: z.string(),
 } as const;
 type ConnectionVar = keyof typeof connectionShape;
-const SECRET_VARS = new Set<string>(['ansible_become_password', 'ansible_become_pass', 'ansible_password', 'ansible_ssh_pass', 'vrrp_auth_pass']);
 /** connection variable names kha reads (with Ansible's older aliases) */
 export const CONNECTION_VARS = Object.keys(connectionShape) as ConnectionVar[];
-const KNOWN_KEYS: readonly string[] = [...CONNECTION_VARS, ...SETTING_NAMES];
+const KNOWN_KEYS: readonly string[] = [...CONNECTION_VARS, ...SETTING_NAMES, ...Object.keys(SECRET_FILE_VARS)];
 const isConnectionVar = (k: string): k is ConnectionVar => Object.hasOwn(connectionShape, k);
 
 // ---- group shape --------------------------------------------------------------------------
@@ -96,6 +96,8 @@ type YMap = Map<unknown, unknown>;
 interface VarBlock {
   path: string[];
   vars: YMap;
+  /** a secret read from `<key>_file`: key -> the key as written, for file:line in messages */
+  written?: Record<string, string>;
 }
 interface GroupRec {
   name: string;
@@ -113,6 +115,14 @@ interface HostRec {
 }
 
 // ---- entry points -------------------------------------------------------------------------
+
+/** Where `${env:NAME}` and `<field>_file` secrets are read from (tests pass their own). */
+export interface SecretSources {
+  /** default: process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** relative `_file` paths start here; default: the inventory file's directory */
+  baseDir?: string;
+}
 
 export async function loadInventory(file: string, overrides: ConnectionOverrides = {}): Promise<Inventory> {
   let text: string;
@@ -182,8 +192,11 @@ export function unclosedQuoteLine(text: string): { line: number; col: number; qu
   return undefined;
 }
 
-/** Pure: the text of the inventory, the file name used in messages. */
-export function parseInventory(text: string, file: string, overrides: ConnectionOverrides = {}): Inventory {
+/**
+ * The text of the inventory, the file name used in messages. Pure but for secrets given as
+ * `<field>_file` or `${env:NAME}`, read from `secretSources`.
+ */
+export function parseInventory(text: string, file: string, overrides: ConnectionOverrides = {}, secretSources: SecretSources = {}): Inventory {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, merge: true, prettyErrors: true });
   const lineOf = makeLineOf(doc, lc);
@@ -217,6 +230,8 @@ export function parseInventory(text: string, file: string, overrides: Connection
     throw new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
   }
   if (doc.contents === null) throw empty();
+  const vaulted = vaultPath(doc);
+  if (vaulted) throw fail(vaulted, vaultMessage(vaulted[vaulted.length - 1] ?? ''));
   let root: unknown;
   try {
     root = doc.toJS({ mapAsMap: true, maxAliasCount: 1000 });
@@ -242,16 +257,20 @@ export function parseInventory(text: string, file: string, overrides: Connection
   };
   group('all', ['all']);
 
-  const checkVar = (key: string, value: unknown, p: string[], onHost: boolean) => {
+  const env = secretSources.env ?? process.env;
+  const baseDir = secretSources.baseDir ?? path.dirname(file);
+  /** `from`: where a secret was read (a file, a variable); its value is never shown */
+  const checkVar = (key: string, value: unknown, p: string[], onHost: boolean, from?: string) => {
     if (key === '__proto__') throw fail(p, '__proto__ is not a usable variable name; rename the variable');
     if (value === null || value === undefined) return;
     const known = isConnectionVar(key) || isSettingName(key);
-    if (known && typeof value === 'string' && value.includes('{{')) {
+    const failFrom = (m: string) => fail(p, from ? `${m} (the value read from ${from})` : m);
+    if (known && from === undefined && typeof value === 'string' && value.includes('{{')) {
       throw fail(p, `${show(value)} is a Jinja template; kha does not evaluate templates, write the value itself`);
     }
     if (isConnectionVar(key)) {
       const r = connectionShape[key].safeParse(value);
-      if (!r.success) throw fail(p, r.error.issues[0]?.message ?? `invalid ${key}`);
+      if (!r.success) throw failFrom(r.error.issues[0]?.message ?? `invalid ${key}`);
       if (SECRET_VARS.has(key)) secrets.add(String(r.data));
       return;
     }
@@ -260,7 +279,7 @@ export function parseInventory(text: string, file: string, overrides: Connection
         throw fail(p, `${key} is cluster-wide; set it under all.vars (or the masters group's vars), not on a host`);
       }
       const r = parseSetting(key, value);
-      if (!r.ok) throw fail(p, r.message);
+      if (!r.ok) throw failFrom(r.message);
       if (SECRET_VARS.has(key)) secrets.add(String(r.value));
       return;
     }
@@ -284,12 +303,31 @@ export function parseInventory(text: string, file: string, overrides: Connection
     }
   };
 
+  /** A block's vars with `<field>_file` and `${env:NAME}` secrets read, each value checked. */
   const checkBlock = (vars: YMap, p: string[], onHost: boolean): VarBlock => {
+    const out: YMap = new Map();
+    const written: Record<string, string> = {};
     for (const [k, v] of vars) {
-      const key = keyName(k, [...p, String(k)], fail);
-      checkVar(key, v, [...p, key], onHost);
+      const asWritten = keyName(k, [...p, String(k)], fail);
+      const kp = [...p, asWritten];
+      const field = secretFileField(asWritten);
+      let key = asWritten;
+      let value = v;
+      let from: string | undefined;
+      if (field !== undefined && v !== null && v !== undefined) {
+        if (vars.has(field)) throw fail(kp, `${field} is set here too; keep one of ${field} and ${asWritten}`);
+        const r = secretFromFile(asWritten, v, baseDir);
+        if (!r.ok) throw fail(kp, r.message);
+        [key, value, from, written[field]] = [field, r.value, r.from, asWritten];
+      } else if (SECRET_VARS.has(asWritten)) {
+        const r = secretFromEnv(asWritten, v, env);
+        if (r && !r.ok) throw fail(kp, r.message);
+        if (r) [value, from] = [r.value, r.from];
+      }
+      checkVar(key, value, kp, onHost, from);
+      out.set(key, value);
     }
-    return { path: p, vars };
+    return { path: p, vars: out, ...(Object.keys(written).length ? { written } : {}) };
   };
 
   const walkGroup = (name: string, value: unknown, p: string[], parent: string | undefined, depth: number): void => {
@@ -386,13 +424,14 @@ export function parseInventory(text: string, file: string, overrides: Connection
       for (const [k, v] of b.vars) {
         const key = keyName(k, b.path, fail);
         vars[key] = plain(v, [...b.path, key], 0, fail);
-        paths[key] = [...b.path, key];
+        paths[key] = [...b.path, b.written?.[key] ?? key];
       }
     }
   };
   const groupVars: Record<string, Record<string, unknown>> = {};
   const source: InventorySource = {
     display: file,
+    text,
     lineOf,
     groupPaths: {},
     hostPaths: {},
@@ -411,7 +450,12 @@ export function parseInventory(text: string, file: string, overrides: Connection
     source.groupPaths[g.name] = g.path;
     source.groupAncestors[g.name] = ancestors(g.name);
     const own: Record<string, string[]> = {};
-    for (const b of g.blocks) for (const k of b.vars.keys()) own[keyName(k, b.path, fail)] = [...b.path, keyName(k, b.path, fail)];
+    for (const b of g.blocks) {
+      for (const k of b.vars.keys()) {
+        const key = keyName(k, b.path, fail);
+        own[key] = [...b.path, b.written?.[key] ?? key];
+      }
+    }
     source.ownVarPaths[g.name] = own;
   }
 
@@ -511,12 +555,6 @@ function currentUser(): string {
   }
 }
 
-export function expandHome(p: string): string {
-  if (p === '~') return os.homedir();
-  if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
-  return p;
-}
-
 function checkHostName(name: string, p: string[], fail: (p: readonly string[], m: string) => Error): void {
   if (HOST_NAME_RE.test(name) && name.length <= 253) return;
   if (/\[[^\]]*:[^\]]*\]/.test(name)) {
@@ -550,6 +588,29 @@ function iniHeadingLine(text: string): number | undefined {
     return /^\[[A-Za-z0-9_.:-]+\]$/.test(l) ? i + 1 : undefined;
   }
   return undefined;
+}
+
+/** The key path of the first Ansible Vault value (`!vault` tag, or `$ANSIBLE_VAULT;` text). */
+function vaultPath(doc: Document): string[] | undefined {
+  const walk = (node: unknown, p: string[], depth: number): string[] | undefined => {
+    if (depth > MAX_DEPTH) return undefined;
+    if (isScalar(node)) return node.tag === '!vault' || isVaultText(node.value) ? p : undefined;
+    if (isMap(node)) {
+      for (const it of node.items) {
+        const k = isScalar(it.key) ? String(it.key.value) : String(it.key);
+        const found = walk(it.value, [...p, k], depth + 1);
+        if (found) return found;
+      }
+    }
+    if (isSeq(node)) {
+      for (const it of node.items) {
+        const found = walk(it, p, depth + 1);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return walk(doc.contents, [], 0);
 }
 
 /** key path -> 1-based line of the deepest key found (follows aliases and << merge keys) */

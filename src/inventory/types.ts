@@ -30,6 +30,8 @@ export interface Inventory {
 export interface InventorySource {
   /** the file name as the user gave it; messages start with it */
   display: string;
+  /** the text the inventory was parsed from (add/remove-master edit it, and refuse to overwrite a newer file) */
+  text: string;
   /** 1-based line of the key at a path (['all','vars','vip']); the nearest enclosing key if absent */
   lineOf(path: readonly string[]): number | undefined;
   /** group -> key path of its first definition (['all','children','masters']) */

@@ -18,6 +18,8 @@ export class HumanSink implements Sink {
   /** live progress on a TTY: the phase, its elapsed time and the tasks done so far */
   private live: { title: string; t0: number; tasks: number; timer?: NodeJS.Timeout } | undefined;
   private liveShown = false;
+  /** lines kept back while a prompt waits for the operator on the same terminal */
+  private held: string[] | undefined;
   constructor(private readonly o: HumanOptions) {
     this.color = o.color ?? Boolean(o.out.isTTY && !process.env.NO_COLOR);
   }
@@ -34,7 +36,7 @@ export class HumanSink implements Sink {
   }
 
   private drawLive(): void {
-    if (!this.live || !this.isTty) return;
+    if (!this.live || !this.isTty || this.held) return;
     const sec = ((Date.now() - this.live.t0) / 1000).toFixed(1);
     const spin = '|/-\\'[Math.floor(Date.now() / 150) % 4];
     this.o.out.write(`\r\x1b[2K${this.c('dim', `${spin} ${this.live.title}: ${sec} s, ${this.live.tasks} task${this.live.tasks === 1 ? '' : 's'} done`)}`);
@@ -52,6 +54,10 @@ export class HumanSink implements Sink {
   }
 
   private line(s = ''): void {
+    if (this.held) {
+      this.held.push(`${s}\n`);
+      return;
+    }
     this.clearLive();
     this.o.out.write(`${s}\n`);
     this.drawLive();
@@ -126,7 +132,22 @@ export class HumanSink implements Sink {
     }
   }
 
+  /** A prompt is about to ask on the terminal: clear the progress line and keep output back. */
+  hold(): void {
+    this.clearLive();
+    this.held ??= [];
+  }
+
+  /** The prompt was answered: print what was kept back, in order. */
+  release(): void {
+    const lines = this.held ?? [];
+    this.held = undefined;
+    for (const l of lines) this.o.out.write(l);
+    this.drawLive();
+  }
+
   close(): void {
+    this.release();
     this.stopLive();
   }
 

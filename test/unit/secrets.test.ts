@@ -6,6 +6,9 @@
 // the prompt kha chose, reads the password from stdin, checks it, then execs the command.
 // The playbook writes a file holding the VRRP pass (shown with --diff) and ends with a task that
 // fails after echoing all three secrets on stderr and stdout (shown with -vv).
+// The same holds for secrets given without plain text: read from files and the environment, typed
+// at the -K prompt, and an encrypted key's passphrase. The prompts run on a real pseudo-terminal
+// (util-linux `script`), where nothing typed may be echoed.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +19,8 @@ import type { HostNet } from '../../src/actions/preflight.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
 import { desiredFiles, KEEPALIVED_CONF } from '../../src/roles/ha.js';
+import { parseableKeyPair } from '../../src/transport/keygen.js';
+import { quoteArgv } from '../../src/transport/quote.js';
 import { startFakeSshServer, type FakeSshServer } from '../helpers/fake-ssh-server.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,7 +30,8 @@ const SSH_PASSWORD = 'Ssh-Pa55word-7q';
 const BECOME_PASSWORD = 'Bec0me-S3cret-x9';
 const VRRP_PASS = 'Vr9Pa55'; // VRRP keeps 8 characters at most
 const WRONG_BECOME = 'Wr0ng-Bec0me-k4';
-const SECRETS = [SSH_PASSWORD, BECOME_PASSWORD, VRRP_PASS, WRONG_BECOME];
+const PASSPHRASE = 'Key-Pa55phrase-z3';
+const SECRETS = [SSH_PASSWORD, BECOME_PASSWORD, VRRP_PASS, WRONG_BECOME, PASSPHRASE];
 
 /** sudo as kha needs it: -S -p PROMPT | -n, -H, -u USER, --, command. Never sees a password on argv. */
 const FAKE_SUDO = `#!/bin/sh
@@ -50,25 +56,29 @@ exec "$@"
 
 interface Run {
   code: number;
+  /** on a pseudo-terminal: the whole terminal transcript (stdout and stderr) */
   stdout: string;
   stderr: string;
   log: string;
+  /** successful sudo password checks during the run */
+  sudoOk: number;
 }
 
 let dir = '';
 let server: FakeSshServer;
-const runs: Record<'human' | 'json' | 'wrongSudo', Run> = {} as never;
+type RunName = 'human' | 'json' | 'wrongSudo' | 'sources' | 'sourcesJson' | 'askBecome' | 'askBecomeNoTty' | 'passphrase';
+const runs: Record<RunName, Run> = {} as never;
+const KEY = parseableKeyPair(undefined, { passphrase: PASSPHRASE, cipher: 'aes256-ctr', rounds: 2 });
 
-function inventory(becomePassword: string): string {
+/** vars: the secret lines (default: all three in plain text) */
+function inventory(becomePassword: string, secretVars?: string[]): string {
   return [
     'all:',
     '  vars:',
     '    vip: 10.0.0.100',
-    `    vrrp_auth_pass: ${VRRP_PASS}`,
     '    ansible_user: deploy',
-    `    ansible_password: ${SSH_PASSWORD}`,
     '    ansible_become: true',
-    `    ansible_become_password: ${becomePassword}`,
+    ...(secretVars ?? [`vrrp_auth_pass: ${VRRP_PASS}`, `ansible_password: ${SSH_PASSWORD}`, `ansible_become_password: ${becomePassword}`]).map((l) => `    ${l}`),
     '  children:',
     '    masters:',
     '      hosts:',
@@ -77,22 +87,40 @@ function inventory(becomePassword: string): string {
   ].join('\n');
 }
 
-function kha(name: keyof typeof runs, args: string[]): Promise<void> {
+const sudoOkCount = () => (fs.existsSync(path.join(dir, 'sudo.log')) ? fs.readFileSync(path.join(dir, 'sudo.log'), 'utf8').split('\n').filter((l) => l === 'ok').length : 0);
+
+/**
+ * Run the built CLI; with `answer`, on a pseudo-terminal (`script`), typing `answer.text` once
+ * `answer.prompt` shows. stdin is closed otherwise (no terminal).
+ */
+function kha(name: RunName, args: string[], opts: { env?: Record<string, string>; answer?: { prompt: string; text: string } } = {}): Promise<void> {
   const logFile = path.join(dir, `${name}.log`);
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, XDG_STATE_HOME: path.join(dir, 'state'), SSH_AUTH_SOCK: '', NO_COLOR: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: dir, XDG_STATE_HOME: path.join(dir, 'state'), SSH_AUTH_SOCK: '', NO_COLOR: '1', ...opts.env };
   delete env['KHA_DEBUG'];
   const argv = [RUN_JS, ...args, '--known-hosts', path.join(dir, 'known_hosts'), '--accept-new-host-keys', '--log-file', logFile];
+  const sudoBefore = sudoOkCount();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, argv, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const answer = opts.answer;
+    const child = answer
+      ? spawn('script', ['-qfec', quoteArgv([process.execPath, ...argv]), '/dev/null'], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(process.execPath, argv, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let answered = false;
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (answer && !answered && stdout.includes(answer.prompt)) {
+        answered = true;
+        child.stdin!.write(`${answer.text}\r`);
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      runs[name] = { code: code ?? -1, stdout, stderr, log: fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '' };
+      child.stdin?.end();
+      runs[name] = { code: code ?? -1, stdout, stderr, log: fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '', sudoOk: sudoOkCount() - sudoBefore };
       resolve();
     });
   });
@@ -126,6 +154,7 @@ beforeAll(async () => {
   );
   server = await startFakeSshServer({
     password: SSH_PASSWORD,
+    authorizedKey: KEY.public,
     username: 'deploy',
     sftp: 'fs',
     env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, FAKE_SUDO_PASSWORD_FILE: path.join(dir, 'sudo-password'), FAKE_SUDO_LOG: path.join(dir, 'sudo.log') },
@@ -138,7 +167,33 @@ beforeAll(async () => {
   fs.rmSync(out, { recursive: true, force: true });
   await kha('json', ['play', '-i', 'hosts.yaml', 'site.yaml', '--diff', '-vv', '--json']);
   await kha('wrongSudo', ['play', '-i', 'wrong-sudo.yaml', 'site.yaml', '-vv']);
-}, 240_000);
+
+  // the secrets from files (relative to the inventory, mode 0600) and the environment
+  fs.writeFileSync(path.join(dir, 'vrrp-pass'), `${VRRP_PASS}\n`, { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'ssh-pass'), `${SSH_PASSWORD}\n`, { mode: 0o600 });
+  fs.writeFileSync(
+    path.join(dir, 'sources.yaml'),
+    inventory('', ['vrrp_auth_pass_file: vrrp-pass', 'ansible_password_file: ssh-pass', 'ansible_become_password: ${env:KHA_TEST_BECOME}']),
+  );
+  const fromEnv = { env: { KHA_TEST_BECOME: BECOME_PASSWORD } };
+  fs.rmSync(out, { recursive: true, force: true });
+  await kha('sources', ['play', '-i', 'sources.yaml', 'site.yaml', '--diff', '-vv'], fromEnv);
+  fs.rmSync(out, { recursive: true, force: true });
+  await kha('sourcesJson', ['play', '-i', 'sources.yaml', 'site.yaml', '--diff', '-vv', '--json'], fromEnv);
+
+  // -K: no become password in the inventory; typed on a terminal, or refused without one
+  fs.writeFileSync(path.join(dir, 'ask.yaml'), inventory('', [`vrrp_auth_pass: ${VRRP_PASS}`, `ansible_password: ${SSH_PASSWORD}`]));
+  fs.rmSync(out, { recursive: true, force: true });
+  await kha('askBecome', ['play', '-i', 'ask.yaml', 'site.yaml', '-K', '--yes', '-vv'], { answer: { prompt: 'BECOME password: ', text: BECOME_PASSWORD } });
+  await kha('askBecomeNoTty', ['play', '-i', 'ask.yaml', 'site.yaml', '--ask-become-pass']);
+
+  // an encrypted key: its passphrase typed on a terminal
+  const keyFile = path.join(dir, 'id_enc');
+  fs.writeFileSync(keyFile, KEY.private, { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'key.yaml'), inventory('', [`ansible_become_password: ${BECOME_PASSWORD}`, `ansible_ssh_private_key_file: ${keyFile}`]));
+  fs.rmSync(out, { recursive: true, force: true });
+  await kha('passphrase', ['play', '-i', 'key.yaml', 'site.yaml', '--yes', '-vv'], { answer: { prompt: `passphrase for ${keyFile}: `, text: PASSPHRASE } });
+}, 360_000);
 
 afterAll(async () => {
   await server?.close();
@@ -199,6 +254,57 @@ describe('secrets never leak (kha play against the fake SSH server, become throu
     expect(server.stats.commands.length).toBeGreaterThan(10);
     expect(server.stats.commands.some((c) => c.startsWith('sudo -S -p '))).toBe(true);
     expect(server.stats.commands.flatMap(leaks)).toEqual([]);
+  });
+});
+
+describe('secrets without plain text: from files and the environment, typed at -K, a key passphrase', () => {
+  test('_file and ${env:NAME} secrets are used (password login, sudo, the VRRP file) and masked in the human output and its log', () => {
+    const r = runs.sources;
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.sudoOk).toBeGreaterThanOrEqual(3);
+    expect(r.stdout).toContain('+    auth_pass ********');
+    expect(r.stdout).toContain('ssh=******** become=******** vrrp=********');
+    expect(r.log).toContain('ssh=******** become=******** vrrp=********');
+    expect(leaks(r.stdout)).toEqual([]);
+    expect(leaks(r.stderr)).toEqual([]);
+    expect(leaks(r.log)).toEqual([]);
+  });
+
+  test('... and in the --json document and its log', () => {
+    const r = runs.sourcesJson;
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout).toContain('ssh=******** become=******** vrrp=********');
+    expect(leaks(r.stdout)).toEqual([]);
+    expect(leaks(r.stderr)).toEqual([]);
+    expect(leaks(r.log)).toEqual([]);
+  });
+
+  test('-K on a terminal: asked once, nothing typed is echoed, sudo gets it, and it is masked like any secret', () => {
+    const r = runs.askBecome;
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stdout.split('BECOME password: ').length - 1, r.stdout).toBe(1);
+    expect(r.sudoOk).toBeGreaterThanOrEqual(3);
+    expect(r.stdout).toContain('ssh=******** become=******** vrrp=********');
+    expect(leaks(r.stdout)).toEqual([]);
+    expect(leaks(r.log)).toEqual([]);
+  });
+
+  test('-K without a terminal: bad input (exit 4) that says how else to give the password; nothing connects', () => {
+    const r = runs.askBecomeNoTty;
+    expect(r.code, r.stdout + r.stderr).toBe(4);
+    expect(r.stderr).toContain(
+      'error: -K/--ask-become-pass: there is no terminal to ask for the become password on (stdin is not a TTY); give it in the inventory instead: ansible_become_password_file: FILE (its first line, mode 0600) or ansible_become_password: ${env:NAME}',
+    );
+    expect(r.sudoOk).toBe(0);
+  });
+
+  test('an encrypted key\'s passphrase is asked on the terminal without echo', () => {
+    const r = runs.passphrase;
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stdout.split('passphrase for ').length - 1, r.stdout).toBe(1);
+    expect(r.stdout).toContain('      ! ssh=Ssh-Pa55word-7q become=******** vrrp=Vr9Pa55');
+    // this inventory holds only the become password: the other two are no secrets of this run
+    for (const text of [r.stdout, r.log]) expect([PASSPHRASE, BECOME_PASSWORD].filter((x) => text.includes(x))).toEqual([]);
   });
 });
 
