@@ -36,7 +36,7 @@ import {
   type NodeNginxVars,
 } from '../roles/node-proxy.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
-import { playOrThrow, type UpState } from './up.js';
+import { playOrThrow, type UpState } from './rollout.js';
 
 export const ETC_HOSTS = '/etc/hosts';
 export const H_RELOAD_NGINX = 'reload nginx';

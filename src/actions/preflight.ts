@@ -3,16 +3,10 @@
 import type { Facts } from '../facts/types.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { inSubnet, network } from '../net/ipv4.js';
+import type { HostNet } from '../net/host-net.js';
 
-export interface HostNet {
-  /** the VRRP interface */
-  iface: string;
-  /** the host's own address on that interface (never the VIP) */
-  address: string;
-  prefix: number;
-  /** the host holds the VIP right now */
-  holdsVip: boolean;
-}
+export type { HostNet } from '../net/host-net.js';
+
 
 export interface PreflightResult {
   errors: string[];

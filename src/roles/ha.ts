@@ -5,7 +5,7 @@ import type { Handler, HostContext, Task } from '../engine/types.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { appliedModule, commandModule, fileModule, packageModule, serviceModule, templateModule } from '../modules/index.js';
 import type { TemplateParams } from '../modules/template.js';
-import type { HostNet } from '../actions/preflight.js';
+import type { HostNet } from '../net/host-net.js';
 import {
   CHECK_APISERVER_SCRIPT_PATH,
   CHECK_HAPROXY_SCRIPT_PATH,

@@ -1,0 +1,114 @@
+// What every rollout verb (up, add-master, remove-master, upgrade) shares: the run's state, its
+// options and result, and the few steps each of them takes the same way (connect and gather, lock,
+// run a play or stop). Split out of up.ts so that actions/nodes.ts and up.ts no longer import each
+// other (dependency-cruiser's no-circular rule, .dependency-cruiser.cjs).
+import type { RunContext } from '../engine/context.js';
+import type { Phase } from '../engine/phases.js';
+import { runPlay, PlayStopped } from '../engine/play.js';
+import type { Play, PlayResult, SerialSpec } from '../engine/types.js';
+import { ExitCode, KhaError, describeError } from '../errors.js';
+import type { HaSettings } from '../inventory/settings.js';
+import type { HostNet } from '../net/host-net.js';
+import type { Confirm } from './plan.js';
+import { acquireLocks } from './lock.js';
+
+export interface UpOptions {
+  serial: SerialSpec;
+  maxFailPercentage?: number;
+  /** asked before the first change (kha shows the plan either way) */
+  confirm?: Confirm;
+  /** remove a lock a previous run left behind */
+  breakLock?: boolean;
+  /** the command name recorded in the lock */
+  command?: string;
+}
+
+export interface UpState {
+  run: RunContext;
+  s: HaSettings;
+  opts: UpOptions;
+  net: Record<string, HostNet>;
+  holders: string[];
+  plays: PlayResult[];
+  result?: UpResult;
+  /** host -> what would change (from the Plan phase); hosts with nothing skip install/configure */
+  plan?: Record<string, string[]>;
+  /** the keepalived change cannot be rolled host by host (VRRP peers would not hear each other) */
+  vrrpBreaking?: boolean;
+  /** preflight found more than one holder: up may repair it by converging the configs */
+  splitBrain?: boolean;
+  /** releases the per-host locks (lockPhase) */
+  release?: () => Promise<void>;
+  /**
+   * The Plan found nothing to change on any load-balancer host (packages, files, services
+   * started and enabled, each running the config on disk) and the facts show the VIP on the
+   * host that should hold it: the start phases would only re-check that, so they are skipped
+   * and Verify also checks keepalived's check script on every host.
+   */
+  converged?: boolean;
+  /** Verify found no apiserver up (before kubeadm init): the node proxies are proven by a TCP connect only */
+  bootstrap?: boolean;
+}
+
+/** One kha run at a time: every host gets /run/kha.lock for the duration of a changing command. */
+export function lockPhase<S extends UpState>(hosts: (st: S) => string[]): Phase<S> {
+  return {
+    title: 'Lock the hosts (one kha run at a time)',
+    run: async (st) => {
+      st.release = await acquireLocks(st.run, hosts(st), { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false });
+    },
+  };
+}
+
+export interface UpResult {
+  vip: string;
+  frontendPort: number;
+  holder: string | null;
+  endpoint: string;
+  hosts: Array<{ name: string; address: string; interface: string; priority: number; primary: boolean; holdsVip: boolean; backendsUp?: number; backendsTotal?: number }>;
+  changed: boolean;
+  /** apiservers haproxy on the holder counts up */
+  apiserversUp: number;
+  /** no apiserver answers yet (before kubeadm init): the run succeeds and ends with nextSteps */
+  bootstrap: boolean;
+  /** what to run next (kubeadm init, then the joins), when bootstrap */
+  nextSteps?: string[];
+}
+
+/** Connect to every host and gather facts in parallel; unreachable hosts stop the run before any change. */
+export async function connectAndGather(run: RunContext, hosts: string[]): Promise<void> {
+  const results = await Promise.allSettled(hosts.map((h) => run.facts0(h)));
+  const bad: string[] = [];
+  results.forEach((r, i) => {
+    const h = hosts[i]!;
+    if (r.status === 'rejected') {
+      run.markUnreachable(h, r.reason);
+      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'unreachable', error: describeError(r.reason), ms: 0, check: run.check });
+      bad.push(h);
+    } else {
+      run.count(h, 'ok');
+      const f = r.value;
+      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'ok', why: `${f.os.prettyName}, ${f.pkgMgr ?? 'no package manager'}`, ms: 0, check: run.check });
+    }
+  });
+  if (bad.length) {
+    const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    const fatal = first.reason instanceof KhaError && first.reason.fatal;
+    throw new KhaError(`${bad.length === 1 ? `${bad[0]} is` : `${bad.join(', ')} are`} unreachable: ${describeError(first.reason).replace(new RegExp(`^${bad[0]}: `), '')}; nothing was changed on any host`, {
+      code: 'E_UNREACHABLE',
+      exit: ExitCode.unreachable,
+      fatal,
+    });
+  }
+}
+
+export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
+  const r = await runPlay(st.run, play);
+  st.plays.push(r);
+  if (r.stopped || r.failed.length || r.unreachable.length) {
+    const err = new PlayStopped(r);
+    if (r.unreachable.length && !r.failed.length) Object.assign(err, { exit: ExitCode.unreachable });
+    throw err;
+  }
+  return r;
+}
