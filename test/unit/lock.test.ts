@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { refusal } from '../helpers/refusal.js';
 import { acquireLocks, acquireScript, breakScript, formatAge, LOCK_PATH, parseLock, releaseScript, type LockEnv, type LockInfo } from '../../src/actions/lock.js';
 import type { RunEvent } from '../../src/engine/events.js';
 import { ExitCode, KhaError, describeError } from '../../src/errors.js';
@@ -64,14 +65,6 @@ function setup(opts: { check?: boolean; handler?: (host: string) => Handler | un
 const other = (over: Partial<LockInfo> = {}): string =>
   `${JSON.stringify({ holder: 'bob@ops2', pid: 777, started: new Date(NOW - 12 * 60_000).toISOString(), command: 'up', ...over })}\n`;
 
-async function refusal(p: Promise<unknown>): Promise<KhaError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(KhaError);
-  return err as KhaError;
-}
 
 describe('acquireLocks (in-memory /run)', () => {
   test('takes the lock on every host: JSON on stdin (never on the command line), as root', async () => {

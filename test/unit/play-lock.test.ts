@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import { refusal } from '../helpers/refusal.js';
 import { LOCK_PATH, type LockEnv } from '../../src/actions/lock.js';
 import { playbook } from '../../src/actions/play.js';
 import { exitCodeOf } from '../../src/cli/exit.js';
@@ -97,14 +98,6 @@ function setup(opts: { check?: boolean; hosts?: string[]; onChange?: (host: stri
   return { run, plays, state, log, all, seq, infos, events, abort, connector };
 }
 
-async function refusal(p: Promise<unknown>): Promise<KhaError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(KhaError);
-  return err as KhaError;
-}
 
 describe('kha play (the action): the lock', () => {
   test('every host is locked before any change and released after the last one', async () => {
