@@ -187,7 +187,7 @@ export function proxyProbeScript(port: number, path = '/healthz'): string {
     'if command -v curl >/dev/null 2>&1; then',
     `  curl -sk --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' ${url}`,
     'else',
-    `  timeout 3 bash -c ${quote(`exec 3<>/dev/tcp/127.0.0.1/${port}`)} && echo tcp`,
+    `  ${tcpProbeScript(port)}`,
     'fi',
   ].join('\n');
 }
