@@ -4,13 +4,24 @@
 # registry on CI machines), FROM a debootstrap'd bookworm rootfs imported as kha-base:bookworm.
 # Idempotent: exits at once when the image exists AND carries the hash of this directory's
 # content (label kha.image.hash); rebuilds when docker/* changed, or always with --force.
+# --ready also builds $KHA_READY_IMAGE (default kha-host-ready:1): the same host with keepalived and
+# haproxy preinstalled (docker/ready.Dockerfile), for the integration tests that are not about
+# installing. CI builds both (.ci/run); `kha lab up` needs only the plain one.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 IMAGE="${KHA_IMAGE:-kha-host:1}"
+READY_IMAGE="${KHA_READY_IMAGE:-kha-host-ready:1}"
 BASE_IMAGE="${KHA_BASE_IMAGE:-kha-base:bookworm}"
 PKGS="systemd,systemd-sysv,dbus,openssh-server,iproute2,sudo,procps,ca-certificates,python3,psmisc,openssl,nftables,curl"
 force=0
-[ "${1:-}" = "--force" ] && force=1
+ready=0
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    --ready) ready=1 ;;
+    *) echo "usage: build-image.sh [--force] [--ready]" >&2; exit 4 ;;
+  esac
+done
 
 # One build at a time on this machine (tests and `kha lab up` may call this concurrently).
 exec 9>"${TMPDIR:-/tmp}/kha-build-image.lock"
@@ -18,9 +29,32 @@ flock 9
 
 hash="$(cd "$here" && find . -type f ! -name '*.swp' ! -name '*~' -print0 | LC_ALL=C sort -z \
   | xargs -0 sha256sum | sha256sum | cut -c1-16)"
-have="$(docker image inspect -f '{{index .Config.Labels "kha.image.hash"}}' "$IMAGE" 2>/dev/null || true)"
+label() { docker image inspect -f '{{index .Config.Labels "kha.image.hash"}}' "$1" 2>/dev/null || true; }
+
+# The preinstalled image, FROM the current plain one (built below first when that is stale).
+build_ready() {
+  [ "$ready" = 1 ] || return 0
+  if [ "$force" = 0 ] && [ "$(label "$READY_IMAGE")" = "$hash" ]; then
+    echo "image $READY_IMAGE present (docker/ hash $hash)"; return 0
+  fi
+  local old start out
+  old="$(docker image inspect -f '{{.Id}}' "$READY_IMAGE" 2>/dev/null || true)"
+  start=$(date +%s)
+  if ! out="$(DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}" docker build ${KHA_BUILD_NO_CACHE:+--no-cache} \
+      -f "$here/ready.Dockerfile" --build-arg BASE="$IMAGE" \
+      --label kha.image.hash="$hash" -t "$READY_IMAGE" "$here" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    echo "docker build of $READY_IMAGE from $IMAGE failed" >&2
+    exit 1
+  fi
+  local new; new="$(docker image inspect -f '{{.Id}}' "$READY_IMAGE")"
+  [ -n "$old" ] && [ "$old" != "$new" ] && { docker rmi "$old" >/dev/null 2>&1 || true; }
+  echo "built $READY_IMAGE from $IMAGE in $(( $(date +%s) - start )) s (docker/ hash $hash)"
+}
+
+have="$(label "$IMAGE")"
 if [ "$force" = 0 ] && [ "$have" = "$hash" ]; then
-  echo "image $IMAGE present (docker/ hash $hash)"; exit 0
+  echo "image $IMAGE present (docker/ hash $hash)"; build_ready; exit 0
 fi
 [ -n "$have" ] && [ "$force" = 0 ] && echo "image $IMAGE is stale (hash $have, docker/ now $hash): rebuilding"
 
@@ -55,3 +89,4 @@ new_id="$(docker image inspect -f '{{.Id}}' "$IMAGE")"
 # drop the superseded image (kept if a container still uses it)
 [ -n "$old_id" ] && [ "$old_id" != "$new_id" ] && { docker rmi "$old_id" >/dev/null 2>&1 || true; }
 echo "built $IMAGE from $base in $(( $(date +%s) - start )) s (docker/ hash $hash)"
+build_ready

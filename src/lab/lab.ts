@@ -10,520 +10,193 @@
 // Addresses: the network is created with an explicit /24 subnet and every host gets a fixed
 // address (.11, .12, ...), so stopHost/startHost keep the address. The VIP is .250 (or the next
 // free one below it), never the gateway nor a host.
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import type { ContainerRuntimeClient } from 'testcontainers';
+import { intToIp, ipToInt } from '../net/ipv4.js';
 import { parseableKeyPair } from '../transport/keygen.js';
-import type { ContainerRuntimeClient, GenericContainer as GenericContainerT } from 'testcontainers';
-import YAML from 'yaml';
+import { SEED_IN, SEED_OUT } from './apt-cache.js';
+import { client, dockerExec, labContainer, validName } from './docker.js';
+import { dockerAvailable, ensureImage } from './image.js';
+import { createNetwork } from './network.js';
+import { waitReady } from './ready.js';
+import {
+  APT_SEED_MOUNT,
+  DEFAULT_APT_CACHE_DIR,
+  HOST_LABEL,
+  LAB_LABEL,
+  NO_DOCKER_MESSAGE,
+  STATE_LABEL,
+  type Lab,
+  type LabHost,
+  type LabState,
+  type LabUpOptions,
+} from './types.js';
 
-// Ryuk (testcontainers' reaper) cannot be pulled where there is no registry; we clean up by label.
-process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+export { dockerAvailable, dockerDir, ensureImage } from './image.js';
+export { writeLabInventory } from './inventory.js';
+export {
+  DEFAULT_APT_CACHE_DIR,
+  DEFAULT_IMAGE,
+  DEFAULT_READY_IMAGE,
+  KHA_SUDO_PASSWORD,
+  LAB_LABEL,
+  NO_DOCKER_MESSAGE,
+  type ExecOutput,
+  type Lab,
+  type LabHost,
+  type LabUpOptions,
+} from './types.js';
 
-const execFileP = promisify(execFile);
-
-export const LAB_LABEL = 'kha.lab';
-const STATE_LABEL = 'kha.lab.state';
-const HOST_LABEL = 'kha.lab.host';
-export const DEFAULT_IMAGE = 'kha-host:1';
-/** the sudo password of the image's non-root user `kha` */
-export const KHA_SUDO_PASSWORD = 'kha-sudo-pw';
-/** default host directory of the shared apt archive seed (option aptCache) */
-export const DEFAULT_APT_CACHE_DIR = path.join(os.tmpdir(), 'kha-apt-cache');
-const APT_SEED_MOUNT = '/var/cache/kha-apt-seed';
-
-export const NO_DOCKER_MESSAGE =
-  'no Docker engine answers (docker info failed): start one (see README: bash scripts/ensure-docker.sh) and retry';
-
-export interface LabHost {
-  name: string;
-  address: string;
-  containerId: string;
-}
-
-export interface ExecOutput {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface Lab {
-  name: string;
-  /** docker network name */
-  network: string;
-  subnet: { base: string; prefix: number };
-  gateway: string;
-  hosts: LabHost[];
-  /** a free address in the subnet: not the gateway, not a host, not used by any container on it */
-  vip: string;
-  /** ed25519 private key (OpenSSH format, mode 0600) authorized for root and for `kha` on every host */
-  keyFile: string;
-  publicKey: string;
-  /** `<address> ssh-ed25519 AAAA...` per host, read from each container after boot */
-  knownHostsFile: string;
-  stateDir: string;
-  /** the login user the inventory uses ('kha' logs in unprivileged and becomes root with sudo) */
-  user: 'root' | 'kha';
-  /** docker exec as root (observations, fault injection); never throws on a non-zero exit */
-  exec(host: string, cmd: string[]): Promise<ExecOutput>;
-  /** clean stop (SIGRTMIN+3 → systemd poweroff); the address is kept (static IP) */
-  stopHost(host: string): Promise<void>;
-  /** start a stopped host again and wait until it is ready (same address, same host key) */
-  startHost(host: string): Promise<void>;
-  /** with aptCache: copy the .debs the hosts downloaded into the shared seed dir (down() does it too) */
-  saveAptCache(): Promise<void>;
-  /** removes exactly what labUp made: containers, network, state dir */
-  down(): Promise<void>;
-}
-
-export interface LabUpOptions {
-  name: string;
-  /** a count (names m1..mN) or explicit host names */
-  hosts: number | string[];
-  /** default: <cwd>/.kha/lab/<name> */
-  stateDir?: string;
-  /** default: ensureImage() (KHA_IMAGE or kha-host:1, built from docker/ when missing or stale) */
-  image?: string;
-  user?: 'root' | 'kha';
-  /**
-   * Share downloaded packages between labs: a host dir (default DEFAULT_APT_CACHE_DIR, or the
-   * given path) is mounted at /var/cache/kha-apt-seed; at boot its .debs (and apt lists) are copied
-   * into the host's own /var/cache/apt/archives and /var/lib/apt/lists, and down()/saveAptCache()
-   * copy new ones back (write to temp + rename, so concurrent labs never see half a file; apt
-   * checks every .deb's hash anyway). Each host keeps its own apt locks, so parallel installs on
-   * several hosts still work. Traffic still goes only to the Debian mirror.
-   */
-  aptCache?: boolean | string;
-  /** per-host readiness timeout, ms (default 120 s) */
-  readyTimeoutMs?: number;
-  /** where progress and warnings go (default: stderr) */
-  log?: (line: string) => void;
-}
-
-// ---------------------------------------------------------------------------------------------
-// engine and image
-
-export async function dockerAvailable(): Promise<boolean> {
-  try {
-    await execFileP('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 20_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** the repository's docker/ directory, from src/lab/lab.ts and from dist/lab/lab.js alike */
-export function dockerDir(): string {
-  return fileURLToPath(new URL('../../docker/', import.meta.url));
-}
-
-let imagePromise: Promise<string> | undefined;
-
-/** Runs docker/build-image.sh (fast when the image is present and current); returns the image name. */
-export async function ensureImage(): Promise<string> {
-  imagePromise ??= (async () => {
-    const image = process.env.KHA_IMAGE ?? DEFAULT_IMAGE;
-    const script = path.join(dockerDir(), 'build-image.sh');
-    if (!fs.existsSync(script)) throw new Error(`cannot build the lab image: ${script} is missing`);
-    try {
-      await execFileP('bash', [script], {
-        env: { ...process.env, KHA_IMAGE: image },
-        timeout: 15 * 60_000,
-        maxBuffer: 16 * 1024 * 1024,
-      });
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`building the lab image ${image} failed (bash ${script}): ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, {
-        cause: err,
-      });
-    }
-    return image;
-  })();
-  try {
-    return await imagePromise;
-  } catch (err) {
-    imagePromise = undefined;
-    throw err;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// IPv4 helpers
-
-function ipToInt(ip: string): number {
-  const p = ip.split('.').map(Number);
-  if (p.length !== 4 || p.some((x) => !Number.isInteger(x) || x < 0 || x > 255)) throw new Error(`bad IPv4 address ${ip}`);
-  return (((p[0]! << 24) >>> 0) + (p[1]! << 16) + (p[2]! << 8) + p[3]!) >>> 0;
-}
-
-function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-interface Cidr {
-  base: number;
-  prefix: number;
-}
-
-function parseCidr(s: string): Cidr | undefined {
-  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(s);
-  if (!m) return undefined;
-  const prefix = Number(m[2]);
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return { base: (ipToInt(m[1]!) & mask) >>> 0, prefix };
-}
-
-function overlaps(a: Cidr, b: Cidr): boolean {
-  const p = Math.min(a.prefix, b.prefix);
-  const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
-  return ((a.base & mask) >>> 0) === ((b.base & mask) >>> 0);
-}
-
-/** IPv4 networks in use on this machine: routes and interface addresses */
-function hostNetworks(): Cidr[] {
-  const out: Cidr[] = [];
-  try {
-    for (const line of fs.readFileSync('/proc/net/route', 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 8) continue;
-      const le = (hex: string) => Buffer.from(hex, 'hex').readUInt32LE(0);
-      const dest = le(f[1]!);
-      const mask = le(f[7]!);
-      if (mask === 0) continue; // default route
-      const prefix = mask.toString(2).replace(/0/g, '').length;
-      out.push({ base: dest >>> 0, prefix });
-    }
-  } catch {
-    /* not Linux: interface addresses below still help */
-  }
-  for (const addrs of Object.values(os.networkInterfaces())) {
-    for (const a of addrs ?? []) {
-      if (a.family === 'IPv4' && a.cidr) {
-        const c = parseCidr(a.cidr);
-        if (c) out.push(c);
-      }
-    }
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// docker plumbing
-
-// testcontainers is loaded only when a lab is used: importing it costs ~0.5 s at every kha start
-async function client(): Promise<ContainerRuntimeClient> {
-  const { getContainerRuntimeClient } = await import('testcontainers');
-  return getContainerRuntimeClient();
-}
-
-/** GenericContainer plus the two create options testcontainers 11 has no builder method for. */
-interface LabContainerT extends GenericContainerT {
-  withStaticAddress(network: string, address: string): this;
-  withStopSignal(signal: string): this;
-}
-
-async function labContainer(image: string): Promise<LabContainerT> {
-  const { GenericContainer } = await import('testcontainers');
-  class LabContainer extends GenericContainer {
-    withStaticAddress(network: string, address: string): this {
-      this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: address } } } };
-      return this;
-    }
-
-    withStopSignal(signal: string): this {
-      this.createOpts.StopSignal = signal;
-      return this;
-    }
-  }
-  return new LabContainer(image);
-}
-
-async function dockerExec(c: ContainerRuntimeClient, id: string, cmd: string[]): Promise<ExecOutput> {
-  const r = await c.container.exec(c.container.getById(id), cmd);
-  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-function validName(name: string): void {
-  if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(name)) {
-    throw new Error(`bad lab name '${name}': use 1-41 of [a-z0-9-], starting with a letter or digit`);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// readiness
-
-/** wait until systemd is up, sshd listens on 22 and the stand-in apiserver answers /readyz */
-async function waitReady(c: ContainerRuntimeClient, host: LabHost, timeoutMs: number, log: (l: string) => void): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const ex = (cmd: string[]) => dockerExec(c, host.containerId, cmd);
-  let state = '';
-  for (;;) {
-    // `--wait` blocks while systemd is starting; before D-Bus is up it fails at once: retry.
-    // bounded: a systemd stuck in 'initializing' would block `--wait` forever
-    const r = await ex(['timeout', '10', 'systemctl', 'is-system-running', '--wait']).catch((e: unknown) => ({
-      code: -1,
-      stdout: '',
-      stderr: String(e),
-    }));
-    state = r.stdout.trim();
-    if (state === 'running' || state === 'degraded') break;
-    if (state === 'maintenance' || state === 'stopping' || Date.now() > deadline) {
-      const failed = await ex(['systemctl', '--failed', '--no-legend', '--plain']).catch(() => undefined);
-      const journal = await ex(['journalctl', '-b', '--no-pager', '-o', 'cat', '-n', '200']).catch(() => undefined);
-      const inotify = journal?.stdout.includes('Failed to create inotify object')
-        ? '; the kernel ran out of inotify instances (every systemd container holds some): sysctl -w fs.inotify.max_user_instances=1024 (scripts/ensure-docker.sh does it)'
-        : '';
-      throw new Error(
-        `lab host ${host.name} (${host.address}): systemd is '${state || r.stderr.trim()}' after boot${inotify}` +
-          (failed ? `; failed units:\n${failed.stdout}` : ''),
-      );
-    }
-    await sleep(200);
-  }
-  if (state === 'degraded') {
-    const failed = await ex(['systemctl', '--failed', '--no-legend', '--plain']);
-    log(`lab host ${host.name}: systemd is degraded; failed units:\n${failed.stdout.trim()}`);
-  }
-  const probe = [
-    'sh',
-    '-c',
-    'ss -Hltn "sport = :22" | grep -q . && curl -fsk --max-time 2 https://127.0.0.1:6443/readyz >/dev/null',
-  ];
-  for (;;) {
-    const r = await ex(probe);
-    if (r.code === 0) break;
-    if (Date.now() > deadline) {
-      const st = await ex(['systemctl', 'status', '--no-pager', 'ssh', 'kha-standin-apiserver']);
-      throw new Error(`lab host ${host.name} (${host.address}): sshd or the stand-in apiserver is not up:\n${st.stdout}`);
-    }
-    await sleep(200);
-  }
-  // And from this process: kha will connect to exactly this address.
-  const banner = await sshBanner(host.address, Math.max(2_000, deadline - Date.now()));
-  if (!banner.startsWith('SSH-2.0')) {
-    throw new Error(`lab host ${host.name}: ${host.address}:22 answered '${banner}' instead of an SSH banner`);
-  }
-}
-
-function sshBanner(address: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: address, port: 22 });
-    let data = '';
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`no SSH banner from ${address}:22 within ${timeoutMs} ms (is the container network reachable from here?)`));
-    }, timeoutMs);
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => {
-      data += d;
-      if (data.includes('\n')) {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve(data.split('\n')[0]!.trim());
-      }
-    });
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new Error(`cannot reach ${address}:22 from this machine: ${e.message}`));
-    });
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// apt cache seed
-
-const SEED_IN = `set -e
-seed=${APT_SEED_MOUNT}
-[ -d "$seed/archives" ] && find "$seed/archives" -maxdepth 1 -name '*.deb' -exec cp -n -t /var/cache/apt/archives/ {} + || true
-if [ -d "$seed/lists" ] && ! ls /var/lib/apt/lists/*_InRelease >/dev/null 2>&1; then
-  find "$seed/lists" -maxdepth 1 -type f -exec cp -n -t /var/lib/apt/lists/ {} + || true
-fi`;
-
-const SEED_OUT = `set -e
-seed=${APT_SEED_MOUNT}
-mkdir -p "$seed/archives" "$seed/lists"
-for f in /var/cache/apt/archives/*.deb; do
-  [ -e "$f" ] || continue; b=$(basename "$f")
-  [ -e "$seed/archives/$b" ] || { cp "$f" "$seed/archives/.$b.$$" && mv -f "$seed/archives/.$b.$$" "$seed/archives/$b"; }
-done
-for f in /var/lib/apt/lists/*; do
-  [ -f "$f" ] || continue; b=$(basename "$f"); [ "$b" = lock ] && continue
-  cp "$f" "$seed/lists/.$b.$$" && mv -f "$seed/lists/.$b.$$" "$seed/lists/$b"
-done`;
-
-// ---------------------------------------------------------------------------------------------
-// up / down
-
-interface LabState {
-  kind: 'kha-lab';
-  name: string;
-  network: string;
-  subnet: { base: string; prefix: number };
-  gateway: string;
-  vip: string;
-  hosts: LabHost[];
-  keyFile: string;
-  knownHostsFile: string;
-  user: 'root' | 'kha';
-  aptCache?: string;
-  /** labUp created stateDir (down removes it whole); else only the files labUp wrote go */
-  createdStateDir: boolean;
-}
-
-async function createNetwork(c: ContainerRuntimeClient, name: string, netName: string, stateDir: string): Promise<{ subnet: Cidr; gateway: number }> {
-  const d = c.container.dockerode;
-  for (let attempt = 0; attempt < 8; attempt++) {
-    const used: Cidr[] = [...hostNetworks()];
-    for (const n of await d.listNetworks()) {
-      for (const cfg of n.IPAM?.Config ?? []) {
-        const s = cfg.Subnet ? parseCidr(cfg.Subnet) : undefined;
-        if (s) used.push(s);
-      }
-    }
-    // /24s inside 172.29.0.0/16, from a random start so concurrent labs rarely race for one
-    const start = randomBytes(1)[0]!;
-    let subnet: Cidr | undefined;
-    for (let i = 0; i < 256 && !subnet; i++) {
-      const cand = { base: ipToInt(`172.29.${(start + i) % 256}.0`), prefix: 24 };
-      if (!used.some((u) => overlaps(u, cand))) subnet = cand;
-    }
-    if (!subnet) throw new Error('no free /24 left in 172.29.0.0/16 for a lab network');
-    const gateway = subnet.base + 1;
-    try {
-      await d.createNetwork({
-        Name: netName,
-        Driver: 'bridge',
-        CheckDuplicate: true,
-        IPAM: { Driver: 'default', Config: [{ Subnet: `${intToIp(subnet.base)}/24`, Gateway: intToIp(gateway) }] },
-        Labels: { [LAB_LABEL]: name, [STATE_LABEL]: stateDir },
-      });
-      return { subnet, gateway };
-    } catch (err) {
-      if (/overlap/i.test(String((err as Error).message))) continue; // another lab took it meanwhile
-      throw err;
-    }
-  }
-  throw new Error('could not create a lab network: every subnet tried overlapped another network');
-}
-
-export async function labUp(opts: LabUpOptions): Promise<Lab> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  validName(opts.name);
-  const hostNames = typeof opts.hosts === 'number' ? Array.from({ length: opts.hosts }, (_, i) => `m${i + 1}`) : [...opts.hosts];
-  if (hostNames.length < 1 || hostNames.length > 200) throw new Error(`a lab has 1..200 hosts, not ${hostNames.length}`);
-  for (const h of hostNames) {
+/** host names from a count (m1..mN) or a list, checked */
+function hostNamesOf(opts: LabUpOptions): string[] {
+  const names = typeof opts.hosts === 'number' ? Array.from({ length: opts.hosts }, (_, i) => `m${i + 1}`) : [...opts.hosts];
+  if (names.length < 1 || names.length > 200) throw new Error(`a lab has 1..200 hosts, not ${names.length}`);
+  for (const h of names) {
     if (!/^[a-z0-9][a-z0-9-]{0,20}$/.test(h)) throw new Error(`bad host name '${h}': use [a-z0-9-]`);
   }
-  if (new Set(hostNames).size !== hostNames.length) throw new Error(`duplicate host names in ${hostNames.join(',')}`);
-  if (!(await dockerAvailable())) throw new Error(NO_DOCKER_MESSAGE);
+  if (new Set(names).size !== names.length) throw new Error(`duplicate host names in ${names.join(',')}`);
+  return names;
+}
 
+/** each host's image: the preinstalled one for the hosts opts.preinstalled names, else the plain one */
+async function imagesOf(opts: LabUpOptions, names: string[]): Promise<{ imageOf: (host: string) => string; preinstalled: (host: string) => boolean }> {
   const image = opts.image ?? (await ensureImage());
-  const user = opts.user ?? 'root';
-  const c = await client();
+  const pre = opts.preinstalled;
+  const preHosts = new Set(pre === true ? names : Array.isArray(pre) ? pre : []);
+  for (const h of preHosts) if (!names.includes(h)) throw new Error(`preinstalled: '${h}' is not a host of this lab (${names.join(', ')})`);
+  const ready = preHosts.size > 0 ? await ensureImage('ready') : undefined;
+  const preinstalled = (host: string) => ready !== undefined && preHosts.has(host);
+  return { imageOf: (host) => (preinstalled(host) ? ready! : image), preinstalled };
+}
+
+async function refuseExisting(c: ContainerRuntimeClient, name: string): Promise<void> {
   const d = c.container.dockerode;
-  const filter = { label: [`${LAB_LABEL}=${opts.name}`] };
+  const filter = { label: [`${LAB_LABEL}=${name}`] };
   const existing = [...(await d.listContainers({ all: true, filters: filter })), ...(await d.listNetworks({ filters: filter }))];
   if (existing.length > 0) {
-    throw new Error(`lab '${opts.name}' already exists (containers or network labelled ${LAB_LABEL}=${opts.name}): run labDown('${opts.name}') / kha lab down ${opts.name} first`);
+    throw new Error(`lab '${name}' already exists (containers or network labelled ${LAB_LABEL}=${name}): run labDown('${name}') / kha lab down ${name} first`);
   }
+}
 
+/** the state dir with a fresh ed25519 key pair in it */
+function prepareStateDir(opts: LabUpOptions): { stateDir: string; createdStateDir: boolean; keyFile: string; publicKey: string } {
   const stateDir = path.resolve(opts.stateDir ?? path.join(process.cwd(), '.kha', 'lab', opts.name));
   const createdStateDir = !fs.existsSync(stateDir);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const keyFile = path.join(stateDir, 'id_ed25519');
-  const knownHostsFile = path.join(stateDir, 'known_hosts');
   const keys = parseableKeyPair(`kha-lab-${opts.name}`);
   fs.writeFileSync(keyFile, keys.private.endsWith('\n') ? keys.private : `${keys.private}\n`, { mode: 0o600 });
   fs.chmodSync(keyFile, 0o600);
   const publicKey = keys.public.trim();
   fs.writeFileSync(`${keyFile}.pub`, `${publicKey}\n`, { mode: 0o644 });
+  return { stateDir, createdStateDir, keyFile, publicKey };
+}
+
+interface HostSpec {
+  lab: string;
+  netName: string;
+  image: string;
+  publicKey: string;
+  aptCache: string | undefined;
+}
+
+async function startHost(h: LabHost, o: HostSpec): Promise<void> {
+  const ctr = (await labContainer(o.image))
+    .withName(`${o.lab}-${h.name}`)
+    .withHostname(h.name)
+    .withLabels({ [LAB_LABEL]: o.lab, [HOST_LABEL]: h.name })
+    .withNetworkMode(o.netName)
+    .withStaticAddress(o.netName, h.address)
+    .withStopSignal('SIGRTMIN+3')
+    .withCommand(['/sbin/init'])
+    .withAddedCapabilities('SYS_ADMIN', 'NET_ADMIN', 'NET_RAW')
+    .withSecurityOpt('seccomp=unconfined')
+    .withTmpFs({ '/run': 'rw', '/run/lock': 'rw' })
+    .withBindMounts([
+      { source: '/sys/fs/cgroup', target: '/sys/fs/cgroup', mode: 'rw' },
+      ...(o.aptCache ? [{ source: o.aptCache, target: APT_SEED_MOUNT, mode: 'rw' as const }] : []),
+    ])
+    .withCopyContentToContainer([
+      { content: `${o.publicKey}\n`, target: '/root/.ssh/authorized_keys', mode: 0o600 },
+      { content: `${o.publicKey}\n`, target: '/home/kha/.ssh/authorized_keys', mode: 0o600 },
+    ])
+    .withStartupTimeout(60_000);
+  h.containerId = (await ctr.start()).getId();
+}
+
+/** After boot: hand over kha's keys, seed apt, wait until ready; preinstalled units stopped. */
+async function settleHost(c: ContainerRuntimeClient, h: LabHost, o: { aptCache: string | undefined; preinstalled: boolean; timeout: number; log: (l: string) => void }): Promise<void> {
+  // sshd reads authorized_keys as the user: the copied file is root's until we hand it over.
+  await dockerExec(c, h.containerId, ['chown', '-R', 'kha:kha', '/home/kha/.ssh']);
+  if (o.aptCache) await dockerExec(c, h.containerId, ['sh', '-c', SEED_IN]);
+  await waitReady(c, h, o.timeout, o.log);
+  // preinstalled: enabled and stopped, as kha's own install leaves them (docker/ready.Dockerfile)
+  if (o.preinstalled) await dockerExec(c, h.containerId, ['systemctl', 'stop', 'haproxy.service', 'keepalived.service']);
+}
+
+/** `<address> ssh-ed25519 <key>` lines, read from each host after boot */
+async function hostKeyLines(c: ContainerRuntimeClient, hosts: LabHost[]): Promise<string> {
+  const lines = await Promise.all(
+    hosts.map(async (h) => {
+      const r = await dockerExec(c, h.containerId, ['cat', '/etc/ssh/ssh_host_ed25519_key.pub']);
+      const [type, key] = r.stdout.trim().split(/\s+/);
+      if (r.code !== 0 || type !== 'ssh-ed25519' || !key) throw new Error(`lab host ${h.name}: no ed25519 host key (${r.stderr.trim()})`);
+      return `${h.address} ${type} ${key}\n`;
+    }),
+  );
+  return lines.join('');
+}
+
+/** VIP: .250 or the highest free address below it, checked against what the engine reports. */
+async function pickVip(c: ContainerRuntimeClient, netName: string, base: number, taken: Set<number>): Promise<string> {
+  const info = await c.container.dockerode.getNetwork(netName).inspect();
+  for (const ep of Object.values((info.Containers ?? {}) as Record<string, { IPv4Address?: string }>)) {
+    const a = ep.IPv4Address?.split('/')[0];
+    if (a) taken.add(ipToInt(a));
+  }
+  let vip = base + 250;
+  while (taken.has(vip) && vip > base + 2) vip--;
+  if (taken.has(vip)) throw new Error(`no free VIP address in ${intToIp(base)}/24`);
+  return intToIp(vip);
+}
+
+export async function labUp(opts: LabUpOptions): Promise<Lab> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  validName(opts.name);
+  const hostNames = hostNamesOf(opts);
+  if (!(await dockerAvailable())) throw new Error(NO_DOCKER_MESSAGE);
+  const { imageOf, preinstalled } = await imagesOf(opts, hostNames);
+  const c = await client();
+  await refuseExisting(c, opts.name);
+
+  const { stateDir, createdStateDir, keyFile, publicKey } = prepareStateDir(opts);
+  const knownHostsFile = path.join(stateDir, 'known_hosts');
   const aptCache = opts.aptCache ? path.resolve(typeof opts.aptCache === 'string' ? opts.aptCache : DEFAULT_APT_CACHE_DIR) : undefined;
   if (aptCache) fs.mkdirSync(path.join(aptCache, 'archives'), { recursive: true });
-
   const netName = `${opts.name}-net`;
-  let state: LabState | undefined;
+  const timeout = opts.readyTimeoutMs ?? 120_000;
+  let state: LabState;
   try {
     const { subnet, gateway } = await createNetwork(c, opts.name, netName, stateDir);
     const hosts: LabHost[] = hostNames.map((h, i) => ({ name: h, address: intToIp(subnet.base + 11 + i), containerId: '' }));
-
-    const started = await Promise.allSettled(
-      hosts.map(async (h) => {
-        const ctr = (await labContainer(image))
-          .withName(`${opts.name}-${h.name}`)
-          .withHostname(h.name)
-          .withLabels({ [LAB_LABEL]: opts.name, [HOST_LABEL]: h.name })
-          .withNetworkMode(netName)
-          .withStaticAddress(netName, h.address)
-          .withStopSignal('SIGRTMIN+3')
-          .withCommand(['/sbin/init'])
-          .withAddedCapabilities('SYS_ADMIN', 'NET_ADMIN', 'NET_RAW')
-          .withSecurityOpt('seccomp=unconfined')
-          .withTmpFs({ '/run': 'rw', '/run/lock': 'rw' })
-          .withBindMounts([
-            { source: '/sys/fs/cgroup', target: '/sys/fs/cgroup', mode: 'rw' },
-            ...(aptCache ? [{ source: aptCache, target: APT_SEED_MOUNT, mode: 'rw' as const }] : []),
-          ])
-          .withCopyContentToContainer([
-            { content: `${publicKey}\n`, target: '/root/.ssh/authorized_keys', mode: 0o600 },
-            { content: `${publicKey}\n`, target: '/home/kha/.ssh/authorized_keys', mode: 0o600 },
-          ])
-          .withStartupTimeout(60_000);
-        const sc = await ctr.start();
-        h.containerId = sc.getId();
-      }),
-    );
+    const started = await Promise.allSettled(hosts.map((h) => startHost(h, { lab: opts.name, netName, image: imageOf(h.name), publicKey, aptCache })));
     const failed = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed.length > 0) throw new Error(`starting lab '${opts.name}' failed: ${failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; ')}`);
-
-    const timeout = opts.readyTimeoutMs ?? 120_000;
-    await Promise.all(
-      hosts.map(async (h) => {
-        // sshd reads authorized_keys as the user: the copied file is root's until we hand it over.
-        await dockerExec(c, h.containerId, ['chown', '-R', 'kha:kha', '/home/kha/.ssh']);
-        if (aptCache) await dockerExec(c, h.containerId, ['sh', '-c', SEED_IN]);
-        await waitReady(c, h, timeout, log);
-      }),
-    );
-
-    const hostKeys = await Promise.all(
-      hosts.map(async (h) => {
-        const r = await dockerExec(c, h.containerId, ['cat', '/etc/ssh/ssh_host_ed25519_key.pub']);
-        const [type, key] = r.stdout.trim().split(/\s+/);
-        if (r.code !== 0 || type !== 'ssh-ed25519' || !key) throw new Error(`lab host ${h.name}: no ed25519 host key (${r.stderr.trim()})`);
-        return `${h.address} ${type} ${key}\n`;
-      }),
-    );
-    fs.writeFileSync(knownHostsFile, hostKeys.join(''), { mode: 0o644 });
-
-    // VIP: .250 or the highest free address below it, checked against what the engine reports.
-    const info = await d.getNetwork(netName).inspect();
-    const taken = new Set<number>([gateway, ...hosts.map((h) => ipToInt(h.address))]);
-    for (const ep of Object.values((info.Containers ?? {}) as Record<string, { IPv4Address?: string }>)) {
-      const a = ep.IPv4Address?.split('/')[0];
-      if (a) taken.add(ipToInt(a));
-    }
-    let vipInt = subnet.base + 250;
-    while (taken.has(vipInt) && vipInt > subnet.base + 2) vipInt--;
-    if (taken.has(vipInt)) throw new Error(`no free VIP address in ${intToIp(subnet.base)}/24`);
-
+    await Promise.all(hosts.map((h) => settleHost(c, h, { aptCache, preinstalled: preinstalled(h.name), timeout, log })));
+    fs.writeFileSync(knownHostsFile, await hostKeyLines(c, hosts), { mode: 0o644 });
+    const vip = await pickVip(c, netName, subnet.base, new Set([gateway, ...hosts.map((h) => ipToInt(h.address))]));
     state = {
       kind: 'kha-lab',
       name: opts.name,
       network: netName,
       subnet: { base: intToIp(subnet.base), prefix: subnet.prefix },
       gateway: intToIp(gateway),
-      vip: intToIp(vipInt),
+      vip,
       hosts,
       keyFile,
       knownHostsFile,
-      user,
+      user: opts.user ?? 'root',
       ...(aptCache ? { aptCache } : {}),
       createdStateDir,
     };
@@ -532,7 +205,7 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
     await labDown(opts.name, { stateDir }).catch((e: unknown) => log(`cleanup of lab '${opts.name}' failed: ${String(e)}`));
     throw err;
   }
-  return makeLab(c, state, stateDir, publicKey, opts.readyTimeoutMs ?? 120_000, log);
+  return makeLab(c, state, stateDir, publicKey, timeout, log);
 }
 
 function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publicKey: string, timeout: number, log: (l: string) => void): Lab {
@@ -643,33 +316,4 @@ function removeStateDir(dir: string, name: string): void {
   // a dir that existed before labUp (or a labUp that failed before lab.json): only our files go
   for (const f of STATE_FILES) fs.rmSync(path.join(dir, f), { force: true });
   if (fs.readdirSync(dir).length === 0) fs.rmdirSync(dir);
-}
-
-/** Ansible-style YAML inventory of the lab: all.vars + children.masters.hosts.<name>.ansible_host */
-export function writeLabInventory(
-  lab: Lab,
-  file: string,
-  extra: {
-    vars?: Record<string, unknown>;
-    /** group -> host names (masters, loadbalancers, nodes...): hosts go under all.hosts, groups under all.children */
-    groups?: Record<string, string[]>;
-    /** the lab hosts in the inventory (default: every one) */
-    hosts?: string[];
-  } = {},
-): void {
-  const vars: Record<string, unknown> = {
-    vip: lab.vip,
-    ansible_user: lab.user,
-    ansible_ssh_private_key_file: lab.keyFile,
-    ansible_ssh_common_args: `-o UserKnownHostsFile=${lab.knownHostsFile} -o StrictHostKeyChecking=yes`,
-    ...(lab.user === 'kha' ? { ansible_become: true, ansible_become_password: KHA_SUDO_PASSWORD } : {}),
-    ...extra.vars,
-  };
-  const hosts: Record<string, { ansible_host: string }> = {};
-  for (const h of lab.hosts) if (!extra.hosts || extra.hosts.includes(h.name)) hosts[h.name] = { ansible_host: h.address };
-  const doc = extra.groups
-    ? { all: { vars, hosts, children: Object.fromEntries(Object.entries(extra.groups).map(([g, members]) => [g, { hosts: Object.fromEntries(members.map((m) => [m, null])) }])) } }
-    : { all: { vars, children: { masters: { hosts } } } };
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  fs.writeFileSync(file, `# kha lab '${lab.name}' (generated)\n${YAML.stringify(doc)}`);
 }

@@ -25,7 +25,7 @@ import {
 } from '../helpers/kha-cli-day2.js';
 
 describe('kha add-master and remove-master on a live control plane', () => {
-  const lab = useLab(4, { aptCache: true });
+  const lab = useLab(4, { aptCache: true, preinstalled: ['m1', 'm2', 'm3'] });
   let inv = '';
   const addr = (h: string) => lab().hosts.find((x) => x.name === h)!.address;
   const logFile = (name: string) => path.join(lab().stateDir, `${name}.log`);

@@ -40,7 +40,7 @@ async function haproxyWorkers(lab: ReturnType<ReturnType<typeof useLab>>, host: 
 const timeoutConnect = (cfg: string) => /^\s*timeout connect (\S+)/m.exec(cfg)?.[1];
 
 describe('kha upgrade on 5 masters', () => {
-  const lab = useLab(5, { aptCache: true });
+  const lab = useLab(5, { aptCache: true, preinstalled: true });
   let inv = '';
   const logFile = (name: string) => path.join(lab().stateDir, `${name}.log`);
 

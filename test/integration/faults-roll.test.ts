@@ -64,7 +64,7 @@ async function sha256(lab: Lab, host: string, file: string): Promise<string> {
 }
 
 describe('a host killed while its batch runs (5 masters)', () => {
-  const lab = useLab(5, { aptCache: true });
+  const lab = useLab(5, { aptCache: true, preinstalled: true });
   const inv = () => path.join(lab().stateDir, 'hosts.yaml');
   const logFile = (name: string) => path.join(lab().stateDir, `${name}.log`);
 
@@ -305,7 +305,7 @@ async function markerOn(lab: Lab): Promise<string[]> {
 }
 
 describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
-  const lab = useLab(2, { aptCache: true, user: 'kha' });
+  const lab = useLab(2, { aptCache: true, user: 'kha', preinstalled: true });
 
   test(`${HOSTILE.length} hostile values are refused before any connection: exit 4, one error line naming the field; no marker anywhere`, async () => {
     const l = lab();

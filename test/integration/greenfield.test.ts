@@ -91,7 +91,7 @@ async function certWithVip(l: Lab, host: string): Promise<void> {
 }
 
 describe('greenfield: kha up before kubeadm init, then init and joins; the VIP never moves without a reason', () => {
-  const lab = useLab(['m1', 'm2', 'm3', 'n1', 'lb1', 'lb2'], { aptCache: true });
+  const lab = useLab(['m1', 'm2', 'm3', 'n1', 'lb1', 'lb2'], { aptCache: true, preinstalled: true });
   let inv = '';
   /** VIP events before the current step */
   let seen: string[] = [];

@@ -94,7 +94,7 @@ function nodeLoop(lab: Lab, node: string, max = 4000) {
 
 describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
   // m4 is a bare host until add-master: not in the inventory at first
-  const lab = useLab(['lb1', 'lb2', 'm1', 'm2', 'm3', 'm4'], { aptCache: true });
+  const lab = useLab(['lb1', 'lb2', 'm1', 'm2', 'm3', 'm4'], { aptCache: true, preinstalled: ['lb1', 'lb2'] });
   let file = '';
   const kh = () => ['--known-hosts', lab().knownHostsFile];
   const lbServers = async (lb: string) => [...(await sh(lab(), lb, ['cat', '/etc/haproxy/haproxy.cfg'])).matchAll(/^\s*server (m\d+) /gm)].map((m) => m[1]).sort();
@@ -191,7 +191,7 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
 
 describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
   // m4 is a bare host until add-master: not in the inventory at first
-  const lab = useLab(['m1', 'm2', 'm3', 'n1', 'n2', 'n3', 'm4'], { aptCache: true });
+  const lab = useLab(['m1', 'm2', 'm3', 'n1', 'n2', 'n3', 'm4'], { aptCache: true, preinstalled: ['m1', 'm2', 'm3', 'n1', 'n2', 'n3'] });
   const nodes = ['n1', 'n2', 'n3'];
   const all = ['m1', 'm2', 'm3', ...nodes];
   const inInventory = (names: string[]) => lab().hosts.filter((h) => names.includes(h.name));

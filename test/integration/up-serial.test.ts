@@ -19,7 +19,7 @@ import {
 } from '../helpers/kha-cli-up.js';
 
 describe('kha up, 5 masters, --serial 20%: the primary first, then 4 batches of 1', () => {
-  const lab = useLab(5, { aptCache: true });
+  const lab = useLab(5, { aptCache: true, preinstalled: true });
   let invFile = '';
 
   test('order measured on the hosts: VIP on m1 before any other keepalived starts; m2..m5 one at a time', async () => {

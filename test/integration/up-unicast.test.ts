@@ -6,7 +6,7 @@ import { useLab } from '../helpers/lab.js';
 import { ADVERT_INT_S, bodiesThroughVip, describeRun, secs, sh, sleep, upLab as up, vipHolders, writeInv } from '../helpers/kha-cli-up.js';
 
 describe('kha up with vrrp_unicast: true (fresh lab)', () => {
-  const lab = useLab(3, { aptCache: true });
+  const lab = useLab(3, { aptCache: true, preinstalled: true });
 
   test('unicast_src_ip + unicast_peer in keepalived.conf, the VIP on m1 only, VIP:8443 answers', async () => {
     const file = writeInv(lab(), 'hosts-unicast', { vars: { vrrp_unicast: true } });
