@@ -1,11 +1,14 @@
-// Runs the BUILT kha CLI (`node bin/run.js ...`, so `npm run build` first) as a subprocess from
-// the repository root: no shell, stdin closed unless `input` is given, every run bounded in time.
-// Default log files go to a private temp dir (XDG_STATE_HOME), never to the user's home.
+// Running the built kha CLI in tests: `node bin/run.js ...` as a subprocess (npm run build first),
+// and reading what it printed and logged (showRun, parseJson, jsonChanged, readLog, errorLines).
+//
+// No shell, stdin closed unless `input` is given, every run bounded in time. Default log files go
+// to a private temp dir (XDG_STATE_HOME), never to the user's home.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Lab } from '../../src/lab/lab.js';
 import type { HostRecap, TaskResult } from '../../src/engine/types.js';
 
 /** the repository root (test/helpers/../..) */
@@ -120,14 +123,17 @@ export interface JsonMessage {
   text: string;
 }
 
-/** `kha play --json`'s document (an `error` document instead when the command failed before running). */
-export interface KhaJsonDoc {
-  result: unknown;
+/** A command's `--json` document, `result` typed by the caller (an `error` document instead when the command failed before running). */
+export interface KhaJson<R> {
+  result: R | null;
   recap: Record<string, HostRecap>;
   tasks: JsonTask[];
   messages: JsonMessage[];
   error?: { message: string; code: string; exit: number };
 }
+
+/** `kha play --json`'s document. */
+export type KhaJsonDoc = KhaJson<unknown>;
 
 export interface KhaJsonRun extends KhaRun {
   json: KhaJsonDoc;
@@ -136,16 +142,104 @@ export interface KhaJsonRun extends KhaRun {
 /** runKha with `--json` appended; stdout must be exactly one JSON document. */
 export async function runKhaJson(args: string[], opts: RunKhaOptions = {}): Promise<KhaJsonRun> {
   const r = await runKha([...args, '--json'], opts);
-  let json: KhaJsonDoc;
+  return { ...r, json: parseJson<unknown>(r) };
+}
+
+/** The `--json` document of a run; throws (with the whole run) unless stdout is exactly one JSON document. */
+export function parseJson<R>(r: KhaRun): KhaJson<R> {
   try {
-    json = JSON.parse(r.stdout) as KhaJsonDoc;
+    return JSON.parse(r.stdout) as KhaJson<R>;
   } catch (e) {
-    throw new Error(`kha ${args.join(' ')} --json (exit ${r.code}) did not print one JSON document: ${(e as Error).message}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+    throw new Error(`stdout of --json is not one JSON document (${String(e)})\n${showRun(r)}`);
   }
-  return { ...r, json };
 }
 
 /** Sum of one recap column over all hosts. */
-export function recapTotal(doc: KhaJsonDoc, column: keyof HostRecap): number {
+export function recapTotal(doc: KhaJson<unknown>, column: keyof HostRecap): number {
   return Object.values(doc.recap).reduce((n, r) => n + r[column], 0);
+}
+
+/** `kha up --json`'s result. */
+export interface UpResult {
+  holder: string | null;
+  changed: boolean;
+  endpoint: string;
+}
+
+/** The `kha up --json` document of a run, and the sum of `changed` over its recap. */
+export function jsonChanged(r: KhaRun): { changed: number; doc: KhaJson<UpResult> } {
+  const doc = parseJson<UpResult>(r);
+  return { changed: recapTotal(doc, 'changed'), doc };
+}
+
+/** Lines of `text` that start with `error:` (after leading spaces). */
+export function errorLines(text: string): string[] {
+  return text.split('\n').filter((l) => /^\s*error:/.test(l));
+}
+
+/** A duration for a log line: `12.3 s`. */
+export const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** kha's pino log (--log-file): one JSON event per line with `time` (ms since the epoch). */
+export interface LogEvent {
+  time: number;
+  type: string;
+  level: number;
+  /** batch events: the play ('upgrade' for the roll's own batches) */
+  play?: string;
+  text?: string;
+  index?: number;
+  count?: number;
+  hosts?: string[];
+  host?: string;
+  task?: string;
+  status?: string;
+  data?: unknown;
+}
+
+export function readLog(file: string): LogEvent[] {
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as LogEvent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// the integration tests' runs: long bounds, and a timeout is a result (code null), not a throw
+
+export interface KhaOptions {
+  /** kill the process (SIGKILL) after this many ms; default 5 min */
+  timeoutMs?: number;
+  env?: Record<string, string | undefined>;
+}
+
+/** runKha for the integration tests: 5 min by default, a timeout resolves with code null. */
+export function kha(args: string[], opts: KhaOptions = {}): Promise<KhaRun> {
+  return runKha(args, { timeoutMs: opts.timeoutMs ?? 5 * 60_000, onTimeout: 'resolve', ...(opts.env ? { env: opts.env } : {}) });
+}
+
+export interface UpArgs {
+  inventory: string;
+  knownHosts: string;
+  json?: boolean;
+  serial?: string;
+  /** where kha writes its JSON log (default: next to the inventory) */
+  logFile?: string;
+  extra?: string[];
+}
+
+/** `kha up -i INV --known-hosts FILE [--json] [--serial S] --log-file F` */
+export function runUp(a: UpArgs, opts: KhaOptions = {}): Promise<KhaRun> {
+  const args = ['up', '-i', a.inventory, '--known-hosts', a.knownHosts];
+  if (a.json) args.push('--json');
+  if (a.serial !== undefined) args.push('--serial', a.serial);
+  args.push('--log-file', a.logFile ?? `${a.inventory.replace(/\.ya?ml$/, '')}.log`);
+  args.push(...(a.extra ?? []));
+  return kha(args, opts);
+}
+
+/** kha up against the lab, always with --known-hosts <lab.knownHostsFile> */
+export function upLab(lab: Lab, inventory: string, o: { json?: boolean; serial?: string } = {}): Promise<KhaRun> {
+  return runUp({ inventory, knownHosts: lab.knownHostsFile, ...o });
 }

@@ -6,23 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
-import {
-  haproxyServers,
-  handInventory,
-  httpsGet,
-  kha,
-  lineDiff,
-  mainPid,
-  monitorVip,
-  sampleVip,
-  secs,
-  sha,
-  show,
-  splitBrains,
-  unitState,
-  untilBodyFrom,
-  vipHolders,
-} from '../helpers/kha-cli-day2.js';
+import { kha, secs, showRun } from '../helpers/cli.js';
+import { haproxyServers, httpsGet, mainPid, sha, unitState, untilBodyFrom, vipHolders } from '../helpers/hosts.js';
+import { handInventory, lineDiff } from '../helpers/inventories.js';
+import { monitorVip, sampleVip, splitBrains } from '../helpers/vip-watch.js';
 
 describe('kha add-master and remove-master on a live control plane', () => {
   const lab = useLab(4, { aptCache: true, preinstalled: ['m1', 'm2', 'm3'] });
@@ -35,7 +22,7 @@ describe('kha add-master and remove-master on a live control plane', () => {
     fs.writeFileSync(inv, handInventory(lab(), ['m1', 'm2', 'm3']));
     const r = await kha(['up', '-i', inv, '--log-file', logFile('up')], { timeoutMs: 5 * 60_000 });
     console.log(`[timing] kha up, 3 fresh hosts (hand-written inventory): ${secs(r.ms)}`);
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(await vipHolders(lab())).toEqual(['m1']);
     // m4 is a bare host: nothing installed yet
     expect((await lab().exec('m4', ['dpkg-query', '-W', 'haproxy'])).code).not.toBe(0);
@@ -54,7 +41,7 @@ describe('kha add-master and remove-master on a live control plane', () => {
     const exact = await monitor.stop();
     console.log(`[timing] kha add-master m4 (3 -> 4, installs keepalived + haproxy): ${secs(r.ms)}`);
     console.log(`[vip] add-master: ${tl.samples.length} samples, holders seen ${tl.sequence.join(' -> ')}; kernel address events on the VIP: ${exact.events.length}`);
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
 
     // the VIP never moved: every sample m1 alone, and no address event for the VIP at all
     expect(tl.errors).toBe(0);
@@ -104,7 +91,7 @@ describe('kha add-master and remove-master on a live control plane', () => {
       `[vip] remove-master: sampler holders ${tl.sequence.join(' -> ')}, longest without a holder ${tl.longestZeroMs} ms (sampled); ` +
         `kernel events ${exact.events.map((e) => `${iso(e.t)} ${e.host}${e.up ? '+' : '-'}`).join(', ')}; gaps ${exact.gaps.map((g) => `${g.ms.toFixed(1)} ms`).join(', ') || 'none'}; overlaps ${exact.overlaps.map((o) => `${o.hosts.join('+')} ${o.ms.toFixed(1)} ms`).join(', ') || 'none'}`,
     );
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
 
     // the VIP: exactly one of m2..m4, never two at once, and it answers (not through m1)
     const holders = await vipHolders(l);
@@ -170,12 +157,12 @@ describe('kha add-master and remove-master on a live control plane', () => {
     for (const c of cases) {
       const r = await kha([...c.args, '-i', c.inv, '--log-file', logFile('arg-error')], { timeoutMs: 60_000 });
       console.log(`[arg error] kha ${c.args.join(' ')} -> exit ${r.code}: ${r.stderr.trim()}`);
-      expect(r.code, show(r)).toBe(4);
+      expect(r.code, showRun(r)).toBe(4);
       const lines = r.stderr.trim().split('\n');
-      expect(lines, show(r)).toHaveLength(1);
-      expect(lines[0], show(r)).toMatch(/^error: /);
-      expect(lines[0], show(r)).toMatch(c.want);
-      expect(r.stdout.trim(), show(r)).toBe('');
+      expect(lines, showRun(r)).toHaveLength(1);
+      expect(lines[0], showRun(r)).toMatch(/^error: /);
+      expect(lines[0], showRun(r)).toMatch(c.want);
+      expect(r.stdout.trim(), showRun(r)).toBe('');
     }
     // nothing changed: inventories byte for byte (not even rewritten), hosts' configs and services
     expect(fs.readFileSync(inv, 'utf8')).toBe(invBefore);

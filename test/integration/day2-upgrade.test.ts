@@ -8,23 +8,9 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory } from '../../src/lab/lab.js';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { useLab } from '../helpers/lab.js';
-import {
-  haproxyCfg,
-  httpsGet,
-  kha,
-  mainPid,
-  monitorVip,
-  parseJson,
-  readLog,
-  sampleVip,
-  secs,
-  sh,
-  show,
-  splitBrains,
-  unitState,
-  vipGains,
-  vipHolders,
-} from '../helpers/kha-cli-day2.js';
+import { kha, parseJson, readLog, secs, showRun } from '../helpers/cli.js';
+import { haproxyCfg, httpsGet, mainPid, sh, unitState, vipHolders } from '../helpers/hosts.js';
+import { monitorVip, sampleVip, splitBrains, vipGains } from '../helpers/vip-watch.js';
 import { startTraffic } from '../helpers/traffic.js';
 
 const ALL = ['m1', 'm2', 'm3', 'm4', 'm5'];
@@ -49,7 +35,7 @@ describe('kha upgrade on 5 masters', () => {
     writeLabInventory(lab(), inv);
     const r = await kha(['up', '-i', inv, '--log-file', logFile('up')], { timeoutMs: 5 * 60_000 });
     console.log(`[timing] kha up, 5 fresh hosts: ${secs(r.ms)}`);
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(await vipHolders(lab())).toEqual(['m1']);
   });
 
@@ -83,12 +69,12 @@ describe('kha upgrade on 5 masters', () => {
         `reasons ${JSON.stringify(tr.reasons)}; failures between ${tr.failureSpanMs ? tr.failureSpanMs.map((x) => secs(x)).join(' and ') : '-'}; backends ${JSON.stringify(tr.bodies)}`,
     );
     console.log(`[traffic] failures: ${tr.failures.map((f) => `${secs(f.t)} ${f.detail}`).join('; ') || 'none'}`);
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
 
     // the report: 5 batches, the non-holders one by one in inventory order, the holder m1 last
     const doc = parseJson<UpgradeReport>(r);
     const rep = doc.result!;
-    expect(rep, show(r)).not.toBeNull();
+    expect(rep, showRun(r)).not.toBeNull();
     expect(rep.holderBefore).toBe('m1');
     expect(rep.order).toEqual([['m2'], ['m3'], ['m4'], ['m5'], ['m1']]);
     expect([...rep.done].sort()).toEqual(ALL);
@@ -182,15 +168,15 @@ describe('kha upgrade on 5 masters', () => {
       const log = logFile('upgrade-fail');
       const r = await kha(['upgrade', '-i', inv, '--serial', '1', '--log-file', log], { timeoutMs: 4 * 60_000 });
       console.log(`[timing] kha upgrade stopped by a failing batch: ${secs(r.ms)} (exit ${r.code})`);
-      expect(r.code, show(r)).not.toBe(0);
-      expect(r.code, show(r)).not.toBeNull();
+      expect(r.code, showRun(r)).not.toBe(0);
+      expect(r.code, showRun(r)).not.toBeNull();
 
       // human output: batch 1 and 2 ran, no batch 3; the summary; how to resume
       const batchLines = r.stdout.split('\n').filter((x) => /^\s*batch \d+\/\d+:/.test(x)).map((x) => x.trim());
-      expect(batchLines, show(r)).toEqual(['batch 1/5: m2', 'batch 2/5: m3']);
-      expect(r.stdout, show(r)).toMatch(/upgrade stopped at batch 2/);
-      expect(r.stdout, show(r)).toMatch(/done: m2; failed: m3; untouched: m4, m5, m1; unchanged: none/);
-      expect(r.stdout, show(r)).toMatch(/to resume .*run the same kha upgrade again/);
+      expect(batchLines, showRun(r)).toEqual(['batch 1/5: m2', 'batch 2/5: m3']);
+      expect(r.stdout, showRun(r)).toMatch(/upgrade stopped at batch 2/);
+      expect(r.stdout, showRun(r)).toMatch(/done: m2; failed: m3; untouched: m4, m5, m1; unchanged: none/);
+      expect(r.stdout, showRun(r)).toMatch(/to resume .*run the same kha upgrade again/);
       // the same report, structured, in the log
       const rep = readLog(log).find((e) => e.type === 'result') as unknown as { data: UpgradeReport } | undefined;
       expect(rep?.data).toMatchObject({ done: ['m2'], failed: ['m3'], untouched: ['m4', 'm5', 'm1'], stopped: true, holderBefore: 'm1', holderAfter: 'm1' });
@@ -214,7 +200,7 @@ describe('kha upgrade on 5 masters', () => {
     // resume as told: the same command again finishes the roll; m2 (done) is skipped
     const r2 = await kha(['upgrade', '-i', inv, '--serial', '1', '--json', '--log-file', logFile('upgrade-resume')], { timeoutMs: 4 * 60_000 });
     console.log(`[timing] kha upgrade resumed (4 hosts left): ${secs(r2.ms)}`);
-    expect(r2.code, show(r2)).toBe(0);
+    expect(r2.code, showRun(r2)).toBe(0);
     const rep2 = parseJson<UpgradeReport>(r2).result!;
     expect(rep2.unchanged).toEqual(['m2']);
     expect(rep2.order).toEqual([['m3'], ['m4'], ['m5'], ['m1']]);
@@ -236,7 +222,7 @@ describe('kha upgrade on 5 masters', () => {
     const exact = await monitor.stop();
     console.log(`[timing] kha upgrade with a keepalived change, 5 masters: ${secs(r.ms)}`);
     console.log(`[traffic] keepalived change: ${tr.total} requests, ${tr.failed} failed; reasons ${JSON.stringify(tr.reasons)}; VIP gains ${vipGains(exact)}, longest gap ${exact.longestGapMs.toFixed(1)} ms`);
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     const rep = parseJson<UpgradeReport>(r).result!;
     expect(rep.order).toEqual([['m2'], ['m3'], ['m4'], ['m5'], ['m1']]);
     expect(rep.handover?.from).toBe('m1');

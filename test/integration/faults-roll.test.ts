@@ -15,8 +15,8 @@ import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { runKha } from '../helpers/cli.js';
-import { haproxyCfg, httpsGet, kha, parseJson, readLog, secs, sh, show, unitState, vipHolders, type KhaRun } from '../helpers/kha-cli-day2.js';
+import { kha, parseJson, readLog, runKha, secs, showRun, type KhaRun } from '../helpers/cli.js';
+import { haproxyCfg, httpsGet, sh, unitState, vipHolders } from '../helpers/hosts.js';
 import { sshdLinesPerHost, useLab } from '../helpers/lab.js';
 
 const execFileP = promisify(execFile);
@@ -86,16 +86,16 @@ describe('a host killed while its batch runs (5 masters)', () => {
     });
     await killing;
     console.log(`[kill] kha up --serial 1, m4 killed during its batch: kha exited ${secs(Date.now() - killedAt)} after the kill, total ${secs(r.ms)} (exit ${r.code})`);
-    expect(killing, `the batch line for m4 never came\n${show(r)}`).toBeDefined();
+    expect(killing, `the batch line for m4 never came\n${showRun(r)}`).toBeDefined();
     expect(await running(l, 'm4')).toBe(false);
-    expect(r.code, show(r)).toBe(3);
+    expect(r.code, showRun(r)).toBe(3);
     // the batches before m4 ran, none after it; m4 is reported unreachable with the lost connection
     const batches = r.stdout.split('\n').filter((x) => /^\s*batch \d+\/\d+:/.test(x)).map((x) => x.trim());
-    expect(batches.slice(-3), show(r)).toEqual(['batch 1/4: m2', 'batch 2/4: m3', 'batch 3/4: m4']);
-    expect(r.stdout, show(r)).toMatch(/m4: unreachable .*(connection .* was lost|cannot connect|handshake|no answer)/);
+    expect(batches.slice(-3), showRun(r)).toEqual(['batch 1/4: m2', 'batch 2/4: m3', 'batch 3/4: m4']);
+    expect(r.stdout, showRun(r)).toMatch(/m4: unreachable .*(connection .* was lost|cannot connect|handshake|no answer)/);
     console.log(`[kill] ${r.stdout.split('\n').find((x) => /m4: unreachable/.test(x))?.trim()}`);
     // one clear line: which play stopped and who is done, unreachable and untouched
-    expect(r.stderr, show(r)).toMatch(/^error: start the others: stopped: .*; done: m2, m3; failed: none; unreachable: m4; untouched: m5$/m);
+    expect(r.stderr, showRun(r)).toMatch(/^error: start the others: stopped: .*; done: m2, m3; failed: none; unreachable: m4; untouched: m5$/m);
     expect(r.stdout).toContain('==> Recap');
     expect(r.stdout).not.toContain('==> Verify');
     // m5 was never started: nothing of the roll reached it after the failure
@@ -112,7 +112,7 @@ describe('a host killed while its batch runs (5 masters)', () => {
     await sh(l, 'm4', ['sh', '-c', 'rm -f /etc/systemd/system/haproxy.service.d/zz-kha-test-slow.conf && systemctl daemon-reload']);
     const r2 = await kha(['up', '-i', inv(), '--serial', '1', '--json', '--log-file', logFile('up-rerun')], { timeoutMs: 5 * 60_000 });
     console.log(`[kill] kha up rerun after m4 came back: ${secs(r2.ms)} (exit ${r2.code})`);
-    expect(r2.code, show(r2)).toBe(0);
+    expect(r2.code, showRun(r2)).toBe(0);
     expect(parseJson<{ holder: string }>(r2).result?.holder).toBe('m1');
     expect(await vipHolders(l)).toEqual(['m1']);
     for (const h of ALL) {
@@ -145,15 +145,15 @@ describe('a host killed while its batch runs (5 masters)', () => {
     });
     await killing;
     console.log(`[kill] kha upgrade --serial 1, m3 killed during its batch: kha exited ${secs(Date.now() - killedAt)} after the kill, total ${secs(r.ms)} (exit ${r.code})`);
-    expect(killing, `the batch line for m3 never came\n${show(r)}`).toBeDefined();
-    expect(r.code, show(r)).toBe(3);
+    expect(killing, `the batch line for m3 never came\n${showRun(r)}`).toBeDefined();
+    expect(r.code, showRun(r)).toBe(3);
     const batches = r.stdout.split('\n').filter((x) => /^\s*batch \d+\/\d+:/.test(x)).map((x) => x.trim());
-    expect(batches, show(r)).toEqual(['batch 1/5: m2', 'batch 2/5: m3']);
-    expect(r.stdout, show(r)).toMatch(/m3: unreachable /);
+    expect(batches, showRun(r)).toEqual(['batch 1/5: m2', 'batch 2/5: m3']);
+    expect(r.stdout, showRun(r)).toMatch(/m3: unreachable /);
     console.log(`[kill] ${r.stdout.split('\n').find((x) => /m3: unreachable/.test(x))?.trim()}`);
-    expect(r.stdout, show(r)).toMatch(/upgrade stopped at batch 2/);
-    expect(r.stdout, show(r)).toMatch(/done: m2; failed: m3; untouched: m4, m5, m1; unchanged: none; VIP on m1/);
-    expect(r.stdout, show(r)).toMatch(/to resume .*run the same kha upgrade again/);
+    expect(r.stdout, showRun(r)).toMatch(/upgrade stopped at batch 2/);
+    expect(r.stdout, showRun(r)).toMatch(/done: m2; failed: m3; untouched: m4, m5, m1; unchanged: none; VIP on m1/);
+    expect(r.stdout, showRun(r)).toMatch(/to resume .*run the same kha upgrade again/);
     const rep = readLog(log).find((e) => e.type === 'result') as unknown as { data: UpgradeReport } | undefined;
     expect(rep?.data).toMatchObject({ done: ['m2'], failed: ['m3'], untouched: ['m4', 'm5', 'm1'], stopped: true, holderBefore: 'm1', holderAfter: 'm1' });
 
@@ -185,7 +185,7 @@ describe('a host killed while its batch runs (5 masters)', () => {
     // resume: the same command again; m2 is already converged
     const r2 = await kha(['upgrade', '-i', inv(), '--serial', '1', '--json', '--log-file', logFile('upgrade-rerun')], { timeoutMs: 5 * 60_000 });
     console.log(`[kill] kha upgrade rerun after m3 came back: ${secs(r2.ms)} (exit ${r2.code})`);
-    expect(r2.code, show(r2)).toBe(0);
+    expect(r2.code, showRun(r2)).toBe(0);
     const rep2 = parseJson<UpgradeReport>(r2).result!;
     expect(rep2.unchanged).toContain('m2');
     expect(rep2.failed).toEqual([]);
@@ -326,9 +326,9 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
     for (const { c, r } of results) {
       const lines = r.stderr.split('\n').filter((x) => x !== '');
       const errors = lines.filter((x) => x.startsWith('error: '));
-      expect(r.code, `${c.name}\n${show(r)}`).toBe(4);
-      expect(errors, `${c.name}: one error line\n${show(r)}`).toHaveLength(1);
-      expect(lines.filter((x) => !x.startsWith('error: ') && !x.startsWith('  try: ')), `${c.name}: only the error line (and suggestions)\n${show(r)}`).toEqual([]);
+      expect(r.code, `${c.name}\n${showRun(r)}`).toBe(4);
+      expect(errors, `${c.name}: one error line\n${showRun(r)}`).toHaveLength(1);
+      expect(lines.filter((x) => !x.startsWith('error: ') && !x.startsWith('  try: ')), `${c.name}: only the error line (and suggestions)\n${showRun(r)}`).toEqual([]);
       expect(errors[0], `${c.name}: the error names ${c.field}`).toContain(c.field);
       expect(r.stdout, `${c.name}: nothing ran`).toBe('');
       if (c.secret) expect(r.stderr + r.stdout, `${c.name}: the secret is printed`).not.toContain(c.secret);
@@ -354,7 +354,7 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
     const log = path.join(l.stateDir, 'hostile-ok.log');
     const r = await kha(['up', '-i', file, '--log-file', log], { timeoutMs: 5 * 60_000 });
     console.log(`[hostile] kha up with the hostile sudo password and health path: ${secs(r.ms)} (exit ${r.code})`);
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(await vipHolders(l)).toEqual(['m1']);
     // the check script holds the URL as one quoted word, and it passes against the stand-in apiserver
     for (const h of l.hosts) {
@@ -394,7 +394,7 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       const log = path.join(l.stateDir, 'ssh-password.log');
       const r = await kha(['up', '-i', file, '--log-file', log], { timeoutMs: 5 * 60_000, env });
       console.log(`[hostile] kha up with a hostile SSH login password: ${secs(r.ms)} (exit ${r.code})`);
-      expect(r.code, show(r)).toBe(0);
+      expect(r.code, showRun(r)).toBe(0);
       expect(await vipHolders(l)).toEqual(['m1']);
       const after = await sshdLinesPerHost(l, /^Accepted password for kha /);
       expect(after.map((a, i) => a - before[i]!), 'password logins per host').toEqual(l.hosts.map(() => 1));
@@ -406,9 +406,9 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       const failedBefore = await sshdLinesPerHost(l, /^Failed password for kha /);
       const w = await kha(['up', '-i', bad, '--log-file', log], { timeoutMs: 2 * 60_000, env });
       console.log(`[hostile] wrong SSH password: exit ${w.code}: ${w.stderr.split('\n').filter((x) => x.startsWith('error') || / m[12]: /.test(x)).join(' | ')}`);
-      expect(w.code, show(w)).toBe(3);
-      expect(w.stderr, show(w)).toMatch(/m1|m2/);
-      expect(w.stderr, show(w)).toContain('(tried: password): check ansible_user and ansible_password');
+      expect(w.code, showRun(w)).toBe(3);
+      expect(w.stderr, showRun(w)).toMatch(/m1|m2/);
+      expect(w.stderr, showRun(w)).toContain('(tried: password): check ansible_user and ansible_password');
       const failedAfter = await sshdLinesPerHost(l, /^Failed password for kha /);
       expect(failedAfter.map((a, i) => a - failedBefore[i]!), 'failed password attempts per host (never retried)').toEqual(l.hosts.map(() => 1));
 

@@ -14,10 +14,12 @@
 //     up, a haproxy restart on the backup, kubeadm init on m1: zero moves.
 // Traffic from this process goes only to lab addresses (the hosts and the VIP on the lab bridge).
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
-import { journalAtUs, readyz, runUp, sh, sleep, vipHolders, waitHolders, secs, describeRun, errorLines } from '../helpers/kha-cli-up.js';
-import { describeCli, runKhaCli, writeTopoInventory } from '../helpers/kha-cli-topo.js';
+import { errorLines, kha, runUp, secs, showRun } from '../helpers/cli.js';
+import { journalAtUs, readyz, sh, vipHolders, waitHolders } from '../helpers/hosts.js';
+import { writeInv } from '../helpers/inventories.js';
 
 const MON = 'kha-vipmon';
 const MASTERS = ['m1', 'm2', 'm3'];
@@ -104,7 +106,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
   const status = async (ok: (r: { code: number | null; stdout: string }) => boolean = () => true) => {
     const t0 = performance.now();
     for (;;) {
-      const r = await runKhaCli(['status', '-i', inv, '--known-hosts', lab().knownHostsFile]);
+      const r = await kha(['status', '-i', inv, '--known-hosts', lab().knownHostsFile]);
       if (ok(r) || performance.now() - t0 > 10_000) return r;
       await sleep(500);
     }
@@ -124,19 +126,19 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     await Promise.all(['n1', 'lb1', 'lb2'].map((h) => sh(lab(), h, ['systemctl', 'disable', '--now', APISERVER])));
     await apiservers(lab(), MASTERS, 'stop');
     await startVipMonitors(lab(), [...MASTERS, 'lb1', 'lb2']);
-    inv = writeTopoInventory(lab(), 'greenfield', {
+    inv = writeInv(lab(), 'greenfield', {
       groups: { masters: MASTERS, nodes: ['n1'] },
       vars: { node_local_proxy: true },
       hosts: [...MASTERS, 'n1'],
     });
     const r = await runUp({ inventory: inv, knownHosts: lab().knownHostsFile });
     console.log(`[timing] kha up, 3 masters without apiserver + 1 node: ${secs(r.ms)}`);
-    expect(r.code, describeRun(r)).toBe(0);
-    expect(errorLines(r.stdout + r.stderr), describeRun(r)).toEqual([]);
-    expect(r.stdout.split('\n').filter((l) => l.includes(BOOTSTRAP)), describeRun(r)).toHaveLength(1);
+    expect(r.code, showRun(r)).toBe(0);
+    expect(errorLines(r.stdout + r.stderr), showRun(r)).toEqual([]);
+    expect(r.stdout.split('\n').filter((l) => l.includes(BOOTSTRAP)), showRun(r)).toHaveLength(1);
     // the run ends with the exact next steps
     const tail = r.stdout.slice(r.stdout.indexOf('==> Next steps'));
-    expect(r.stdout.indexOf('==> Next steps'), describeRun(r)).toBeGreaterThan(r.stdout.indexOf('==> Recap'));
+    expect(r.stdout.indexOf('==> Next steps'), showRun(r)).toBeGreaterThan(r.stdout.indexOf('==> Recap'));
     expect(tail).toContain(`on m1: kubeadm init --control-plane-endpoint ${lab().vip}:8443 --apiserver-cert-extra-sans ${lab().vip} --upload-certs`);
     expect(tail).toMatch(new RegExp(`then on m2, m3, one at a time: kubeadm join ${lab().vip.replace(/\./g, '\\.')}:8443 --control-plane `));
     // the node's proxy runs and accepts connections, with no master to reach yet
@@ -146,7 +148,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     expect(await stepMoves('kha up')).toEqual(['m1+']);
 
     const s = await status();
-    expect(s.code, describeCli(s)).toBe(0);
+    expect(s.code, showRun(s)).toBe(0);
     expect(s.stdout).toContain(BOOTSTRAP);
     expect(s.stdout).toMatch(/^n1\s.*haproxy\s+active\s+0\/3/m);
     expect(s.stderr).not.toMatch(/error:/);
@@ -154,7 +156,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
 
   test('(a) a rerun changes nothing and passes; restarts and reloads on the backups take nothing (P1, P2)', async () => {
     const r = await runUp({ inventory: inv, knownHosts: lab().knownHostsFile, json: true });
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     const doc = JSON.parse(r.stdout) as { result: { bootstrap: boolean; apiserversUp: number; nextSteps?: string[] }; recap: Record<string, { changed: number }> };
     expect(Object.values(doc.recap).reduce((a, h) => a + h.changed, 0)).toBe(0);
     expect(doc.result.bootstrap).toBe(true);
@@ -183,18 +185,18 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     expect(ms!).toBeLessThanOrEqual(3_000);
 
     const s = await status((x) => x.code === 0 && /^n1\s.*active\s+1\/3/m.test(x.stdout));
-    expect(s.code, describeCli(s)).toBe(0);
+    expect(s.code, showRun(s)).toBe(0);
     expect(s.stdout).not.toContain(BOOTSTRAP);
     expect(s.stdout).toMatch(/^m1\s.*\byes\b.*1\/3 \(down: m2,m3\)/m);
     expect(s.stdout).toMatch(/^n1\s.*haproxy\s+active\s+1\/3/m);
     const warn = s.stdout.split('\n').filter((l) => l.startsWith('warning:'));
-    expect(warn, describeCli(s)).toHaveLength(1);
+    expect(warn, showRun(s)).toHaveLength(1);
     expect(warn[0]).toContain(`m1's apiserver certificate does not cover ${lab().vip}`);
     expect(warn[0]).toContain(`"${lab().vip}" to apiServer.certSANs`);
     // kha up says the same, once, and passes
     const u = await runUp({ inventory: inv, knownHosts: lab().knownHostsFile });
-    expect(u.code, describeRun(u)).toBe(0);
-    expect(u.stdout.split('\n').filter((l) => l.includes(`m1's apiserver certificate does not cover ${lab().vip}`)), describeRun(u)).toHaveLength(1);
+    expect(u.code, showRun(u)).toBe(0);
+    expect(u.stdout.split('\n').filter((l) => l.includes(`m1's apiserver certificate does not cover ${lab().vip}`)), showRun(u)).toHaveLength(1);
     expect(u.stdout).not.toContain(BOOTSTRAP);
     expect(u.stdout).not.toContain('==> Next steps');
 
@@ -203,7 +205,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     await sh(lab(), 'm1', ['systemctl', 'restart', APISERVER]);
     expect(await untilVipAnswers(lab(), (b) => b === 'ok m1', performance.now(), 20_000)).not.toBeNull();
     const s2 = await status((x) => x.code === 0 && !/^warning:/m.test(x.stdout));
-    expect(s2.code, describeCli(s2)).toBe(0);
+    expect(s2.code, showRun(s2)).toBe(0);
     expect(s2.stdout).not.toMatch(/^warning:/m);
     expect(await vipHolders(lab(), MASTERS)).toEqual(['m1']);
     expect(await stepMoves('kubeadm init on m1')).toEqual([]);
@@ -224,7 +226,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     seenBodies = new Set((await throughVip(lab(), 9)).bodies);
     expect(seenBodies).toEqual(new Set(['ok m1', 'ok m2', 'ok m3']));
     const s = await status((x) => x.code === 0 && /^n1\s.*active\s+3\/3/m.test(x.stdout));
-    expect(s.code, describeCli(s)).toBe(0);
+    expect(s.code, showRun(s)).toBe(0);
     expect(s.stdout).toMatch(/^m1\s.*\byes\b.*3\/3/m);
     expect(s.stdout).toMatch(/^n1\s.*haproxy\s+active\s+3\/3/m);
     expect(s.stdout).not.toMatch(/^warning:|bootstrap/m);
@@ -235,7 +237,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     await apiservers(lab(), MASTERS, 'stop');
     await sleep(8_000);
     const s = await status((x) => x.stdout.includes(BOOTSTRAP));
-    expect(s.code, describeCli(s)).toBe(0);
+    expect(s.code, showRun(s)).toBe(0);
     expect(s.stdout).toContain(BOOTSTRAP);
     expect(s.stdout).toMatch(/^n1\s.*haproxy\s+active\s+0\/3/m);
     expect(await vipHolders(lab(), MASTERS)).toEqual(['m1']);
@@ -257,7 +259,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
       expect(r.bodies.filter((b) => b === 'ok m1')).toEqual([]);
       expect(await vipHolders(lab(), MASTERS)).toEqual(['m1']);
       const s = await status((x) => x.code === 0 && /^m1\s.*\byes\b.*2\/3 \(down: m1\)/m.test(x.stdout));
-      expect(s.code, describeCli(s)).toBe(0);
+      expect(s.code, showRun(s)).toBe(0);
       expect(s.stdout).toMatch(/^m1\s.*\byes\b.*2\/3 \(down: m1\)/m);
       expect(s.stdout).not.toContain(BOOTSTRAP);
     } finally {
@@ -278,7 +280,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     expect(moved.holders).toEqual(['m2']);
     expect(exact).toBeLessThanOrEqual(limit);
     const s = await status();
-    expect(s.code, describeCli(s)).toBe(0);
+    expect(s.code, showRun(s)).toBe(0);
     expect(s.stdout).toMatch(/holder: m2\b/);
     expect(s.stdout).toMatch(/^m1\s.*\bactive\b.*\binactive\b/m);
     await sh(lab(), 'm1', ['systemctl', 'start', 'haproxy']);
@@ -292,7 +294,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     // the masters stop serving the VIP; lb1 and lb2 take over the job
     await Promise.all(MASTERS.map((h) => sh(lab(), h, ['systemctl', 'disable', '--now', 'keepalived', 'haproxy'])));
     await apiservers(lab(), MASTERS, 'stop');
-    inv = writeTopoInventory(lab(), 'greenfield-lb', {
+    inv = writeInv(lab(), 'greenfield-lb', {
       groups: { masters: MASTERS, loadbalancers: ['lb1', 'lb2'] },
       vars: { virtual_router_id: 52 },
       hosts: [...MASTERS, 'lb1', 'lb2'],
@@ -301,7 +303,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     seen = await vipEvents(lab(), lbs);
     const r = await runUp({ inventory: inv, knownHosts: lab().knownHostsFile });
     console.log(`[timing] kha up, 2 dedicated load balancers, no apiserver: ${secs(r.ms)}`);
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(r.stdout.split('\n').filter((l) => l.includes(BOOTSTRAP))).toHaveLength(1);
     expect(r.stdout).toContain(`on m1: kubeadm init --control-plane-endpoint ${lab().vip}:8443`);
     expect(await vipHolders(lab(), lbs)).toEqual(['lb1']);
@@ -310,7 +312,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     await sh(lab(), 'lb2', ['systemctl', 'restart', 'haproxy']);
     await sleep(8_000);
     const s = await status();
-    expect(s.code, describeCli(s)).toBe(0);
+    expect(s.code, showRun(s)).toBe(0);
     expect(s.stdout).toContain(BOOTSTRAP);
 
     const t0 = performance.now();

@@ -7,8 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { REPO_ROOT, runKha } from '../helpers/cli.js';
-import { parseJson, secs, show, type KhaRun } from '../helpers/kha-cli-day2.js';
+import { parseJson, REPO_ROOT, runKha, secs, showRun, type KhaRun } from '../helpers/cli.js';
 import { sshdLinesPerHost, startLab } from '../helpers/lab.js';
 
 const N = 20;
@@ -97,7 +96,7 @@ describe(`load: ${N} hosts at once`, () => {
         `${samples.length} samples: peak RSS ${peakRssMb.toFixed(1)} MB (VmHWM ${hwmMb.toFixed(1)} MB, limit ${RSS_LIMIT_MB}), ` +
         `peak fds ${peak('fds')} (limit ${FD_LIMIT}), peak sockets ${peak('sockets')}`,
     );
-    expect(r.code, show(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(samples.length, 'the sampler saw the process').toBeGreaterThan(10);
     // every host ok: recap clean, the one play done everywhere
     expect(Object.keys(doc.recap).sort()).toEqual(lab.hosts.map((h) => h.name).sort());

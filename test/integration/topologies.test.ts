@@ -9,8 +9,10 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
-import { readyz } from '../helpers/kha-cli-up.js';
-import { describeCli, runKhaCli, upInProcess, writeTopoInventory, type InProcessRun } from '../helpers/kha-cli-topo.js';
+import { kha, showRun } from '../helpers/cli.js';
+import { readyz } from '../helpers/hosts.js';
+import { writeInv } from '../helpers/inventories.js';
+import { upInProcess, type InProcessRun } from '../helpers/in-process.js';
 import { etcHostsPhase, nodeProxyPhase, nodeProxyStatus } from '../../src/actions/nodes.js';
 import { BEGIN_MARKER, END_MARKER } from '../../src/modules/blockinfile.js';
 import { loadForRun, makeRun } from '../../src/cli/prepare.js';
@@ -100,10 +102,10 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
   const lbServers = async (lb: string) => [...(await sh(lab(), lb, ['cat', '/etc/haproxy/haproxy.cfg'])).matchAll(/^\s*server (m\d+) /gm)].map((m) => m[1]).sort();
 
   test('kha up puts the VIP on lb1, VIP:8443 reaches every master, a failed haproxy moves the VIP', async () => {
-    file = writeTopoInventory(lab(), 'hosts-lb', { groups: { masters: ['m1', 'm2', 'm3'], loadbalancers: ['lb1', 'lb2'] }, hosts: ['lb1', 'lb2', 'm1', 'm2', 'm3'] });
-    const r = await runKhaCli(['up', '-i', file, '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.log`]);
+    file = writeInv(lab(), 'hosts-lb', { groups: { masters: ['m1', 'm2', 'm3'], loadbalancers: ['lb1', 'lb2'] }, hosts: ['lb1', 'lb2', 'm1', 'm2', 'm3'] });
+    const r = await kha(['up', '-i', file, '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.log`]);
     console.log(`[timing] kha up, 2 load balancers + 3 masters, fresh: ${secs(r.ms)}`);
-    expect(r.code, describeCli(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(await vipHolders(lab())).toEqual(['lb1']);
 
     // keepalived + haproxy on the load balancers only; unicast peers by default
@@ -124,8 +126,8 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
     expect(new Set(bodies)).toEqual(new Set(['ok m1', 'ok m2', 'ok m3']));
 
     // kha status over the lb topology
-    const s = await runKhaCli(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
-    expect(s.code, describeCli(s)).toBe(0);
+    const s = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
+    expect(s.code, showRun(s)).toBe(0);
     const rep = JSON.parse(s.stdout) as { holders: string[]; hosts: Array<{ name: string; backendsUp: number; backendsTotal: number }> };
     expect(rep.holders).toEqual(['lb1']);
     expect(rep.hosts.map((h) => h.name)).toEqual(['lb1', 'lb2']);
@@ -144,8 +146,8 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
   });
 
   test('kha drill (keepalived) on the load balancers: lb2 takes the VIP, lb1 takes it back', async () => {
-    const r = await runKhaCli(['drill', '-i', file, ...kh(), '--mode', 'keepalived', '--json', '--log-file', `${file}.drill.log`]);
-    expect(r.code, describeCli(r)).toBe(0);
+    const r = await kha(['drill', '-i', file, ...kh(), '--mode', 'keepalived', '--json', '--log-file', `${file}.drill.log`]);
+    expect(r.code, showRun(r)).toBe(0);
     const [round] = (JSON.parse(r.stdout) as { rounds: Array<{ holderBefore: string; newHolder: string; vipMovedMs: number; holderAfter: string }> }).rounds;
     console.log(`[drill lb] VIP lb1 -> ${round!.newHolder} in ${round!.vipMovedMs} ms`);
     expect(round).toMatchObject({ holderBefore: 'lb1', newHolder: 'lb2', holderAfter: 'lb1' });
@@ -153,18 +155,18 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
   });
 
   test('add-master m4 and remove-master m1 update the load balancers\' backends only; the VIP stays on lb1', async () => {
-    const add = await runKhaCli(['add-master', '-i', file, ...kh(), '--name', 'm4', '--host', lab().hosts.find((h) => h.name === 'm4')!.address, '--log-file', `${file}.add.log`]);
+    const add = await kha(['add-master', '-i', file, ...kh(), '--name', 'm4', '--host', lab().hosts.find((h) => h.name === 'm4')!.address, '--log-file', `${file}.add.log`]);
     console.log(`[timing] add-master m4 behind dedicated load balancers: ${secs(add.ms)}`);
-    expect(add.code, describeCli(add)).toBe(0);
+    expect(add.code, showRun(add)).toBe(0);
     for (const lb of ['lb1', 'lb2']) expect(await lbServers(lb), lb).toEqual(['m1', 'm2', 'm3', 'm4']);
     // a master behind dedicated load balancers gets neither keepalived nor haproxy
     expect((await lab().exec('m4', ['dpkg-query', '-W', '-f', '${Status}', 'keepalived'])).stdout).not.toContain('install ok installed');
     const seen = await waitFor(() => readyz(lab().vip, 8443), (x) => x.body === 'ok m4', 20_000, 50);
     expect(seen.ok, `m4 never answered through the VIP: last ${JSON.stringify(seen.value)}`).toBe(true);
 
-    const rm = await runKhaCli(['remove-master', '-i', file, ...kh(), '--name', 'm1', '--log-file', `${file}.remove.log`]);
+    const rm = await kha(['remove-master', '-i', file, ...kh(), '--name', 'm1', '--log-file', `${file}.remove.log`]);
     console.log(`[timing] remove-master m1 behind dedicated load balancers: ${secs(rm.ms)}`);
-    expect(rm.code, describeCli(rm)).toBe(0);
+    expect(rm.code, showRun(rm)).toBe(0);
     for (const lb of ['lb1', 'lb2']) expect(await lbServers(lb), lb).toEqual(['m2', 'm3', 'm4']);
     expect(await vipHolders(lab())).toEqual(['lb1']);
     // m1 keeps its apiserver: it must no longer be reached through the VIP
@@ -178,11 +180,11 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
     const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
     doc.setIn(['all', 'vars', 'haproxy_timeout_client'], '5m');
     fs.writeFileSync(file, doc.toString());
-    const r = await runKhaCli(['upgrade', '-i', file, ...kh(), '--serial', '1', '--log-file', `${file}.upgrade.log`]);
+    const r = await kha(['upgrade', '-i', file, ...kh(), '--serial', '1', '--log-file', `${file}.upgrade.log`]);
     console.log(`[timing] upgrade, 2 load balancers: ${secs(r.ms)}`);
-    expect(r.code, describeCli(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     const batches = r.stdout.split('\n').filter((l) => /^\s*batch \d+\/\d+:/.test(l)).map((l) => l.trim());
-    expect(batches, describeCli(r)).toEqual(['batch 1/2: lb2', 'batch 2/2: lb1']);
+    expect(batches, showRun(r)).toEqual(['batch 1/2: lb2', 'batch 2/2: lb1']);
     for (const lb of ['lb1', 'lb2']) expect(await sh(lab(), lb, ['cat', '/etc/haproxy/haproxy.cfg']), lb).toMatch(/timeout client\s+5m/);
     expect(await vipHolders(lab())).toEqual(['lb1']);
     expect((await readyz(lab().vip, 8443)).status).toBe(200);
@@ -219,7 +221,7 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
       await sh(lab(), h, ['sh', '-c', `printf '%s\\n' '${OPERATOR_LINE}' >> /etc/hosts`]);
       before[h] = await sh(lab(), h, ['cat', '/etc/hosts']);
     }
-    file = writeTopoInventory(lab(), 'hosts-nodes', {
+    file = writeInv(lab(), 'hosts-nodes', {
       // as kubespray does, the masters are in the nodes group too: kha leaves them out of `nodes`
       groups: { masters: ['m1', 'm2', 'm3'], nodes: all },
       vars: { node_local_proxy: true, manage_etc_hosts: true },
@@ -301,11 +303,11 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
   test('add-master m4 (CLI) with a client loop on n1: no request fails, every node reaches m4, /etc/hosts lists m4', async () => {
     const loop = nodeLoop(lab(), 'n1');
     await sleep(500);
-    const r = await runKhaCli(['add-master', '-i', file, '--name', 'm4', '--host', addr('m4'), '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.add.log`]);
+    const r = await kha(['add-master', '-i', file, '--name', 'm4', '--host', addr('m4'), '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.add.log`]);
     await sleep(500);
     const traffic = await loop.stop();
     console.log(`[add-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`);
-    expect(r.code, describeCli(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(traffic.total).toBeGreaterThan(40);
     expect(traffic.failed).toEqual([]);
     // the node phases ran: every node's proxy lists 4 masters and m4 answers through it
@@ -324,24 +326,24 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     expect(await sh(lab(), 'm4', ['systemctl', 'is-active', 'keepalived', 'haproxy'])).toBe('active\nactive\n');
 
     // kha status, per node: the local proxy and its backends up/total (4 masters now)
-    const s = await runKhaCli(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
-    expect(s.code, describeCli(s)).toBe(0);
+    const s = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
+    expect(s.code, showRun(s)).toBe(0);
     const rep = JSON.parse(s.stdout) as { holders: string[]; nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }> };
     expect(rep.holders).toEqual(['m1']);
     expect(rep.nodes.map((n) => `${n.name} ${n.proxy} ${n.active} ${n.backendsUp}/${n.backendsTotal}`)).toEqual(nodes.map((n) => `${n} haproxy active 4/4`));
-    const human = await runKhaCli(['status', '-i', file, '--known-hosts', lab().knownHostsFile]);
-    expect(human.code, describeCli(human)).toBe(0);
-    for (const n of nodes) expect(human.stdout, describeCli(human)).toMatch(new RegExp(`^\\s*${n}\\b.*haproxy.*4/4`, 'm'));
+    const human = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile]);
+    expect(human.code, showRun(human)).toBe(0);
+    for (const n of nodes) expect(human.stdout, showRun(human)).toMatch(new RegExp(`^\\s*${n}\\b.*haproxy.*4/4`, 'm'));
   });
 
   test('remove-master m1 (the VIP holder, CLI) with a client loop on n1: no request fails, no node sends to m1 any more', async () => {
     const loop = nodeLoop(lab(), 'n1');
     await sleep(500);
-    const r = await runKhaCli(['remove-master', '-i', file, '--name', 'm1', '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.remove.log`]);
+    const r = await kha(['remove-master', '-i', file, '--name', 'm1', '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.remove.log`]);
     await sleep(500);
     const traffic = await loop.stop();
     console.log(`[remove-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`);
-    expect(r.code, describeCli(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(traffic.total).toBeGreaterThan(40);
     expect(traffic.failed).toEqual([]);
     // m1's apiserver goes away for good: the nodes do not notice
@@ -382,8 +384,8 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
 
     // kha status per node with nginx: no stats socket, so the node probes each master itself
     const nodeRows = async () => {
-      const st = await runKhaCli(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile, '--json']);
-      expect(st.code, describeCli(st)).toBe(0);
+      const st = await kha(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile, '--json']);
+      expect(st.code, showRun(st)).toBe(0);
       const rep = JSON.parse(st.stdout) as { nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }> };
       return rep.nodes.map((n) => `${n.name} ${n.proxy} ${n.active} ${n.backendsUp}/${n.backendsTotal}`);
     };
@@ -391,8 +393,8 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     await sh(lab(), 'm3', ['systemctl', 'stop', 'kha-standin-apiserver']);
     try {
       expect(await nodeRows()).toEqual(nodes.map((n) => `${n} nginx active 2/3`));
-      const human = await runKhaCli(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
-      for (const n of nodes) expect(human.stdout, describeCli(human)).toMatch(new RegExp(`^\\s*${n}\\b.*nginx\\s+active\\s+2/3 \\(tcp probe from the node\\)`, 'm'));
+      const human = await kha(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
+      for (const n of nodes) expect(human.stdout, showRun(human)).toMatch(new RegExp(`^\\s*${n}\\b.*nginx\\s+active\\s+2/3 \\(tcp probe from the node\\)`, 'm'));
     } finally {
       await sh(lab(), 'm3', ['systemctl', 'start', 'kha-standin-apiserver']);
     }
@@ -400,12 +402,12 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     // a node whose proxy is down has no path to an apiserver: status exits 6 and names it
     await sh(lab(), 'n3', ['systemctl', 'stop', 'nginx']);
     try {
-      const st = await runKhaCli(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
-      expect(st.code, describeCli(st)).toBe(6);
-      expect(st.stderr.split('\n').filter((x) => x.startsWith('error')), describeCli(st)).toEqual([
+      const st = await kha(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
+      expect(st.code, showRun(st)).toBe(6);
+      expect(st.stderr.split('\n').filter((x) => x.startsWith('error')), showRun(st)).toEqual([
         'error: no path to an apiserver through the node-local proxy on n3 (nginx inactive)',
       ]);
-      expect(st.stdout, describeCli(st)).toMatch(/^\s*n3\b.*nginx\s+inactive/m);
+      expect(st.stdout, showRun(st)).toMatch(/^\s*n3\b.*nginx\s+inactive/m);
     } finally {
       await sh(lab(), 'n3', ['systemctl', 'start', 'nginx']);
     }

@@ -4,19 +4,9 @@
 // kernel clock, so they compare across hosts. (3 masters: up.test.ts; unicast: up-unicast.test.ts)
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
-import {
-  ADVERT_INT_S,
-  bodiesThroughVip,
-  describeRun,
-  journalAtUs,
-  jsonChanged,
-  mainPid,
-  secs,
-  startedAtUs,
-  upLab as up,
-  vipHolders,
-  writeInv,
-} from '../helpers/kha-cli-up.js';
+import { jsonChanged, secs, showRun, upLab as up } from '../helpers/cli.js';
+import { ADVERT_INT_S, bodiesThroughVip, journalAtUs, mainPid, startedAtUs, vipHolders } from '../helpers/hosts.js';
+import { writeInv } from '../helpers/inventories.js';
 
 describe('kha up, 5 masters, --serial 20%: the primary first, then 4 batches of 1', () => {
   const lab = useLab(5, { aptCache: true, preinstalled: true });
@@ -26,7 +16,7 @@ describe('kha up, 5 masters, --serial 20%: the primary first, then 4 batches of 
     invFile = writeInv(lab(), 'hosts');
     const r = await up(lab(), invFile, { serial: '20%' });
     console.log(`[timing] kha up, 5 fresh hosts (--serial 20%): ${secs(r.ms)}`);
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
 
     // human output: the 4 others in 4 batches of one, in inventory order
     const batches = r.stdout.split('\n').filter((l) => /^\s*batch \d+\/\d+:/.test(l)).map((l) => l.trim());
@@ -61,7 +51,7 @@ describe('kha up, 5 masters, --serial 20%: the primary first, then 4 batches of 
     const pids = await Promise.all(lab().hosts.map((h) => mainPid(lab(), h.name, 'keepalived')));
     const r = await up(lab(), invFile, { json: true, serial: '20%' });
     console.log(`[timing] kha up rerun (no change), 5 hosts: ${secs(r.ms)}`);
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     const { changed, doc } = jsonChanged(r);
     expect(Object.keys(doc.recap)).toHaveLength(5);
     expect(changed, JSON.stringify(doc.recap)).toBe(0);

@@ -1,9 +1,12 @@
 // `kha up` with vrrp_unicast: true on a fresh lab: keepalived adverts go host to host (unicast_peer)
 // instead of to 224.0.0.18. Fresh, not a rerun of a multicast lab: switching the mode on a running
 // cluster is a separate problem (see up.test.ts's config-change rerun and the report).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
-import { ADVERT_INT_S, bodiesThroughVip, describeRun, secs, sh, sleep, upLab as up, vipHolders, writeInv } from '../helpers/kha-cli-up.js';
+import { secs, showRun, upLab as up } from '../helpers/cli.js';
+import { ADVERT_INT_S, bodiesThroughVip, sh, vipHolders } from '../helpers/hosts.js';
+import { writeInv } from '../helpers/inventories.js';
 
 describe('kha up with vrrp_unicast: true (fresh lab)', () => {
   const lab = useLab(3, { aptCache: true, preinstalled: true });
@@ -12,7 +15,7 @@ describe('kha up with vrrp_unicast: true (fresh lab)', () => {
     const file = writeInv(lab(), 'hosts-unicast', { vars: { vrrp_unicast: true } });
     const r = await up(lab(), file);
     console.log(`[timing] kha up, 3 fresh hosts, unicast: ${secs(r.ms)}`);
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     for (const h of lab().hosts) {
       const conf = await sh(lab(), h.name, ['cat', '/etc/keepalived/keepalived.conf']);
       expect(conf, h.name).toMatch(new RegExp(`^\\s*unicast_src_ip ${h.address.replace(/\./g, '\\.')}$`, 'm'));

@@ -13,25 +13,9 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
 import type { Lab } from '../helpers/lab.js';
-import {
-  ADVERT_INT_S,
-  bodiesThroughVip,
-  describeRun,
-  errorLines,
-  installed,
-  journalAtUs,
-  jsonChanged,
-  mainPid,
-  readyz,
-  runUp,
-  secs,
-  sh,
-  upLab as up,
-  vipHolders,
-  waitHolders,
-  writeInv,
-  type InvOptions,
-} from '../helpers/kha-cli-up.js';
+import { errorLines, jsonChanged, runUp, secs, showRun, upLab as up } from '../helpers/cli.js';
+import { ADVERT_INT_S, bodiesThroughVip, installed, journalAtUs, mainPid, readyz, sh, vipHolders, waitHolders } from '../helpers/hosts.js';
+import { writeInv, type InvOptions } from '../helpers/inventories.js';
 
 /**
  * Polling through `docker exec` adds its own latency (3 execs per round; more on a loaded machine),
@@ -80,8 +64,8 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
       const r = await up(lab(), file);
       const errs = errorLines(r.stderr);
       console.log(`[bad setting: ${b.name}] exit ${r.code} in ${r.ms} ms; stderr error line(s):\n  ${errs.join('\n  ')}`);
-      expect(r.code, describeRun(r)).toBe(b.exit);
-      expect(errs, describeRun(r)).toHaveLength(1);
+      expect(r.code, showRun(r)).toBe(b.exit);
+      expect(errs, showRun(r)).toHaveLength(1);
       for (const re of b.says) expect(errs[0]).toMatch(re);
       if (b.secret) expect(r.stdout + r.stderr).not.toContain(b.secret);
       // nothing was installed, written or started on any host
@@ -104,7 +88,7 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     expect(await vipHolders(lab())).toEqual([]);
     const r = await up(lab(), invFile);
     console.log(`[timing] kha up, 3 fresh hosts: ${secs(r.ms)}`);
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(r.stdout).toMatch(/==> Verify/);
 
     expect(await vipHolders(lab())).toEqual(['m1']);
@@ -125,7 +109,7 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     expect(Object.keys(pids)).toHaveLength(3); // the up test ran
     const r = await up(lab(), invFile, { json: true });
     console.log(`[timing] kha up rerun (no change), 3 hosts: ${secs(r.ms)}`);
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     const { changed, doc } = jsonChanged(r);
     expect(Object.keys(doc.recap).sort()).toEqual(['m1', 'm2', 'm3']);
     expect(changed, JSON.stringify(doc.recap)).toBe(0);
@@ -186,7 +170,7 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     const file = writeInv(lab(), 'hosts-m3-prio', { hostVars: { m3: { priority: 100 } } });
     const r = await up(lab(), file);
     console.log(`[config change rerun] exit ${r.code} in ${secs(r.ms)}; stderr: ${r.stderr.trim().split('\n')[0] ?? ''}`);
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     expect(await sh(lab(), 'm3', ['cat', '/etc/keepalived/keepalived.conf'])).toMatch(/^\s*priority 100$/m);
     for (const h of lab().hosts) expect(await mainPid(lab(), h.name, 'keepalived'), `${h.name} not restarted`).not.toBe(before[h.name]);
     expect(await vipHolders(lab())).toEqual(['m1']);
@@ -201,11 +185,11 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     const NEW = 'NewPw456';
     const oldInv = writeInv(lab(), 'hosts-auth-old', { vars: { vrrp_auth_pass: OLD } });
     const first = await up(lab(), oldInv);
-    expect(first.code, describeRun(first)).toBe(0);
+    expect(first.code, showRun(first)).toBe(0);
     const newInv = writeInv(lab(), 'hosts-auth-new', { vars: { vrrp_auth_pass: NEW } });
     const logFile = `${newInv}.rotate.log`;
     const r = await runUp({ inventory: newInv, knownHosts: lab().knownHostsFile, json: true, logFile, extra: ['-vv', '--diff'] });
-    expect(r.code, describeRun(r)).toBe(0);
+    expect(r.code, showRun(r)).toBe(0);
     for (const h of lab().hosts) expect(await sh(lab(), h.name, ['cat', '/etc/keepalived/keepalived.conf'])).toContain(`auth_pass ${NEW}`);
     expect(await vipHolders(lab())).toEqual(['m1']);
     // the diff was shown, redacted: the task says what changed without a value

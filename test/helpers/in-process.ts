@@ -1,45 +1,12 @@
-// For the topology integration tests (dedicated load balancers; nodes with node-local proxies and
-// /etc/hosts): inventories with groups for a lab, `node bin/run.js ...` as a subprocess (needs
-// `npm run build`), and the same run built in this process (loadForRun + makeRun + up() and the
-// node phases), for phases the CLI does not run yet.
+// `kha up` built in this test's process (loadForRun + makeRun + up()), for the phases the CLI does
+// not run yet (node-local proxies, /etc/hosts), and a one-line-per-event account of such a run.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Lab } from '../../src/lab/lab.js';
-import { runKha, showRun, type KhaRun } from './cli.js';
-import { writeLabInventory } from '../../src/lab/lab.js';
 import { EventBus, type RunEvent } from '../../src/engine/events.js';
 import type { Io } from '../../src/cli/base.js';
 import { loadForRun, makeRun } from '../../src/cli/prepare.js';
 import { up, type UpState } from '../../src/actions/up.js';
 import { describeError } from '../../src/errors.js';
-
-export interface TopoInventory {
-  /** group -> host names (e.g. masters, loadbalancers, nodes) */
-  groups: Record<string, string[]>;
-  vars?: Record<string, unknown>;
-  /** the lab hosts listed under all.hosts (default: every lab host) */
-  hosts?: string[];
-}
-
-/**
- * A lab inventory with groups: every host under all.hosts (ansible_host), the groups under
- * all.children, the connection vars of writeLabInventory (ansible_ssh_common_args names the
- * lab's known_hosts). The file lives in the lab's state dir (removed with the lab).
- */
-export function writeTopoInventory(lab: Lab, name: string, t: TopoInventory): string {
-  const file = path.join(lab.stateDir, `${name}.yaml`);
-  writeLabInventory(lab, file, t);
-  return file;
-}
-
-export type CliResult = KhaRun;
-
-/** `node bin/run.js <args>` (test/helpers/cli.ts); a timeout resolves with code null. */
-export function runKhaCli(args: string[], timeoutMs = 5 * 60_000): Promise<CliResult> {
-  return runKha(args, { timeoutMs, onTimeout: 'resolve' });
-}
-
-export const describeCli = showRun;
 
 export interface InProcessRun {
   st?: UpState;
