@@ -133,3 +133,15 @@ export async function untilBodyFrom(lab: Lab, want: string, maxTries = 120, gapM
   }
   return { found: false, tries: maxTries, bodies };
 }
+
+/** Polls `probe` every intervalMs until ok(value) or timeoutMs: the last value, the time, whether ok. */
+export async function waitFor<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, intervalMs = 200): Promise<{ value: T; ms: number; ok: boolean }> {
+  const t0 = performance.now();
+  for (;;) {
+    const value = await probe();
+    const ms = Math.round(performance.now() - t0);
+    if (ok(value)) return { value, ms, ok: true };
+    if (ms > timeoutMs) return { value, ms, ok: false };
+    await sleep(intervalMs);
+  }
+}
