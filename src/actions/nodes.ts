@@ -284,13 +284,13 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
       const t0 = Date.now();
       let last = '';
       // before kubeadm init no apiserver can answer: the proxy must then accept connections, no more
-      const script = st.bootstrap ? tcpProbeScript(port) : proxyProbeScript(port);
+      const script = st.result?.bootstrap ? tcpProbeScript(port) : proxyProbeScript(port);
       for (;;) {
         const r = await conn.exec({ script }, { timeoutMs: 10_000 });
         last = r.stdout.trim() || r.stderr.trim().split('\n')[0] || `exit ${r.code}`;
         if (proxyAnswered(r.stdout)) {
           run.events.info(
-            st.bootstrap
+            st.result?.bootstrap
               ? `127.0.0.1:${port} accepts connections (the node-local ${s.nodeProxy}; no apiserver answers yet, it will reach the first one that starts)`
               : `https://127.0.0.1:${port}/healthz answers (${last}) through the node-local ${s.nodeProxy}`,
             h,
@@ -304,7 +304,7 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
     }),
   );
   if (failed.length) {
-    if (st.bootstrap) {
+    if (st.result?.bootstrap) {
       throw new KhaError(`the node-local ${s.nodeProxy} does not accept connections on 127.0.0.1 on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check it there (journalctl -u ${s.nodeProxy})`, { code: 'E_NODE_PROXY' });
     }
     throw new KhaError(`no apiserver answers through the node-local proxy on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check ${s.nodeProxy} there (journalctl -u ${s.nodeProxy})`, {

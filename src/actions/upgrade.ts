@@ -12,21 +12,19 @@ import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { batches } from '../engine/serial.js';
-import type { Play, PlayResult, SerialSpec, Task } from '../engine/types.js';
+import type { Play, PlayResult, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { packageModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
-import { checkPassing, connectAndGather, lockPhase, preflight, vipHolders, type UpState } from './up.js';
+import { checkPassing, connectAndGather, lockPhase, preflight, vipHolders, type UpOptions, type UpState } from './up.js';
 import { tcpConnectScript } from './probes.js';
 
-export interface UpgradeOptions {
-  serial: SerialSpec;
+export interface UpgradeOptions extends UpOptions {
   maxFailPercentage: number;
   /** upgrade keepalived and haproxy packages to the latest (or pinned) version */
   packages: boolean;
-  breakLock?: boolean;
 }
 
 export interface UpgradeReport {
@@ -43,7 +41,7 @@ export interface UpgradeReport {
 }
 
 export interface UpgradeState extends UpState {
-  uopts: UpgradeOptions;
+  opts: UpgradeOptions;
   report: UpgradeReport;
 }
 
@@ -61,14 +59,14 @@ function upgradeTasks(st: UpgradeState): Task<any>[] {
   const { s } = st;
   const pinned = s.keepalivedVersion || s.haproxyVersion;
   const pkg: Task<any>[] =
-    st.uopts.packages || pinned
+    st.opts.packages || pinned
       ? [
           {
             module: packageModule,
             params: {
               names: ['keepalived', 'haproxy'],
               noStart: true,
-              ...(st.uopts.packages && !pinned ? { state: 'latest', updateCache: true } : {}),
+              ...(st.opts.packages && !pinned ? { state: 'latest', updateCache: true } : {}),
               ...(pinned
                 ? { versions: { ...(s.keepalivedVersion ? { keepalived: s.keepalivedVersion } : {}), ...(s.haproxyVersion ? { haproxy: s.haproxyVersion } : {}) } }
                 : {}),
@@ -171,7 +169,7 @@ async function roll(st: UpgradeState): Promise<void> {
     run.events.info('nothing to change on any host');
     return;
   }
-  const order = upgradeOrder(changing, holder, (hs) => batches(st.uopts.serial, hs, '--serial'));
+  const order = upgradeOrder(changing, holder, (hs) => batches(st.opts.serial, hs, '--serial'));
   report.order = order;
   run.events.info(`order: ${order.map((b) => `[${b.join(', ')}]`).join(' -> ')}${report.unchanged.length ? `; unchanged: ${report.unchanged.join(', ')}` : ''}`);
   if (run.check) {
@@ -215,7 +213,7 @@ async function roll(st: UpgradeState): Promise<void> {
           const conn = await run.connector.get(run.host(holder!)).catch(() => null);
           await conn?.exec({ argv: ['systemctl', 'start', 'keepalived'] }, { become: true }).catch(() => undefined);
         }
-        if (failPct > st.uopts.maxFailPercentage || r.done.length === 0) throw new KhaError(`batch ${i + 1} failed on ${[...r.failed, ...r.unreachable].join(', ')}`, { code: 'E_BATCH' });
+        if (failPct > st.opts.maxFailPercentage || r.done.length === 0) throw new KhaError(`batch ${i + 1} failed on ${[...r.failed, ...r.unreachable].join(', ')}`, { code: 'E_BATCH' });
       }
       if (isHolderBatch && report.handover && !s.nopreempt && holder === s.primary && r.done.includes(holder)) {
         // with preemption the primary takes the VIP back once its check passes: wait for that
@@ -273,8 +271,7 @@ export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptio
   const st: UpgradeState = {
     run,
     s,
-    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage, command: 'upgrade', ...(opts.breakLock ? { breakLock: true } : {}) },
-    uopts: opts,
+    opts: { ...opts, command: 'upgrade' },
     net: {},
     holders: [],
     plays: [],
@@ -283,7 +280,6 @@ export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptio
   try {
     await runPhases(st, run.events, upgradePhases(), run.opts.signal);
   } finally {
-    await st.release?.();
     const r = st.report;
     if (r.order.length || r.stopped) {
       run.events.info(

@@ -307,3 +307,43 @@ describe('facts are current until a task changes the host', () => {
     expect((await ctx.hostContext('m2')).factsCurrent).toBe(true);
   });
 });
+
+describe('phases own their clean-up', () => {
+  const setup = async () => {
+    const { EventBus } = await import('../../src/engine/events.js');
+    const { runPhases } = await import('../../src/engine/phases.js');
+    const events = new EventBus();
+    const warnings: string[] = [];
+    events.add({
+      emit: (e) => {
+        if (e.type === 'message' && e.level === 'warn') warnings.push(e.text);
+      },
+    });
+    return { events, runPhases, warnings };
+  };
+  it('runs the clean-ups of the phases that started, last first, after a failure too', async () => {
+    const { events, runPhases } = await setup();
+    const log: string[] = [];
+    const phase = (name: string, o: { fail?: boolean; skip?: boolean } = {}) => ({
+      title: name,
+      ...(o.skip ? { shouldRun: () => false } : {}),
+      run: async () => {
+        log.push(`run ${name}`);
+        if (o.fail) throw new Error(`${name} failed`);
+      },
+      cleanup: async () => void log.push(`clean ${name}`),
+    });
+    await expect(runPhases({}, events, [phase('a'), phase('skipped', { skip: true }), phase('b'), phase('c', { fail: true }), phase('never')])).rejects.toThrow('c failed');
+    expect(log).toEqual(['run a', 'run b', 'run c', 'clean c', 'clean b', 'clean a']);
+  });
+  it('a clean-up that throws is reported and the others still run; the run itself succeeds', async () => {
+    const { events, runPhases, warnings } = await setup();
+    const log: string[] = [];
+    await runPhases({}, events, [
+      { title: 'lock', run: async () => {}, cleanup: async () => void log.push('unlock') },
+      { title: 'broken', run: async () => {}, cleanup: async () => Promise.reject(new Error('boom')) },
+    ]);
+    expect(log).toEqual(['unlock']);
+    expect(warnings).toEqual(['broken: clean-up failed: boom']);
+  });
+});
