@@ -147,23 +147,6 @@ async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<
   return out;
 }
 
-/** One play's run: what its batches share. */
-interface PlayRun {
-  ctx: RunContext;
-  play: Play;
-  queue: PQueue;
-  result: PlayResult;
-  /** hosts of the play that failed or were lost so far (counted against maxFail) */
-  failedInPlay: Set<string>;
-  maxFail: number;
-}
-
-/** Why a batch stopped the play; `ran`: the batch itself ran (false: its hosts are untouched). */
-interface BatchStop {
-  stop: PlayStop;
-  ran: boolean;
-}
-
 export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> {
   const queue = new PQueue({ concurrency: Math.max(1, ctx.opts.forks) });
   const lost = (play.lostBefore ?? []).filter((h) => play.hosts.includes(h));
@@ -226,6 +209,23 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
     break;
   }
   return result;
+}
+
+/** One play's run: what its batches share. */
+interface PlayRun {
+  ctx: RunContext;
+  play: Play;
+  queue: PQueue;
+  result: PlayResult;
+  /** hosts of the play that failed or were lost so far (counted against maxFail) */
+  failedInPlay: Set<string>;
+  maxFail: number;
+}
+
+/** Why a batch stopped the play; `ran`: the batch itself ran (false: its hosts are untouched). */
+interface BatchStop {
+  stop: PlayStop;
+  ran: boolean;
 }
 
 /** The batches to run: the play's own order, or `serial` over the hosts that still have work. */
