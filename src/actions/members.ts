@@ -2,7 +2,7 @@
 // moving the VIP. The inventory file is written only when every host is consistent.
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { FLUSH_HANDLERS } from '../engine/play.js';
+import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { manualEditLines, writeInventoryAtomic, type ManualEdit } from '../inventory/edit.js';
 import type { HaSettings } from '../inventory/settings.js';
@@ -10,7 +10,8 @@ import { serviceModule } from '../modules/index.js';
 import { configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { tcpConnectScript } from './probes.js';
-import { checkPassing, connectAndGather, lockPhase, playOrThrow, preflight, verify, vipHolders, type UpOptions, type UpState } from './up.js';
+import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
+import { checkPassing, preflight, verify, vipHolders } from './up.js';
 import { handOver } from './upgrade.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
 
@@ -184,7 +185,7 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
       title: `Stop and disable keepalived and haproxy on ${name}`,
       shouldRun: (st) => st.hostStates[name] !== 'unreachable' && st.before.lbHosts.includes(name),
       run: async (st) => {
-        const r = await (await import('../engine/play.js')).runPlay(st.run, {
+        const r = await runPlay(st.run, {
           name: `retire ${name}`,
           hosts: [name],
           tasks: [

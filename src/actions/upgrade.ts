@@ -19,7 +19,8 @@ import type { HaSettings } from '../inventory/settings.js';
 import { packageModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
-import { checkPassing, connectAndGather, lockPhase, preflight, vipHolders, type UpOptions, type UpState } from './up.js';
+import { connectAndGather, lockPhase, type UpOptions, type UpState } from './rollout.js';
+import { checkPassing, preflight, vipHolders } from './up.js';
 import { tcpConnectScript } from './probes.js';
 
 export interface UpgradeOptions extends UpOptions {
@@ -101,7 +102,7 @@ async function checkBatch(st: UpgradeState, hosts: string[], expectOneHolder = t
   await frontendAnswers(st, holders[0]!);
 }
 
-async function frontendAnswers(st: UpgradeState, from: string): Promise<void> {
+async function frontendAnswers(st: UpState, from: string): Promise<void> {
   const conn = await st.run.connector.get(st.run.host(from));
   for (let i = 0; i < 20; i++) {
     const r = await conn.exec({ script: tcpConnectScript(st.s.vip, st.s.frontendPort, 1) });
@@ -124,7 +125,7 @@ export async function handOver(st: UpState, holder: string): Promise<{ to: strin
     const hs = (await vipHolders(st)).filter((h) => h !== holder);
     if (hs.length === 1) {
       const to = hs[0]!;
-      await frontendAnswers(st as UpgradeState, to);
+      await frontendAnswers(st, to);
       const ms = Date.now() - t0;
       run.events.info(`the VIP moved to ${to} in ${(ms / 1000).toFixed(1)} s and ${s.vip}:${s.frontendPort} answers through it`);
       return { to, ms };
