@@ -13,7 +13,7 @@ import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay, taskTitle } from '../engine/play.js';
 import { planTasks } from '../engine/plan-tasks.js';
 import { batches } from '../engine/serial.js';
-import type { Handler, Task } from '../engine/types.js';
+import type { Handler, PlayStop, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { packageModule } from '../modules/index.js';
@@ -197,7 +197,7 @@ async function roll(st: UpgradeState): Promise<void> {
       run.events.info(`batch ${i + 1}/${order.length} done: ${order[i]!.join(', ')}; VIP served`);
     },
     onStop: (stop, i) => {
-      const reason = stop.kind === 'hook' ? describeError(stop.error) : stop.kind === 'interrupted' ? 'interrupted' : `batch ${i + 1} failed on ${stop.hosts.join(', ')}`;
+      const reason = stopReason(stop, i);
       if (stop.kind !== 'interrupted') run.events.emit({ type: 'message', level: 'error', text: `upgrade stopped at batch ${i + 1}: ${reason}` });
       return reason;
     },
@@ -214,6 +214,13 @@ async function roll(st: UpgradeState): Promise<void> {
   }
   const holders = await vipHolders(st).catch(() => []);
   report.holderAfter = holders.length === 1 ? holders[0]! : null;
+}
+
+/** kha upgrade's words for a stop at batch `i` (the report's stopReason). */
+function stopReason(stop: PlayStop, i: number): string {
+  if (stop.kind === 'interrupted') return 'interrupted';
+  if (stop.kind === 'hook') return describeError(stop.error);
+  return `batch ${i + 1} failed on ${stop.hosts.join(', ')}`;
 }
 
 /** Before the holder's batch: hand the VIP over on purpose when its changes interrupt its service. */
