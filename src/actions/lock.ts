@@ -178,18 +178,8 @@ function splitHeld(stdout: string): { held: boolean; raw: string } {
 
 // ---- acquire / release ---------------------------------------------------------------------
 
-/**
- * Lock every host for this run. Returns the release function (removes exactly our lock on every
- * host where we took it; safe to call more than once; never throws, it warns instead). Throws a
- * KhaError (exit 5, E_LOCKED) when a host is already locked, after releasing the locks it took.
- */
-export async function acquireLocks(
-  run: RunContext,
-  hosts: string[],
-  info: LockRequest,
-  envIn: LockEnv = {},
-): Promise<() => Promise<void>> {
-  const env: Required<LockEnv> = {
+function fullEnv(envIn: LockEnv): Required<LockEnv> {
+  return {
     path: envIn.path ?? LOCK_PATH,
     now: envIn.now ?? Date.now,
     user: envIn.user ?? localUser(),
@@ -197,62 +187,140 @@ export async function acquireLocks(
     pid: envIn.pid ?? process.pid,
     isAlive: envIn.isAlive ?? defaultIsAlive,
   };
-  const path = env.path;
-  let unique = [...new Set(hosts)];
-  const exec = async (host: string, script: string, stdin?: string) => {
-    const conn = await run.connector.get(run.host(host));
-    return conn.exec({ script }, { become: true, timeoutMs: 30_000, ...(stdin !== undefined ? { stdin } : {}) });
-  };
-  const fail = (host: string, what: string, detail: string) =>
-    new KhaError(`${host}: cannot ${what} ${path}: ${detail}`, { code: 'E_LOCK', exit: ExitCode.preflight, host });
+}
+
+/** One acquireLocks call: the hosts still in it, and how to run a lock script on each of them. */
+class LockSession {
   /** hosts handed to onUnreachable: left out of every later step */
-  const lost = new Set<string>();
-  /** with onUnreachable: an unreachable host is handed over (true); anything else is rethrown */
-  const handOver = (h: string, err: unknown): boolean => {
-    if (!info.onUnreachable || !(err instanceof TransportError)) return false;
-    lost.add(h);
-    info.onUnreachable(h, err);
+  private readonly lost = new Set<string>();
+  hosts: string[];
+
+  constructor(
+    readonly run: RunContext,
+    hosts: string[],
+    readonly info: LockRequest,
+    readonly env: Required<LockEnv>,
+  ) {
+    this.hosts = [...new Set(hosts)];
+  }
+
+  get path(): string {
+    return this.env.path;
+  }
+
+  async exec(host: string, script: string, stdin?: string) {
+    const conn = await this.run.connector.get(this.run.host(host));
+    return conn.exec({ script }, { become: true, timeoutMs: 30_000, ...(stdin !== undefined ? { stdin } : {}) });
+  }
+
+  fail(host: string, what: string, detail: string): KhaError {
+    return new KhaError(`${host}: cannot ${what} ${this.path}: ${detail}`, { code: 'E_LOCK', exit: ExitCode.preflight, host });
+  }
+
+  /** with onUnreachable: an unreachable host is handed over (true); anything else is the caller's */
+  handOver(h: string, err: unknown): boolean {
+    if (!this.info.onUnreachable || !(err instanceof TransportError)) return false;
+    this.lost.add(h);
+    this.info.onUnreachable(h, err);
     return true;
-  };
-  const each = (f: (h: string) => Promise<void>) =>
-    Promise.all(
-      unique.map(async (h) => {
+  }
+
+  /** `f` on every host at once; hosts handed over drop out afterwards, other errors are rethrown */
+  async each(f: (h: string) => Promise<void>): Promise<void> {
+    await Promise.all(
+      this.hosts.map(async (h) => {
         try {
           await f(h);
         } catch (err) {
-          if (!handOver(h, err)) throw err;
+          if (!this.handOver(h, err)) throw err;
         }
       }),
-    ).then(() => {
-      unique = unique.filter((h) => !lost.has(h));
-    });
+    );
+    this.hosts = this.hosts.filter((h) => !this.lost.has(h));
+  }
+}
 
+/**
+ * Lock every host for this run. Returns the release function (removes exactly our lock on every
+ * host where we took it; safe to call more than once; never throws, it warns instead). Throws a
+ * KhaError (exit 5, E_LOCKED) when a host is already locked, after releasing the locks it took.
+ */
+export async function acquireLocks(run: RunContext, hosts: string[], info: LockRequest, envIn: LockEnv = {}): Promise<() => Promise<void>> {
+  const ls = new LockSession(run, hosts, info, fullEnv(envIn));
   // check mode changes nothing, not even a lock: say what it found and go on
   if (run.check) {
-    await each(async (h) => {
-      const r = await exec(h, readScript(path));
-      const { held, raw } = splitHeld(r.stdout);
-      if (held) run.events.warn(`${describeLock(inspect(h, raw, env))}; check mode takes no lock, the plan may change under it`, h);
-    });
+    await warnAboutLocks(ls);
     return async () => {};
   }
-
+  const env = ls.env;
   const mine: LockInfo = { holder: `${env.user}@${env.hostname}`, pid: env.pid, started: new Date(env.now()).toISOString(), command: info.command };
   const content = `${JSON.stringify(mine)}\n`;
-
-  if (info.breakLock) {
-    await each(async (h) => {
-      const r = await exec(h, breakScript(path));
-      if (r.code !== 0) throw fail(h, 'remove', (r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`);
-      const { held, raw } = splitHeld(r.stdout);
-      if (held) run.events.warn(`--break-lock: removed ${path} on ${h}, held by ${holderText(inspect(h, raw, env))}`, h);
-    });
+  if (info.breakLock) await breakLocks(ls);
+  const { taken, conflicts, errors } = await takeLocks(ls, content);
+  const release = releaser(ls, taken, content);
+  if (conflicts.length === 0 && errors.length === 0) {
+    run.events.debug(`locked ${ls.path} on ${taken.join(', ')} as ${mine.holder} pid ${mine.pid}`);
+    return release;
   }
+  await release();
+  if (conflicts.length === 0) throw errors[0]!;
+  throw refusal(ls, conflicts);
+}
 
-  /** hosts where our lock is (or may be) */
+async function warnAboutLocks(ls: LockSession): Promise<void> {
+  await ls.each(async (h) => {
+    const r = await ls.exec(h, readScript(ls.path));
+    const { held, raw } = splitHeld(r.stdout);
+    if (held) ls.run.events.warn(`${describeLock(inspect(h, raw, ls.env))}; check mode takes no lock, the plan may change under it`, h);
+  });
+}
+
+/** --break-lock: remove every existing lock first, and say whose it was. */
+async function breakLocks(ls: LockSession): Promise<void> {
+  await ls.each(async (h) => {
+    const r = await ls.exec(h, breakScript(ls.path));
+    if (r.code !== 0) throw ls.fail(h, 'remove', (r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`);
+    const { held, raw } = splitHeld(r.stdout);
+    if (held) ls.run.events.warn(`--break-lock: removed ${ls.path} on ${h}, held by ${holderText(inspect(h, raw, ls.env))}`, h);
+  });
+}
+
+/** Try to take the lock on every host at once: where we took it (or may have), who holds the others, what failed. */
+async function takeLocks(ls: LockSession, content: string): Promise<{ taken: string[]; conflicts: FoundLock[]; errors: KhaError[] }> {
   const taken: string[] = [];
+  const conflicts: FoundLock[] = [];
+  const errors: KhaError[] = [];
+  await Promise.all(
+    ls.hosts.map(async (h) => {
+      try {
+        const r = await ls.exec(h, acquireScript(ls.path), content);
+        if (r.code === 0 && r.stdout.split('\n').includes(TAKEN)) {
+          taken.push(h);
+          return;
+        }
+        const { held, raw } = splitHeld(r.stdout);
+        if (r.code === 0 && held) {
+          conflicts.push(inspect(h, raw, ls.env));
+          return;
+        }
+        // killed or timed out: the link may have happened; release checks the content, so try it there too
+        if (r.code === null) taken.push(h);
+        errors.push(ls.fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || (r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`)));
+      } catch (err) {
+        if (ls.handOver(h, err)) return;
+        const why = describeError(err).replace(`${h}: `, '');
+        errors.push(new KhaError(`${h}: cannot take the lock ${ls.path}: ${why}`, { code: 'E_LOCK', exit: ExitCode.preflight, host: h, fatal: err instanceof KhaError && err.fatal }));
+      }
+    }),
+  );
+  return { taken, conflicts, errors };
+}
+
+/** The release function: removes exactly our lock where we took it; once; warns, never throws. */
+function releaser(ls: LockSession, taken: string[], content: string): () => Promise<void> {
+  const { run, path } = ls;
   let released = false;
-  const release = async (): Promise<void> => {
+  return async () => {
     if (released) return;
     released = true;
     await Promise.all(
@@ -263,7 +331,7 @@ export async function acquireLocks(
           return;
         }
         try {
-          const r = await exec(h, releaseScript(content, path));
+          const r = await ls.exec(h, releaseScript(content, path));
           if (r.stdout.includes(RELEASED) || r.stdout.includes(GONE)) return;
           if (r.stdout.includes(OTHER)) {
             run.events.warn(`the lock on ${h} is no longer ours (broken by another run?); left it in place`, h);
@@ -276,47 +344,17 @@ export async function acquireLocks(
       }),
     );
   };
+}
 
-  const conflicts: FoundLock[] = [];
-  const errors: KhaError[] = [];
-  await Promise.all(
-    unique.map(async (h) => {
-      try {
-        const r = await exec(h, acquireScript(path), content);
-        if (r.code === 0 && r.stdout.split('\n').includes(TAKEN)) {
-          taken.push(h);
-          return;
-        }
-        const { held, raw } = splitHeld(r.stdout);
-        if (r.code === 0 && held) {
-          conflicts.push(inspect(h, raw, env));
-          return;
-        }
-        // killed or timed out: the link may have happened; release checks the content, so try it there too
-        if (r.code === null) taken.push(h);
-        errors.push(fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || (r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`)));
-      } catch (err) {
-        if (handOver(h, err)) return;
-        const why = describeError(err).replace(`${h}: `, '');
-        errors.push(new KhaError(`${h}: cannot take the lock ${path}: ${why}`, { code: 'E_LOCK', exit: ExitCode.preflight, host: h, fatal: err instanceof KhaError && err.fatal }));
-      }
-    }),
-  );
-
-  if (conflicts.length === 0 && errors.length === 0) {
-    run.events.debug(`locked ${path} on ${taken.join(', ')} as ${mine.holder} pid ${mine.pid}`);
-    return release;
-  }
-  await release();
-  if (conflicts.length === 0) throw errors[0]!;
-  const order = (h: string) => unique.indexOf(h);
+/** Hosts locked by another run: one error naming each, in the order of the hosts. */
+function refusal(ls: LockSession, conflicts: FoundLock[]): KhaError {
+  const order = (h: string) => ls.hosts.indexOf(h);
   conflicts.sort((a, b) => order(a.host) - order(b.host));
   const what = conflicts.map(describeLock).join('; ');
-  throw new KhaError(`${what}: nothing was changed; if that run is over, rerun with --break-lock`, {
+  return new KhaError(`${what}: nothing was changed; if that run is over, rerun with --break-lock`, {
     code: 'E_LOCKED',
     exit: ExitCode.preflight,
     host: conflicts[0]!.host,
-    suggestions: [`kha ${info.command} --break-lock ...   (only once that run is over; it removes the lock on ${conflicts.map((c) => c.host).join(', ')})`],
+    suggestions: [`kha ${ls.info.command} --break-lock ...   (only once that run is over; it removes the lock on ${conflicts.map((c) => c.host).join(', ')})`],
   });
 }
-

@@ -2,8 +2,7 @@
 // moving the VIP. The inventory file is written only when every host is consistent.
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { FLUSH_HANDLERS } from '../engine/play.js';
-import type { SerialSpec } from '../engine/types.js';
+import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { manualEditLines, writeInventoryAtomic, type ManualEdit } from '../inventory/edit.js';
 import type { HaSettings } from '../inventory/settings.js';
@@ -11,12 +10,12 @@ import { serviceModule } from '../modules/index.js';
 import { configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { tcpConnectScript } from './probes.js';
-import { checkPassing, connectAndGather, lockPhase, playOrThrow, preflight, verify, vipHolders, type UpState } from './up.js';
+import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
+import { checkPassing, preflight, verify, vipHolders } from './up.js';
 import { handOver } from './upgrade.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
 
-export interface MembersOptions {
-  serial: SerialSpec;
+export interface MembersOptions extends UpOptions {
   maxFailPercentage: number;
   /** the inventory file, the text kha read from it and its new text, written when the change succeeded */
   file: string;
@@ -24,13 +23,12 @@ export interface MembersOptions {
   newText: string;
   /** the same change for an operator to make by hand, if the file cannot be written */
   manual: ManualEdit;
-  breakLock?: boolean;
 }
 
 export interface MembersState extends UpState {
   /** settings before the change (for the VIP holder and the removed host) */
   before: HaSettings;
-  mopts: MembersOptions;
+  opts: MembersOptions;
   holder: string | null;
   inventoryWritten: boolean;
   /** why the inventory was not written although every host was changed */
@@ -85,7 +83,7 @@ export const WRITE_INVENTORY_PHASE: Phase<MembersState> = {
   title: 'Write the inventory (comments and formatting kept)',
   shouldRun: (x) => !x.run.check,
   run: async (x) => {
-    const { file, oldText, newText, manual } = x.mopts;
+    const { file, oldText, newText, manual } = x.opts;
     try {
       const w = writeInventoryAtomic(file, newText, { expected: oldText });
       x.inventoryWritten = true;
@@ -187,7 +185,7 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
       title: `Stop and disable keepalived and haproxy on ${name}`,
       shouldRun: (st) => st.hostStates[name] !== 'unreachable' && st.before.lbHosts.includes(name),
       run: async (st) => {
-        const r = await (await import('../engine/play.js')).runPlay(st.run, {
+        const r = await runPlay(st.run, {
           name: `retire ${name}`,
           hosts: [name],
           tasks: [
@@ -223,8 +221,7 @@ export async function changeMembers(
     run,
     s: after,
     before,
-    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage, command: `${kind}-master`, ...(opts.breakLock ? { breakLock: true } : {}) },
-    mopts: opts,
+    opts: { ...opts, command: `${kind}-master` },
     net: {},
     holders: [],
     plays: [],
@@ -237,7 +234,6 @@ export async function changeMembers(
   try {
     await runPhases(st, run.events, phases, run.opts.signal);
   } finally {
-    await st.release?.();
     if (!st.inventoryWritten && !st.inventoryError && !run.check && Object.keys(st.hostStates).length) {
       run.events.warn(
         `${opts.file} was NOT changed. Host states: ${Object.entries(st.hostStates).map(([h, v]) => `${h}: ${v}`).join('; ')}. Fix the cause and run the same command again.`,

@@ -100,3 +100,34 @@ export function parseHaproxyStat(csv: string): BackendStat[] {
   }
   return out;
 }
+
+// ---- the node-local proxy ---------------------------------------------------------------------
+
+/**
+ * One request through the node's proxy: curl prints the HTTP status (000 when nothing answered);
+ * without curl, a TCP connect (bash /dev/tcp) prints `tcp`.
+ */
+export function proxyProbeScript(port: number, path = '/healthz'): string {
+  const url = quote(`https://127.0.0.1:${port}${path}`);
+  return [
+    'if command -v curl >/dev/null 2>&1; then',
+    `  curl -sk --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' ${url}`,
+    'else',
+    `  ${tcpProbeScript(port)}`,
+    'fi',
+  ].join('\n');
+}
+
+/** A TCP connect to the node's proxy (bash /dev/tcp): prints `tcp` when it accepts. */
+export function tcpProbeScript(port: number): string {
+  return `timeout 3 bash -c ${quote(`exec 3<>/dev/tcp/127.0.0.1/${port}`)} && echo tcp`;
+}
+
+/**
+ * Did an apiserver answer through the proxy? 200, or 401/403 (an apiserver that refuses anonymous
+ * requests still answered over TLS), or a TCP connect when there is no curl.
+ */
+export function proxyAnswered(stdout: string): boolean {
+  const out = stdout.trim();
+  return out === 'tcp' || out === '200' || out === '401' || out === '403';
+}

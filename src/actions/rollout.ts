@@ -30,32 +30,24 @@ export interface UpState {
   net: Record<string, HostNet>;
   holders: string[];
   plays: PlayResult[];
+  /** what Verify found (the result `kha up` reports; `bootstrap`: no apiserver up yet) */
   result?: UpResult;
-  /** host -> what would change (from the Plan phase); hosts with nothing skip install/configure */
-  plan?: Record<string, string[]>;
-  /** the keepalived change cannot be rolled host by host (VRRP peers would not hear each other) */
-  vrrpBreaking?: boolean;
-  /** preflight found more than one holder: up may repair it by converging the configs */
-  splitBrain?: boolean;
-  /** releases the per-host locks (lockPhase) */
-  release?: () => Promise<void>;
-  /**
-   * The Plan found nothing to change on any load-balancer host (packages, files, services
-   * started and enabled, each running the config on disk) and the facts show the VIP on the
-   * host that should hold it: the start phases would only re-check that, so they are skipped
-   * and Verify also checks keepalived's check script on every host.
-   */
-  converged?: boolean;
-  /** Verify found no apiserver up (before kubeadm init): the node proxies are proven by a TCP connect only */
-  bootstrap?: boolean;
 }
 
-/** One kha run at a time: every host gets /run/kha.lock for the duration of a changing command. */
+/**
+ * One kha run at a time: every host gets /run/kha.lock for the duration of a changing command.
+ * The phase holds the release and gives the locks back in its clean-up, however the verb ends.
+ */
 export function lockPhase<S extends UpState>(hosts: (st: S) => string[]): Phase<S> {
+  let release: (() => Promise<void>) | undefined;
   return {
     title: 'Lock the hosts (one kha run at a time)',
     run: async (st) => {
-      st.release = await acquireLocks(st.run, hosts(st), { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false });
+      release = await acquireLocks(st.run, hosts(st), { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false });
+    },
+    cleanup: async () => {
+      await release?.();
+      release = undefined;
     },
   };
 }

@@ -1,5 +1,6 @@
-// kha status: who holds the VIP, what keepalived itself says, services, backends, drift.
-// Read-only: one facts command plus one status command per host, all hosts in parallel.
+// kha status: who holds the VIP, what keepalived itself says, services, backends, drift; and
+// each node's node-local proxy with its backends. Read-only: one facts command plus one status
+// command per host, all hosts in parallel. The tables are rendered here too (pure).
 import type { RunContext } from '../engine/context.js';
 import { describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
@@ -11,6 +12,7 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
+import { NGINX_CONF, NODE_PROXY_BACKEND, countNginxServers } from '../roles/node-proxy.js';
 import { BOOTSTRAP_LINE, checkCertSans } from './bootstrap.js';
 
 export interface HostStatus {
@@ -187,5 +189,136 @@ export function renderStatusTable(r: StatusReport): string {
   if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
   for (const p of r.certProblems) lines.push(`warning: ${p}`);
   if (r.certNote) lines.push(r.certNote);
+  return `${lines.join('\n')}\n`;
+}
+
+// ---- the node-local proxies (kha status, below the load balancers' table) --------------------
+
+export interface NodeProxyStatus {
+  name: string;
+  address: string;
+  proxy: 'haproxy' | 'nginx';
+  /** systemctl is-active, or 'unreachable' */
+  active: string;
+  /**
+   * haproxy: servers UP on the stats socket; nginx (no active checks, no stats): servers the node
+   * itself can open a TCP connection to right now (kha's probe); null when unknown
+   */
+  backendsUp: number | null;
+  /** haproxy: servers on the stats socket; nginx: servers in nginx.conf */
+  backendsTotal: number | null;
+  error?: string;
+}
+
+const NODE_MARK = '@@kha-node@@';
+
+export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
+  return [
+    `echo ${NODE_MARK}active; systemctl is-active ${proxy}.service`,
+    ...(proxy === 'haproxy'
+      ? [`echo ${NODE_MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`]
+      : [`echo ${NODE_MARK}conf; cat ${quote(NGINX_CONF)} 2>/dev/null`, `echo ${NODE_MARK}probe`, nginxProbeScript()]),
+    `echo ${NODE_MARK}end`,
+  ].join('\n');
+}
+
+/**
+ * nginx OSS keeps no health state kha can read, so the node probes every server of kha's upstream
+ * itself: a TCP connect from the node, 2 s at most, all servers at once. The addresses come out of
+ * the config through patterns that admit only digits, dots, colons and hex (IPv6 in brackets), and
+ * reach bash as arguments, never as code.
+ */
+export function nginxProbeScript(confPath: string = NGINX_CONF): string {
+  return [
+    `sed -n -e 's/^ *server \\[\\([0-9a-fA-F:.]*\\)\\]:\\([0-9]*\\) .*/\\1 \\2/p' -e 's/^ *server \\([0-9.]*\\):\\([0-9]*\\) .*/\\1 \\2/p' ${quote(confPath)} 2>/dev/null |`,
+    `  { while read -r a p; do`,
+    `    ( if timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$a" "$p" 2>/dev/null; then echo "up $a $p"; else echo "down $a $p"; fi ) &`,
+    // the probes are children of the pipeline's subshell: it waits for them, not the outer shell
+    `  done; wait; }`,
+  ].join('\n');
+}
+
+/** Pure: the status row from the script's output. */
+export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' | 'address' | 'proxy'>): NodeProxyStatus {
+  const sec = new Map<string, string[]>();
+  let cur: string[] = [];
+  for (const l of out.split('\n')) {
+    if (l.startsWith(NODE_MARK)) sec.set(l.slice(NODE_MARK.length), (cur = []));
+    else cur.push(l);
+  }
+  const active = (sec.get('active') ?? []).join('').trim() || 'unknown';
+  if (base.proxy === 'nginx') {
+    const conf = (sec.get('conf') ?? []).join('\n');
+    const probed = (sec.get('probe') ?? []).map((l) => l.trim().split(' ')[0]).filter((w) => w === 'up' || w === 'down');
+    return {
+      ...base,
+      active,
+      backendsUp: probed.length ? probed.filter((w) => w === 'up').length : null,
+      backendsTotal: conf.trim() ? countNginxServers(conf) : null,
+    };
+  }
+  const servers = parseHaproxyStat((sec.get('stat') ?? []).join('\n')).filter((b) => b.backend === NODE_PROXY_BACKEND);
+  return {
+    ...base,
+    active,
+    backendsUp: servers.length ? servers.filter((b) => b.status.startsWith('UP')).length : null,
+    backendsTotal: servers.length ? servers.length : null,
+  };
+}
+
+/** Read-only: each node's proxy state and backends, all nodes in parallel. */
+export async function nodeProxyStatus(run: RunContext, s: HaSettings): Promise<NodeProxyStatus[]> {
+  return Promise.all(
+    s.nodes.map(async (n): Promise<NodeProxyStatus> => {
+      const base = { name: n, address: s.hosts[n]?.address ?? run.host(n).connection.address, proxy: s.nodeProxy };
+      try {
+        const conn = await run.connector.get(run.host(n));
+        const r = await conn.exec({ script: nodeStatusScript(s.nodeProxy) }, { become: true, timeoutMs: 15_000 });
+        return parseNodeStatus(r.stdout, base);
+      } catch (err) {
+        return { ...base, active: 'unreachable', backendsUp: null, backendsTotal: null, error: describeError(err) };
+      }
+    }),
+  );
+}
+
+/**
+ * What makes the node side unhealthy for `kha status` (exit 6), or undefined: a node whose proxy is
+ * not running, or that reaches no master through it. Fewer masters than all is degraded, not down
+ * (the table shows it); an unreachable node is left to the unreachable exit code; with `bootstrap`
+ * (no load balancer counts an apiserver up) a node reaching no master is expected. Pure.
+ */
+export function nodeProxyProblem(rows: NodeProxyStatus[], o: { bootstrap?: boolean } = {}): string | undefined {
+  const down = rows
+    .filter((r) => r.active !== 'unreachable')
+    .flatMap((r) =>
+      r.active !== 'active'
+        ? [`${r.name} (${r.proxy} ${r.active})`]
+        : // before kubeadm init no master answers anywhere: a node reaching none is expected then
+          r.backendsUp === 0 && !o.bootstrap
+          ? [`${r.name} (0/${r.backendsTotal ?? '?'} masters up)`]
+          : [],
+    );
+  return down.length ? `no path to an apiserver through the node-local proxy on ${down.join(', ')}` : undefined;
+}
+
+/** The human table of nodeProxyStatus. Pure. */
+export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
+  const head = ['NODE', 'ADDRESS', 'PROXY', 'STATE', 'BACKENDS'];
+  const body = rows.map((r) => [
+    r.name,
+    r.address,
+    r.proxy,
+    r.active,
+    r.backendsTotal === null
+      ? '-'
+      : r.backendsUp === null
+        ? `?/${r.backendsTotal}`
+        : `${r.backendsUp}/${r.backendsTotal}${r.proxy === 'nginx' ? ' (tcp probe from the node)' : ''}`,
+  ]);
+  const w = head.map((_, i) => Math.max(head[i]!.length, ...body.map((row) => row[i]!.length)));
+  const fmt = (row: string[]) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
+  const lines = [fmt(head), ...body.map(fmt)];
+  for (const r of rows) if (r.error) lines.push(`${r.name}: ${r.error}`);
   return `${lines.join('\n')}\n`;
 }

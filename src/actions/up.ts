@@ -37,6 +37,7 @@ export { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpResult
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function upPhases(): Phase<UpState>[] {
+  const plan = new PlanPhase();
   return [
     {
       title: 'Connect and gather facts',
@@ -45,51 +46,98 @@ export function upPhases(): Phase<UpState>[] {
     NODE_PREFLIGHT_PHASE,
     lockPhase((st) => changedHosts(st.s)),
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
-    {
-      title: 'Plan',
-      run: async (st) => {
-        const plan = await planHosts(st.run, st.s.lbHosts, [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks()]);
-        st.plan = plan;
-        const anyChange = Object.values(plan).some((c) => c.length > 0);
-        if (st.splitBrain && !anyChange) {
-          throw new KhaError(`split brain: ${st.holders.join(' and ')} all hold the VIP ${st.s.vip}, and every config is as it should be: VRRP adverts are not getting through (multicast blocked? allow IP protocol 112 or set vrrp_unicast: true)`, {
-            code: 'E_SPLIT_BRAIN',
-            exit: ExitCode.unhealthy,
-          });
-        }
-        st.vrrpBreaking = await vrrpBreakingChange(st);
-        await showAndConfirm(st.run, plan, st.opts.confirm, st.vrrpBreaking ? ['note: this VRRP change restarts keepalived on every other host at once, right after the primary'] : []);
-        const why = convergedWhy(st);
-        st.converged = why !== null;
-        if (why) st.run.events.info(why);
-      },
-    },
+    plan,
     {
       title: 'Install keepalived and haproxy',
-      shouldRun: (st) => changing(st).length > 0,
-      run: async (st) => void (await playOrThrow(st, { name: 'install', hosts: changing(st), tasks: installTasks(st.s), maxFailPercentage: 0 })),
+      shouldRun: (st) => changing(st, plan.result).length > 0,
+      run: async (st) => void (await playOrThrow(st, { name: 'install', hosts: changing(st, plan.result), tasks: installTasks(st.s), maxFailPercentage: 0 })),
     },
     {
       title: 'Configure keepalived and haproxy (validated before they replace the old files)',
-      shouldRun: (st) => changing(st).length > 0,
+      shouldRun: (st) => changing(st, plan.result).length > 0,
       run: async (st) =>
-        void (await playOrThrow(st, { name: 'configure', hosts: changing(st), tasks: configureTasks(st.s, st.net), handlers: haHandlers(), flushHandlers: false, maxFailPercentage: 0 })),
+        void (await playOrThrow(st, {
+          name: 'configure',
+          hosts: changing(st, plan.result),
+          tasks: configureTasks(st.s, st.net),
+          handlers: haHandlers(),
+          flushHandlers: false,
+          maxFailPercentage: 0,
+        })),
     },
     {
       title: 'Start the primary and wait until it holds the VIP',
-      shouldRun: (st) => !st.converged,
+      shouldRun: () => plan.result.vrrp.kind !== 'converged',
       run: startPrimary,
     },
     {
       title: 'Start the other load-balancer hosts in batches',
-      shouldRun: (st) => st.s.lbHosts.length > 1 && !st.converged,
-      run: startOthers,
+      shouldRun: (st) => st.s.lbHosts.length > 1 && plan.result.vrrp.kind !== 'converged',
+      run: (st) => startOthers(st, breaksVrrp(plan.result.vrrp)),
     },
-    { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
+    { title: 'Verify', shouldRun: (st) => !st.run.check, run: (st) => verify(st, { checkScripts: plan.result.vrrp.kind === 'converged' }) },
     // the other topologies: node-local proxies on the workers, the /etc/hosts block everywhere
     NODE_PROXY_PHASE,
     ETC_HOSTS_PHASE,
   ];
+}
+
+/**
+ * Where the cluster's VRRP stands once the Plan is known; the start phases follow from it.
+ * - converged: nothing to change on any host and the VIP where it should be: the start phases
+ *   would only re-check that, so they are skipped and Verify checks keepalived's check script on
+ *   every host instead;
+ * - split-brain: preflight found more than one holder; converging the configs may repair it;
+ * - breaking: the keepalived change cannot be rolled host by host (old and new VRRP peers would
+ *   not hear each other): the other hosts restart together, right after the primary;
+ * - normal: the primary first, then the others in --serial batches.
+ */
+export type VrrpSituation =
+  | { kind: 'converged'; holder: string; why: string }
+  | { kind: 'split-brain'; holders: string[]; breaking: boolean }
+  | { kind: 'breaking' }
+  | { kind: 'normal' };
+
+/** What the Plan phase found. */
+export interface UpPlan {
+  /** host -> what would change; hosts with nothing to change skip install and configure */
+  changes: Record<string, string[]>;
+  vrrp: VrrpSituation;
+}
+
+/** Must the other hosts restart together (a VRRP change that cannot be rolled)? */
+export function breaksVrrp(v: VrrpSituation): boolean {
+  return v.kind === 'breaking' || (v.kind === 'split-brain' && v.breaking);
+}
+
+/**
+ * The Plan phase holds what it found, as k0sctl's Unlock phase holds its Lock phase: the phases
+ * after it read `result`, not optional flags on the shared state.
+ */
+class PlanPhase implements Phase<UpState> {
+  readonly title = 'Plan';
+  private found: UpPlan | undefined;
+
+  get result(): UpPlan {
+    if (!this.found) throw new Error('the Plan phase has not run');
+    return this.found;
+  }
+
+  run = async (st: UpState): Promise<void> => {
+    const changes = await planHosts(st.run, st.s.lbHosts, [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks()]);
+    const anyChange = Object.values(changes).some((c) => c.length > 0);
+    if (st.holders.length > 1 && !anyChange) {
+      throw new KhaError(`split brain: ${st.holders.join(' and ')} all hold the VIP ${st.s.vip}, and every config is as it should be: VRRP adverts are not getting through (multicast blocked? allow IP protocol 112 or set vrrp_unicast: true)`, {
+        code: 'E_SPLIT_BRAIN',
+        exit: ExitCode.unhealthy,
+      });
+    }
+    const breaking = await vrrpBreakingChange(st, changes);
+    await showAndConfirm(st.run, changes, st.opts.confirm, breaking ? ['note: this VRRP change restarts keepalived on every other host at once, right after the primary'] : []);
+    const vrrp = vrrpSituation(st, changes, breaking);
+    if (vrrp.kind === 'converged') st.run.events.info(vrrp.why);
+    this.found = { changes, vrrp };
+  };
 }
 
 /**
@@ -122,8 +170,8 @@ export function vrrpSignatureScript(path: string): string {
 }
 
 /** Does the new keepalived.conf break VRRP between old and new peers on any running host? */
-async function vrrpBreakingChange(st: UpState): Promise<boolean> {
-  const hosts = st.s.lbHosts.filter((h) => st.run.facts.get(h)?.services.keepalived?.active === 'active' && (st.plan?.[h] ?? []).some((t) => t.includes(KEEPALIVED_CONF)));
+async function vrrpBreakingChange(st: UpState, changes: Record<string, string[]>): Promise<boolean> {
+  const hosts = st.s.lbHosts.filter((h) => st.run.facts.get(h)?.services.keepalived?.active === 'active' && (changes[h] ?? []).some((t) => t.includes(KEEPALIVED_CONF)));
   const found = await Promise.all(
     hosts.map(async (h) => {
       const conn = await st.run.connector.get(st.run.host(h));
@@ -136,14 +184,22 @@ async function vrrpBreakingChange(st: UpState): Promise<boolean> {
 }
 
 /**
- * Why the start phases have nothing to do (null: they run). Pure over the run's state: the Plan
+ * The cluster's VRRP situation (VrrpSituation). Pure over the run's state and the Plan: the Plan
  * checked every start task too (services started and enabled, each running the config on disk),
  * and the facts gathered this run say who holds the VIP.
  */
-export function convergedWhy(st: Pick<UpState, 'run' | 's' | 'plan' | 'holders' | 'splitBrain' | 'vrrpBreaking'>): string | null {
-  const { run, s, plan } = st;
-  if (run.check || !plan || st.splitBrain || st.vrrpBreaking) return null;
-  if (s.lbHosts.some((h) => !run.alive(h) || (plan[h]?.length ?? 1) > 0 || (run.notified.get(h)?.size ?? 0) > 0)) return null;
+export function vrrpSituation(st: Pick<UpState, 'run' | 's' | 'holders'>, changes: Record<string, string[]>, breaking: boolean): VrrpSituation {
+  if (st.holders.length > 1) return { kind: 'split-brain', holders: st.holders, breaking };
+  if (breaking) return { kind: 'breaking' };
+  const why = convergedWhy(st, changes);
+  return why ? { kind: 'converged', holder: st.holders[0]!, why } : { kind: 'normal' };
+}
+
+/** Why the start phases have nothing to do (null: they run). */
+function convergedWhy(st: Pick<UpState, 'run' | 's' | 'holders'>, changes: Record<string, string[]>): string | null {
+  const { run, s } = st;
+  if (run.check) return null;
+  if (s.lbHosts.some((h) => !run.alive(h) || (changes[h]?.length ?? 1) > 0 || (run.notified.get(h)?.size ?? 0) > 0)) return null;
   if (st.holders.length !== 1) return null;
   const holder = st.holders[0]!;
   // with preemption the primary must hold it; with nopreempt whoever holds it keeps it
@@ -151,9 +207,9 @@ export function convergedWhy(st: Pick<UpState, 'run' | 's' | 'plan' | 'holders' 
   return `every host is converged and ${holder} holds the VIP ${s.vip}: nothing to start or restart (Verify checks keepalived's check script on every host)`;
 }
 
-/** Hosts the plan says have something to change (all hosts when there was no plan). */
-function changing(st: UpState): string[] {
-  return st.s.lbHosts.filter((h) => !st.plan || (st.plan[h]?.length ?? 1) > 0);
+/** Hosts the plan says have something to change. */
+function changing(st: UpState, plan: UpPlan): string[] {
+  return st.s.lbHosts.filter((h) => (plan.changes[h]?.length ?? 1) > 0);
 }
 
 export async function preflight(st: UpState, opts: { probes?: boolean } = {}): Promise<void> {
@@ -165,7 +221,6 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
   for (const w of pf.warnings) run.events.warn(w);
   const errors = pf.errors;
   if (pf.splitBrain) {
-    st.splitBrain = true;
     run.events.warn(`split brain: ${pf.holders.join(' and ')} all hold the VIP ${s.vip}; kha goes on only if converging the configs can repair it`);
   }
 
@@ -285,18 +340,18 @@ export async function vipHolders(st: UpState): Promise<string[]> {
   return out.filter((x): x is string => x !== null);
 }
 
-async function startOthers(st: UpState): Promise<void> {
+async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
   const others = st.s.lbHosts.filter((h) => h !== st.s.primary);
   // with preemption (the default) the primary holds the VIP now and must keep it; with nopreempt
   // whoever holds it must keep it
   const expected = st.run.check ? null : st.s.nopreempt ? ((await vipHolders(st))[0] ?? st.s.primary) : st.s.primary;
-  if (st.vrrpBreaking) {
+  if (vrrpBreaking) {
     st.run.events.warn('this VRRP change (mode, router id, advert interval or auth) cannot be rolled: old and new hosts would not hear each other; the other hosts restart together');
   }
   await playOrThrow(st, {
     name: 'start the others',
     hosts: others,
-    serial: st.vrrpBreaking ? '100%' : st.opts.serial,
+    serial: vrrpBreaking ? '100%' : st.opts.serial,
     maxFailPercentage: st.opts.maxFailPercentage ?? 0,
     tasks: [...startTasks(), FLUSH_HANDLERS, checkPassing(st)],
     handlers: haHandlers(),
@@ -312,7 +367,8 @@ async function startOthers(st: UpState): Promise<void> {
   });
 }
 
-export async function verify(st: UpState): Promise<void> {
+/** checkScripts: also wait for keepalived's check script on every host (the start phases, which do that, were skipped) */
+export async function verify(st: UpState, opts: { checkScripts?: boolean } = {}): Promise<void> {
   const { s, run } = st;
   const holders = await vipHolders(st);
   if (holders.length === 0) throw new KhaError(`no host holds the VIP ${s.vip}; see kha status and keepalived's journal`, { code: 'E_NO_HOLDER', exit: ExitCode.unhealthy });
@@ -334,7 +390,7 @@ export async function verify(st: UpState): Promise<void> {
     }),
   );
   const statP = run.connector.get(run.host(holder)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }));
-  const checks = st.converged
+  const checks = opts.checkScripts
     ? runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing(st)], maxFailPercentage: 0 }).then((r) => ({ r }), (err: unknown) => ({ err }))
     : undefined;
   const [probes, stat, checked] = await Promise.all([frontend, statP.then((x) => ({ x }), (err: unknown) => ({ err })), checks]);
@@ -359,7 +415,6 @@ export async function verify(st: UpState): Promise<void> {
   const upNames = servers.filter((b) => b.status.startsWith('UP')).map((b) => b.server);
   const up = upNames.length;
   run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
-  st.bootstrap = up === 0;
   if (up === 0) {
     // greenfield (before kubeadm init) or a full outage: the expected state, not an error
     run.events.info(`${BOOTSTRAP_LINE} (expected before kubeadm init): ${s.vip}:${s.frontendPort} accepts connections and reaches the first apiserver that starts; the VIP stays on ${holder}`);
@@ -397,7 +452,6 @@ export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promi
   try {
     await runPhases(st, run.events, upPhases(), run.opts.signal);
   } finally {
-    await st.release?.();
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
     if (st.result) run.events.emit({ type: 'result', data: st.result });
   }

@@ -10,23 +10,23 @@
 //   A failed check stops the roll; later hosts are untouched; the report says how to resume.
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
+import { FLUSH_HANDLERS, runPlay, taskTitle } from '../engine/play.js';
+import { planTasks } from '../engine/plan-tasks.js';
 import { batches } from '../engine/serial.js';
-import type { Play, PlayResult, SerialSpec, Task } from '../engine/types.js';
+import type { Handler, PlayStop, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { packageModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
-import { checkPassing, connectAndGather, lockPhase, preflight, vipHolders, type UpState } from './up.js';
+import { connectAndGather, lockPhase, type UpOptions, type UpState } from './rollout.js';
+import { checkPassing, preflight, vipHolders } from './up.js';
 import { tcpConnectScript } from './probes.js';
 
-export interface UpgradeOptions {
-  serial: SerialSpec;
+export interface UpgradeOptions extends UpOptions {
   maxFailPercentage: number;
   /** upgrade keepalived and haproxy packages to the latest (or pinned) version */
   packages: boolean;
-  breakLock?: boolean;
 }
 
 export interface UpgradeReport {
@@ -43,7 +43,7 @@ export interface UpgradeReport {
 }
 
 export interface UpgradeState extends UpState {
-  uopts: UpgradeOptions;
+  opts: UpgradeOptions;
   report: UpgradeReport;
 }
 
@@ -61,14 +61,14 @@ function upgradeTasks(st: UpgradeState): Task<any>[] {
   const { s } = st;
   const pinned = s.keepalivedVersion || s.haproxyVersion;
   const pkg: Task<any>[] =
-    st.uopts.packages || pinned
+    st.opts.packages || pinned
       ? [
           {
             module: packageModule,
             params: {
               names: ['keepalived', 'haproxy'],
               noStart: true,
-              ...(st.uopts.packages && !pinned ? { state: 'latest', updateCache: true } : {}),
+              ...(st.opts.packages && !pinned ? { state: 'latest', updateCache: true } : {}),
               ...(pinned
                 ? { versions: { ...(s.keepalivedVersion ? { keepalived: s.keepalivedVersion } : {}), ...(s.haproxyVersion ? { haproxy: s.haproxyVersion } : {}) } }
                 : {}),
@@ -102,7 +102,7 @@ async function checkBatch(st: UpgradeState, hosts: string[], expectOneHolder = t
   await frontendAnswers(st, holders[0]!);
 }
 
-async function frontendAnswers(st: UpgradeState, from: string): Promise<void> {
+async function frontendAnswers(st: UpState, from: string): Promise<void> {
   const conn = await st.run.connector.get(st.run.host(from));
   for (let i = 0; i < 20; i++) {
     const r = await conn.exec({ script: tcpConnectScript(st.s.vip, st.s.frontendPort, 1) });
@@ -125,7 +125,7 @@ export async function handOver(st: UpState, holder: string): Promise<{ to: strin
     const hs = (await vipHolders(st)).filter((h) => h !== holder);
     if (hs.length === 1) {
       const to = hs[0]!;
-      await frontendAnswers(st as UpgradeState, to);
+      await frontendAnswers(st, to);
       const ms = Date.now() - t0;
       run.events.info(`the VIP moved to ${to} in ${(ms / 1000).toFixed(1)} s and ${s.vip}:${s.frontendPort} answers through it`);
       return { to, ms };
@@ -163,15 +163,14 @@ async function roll(st: UpgradeState): Promise<void> {
   const tasks = upgradeTasks(st);
   const handlers = haHandlers();
   // 1. plan every host in parallel (nothing changes): hosts with nothing to do are done at once
-  const changing: string[] = [];
   const needs = await Promise.all(s.lbHosts.map((h) => hostChanges(st, h, tasks)));
-  s.lbHosts.forEach((h, i) => (needs[i]!.length ? changing : report.unchanged).push(h));
-  const holderDisrupted = holder !== null && disruptive(needs[s.lbHosts.indexOf(holder)] ?? []);
+  const changing = s.lbHosts.filter((_, i) => needs[i]!.length > 0);
+  report.unchanged.push(...s.lbHosts.filter((_, i) => needs[i]!.length === 0));
   if (changing.length === 0) {
     run.events.info('nothing to change on any host');
     return;
   }
-  const order = upgradeOrder(changing, holder, (hs) => batches(st.uopts.serial, hs, '--serial'));
+  const order = upgradeOrder(changing, holder, (hs) => batches(st.opts.serial, hs, '--serial'));
   report.order = order;
   run.events.info(`order: ${order.map((b) => `[${b.join(', ')}]`).join(' -> ')}${report.unchanged.length ? `; unchanged: ${report.unchanged.join(', ')}` : ''}`);
   if (run.check) {
@@ -179,102 +178,103 @@ async function roll(st: UpgradeState): Promise<void> {
     await runPlay(run, { name: 'upgrade (check)', hosts: changing, tasks, handlers });
     return;
   }
-  const failedSoFar: string[] = [];
-  for (let i = 0; i < order.length; i++) {
-    const batch = order[i]!;
-    if (run.opts.signal.aborted) {
-      report.untouched.push(...order.slice(i).flat());
-      report.stopped = true;
-      report.stopReason = 'interrupted';
-      break;
-    }
-    run.events.emit({ type: 'batch', play: 'upgrade', index: i + 1, count: order.length, hosts: batch });
-    const isHolderBatch = holder !== null && batch.includes(holder);
-    try {
-      if (isHolderBatch && holderDisrupted) {
-        const h = await handOver(st, holder!);
-        report.handover = { from: holder!, to: h.to, ms: h.ms };
-      } else if (isHolderBatch) {
-        run.events.info(`${holder} keeps the VIP: its changes apply with a haproxy reload (established connections survive), so no handover is needed`);
-      }
-      const r: PlayResult = await runPlay(run, {
-        name: `upgrade batch ${i + 1}/${order.length}`,
-        hosts: batch,
-        tasks: [...tasks, FLUSH_HANDLERS, checkPassing(st)],
-        handlers,
-        planFirst: false,
-        maxFailPercentage: 100,
-      } satisfies Play);
-      report.done.push(...r.done);
-      failedSoFar.push(...r.failed, ...r.unreachable);
-      report.failed.push(...r.failed, ...r.unreachable);
-      const failPct = (failedSoFar.length / s.lbHosts.length) * 100;
-      if (r.failed.length || r.unreachable.length) {
-        if (isHolderBatch) {
-          // the old holder failed: make sure keepalived runs there again (with the old config if restored)
-          const conn = await run.connector.get(run.host(holder!)).catch(() => null);
-          await conn?.exec({ argv: ['systemctl', 'start', 'keepalived'] }, { become: true }).catch(() => undefined);
-        }
-        if (failPct > st.uopts.maxFailPercentage || r.done.length === 0) throw new KhaError(`batch ${i + 1} failed on ${[...r.failed, ...r.unreachable].join(', ')}`, { code: 'E_BATCH' });
-      }
-      if (isHolderBatch && report.handover && !s.nopreempt && holder === s.primary && r.done.includes(holder)) {
-        // with preemption the primary takes the VIP back once its check passes: wait for that
-        // move here, so the roll ends in a settled state (and the check below sees it)
-        const t = Date.now();
-        let back = false;
-        while (Date.now() - t < (3 * s.advertInt + 15) * 1000) {
-          const hs = await vipHolders(st);
-          if (hs.length === 1 && hs[0] === holder) {
-            back = true;
-            break;
-          }
-          await sleep(200);
-        }
-        if (back) run.events.info(`${holder} (the primary) took the VIP back after ${((Date.now() - t) / 1000).toFixed(1)} s`);
-        else run.events.warn(`${holder} (the primary) did not take the VIP back yet; see kha status`);
-      }
-      await checkBatch(st, r.done);
-      run.events.info(`batch ${i + 1}/${order.length} done: ${batch.join(', ')}; VIP served`);
-    } catch (err) {
-      report.stopped = true;
-      report.stopReason = describeError(err);
-      report.untouched.push(...order.slice(i + 1).flat());
-      run.events.emit({ type: 'message', level: 'error', text: `upgrade stopped at batch ${i + 1}: ${report.stopReason}` });
-      break;
-    }
+  // 2. the roll: one play, the batches in that order; `hosts` is every load balancer (the max-fail base)
+  const holderInterrupted = holder !== null && interruptsService(needs[s.lbHosts.indexOf(holder)] ?? [], handlers);
+  const r = await runPlay(run, {
+    name: 'upgrade',
+    hosts: s.lbHosts,
+    batches: order,
+    planFirst: false,
+    tasks: [...tasks, FLUSH_HANDLERS, checkPassing(st)],
+    handlers,
+    maxFailPercentage: st.opts.maxFailPercentage,
+    beforeBatch: async (hosts) => {
+      if (holder !== null && hosts.includes(holder)) await beforeHolderBatch(st, holder, holderInterrupted);
+    },
+    afterBatch: async (hosts, i) => {
+      if (holder !== null && hosts.includes(holder)) await primaryTakesBack(st, holder);
+      await checkBatch(st, hosts);
+      run.events.info(`batch ${i + 1}/${order.length} done: ${order[i]!.join(', ')}; VIP served`);
+    },
+    onStop: (stop, i) => {
+      const reason = stopReason(stop, i);
+      if (stop.kind !== 'interrupted') run.events.emit({ type: 'message', level: 'error', text: `upgrade stopped at batch ${i + 1}: ${reason}` });
+      return reason;
+    },
+  });
+  report.done.push(...r.done);
+  report.failed.push(...r.failed, ...r.unreachable);
+  report.untouched.push(...r.untouched);
+  report.stopped = r.stopped;
+  if (r.stopReason) report.stopReason = r.stopReason;
+  if (holder !== null && (r.failed.includes(holder) || r.unreachable.includes(holder))) {
+    // the old holder failed: make sure keepalived runs there again (with the old config if restored)
+    const conn = await run.connector.get(run.host(holder)).catch(() => null);
+    await conn?.exec({ argv: ['systemctl', 'start', 'keepalived'] }, { become: true }).catch(() => undefined);
   }
   const holders = await vipHolders(st).catch(() => []);
   report.holderAfter = holders.length === 1 ? holders[0]! : null;
 }
 
-/** The tasks that would change this host (check mode: nothing is applied). */
-async function hostChanges(st: UpgradeState, host: string, tasks: Task<any>[]): Promise<Task<any>[]> {
-  const hc = await st.run.hostContext(host);
-  const out: Task<any>[] = [];
-  for (const t of tasks) {
-    if (t.meta) continue;
-    const params = typeof t.params === 'function' ? (t.params as (h: typeof hc) => unknown)(hc) : t.params;
-    const p = await t.module.plan({ ...hc, check: true }, params);
-    if (p.change) out.push(t);
+/** kha upgrade's words for a stop at batch `i` (the report's stopReason). */
+function stopReason(stop: PlayStop, i: number): string {
+  if (stop.kind === 'interrupted') return 'interrupted';
+  if (stop.kind === 'hook') return describeError(stop.error);
+  return `batch ${i + 1} failed on ${stop.hosts.join(', ')}`;
+}
+
+/** Before the holder's batch: hand the VIP over on purpose when its changes interrupt its service. */
+async function beforeHolderBatch(st: UpgradeState, holder: string, interrupted: boolean): Promise<void> {
+  if (!interrupted) {
+    st.run.events.info(`${holder} keeps the VIP: its changes apply with a haproxy reload (established connections survive), so no handover is needed`);
+    return;
   }
-  return out;
+  const h = await handOver(st, holder);
+  st.report.handover = { from: holder, to: h.to, ms: h.ms };
 }
 
 /**
- * Does applying these changes interrupt the host's service? A keepalived restart or a haproxy
- * restart (package upgrade, unit drop-in) does; a haproxy reload does not (master-worker:
- * established connections stay, the listening sockets are handed over). Pure.
+ * After the holder's batch, when it handed the VIP over: with preemption the primary takes the VIP
+ * back once its check passes. Wait for that move here, so the roll ends in a settled state (and
+ * the batch check sees it).
  */
-export function disruptive(changed: Task<any>[]): boolean {
-  return changed.some((t) => (t.notify ?? []).some((h) => h === H_RESTART_KEEPALIVED || h === H_RESTART_HAPROXY));
+async function primaryTakesBack(st: UpgradeState, holder: string): Promise<void> {
+  const { run, s } = st;
+  if (!st.report.handover || s.nopreempt || holder !== s.primary) return;
+  const t = Date.now();
+  while (Date.now() - t < (3 * s.advertInt + 15) * 1000) {
+    const hs = await vipHolders(st);
+    if (hs.length === 1 && hs[0] === holder) {
+      run.events.info(`${holder} (the primary) took the VIP back after ${((Date.now() - t) / 1000).toFixed(1)} s`);
+      return;
+    }
+    await sleep(200);
+  }
+  run.events.warn(`${holder} (the primary) did not take the VIP back yet; see kha status`);
+}
+
+/** The tasks that would change this host (check mode: nothing is applied), every probe in one round trip. */
+async function hostChanges(st: UpgradeState, host: string, tasks: Task<any>[]): Promise<Task<any>[]> {
+  const hc = await st.run.hostContext(host);
+  const planned = await planTasks({ ...hc, check: true }, tasks.filter((t) => !t.meta), taskTitle);
+  return planned.filter((p) => p.plan?.change).map((p) => p.task);
+}
+
+/**
+ * Does applying these changes interrupt the host's service? The handlers say so (`interrupts`: a
+ * restart of keepalived or haproxy, after a package upgrade or a unit drop-in); a haproxy reload
+ * does not. Pure.
+ */
+export function interruptsService(changed: Task<any>[], handlers: Handler<any>[]): boolean {
+  const interrupting = new Set(handlers.filter((h) => h.interrupts).map((h) => h.name));
+  return changed.some((t) => (t.notify ?? []).some((n) => interrupting.has(n)));
 }
 
 export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptions): Promise<UpgradeState> {
   const st: UpgradeState = {
     run,
     s,
-    opts: { serial: opts.serial, maxFailPercentage: opts.maxFailPercentage, command: 'upgrade', ...(opts.breakLock ? { breakLock: true } : {}) },
-    uopts: opts,
+    opts: { ...opts, command: 'upgrade' },
     net: {},
     holders: [],
     plays: [],
@@ -283,7 +283,6 @@ export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptio
   try {
     await runPhases(st, run.events, upgradePhases(), run.opts.signal);
   } finally {
-    await st.release?.();
     const r = st.report;
     if (r.order.length || r.stopped) {
       run.events.info(

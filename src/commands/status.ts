@@ -17,8 +17,7 @@ export default class Status extends KhaCommand {
 
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
-    const { renderStatusTable, status } = await import('../actions/status.js');
-    const { nodeProxyProblem, nodeProxyStatus, renderNodeProxyTable } = await import('../actions/nodes.js');
+    const { nodeProxyProblem, nodeProxyStatus, renderNodeProxyTable, renderStatusTable, status } = await import('../actions/status.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Status);

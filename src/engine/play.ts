@@ -7,7 +7,7 @@ import type { RunContext } from './context.js';
 import { isTransportError } from './context.js';
 import { planTasks } from './plan-tasks.js';
 import { batches } from './serial.js';
-import type { Handler, HostContext, Plan, Play, PlayResult, Task, TaskStatus } from './types.js';
+import type { Handler, HostContext, Plan, Play, PlayResult, PlayStop, Task, TaskStatus } from './types.js';
 import type { Connection } from '../transport/types.js';
 
 /** how long a host may take to answer `true` after a failed task before it counts as gone */
@@ -193,61 +193,138 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
     }
   }
 
-  const groups = batches(play.serial, toRun, `${play.name}: serial`);
-  if (groups.length === 0 && play.hosts.length && (failedInPlay.size / play.hosts.length) * 100 > maxFail) {
+  // 2. the hosts that change, batch after batch
+  const run: PlayRun = { ctx, play, queue, result, failedInPlay, maxFail };
+  const groups = batchOrder(play, toRun);
+  if (groups.length === 0 && overBudget(run)) {
     result.stopped = true;
     result.stopReason = `${failedInPlay.size} of ${play.hosts.length} hosts failed (max fail ${maxFail}%)`;
   }
   for (let bi = 0; bi < groups.length; bi++) {
-    const batch = groups[bi]!;
-    if (ctx.opts.signal.aborted) {
-      result.untouched.push(...groups.slice(bi).flat());
-      result.stopped = true;
-      result.stopReason = 'interrupted';
-      break;
-    }
-    ctx.events.emit({ type: 'batch', play: play.name, index: bi + 1, count: groups.length, hosts: batch });
-    let active = batch.filter((h) => ctx.alive(h));
-    for (const task of play.tasks) {
-      if (active.length === 0) break;
-      if (task.meta === 'flush_handlers') {
-        if (play.flushHandlers !== false) await flushHandlers(ctx, active, play.handlers ?? [], queue);
-      } else await Promise.all(active.map((h) => queue.add(() => runTask(ctx, h, task))));
-      for (const h of active) if (!ctx.alive(h)) failedInPlay.add(h);
-      active = active.filter((h) => ctx.alive(h));
-      if (ctx.opts.signal.aborted) break;
-    }
-    if (play.flushHandlers !== false && active.length > 0 && !ctx.opts.signal.aborted) {
-      await flushHandlers(ctx, active, play.handlers ?? [], queue);
-      for (const h of active) if (!ctx.alive(h)) failedInPlay.add(h);
-      active = active.filter((h) => ctx.alive(h));
-    }
-    for (const h of batch) {
-      if (ctx.unreachable.has(h)) result.unreachable.push(h);
-      else if (ctx.failed.has(h)) result.failed.push(h);
-      else result.done.push(h);
-    }
-    const failPct = play.hosts.length ? (failedInPlay.size / play.hosts.length) * 100 : 0;
-    let stop: string | undefined;
-    if (active.length === 0 && batch.length > 0) stop = `every host of batch ${bi + 1} failed or was unreachable`;
-    else if (failPct > maxFail) stop = `${failedInPlay.size} of ${play.hosts.length} hosts failed (max fail ${maxFail}%)`;
-    else if (ctx.opts.signal.aborted) stop = 'interrupted';
-    if (!stop && play.afterBatch && !ctx.check) {
-      try {
-        await play.afterBatch(active, bi);
-      } catch (err) {
-        stop = `after batch ${bi + 1}: ${describeError(err)}`;
-        ctx.events.emit({ type: 'message', level: 'error', text: stop });
-      }
-    }
-    if (stop) {
-      result.stopped = true;
-      result.stopReason = stop;
-      result.untouched.push(...groups.slice(bi + 1).flat());
-      break;
-    }
+    const stopped = await runBatch(run, groups, bi);
+    if (!stopped) continue;
+    result.stopped = true;
+    result.stopReason = play.onStop ? play.onStop(stopped.stop, bi) : defaultStopReason(ctx, stopped.stop, bi);
+    result.untouched.push(...groups.slice(stopped.ran ? bi + 1 : bi).flat());
+    break;
   }
   return result;
+}
+
+/** One play's run: what its batches share. */
+interface PlayRun {
+  ctx: RunContext;
+  play: Play;
+  queue: PQueue;
+  result: PlayResult;
+  /** hosts of the play that failed or were lost so far (counted against maxFail) */
+  failedInPlay: Set<string>;
+  maxFail: number;
+}
+
+/** Why a batch stopped the play; `ran`: the batch itself ran (false: its hosts are untouched). */
+interface BatchStop {
+  stop: PlayStop;
+  ran: boolean;
+}
+
+/** The batches to run: the play's own order, or `serial` over the hosts that still have work. */
+function batchOrder(play: Play, toRun: string[]): string[][] {
+  if (!play.batches) return batches(play.serial, toRun, `${play.name}: serial`);
+  return play.batches.map((b) => b.filter((h) => toRun.includes(h))).filter((b) => b.length > 0);
+}
+
+function overBudget(run: PlayRun): boolean {
+  const n = run.play.hosts.length;
+  return n > 0 && (run.failedInPlay.size / n) * 100 > run.maxFail;
+}
+
+/** One batch: the before hook, its tasks and handlers in lockstep, the after hook; a stop, or undefined to go on. */
+async function runBatch(run: PlayRun, groups: string[][], bi: number): Promise<BatchStop | undefined> {
+  const { ctx, play } = run;
+  const batch = groups[bi]!;
+  if (ctx.opts.signal.aborted) return { stop: { kind: 'interrupted' }, ran: false };
+  ctx.events.emit({ type: 'batch', play: play.name, index: bi + 1, count: groups.length, hosts: batch });
+  const before = await callHook(ctx, play.beforeBatch, batch, bi);
+  if (before) return { stop: { kind: 'hook', hook: 'before', error: before.error }, ran: false };
+  const active = await runTasks(run, batch);
+  recordBatch(run, batch);
+  const stop = batchStop(run, batch, active);
+  if (stop) return { stop, ran: true };
+  const after = await callHook(ctx, play.afterBatch, active, bi);
+  if (after) return { stop: { kind: 'hook', hook: 'after', error: after.error }, ran: true };
+  return undefined;
+}
+
+/** The play's tasks on the batch in lockstep, then its handlers; returns the hosts still alive. */
+async function runTasks(run: PlayRun, batch: string[]): Promise<string[]> {
+  const { ctx, play, queue } = run;
+  let active = batch.filter((h) => ctx.alive(h));
+  const settle = () => {
+    for (const h of active) if (!ctx.alive(h)) run.failedInPlay.add(h);
+    active = active.filter((h) => ctx.alive(h));
+  };
+  for (const task of play.tasks) {
+    if (active.length === 0) break;
+    if (task.meta === 'flush_handlers') {
+      if (play.flushHandlers !== false) await flushHandlers(ctx, active, play.handlers ?? [], queue);
+    } else await Promise.all(active.map((h) => queue.add(() => runTask(ctx, h, task))));
+    settle();
+    if (ctx.opts.signal.aborted) break;
+  }
+  if (play.flushHandlers !== false && active.length > 0 && !ctx.opts.signal.aborted) {
+    await flushHandlers(ctx, active, play.handlers ?? [], queue);
+    settle();
+  }
+  return active;
+}
+
+function recordBatch(run: PlayRun, batch: string[]): void {
+  const { ctx, result } = run;
+  for (const h of batch) {
+    if (ctx.unreachable.has(h)) result.unreachable.push(h);
+    else if (ctx.failed.has(h)) result.failed.push(h);
+    else result.done.push(h);
+  }
+}
+
+/** After a batch's tasks: must the play stop (a whole batch lost, too many failures, interrupted)? */
+function batchStop(run: PlayRun, batch: string[], active: string[]): PlayStop | undefined {
+  const { ctx, play } = run;
+  // this batch's failures: the failed hosts, then the unreachable ones
+  const hosts = [...batch.filter((h) => ctx.failed.has(h) && !ctx.unreachable.has(h)), ...batch.filter((h) => ctx.unreachable.has(h))];
+  if (active.length === 0 && batch.length > 0) return { kind: 'batch-failed', hosts };
+  if (overBudget(run)) return { kind: 'max-fail', failed: run.failedInPlay.size, of: play.hosts.length, max: run.maxFail, hosts };
+  if (ctx.opts.signal.aborted) return { kind: 'interrupted' };
+  return undefined;
+}
+
+/** A batch hook (not in check mode); returns its error, or undefined when it passed. */
+async function callHook(ctx: RunContext, hook: Play['afterBatch'], hosts: string[], index: number): Promise<{ error: unknown } | undefined> {
+  if (!hook || ctx.check) return undefined;
+  try {
+    await hook(hosts, index);
+    return undefined;
+  } catch (error) {
+    return { error };
+  }
+}
+
+/** The engine's words for a stop; a hook's error is reported as an error message too. */
+function defaultStopReason(ctx: RunContext, stop: PlayStop, bi: number): string {
+  switch (stop.kind) {
+    case 'interrupted':
+      return 'interrupted';
+    case 'batch-failed':
+      return `every host of batch ${bi + 1} failed or was unreachable`;
+    case 'max-fail':
+      return `${stop.failed} of ${stop.of} hosts failed (max fail ${stop.max}%)`;
+    case 'hook': {
+      const text = `${stop.hook} batch ${bi + 1}: ${describeError(stop.error)}`;
+      ctx.events.emit({ type: 'message', level: 'error', text });
+      return text;
+    }
+  }
 }
 
 export async function flushHandlers(ctx: RunContext, hosts: string[], handlers: Handler<any>[], queue?: PQueue): Promise<void> {

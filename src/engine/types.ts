@@ -68,6 +68,12 @@ export interface Task<P = unknown> {
 export interface Handler<P = unknown> extends Task<P> {
   /** handlers are addressed by name */
   name: string;
+  /**
+   * Running it interrupts the host's service (a restart; a haproxy reload does not: its
+   * master-worker mode keeps established connections). kha upgrade hands the VIP over before
+   * such a change on its holder.
+   */
+  interrupts?: boolean;
 }
 
 /** number, "20%", or a list such as [1, "20%"] (the last entry repeats) */
@@ -84,8 +90,24 @@ export interface Play {
   maxFailPercentage?: number;
   /** run handlers at the end of each batch (default true). false: leave them queued for a later play */
   flushHandlers?: boolean;
+  /**
+   * Explicit batches, run in this order, instead of `serial` over `hosts` (kha upgrade: the VIP
+   * holder last). `hosts` stays the play's hosts: the base of maxFailPercentage.
+   */
+  batches?: string[][];
+  /**
+   * called before each batch, after its `batch` event (not in check mode); throwing stops the
+   * play before the batch, whose hosts are then untouched
+   */
+  beforeBatch?: (hosts: string[], index: number) => Promise<void>;
   /** called after each batch (not in check mode); throwing stops the play with that error */
   afterBatch?: (hosts: string[], index: number) => Promise<void>;
+  /**
+   * The verb's own words for a stop at batch `index`: returns the reason the result carries, and
+   * reports it as the verb likes. Default: the engine's wording, and a hook's error is reported as
+   * an error message.
+   */
+  onStop?: (stop: PlayStop, index: number) => string;
   /**
    * plan first (default true): every host's tasks are planned in parallel before any batch runs;
    * hosts with nothing to change report ok without waiting for a batch slot.
@@ -97,6 +119,15 @@ export interface Play {
    */
   lostBefore?: string[];
 }
+
+/** Why a play stopped at a batch. */
+export type PlayStop =
+  | { kind: 'interrupted' }
+  /** every host of the batch failed or became unreachable */
+  | { kind: 'batch-failed'; hosts: string[] }
+  /** more than maxFailPercentage of the play's hosts failed; `hosts`: this batch's failures */
+  | { kind: 'max-fail'; failed: number; of: number; max: number; hosts: string[] }
+  | { kind: 'hook'; hook: 'before' | 'after'; error: unknown };
 
 export interface TaskResult {
   host: string;

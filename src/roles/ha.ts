@@ -178,16 +178,25 @@ export function startTasks(): Task<any>[] {
 
 /**
  * keepalived: 'restart' by default; 'reload' (SIGHUP: re-read the config, keep VRRP state) for
- * membership changes, where a restart of the holder would move the VIP.
+ * membership changes, where a restart of the holder would move the VIP. A restart interrupts the
+ * host's service (`interrupts`: kha upgrade hands the VIP over first); a haproxy reload does not
+ * (master-worker: established connections stay, the listening sockets are handed over).
  */
 export function haHandlers(opts: { keepalived?: 'restart' | 'reload' } = {}): Handler<any>[] {
+  const keepalivedReload = opts.keepalived === 'reload';
   return [
-    { name: H_RESTART_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
+    {
+      name: H_RESTART_HAPROXY,
+      module: serviceModule,
+      params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] },
+      interrupts: true,
+    },
     { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
     {
       name: H_RESTART_KEEPALIVED,
       module: serviceModule,
-      params: { name: 'keepalived', state: opts.keepalived === 'reload' ? 'reloaded' : 'restarted', rollback: [KEEPALIVED_CONF], record: [KEEPALIVED_CONF] },
+      params: { name: 'keepalived', state: keepalivedReload ? 'reloaded' : 'restarted', rollback: [KEEPALIVED_CONF], record: [KEEPALIVED_CONF] },
+      ...(keepalivedReload ? {} : { interrupts: true }),
     },
   ];
 }

@@ -307,3 +307,128 @@ describe('facts are current until a task changes the host', () => {
     expect((await ctx.hostContext('m2')).factsCurrent).toBe(true);
   });
 });
+
+describe('phases own their clean-up', () => {
+  const setup = async () => {
+    const { EventBus } = await import('../../src/engine/events.js');
+    const { runPhases } = await import('../../src/engine/phases.js');
+    const events = new EventBus();
+    const warnings: string[] = [];
+    events.add({
+      emit: (e) => {
+        if (e.type === 'message' && e.level === 'warn') warnings.push(e.text);
+      },
+    });
+    return { events, runPhases, warnings };
+  };
+  it('runs the clean-ups of the phases that started, last first, after a failure too', async () => {
+    const { events, runPhases } = await setup();
+    const log: string[] = [];
+    const phase = (name: string, o: { fail?: boolean; skip?: boolean } = {}) => ({
+      title: name,
+      ...(o.skip ? { shouldRun: () => false } : {}),
+      run: async () => {
+        log.push(`run ${name}`);
+        if (o.fail) throw new Error(`${name} failed`);
+      },
+      cleanup: async () => void log.push(`clean ${name}`),
+    });
+    await expect(runPhases({}, events, [phase('a'), phase('skipped', { skip: true }), phase('b'), phase('c', { fail: true }), phase('never')])).rejects.toThrow('c failed');
+    expect(log).toEqual(['run a', 'run b', 'run c', 'clean c', 'clean b', 'clean a']);
+  });
+  it('a clean-up that throws is reported and the others still run; the run itself succeeds', async () => {
+    const { events, runPhases, warnings } = await setup();
+    const log: string[] = [];
+    await runPhases({}, events, [
+      { title: 'lock', run: async () => {}, cleanup: async () => void log.push('unlock') },
+      { title: 'broken', run: async () => {}, cleanup: async () => Promise.reject(new Error('boom')) },
+    ]);
+    expect(log).toEqual(['unlock']);
+    expect(warnings).toEqual(['broken: clean-up failed: boom']);
+  });
+});
+
+describe('explicit batches and batch hooks (kha upgrade: the holder last, the handover before its batch)', () => {
+  const hosts = ['m1', 'm2', 'm3', 'm4'];
+  const setup = () => {
+    const state = new Map<string, Map<string, string>>();
+    const order: string[] = [];
+    const { ctx, events } = fakeRun(hosts, (n) => new FakeConn(n));
+    return { ctx, events, order, kv: kvModule(state, order) };
+  };
+
+  it('runs the batches in the given order; hosts outside every batch count only in the max-fail base', async () => {
+    const { ctx, events, order, kv } = setup();
+    const hooks: string[] = [];
+    const r = await runPlay(ctx, {
+      name: 'upgrade', hosts, batches: [['m3'], ['m2'], ['m1']], planFirst: false,
+      tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
+      beforeBatch: async (hs, i) => void hooks.push(`before ${i} ${hs.join(',')}`),
+      afterBatch: async (hs, i) => void hooks.push(`after ${i} ${hs.join(',')}`),
+    });
+    expect(order).toEqual(['m3:a', 'm2:a', 'm1:a']);
+    expect(hooks).toEqual(['before 0 m3', 'after 0 m3', 'before 1 m2', 'after 1 m2', 'before 2 m1', 'after 2 m1']);
+    expect(r).toMatchObject({ done: ['m3', 'm2', 'm1'], untouched: [], stopped: false });
+    expect(events.filter((e) => e.type === 'batch').map((e) => e.type === 'batch' && `${e.play} ${e.index}/${e.count}`)).toEqual(['upgrade 1/3', 'upgrade 2/3', 'upgrade 3/3']);
+  });
+
+  it('a before hook that throws stops the play before its batch: that batch and the later ones are untouched, onStop words the reason', async () => {
+    const { ctx, order, kv } = setup();
+    const stops: string[] = [];
+    const r = await runPlay(ctx, {
+      name: 'upgrade', hosts, batches: [['m2'], ['m3'], ['m1']], planFirst: false,
+      tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
+      beforeBatch: async (hs) => {
+        if (hs.includes('m3')) throw new Error('no other host took the VIP');
+      },
+      onStop: (stop, i) => {
+        stops.push(`${stop.kind} at ${i}`);
+        return stop.kind === 'hook' ? String((stop.error as Error).message) : stop.kind;
+      },
+    });
+    expect(order).toEqual(['m2:a']);
+    expect(r).toMatchObject({ done: ['m2'], untouched: ['m3', 'm1'], stopped: true, stopReason: 'no other host took the VIP' });
+    expect(stops).toEqual(['hook at 1']);
+  });
+
+  it('a failed batch: onStop gets the batch failures (failed, then unreachable) and the max-fail count', async () => {
+    const { ctx, kv } = setup();
+    const seen: unknown[] = [];
+    const r = await runPlay(ctx, {
+      name: 'upgrade', hosts, batches: [['m2', 'm3'], ['m1']], planFirst: false, maxFailPercentage: 0,
+      tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm3' }) }],
+      onStop: (stop, i) => {
+        seen.push(stop);
+        return `batch ${i + 1} failed`;
+      },
+    });
+    expect(seen).toEqual([{ kind: 'max-fail', failed: 1, of: 4, max: 0, hosts: ['m3'] }]);
+    expect(r).toMatchObject({ done: ['m2'], failed: ['m3'], untouched: ['m1'], stopped: true, stopReason: 'batch 1 failed' });
+  });
+
+  it('without onStop, a before hook error is reported in the engine words', async () => {
+    const { ctx, events, kv } = setup();
+    const r = await runPlay(ctx, {
+      name: 'p', hosts, batches: [['m1']], planFirst: false,
+      tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
+      beforeBatch: async () => Promise.reject(new Error('not ready')),
+    });
+    expect(r.stopReason).toBe('before batch 1: not ready');
+    expect(events.some((e) => e.type === 'message' && e.level === 'error' && e.text === 'before batch 1: not ready')).toBe(true);
+  });
+});
+
+describe('interruptsService (kha upgrade: does the holder need a handover?)', () => {
+  it.each([
+    ['a haproxy.cfg change (reload)', ['reload haproxy'], {}, false],
+    ['a keepalived.conf change (restart)', ['restart keepalived'], {}, true],
+    ['a unit drop-in (haproxy restart)', ['restart haproxy'], {}, true],
+    ['a keepalived change with keepalived reloaded (membership changes)', ['restart keepalived'], { keepalived: 'reload' as const }, false],
+    ['nothing notified', [], {}, false],
+  ])('%s', async (_what, notify, opts, want) => {
+    const { interruptsService } = await import('../../src/actions/upgrade.js');
+    const { haHandlers } = await import('../../src/roles/ha.js');
+    const task = { module: { name: 'x', describe: () => 'x', plan: async () => ({ change: false as const, why: '' }) }, params: {}, notify };
+    expect(interruptsService([task], haHandlers(opts))).toBe(want);
+  });
+});

@@ -165,7 +165,7 @@ describe('the last phase of add-master / remove-master when the file changed dur
     let out = '';
     const events = new EventBus();
     events.add(new HumanSink({ out: { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream, color: false }));
-    const st = { run: { check: false, events }, mopts: { file, oldText, newText, manual }, inventoryWritten: false } as unknown as MembersState;
+    const st = { run: { check: false, events }, opts: { file, oldText, newText, manual }, inventoryWritten: false } as unknown as MembersState;
     await WRITE_INVENTORY_PHASE.run(st);
     return { out, st, file, edited };
   }
@@ -202,7 +202,7 @@ describe('the last phase of add-master / remove-master when the file changed dur
     let out = '';
     const events = new EventBus();
     events.add(new HumanSink({ out: { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream, color: false }));
-    const st = { run: { check: false, events }, mopts: { file, oldText: text, newText, manual: { kind: 'remove', from: [], lines: [] } }, inventoryWritten: false } as unknown as MembersState;
+    const st = { run: { check: false, events }, opts: { file, oldText: text, newText, manual: { kind: 'remove', from: [], lines: [] } }, inventoryWritten: false } as unknown as MembersState;
     await WRITE_INVENTORY_PHASE.run(st);
     expect(st.inventoryWritten).toBe(true);
     expect(out).toBe(`  ${file} updated (the previous version is ${file}.bak)\n`);

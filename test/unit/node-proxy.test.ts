@@ -21,21 +21,10 @@ import {
   type NodeNginxVars,
 } from '../../src/roles/node-proxy.js';
 import { etcHostsEntries, renderEtcHostsBlock } from '../../src/roles/etc-hosts.js';
-import {
-  changedHosts,
-  etcHostsTargets,
-  etcHostsTasks,
-  nodeHaproxyVars,
-  nginxProbeScript,
-  nodePreflightErrors,
-  nodeProxyProblem,
-  nodeProxyHandlers,
-  nodeProxyTasks,
-  parseNodeStatus,
-  proxyAnswered,
-  proxyProbeScript,
-  renderNodeProxyTable,
-} from '../../src/actions/nodes.js';
+import { etcHostsTargets, etcHostsTasks, nodeHaproxyVars, nodeProxyHandlers, nodeProxyTasks } from '../../src/roles/nodes.js';
+import { changedHosts, nodePreflightErrors } from '../../src/actions/nodes.js';
+import { proxyAnswered, proxyProbeScript } from '../../src/actions/probes.js';
+import { nginxProbeScript, nodeProxyProblem, parseNodeStatus, renderNodeProxyTable } from '../../src/actions/status.js';
 import { fakeFacts } from '../helpers/fake-conn.js';
 
 const GOLDEN_DIR = fileURLToPath(new URL('../golden/', import.meta.url));

@@ -2,7 +2,7 @@
 // it should be; any drift (a change planned, a pending handler, no or two holders, the wrong
 // holder with preemption, check mode) keeps them.
 import { describe, expect, it } from 'vitest';
-import { convergedWhy } from '../../src/actions/up.js';
+import { vrrpSituation } from '../../src/actions/up.js';
 import type { HaSettings } from '../../src/inventory/settings.js';
 import { fakeRun, FakeConn } from '../helpers/fake-conn.js';
 
@@ -14,10 +14,15 @@ function state(over: { plan?: Record<string, string[]>; holders?: string[]; nopr
     run: ctx,
     s,
     plan: over.plan ?? { m1: [], m2: [], m3: [] },
-    holders: over.holders ?? ['m1'],
-    ...(over.splitBrain ? { splitBrain: true } : {}),
-    ...(over.vrrpBreaking ? { vrrpBreaking: true } : {}),
+    holders: over.splitBrain ? ['m1', 'm2'] : (over.holders ?? ['m1']),
+    vrrpBreaking: over.vrrpBreaking ?? false,
   };
+}
+
+/** the converged message, or null when the Plan's VRRP situation is anything else */
+function convergedWhy(st: ReturnType<typeof state>): string | null {
+  const v = vrrpSituation(st, st.plan, st.vrrpBreaking);
+  return v.kind === 'converged' ? v.why : null;
 }
 
 describe('convergedWhy', () => {
@@ -48,5 +53,22 @@ describe('convergedWhy', () => {
     const st = state();
     st.run.markUnreachable('m2', new Error('gone'));
     expect(convergedWhy(st)).toBeNull();
+  });
+});
+
+describe('vrrpSituation', () => {
+  it('split brain wins over converged, and keeps whether the change breaks VRRP', async () => {
+    const { breaksVrrp } = await import('../../src/actions/up.js');
+    const st = state({ holders: ['m1', 'm2'] });
+    expect(vrrpSituation(st, st.plan, false)).toEqual({ kind: 'split-brain', holders: ['m1', 'm2'], breaking: false });
+    const b = vrrpSituation(st, st.plan, true);
+    expect(b).toEqual({ kind: 'split-brain', holders: ['m1', 'm2'], breaking: true });
+    expect(breaksVrrp(b)).toBe(true);
+  });
+  it('a VRRP-breaking change on a healthy cluster: the others restart together', async () => {
+    const { breaksVrrp } = await import('../../src/actions/up.js');
+    const st = state({ plan: { m1: ['write keepalived.conf'], m2: [], m3: [] } });
+    expect(vrrpSituation(st, st.plan, true)).toEqual({ kind: 'breaking' });
+    expect(breaksVrrp(vrrpSituation(st, st.plan, false))).toBe(false);
   });
 });
