@@ -2,6 +2,9 @@
 // odd spacing, flow and block maps) starts with m1..m3: add m4 without moving the VIP, then remove
 // m1, the VIP holder; the inventory must keep every other byte. Then the argument errors: exit 4,
 // one error line, nothing changed. (kha upgrade: day2-upgrade.test.ts)
+//
+// Order: the tests share one 4-host lab and run as written (add-master m4 first, then remove-master
+// on what it left): a cluster state per test would cost a kha up each.
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';

@@ -3,6 +3,9 @@
 // docker exec, a client loop through VIP:8443 the whole time, haproxy's master PID per host.
 // Then a batch that fails (m3's haproxy rejects every config check) must stop the roll.
 // (add-master / remove-master: day2-members.test.ts)
+//
+// Order: the tests share one 5-host lab and run as written: each upgrade starts from the converged
+// cluster the one before left.
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory } from '../../src/lab/lab.js';

@@ -2,6 +2,10 @@
 // 5-host lab over real SSH. Every test observes the hosts themselves (docker exec) besides what
 // kha reports. One lab is shared by the whole file; each describe uses its own files on the hosts.
 // Needs `npm run build` first (the tests run dist/ through bin/run.js).
+//
+// Order: the tests share one 5-host lab (started once) and run as written. Each describe uses its
+// own files on the hosts; the one that stops m5 starts it again before it ends, so none depends on
+// another's files; within a describe, a later test may start from the earlier one's files.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -4,6 +4,9 @@
 // host) or, where the value is legitimately free-form (the sudo password travels on stdin; a
 // health path may carry a query with `&`), used safely on real hosts. The marker file
 // /tmp/kha-pwned must never appear, on the lab hosts nor here.
+//
+// Order: the tests share one 2-host lab and run as written: the refused values first (nothing may
+// reach the hosts), then the free-form values on real hosts.
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';

@@ -7,6 +7,9 @@
 // To kill the host while its batch really runs (not after it), the victim's batch is made slower
 // on purpose: a systemd drop-in that sleeps after haproxy starts (kha up), a haproxy wrapper that
 // sleeps before a config check (kha upgrade). The kill is sent when kha prints that host's batch.
+//
+// Order: the two tests share one 5-host lab: the upgrade kill needs the cluster the kha up test
+// converged.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';

@@ -1,4 +1,8 @@
 // Faults injected on purpose against real containers: what kha does, and what is lost (nothing).
+//
+// Order: each describe has its own lab; within one, the tests run as written and each starts from
+// the hosts the one before left (nothing installed, then the same hosts after a refused or failed
+// run).
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,5 +1,8 @@
 // Proves the lab harness: real systemd containers with sshd and the stand-in apiserver, static
 // addresses, a free VIP, key login with a verified host key, and a clean teardown.
+//
+// Order: the harness tests share one 3-host lab and run as written; stopHost/startHost restores
+// what it stops, and down() comes last because it removes the lab.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';

@@ -2,6 +2,9 @@
 // and an inventory that kha up accepts; status --json; --check changes nothing; drill measures a
 // failover and leaves the cluster healthy; lab down leaves nothing behind. Also: the README's
 // commands are the ones CI runs.
+//
+// Order: the operator's session, in order: lab up, kha up, status, drill, lab down; each step needs
+// the one before.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

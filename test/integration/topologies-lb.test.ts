@@ -2,6 +2,9 @@
 // load-balancer hosts (loadbalancers group, unicast VRRP) in front of 3 masters, driven through the
 // CLI: `kha up`, `status`, `drill`, `add-master`/`remove-master` (the load balancers' backends
 // change, the masters get no keepalived) and `upgrade`. (The node-proxy topology: topologies-nodes.)
+//
+// Order: the tests share one lab and run as written: up, then add/remove-master and upgrade on what
+// it left.
 import fs from 'node:fs';
 import YAML from 'yaml';
 import { describe, expect, test } from 'vitest';

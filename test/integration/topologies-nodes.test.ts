@@ -3,6 +3,9 @@
 // host: `kha up` built in this process (to look at its events), then `kha add-master` /
 // `kha remove-master` through the CLI while a client loop runs on a node. (Dedicated load
 // balancers: topologies-lb.)
+//
+// Order: the tests share one lab and run as written: up with node proxies, then reruns,
+// add/remove-master and the nginx switch on what it left.
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';

@@ -2,6 +2,8 @@
 // keepalived's start time per host (systemd ExecMainStartTimestamp, µs, UTC) and the moment m1
 // entered MASTER state (its journal, µs) come from the containers, which share this machine's
 // kernel clock, so they compare across hosts. (3 masters: up.test.ts; unicast: up-unicast.test.ts)
+//
+// Order: the rerun test needs the cluster the first test converged (one lab, as written).
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
 import { jsonChanged, secs, showRun, upLab as up } from '../helpers/cli.js';
