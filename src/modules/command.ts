@@ -22,11 +22,15 @@ export const commandModule = defineModule<CommandParams>({
   name: 'command',
   describe: (p) => p.title ?? `run ${render(p.cmd).slice(0, 60)}`,
   // nothing to probe without creates / unless: the command always runs. With both, both probes
-  // go out in the one round trip; creates decides first.
+  // go out in the one round trip, and the unless probe runs only when the creates path is missing
+  // (as when they ran one after the other); creates decides first.
   probe(p) {
     const probes: Probe[] = [];
     if (p.creates) probes.push({ cmd: { script: `test -e ${quote(p.creates)}` }, become: true });
-    if (p.unless) probes.push({ cmd: p.unless, become: p.become ?? true });
+    if (p.unless) {
+      const cmd = p.creates ? { script: `[ -e ${quote(p.creates)} ] || sh -c ${quote(render(p.unless))}` } : p.unless;
+      probes.push({ cmd, become: p.become ?? true });
+    }
     return probes.length ? probes : null;
   },
   decide(results, p) {

@@ -126,6 +126,26 @@ describe('command, wait_for', () => {
     if (!p.change) throw new Error('expected change');
     await expect(p.apply()).rejects.toThrow('command failed (exit 3)');
   });
+  it('command: with creates and unless, the unless probe runs only when the creates path is missing (real sh)', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { spawnSync } = await import('node:child_process');
+    const { render } = await import('../../src/transport/quote.js');
+    const { probesOf } = await import('../../src/engine/plan-tasks.js');
+    const dir = mkdtempSync(join(tmpdir(), 'kha cmd '));
+    try {
+      const creates = join(dir, "it's done");
+      const ctx = hc(() => ({}));
+      const [, unless] = probesOf(commandModule, { cmd: { argv: ['true'] }, creates, unless: { script: 'echo ran; exit 3' } }, ctx);
+      const run = () => spawnSync('sh', ['-c', render(unless!.cmd)], { encoding: 'utf8' });
+      expect([run().status, run().stdout]).toEqual([3, 'ran\n']);
+      writeFileSync(creates, '');
+      expect([run().status, run().stdout]).toEqual([0, '']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('wait_for: holds, or times out with the last output', async () => {
     let n = 0;
     const ok = await plan(waitForModule, hc(() => ({ code: ++n >= 3 ? 0 : 1 })), { title: 'VIP', cmd: { argv: ['true'] }, timeoutMs: 2000, intervalMs: 10 });
