@@ -1,25 +1,29 @@
 // Plan before apply: every host's tasks are planned in parallel (check mode: nothing changes),
 // the summary is shown, and the operator confirms (or --yes, or no TTY: no prompt).
 import type { RunContext } from '../engine/context.js';
-import { planTasks } from '../engine/plan-tasks.js';
-import type { HostContext, Task } from '../engine/types.js';
+import { planHosts as planAll, type PlannedTask } from '../engine/plan-tasks.js';
+import { taskTitle } from '../engine/play.js';
+import type { Task } from '../engine/types.js';
 import { ExitCode, KhaError } from '../errors.js';
 
 export type Confirm = (summary: string[]) => Promise<boolean>;
 
-/** host -> titles of the tasks that would change something (empty: nothing to do). */
+/** host -> titles of the tasks that would change something (empty: nothing to do); the first host that cannot be planned throws. */
 export async function planHosts(run: RunContext, hosts: string[], tasks: Task<any>[]): Promise<Record<string, string[]>> {
+  // every task's probe in one round trip per host (engine/plan-tasks.ts)
+  const planned = await planAll(run, hosts, () => tasks, { mode: 'check', title: taskTitle });
   const out: Record<string, string[]> = {};
-  await Promise.all(
-    hosts.map(async (h) => {
-      const hc = await run.hostContext(h);
-      const ctx: HostContext = { ...hc, check: true, diff: false };
-      // every task's probe in one round trip per host (engine/plan-tasks.ts)
-      const planned = await planTasks(ctx, tasks, (t, params) => t.name ?? t.module.describe(params));
-      out[h] = planned.filter((p) => p.plan?.change).map((p) => p.title);
-    }),
-  );
+  for (const h of hosts) {
+    const r = planned.get(h)!;
+    if ('error' in r) throw r.error;
+    out[h] = changeTitles(r.tasks ?? []);
+  }
   return out;
+}
+
+/** The titles of the planned tasks that would change something. Pure. */
+export function changeTitles(planned: readonly PlannedTask[]): string[] {
+  return planned.filter((p) => p.plan?.change).map((p) => p.title);
 }
 
 export function planSummary(plan: Record<string, string[]>, extra: string[] = []): string[] {

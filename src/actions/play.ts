@@ -7,12 +7,12 @@
 // unreachable there and counted by the first play that names it, as that play would have found it.
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { runPlay } from '../engine/play.js';
-import { planTasks } from '../engine/plan-tasks.js';
+import { runPlay, taskTitle } from '../engine/play.js';
+import { planHosts } from '../engine/plan-tasks.js';
 import type { Play, PlayResult, Task } from '../engine/types.js';
 import { describeError } from '../errors.js';
 import { acquireLocks, type LockEnv } from './lock.js';
-import { showAndConfirm, type Confirm } from './plan.js';
+import { changeTitles, showAndConfirm, type Confirm } from './plan.js';
 
 export interface PlaybookOptions {
   /** asked before the first change when the plan has one (kha shows the plan either way) */
@@ -86,22 +86,16 @@ export async function planPlaybook(run: RunContext, plays: readonly Play[]): Pro
   const notes: string[] = [];
   const hosts = playbookHosts(plays).filter((h) => run.alive(h));
   for (const h of hosts) plan[h] = [];
-  await Promise.all(
-    hosts.map(async (h) => {
-      const mine = plays.filter((p) => p.hosts.includes(h));
-      const tasks = mine.flatMap((p) => p.tasks.filter((t) => !t.meta));
-      // with several plays, each title says which play it belongs to
-      const playOf = new Map<Task<any>, string>(mine.flatMap((p) => p.tasks.map((t): [Task<any>, string] => [t, p.name])));
-      const title = (t: Task<any>, params: unknown) => `${plays.length > 1 ? `${playOf.get(t)}: ` : ''}${t.name ?? t.module.describe(params)}`;
-      try {
-        const hc = await run.hostContext(h);
-        const planned = await planTasks({ ...hc, check: true, diff: false }, tasks, title);
-        plan[h] = planned.filter((p) => p.plan?.change).map((p) => p.title);
-      } catch (err) {
-        notes.push(`${h}: cannot plan: ${describeError(err).replace(`${h}: `, '')} (the run reports it)`);
-      }
-    }),
-  );
+  const playsOf = (h: string) => plays.filter((p) => p.hosts.includes(h));
+  // with several plays, each title says which play it belongs to
+  const playOf = new Map<Task<any>, string>(plays.flatMap((p) => p.tasks.map((t): [Task<any>, string] => [t, p.name])));
+  const title = (t: Task<any>, params: unknown) => `${plays.length > 1 ? `${playOf.get(t)}: ` : ''}${taskTitle(t, params)}`;
+  const planned = await planHosts(run, hosts, (h) => playsOf(h).flatMap((p) => p.tasks.filter((t) => !t.meta)), { mode: 'check', title });
+  for (const h of hosts) {
+    const r = planned.get(h)!;
+    if ('error' in r) notes.push(`${h}: cannot plan: ${describeError(r.error).replace(`${h}: `, '')} (the run reports it)`);
+    else plan[h] = changeTitles(r.tasks ?? []);
+  }
   return { plan, notes };
 }
 

@@ -11,7 +11,7 @@
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay, taskTitle } from '../engine/play.js';
-import { planTasks } from '../engine/plan-tasks.js';
+import { planHosts } from '../engine/plan-tasks.js';
 import { batches } from '../engine/serial.js';
 import type { Handler, PlayStop, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
@@ -163,7 +163,7 @@ async function roll(st: UpgradeState): Promise<void> {
   const tasks = upgradeTasks(st);
   const handlers = haHandlers();
   // 1. plan every host in parallel (nothing changes): hosts with nothing to do are done at once
-  const needs = await Promise.all(s.lbHosts.map((h) => hostChanges(st, h, tasks)));
+  const needs = await hostChanges(st, tasks);
   const changing = s.lbHosts.filter((_, i) => needs[i]!.length > 0);
   report.unchanged.push(...s.lbHosts.filter((_, i) => needs[i]!.length === 0));
   if (changing.length === 0) {
@@ -254,10 +254,15 @@ async function primaryTakesBack(st: UpgradeState, holder: string): Promise<void>
 }
 
 /** The tasks that would change this host (check mode: nothing is applied), every probe in one round trip. */
-async function hostChanges(st: UpgradeState, host: string, tasks: Task<any>[]): Promise<Task<any>[]> {
-  const hc = await st.run.hostContext(host);
-  const planned = await planTasks({ ...hc, check: true }, tasks.filter((t) => !t.meta), taskTitle);
-  return planned.filter((p) => p.plan?.change).map((p) => p.task);
+/** Per host (in s.lbHosts order), the tasks that would change something: the one planner, in check mode. */
+async function hostChanges(st: UpgradeState, tasks: Task<any>[]): Promise<Task<any>[][]> {
+  const real = tasks.filter((t) => !t.meta);
+  const plans = await planHosts(st.run, st.s.lbHosts, () => real, { mode: 'check', title: taskTitle });
+  return st.s.lbHosts.map((h) => {
+    const p = plans.get(h);
+    if (p && 'error' in p) throw p.error;
+    return (p?.tasks ?? []).filter((t) => t.plan?.change).map((t) => t.task);
+  });
 }
 
 /**

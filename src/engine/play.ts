@@ -5,7 +5,7 @@ import PQueue from 'p-queue';
 import { describeError, KhaError } from '../errors.js';
 import type { RunContext } from './context.js';
 import { isTransportError } from './context.js';
-import { planTasks } from './plan-tasks.js';
+import { defineModule, planHosts, resolveParams } from './plan-tasks.js';
 import { batches } from './serial.js';
 import type { Handler, HostContext, Plan, Play, PlayResult, PlayStop, Task, TaskStatus } from './types.js';
 import type { Connection } from '../transport/types.js';
@@ -42,16 +42,12 @@ async function lostAfterFailure(conn: Connection | undefined): Promise<unknown> 
 export const FLUSH_HANDLERS: Task<any> = {
   name: 'flush handlers',
   meta: 'flush_handlers',
-  module: { name: 'meta', describe: () => 'flush handlers', plan: async () => ({ change: false, why: 'meta' }) },
+  module: defineModule({ name: 'meta', describe: () => 'flush handlers', probe: () => null, decide: () => ({ change: false, why: 'meta' }) }),
   params: {},
 };
 
 export function taskTitle(task: Task<any>, params: unknown): string {
   return task.name ?? task.module.describe(params);
-}
-
-function resolveParams<P>(task: Task<P>, hc: HostContext): P {
-  return typeof task.params === 'function' ? (task.params as (c: HostContext) => P)(hc) : task.params;
 }
 
 interface StepOutcome {
@@ -134,12 +130,13 @@ interface PlannedTask {
  * would change (so they can be reported without a second round trip), or null when something would.
  */
 async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<PlannedTask[] | null> {
-  const hc = { ...(await ctx.hostContext(hostName)), planning: true };
-  if (play.flushHandlers !== false && play.handlers?.some((h) => ctx.notified.get(hostName)?.has(h.name))) return null;
-  // every task's probe in one round trip (engine/plan-tasks.ts)
-  const planned = await planTasks(hc, play.tasks.filter((t) => !t.meta), taskTitle, { stopAtChange: true });
+  const pending = () => play.flushHandlers !== false && !!play.handlers?.some((h) => ctx.notified.get(hostName)?.has(h.name));
+  // the one planner (engine/plan-tasks.ts): every task's probe in one round trip
+  const r = (await planHosts(ctx, [hostName], () => (pending() ? null : play.tasks.filter((t) => !t.meta)), { mode: 'planning', title: taskTitle })).get(hostName)!;
+  if ('error' in r) throw r.error;
+  if (!r.tasks) return null;
   const out: PlannedTask[] = [];
-  for (const p of planned) {
+  for (const p of r.tasks) {
     if (!p.plan) out.push({ title: p.title, status: 'skipped', why: 'condition not met', ms: p.ms });
     else if (p.plan.change) return null;
     else out.push({ title: p.title, status: 'ok', why: p.plan.why, ms: p.ms });

@@ -1,28 +1,71 @@
-// The engine's contracts: modules plan (compare facts with the wanted state), the engine decides
-// "changed" (a plan needed work and its apply() succeeded). Check mode never calls apply().
+// The engine's contracts. A module probes, then decides (pyinfra's split): probe() names the
+// read-only commands it needs, decide() is a pure function from their output to a decision, and
+// only the decision's apply() changes a host. The engine sends every task's probes of a host in one
+// round trip (engine/plan-tasks.ts) and decides "changed" (a change was needed and its apply()
+// succeeded). Check mode never calls apply().
 import type { InventoryHost } from '../inventory/types.js';
-import type { Connection } from '../transport/types.js';
+import type { Command, Connection, ExecResult } from '../transport/types.js';
 import type { Facts } from '../facts/types.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'unreachable' | 'skipped';
 
-export interface HostContext {
+/** What probe() and decide() may look at: the host, its facts and the run's mode. Data only, no connection. */
+export interface ModuleContext {
   host: InventoryHost;
-  conn: Connection;
   facts: Facts;
   check: boolean;
   diff: boolean;
-  signal: AbortSignal;
-  /** the engine's plan-first pass: modules must not wait or change anything (one probe at most) */
+  /** the engine's plan-first pass: decide must not ask for waiting (wait_for schedules the host instead) */
   planning?: boolean;
   /**
    * The facts were gathered in this run and no task has changed this host since: a module may
-   * plan from them instead of probing (service: systemctl's state is in the facts).
+   * decide from them instead of probing (service: systemctl's state is in the facts).
    */
   factsCurrent?: boolean;
 }
 
-/** What a module found: nothing to do (and why), or a change with the way to make it. */
+export interface HostContext extends ModuleContext {
+  conn: Connection;
+  signal: AbortSignal;
+}
+
+/** decide()'s context: the module context, and how long the probes took (wait_for reports it). */
+export interface DecideContext extends ModuleContext {
+  probeMs: number;
+}
+
+/** A read-only command a module decides from. */
+export interface Probe {
+  cmd: Command;
+  /** default: the host's become setting */
+  become?: boolean;
+  timeoutMs?: number;
+}
+
+/** A content change, as data: the engine renders it as a unified diff (shown with --diff). */
+export type DiffSpec = { path: string; before: string | null; after: string } | { text: string };
+
+/** A module's decision: nothing to do (and why), or a change with the way to make it. */
+export type Decision =
+  | {
+      change: false;
+      why: string;
+      /**
+       * Work that changes nothing but must be done before the task is ok (wait_for: poll until the
+       * condition holds). The engine awaits it; its answer replaces `why`. decide() never returns
+       * one in check mode or in the planning pass.
+       */
+      wait?: (ctx: HostContext) => Promise<string>;
+    }
+  | {
+      change: true;
+      why: string;
+      diff?: DiffSpec;
+      /** the only code that changes the host; it may upload, validate, rename and restart */
+      apply: (ctx: HostContext) => Promise<void>;
+    };
+
+/** What the engine made of a decision on one host: the same, bound to that host (apply takes no argument). */
 export type Plan =
   | { change: false; why: string }
   | {
@@ -33,10 +76,25 @@ export type Plan =
       apply: () => Promise<void>;
     };
 
-export interface Module<P> {
+/** A module as written: engine/plan-tasks.ts defineModule() turns it into a Module. */
+export interface ModuleSpec<P> {
   readonly name: string;
   /** one short line: `write /etc/haproxy/haproxy.cfg`, `install keepalived, haproxy` */
   describe(params: P): string;
+  /**
+   * Check the params (throw TaskFailed) and name the read-only commands to decide from, or null:
+   * nothing to probe (the decision rests on the params and facts alone). Pure.
+   */
+  probe(params: P, ctx: ModuleContext): Probe | readonly Probe[] | null;
+  /** The decision, from each probe's result in probe() order ([] without probes). Pure: tested as tables. */
+  decide(results: readonly ExecResult[], params: P, ctx: DecideContext): Decision;
+}
+
+export interface Module<P> extends ModuleSpec<P> {
+  /**
+   * Probe and decide this one task on its own (one round trip). The engine plans a host's tasks
+   * together instead (planTasks: every probe in one round trip).
+   */
   plan(ctx: HostContext, params: P): Promise<Plan>;
 }
 

@@ -4,7 +4,7 @@
 // start/restart/reload, the sha256 of the files it loaded in /run/kha/<unit>.applied (tmpfs: a
 // reboot clears it, and the boot then loads the files on disk). This module compares; a
 // difference "changes" and so notifies the restart/reload handler.
-import type { Module } from '../engine/types.js';
+import { defineModule } from '../engine/plan-tasks.js';
 import { quote } from '../transport/quote.js';
 
 export interface AppliedParams {
@@ -69,14 +69,14 @@ export function pendingReason(p: ReturnType<typeof parseProbe>): string | null {
   return null;
 }
 
-export const appliedModule: Module<AppliedParams> = {
+export const appliedModule = defineModule<AppliedParams>({
   name: 'applied',
   describe: (p) => `${p.unit} runs the config on disk`,
-  async plan(ctx, p) {
-    const r = await ctx.conn.exec({ script: probeScript(p.unit, p.files) }, { become: true });
-    const why = pendingReason(parseProbe(r.stdout));
+  probe: (p) => ({ cmd: { script: probeScript(p.unit, p.files) }, become: true }),
+  decide([r]) {
+    const why = pendingReason(parseProbe(r?.stdout ?? ''));
     if (!why) return { change: false, why: 'running with the config on disk' };
     // the notified handler restarts or reloads it
     return { change: true, why, apply: async () => undefined };
   },
-};
+});

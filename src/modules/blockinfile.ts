@@ -5,11 +5,12 @@
 // into place. When rename(2) cannot replace the file (Docker bind-mounts /etc/hosts into every
 // container: EBUSY), the checked text is written in place instead (`cat tmp > file`).
 import { posix } from 'node:path';
-import type { Module } from '../engine/types.js';
+import { defineModule } from '../engine/plan-tasks.js';
+import type { HostContext } from '../engine/types.js';
 import { TaskFailed } from '../engine/types.js';
 import { quote, quoteArgv } from '../transport/quote.js';
-import type { Connection } from '../transport/types.js';
-import { lastLines, must, randomSuffix, unifiedDiff } from './util.js';
+import type { ExecResult } from '../transport/types.js';
+import { lastLines, must, randomSuffix } from './util.js';
 import { parseProbe, probeScript, sha256 } from './template.js';
 
 export const BEGIN_MARKER = '# BEGIN kha managed block';
@@ -111,9 +112,9 @@ export function installInPlaceScript(tmp: string, path: string, want: string): s
   ].join('\n');
 }
 
-async function readFile(conn: Connection, path: string) {
-  const r = await conn.exec({ script: probeScript(path, true) }, { become: true });
-  if (r.code !== 0) throw new TaskFailed(`cannot read ${path} (exit ${r.code})`, lastLines(r.stderr, 5));
+/** The file as probed (stat, hash, content); a failed read or a non-file is the task's failure. Pure. */
+function current(path: string, r: ExecResult | undefined): ReturnType<typeof parseProbe> {
+  if (r?.code !== 0) throw new TaskFailed(`cannot read ${path} (exit ${r?.code ?? null})`, lastLines(r?.stderr ?? '', 5));
   const cur = parseProbe(r.stdout);
   if (cur.exists && cur.type !== 'file') throw new TaskFailed(`${path} exists and is not a regular file`);
   return cur;
@@ -128,12 +129,43 @@ function replaced(p: BlockInFileParams, text: string): string {
   }
 }
 
-export const blockInFileModule: Module<BlockInFileParams> = {
+/** Read the file again (an operator's edit since the plan is kept), then upload, check and install. */
+async function install(ctx: HostContext, p: BlockInFileParams): Promise<void> {
+  const now = current(p.path, await ctx.conn.exec({ script: probeScript(p.path, true) }, { become: true }));
+  const nowText = now.exists ? (now.content ?? '') : '';
+  const content = replaced(p, nowText);
+  if (now.exists && content === nowText) return;
+  const dir = posix.dirname(p.path);
+  const tmp = posix.join(dir, `.${posix.basename(p.path)}.kha-${randomSuffix()}`);
+  const owner = now.exists && now.owner && now.owner !== 'UNKNOWN' ? now.owner : (p.owner ?? 'root');
+  const group = now.exists && now.group && now.group !== 'UNKNOWN' ? now.group : (p.group ?? 'root');
+  const mode = now.exists && now.mode !== undefined ? now.mode : (p.mode ?? 0o644);
+  await ctx.conn.upload(content, tmp, { mode, owner, group, exclusive: true });
+  try {
+    if (p.validate) {
+      const argv = p.validate.map((a) => (a === '%s' ? tmp : a));
+      const v = await ctx.conn.exec({ argv }, { become: true, timeoutMs: 60_000 });
+      if (v.code !== 0) {
+        throw new TaskFailed(`${p.path}: the new content was rejected by \`${quoteArgv(p.validate)}\` (exit ${v.code}); the file is untouched`, lastLines(`${v.stdout}\n${v.stderr}`, 10));
+      }
+    }
+  } catch (err) {
+    await ctx.conn.exec({ script: `rm -f -- ${quote(tmp)}` }, { become: true }).catch(() => undefined);
+    throw err;
+  }
+  await must(ctx.conn, { script: installInPlaceScript(tmp, p.path, sha256(content)) }, `install ${p.path}`);
+}
+
+export const blockInFileModule = defineModule<BlockInFileParams>({
   name: 'blockinfile',
   describe: (p) => `${p.block === '' ? 'remove the kha block from' : 'kha block in'} ${p.path}`,
-  async plan(ctx, p) {
+  // the whole file: the decision compares the text with the block in place with the text as it is
+  probe(p) {
     if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
-    const cur = await readFile(ctx.conn, p.path);
+    return { cmd: { script: probeScript(p.path, true) }, become: true };
+  },
+  decide([r], p) {
+    const cur = current(p.path, r);
     const text = cur.exists ? (cur.content ?? '') : '';
     const want = replaced(p, text);
     if (!cur.exists && p.block === '') return { change: false, why: 'file absent, no block wanted' };
@@ -141,33 +173,8 @@ export const blockInFileModule: Module<BlockInFileParams> = {
     return {
       change: true,
       why: !cur.exists ? 'missing' : p.block === '' ? 'block present' : text.includes(p.markers?.begin ?? BEGIN_MARKER) ? 'block differs' : 'no block yet',
-      diff: await unifiedDiff(p.path, cur.exists ? text : null, want),
-      apply: async () => {
-        // read again: lines the operator changed since the plan are kept as they are now
-        const now = await readFile(ctx.conn, p.path);
-        const nowText = now.exists ? (now.content ?? '') : '';
-        const content = replaced(p, nowText);
-        if (now.exists && content === nowText) return;
-        const dir = posix.dirname(p.path);
-        const tmp = posix.join(dir, `.${posix.basename(p.path)}.kha-${randomSuffix()}`);
-        const owner = now.exists && now.owner && now.owner !== 'UNKNOWN' ? now.owner : (p.owner ?? 'root');
-        const group = now.exists && now.group && now.group !== 'UNKNOWN' ? now.group : (p.group ?? 'root');
-        const mode = now.exists && now.mode !== undefined ? now.mode : (p.mode ?? 0o644);
-        await ctx.conn.upload(content, tmp, { mode, owner, group, exclusive: true });
-        try {
-          if (p.validate) {
-            const argv = p.validate.map((a) => (a === '%s' ? tmp : a));
-            const v = await ctx.conn.exec({ argv }, { become: true, timeoutMs: 60_000 });
-            if (v.code !== 0) {
-              throw new TaskFailed(`${p.path}: the new content was rejected by \`${quoteArgv(p.validate)}\` (exit ${v.code}); the file is untouched`, lastLines(`${v.stdout}\n${v.stderr}`, 10));
-            }
-          }
-        } catch (err) {
-          await ctx.conn.exec({ script: `rm -f -- ${quote(tmp)}` }, { become: true }).catch(() => undefined);
-          throw err;
-        }
-        await must(ctx.conn, { script: installInPlaceScript(tmp, p.path, sha256(content)) }, `install ${p.path}`);
-      },
+      diff: { path: p.path, before: cur.exists ? text : null, after: want },
+      apply: (ctx) => install(ctx, p),
     };
   },
-};
+});

@@ -1,5 +1,6 @@
 // command: run something only when needed (creates / unless), fail on a non-zero exit.
-import type { Module } from '../engine/types.js';
+import { defineModule } from '../engine/plan-tasks.js';
+import type { Probe } from '../engine/types.js';
 import { TaskFailed } from '../engine/types.js';
 import { quote, render } from '../transport/quote.js';
 import type { Command, ExecResult } from '../transport/types.js';
@@ -17,25 +18,32 @@ export interface CommandParams {
   become?: boolean;
 }
 
-export const commandModule: Module<CommandParams> = {
+export const commandModule = defineModule<CommandParams>({
   name: 'command',
   describe: (p) => p.title ?? `run ${render(p.cmd).slice(0, 60)}`,
-  async plan(ctx, p) {
-    if (p.creates) {
-      const r = await ctx.conn.exec({ script: `test -e ${quote(p.creates)}` }, { become: true });
-      if (r.code === 0) return { change: false, why: `${p.creates} exists` };
-    }
+  // nothing to probe without creates / unless: the command always runs. With both, both probes
+  // go out in the one round trip, and the unless probe runs only when the creates path is missing
+  // (as when they ran one after the other); creates decides first.
+  probe(p) {
+    const probes: Probe[] = [];
+    if (p.creates) probes.push({ cmd: { script: `test -e ${quote(p.creates)}` }, become: true });
     if (p.unless) {
-      const r = await ctx.conn.exec(p.unless, { become: p.become ?? true });
-      if (r.code === 0) return { change: false, why: 'already done (probe passed)' };
+      const cmd = p.creates ? { script: `[ -e ${quote(p.creates)} ] || sh -c ${quote(render(p.unless))}` } : p.unless;
+      probes.push({ cmd, become: p.become ?? true });
     }
+    return probes.length ? probes : null;
+  },
+  decide(results, p) {
+    const [creates, unless] = p.creates ? results : [undefined, results[0]];
+    if (p.creates && creates?.code === 0) return { change: false, why: `${p.creates} exists` };
+    if (p.unless && unless?.code === 0) return { change: false, why: 'already done (probe passed)' };
     return {
       change: true,
       why: p.creates ? `${p.creates} missing` : p.unless ? 'probe failed' : 'always runs',
-      apply: async () => {
+      apply: async (ctx) => {
         const r = await ctx.conn.exec(p.cmd, { become: p.become ?? true });
         if (r.code !== 0) throw new TaskFailed(`command failed (exit ${r.code ?? r.signal})`, lastLines(r.stderr || r.stdout, 8));
       },
     };
   },
-};
+});

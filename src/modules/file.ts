@@ -1,5 +1,5 @@
-// file / directory: state, mode, owner. One stat to plan, one command to apply.
-import type { Module } from '../engine/types.js';
+// file / directory: state, mode, owner. One stat to probe, one command to apply.
+import { defineModule } from '../engine/plan-tasks.js';
 import { TaskFailed } from '../engine/types.js';
 import { quote } from '../transport/quote.js';
 import { must, octal } from './util.js';
@@ -55,22 +55,18 @@ export function applyScript(p: FileParams): string {
   return lines.join(' && ');
 }
 
-export const fileModule: Module<FileParams> = {
+export const fileModule = defineModule<FileParams>({
   name: 'file',
   describe: (p) => (p.state === 'absent' ? `remove ${p.path}` : p.state === 'directory' ? `directory ${p.path}` : `file ${p.path}`),
-  async plan(ctx, p) {
+  probe(p) {
     if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
-    const r = await ctx.conn.exec({ script: statScript(p.path) }, { become: true });
-    const st = parseStat(r.stdout);
+    return { cmd: { script: statScript(p.path) }, become: true };
+  },
+  decide([r], p) {
+    const st = parseStat(r?.stdout ?? '');
     if (st.exists && st.type === 'directory' && p.state === 'file') throw new TaskFailed(`${p.path} is a directory; a file was expected`);
     const diffs = fileDiffs(st, p);
     if (diffs.length === 0) return { change: false, why: p.state === 'absent' ? 'absent' : `${p.state} as wanted` };
-    return {
-      change: true,
-      why: diffs.join(', '),
-      apply: async () => {
-        await must(ctx.conn, { script: applyScript(p) }, `${p.state} ${p.path}`);
-      },
-    };
+    return { change: true, why: diffs.join(', '), apply: async (ctx) => void (await must(ctx.conn, { script: applyScript(p) }, `${p.state} ${p.path}`)) };
   },
-};
+});

@@ -1,8 +1,9 @@
 // package: present / latest, apt (noninteractive, lock wait) or dnf/yum.
-import type { Module } from '../engine/types.js';
+import { defineModule } from '../engine/plan-tasks.js';
+import type { ModuleContext, Probe } from '../engine/types.js';
 import { TaskFailed } from '../engine/types.js';
 import { quote } from '../transport/quote.js';
-import { must } from './util.js';
+import { assertOk, must } from './util.js';
 
 export interface PackageParams {
   names: string[];
@@ -54,16 +55,41 @@ export function installScript(mgr: 'apt' | 'dnf' | 'yum', specs: string[], opts:
   return `${mgr} -y ${opts.latest ? 'upgrade' : 'install'} ${pk}`;
 }
 
-export const packageModule: Module<PackageParams> = {
+const UPDATE = 'DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120 update';
+
+/** apt-get update before the upgrade simulation: state latest with updateCache, apt, outside check mode. */
+const refreshes = (p: PackageParams, ctx: ModuleContext) => p.state === 'latest' && !!p.updateCache && ctx.facts.pkgMgr === 'apt' && !ctx.check;
+
+function managerOf(ctx: ModuleContext): 'apt' | 'dnf' | 'yum' {
+  const mgr = ctx.facts.pkgMgr;
+  if (!mgr) throw new TaskFailed(`no supported package manager on ${ctx.facts.os.prettyName} (kha supports apt, dnf and yum)`);
+  return mgr;
+}
+
+export const packageModule = defineModule<PackageParams>({
   name: 'package',
   describe: (p) => `install ${p.names.join(', ')}${p.state === 'latest' ? ' (latest)' : ''}`,
-  async plan(ctx, p) {
+  // the installed versions; for state latest also what an upgrade would do (apt: a simulation),
+  // after refreshing the package lists when asked (the one probe that writes: apt's lists only)
+  probe(p, ctx) {
     for (const n of p.names) if (!NAME.test(n)) throw new TaskFailed(`package name ${JSON.stringify(n)} is not valid`);
     for (const [n, v] of Object.entries(p.versions ?? {})) if (!VERSION.test(v)) throw new TaskFailed(`version ${JSON.stringify(v)} of ${n} is not valid`);
-    const mgr = ctx.facts.pkgMgr;
-    if (!mgr) throw new TaskFailed(`no supported package manager on ${ctx.facts.os.prettyName} (kha supports apt, dnf and yum)`);
-    const r = await ctx.conn.exec({ script: installedQuery(p.names) }, { become: false });
-    const have = parseInstalled(r.stdout);
+    const mgr = managerOf(ctx);
+    const probes: Probe[] = [{ cmd: { script: installedQuery(p.names) }, become: false }];
+    if (p.state !== 'latest') return probes;
+    if (refreshes(p, ctx)) probes.push({ cmd: { script: UPDATE }, become: true, timeoutMs: 300_000 });
+    const q = p.names.map(quote).join(' ');
+    probes.push(
+      mgr === 'apt'
+        ? { cmd: { script: `apt-get -s -q install --only-upgrade ${q} 2>/dev/null | grep '^Inst ' || true` }, become: false }
+        : { cmd: { script: `${mgr} -q check-update ${q} >/dev/null 2>&1; echo rc=$?` }, become: true },
+    );
+    return probes;
+  },
+  decide(results, p, ctx) {
+    const mgr = managerOf(ctx);
+    const [installed, ...rest] = results;
+    const have = parseInstalled(installed?.stdout ?? '');
     const want: string[] = [];
     const reasons: string[] = [];
     for (const n of p.names) {
@@ -77,15 +103,10 @@ export const packageModule: Module<PackageParams> = {
       }
     }
     if (p.state === 'latest') {
-      if (p.updateCache && mgr === 'apt' && !ctx.check) {
-        await must(ctx.conn, { script: 'DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120 update' }, 'apt-get update', { timeoutMs: 300_000 });
-      }
-      // apt: ask what an upgrade would do, without changing anything
-      const sim = mgr === 'apt'
-        ? await ctx.conn.exec({ script: `apt-get -s -q install --only-upgrade ${p.names.map(quote).join(' ')} 2>/dev/null | grep '^Inst ' || true` }, { become: false })
-        : await ctx.conn.exec({ script: `${mgr} -q check-update ${p.names.map(quote).join(' ')} >/dev/null 2>&1; echo rc=$?` }, { become: true });
+      if (refreshes(p, ctx)) assertOk(rest.shift(), { script: UPDATE }, 'apt-get update');
+      const sim = rest[0]?.stdout ?? '';
       for (const n of p.names) {
-        const upgradable = mgr === 'apt' ? new RegExp(`^Inst ${n.replace(/[.+]/g, '\\$&')} `, 'm').test(sim.stdout) : /rc=100/.test(sim.stdout);
+        const upgradable = mgr === 'apt' ? new RegExp(`^Inst ${n.replace(/[.+]/g, '\\$&')} `, 'm').test(sim) : /rc=100/.test(sim);
         if (upgradable && !want.includes(n)) {
           want.push(n);
           reasons.push(`${n} upgradable`);
@@ -103,9 +124,9 @@ export const packageModule: Module<PackageParams> = {
     return {
       change: true,
       why: reasons.join(', '),
-      apply: async () => {
-        await must(ctx.conn, { script: installScript(mgr, specs, { latest: p.state === 'latest', noStart: p.noStart ?? false }) }, `${mgr} install ${specs.join(' ')}`, { timeoutMs: 900_000 });
+      apply: async (hc) => {
+        await must(hc.conn, { script: installScript(mgr, specs, { latest: p.state === 'latest', noStart: p.noStart ?? false }) }, `${mgr} install ${specs.join(' ')}`, { timeoutMs: 900_000 });
       },
     };
   },
-};
+});

@@ -1,6 +1,7 @@
 // service (systemd): enabled, started, stopped, restarted, reloaded; daemon-reload when unit
 // files changed. A failed restart can put the previous config files back and restart with them.
-import type { Module } from '../engine/types.js';
+import { defineModule } from '../engine/plan-tasks.js';
+import type { ModuleContext } from '../engine/types.js';
 import { TaskFailed } from '../engine/types.js';
 import { quote } from '../transport/quote.js';
 import type { Connection } from '../transport/types.js';
@@ -35,7 +36,15 @@ export async function journalTail(conn: Connection, unit: string, n = 15): Promi
   return lastLines(r.stdout, n);
 }
 
-export const serviceModule: Module<ServiceParams> = {
+const unitOf = (p: ServiceParams) => (p.name.includes('.') ? p.name : `${p.name}.service`);
+
+/** The facts hold ActiveState and UnitFileState of kha's services: the unit's state there while they are current. */
+function fromFacts(p: ServiceParams, ctx: ModuleContext): { active: string; enabled: string } | undefined {
+  const unit = unitOf(p);
+  return ctx.factsCurrent && unit.endsWith('.service') ? ctx.facts.services[unit.slice(0, -'.service'.length)] : undefined;
+}
+
+export const serviceModule = defineModule<ServiceParams>({
   name: 'service',
   describe: (p) => {
     const parts = [];
@@ -43,14 +52,16 @@ export const serviceModule: Module<ServiceParams> = {
     if (p.enabled !== undefined) parts.push(p.enabled ? 'enable' : 'disable');
     return `${parts.join(' + ') || 'check'} ${p.name}`;
   },
-  async plan(ctx, p) {
+  // systemctl's state, unless the facts hold it and are current (no probe then)
+  probe(p, ctx) {
     if (!UNIT.test(p.name)) throw new TaskFailed(`unit name ${JSON.stringify(p.name)} is not valid`);
-    const unit = p.name.includes('.') ? p.name : `${p.name}.service`;
-    // the facts hold ActiveState and UnitFileState of kha's services: no probe while they are current
-    const known = ctx.factsCurrent && unit.endsWith('.service') ? ctx.facts.services[unit.slice(0, -'.service'.length)] : undefined;
-    const st = known
-      ? { load: '', active: known.active, enabled: known.enabled }
-      : parseShow((await ctx.conn.exec({ script: `systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unit)}` }, { become: false })).stdout);
+    if (fromFacts(p, ctx)) return null;
+    return { cmd: { script: `systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unitOf(p))}` }, become: false };
+  },
+  decide([r], p, ctx) {
+    const unit = unitOf(p);
+    const known = fromFacts(p, ctx);
+    const st = known && !r ? { load: '', active: known.active, enabled: known.enabled } : parseShow(r?.stdout ?? '');
     const steps: string[] = [];
     const why: string[] = [];
     if (p.daemonReload) steps.push('systemctl daemon-reload');
@@ -85,7 +96,7 @@ export const serviceModule: Module<ServiceParams> = {
     return {
       change: true,
       why: why.join(', ') || 'daemon-reload',
-      apply: async () => {
+      apply: async (ctx) => {
         const record = async () => {
           if (p.record?.length && verb && verb !== 'stop') await ctx.conn.exec({ script: recordScript(unit, p.record) }, { become: true });
         };
@@ -111,4 +122,4 @@ export const serviceModule: Module<ServiceParams> = {
       },
     };
   },
-};
+});

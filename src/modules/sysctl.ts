@@ -1,5 +1,5 @@
 // sysctl: a persistent setting in /etc/sysctl.d plus the live value.
-import type { Module } from '../engine/types.js';
+import { defineModule } from '../engine/plan-tasks.js';
 import { TaskFailed } from '../engine/types.js';
 import { quote } from '../transport/quote.js';
 import { must } from './util.js';
@@ -13,16 +13,21 @@ export interface SysctlParams {
 const NAME = /^[a-z0-9_.]+$/;
 const VALUE = /^[A-Za-z0-9 ._-]+$/;
 
-export const sysctlModule: Module<SysctlParams> = {
+const fileOf = (p: SysctlParams) => p.file ?? '/etc/sysctl.d/99-kha.conf';
+const lineOf = (p: SysctlParams) => `${p.name} = ${p.value}`;
+
+export const sysctlModule = defineModule<SysctlParams>({
   name: 'sysctl',
   describe: (p) => `sysctl ${p.name}=${p.value}`,
-  async plan(ctx, p) {
+  probe(p) {
     if (!NAME.test(p.name) || !VALUE.test(p.value)) throw new TaskFailed(`sysctl ${p.name}=${p.value} is not valid`);
-    const file = p.file ?? '/etc/sysctl.d/99-kha.conf';
-    const line = `${p.name} = ${p.value}`;
-    const r = await ctx.conn.exec({ script: `sysctl -n ${quote(p.name)}; grep -Fx -- ${quote(line)} ${quote(file)} >/dev/null 2>&1 && echo persisted` }, { become: true });
-    const [live] = r.stdout.trim().split('\n');
-    const persisted = r.stdout.includes('persisted');
+    return { cmd: { script: `sysctl -n ${quote(p.name)}; grep -Fx -- ${quote(lineOf(p))} ${quote(fileOf(p))} >/dev/null 2>&1 && echo persisted` }, become: true };
+  },
+  decide([r], p) {
+    const file = fileOf(p);
+    const out = r?.stdout ?? '';
+    const [live] = out.trim().split('\n');
+    const persisted = out.includes('persisted');
     const why: string[] = [];
     if (live?.trim() !== p.value) why.push(`live value ${live?.trim() || 'unknown'}`);
     if (!persisted) why.push(`not in ${file}`);
@@ -30,14 +35,14 @@ export const sysctlModule: Module<SysctlParams> = {
     return {
       change: true,
       why: why.join(', '),
-      apply: async () => {
+      apply: async (ctx) => {
         const key = p.name.replace(/\./g, '\\.');
         await must(
           ctx.conn,
-          { script: `touch ${quote(file)} && sed -i ${quote(`/^${key}[[:space:]]*=/d`)} ${quote(file)} && echo ${quote(line)} >> ${quote(file)} && sysctl -w ${quote(`${p.name}=${p.value}`)}` },
+          { script: `touch ${quote(file)} && sed -i ${quote(`/^${key}[[:space:]]*=/d`)} ${quote(file)} && echo ${quote(lineOf(p))} >> ${quote(file)} && sysctl -w ${quote(`${p.name}=${p.value}`)}` },
           `sysctl ${p.name}`,
         );
       },
     };
   },
-};
+});

@@ -3,10 +3,11 @@
 // previous version stays as <path>.kha-prev so a failed restart can put it back.
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import type { Module } from '../engine/types.js';
+import { defineModule } from '../engine/plan-tasks.js';
+import type { DiffSpec, HostContext } from '../engine/types.js';
 import { TaskFailed } from '../engine/types.js';
 import { quote, quoteArgv } from '../transport/quote.js';
-import { lastLines, must, octal, randomSuffix, unifiedDiff } from './util.js';
+import { lastLines, must, octal, randomSuffix } from './util.js';
 import { parseStat } from './file.js';
 import { keyedHash, keyedHashScript, redactText, redactedCatScript } from './secret-file.js';
 
@@ -66,22 +67,47 @@ export function prepareDirScript(path: string): string {
   return `mkdir -p -- ${quote(dir)} && rm -f -- ${quote(posix.join(dir, `.${posix.basename(path)}.kha-`))}*`;
 }
 
-/** The diff of a change; for a secret-bearing file both sides are redacted (the old side on the host). */
-async function templateDiff(p: TemplateParams, before: string | null): Promise<string> {
-  if (!p.redact) return unifiedDiff(p.path, before, p.content);
+/** The diff of a change; for a secret-bearing file both sides are redacted (the old side on the host). Pure. */
+function templateDiff(p: TemplateParams, before: string | null): DiffSpec {
+  if (!p.redact) return { path: p.path, before, after: p.content };
   const after = redactText(p.content, p.redact);
-  if (before === after) return `=== ${p.path}\n@@ only a secret value (${p.redact.join(', ')}) changed; values are never shown @@`;
-  return unifiedDiff(p.path, before, after);
+  if (before === after) return { text: `=== ${p.path}\n@@ only a secret value (${p.redact.join(', ')}) changed; values are never shown @@` };
+  return { path: p.path, before, after };
 }
 
-export const templateModule: Module<TemplateParams> = {
+/** Upload beside the target, validate the temp file, keep the previous file, rename into place. */
+async function install(ctx: HostContext, p: TemplateParams): Promise<void> {
+  const dir = posix.dirname(p.path);
+  const tmp = posix.join(dir, `.${posix.basename(p.path)}.kha-${randomSuffix()}`);
+  await must(ctx.conn, { script: prepareDirScript(p.path) }, `mkdir ${dir}`);
+  await ctx.conn.upload(p.content, tmp, { mode: p.mode, exclusive: true, ...(p.owner ? { owner: p.owner } : {}), ...(p.group ? { group: p.group } : {}) });
+  try {
+    if (p.validate) {
+      const argv = p.validate.map((a) => (a === '%s' ? tmp : a));
+      const v = await ctx.conn.exec({ argv }, { become: true, timeoutMs: 60_000 });
+      if (v.code !== 0) {
+        const out = lastLines(`${v.stdout}\n${v.stderr}`, 10);
+        throw new TaskFailed(`${p.path}: the new content was rejected by \`${quoteArgv(p.validate)}\` (exit ${v.code}); the old file is untouched`, out);
+      }
+    }
+    await must(ctx.conn, { script: installScript(tmp, p.path) }, `install ${p.path}`);
+  } catch (err) {
+    await ctx.conn.exec({ script: `rm -f -- ${quote(tmp)}` }, { become: true }).catch(() => undefined);
+    throw err;
+  }
+}
+
+export const templateModule = defineModule<TemplateParams>({
   name: 'template',
   describe: (p) => `write ${p.path}`,
-  async plan(ctx, p) {
+  // stat and hash (keyed for a secret-bearing file); the content too with --diff (redacted on the host)
+  probe(p, ctx) {
     if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
+    return { cmd: { script: probeScript(p.path, ctx.diff && !p.sensitive, p.redact) }, become: true };
+  },
+  decide([r], p) {
     const want = p.redact ? keyedHash(p.content) : sha256(p.content);
-    const r = await ctx.conn.exec({ script: probeScript(p.path, ctx.diff && !p.sensitive, p.redact) }, { become: true });
-    const cur = parseProbe(r.stdout);
+    const cur = parseProbe(r?.stdout ?? '');
     if (cur.exists && cur.type !== 'file') throw new TaskFailed(`${p.path} exists and is not a regular file`);
     const why: string[] = [];
     const contentChanged = !cur.exists || cur.hash !== want;
@@ -91,31 +117,7 @@ export const templateModule: Module<TemplateParams> = {
     if (cur.exists && p.owner && cur.owner !== p.owner) why.push(`owner ${cur.owner} -> ${p.owner}`);
     if (cur.exists && p.group && cur.group !== p.group) why.push(`group ${cur.group} -> ${p.group}`);
     if (why.length === 0) return { change: false, why: p.redact ? 'content unchanged (keyed sha256)' : `content unchanged (sha256 ${want.slice(0, 12)})` };
-    const diff = contentChanged && !p.sensitive ? await templateDiff(p, cur.exists ? (cur.content ?? '') : null) : undefined;
-    return {
-      change: true,
-      why: why.join(', '),
-      ...(diff ? { diff } : {}),
-      apply: async () => {
-        const dir = posix.dirname(p.path);
-        const tmp = posix.join(dir, `.${posix.basename(p.path)}.kha-${randomSuffix()}`);
-        await must(ctx.conn, { script: prepareDirScript(p.path) }, `mkdir ${dir}`);
-        await ctx.conn.upload(p.content, tmp, { mode: p.mode, exclusive: true, ...(p.owner ? { owner: p.owner } : {}), ...(p.group ? { group: p.group } : {}) });
-        try {
-          if (p.validate) {
-            const argv = p.validate.map((a) => (a === '%s' ? tmp : a));
-            const v = await ctx.conn.exec({ argv }, { become: true, timeoutMs: 60_000 });
-            if (v.code !== 0) {
-              const out = lastLines(`${v.stdout}\n${v.stderr}`, 10);
-              throw new TaskFailed(`${p.path}: the new content was rejected by \`${quoteArgv(p.validate)}\` (exit ${v.code}); the old file is untouched`, out);
-            }
-          }
-          await must(ctx.conn, { script: installScript(tmp, p.path) }, `install ${p.path}`);
-        } catch (err) {
-          await ctx.conn.exec({ script: `rm -f -- ${quote(tmp)}` }, { become: true }).catch(() => undefined);
-          throw err;
-        }
-      },
-    };
+    const diff = contentChanged && !p.sensitive ? templateDiff(p, cur.exists ? (cur.content ?? '') : null) : undefined;
+    return { change: true, why: why.join(', '), ...(diff ? { diff } : {}), apply: (ctx) => install(ctx, p) };
   },
-};
+});

@@ -6,11 +6,16 @@ import type { Command, Connection, ExecOptions, ExecResult } from '../transport/
 /** Run and throw TaskFailed on a non-zero exit, with the command's own last stderr lines. */
 export async function must(conn: Connection, cmd: Command, what: string, opts: ExecOptions = {}): Promise<ExecResult> {
   const r = await conn.exec(cmd, { become: true, ...opts });
-  if (r.code !== 0) {
-    const tail = lastLines(r.stderr || r.stdout, 8);
-    throw new TaskFailed(`${what} failed (${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`})${tail ? `: ${firstLine(tail)}` : ''}`, tail || render(cmd));
-  }
+  assertOk(r, cmd, what);
   return r;
+}
+
+/** Throw must()'s TaskFailed when `r` (the result of `cmd`) is a failure; a probe's result too. */
+export function assertOk(r: ExecResult | undefined, cmd: Command, what: string): asserts r is ExecResult {
+  if (r?.code === 0) return;
+  const res = r ?? { code: null, signal: null, stdout: '', stderr: '' };
+  const tail = lastLines(res.stderr || res.stdout, 8);
+  throw new TaskFailed(`${what} failed (${res.timedOut ? 'timed out' : `exit ${res.code ?? res.signal}`})${tail ? `: ${firstLine(tail)}` : ''}`, tail || render(cmd));
 }
 
 export function lastLines(s: string, n: number): string {
@@ -22,12 +27,6 @@ function firstLine(s: string): string {
   // apt and friends put the useful line last ("E: Unable to locate package ...")
   const e = lines.filter((l) => /^(E:|error|\[ALERT\]|Error)/i.test(l.trim()));
   return (e[e.length - 1] ?? lines[lines.length - 1] ?? '').trim();
-}
-
-/** A unified diff; `diff` is loaded on first use (a no-change run never needs it: start-up time). */
-export async function unifiedDiff(path: string, before: string | null, after: string): Promise<string> {
-  const { createTwoFilesPatch } = await import('diff');
-  return createTwoFilesPatch(before === null ? '/dev/null' : path, path, before ?? '', after, '', '', { context: 3 });
 }
 
 export function octal(mode: number): string {

@@ -1,14 +1,14 @@
 // Batched probes: the framing gives back exactly what each part printed alone (checked against a
-// real local `sh`), and planTasks sends every task's first probe in one batch.
+// real local `sh`), and planTasks sends every task's probes in one batch.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { batchOptions, planTasks } from '../../src/engine/plan-tasks.js';
-import type { HostContext, Module, Task } from '../../src/engine/types.js';
+import { batchOptions, defineModule, planHosts, planTasks } from '../../src/engine/plan-tasks.js';
+import type { HostContext, Task } from '../../src/engine/types.js';
 import { TaskFailed } from '../../src/engine/types.js';
 import { batchScript, splitBatch } from '../../src/transport/batch.js';
 import { render } from '../../src/transport/quote.js';
 import type { Command, ExecOptions, ExecResult } from '../../src/transport/types.js';
-import { FakeConn, fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
+import { FakeConn, fakeFacts, fakeInventory, fakeRun } from '../helpers/fake-conn.js';
 
 function sh(script: string): ExecResult {
   const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', input: '' });
@@ -66,18 +66,19 @@ class BatchingConn extends FakeConn {
   }
 }
 
-/** wanted: the probe `cat <key>` must print value */
-const catModule: Module<{ key: string; value: string; twice?: boolean; fail?: boolean }> = {
+/** wanted: the probe `cat <key>` must print value (twice: a second probe, `echo second`) */
+const catModule = defineModule<{ key: string; value: string; twice?: boolean; fail?: boolean }>({
   name: 'cat',
   describe: (p) => `key ${p.key}`,
-  async plan(ctx, p) {
+  probe(p) {
     if (p.fail) throw new TaskFailed(`bad key ${p.key}`);
-    const r = await ctx.conn.exec({ argv: ['cat', p.key] }, { become: true });
-    if (p.twice) await ctx.conn.exec({ argv: ['echo', 'second'] });
-    return r.stdout === p.value ? { change: false, why: `${p.key} is ${p.value}` } : { change: true, why: `${p.key} is ${r.stdout}`, apply: async () => undefined };
+    return [{ cmd: { argv: ['cat', p.key] }, become: true }, ...(p.twice ? [{ cmd: { argv: ['echo', 'second'] } }] : [])];
   },
-};
-const noProbe: Module<object> = { name: 'none', describe: () => 'no probe', plan: async () => ({ change: false, why: 'from facts' }) };
+  decide([r], p) {
+    return r?.stdout === p.value ? { change: false, why: `${p.key} is ${p.value}` } : { change: true, why: `${p.key} is ${r?.stdout}`, apply: async () => undefined };
+  },
+});
+const noProbe = defineModule<object>({ name: 'none', describe: () => 'no probe', probe: () => null, decide: () => ({ change: false, why: 'from facts' }) });
 
 function hostCtx(conn: FakeConn): HostContext {
   return { host: fakeInventory(['m1']).hosts[0]!, conn, facts: fakeFacts(), check: false, diff: false, signal: new AbortController().signal, planning: true };
@@ -87,7 +88,7 @@ const answer = (s: string) => (s.startsWith('cat ') ? { stdout: values[s.slice(4
 const title = (t: Task<any>, p: unknown) => t.module.describe(p);
 
 describe('planTasks', () => {
-  it('sends the first probe of every task in one batch and gives each plan its own result', async () => {
+  it('sends every probe of every task in one batch and gives each module its own results', async () => {
     const conn = new BatchingConn('m1', answer);
     const tasks: Task<any>[] = [
       { module: catModule, params: { key: 'a', value: '1' } },
@@ -97,8 +98,8 @@ describe('planTasks', () => {
       { module: catModule, params: { key: 'c', value: '3', twice: true } },
     ];
     const r = await planTasks(hostCtx(conn), tasks, title);
-    expect(conn.batches).toEqual([['cat a', 'cat b', 'cat c']]);
-    expect(conn.log).toEqual(['echo second']); // a plan's second command goes on its own
+    expect(conn.batches).toEqual([['cat a', 'cat b', 'cat c', 'echo second']]);
+    expect(conn.log).toEqual([]); // nothing on its own: a module's second probe is in the batch too
     expect(r.map((x) => [x.title, x.plan?.change, x.plan?.why])).toEqual([
       ['key a', false, 'a is 1'],
       ['no probe', false, 'from facts'],
@@ -119,7 +120,7 @@ describe('planTasks', () => {
     expect(conn.batches).toEqual([['cat a', 'cat c']]);
   });
 
-  it('a transport error of the batch reaches every plan that waited for it', async () => {
+  it('a transport error of the batch reaches every task that had a probe in it', async () => {
     const conn = new BatchingConn('m1', answer);
     conn.execBatch = async () => {
       throw new Error('m1: connection lost');
@@ -129,6 +130,27 @@ describe('planTasks', () => {
       { module: catModule, params: { key: 'b', value: '2' } },
     ];
     await expect(planTasks(hostCtx(conn), tasks, title)).rejects.toThrow(/connection lost/);
+  });
+
+  it('a lost batch fails only the tasks that had a probe in it; a task without probes still decides', async () => {
+    const conn = new BatchingConn('m1', answer);
+    conn.execBatch = async () => {
+      throw new Error('m1: connection lost');
+    };
+    const tasks: Task<any>[] = [
+      { module: noProbe, params: {} },
+      { module: catModule, params: { key: 'a', value: '1' } },
+      { module: catModule, params: { key: 'b', value: '2' } },
+    ];
+    await expect(planTasks(hostCtx(conn), tasks, title)).rejects.toThrow(/connection lost/);
+    await expect(planTasks(hostCtx(conn), [tasks[0]!], title)).resolves.toMatchObject([{ plan: { change: false, why: 'from facts' } }]);
+  });
+
+  it('one task with several probes: one round trip too', async () => {
+    const conn = new BatchingConn('m1', answer);
+    const r = await planTasks(hostCtx(conn), [{ module: catModule, params: { key: 'a', value: '1', twice: true } }], title);
+    expect(conn.batches).toEqual([['cat a', 'echo second']]);
+    expect(r[0]!.plan).toEqual({ change: false, why: 'a is 1' });
   });
 
   it('without execBatch: one command per task, stopping at the first change when asked', async () => {
@@ -141,5 +163,38 @@ describe('planTasks', () => {
     const r = await planTasks(hostCtx(conn), tasks, title, { stopAtChange: true });
     expect(conn.log).toEqual(['cat a', 'cat b']);
     expect(r).toHaveLength(2);
+  });
+});
+
+describe('planHosts (the one planner of up, play and the plan-first pass)', () => {
+  it('plans every host in check mode, one batch each; a host that cannot be planned keeps its own error', async () => {
+    const { ctx, connector } = fakeRun(['m1', 'm2', 'm3'], (n) => new BatchingConn(n, answer));
+    connector.down.add('m3');
+    const tasks: Task<any>[] = [
+      { module: catModule, params: { key: 'a', value: '1' } },
+      { module: catModule, params: { key: 'b', value: 'other' } },
+    ];
+    const r = await planHosts(ctx, ['m1', 'm2', 'm3'], (h) => (h === 'm2' ? null : tasks), { mode: 'check', title });
+    const m1 = r.get('m1')!;
+    if (!('tasks' in m1)) throw new Error('m1 was not planned');
+    expect(m1.tasks?.map((t) => [t.title, t.plan?.change])).toEqual([['key a', false], ['key b', true]]);
+    expect((connector.conns.get('m1') as BatchingConn).batches).toEqual([['cat a', 'cat b']]);
+    expect(r.get('m2')).toEqual({ tasks: null });
+    expect(String((r.get('m3') as { error: unknown }).error)).toMatch(/m3: connect ECONNREFUSED/);
+    expect(ctx.recap.get('m1')).toMatchObject({ ok: 0, changed: 0 }); // planning counts nothing and changes nothing
+  });
+
+  it("check mode: a plan to show never waits and never refreshes; 'planning' marks the pass", async () => {
+    const seen: Array<{ check: boolean; planning?: boolean; diff: boolean }> = [];
+    const spy = defineModule<object>({
+      name: 'spy',
+      describe: () => 'spy',
+      probe: () => null,
+      decide: (_r, _p, c) => (seen.push({ check: c.check, diff: c.diff, ...(c.planning ? { planning: true } : {}) }), { change: false, why: 'seen' }),
+    });
+    const { ctx } = fakeRun(['m1'], (n) => new BatchingConn(n, answer), { diff: true });
+    await planHosts(ctx, ['m1'], () => [{ module: spy, params: {} }], { mode: 'check', title });
+    await planHosts(ctx, ['m1'], () => [{ module: spy, params: {} }], { mode: 'planning', title });
+    expect(seen).toEqual([{ check: true, diff: false }, { check: false, diff: true, planning: true }]);
   });
 });

@@ -1,38 +1,43 @@
 import { describe, expect, it } from 'vitest';
 import { PlayStopped, runPlay } from '../../src/engine/play.js';
+import { defineModule } from '../../src/engine/plan-tasks.js';
 import type { HostContext, Module, Play } from '../../src/engine/types.js';
 import { TaskFailed } from '../../src/engine/types.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
 
-/** A module whose wanted state is a key in a per-host map: plan compares, apply sets. */
+/**
+ * A module whose wanted state is a key in a per-host map: decide compares, apply sets. A test
+ * double: it reads the map instead of probing the host (probe: null).
+ */
 function kvModule(state: Map<string, Map<string, string>>, order: string[]): Module<{ key: string; value: string; fail?: boolean }> {
-  return {
+  return defineModule({
     name: 'kv',
     describe: (p) => `set ${p.key}`,
-    async plan(ctx, p) {
+    probe: () => null,
+    decide(_r, p, ctx) {
       const cur = state.get(ctx.host.name)?.get(p.key);
       if (cur === p.value) return { change: false, why: `${p.key} already ${p.value}` };
       return {
         change: true,
         why: `${p.key} ${cur ?? 'unset'} -> ${p.value}`,
-        apply: async () => {
-          order.push(`${ctx.host.name}:${p.key}`);
+        apply: async (hc) => {
+          order.push(`${hc.host.name}:${p.key}`);
           if (p.fail) throw new TaskFailed(`cannot set ${p.key}`);
-          if (!state.has(ctx.host.name)) state.set(ctx.host.name, new Map());
-          state.get(ctx.host.name)!.set(p.key, p.value);
+          if (!state.has(hc.host.name)) state.set(hc.host.name, new Map());
+          state.get(hc.host.name)!.set(p.key, p.value);
         },
       };
     },
-  };
+  });
 }
 
-const restartModule = (order: string[]): Module<{ svc: string }> => ({
-  name: 'restart',
-  describe: (p) => `restart ${p.svc}`,
-  async plan(ctx, p) {
-    return { change: true, why: 'notified', apply: async () => void order.push(`${ctx.host.name}:restart:${p.svc}`) };
-  },
-});
+const restartModule = (order: string[]): Module<{ svc: string }> =>
+  defineModule({
+    name: 'restart',
+    describe: (p) => `restart ${p.svc}`,
+    probe: () => null,
+    decide: (_r, p) => ({ change: true, why: 'notified', apply: async (hc) => void order.push(`${hc.host.name}:restart:${p.svc}`) }),
+  });
 
 describe('play runner', () => {
   const hosts = ['m1', 'm2', 'm3', 'm4', 'm5'];
@@ -109,14 +114,15 @@ describe('play runner', () => {
     const state = new Map<string, Map<string, string>>();
     const kv = kvModule(state, []);
     const { TransportError } = await import('../../src/errors.js');
-    const lost: Module<Record<string, never>> = {
+    const lost: Module<Record<string, never>> = defineModule({
       name: 'lost',
       describe: () => 'step 2',
-      async plan(ctx) {
+      probe: () => null,
+      decide(_r, _p, ctx) {
         if (ctx.host.name === 'm3') throw new TransportError('m3: connection to 10.0.0.13:22 was lost', { host: 'm3', code: 'E_CONNECTION_LOST' });
         return { change: false, why: 'fine' };
       },
-    };
+    });
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, { name: 'start the others', hosts, serial: 1, tasks: [{ module: kv, params: { key: 'a', value: '1' } }, { module: lost, params: {} }] });
     expect(r).toMatchObject({ done: ['m1', 'm2'], failed: [], unreachable: ['m3'], untouched: ['m4', 'm5'], stopped: true });
@@ -141,20 +147,19 @@ describe('play runner', () => {
         return undefined;
       });
     };
-    const startModule: Module<Record<string, never>> = {
+    const startModule: Module<Record<string, never>> = defineModule({
       name: 'start',
       describe: () => 'start haproxy',
-      async plan(ctx) {
-        return {
-          change: true,
-          why: 'inactive',
-          apply: async () => {
-            const r = await ctx.conn.exec({ argv: ['systemctl', 'start', 'haproxy'] });
-            if (r.code !== 0) throw new TaskFailed(`start haproxy failed: ${r.stderr}`);
-          },
-        };
-      },
-    };
+      probe: () => null,
+      decide: () => ({
+        change: true,
+        why: 'inactive',
+        apply: async (ctx) => {
+          const r = await ctx.conn.exec({ argv: ['systemctl', 'start', 'haproxy'] });
+          if (r.code !== 0) throw new TaskFailed(`start haproxy failed: ${r.stderr}`);
+        },
+      }),
+    });
     const { ctx, events } = fakeRun(['m1', 'm2', 'm3'], dying);
     const r = await runPlay(ctx, { name: 'p', hosts: ['m1', 'm2', 'm3'], serial: 1, tasks: [{ module: startModule, params: {} }] });
     expect(r).toMatchObject({ done: ['m1'], failed: [], unreachable: ['m2'], untouched: ['m3'], stopped: true });
@@ -428,7 +433,7 @@ describe('interruptsService (kha upgrade: does the holder need a handover?)', ()
   ])('%s', async (_what, notify, opts, want) => {
     const { interruptsService } = await import('../../src/actions/upgrade.js');
     const { haHandlers } = await import('../../src/roles/ha.js');
-    const task = { module: { name: 'x', describe: () => 'x', plan: async () => ({ change: false as const, why: '' }) }, params: {}, notify };
+    const task = { module: defineModule({ name: 'x', describe: () => 'x', probe: () => null, decide: () => ({ change: false as const, why: '' }) }), params: {}, notify };
     expect(interruptsService([task], haHandlers(opts))).toBe(want);
   });
 });
