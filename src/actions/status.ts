@@ -14,6 +14,7 @@ import { preflightChecks } from './preflight.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
 import { NGINX_CONF, NODE_PROXY_BACKEND, countNginxServers } from '../roles/node-proxy.js';
 import { BOOTSTRAP_LINE, checkCertSans } from './bootstrap.js';
+import { alignColumns } from '../report/table.js';
 
 export interface HostStatus {
   name: string;
@@ -182,9 +183,7 @@ export function renderStatusTable(r: StatusReport): string {
     h.backendsTotal === null ? '-' : `${h.backendsUp}/${h.backendsTotal}${h.backendsDown.length ? ` (down: ${h.backendsDown.join(',')})` : ''}`,
     h.drift.length ? h.drift.map((p) => p.split('/').pop()).join(',') : h.reachable ? 'none' : '-',
   ]);
-  const w = head.map((_, i) => Math.max(head[i]!.length, ...rows.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
-  const lines = [`VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`, fmt(head), ...rows.map(fmt)];
+  const lines = [`VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`, ...alignColumns(head, rows)];
   for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(`${h.name}: ${h.error}`);
   if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
   for (const p of r.certProblems) lines.push(`warning: ${p}`);
@@ -316,9 +315,7 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
         ? `?/${r.backendsTotal}`
         : `${r.backendsUp}/${r.backendsTotal}${r.proxy === 'nginx' ? ' (tcp probe from the node)' : ''}`,
   ]);
-  const w = head.map((_, i) => Math.max(head[i]!.length, ...body.map((row) => row[i]!.length)));
-  const fmt = (row: string[]) => row.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd();
-  const lines = [fmt(head), ...body.map(fmt)];
+  const lines = alignColumns(head, body);
   for (const r of rows) if (r.error) lines.push(`${r.name}: ${r.error}`);
   return `${lines.join('\n')}\n`;
 }
