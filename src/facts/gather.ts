@@ -1,5 +1,5 @@
 // Facts: one command per host (one round trip), parsed by a pure function.
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote } from '../transport/quote.js';
 import type { Connection } from '../transport/types.js';
 import type { Facts, InterfaceFact } from './types.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PlayStopped, runPlay } from '../../src/engine/play.js';
 import type { HostContext, Module, Play } from '../../src/engine/types.js';
-import { TaskFailed } from '../../src/engine/types.js';
+import { TaskFailed } from '../../src/errors.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
 
 /** A module whose wanted state is a key in a per-host map: plan compares, apply sets. */
