@@ -1,5 +1,5 @@
 // OpenSSH known_hosts: parse, look up, append. Pure functions plus two small file helpers; the
-// ssh2 hostVerifier in ssh.ts calls checkHostKey() with the raw key blob the server sent.
+// ssh2 hostVerifier (handshake.ts) calls checkHostKey() with the raw key blob the server sent.
 //
 // Format (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"):
 //   [@revoked|@cert-authority] host-patterns keytype base64-blob [comment]
