@@ -5,10 +5,12 @@
 //     through the proxy before the next one starts.
 //   /etc/hosts: a marked block on every host (masters, load balancers, nodes) with every host's
 //     name and `<vip> <api_endpoint_name>`; the operator's own lines are never touched.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import type { Phase } from '../engine/phases.js';
 import type { Handler, HostContext, Task } from '../engine/types.js';
 import { ExitCode, KhaError, PreflightError, describeError } from '../errors.js';
+import { markedSections } from '../facts/sections.js';
 import type { Facts } from '../facts/types.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { appliedModule, commandModule, fileModule, packageModule, serviceModule, templateModule } from '../modules/index.js';
@@ -45,8 +47,6 @@ export const H_RESTART_NGINX = 'restart nginx';
 const NODE_PROXY_MARK = 'Node-local apiserver proxy';
 /** how long a batch's nodes may take to answer through their new proxy */
 const PROXY_READY_TIMEOUT_MS = 30_000;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---- rendering ------------------------------------------------------------------------------
 
@@ -411,12 +411,7 @@ export function nginxProbeScript(confPath: string = NGINX_CONF): string {
 
 /** Pure: the status row from the script's output. */
 export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' | 'address' | 'proxy'>): NodeProxyStatus {
-  const sec = new Map<string, string[]>();
-  let cur: string[] = [];
-  for (const l of out.split('\n')) {
-    if (l.startsWith(MARK)) sec.set(l.slice(MARK.length), (cur = []));
-    else cur.push(l);
-  }
+  const sec = markedSections(out, MARK);
   const active = (sec.get('active') ?? []).join('').trim() || 'unknown';
   if (base.proxy === 'nginx') {
     const conf = (sec.get('conf') ?? []).join('\n');

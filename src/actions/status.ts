@@ -2,6 +2,7 @@
 // Read-only: one facts command plus one status command per host, all hosts in parallel.
 import type { RunContext } from '../engine/context.js';
 import { describeError } from '../errors.js';
+import { markedSections } from '../facts/sections.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { sha256 } from '../modules/template.js';
 import { keyedHash, keyedHashScript } from '../modules/secret-file.js';
@@ -66,18 +67,7 @@ export function statusScript(files: Array<{ path: string; redact?: readonly stri
 }
 
 function split(out: string): Map<string, string> {
-  const m = new Map<string, string>();
-  let cur = '';
-  let buf: string[] = [];
-  for (const l of out.split('\n')) {
-    if (l.startsWith(MARK)) {
-      if (cur) m.set(cur, buf.join('\n'));
-      cur = l.slice(MARK.length);
-      buf = [];
-    } else buf.push(l);
-  }
-  if (cur) m.set(cur, buf.join('\n'));
-  return m;
+  return new Map([...markedSections(out, MARK)].map(([name, lines]) => [name, lines.join('\n')]));
 }
 
 export async function status(run: RunContext, s: HaSettings): Promise<StatusReport> {

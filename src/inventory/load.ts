@@ -8,10 +8,10 @@ import path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
+import { isIPv4 } from '../net/ipv4.js';
 import type { HostConnectionSpec } from '../transport/types.js';
 import {
   boolSchema,
-  isIPv4,
   isSettingName,
   parseSetting,
   PER_HOST_SETTINGS,

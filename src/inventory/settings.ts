@@ -3,15 +3,11 @@
 // checks. Subnet checks need facts and happen later.
 import { z } from 'zod';
 import type { Inventory, InventoryHost, InventorySource } from './types.js';
+import { IPV4_RE, isIPv4 } from '../net/ipv4.js';
 import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
 
 // ---- value patterns ----------------------------------------------------------------------
 
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
-export function isIPv4(s: unknown): s is string {
-  return typeof s === 'string' && IPV4.test(s);
-}
 /** usable as a VIP: not 0/8, loopback, multicast/reserved or broadcast */
 function unicastIPv4(s: string): boolean {
   const first = Number(s.split('.')[0]);
@@ -76,7 +72,7 @@ const haproxyTime = (name: string, dflt: string) =>
 export const settingsShape = {
   vip: z
     .string(says((v) => (v === undefined ? `vip is required; ${VIP_FIX}` : `${show(v)} is not an IPv4 address; ${VIP_FIX}`)))
-    .regex(IPV4, {
+    .regex(IPV4_RE, {
       error: (iss) =>
         typeof iss.input === 'string' && /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(iss.input.trim())
           ? `${show(iss.input)} has a prefix length; write the address alone (vip: ${iss.input.trim().split('/')[0]}) and the prefix as vip_prefix: ${iss.input.trim().split('/')[1]}`

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseableKeyPair } from '../transport/keygen.js';
@@ -247,8 +248,6 @@ async function dockerExec(c: ContainerRuntimeClient, id: string, cmd: string[]):
   const r = await c.container.exec(c.container.getById(id), cmd);
   return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function validName(name: string): void {
   if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(name)) {

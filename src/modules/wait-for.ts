@@ -1,5 +1,6 @@
 // wait_for: poll a command until a condition holds, with timeout, interval and the last output
 // in the error. Waiting changes nothing on the host, so the task reports ok when it holds.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Module } from '../engine/types.js';
 import { TaskFailed } from '../engine/types.js';
 import type { Command, ExecResult } from '../transport/types.js';
@@ -19,13 +20,6 @@ export interface WaitForParams {
   onTimeout?: () => Promise<string>;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((res) => {
-    const onAbort = () => { clearTimeout(t); res(); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); res(); }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-
 export const waitForModule: Module<WaitForParams> = {
   name: 'wait_for',
   describe: (p) => p.title,
@@ -42,7 +36,8 @@ export const waitForModule: Module<WaitForParams> = {
       // the engine's planning pass: schedule the host, the real run does the waiting
       if (ctx.planning) return { change: true, why: 'does not hold yet', apply: async () => undefined };
       if (Date.now() - t0 >= p.timeoutMs || ctx.signal.aborted) break;
-      await sleep(p.intervalMs ?? 250, ctx.signal);
+      // an abort ends the wait early (the loop then stops), it is not an error here
+      await sleep(p.intervalMs ?? 250, undefined, { signal: ctx.signal }).catch(() => undefined);
     }
     const extra = p.onTimeout ? await p.onTimeout().catch(() => '') : '';
     throw new TaskFailed(

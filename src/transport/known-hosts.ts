@@ -185,11 +185,6 @@ export function entriesFor(index: KnownHostsIndex, host: string, port: number): 
   return [...exact, ...index.others].sort((a, b) => a.line - b.line);
 }
 
-/** Read a known_hosts file; a missing file is an empty one. */
-export async function readKnownHosts(file: string, cache?: KnownHostsCache): Promise<KnownHostEntry[]> {
-  return (await readKnownHostsIndex(file, cache)).entries as KnownHostEntry[];
-}
-
 /** Read and index a known_hosts file; a missing file is an empty one. */
 export async function readKnownHostsIndex(file: string, cache?: KnownHostsCache): Promise<KnownHostsIndex> {
   try {

@@ -7,6 +7,7 @@ import { createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, ver
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2 from 'ssh2';
 import type {
   AnyAuthMethod,
@@ -288,9 +289,8 @@ async function isSocket(p: string): Promise<boolean> {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** a wait that does not keep the process alive */
-const grace = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+const grace = (ms: number) => sleep(ms, undefined, { ref: false });
 
 /**
  * Open an SSH connection to one host: ~/.ssh/config applied, host key verified against
