@@ -20,8 +20,58 @@ export const ExitCode = {
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * Every code a KhaError carries (and `--json` prints): a closed list, so a typo is a type error.
+ * Codes are stable: scripts match on them.
+ */
+export type ErrorCode =
+  // input and preflight (nothing was changed)
+  | 'E_INPUT'
+  | 'E_ROLE_VARS'
+  | 'E_PREFLIGHT'
+  | 'E_NOT_UP'
+  | 'E_NO_DOCKER'
+  | 'E_CANCELLED'
+  | 'E_INTERRUPTED'
+  | 'E_INVENTORY_CHANGED'
+  | 'E_INVENTORY_OWNER'
+  // transport (src/transport)
+  | 'E_TRANSPORT'
+  | 'E_CONNECT'
+  | 'E_AUTH'
+  | 'E_KEY'
+  | 'E_HOSTKEY_CHANGED'
+  | 'E_HOSTKEY_UNKNOWN'
+  | 'E_BECOME'
+  | 'E_CHANNEL'
+  | 'E_CLOSED'
+  | 'E_CONNECTION_LOST'
+  | 'E_UPLOAD'
+  | 'E_UNREACHABLE'
+  // locks
+  | 'E_LOCK'
+  | 'E_LOCKED'
+  // plays and rollouts
+  | 'E_PLAY_STOPPED'
+  | 'E_BATCH'
+  | 'E_BATCH_CHECK'
+  | 'E_HANDOVER'
+  | 'E_NODE_PROXY'
+  // cluster health (up, members, drill, status)
+  | 'E_UNHEALTHY'
+  | 'E_NO_HOLDER'
+  | 'E_SPLIT_BRAIN'
+  | 'E_VIP_MOVED'
+  | 'E_FRONTEND'
+  | 'E_BACKENDS'
+  | 'E_DRILL'
+  | 'E_NO_FAILOVER'
+  | 'E_NOT_SETTLED'
+  // anything else that reached the top (the CLI)
+  | 'E_INTERNAL';
+
 export interface KhaErrorOptions {
-  code: string;
+  code: ErrorCode;
   exit?: ExitCodeValue;
   suggestions?: string[];
   cause?: unknown;
@@ -31,7 +81,7 @@ export interface KhaErrorOptions {
 }
 
 export class KhaError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exit: ExitCodeValue;
   readonly suggestions: string[];
   readonly fatal: boolean;
@@ -68,6 +118,17 @@ export class PreflightError extends KhaError {
   constructor(message: string, opts: Partial<KhaErrorOptions> = {}) {
     super(message, { code: 'E_PREFLIGHT', exit: ExitCode.preflight, ...opts });
     this.name = 'PreflightError';
+  }
+}
+
+/** Thrown by a module's plan/apply for a failure that is the host's fault, not the transport's. */
+export class TaskFailed extends Error {
+  constructor(
+    message: string,
+    readonly detail?: string,
+  ) {
+    super(message);
+    this.name = 'TaskFailed';
   }
 }
 

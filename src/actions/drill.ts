@@ -1,6 +1,7 @@
 // kha drill: a controlled failover test. Refuses an unhealthy cluster, records the holder,
 // causes the failure, measures until another host shows the VIP and until VIP:frontend_port
 // answers again, then always restores what it stopped (also on Ctrl-C) and waits to settle.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
@@ -27,8 +28,6 @@ export interface DrillRound {
   budgetMs: number;
   withinBudget: boolean;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function servicesFor(mode: DrillMode): string[] {
   return mode === 'keepalived' ? ['keepalived'] : mode === 'haproxy' ? ['haproxy'] : ['keepalived', 'haproxy'];

@@ -6,6 +6,7 @@
 //     through the proxy before the next one starts.
 //   /etc/hosts: a marked block on every host (masters, load balancers, nodes) with every host's
 //     name and `<vip> <api_endpoint_name>`; the operator's own lines are never touched.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import type { Phase } from '../engine/phases.js';
 import { ExitCode, KhaError, PreflightError, describeError } from '../errors.js';
@@ -18,7 +19,6 @@ import { playOrThrow, type UpState } from './rollout.js';
 /** how long a batch's nodes may take to answer through their new proxy */
 const PROXY_READY_TIMEOUT_MS = 30_000;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Connect to and gather facts of `hosts` (cached per run); unreachable hosts stop the phase before any change. */
 async function gather(run: RunContext, hosts: string[], what: string): Promise<void> {

@@ -3,6 +3,7 @@
 // command per host, all hosts in parallel. The tables are rendered here too (pure).
 import type { RunContext } from '../engine/context.js';
 import { describeError } from '../errors.js';
+import { markedSections } from '../facts/sections.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { sha256 } from '../modules/template.js';
 import { keyedHash, keyedHashScript } from '../modules/secret-file.js';
@@ -69,18 +70,7 @@ export function statusScript(files: Array<{ path: string; redact?: readonly stri
 }
 
 function split(out: string): Map<string, string> {
-  const m = new Map<string, string>();
-  let cur = '';
-  let buf: string[] = [];
-  for (const l of out.split('\n')) {
-    if (l.startsWith(MARK)) {
-      if (cur) m.set(cur, buf.join('\n'));
-      cur = l.slice(MARK.length);
-      buf = [];
-    } else buf.push(l);
-  }
-  if (cur) m.set(cur, buf.join('\n'));
-  return m;
+  return new Map([...markedSections(out, MARK)].map(([name, lines]) => [name, lines.join('\n')]));
 }
 
 export async function status(run: RunContext, s: HaSettings): Promise<StatusReport> {
@@ -239,12 +229,7 @@ export function nginxProbeScript(confPath: string = NGINX_CONF): string {
 
 /** Pure: the status row from the script's output. */
 export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' | 'address' | 'proxy'>): NodeProxyStatus {
-  const sec = new Map<string, string[]>();
-  let cur: string[] = [];
-  for (const l of out.split('\n')) {
-    if (l.startsWith(NODE_MARK)) sec.set(l.slice(NODE_MARK.length), (cur = []));
-    else cur.push(l);
-  }
+  const sec = markedSections(out, NODE_MARK);
   const active = (sec.get('active') ?? []).join('').trim() || 'unknown';
   if (base.proxy === 'nginx') {
     const conf = (sec.get('conf') ?? []).join('\n');

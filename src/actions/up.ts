@@ -2,6 +2,7 @@
 //   1. connect + facts   2. preflight (no change)   3. install   4. configure (validated, atomic)
 //   5. start the primary, wait until `ip a s` shows the VIP   6. the others in serial batches
 //   7. verify: one holder, VIP:frontend answers from every host, every backend listed
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay, PlayStopped } from '../engine/play.js';
@@ -33,8 +34,6 @@ import {
 
 // the shared rollout state and steps (actions/rollout.ts), for the verbs and tests that import them from here
 export { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function upPhases(): Phase<UpState>[] {
   const plan = new PlanPhase();

@@ -8,6 +8,7 @@
 //      priority 0 on the way out, so a backup takes over at once), wait until exactly one other
 //      host shows it and VIP:frontend_port answers through it, then change the holder
 //   A failed check stops the roll; later hosts are untouched; the report says how to resume.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay, taskTitle } from '../engine/play.js';
@@ -46,8 +47,6 @@ export interface UpgradeState extends UpState {
   opts: UpgradeOptions;
   report: UpgradeReport;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Batches for the roll: the non-holders by --serial, then the holder alone. Pure. */
 export function upgradeOrder(hosts: string[], holder: string | null, batchesOf: (hs: string[]) => string[][]): string[][] {

@@ -6,7 +6,7 @@ import type { HaSettings } from '../inventory/settings.js';
 import { resolveSettings } from '../inventory/settings.js';
 import { loadInventory } from '../inventory/load.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
-import { connect, type ConnectOptions } from '../transport/ssh.js';
+import type { ConnectOptions } from '../transport/ssh.js';
 import type { Command, Connection, ExecOptions } from '../transport/types.js';
 import { ConnectionPool } from '../transport/pool.js';
 import { accessSync, constants, statSync } from 'node:fs';

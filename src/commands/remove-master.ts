@@ -17,7 +17,6 @@ export default class RemoveMaster extends KhaCommand {
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { changeMembers } = await import('../actions/members.js');
-    const { exitCodeOf } = await import('../cli/exit.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { parseSerialFlag } = await import('../engine/serial.js');
     const { removeHostFromInventoryText } = await import('../inventory/edit.js');

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Flags } from '@oclif/core';
 import { inventoryFlags, KhaCommand } from '../cli/base.js';
 import { ExitCode } from '../errors.js';
@@ -50,7 +51,7 @@ export default class Status extends KhaCommand {
           await this.finish(problems.length ? ExitCode.unhealthy : someDown ? ExitCode.unreachable : 0);
           return;
         }
-        await new Promise((r) => setTimeout(r, flags.interval * 1000));
+        await sleep(flags.interval * 1000);
         if (io.signal.aborted) {
           await run.connector.closeAll();
           await this.finish(0);

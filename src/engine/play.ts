@@ -1,6 +1,7 @@
 // The play runner: batches x tasks in lockstep, handlers flushed once per batch, max-fail.
 // Plan first (pyinfra/Terraform split): every host's tasks are planned in parallel; hosts with
 // nothing to change are done at once and only hosts that change are paced through `serial`.
+import { setTimeout as sleep } from 'node:timers/promises';
 import PQueue from 'p-queue';
 import { describeError, KhaError } from '../errors.js';
 import type { RunContext } from './context.js';
@@ -26,7 +27,7 @@ async function lostAfterFailure(conn: Connection | undefined): Promise<unknown> 
   if (!conn) return undefined;
   // give a dying host's connection a moment to drop (seen: the task's error came first, and a
   // `true` sent at once still ran while the container's processes were being killed)
-  await new Promise((r) => setTimeout(r, LIVENESS_DELAY_MS));
+  await sleep(LIVENESS_DELAY_MS);
   try {
     const r = await conn.exec({ argv: ['true'] }, { become: false, timeoutMs: LIVENESS_TIMEOUT_MS });
     if (r.timedOut) return new Error(`${conn.name}: no answer to \`true\` within ${LIVENESS_TIMEOUT_MS / 1000} s`);

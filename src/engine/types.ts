@@ -98,16 +98,6 @@ export interface Module<P> extends ModuleSpec<P> {
   plan(ctx: HostContext, params: P): Promise<Plan>;
 }
 
-/** Thrown by a module's plan/apply for a failure that is the host's fault, not the transport's. */
-export class TaskFailed extends Error {
-  constructor(
-    message: string,
-    readonly detail?: string,
-  ) {
-    super(message);
-    this.name = 'TaskFailed';
-  }
-}
 
 export interface Task<P = unknown> {
   /** human title; defaults to module.describe(params) */

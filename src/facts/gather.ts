@@ -1,6 +1,7 @@
 // Facts: one command per host (one round trip), parsed by a pure function.
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote } from '../transport/quote.js';
+import { markedSections } from './sections.js';
 import type { Connection } from '../transport/types.js';
 import type { Facts, InterfaceFact } from './types.js';
 
@@ -30,16 +31,9 @@ export function factsScript(packages = FACT_PACKAGES, services = FACT_SERVICES, 
   ].join('\n');
 }
 
+/** the sections by trimmed name, without empty lines */
 function sections(out: string): Map<string, string[]> {
-  const map = new Map<string, string[]>();
-  let cur: string[] | undefined;
-  for (const line of out.split('\n')) {
-    if (line.startsWith(MARK)) {
-      cur = [];
-      map.set(line.slice(MARK.length).trim(), cur);
-    } else if (cur && line.length) cur.push(line);
-  }
-  return map;
+  return new Map([...markedSections(out, MARK)].map(([name, lines]) => [name.trim(), lines.filter((l) => l.length)]));
 }
 
 function unquoteOs(v: string): string {

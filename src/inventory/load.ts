@@ -8,10 +8,10 @@ import path from 'node:path';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
+import { isIPv4 } from '../net/ipv4.js';
 import type { HostConnectionSpec } from '../transport/types.js';
 import {
   boolSchema,
-  isIPv4,
   isSettingName,
   parseSetting,
   PER_HOST_SETTINGS,
@@ -20,7 +20,7 @@ import {
   SETTING_PREFIXES,
 } from './settings.js';
 import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS, secretFromEnv, secretFromFile, vaultMessage } from './secrets.js';
-import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
+import { inputErrorAt, show, suggest } from './suggest.js';
 import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource } from './types.js';
 
 export const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -197,14 +197,42 @@ export function unclosedQuoteLine(text: string): { line: number; col: number; qu
  * `<field>_file` or `${env:NAME}`, read from `secretSources`.
  */
 export function parseInventory(text: string, file: string, overrides: ConnectionOverrides = {}, secretSources: SecretSources = {}): Inventory {
+  const { doc, lineOf } = parseYaml(text, file);
+  const fail: Fail = (p, msg) => inputErrorAt({ display: file, lineOf }, p, msg);
+  const root = rootMap(doc, file, fail);
+  const walk = walkGroups(root, fail, { env: secretSources.env ?? process.env, baseDir: secretSources.baseDir ?? path.dirname(file) });
+  checkStructure(root, walk, fail);
+  const tree = groupTree(walk.groups, fail);
+  const source: InventorySource = {
+    display: file,
+    text,
+    lineOf,
+    groupPaths: {},
+    hostPaths: {},
+    hostVarPaths: {},
+    groupVarPaths: {},
+    ownVarPaths: {},
+    groupAncestors: {},
+  };
+  const groupVars = mergeGroupVars(walk.groups, tree, source, fail);
+  const hosts = mergeHostVars(walk, tree, source, overrides, fail);
+  const groups: Record<string, string[]> = {};
+  for (const g of [...walk.groups.values()].sort((a, b) => a.order - b.order)) {
+    groups[g.name] = hosts.filter((h) => h.groups.includes(g.name)).map((h) => h.name);
+  }
+  return { file: path.resolve(file), hosts, groups, secrets: [...walk.secrets], groupVars, source };
+}
+
+// ---- steps of parseInventory --------------------------------------------------------------
+
+type Fail = (p: readonly string[], m: string) => Error;
+
+/** The YAML document and its key-path -> line map; every YAML problem is an InputError here. */
+function parseYaml(text: string, file: string): { doc: Document; lineOf: (p: readonly string[]) => number | undefined } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, merge: true, prettyErrors: true });
   const lineOf = makeLineOf(doc, lc);
-  const site: ErrorSite = { display: file, lineOf };
-  const fail = (p: readonly string[], msg: string) => inputErrorAt(site, p, msg);
-  const empty = () => new InputError(`${file}: the inventory is empty; add an all: group with hosts and vars`);
-
-  if (!text.trim()) throw empty();
+  if (!text.trim()) throw emptyInventory(file);
   const iniLine = iniHeadingLine(text);
   if (iniLine !== undefined && (doc.errors.length > 0 || isSeq(doc.contents))) {
     throw new InputError(
@@ -212,26 +240,38 @@ export function parseInventory(text: string, file: string, overrides: Connection
     );
   }
   const yerr = doc.errors[0];
-  if (yerr) {
-    const pos = yerr.linePos?.[0];
-    const first = (yerr.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-    if (yerr.code === 'DUPLICATE_KEY' && pos) {
-      const dup = duplicateKeyAt(text, pos.line, pos.col);
-      if (dup) {
-        const what = dup.parent === 'hosts' ? `host ${show(dup.key)} is listed twice under hosts` : `${show(dup.key)} is listed twice${dup.parent ? ` under ${show(dup.parent)}` : ''}`;
-        throw new InputError(`${file}:${pos.line}:${pos.col}: ${what} (first on line ${dup.firstLine}); remove or rename one of them`);
-      }
-    }
-    if (/^Missing closing .?quote/.test(first)) {
-      const open = unclosedQuoteLine(text);
-      if (open) throw new InputError(`${file}:${open.line}:${open.col}: YAML syntax error: the ${open.quote === '"' ? 'double' : 'single'} quote opened here is never closed; close it on the same line`);
-    }
-    const fix = yerr.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two keys' : 'fix the indentation or quoting there';
-    throw new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
-  }
-  if (doc.contents === null) throw empty();
+  if (yerr) throw yamlSyntaxError(yerr, text, file);
+  if (doc.contents === null) throw emptyInventory(file);
   const vaulted = vaultPath(doc);
-  if (vaulted) throw fail(vaulted, vaultMessage(vaulted[vaulted.length - 1] ?? ''));
+  if (vaulted) throw inputErrorAt({ display: file, lineOf }, vaulted, vaultMessage(vaulted[vaulted.length - 1] ?? ''));
+  return { doc, lineOf };
+}
+
+function emptyInventory(file: string): InputError {
+  return new InputError(`${file}: the inventory is empty; add an all: group with hosts and vars`);
+}
+
+/** The first YAML error, said the way a person fixes it (a duplicate key, an unclosed quote). */
+function yamlSyntaxError(yerr: Document['errors'][number], text: string, file: string): InputError {
+  const pos = yerr.linePos?.[0];
+  const first = (yerr.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
+  if (yerr.code === 'DUPLICATE_KEY' && pos) {
+    const dup = duplicateKeyAt(text, pos.line, pos.col);
+    if (dup) {
+      const what = dup.parent === 'hosts' ? `host ${show(dup.key)} is listed twice under hosts` : `${show(dup.key)} is listed twice${dup.parent ? ` under ${show(dup.parent)}` : ''}`;
+      return new InputError(`${file}:${pos.line}:${pos.col}: ${what} (first on line ${dup.firstLine}); remove or rename one of them`);
+    }
+  }
+  if (/^Missing closing .?quote/.test(first)) {
+    const open = unclosedQuoteLine(text);
+    if (open) return new InputError(`${file}:${open.line}:${open.col}: YAML syntax error: the ${open.quote === '"' ? 'double' : 'single'} quote opened here is never closed; close it on the same line`);
+  }
+  const fix = yerr.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two keys' : 'fix the indentation or quoting there';
+  return new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
+}
+
+/** The document as JS maps (aliases expanded, within bounds): a mapping of groups. */
+function rootMap(doc: Document, file: string, fail: Fail): YMap {
   let root: unknown;
   try {
     root = doc.toJS({ mapAsMap: true, maxAliasCount: 1000 });
@@ -240,159 +280,195 @@ export function parseInventory(text: string, file: string, overrides: Connection
       cause: err,
     });
   }
-  if (root === null || root === undefined) throw empty();
+  if (root === null || root === undefined) throw emptyInventory(file);
   if (!(root instanceof Map)) {
     throw fail([], `the inventory is ${show(root)}, not a mapping of groups; start the file with all: and put hosts, vars and children under it`);
   }
+  return root;
+}
 
-  // -- walk the groups in document order
-  const groups = new Map<string, GroupRec>();
-  const hosts = new Map<string, HostRec>();
-  const secrets = new Set<string>();
-  let order = 0;
-  const group = (name: string, p: string[]): GroupRec => {
-    let g = groups.get(name);
-    if (!g) groups.set(name, (g = { name, order: order++, path: p, parents: [], blocks: [] }));
-    return g;
-  };
-  group('all', ['all']);
+/** What the walk over the groups collects, in document order. */
+interface Walk {
+  fail: Fail;
+  env: Readonly<Record<string, string | undefined>>;
+  baseDir: string;
+  groups: Map<string, GroupRec>;
+  hosts: Map<string, HostRec>;
+  secrets: Set<string>;
+  /** the next document-order number, shared by groups and hosts */
+  order: number;
+}
 
-  const env = secretSources.env ?? process.env;
-  const baseDir = secretSources.baseDir ?? path.dirname(file);
-  /** `from`: where a secret was read (a file, a variable); its value is never shown */
-  const checkVar = (key: string, value: unknown, p: string[], onHost: boolean, from?: string) => {
-    if (key === '__proto__') throw fail(p, '__proto__ is not a usable variable name; rename the variable');
-    if (value === null || value === undefined) return;
-    const known = isConnectionVar(key) || isSettingName(key);
-    const failFrom = (m: string) => fail(p, from ? `${m} (the value read from ${from})` : m);
-    if (known && from === undefined && typeof value === 'string' && value.includes('{{')) {
-      throw fail(p, `${show(value)} is a Jinja template; kha does not evaluate templates, write the value itself`);
-    }
-    if (isConnectionVar(key)) {
-      const r = connectionShape[key].safeParse(value);
-      if (!r.success) throw failFrom(r.error.issues[0]?.message ?? `invalid ${key}`);
-      if (SECRET_VARS.has(key)) secrets.add(String(r.data));
-      return;
-    }
-    if (isSettingName(key)) {
-      if (onHost && !PER_HOST_SETTINGS.includes(key)) {
-        throw fail(p, `${key} is cluster-wide; set it under all.vars (or the masters group's vars), not on a host`);
-      }
-      const r = parseSetting(key, value);
-      if (!r.ok) throw failFrom(r.message);
-      if (SECRET_VARS.has(key)) secrets.add(String(r.value));
-      return;
-    }
-    const near = suggest(key, KNOWN_KEYS);
-    if (near !== undefined) {
-      throw fail(p, `unknown ${isSettingName(near) ? 'kha setting' : 'connection variable'}; did you mean ${near}?`);
-    }
-    const prefix = SETTING_PREFIXES.find((pre) => key.startsWith(pre));
-    if (prefix !== undefined) {
-      const family = SETTING_NAMES.filter((n) => n.startsWith(prefix));
-      const rest = key.slice(prefix.length);
-      const close = isSettingName(rest) ? rest : suggest(key, family, { mode: 'name' });
-      throw fail(
-        p,
-        close !== undefined
-          ? `unknown kha setting; did you mean ${close}?`
-          : family.length
-            ? `unknown kha setting; names starting with ${prefix} are kha's, the known ones are ${family.join(', ')}`
-            : `unknown kha setting; names starting with ${prefix} are reserved for kha, rename the variable`,
-      );
-    }
-  };
-
-  /** A block's vars with `<field>_file` and `${env:NAME}` secrets read, each value checked. */
-  const checkBlock = (vars: YMap, p: string[], onHost: boolean): VarBlock => {
-    const out: YMap = new Map();
-    const written: Record<string, string> = {};
-    for (const [k, v] of vars) {
-      const asWritten = keyName(k, [...p, String(k)], fail);
-      const kp = [...p, asWritten];
-      const field = secretFileField(asWritten);
-      let key = asWritten;
-      let value = v;
-      let from: string | undefined;
-      if (field !== undefined && v !== null && v !== undefined) {
-        if (vars.has(field)) throw fail(kp, `${field} is set here too; keep one of ${field} and ${asWritten}`);
-        const r = secretFromFile(asWritten, v, baseDir);
-        if (!r.ok) throw fail(kp, r.message);
-        [key, value, from, written[field]] = [field, r.value, r.from, asWritten];
-      } else if (SECRET_VARS.has(asWritten)) {
-        const r = secretFromEnv(asWritten, v, env);
-        if (r && !r.ok) throw fail(kp, r.message);
-        if (r) [value, from] = [r.value, r.from];
-      }
-      checkVar(key, value, kp, onHost, from);
-      out.set(key, value);
-    }
-    return { path: p, vars: out, ...(Object.keys(written).length ? { written } : {}) };
-  };
-
-  const walkGroup = (name: string, value: unknown, p: string[], parent: string | undefined, depth: number): void => {
-    if (depth > MAX_DEPTH) throw fail(p, `groups nest more than ${MAX_DEPTH} deep (does an alias refer to itself?); flatten the children`);
-    if (!GROUP_NAME_RE.test(name) || name === '__proto__') {
-      throw fail(p, `${show(name)} is not a safe group name; use letters, digits, _ . and - (starting with a letter, digit or _)`);
-    }
-    const shallow = value instanceof Map ? new Map([...value].map(([k, v]) => [keyName(k, p, fail), v])) : value;
-    const parsed = groupShape.safeParse(shallow instanceof Map ? Object.fromEntries(shallow) : (shallow ?? {}));
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      if (issue?.code === 'unrecognized_keys') {
-        const key = issue.keys[0] ?? '';
-        const near = suggest(key, GROUP_KEYS, { mode: 'name' });
-        throw fail(
-          [...p, key],
-          near !== undefined
-            ? `unknown group key; did you mean ${near}?`
-            : `unknown key in group ${name}; a group holds only hosts, vars and children (hosts go under hosts:, variables under vars:)`,
-        );
-      }
-      throw fail([...p, ...(issue?.path ?? []).map(String)], issue?.message ?? 'invalid group');
-    }
-    const g = group(name, p);
-    if (parent !== undefined && !g.parents.includes(parent)) g.parents.push(parent);
-    if (!(shallow instanceof Map)) return;
-    for (const [section, v] of shallow) {
-      if (!(v instanceof Map)) continue;
-      const sp = [...p, section];
-      if (section === 'vars') g.blocks.push(checkBlock(v, sp, false));
-      else if (section === 'hosts') {
-        for (const [hk, hv] of v) {
-          const hname = keyName(hk, [...sp, String(hk)], fail);
-          const hp = [...sp, hname];
-          checkHostName(hname, hp, fail);
-          if (hv !== null && !(hv instanceof Map)) {
-            throw fail(hp, `a host's value must be its variables, not ${show(hv)}; write ${hname}: { ansible_host: <address> } or leave it empty`);
-          }
-          let h = hosts.get(hname);
-          if (!h) hosts.set(hname, (h = { name: hname, order: order++, path: hp, direct: [], blocks: [] }));
-          if (!h.direct.includes(name)) h.direct.push(name);
-          if (hv instanceof Map) h.blocks.push(checkBlock(hv, hp, true));
-        }
-      } else if (section === 'children') {
-        for (const [ck, cv] of v) {
-          const cname = keyName(ck, [...sp, String(ck)], fail);
-          walkGroup(cname, cv, [...sp, cname], name, depth + 1);
-        }
-      }
-    }
-  };
-
+function walkGroups(root: YMap, fail: Fail, sources: { env: Walk['env']; baseDir: string }): Walk {
+  const w: Walk = { fail, ...sources, groups: new Map(), hosts: new Map(), secrets: new Set(), order: 0 };
+  groupRec(w, 'all', ['all']);
   for (const [k, v] of root) {
     const name = keyName(k, [String(k)], fail);
-    walkGroup(name, v, [name], name === 'all' ? undefined : 'all', 0);
+    walkGroup(w, name, v, [name], name === 'all' ? undefined : 'all', 0);
   }
+  return w;
+}
 
-  // -- structure checks
-  const firstKey = keyName([...root.keys()][0], [], fail);
-  if (hosts.size === 0) throw fail([firstKey], 'the inventory has no hosts; add hosts under all.hosts or under a group\'s hosts:');
-  for (const h of hosts.values()) {
-    if (groups.has(h.name)) throw fail(h.path, `${h.name} is both a host and a group; rename one of them`);
+function groupRec(w: Walk, name: string, p: string[]): GroupRec {
+  let g = w.groups.get(name);
+  if (!g) w.groups.set(name, (g = { name, order: w.order++, path: p, parents: [], blocks: [] }));
+  return g;
+}
+
+function walkGroup(w: Walk, name: string, value: unknown, p: string[], parent: string | undefined, depth: number): void {
+  const { fail } = w;
+  if (depth > MAX_DEPTH) throw fail(p, `groups nest more than ${MAX_DEPTH} deep (does an alias refer to itself?); flatten the children`);
+  if (!GROUP_NAME_RE.test(name) || name === '__proto__') {
+    throw fail(p, `${show(name)} is not a safe group name; use letters, digits, _ . and - (starting with a letter, digit or _)`);
   }
+  const shallow = checkGroupShape(name, value, p, fail);
+  const g = groupRec(w, name, p);
+  if (parent !== undefined && !g.parents.includes(parent)) g.parents.push(parent);
+  if (!(shallow instanceof Map)) return;
+  for (const [section, v] of shallow) {
+    if (!(v instanceof Map)) continue;
+    const sp = [...p, section];
+    if (section === 'vars') g.blocks.push(checkBlock(w, v, sp, false));
+    else if (section === 'hosts') walkHosts(w, name, v, sp);
+    else if (section === 'children') {
+      for (const [ck, cv] of v) {
+        const cname = keyName(ck, [...sp, String(ck)], fail);
+        walkGroup(w, cname, cv, [...sp, cname], name, depth + 1);
+      }
+    }
+  }
+}
+
+/** The group's value with its keys as names, once it has only hosts, vars and children. */
+function checkGroupShape(name: string, value: unknown, p: string[], fail: Fail): unknown {
+  const shallow = value instanceof Map ? new Map([...value].map(([k, v]) => [keyName(k, p, fail), v])) : value;
+  const parsed = groupShape.safeParse(shallow instanceof Map ? Object.fromEntries(shallow) : (shallow ?? {}));
+  if (parsed.success) return shallow;
+  const issue = parsed.error.issues[0];
+  if (issue?.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    const near = suggest(key, GROUP_KEYS, { mode: 'name' });
+    throw fail(
+      [...p, key],
+      near !== undefined
+        ? `unknown group key; did you mean ${near}?`
+        : `unknown key in group ${name}; a group holds only hosts, vars and children (hosts go under hosts:, variables under vars:)`,
+    );
+  }
+  throw fail([...p, ...(issue?.path ?? []).map(String)], issue?.message ?? 'invalid group');
+}
+
+function walkHosts(w: Walk, group: string, v: YMap, sp: string[]): void {
+  for (const [hk, hv] of v) {
+    const hname = keyName(hk, [...sp, String(hk)], w.fail);
+    const hp = [...sp, hname];
+    checkHostName(hname, hp, w.fail);
+    if (hv !== null && !(hv instanceof Map)) {
+      throw w.fail(hp, `a host's value must be its variables, not ${show(hv)}; write ${hname}: { ansible_host: <address> } or leave it empty`);
+    }
+    let h = w.hosts.get(hname);
+    if (!h) w.hosts.set(hname, (h = { name: hname, order: w.order++, path: hp, direct: [], blocks: [] }));
+    if (!h.direct.includes(group)) h.direct.push(group);
+    if (hv instanceof Map) h.blocks.push(checkBlock(w, hv, hp, true));
+  }
+}
+
+/** A block's vars with `<field>_file` and `${env:NAME}` secrets read, each value checked. */
+function checkBlock(w: Walk, vars: YMap, p: string[], onHost: boolean): VarBlock {
+  const out: YMap = new Map();
+  const written: Record<string, string> = {};
+  for (const [k, v] of vars) {
+    const asWritten = keyName(k, [...p, String(k)], w.fail);
+    const kp = [...p, asWritten];
+    const field = secretFileField(asWritten);
+    let key = asWritten;
+    let value = v;
+    let from: string | undefined;
+    if (field !== undefined && v !== null && v !== undefined) {
+      if (vars.has(field)) throw w.fail(kp, `${field} is set here too; keep one of ${field} and ${asWritten}`);
+      const r = secretFromFile(asWritten, v, w.baseDir);
+      if (!r.ok) throw w.fail(kp, r.message);
+      [key, value, from, written[field]] = [field, r.value, r.from, asWritten];
+    } else if (SECRET_VARS.has(asWritten)) {
+      const r = secretFromEnv(asWritten, v, w.env);
+      if (r && !r.ok) throw w.fail(kp, r.message);
+      if (r) [value, from] = [r.value, r.from];
+    }
+    checkVar(w, key, value, kp, onHost, from);
+    out.set(key, value);
+  }
+  return { path: p, vars: out, ...(Object.keys(written).length ? { written } : {}) };
+}
+
+/** One variable checked where it is written. `from`: where a secret was read (a file, a variable); its value is never shown. */
+function checkVar(w: Walk, key: string, value: unknown, p: string[], onHost: boolean, from?: string): void {
+  const { fail } = w;
+  if (key === '__proto__') throw fail(p, '__proto__ is not a usable variable name; rename the variable');
+  if (value === null || value === undefined) return;
+  const known = isConnectionVar(key) || isSettingName(key);
+  const failFrom = (m: string) => fail(p, from ? `${m} (the value read from ${from})` : m);
+  if (known && from === undefined && typeof value === 'string' && value.includes('{{')) {
+    throw fail(p, `${show(value)} is a Jinja template; kha does not evaluate templates, write the value itself`);
+  }
+  if (isConnectionVar(key)) {
+    const r = connectionShape[key].safeParse(value);
+    if (!r.success) throw failFrom(r.error.issues[0]?.message ?? `invalid ${key}`);
+    if (SECRET_VARS.has(key)) w.secrets.add(String(r.data));
+    return;
+  }
+  if (isSettingName(key)) {
+    if (onHost && !PER_HOST_SETTINGS.includes(key)) {
+      throw fail(p, `${key} is cluster-wide; set it under all.vars (or the masters group's vars), not on a host`);
+    }
+    const r = parseSetting(key, value);
+    if (!r.ok) throw failFrom(r.message);
+    if (SECRET_VARS.has(key)) w.secrets.add(String(r.value));
+    return;
+  }
+  checkUnknownVar(key, p, fail);
+}
+
+/** An unknown name close to a known one, or in kha's namespaces, is an error; any other is the operator's. */
+function checkUnknownVar(key: string, p: string[], fail: Fail): void {
+  const near = suggest(key, KNOWN_KEYS);
+  if (near !== undefined) {
+    throw fail(p, `unknown ${isSettingName(near) ? 'kha setting' : 'connection variable'}; did you mean ${near}?`);
+  }
+  const prefix = SETTING_PREFIXES.find((pre) => key.startsWith(pre));
+  if (prefix === undefined) return;
+  const family = SETTING_NAMES.filter((n) => n.startsWith(prefix));
+  const rest = key.slice(prefix.length);
+  const close = isSettingName(rest) ? rest : suggest(key, family, { mode: 'name' });
+  throw fail(
+    p,
+    close !== undefined
+      ? `unknown kha setting; did you mean ${close}?`
+      : family.length
+        ? `unknown kha setting; names starting with ${prefix} are kha's, the known ones are ${family.join(', ')}`
+        : `unknown kha setting; names starting with ${prefix} are reserved for kha, rename the variable`,
+  );
+}
+
+function checkStructure(root: YMap, w: Walk, fail: Fail): void {
+  const firstKey = keyName([...root.keys()][0], [], fail);
+  if (w.hosts.size === 0) throw fail([firstKey], 'the inventory has no hosts; add hosts under all.hosts or under a group\'s hosts:');
+  for (const h of w.hosts.values()) {
+    if (w.groups.has(h.name)) throw fail(h.path, `${h.name} is both a host and a group; rename one of them`);
+  }
+}
+
+/** Each group's ancestors, outermost first; a cycle is an error. */
+interface GroupTree {
+  ancestors(name: string): string[];
+  /** by depth, then document order */
+  sort(names: string[]): string[];
+}
+
+function groupTree(groups: Map<string, GroupRec>, fail: Fail): GroupTree {
   const depthMemo = new Map<string, number>();
   const ancestorMemo = new Map<string, string[]>();
+  const sort = (names: string[]) =>
+    names.sort((a, b) => (depthMemo.get(a) ?? 0) - (depthMemo.get(b) ?? 0) || (groups.get(a)?.order ?? 0) - (groups.get(b)?.order ?? 0));
   const ancestors = (name: string, stack: string[] = []): string[] => {
     const memo = ancestorMemo.get(name);
     if (memo) return memo;
@@ -410,45 +486,36 @@ export function parseInventory(text: string, file: string, overrides: Connection
       depth = Math.max(depth, (depthMemo.get(parent) ?? 0) + 1);
     }
     depthMemo.set(name, depth);
-    const list = sortGroups([...set]);
+    const list = sort([...set]);
     ancestorMemo.set(name, list);
     return list;
   };
-  const sortGroups = (names: string[]) =>
-    names.sort((a, b) => (depthMemo.get(a) ?? 0) - (depthMemo.get(b) ?? 0) || (groups.get(a)?.order ?? 0) - (groups.get(b)?.order ?? 0));
   for (const name of groups.keys()) ancestors(name);
+  return { ancestors: (name) => ancestors(name), sort };
+}
 
-  // -- merge by precedence
-  const merge = (blocks: VarBlock[], vars: Record<string, unknown>, paths: Record<string, string[]>) => {
-    for (const b of blocks) {
-      for (const [k, v] of b.vars) {
-        const key = keyName(k, b.path, fail);
-        vars[key] = plain(v, [...b.path, key], 0, fail);
-        paths[key] = [...b.path, b.written?.[key] ?? key];
-      }
+/** Later blocks win: vars and the key path each value came from. */
+function mergeBlocks(blocks: VarBlock[], vars: Record<string, unknown>, paths: Record<string, string[]>, fail: Fail): void {
+  for (const b of blocks) {
+    for (const [k, v] of b.vars) {
+      const key = keyName(k, b.path, fail);
+      vars[key] = plain(v, [...b.path, key], 0, fail);
+      paths[key] = [...b.path, b.written?.[key] ?? key];
     }
-  };
+  }
+}
+
+/** Each group's effective vars (all < ancestors < the group), recording the source paths. */
+function mergeGroupVars(groups: Map<string, GroupRec>, tree: GroupTree, source: InventorySource, fail: Fail): Record<string, Record<string, unknown>> {
   const groupVars: Record<string, Record<string, unknown>> = {};
-  const source: InventorySource = {
-    display: file,
-    text,
-    lineOf,
-    groupPaths: {},
-    hostPaths: {},
-    hostVarPaths: {},
-    groupVarPaths: {},
-    ownVarPaths: {},
-    groupAncestors: {},
-  };
   for (const g of groups.values()) {
-    const chain = [...ancestors(g.name), g.name];
     const vars: Record<string, unknown> = {};
     const paths: Record<string, string[]> = {};
-    for (const c of chain) merge(groups.get(c)?.blocks ?? [], vars, paths);
+    for (const c of [...tree.ancestors(g.name), g.name]) mergeBlocks(groups.get(c)?.blocks ?? [], vars, paths, fail);
     groupVars[g.name] = vars;
     source.groupVarPaths[g.name] = paths;
     source.groupPaths[g.name] = g.path;
-    source.groupAncestors[g.name] = ancestors(g.name);
+    source.groupAncestors[g.name] = tree.ancestors(g.name);
     const own: Record<string, string[]> = {};
     for (const b of g.blocks) {
       for (const k of b.vars.keys()) {
@@ -458,20 +525,24 @@ export function parseInventory(text: string, file: string, overrides: Connection
     }
     source.ownVarPaths[g.name] = own;
   }
+  return groupVars;
+}
 
-  const invHosts: InventoryHost[] = [];
+/** Each host's vars (its groups by depth, then its own) and connection; two hosts never share an address. */
+function mergeHostVars(w: Walk, tree: GroupTree, source: InventorySource, overrides: ConnectionOverrides, fail: Fail): InventoryHost[] {
+  const out: InventoryHost[] = [];
   const byAddress = new Map<string, string>();
-  for (const h of hosts.values()) {
+  for (const h of w.hosts.values()) {
     const member = new Set<string>(['all']);
     for (const d of h.direct) {
       member.add(d);
-      for (const a of ancestors(d)) member.add(a);
+      for (const a of tree.ancestors(d)) member.add(a);
     }
-    const hostGroups = sortGroups([...member]);
+    const hostGroups = tree.sort([...member]);
     const vars: Record<string, unknown> = {};
     const paths: Record<string, string[]> = {};
-    for (const g of hostGroups) merge(groups.get(g)?.blocks ?? [], vars, paths);
-    merge(h.blocks, vars, paths);
+    for (const g of hostGroups) mergeBlocks(w.groups.get(g)?.blocks ?? [], vars, paths, fail);
+    mergeBlocks(h.blocks, vars, paths, fail);
     source.hostPaths[h.name] = h.path;
     source.hostVarPaths[h.name] = paths;
     const connection = connectionOf(h.name, vars, overrides);
@@ -484,21 +555,9 @@ export function parseInventory(text: string, file: string, overrides: Connection
       );
     }
     byAddress.set(addrKey, h.name);
-    invHosts.push({ name: h.name, vars, groups: hostGroups, connection });
+    out.push({ name: h.name, vars, groups: hostGroups, connection });
   }
-
-  const inventoryGroups: Record<string, string[]> = {};
-  for (const g of [...groups.values()].sort((a, b) => a.order - b.order)) {
-    inventoryGroups[g.name] = invHosts.filter((h) => h.groups.includes(g.name)).map((h) => h.name);
-  }
-  return {
-    file: path.resolve(file),
-    hosts: invHosts,
-    groups: inventoryGroups,
-    secrets: [...secrets],
-    groupVars,
-    source,
-  };
+  return out;
 }
 
 // ---- helpers ------------------------------------------------------------------------------

@@ -2,16 +2,12 @@
 // and resolveSettings(), which picks the groups, applies defaults and runs the pure cross-field
 // checks. Subnet checks need facts and happen later.
 import { z } from 'zod';
-import type { Inventory, InventoryHost } from './types.js';
+import type { Inventory, InventoryHost, InventorySource } from './types.js';
+import { IPV4_RE, isIPv4 } from '../net/ipv4.js';
 import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
 
 // ---- value patterns ----------------------------------------------------------------------
 
-const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
-export function isIPv4(s: unknown): s is string {
-  return typeof s === 'string' && IPV4.test(s);
-}
 /** usable as a VIP: not 0/8, loopback, multicast/reserved or broadcast */
 function unicastIPv4(s: string): boolean {
   const first = Number(s.split('.')[0]);
@@ -76,7 +72,7 @@ const haproxyTime = (name: string, dflt: string) =>
 export const settingsShape = {
   vip: z
     .string(says((v) => (v === undefined ? `vip is required; ${VIP_FIX}` : `${show(v)} is not an IPv4 address; ${VIP_FIX}`)))
-    .regex(IPV4, {
+    .regex(IPV4_RE, {
       error: (iss) =>
         typeof iss.input === 'string' && /^\d+\.\d+\.\d+\.\d+\/\d+$/.test(iss.input.trim())
           ? `${show(iss.input)} has a prefix length; write the address alone (vip: ${iss.input.trim().split('/')[0]}) and the prefix as vip_prefix: ${iss.input.trim().split('/')[1]}`
@@ -253,133 +249,29 @@ export function defaultPriorityStep(lbCount: number): number {
 }
 
 export function resolveSettings(inv: Inventory): HaSettings {
-  const src = inv.source;
-  const site: ErrorSite = { display: src?.display ?? inv.file, ...(src ? { lineOf: src.lineOf } : {}) };
-  const fail = (path: readonly string[], msg: string) => inputErrorAt(site, path, msg);
-  const groupPath = (g: string) => src?.groupPaths[g] ?? (g === 'all' ? ['all'] : ['all', 'children', g]);
-  const hostPath = (h: string) => src?.hostPaths[h] ?? ['all', 'hosts', h];
-  const byName = new Map(inv.hosts.map((h) => [h.name, h] as const));
-
-  // -- groups
-  const mastersGroup = findMastersGroup(inv, fail, groupPath);
-  const masters = inv.groups[mastersGroup] ?? [];
-  const lbGroup = LB_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0) ?? mastersGroup;
-  const lbHosts = inv.groups[lbGroup] ?? [];
-  const nodesGroup = NODES_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0);
-  const nodes = (nodesGroup ? (inv.groups[nodesGroup] ?? []) : []).filter((h) => !masters.includes(h) && !lbHosts.includes(h));
-
-  // -- cluster-wide settings: effective vars of the masters group
-  const firstMaster = byName.get(masters[0] ?? '');
-  const clusterVars = inv.groupVars?.[mastersGroup] ?? firstMaster?.vars ?? {};
-  const varsBase = src && src.lineOf(['all']) === undefined ? [...groupPath(mastersGroup), 'vars'] : ['all', 'vars'];
-  const clusterPath = (k: string) => src?.groupVarPaths[mastersGroup]?.[k] ?? [...varsBase, k];
-
-  // a cluster-wide setting in a group kha does not read from is silently ignored otherwise
-  if (src) {
-    const readFrom = new Set([...(src.groupAncestors[mastersGroup] ?? []), mastersGroup]);
-    for (const [g, keys] of Object.entries(src.ownVarPaths)) {
-      if (readFrom.has(g)) continue;
-      for (const [k, p] of Object.entries(keys)) {
-        if (isSettingName(k) && !PER_HOST_SETTINGS.includes(k)) {
-          throw fail(p, `kha reads ${k} only from all.vars or the ${mastersGroup} group's vars; move it there`);
-        }
-      }
-    }
-  }
-
-  const get = <K extends SettingName>(k: K) => {
-    const r = parseSetting(k, clusterVars[k]);
-    if (!r.ok) throw fail(clusterPath(k), r.message);
-    return r.value;
-  };
+  const at = settingsSite(inv);
+  const g = pickGroups(inv, at);
+  const cluster = clusterSettings(inv, g.mastersGroup, at);
+  const { get } = cluster;
   const vip = get('vip');
   const frontendPort = get('frontend_port');
   const apiserverPort = get('apiserver_port');
   const authPass = get('vrrp_auth_pass');
-  const unicast = get('vrrp_unicast') ?? lbGroup !== mastersGroup;
+  const unicast = get('vrrp_unicast') ?? g.lbGroup !== g.mastersGroup;
   const keepalivedVersion = get('keepalived_version');
   const haproxyVersion = get('haproxy_version');
   const nodeLocalProxy = get('node_local_proxy');
   const manageEtcHosts = get('manage_etc_hosts');
-  if (nodeLocalProxy && nodes.length === 0) {
-    throw fail(
-      clusterPath('node_local_proxy'),
-      nodesGroup
-        ? `node_local_proxy is true but every host of ${nodesGroup} is also a master or load balancer (they need no node-local proxy); add the worker hosts to ${nodesGroup}, or set node_local_proxy: false`
-        : `node_local_proxy is true but there is no nodes group; add a group named nodes (or kube_node) with the worker hosts, or set node_local_proxy: false`,
-    );
-  }
-  const withNodes = nodeLocalProxy || manageEtcHosts;
-
-  const portClash = (p: number) =>
-    `frontend_port and apiserver_port are both ${p}; haproxy and the apiserver need different ports, e.g. frontend_port: ${p === 8443 ? 9443 : 8443}`;
-  // the clash matters only where haproxy and an apiserver share a host (load balancers that are masters)
-  const lbMasters = (inv.groups[lbGroup] ?? []).filter((h) => masters.includes(h));
-  if (frontendPort === apiserverPort && lbMasters.length > 0) {
-    const explicit = clusterVars['frontend_port'] !== undefined ? 'frontend_port' : 'apiserver_port';
-    throw fail(clusterPath(explicit), portClash(frontendPort));
-  }
-
-  // -- per host
-  const hostVarPath = (h: string, k: string) => src?.hostVarPaths[h]?.[k] ?? [...hostPath(h), k];
-  const hostGet = <K extends SettingName>(h: InventoryHost, k: K) => {
-    const r = parseSetting(k, h.vars[k]);
-    if (!r.ok) throw fail(hostVarPath(h.name, k), r.message);
-    return r.value;
-  };
-  const lbSet = new Set(lbHosts);
-  const nodeSet = new Set(withNodes ? nodes : []);
-  const involved = inv.hosts.filter((h) => lbSet.has(h.name) || masters.includes(h.name) || nodeSet.has(h.name));
-  const hosts: Record<string, HaHostSettings> = {};
-  let lbIndex = 0;
-  for (const h of involved) {
-    const address = h.connection.address;
-    if (!isIPv4(address)) {
-      const hasAnsibleHost = h.vars['ansible_host'] !== undefined && h.vars['ansible_host'] !== null;
-      const what = hasAnsibleHost ? `${show(address)} is not an IPv4 address` : `${show(h.name)} has no ansible_host and its name is not an IPv4 address`;
-      throw fail(
-        hasAnsibleHost ? hostVarPath(h.name, 'ansible_host') : hostPath(h.name),
-        nodeSet.has(h.name)
-          ? `${what}; with ${nodeLocalProxy ? 'node_local_proxy' : 'manage_etc_hosts'} kha needs the IPv4 of every node, set ansible_host: <its IPv4>`
-          : `${what}; keepalived (VRRP) and haproxy need the IPv4 of every master and load balancer, set ansible_host: <its IPv4>`,
-      );
-    }
-    const hostApiPort = hostGet(h, 'apiserver_port');
-    const isLb = lbSet.has(h.name);
-    if (isLb && masters.includes(h.name) && hostApiPort === frontendPort) throw fail(hostVarPath(h.name, 'apiserver_port'), portClash(frontendPort));
-    const iface = hostGet(h, 'vrrp_interface');
-    const explicitPriority = hostGet(h, 'priority');
-    const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[lbGroup]?.length ?? 1) * lbIndex)) : 0;
-    if (isLb) lbIndex++;
-    hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}) };
-  }
-
-  // -- the VIP must be free
-  const owner = inv.hosts.find((h) => h.connection.address === vip);
-  if (owner) {
-    throw fail(clusterPath('vip'), `${vip} is the address of ${owner.name}; the VIP must be a free address, ${VIP_FIX}`);
-  }
-
-  // -- a unique primary
-  const lbOrdered = involved.filter((h) => lbSet.has(h.name)).map((h) => h.name);
-  let primary = lbOrdered[0] ?? '';
-  for (const name of lbOrdered) if ((hosts[name]?.priority ?? 0) > (hosts[primary]?.priority ?? 0)) primary = name;
-  const top = hosts[primary]?.priority ?? 0;
-  const rival = lbOrdered.find((n) => n !== primary && hosts[n]?.priority === top);
-  if (rival !== undefined) {
-    const [a, b] = [primary, rival];
-    const at = byName.get(b)?.vars['priority'] !== undefined ? b : a;
-    throw fail(
-      hostVarPath(at, 'priority'),
-      `${a} and ${b} both have priority ${top}: the primary must be unique; give one of them a higher priority`,
-    );
-  }
-
+  checkNodeProxyHasNodes(g, nodeLocalProxy, cluster, at);
+  checkFrontendPort(inv, g, frontendPort, apiserverPort, cluster, at);
+  const { hosts, lbOrdered } = resolveHosts(inv, g, { frontendPort, nodeLocalProxy, withNodes: nodeLocalProxy || manageEtcHosts }, at);
+  checkVipIsFree(inv, vip, cluster, at);
+  const primary = uniquePrimary(inv, hosts, lbOrdered, at);
   return {
-    mastersGroup,
-    lbGroup,
-    masters: [...masters],
-    lbHosts: [...lbHosts],
+    mastersGroup: g.mastersGroup,
+    lbGroup: g.lbGroup,
+    masters: [...g.masters],
+    lbHosts: [...g.lbHosts],
     vip,
     vipPrefix: get('vip_prefix'),
     virtualRouterId: get('virtual_router_id'),
@@ -396,18 +288,11 @@ export function resolveSettings(inv: Inventory): HaSettings {
       connect: get('haproxy_timeout_connect'),
     },
     vipWaitTimeoutSec: get('vip_wait_timeout'),
-    trackApiserver: (() => {
-      const on = get('track_apiserver');
-      const plainLb = (inv.groups[lbGroup] ?? []).filter((h) => !masters.includes(h));
-      if (on && plainLb.length) {
-        throw fail(clusterPath('track_apiserver'), `track_apiserver checks the apiserver on each load-balancer host, and ${plainLb.join(', ')} run${plainLb.length === 1 ? 's' : ''} none (dedicated load balancers); remove track_apiserver`);
-      }
-      return on;
-    })(),
+    trackApiserver: trackApiserver(inv, g, cluster, at),
     nopreempt: get('vrrp_nopreempt'),
     ...(keepalivedVersion !== undefined ? { keepalivedVersion } : {}),
     ...(haproxyVersion !== undefined ? { haproxyVersion } : {}),
-    nodes: [...nodes],
+    nodes: [...g.nodes],
     nodeLocalProxy,
     nodeProxy: get('node_proxy'),
     manageEtcHosts,
@@ -415,6 +300,187 @@ export function resolveSettings(inv: Inventory): HaSettings {
     hosts,
     primary,
   };
+}
+
+// ---- steps of resolveSettings -------------------------------------------------------------
+
+/** Where the inventory's keys are: every error points at the file:line of the offending key. */
+interface SettingsSite {
+  src: InventorySource | undefined;
+  fail: (path: readonly string[], msg: string) => Error;
+  groupPath: (g: string) => string[];
+  hostPath: (h: string) => string[];
+  hostVarPath: (h: string, k: string) => string[];
+}
+
+function settingsSite(inv: Inventory): SettingsSite {
+  const src = inv.source;
+  const site: ErrorSite = { display: src?.display ?? inv.file, ...(src ? { lineOf: src.lineOf } : {}) };
+  const hostPath = (h: string) => src?.hostPaths[h] ?? ['all', 'hosts', h];
+  return {
+    src,
+    fail: (path, msg) => inputErrorAt(site, path, msg),
+    groupPath: (g) => src?.groupPaths[g] ?? (g === 'all' ? ['all'] : ['all', 'children', g]),
+    hostPath,
+    hostVarPath: (h, k) => src?.hostVarPaths[h]?.[k] ?? [...hostPath(h), k],
+  };
+}
+
+interface PickedGroups {
+  mastersGroup: string;
+  masters: string[];
+  lbGroup: string;
+  lbHosts: string[];
+  nodesGroup: string | undefined;
+  /** the nodes group minus masters and load-balancer hosts */
+  nodes: string[];
+}
+
+function pickGroups(inv: Inventory, at: SettingsSite): PickedGroups {
+  const mastersGroup = findMastersGroup(inv, at.fail, at.groupPath);
+  const masters = inv.groups[mastersGroup] ?? [];
+  const lbGroup = LB_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0) ?? mastersGroup;
+  const lbHosts = inv.groups[lbGroup] ?? [];
+  const nodesGroup = NODES_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0);
+  const nodes = (nodesGroup ? (inv.groups[nodesGroup] ?? []) : []).filter((h) => !masters.includes(h) && !lbHosts.includes(h));
+  return { mastersGroup, masters, lbGroup, lbHosts, nodesGroup, nodes };
+}
+
+/** Cluster-wide settings: the effective vars of the masters group. */
+interface ClusterSettings {
+  vars: Record<string, unknown>;
+  /** the key path of a cluster-wide setting (where it was set, or where it would go) */
+  path: (k: string) => string[];
+  get: <K extends SettingName>(k: K) => z.output<(typeof settingsShape)[K]>;
+}
+
+function clusterSettings(inv: Inventory, mastersGroup: string, at: SettingsSite): ClusterSettings {
+  const { src } = at;
+  const firstMaster = hostNamed(inv, inv.groups[mastersGroup]?.[0] ?? '');
+  const vars = inv.groupVars?.[mastersGroup] ?? firstMaster?.vars ?? {};
+  const varsBase = src && src.lineOf(['all']) === undefined ? [...at.groupPath(mastersGroup), 'vars'] : ['all', 'vars'];
+  const path = (k: string) => src?.groupVarPaths[mastersGroup]?.[k] ?? [...varsBase, k];
+  // a cluster-wide setting in a group kha does not read from is silently ignored otherwise
+  if (src) {
+    const readFrom = new Set([...(src.groupAncestors[mastersGroup] ?? []), mastersGroup]);
+    for (const [g, keys] of Object.entries(src.ownVarPaths)) {
+      if (readFrom.has(g)) continue;
+      for (const [k, p] of Object.entries(keys)) {
+        if (isSettingName(k) && !PER_HOST_SETTINGS.includes(k)) {
+          throw at.fail(p, `kha reads ${k} only from all.vars or the ${mastersGroup} group's vars; move it there`);
+        }
+      }
+    }
+  }
+  const get = <K extends SettingName>(k: K) => {
+    const r = parseSetting(k, vars[k]);
+    if (!r.ok) throw at.fail(path(k), r.message);
+    return r.value;
+  };
+  return { vars, path, get };
+}
+
+function checkNodeProxyHasNodes(g: PickedGroups, nodeLocalProxy: boolean, cluster: ClusterSettings, at: SettingsSite): void {
+  if (!nodeLocalProxy || g.nodes.length > 0) return;
+  throw at.fail(
+    cluster.path('node_local_proxy'),
+    g.nodesGroup
+      ? `node_local_proxy is true but every host of ${g.nodesGroup} is also a master or load balancer (they need no node-local proxy); add the worker hosts to ${g.nodesGroup}, or set node_local_proxy: false`
+      : `node_local_proxy is true but there is no nodes group; add a group named nodes (or kube_node) with the worker hosts, or set node_local_proxy: false`,
+  );
+}
+
+const portClash = (p: number) =>
+  `frontend_port and apiserver_port are both ${p}; haproxy and the apiserver need different ports, e.g. frontend_port: ${p === 8443 ? 9443 : 8443}`;
+
+/** The clash matters only where haproxy and an apiserver share a host (load balancers that are masters). */
+function checkFrontendPort(inv: Inventory, g: PickedGroups, frontendPort: number, apiserverPort: number, cluster: ClusterSettings, at: SettingsSite): void {
+  const lbMasters = (inv.groups[g.lbGroup] ?? []).filter((h) => g.masters.includes(h));
+  if (frontendPort === apiserverPort && lbMasters.length > 0) {
+    const explicit = cluster.vars['frontend_port'] !== undefined ? 'frontend_port' : 'apiserver_port';
+    throw at.fail(cluster.path(explicit), portClash(frontendPort));
+  }
+}
+
+/** Per host: its IPv4, apiserver port, interface and priority (default 250, 240, ... in inventory order). */
+function resolveHosts(
+  inv: Inventory,
+  g: PickedGroups,
+  o: { frontendPort: number; nodeLocalProxy: boolean; withNodes: boolean },
+  at: SettingsSite,
+): { hosts: Record<string, HaHostSettings>; lbOrdered: string[] } {
+  const hostGet = <K extends SettingName>(h: InventoryHost, k: K) => {
+    const r = parseSetting(k, h.vars[k]);
+    if (!r.ok) throw at.fail(at.hostVarPath(h.name, k), r.message);
+    return r.value;
+  };
+  const lbSet = new Set(g.lbHosts);
+  const nodeSet = new Set(o.withNodes ? g.nodes : []);
+  const involved = inv.hosts.filter((h) => lbSet.has(h.name) || g.masters.includes(h.name) || nodeSet.has(h.name));
+  const hosts: Record<string, HaHostSettings> = {};
+  let lbIndex = 0;
+  for (const h of involved) {
+    const address = hostIPv4(h, nodeSet.has(h.name) ? (o.nodeLocalProxy ? 'node_local_proxy' : 'manage_etc_hosts') : undefined, at);
+    const hostApiPort = hostGet(h, 'apiserver_port');
+    const isLb = lbSet.has(h.name);
+    if (isLb && g.masters.includes(h.name) && hostApiPort === o.frontendPort) throw at.fail(at.hostVarPath(h.name, 'apiserver_port'), portClash(o.frontendPort));
+    const iface = hostGet(h, 'vrrp_interface');
+    const explicitPriority = hostGet(h, 'priority');
+    const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[g.lbGroup]?.length ?? 1) * lbIndex)) : 0;
+    if (isLb) lbIndex++;
+    hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}) };
+  }
+  return { hosts, lbOrdered: involved.filter((h) => lbSet.has(h.name)).map((h) => h.name) };
+}
+
+/** The host's address, which must be an IPv4. `asNode`: the setting that makes a node need one. */
+function hostIPv4(h: InventoryHost, asNode: string | undefined, at: SettingsSite): string {
+  const address = h.connection.address;
+  if (isIPv4(address)) return address;
+  const hasAnsibleHost = h.vars['ansible_host'] !== undefined && h.vars['ansible_host'] !== null;
+  const what = hasAnsibleHost ? `${show(address)} is not an IPv4 address` : `${show(h.name)} has no ansible_host and its name is not an IPv4 address`;
+  throw at.fail(
+    hasAnsibleHost ? at.hostVarPath(h.name, 'ansible_host') : at.hostPath(h.name),
+    asNode !== undefined
+      ? `${what}; with ${asNode} kha needs the IPv4 of every node, set ansible_host: <its IPv4>`
+      : `${what}; keepalived (VRRP) and haproxy need the IPv4 of every master and load balancer, set ansible_host: <its IPv4>`,
+  );
+}
+
+function checkVipIsFree(inv: Inventory, vip: string, cluster: ClusterSettings, at: SettingsSite): void {
+  const owner = inv.hosts.find((h) => h.connection.address === vip);
+  if (owner) {
+    throw at.fail(cluster.path('vip'), `${vip} is the address of ${owner.name}; the VIP must be a free address, ${VIP_FIX}`);
+  }
+}
+
+/** The load-balancer host with the highest priority; a tie for the top is an error. */
+function uniquePrimary(inv: Inventory, hosts: Record<string, HaHostSettings>, lbOrdered: string[], at: SettingsSite): string {
+  let primary = lbOrdered[0] ?? '';
+  for (const name of lbOrdered) if ((hosts[name]?.priority ?? 0) > (hosts[primary]?.priority ?? 0)) primary = name;
+  const top = hosts[primary]?.priority ?? 0;
+  const rival = lbOrdered.find((n) => n !== primary && hosts[n]?.priority === top);
+  if (rival !== undefined) {
+    const [a, b] = [primary, rival];
+    const blame = hostNamed(inv, b)?.vars['priority'] !== undefined ? b : a;
+    throw at.fail(at.hostVarPath(blame, 'priority'), `${a} and ${b} both have priority ${top}: the primary must be unique; give one of them a higher priority`);
+  }
+  return primary;
+}
+
+/** The host of that name (the last one, should a hand-built inventory list it twice). */
+function hostNamed(inv: Inventory, name: string): InventoryHost | undefined {
+  return new Map(inv.hosts.map((h) => [h.name, h] as const)).get(name);
+}
+
+/** track_apiserver needs an apiserver on every load-balancer host. */
+function trackApiserver(inv: Inventory, g: PickedGroups, cluster: ClusterSettings, at: SettingsSite): boolean {
+  const on = cluster.get('track_apiserver');
+  const plainLb = (inv.groups[g.lbGroup] ?? []).filter((h) => !g.masters.includes(h));
+  if (on && plainLb.length) {
+    throw at.fail(cluster.path('track_apiserver'), `track_apiserver checks the apiserver on each load-balancer host, and ${plainLb.join(', ')} run${plainLb.length === 1 ? 's' : ''} none (dedicated load balancers); remove track_apiserver`);
+  }
+  return on;
 }
 
 function findMastersGroup(

@@ -7,7 +7,7 @@
 import { posix } from 'node:path';
 import { defineModule } from '../engine/plan-tasks.js';
 import type { HostContext } from '../engine/types.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote, quoteArgv } from '../transport/quote.js';
 import type { ExecResult } from '../transport/types.js';
 import { lastLines, must, randomSuffix } from './util.js';

@@ -1,7 +1,7 @@
 // command: run something only when needed (creates / unless), fail on a non-zero exit.
 import { defineModule } from '../engine/plan-tasks.js';
 import type { Probe } from '../engine/types.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote, render } from '../transport/quote.js';
 import type { Command, ExecResult } from '../transport/types.js';
 import { lastLines } from './util.js';

@@ -1,6 +1,6 @@
 // file / directory: state, mode, owner. One stat to probe, one command to apply.
 import { defineModule } from '../engine/plan-tasks.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote } from '../transport/quote.js';
 import { must, octal } from './util.js';
 

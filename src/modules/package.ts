@@ -1,7 +1,7 @@
 // package: present / latest, apt (noninteractive, lock wait) or dnf/yum.
 import { defineModule } from '../engine/plan-tasks.js';
 import type { ModuleContext, Probe } from '../engine/types.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote } from '../transport/quote.js';
 import { assertOk, must } from './util.js';
 

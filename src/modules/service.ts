@@ -2,7 +2,7 @@
 // files changed. A failed restart can put the previous config files back and restart with them.
 import { defineModule } from '../engine/plan-tasks.js';
 import type { ModuleContext } from '../engine/types.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote } from '../transport/quote.js';
 import type { Connection } from '../transport/types.js';
 import { lastLines } from './util.js';

@@ -1,6 +1,6 @@
 // sysctl: a persistent setting in /etc/sysctl.d plus the live value.
 import { defineModule } from '../engine/plan-tasks.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote } from '../transport/quote.js';
 import { must } from './util.js';
 

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { defineModule } from '../engine/plan-tasks.js';
 import type { DiffSpec, HostContext } from '../engine/types.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { quote, quoteArgv } from '../transport/quote.js';
 import { lastLines, must, octal, randomSuffix } from './util.js';
 import { parseStat } from './file.js';

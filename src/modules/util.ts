@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import { render } from '../transport/quote.js';
 import type { Command, Connection, ExecOptions, ExecResult } from '../transport/types.js';
 

@@ -1,8 +1,9 @@
 // wait_for: poll a command until a condition holds, with timeout, interval and the last output
 // in the error. Waiting changes nothing on the host, so the task reports ok when it holds.
+import { setTimeout as delay } from 'node:timers/promises';
 import { defineModule } from '../engine/plan-tasks.js';
 import type { HostContext } from '../engine/types.js';
-import { TaskFailed } from '../engine/types.js';
+import { TaskFailed } from '../errors.js';
 import type { Command, ExecResult } from '../transport/types.js';
 import { lastLines } from './util.js';
 
@@ -20,12 +21,8 @@ export interface WaitForParams {
   onTimeout?: () => Promise<string>;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((res) => {
-    const onAbort = () => { clearTimeout(t); res(); };
-    const t = setTimeout(() => { signal?.removeEventListener('abort', onAbort); res(); }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** waits ms; an abort ends the wait early, without an error (the loop then stops) */
+const sleep = (ms: number, signal?: AbortSignal) => delay(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 
 const holds = (p: WaitForParams, r: ExecResult) => (p.until ?? ((x: ExecResult) => x.code === 0))(r);
 

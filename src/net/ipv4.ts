@@ -9,8 +9,12 @@ export function intToIp(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
-export function isIPv4(s: string): boolean {
-  return /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(s);
+const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+/** A dotted-quad IPv4 address, each octet 0-255 written without leading zeros: kha's one IPv4 check. */
+export const IPV4_RE = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
+
+export function isIPv4(s: unknown): s is string {
+  return typeof s === 'string' && IPV4_RE.test(s);
 }
 
 export function maskOf(prefix: number): number {

@@ -2,6 +2,7 @@
 // keepalived notify script, the haproxy systemd drop-in and tmpfiles entry, plus the value guards
 // and constants the two config renderers share. Nothing here touches a host.
 import { InputError } from '../errors.js';
+import { isIPv4 } from '../net/ipv4.js';
 import { quote } from '../transport/quote.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -58,7 +59,6 @@ const PATH = /^(\/[A-Za-z0-9._@%+-]+)+$/;
 // a query is allowed (`/livez?verbose`, `/readyz?exclude=etcd&verbose`: the inventory accepts them);
 // where it reaches a shell (the apiserver check script) the whole URL is quoted
 const URI_PATH = /^\/[A-Za-z0-9._~%+\/?=&-]*$/;
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const IPV6 = /^(?=.*:)[0-9A-Fa-f:.]{2,45}$/;
 const DURATION = /^\d+(us|ms|s|m|h|d)?$/;
 
@@ -85,11 +85,11 @@ export function uriPath(what: string, v: string): string {
 }
 
 export function isIPv6(v: string): boolean {
-  return IPV6.test(v) && !IPV4.test(v);
+  return IPV6.test(v) && !isIPv4(v);
 }
 
 export function ipAddr(what: string, v: string): string {
-  if (!IPV4.test(v) && !IPV6.test(v)) badVar(what, v, 'must be an IPv4 or IPv6 address');
+  if (!isIPv4(v) && !IPV6.test(v)) badVar(what, v, 'must be an IPv4 or IPv6 address');
   return v;
 }
 

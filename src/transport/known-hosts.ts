@@ -1,5 +1,5 @@
 // OpenSSH known_hosts: parse, look up, append. Pure functions plus two small file helpers; the
-// ssh2 hostVerifier in ssh.ts calls checkHostKey() with the raw key blob the server sent.
+// ssh2 hostVerifier (handshake.ts) calls checkHostKey() with the raw key blob the server sent.
 //
 // Format (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"):
 //   [@revoked|@cert-authority] host-patterns keytype base64-blob [comment]
@@ -183,11 +183,6 @@ export function entriesFor(index: KnownHostsIndex, host: string, port: number): 
   const exact = index.byName.get(knownHostName(host, port).toLowerCase()) ?? [];
   if (index.others.length === 0) return [...exact];
   return [...exact, ...index.others].sort((a, b) => a.line - b.line);
-}
-
-/** Read a known_hosts file; a missing file is an empty one. */
-export async function readKnownHosts(file: string, cache?: KnownHostsCache): Promise<KnownHostEntry[]> {
-  return (await readKnownHostsIndex(file, cache)).entries as KnownHostEntry[];
 }
 
 /** Read and index a known_hosts file; a missing file is an empty one. */

@@ -7,9 +7,11 @@ import { createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, ver
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2 from 'ssh2';
 import type {
   AnyAuthMethod,
+  AuthHandlerMiddleware,
   Client as SshClient,
   ClientChannel,
   ConnectConfig,
@@ -19,18 +21,17 @@ import type {
   SFTPWrapper,
 } from 'ssh2';
 import { ExitCode, TransportError } from '../errors.js';
+import { appendKnownHost, entriesFor, knownKeyTypes, readKnownHostsIndex, type KnownHostsCache } from './known-hosts.js';
 import {
-  appendKnownHost,
-  checkHostKey,
-  fingerprint,
-  keyTypeOf,
-  knownHostName,
-  knownKeyTypes,
-  entriesFor,
-  readKnownHostsIndex,
-  type HostKeyCheck,
-  type KnownHostsCache,
-} from './known-hosts.js';
+  classifySshError,
+  closedDuringHandshake,
+  connectFailed,
+  hostVerifier,
+  tildify,
+  type HandshakeContext,
+  type SshError,
+  type Transient,
+} from './handshake.js';
 import { batchScript, splitBatch } from './batch.js';
 import { quote, render } from './quote.js';
 import { lookupSshConfig, readSshConfigText, resolveTarget, type ResolvedTarget } from './ssh-config.js';
@@ -159,7 +160,6 @@ export function withKeyObjects(key: ParsedKey): ParsedKey {
   return fast;
 }
 
-const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EPIPE']);
 /**
  * Host key algorithms kha offers. Not `ssh-rsa`: that is an RSA key signing with SHA-1; an RSA
  * host key is still accepted through rsa-sha2-512/256 (OpenSSH 7.2+).
@@ -192,13 +192,6 @@ interface LoadedKey {
   file: string;
   /** parsed (and decrypted) once here; ssh2 takes the parsed key as is */
   key: ParsedKey;
-}
-
-type Sshish = Error & { code?: string; level?: string };
-
-function tildify(p: string): string {
-  const home = os.homedir();
-  return p === home || p.startsWith(home + path.sep) ? '~' + p.slice(home.length) : p;
 }
 
 function keyError(host: string, message: string, suggestions: string[] = []): TransportError {
@@ -296,82 +289,8 @@ async function isSocket(p: string): Promise<boolean> {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** a wait that does not keep the process alive */
-const grace = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
-
-/** A retryable connect failure: `what` and `advice` are reassembled with the attempt count at the end. */
-interface Transient {
-  transient: true;
-  what: string;
-  advice: string;
-}
-
-/** Where a host key was checked: names for the messages of hostKeyRefusal(). */
-interface HostKeyPlace {
-  host: string;
-  /** address:port */
-  where: string;
-  address: string;
-  port: number;
-  khFile: string;
-  /** the known_hosts file was given (--known-hosts, UserKnownHostsFile): commands name it */
-  custom: boolean;
-}
-
-/**
- * Why a presented host key that known_hosts does not hold is refused (all fatal, never retried);
- * undefined: it is new and `acceptNew` says to record it. Commands in the messages name the
- * known_hosts file by its absolute path: a quoted `~` is not expanded by the shell.
- */
-export function hostKeyRefusal(res: Exclude<HostKeyCheck, { status: 'ok' }>, key: Buffer, p: HostKeyPlace, acceptNew: boolean): TransportError | undefined {
-  const { host, where } = p;
-  const type = keyTypeOf(key);
-  const presented = `${type} ${fingerprint(key)}`;
-  const abs = path.resolve(p.khFile);
-  const shown = tildify(abs);
-  const name = knownHostName(p.address, p.port);
-  const keygen = `ssh-keygen${p.custom ? ` -f ${quote(abs)}` : ''} -R ${quote(name)}`;
-  const scan = `ssh-keyscan -p ${p.port} ${quote(p.address)} >> ${quote(abs)}`;
-  const changed = (why: string) =>
-    new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_CHANGED', fatal: true, suggestions: [keygen] });
-  const unknown = (why: string, suggestions: string[]) =>
-    new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, suggestions });
-  switch (res.status) {
-    case 'revoked':
-      return changed(`host key for ${where} (${presented}) is marked @revoked in ${shown} line ${res.line}: refusing to connect`);
-    case 'changed':
-      return changed(
-        `host key for ${where} does not match ${shown} line ${res.line}: possible man-in-the-middle; if the host was rebuilt, remove the old key with: ${keygen}`,
-      );
-    case 'type-changed': {
-      const word = res.lines.length === 1 ? 'line' : 'lines';
-      return changed(
-        `host key for ${where} changed type: it presented ${presented}, but ${shown} knows this host only by ${res.knownTypes.join(', ')} (${word} ${res.lines.join(', ')}): possible man-in-the-middle, refused even with --accept-new-host-keys; if the host's keys were changed on purpose, remove the old ${word} with: ${keygen}`,
-      );
-    }
-    case 'cert-authority':
-      return unknown(
-        `host key for ${where} (${presented}) is not in ${shown}, and its @cert-authority line ${res.line} covers this host, but kha cannot verify host certificates: it neither trusts nor records a key for this host, even with --accept-new-host-keys; add the host's plain key line, e.g. with: ${scan}`,
-        [scan],
-      );
-    case 'unknown':
-      if (acceptNew) return undefined;
-      return unknown(
-        `host key for ${where} is not known (${presented} is not in ${shown}): kha refuses unknown hosts; re-run with --accept-new-host-keys to record it, or add it first with: ${scan}`,
-        ['--accept-new-host-keys', scan],
-      );
-  }
-}
-
-/** What to check after a refused login: the settings behind the methods that were tried. */
-export function authHint(tried: string[]): string {
-  const fields = [
-    ...(tried.some((t) => t.startsWith('publickey')) || tried.length === 0 ? ['ansible_ssh_private_key_file'] : []),
-    ...(tried.includes('password') ? ['ansible_password'] : []),
-  ];
-  return fields.join(' and ');
-}
+const grace = (ms: number) => sleep(ms, undefined, { ref: false });
 
 /**
  * Open an SSH connection to one host: ~/.ssh/config applied, host key verified against
@@ -436,7 +355,7 @@ export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {
 }
 
 /** One TCP connect + SSH handshake + auth. Rejects with a TransportError; `transient` marks retryable ones. */
-function handshake(
+async function handshake(
   spec: HostConnectionSpec,
   target: ResolvedTarget,
   methods: AnyAuthMethod[],
@@ -446,158 +365,90 @@ function handshake(
   const host = spec.name;
   const where = `${target.address}:${target.port}`;
   const khFile = opts.knownHostsFile ?? spec.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
-  const khShown = tildify(khFile);
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
+  // only this host's lines (and the patterned ones): the same answers as scanning them all
+  const entries = entriesFor(await readKnownHostsIndex(khFile, opts.knownHostsCache), target.address, target.port);
+  return new Promise<SshClient>((resolve, reject) => {
+    const client = new Client();
+    let hostKeyProblem: TransportError | undefined;
+    let settled = false;
+    const tried: string[] = [];
+    const ctx: HandshakeContext = { host, where, address: target.address, user: target.user, timeoutMs, tried };
+    const fail = (e: TransportError) => {
+      if (settled) return;
+      settled = true;
+      client.removeAllListeners('ready');
+      client.on('error', () => {});
+      client.end();
+      reject(e);
+    };
+    const verifier = hostVerifier({
+      entries,
+      place: { host, where, address: target.address, port: target.port, khFile, custom: (opts.knownHostsFile ?? spec.knownHostsFile) !== undefined },
+      acceptNew: opts.acceptNewHostKeys === true,
+      record: (key) => appendKnownHost(khFile, target.address, target.port, key),
+      refuse: (why) => (hostKeyProblem = why),
+      log,
+    });
+    client.on('ready', () => {
+      if (settled) return;
+      settled = true;
+      client.removeAllListeners('error');
+      client.removeAllListeners('close');
+      resolve(client);
+    });
+    client.on('error', (err: SshError) => {
+      const e = classifySshError(err, ctx);
+      if (!e) return log(`${host}: ssh-agent: ${err.message}`);
+      fail(hostKeyProblem ?? e);
+    });
+    client.on('close', () => fail(hostKeyProblem ?? closedDuringHandshake(host, where)));
+    try {
+      client.connect(connectConfig(target, opts, timeoutMs, knownKeyTypes(entries, target.address, target.port), verifier, authSequence(methods, tried)));
+      // ssh2 leaves Nagle's algorithm on: every sequential command then waits ~40 ms for a
+      // delayed ACK (measured: 49.5 -> 15 ms per command with TCP_NODELAY)
+      client.setNoDelay(true);
+    } catch (err) {
+      fail(connectFailed(host, where, err));
+    }
+  });
+}
 
-  return readKnownHostsIndex(khFile, opts.knownHostsCache).then(
-    (index) =>
-      new Promise<SshClient>((resolve, reject) => {
-        // only this host's lines (and the patterned ones): the same answers as scanning them all
-        const entries = entriesFor(index, target.address, target.port);
-        const client = new Client();
-        let hostKeyProblem: TransportError | undefined;
-        let settled = false;
-        const tried: string[] = [];
-        let next = 0;
+function connectConfig(
+  target: ResolvedTarget,
+  opts: ConnectOptions,
+  timeoutMs: number,
+  knownTypes: string[],
+  hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => void,
+  authHandler: AuthHandlerMiddleware,
+): ConnectConfig {
+  return {
+    host: target.address,
+    port: target.port,
+    username: target.user,
+    readyTimeout: timeoutMs,
+    keepaliveInterval: opts.keepaliveIntervalMs ?? 15_000,
+    keepaliveCountMax: 3,
+    algorithms: { serverHostKey: hostKeyAlgorithms(knownTypes), hmac: MAC_ALGOS },
+    hostVerifier,
+    authHandler,
+  };
+}
 
-        const fail = (e: TransportError) => {
-          if (settled) return;
-          settled = true;
-          client.removeAllListeners('ready');
-          client.on('error', () => {});
-          client.end();
-          reject(e);
-        };
-
-        const transient = (what: string, advice: string, cause?: Error): TransportError =>
-          Object.assign(
-            new TransportError(`${host}: ${what}: ${advice}`, { host, code: 'E_CONNECT', ...(cause ? { cause } : {}) }),
-            { transient: true as const, what, advice },
-          );
-
-        const hostVerifier = (key: Buffer, verify: (valid: boolean) => void): void => {
-          const res = checkHostKey(entries, target.address, target.port, key);
-          if (res.status === 'ok') return verify(true);
-          const custom = (opts.knownHostsFile ?? spec.knownHostsFile) !== undefined;
-          hostKeyProblem = hostKeyRefusal(res, key, { host, where, address: target.address, port: target.port, khFile, custom }, opts.acceptNewHostKeys === true);
-          if (hostKeyProblem) return verify(false);
-          const type = keyTypeOf(key);
-          appendKnownHost(khFile, target.address, target.port, key).then(
-            () => {
-              log(`${host}: recorded new host key ${type} ${fingerprint(key)} for ${where} in ${khShown}`);
-              verify(true);
-            },
-            (err: Error) => {
-              hostKeyProblem = new TransportError(`${host}: cannot record the host key in ${khShown}: ${err.message}`, {
-                host,
-                code: 'E_HOSTKEY_UNKNOWN',
-                fatal: true,
-                cause: err,
-              });
-              verify(false);
-            },
-          );
-        };
-
-        const config: ConnectConfig = {
-          host: target.address,
-          port: target.port,
-          username: target.user,
-          readyTimeout: timeoutMs,
-          keepaliveInterval: opts.keepaliveIntervalMs ?? 15_000,
-          keepaliveCountMax: 3,
-          algorithms: {
-            serverHostKey: hostKeyAlgorithms(knownKeyTypes(entries, target.address, target.port)),
-            hmac: MAC_ALGOS,
-          },
-          hostVerifier,
-          authHandler: (methodsLeft, _partial, nextAuth) => {
-            let m = methods[next++];
-            // skip methods the server does not offer (agent keys are publickey on the wire)
-            while (m && methodsLeft && !methodsLeft.includes(m.type === 'agent' ? 'publickey' : m.type)) {
-              m = methods[next++];
-            }
-            if (!m) return nextAuth(false as never);
-            const t = m.type === 'agent' ? 'publickey (agent)' : m.type;
-            if (!tried.includes(t)) tried.push(t);
-            nextAuth(m);
-          },
-        };
-
-        client.on('ready', () => {
-          if (settled) return;
-          settled = true;
-          client.removeAllListeners('error');
-          client.removeAllListeners('close');
-          resolve(client);
-        });
-        client.on('error', (err: Sshish) => {
-          if (err.level === 'agent') {
-            log(`${host}: ssh-agent: ${err.message}`);
-            return;
-          }
-          if (hostKeyProblem) return fail(hostKeyProblem);
-          if (err.level === 'client-authentication' && /authentication methods failed/i.test(err.message)) {
-            return fail(
-              new TransportError(
-                `${host}: authentication failed for user ${target.user} at ${where} (tried: ${tried.join(', ') || 'none'}): check ansible_user and ${authHint(tried)}`,
-                { host, code: 'E_AUTH', fatal: true, cause: err },
-              ),
-            );
-          }
-          if (err.code && TRANSIENT_CODES.has(err.code)) {
-            const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
-            return fail(
-              transient(
-                `cannot connect to ${where}: ${why} (${err.code})`,
-                'is sshd running there, and are ansible_host/ansible_port right?',
-                err,
-              ),
-            );
-          }
-          if (err.level === 'client-timeout' || /before handshake|timed out/i.test(err.message)) {
-            return fail(
-              transient(
-                `SSH handshake with ${where} did not complete within ${timeoutMs} ms (${err.message})`,
-                'is the host up and reachable, and is ansible_host/ansible_port an SSH server?',
-                err,
-              ),
-            );
-          }
-          if (err.level === 'handshake' && /no matching/i.test(err.message)) {
-            return fail(
-              new TransportError(
-                `${host}: ${where} and kha have no SSH algorithm in common (${err.message}): kha does not offer the SHA-1 ones (ssh-rsa host key signatures, hmac-sha1); give that sshd an ed25519 or ECDSA host key, or rsa-sha2-256/512 (OpenSSH 7.2+) and hmac-sha2-256/512`,
-                { host, code: 'E_CONNECT', fatal: true, cause: err },
-              ),
-            );
-          }
-          if (err.code === 'ENOTFOUND') {
-            return fail(
-              new TransportError(`${host}: cannot resolve ${target.address}: check ansible_host (or HostName in ~/.ssh/config)`, {
-                host,
-                code: 'E_CONNECT',
-                fatal: true,
-                cause: err,
-              }),
-            );
-          }
-          fail(new TransportError(`${host}: connect to ${where} failed: ${err.message}`, { host, code: 'E_CONNECT', cause: err }));
-        });
-        client.on('close', () => {
-          if (hostKeyProblem) return fail(hostKeyProblem);
-          fail(transient(`${where} closed the connection during the SSH handshake`, 'is sshd healthy there (MaxStartups, sshd logs)?'));
-        });
-        try {
-          client.connect(config);
-          // ssh2 leaves Nagle's algorithm on: every sequential command then waits ~40 ms for a
-          // delayed ACK (measured: 49.5 -> 15 ms per command with TCP_NODELAY)
-          client.setNoDelay(true);
-        } catch (err) {
-          fail(new TransportError(`${host}: connect to ${where} failed: ${(err as Error).message}`, { host, code: 'E_CONNECT', cause: err }));
-        }
-      }),
-  );
+/** ssh2's authHandler: the methods in order, skipping those the server does not offer; `tried` collects each kind used. */
+function authSequence(methods: AnyAuthMethod[], tried: string[]): AuthHandlerMiddleware {
+  let next = 0;
+  return (methodsLeft, _partial, nextAuth) => {
+    let m = methods[next++];
+    // skip methods the server does not offer (agent keys are publickey on the wire)
+    while (m && methodsLeft && !methodsLeft.includes(m.type === 'agent' ? 'publickey' : m.type)) {
+      m = methods[next++];
+    }
+    if (!m) return nextAuth(false as never);
+    const t = m.type === 'agent' ? 'publickey (agent)' : m.type;
+    if (!tried.includes(t)) tried.push(t);
+    nextAuth(m);
+  };
 }
 
 interface Pending {

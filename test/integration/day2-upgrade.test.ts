@@ -7,6 +7,7 @@
 // Order: the tests share one 5-host lab and run as written: each upgrade starts from the converged
 // cluster the one before left.
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory } from '../../src/lab/lab.js';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
@@ -55,7 +56,7 @@ describe('kha upgrade on 5 masters', () => {
     const log = logFile('upgrade-20pct');
     const r = await kha(['upgrade', '-i', inv, '--serial', '20%', '--json', '--log-file', log], { timeoutMs: 4 * 60_000 });
     // let the client loop see the settled end state for a moment
-    await new Promise((res) => setTimeout(res, 1_000));
+    await sleep(1_000);
     const tr = await traffic.stop();
     const tl = await sampler.stop();
     const exact = await monitor.stop();
@@ -220,7 +221,7 @@ describe('kha upgrade on 5 masters', () => {
     const monitor = await monitorVip(l, { maxSeconds: 300 });
     const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: 2_000, maxRequests: 4_000, maxMs: 3 * 60_000 });
     const r = await kha(['upgrade', '-i', inv, '--serial', '20%', '--json', '--log-file', logFile('upgrade-keepalived')], { timeoutMs: 4 * 60_000 });
-    await new Promise((res) => setTimeout(res, 1_000));
+    await sleep(1_000);
     const tr = await traffic.stop();
     const exact = await monitor.stop();
     console.log(`[timing] kha upgrade with a keepalived change, 5 masters: ${secs(r.ms)}`);

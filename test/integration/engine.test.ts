@@ -7,6 +7,7 @@
 // own files on the hosts; the one that stops m5 starts it again before it ends, so none depends on
 // another's files; within a describe, a later test may start from the earlier one's files.
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -297,8 +298,8 @@ describe('host key changed', () => {
       return new Set([...log.matchAll(new RegExp(`from ${l.gateway.replace(/\./g, '\\.')} port (\\d+)`, 'g'))].map((m) => m[1]));
     };
     const deadline = Date.now() + 5_000;
-    while ((await ports()).size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    await new Promise((r) => setTimeout(r, 1_000)); // let late journal lines arrive
+    while ((await ports()).size === 0 && Date.now() < deadline) await sleep(200);
+    await sleep(1_000); // let late journal lines arrive
     expect([...(await ports())], 'SSH connections to m3 during the run').toHaveLength(1);
   });
 });
@@ -316,7 +317,7 @@ describe('become with sudo', () => {
     const sampler = (async () => {
       while (running) {
         snapshots.push(...(await onAll((h) => sh(h, 'ps -eo user,args --no-headers'))));
-        await new Promise((r) => setTimeout(r, 150));
+        await sleep(150);
       }
     })();
     let r: KhaRun;
@@ -396,7 +397,7 @@ describe('one kha run at a time: /run/kha.lock', () => {
     const deadline = Date.now() + 60_000;
     while ((await onAll((h) => status(h, 'test -e /run/kha.lock'))).some((c) => c !== 0)) {
       if (Date.now() > deadline) throw new Error(`the first run never locked every host:\n${show(await first)}`);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     const lock = JSON.parse(await sh('m1', 'cat /run/kha.lock')) as { holder: string; pid: number; started: string; command: string };
     const holder = `${os.userInfo().username}@${os.hostname()}`;

@@ -8,6 +8,7 @@
 // Order: the tests share one 2-host lab and run as written: the refused values first (nothing may
 // reach the hosts), then the free-form values on real hosts.
 import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import YAML from 'yaml';
@@ -172,7 +173,7 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       expect((await l.exec(h.name, ['sh', '/etc/keepalived/kha-check-apiserver.sh'])).code, `${h.name}: the check script fails`).toBe(0);
     }
     // keepalived has run both check scripts several times by now (interval 2 s)
-    await new Promise((res) => setTimeout(res, 5_000));
+    await sleep(5_000);
     expect(await markerOn(l)).toEqual([]);
     // the password: never printed, never logged
     expect(r.stdout + r.stderr).not.toContain(password);

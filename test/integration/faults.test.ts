@@ -4,6 +4,7 @@
 // the hosts the one before left (nothing installed, then the same hosts after a refused or failed
 // run).
 import type { ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -123,7 +124,7 @@ describe('faults before and during kha up (3 fresh hosts)', () => {
       let hs: string[] = [];
       for (let i = 0; i < 50 && hs.length < 2; i++) {
         hs = await holders(l);
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
       expect(hs).toEqual(['m1', 'm2']);
       const s = await runKha(['status', '-i', file]);
@@ -138,7 +139,7 @@ describe('faults before and during kha up (3 fresh hosts)', () => {
     let hs: string[] = [];
     for (let i = 0; i < 50 && hs.length !== 1; i++) {
       hs = await holders(l);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     expect(hs).toEqual(['m1']);
   });

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { batchOptions, defineModule, planHosts, planTasks } from '../../src/engine/plan-tasks.js';
 import type { HostContext, Task } from '../../src/engine/types.js';
-import { TaskFailed } from '../../src/engine/types.js';
+import { TaskFailed } from '../../src/errors.js';
 import { batchScript, splitBatch } from '../../src/transport/batch.js';
 import { render } from '../../src/transport/quote.js';
 import type { Command, ExecOptions, ExecResult } from '../../src/transport/types.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PlayStopped, runPlay } from '../../src/engine/play.js';
 import { defineModule } from '../../src/engine/plan-tasks.js';
 import type { HostContext, Module, Play } from '../../src/engine/types.js';
-import { TaskFailed } from '../../src/engine/types.js';
+import { TaskFailed } from '../../src/errors.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
 
 /**

@@ -2,10 +2,10 @@
 // renderers (golden files, byte for byte), the task lists and the status parsers.
 //
 // Regenerate the goldens after an intended change with
-//     UPDATE_GOLDEN=1 npx vitest run --project unit test/unit/node-proxy.test.ts
+//     npx vitest run --project unit test/unit/node-proxy.test.ts -u
 // and READ THE DIFF. They were checked with the real tools on Debian bookworm (haproxy 2.6
 // `haproxy -c -f`, nginx 1.22 + libnginx-mod-stream `nginx -t -c`).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
@@ -28,15 +28,9 @@ import { nginxProbeScript, nodeProxyProblem, parseNodeStatus, renderNodeProxyTab
 import { fakeFacts } from '../helpers/fake-conn.js';
 
 const GOLDEN_DIR = fileURLToPath(new URL('../golden/', import.meta.url));
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
-function golden(name: string, actual: string): void {
-  const file = join(GOLDEN_DIR, name);
-  if (UPDATE) {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual).toBe(readFileSync(file, 'utf8'));
+/** Byte for byte against test/golden/<name> (vitest's file snapshot: `-u` rewrites it). */
+function golden(name: string, actual: string): Promise<void> {
+  return expect(actual).toMatchFileSnapshot(join(GOLDEN_DIR, name));
 }
 
 const y = (lines: string[]) => lines.join('\n') + '\n';
@@ -151,9 +145,9 @@ const hvars: NodeHaproxyVars = {
 const nvars: NodeNginxVars = { listenPort: 6443, backends, user: 'www-data', modulesInclude: '/etc/nginx/modules-enabled/*.conf' };
 
 describe('renderers (golden)', () => {
-  test('haproxy for a node', () => {
+  test('haproxy for a node', async () => {
     const out = renderNodeHaproxy(hvars);
-    golden('node-proxy.haproxy.cfg', out);
+    await golden('node-proxy.haproxy.cfg', out);
     expect(out).toContain('    bind 127.0.0.1:6443\n');
     expect(out).toContain('    balance leastconn\n');
     expect(out).toMatch(/default-server check check-ssl verify none inter 2s fastinter 500ms downinter 500ms fall 3 rise 2 observe layer4 error-limit 10 on-error mark-down/);
@@ -162,9 +156,9 @@ describe('renderers (golden)', () => {
     expect(out).toContain('stats socket /run/haproxy/admin.sock');
   });
 
-  test('nginx for a node (a full main config: nginx -t -c checks only those)', () => {
+  test('nginx for a node (a full main config: nginx -t -c checks only those)', async () => {
     const out = renderNodeNginx(nvars);
-    golden('node-proxy.nginx.conf', out);
+    await golden('node-proxy.nginx.conf', out);
     expect(out).toContain('        least_conn;\n');
     expect(out).toContain('        listen 127.0.0.1:6443;\n');
     expect(out).toContain('        proxy_timeout 10m;\n');
@@ -175,10 +169,10 @@ describe('renderers (golden)', () => {
     expect(countNginxServers(out)).toBe(3);
   });
 
-  test('/etc/hosts block', () => {
+  test('/etc/hosts block', async () => {
     const s = resolveSettings(parseInventory(TOPO(['manage_etc_hosts: true']), 'hosts.yaml'));
     const out = renderEtcHostsBlock(etcHostsEntries(s));
-    golden('node-proxy.etc-hosts.block', out);
+    await golden('node-proxy.etc-hosts.block', out);
     expect(out.split('\n')[0]).toBe('10.0.0.100 kube-apiserver.kha.internal');
     expect(etcHostsTargets(s)).toEqual(['m1', 'm2', 'm3', 'lb1', 'lb2', 'n1', 'n2', 'n3']);
   });

@@ -2,12 +2,12 @@
 //
 // The golden files under test/golden/ are compared byte for byte. After an intended change,
 // regenerate them with
-//     UPDATE_GOLDEN=1 npx vitest run --project unit test/unit/roles.test.ts
+//     npx vitest run --project unit test/unit/roles.test.ts -u
 // then READ THE DIFF line by line before keeping it: the goldens are the reviewed reference, and
 // they were checked with the real tools (keepalived 2.2.7 `keepalived -t -f`, haproxy 2.6
 // `haproxy -c -f`) on Debian bookworm.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,16 +37,9 @@ import {
 } from '../../src/roles/files.js';
 
 const GOLDEN_DIR = fileURLToPath(new URL('../golden/', import.meta.url));
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
-
-function golden(name: string, actual: string): void {
-  const file = join(GOLDEN_DIR, name);
-  if (UPDATE) {
-    mkdirSync(GOLDEN_DIR, { recursive: true });
-    writeFileSync(file, actual);
-    return;
-  }
-  expect(actual).toBe(readFileSync(file, 'utf8'));
+/** Byte for byte against test/golden/<name> (vitest's file snapshot: `-u` rewrites it). */
+function golden(name: string, actual: string): Promise<void> {
+  return expect(actual).toMatchFileSnapshot(join(GOLDEN_DIR, name));
 }
 
 // Three lb hosts, priorities 150 / 140 / 130: gap 20.
@@ -126,8 +119,8 @@ describe('golden files', () => {
     ['notify.sh', () => renderNotifyScript()],
     ['haproxy.dropin.conf', () => renderHaproxyDropIn()],
     ['haproxy.tmpfiles.conf', () => renderHaproxyTmpfiles()],
-  ])('%s', (name, render) => {
-    golden(name, render());
+  ])('%s', async (name, render) => {
+    await golden(name, render());
   });
 });
 
