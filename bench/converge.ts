@@ -62,7 +62,10 @@ export function phaseSummaries(runs: UpRun[]): Record<string, Summary> {
   return out;
 }
 
-export async function convergeSection(pool: LabPool, opts: { sizes: number[]; fresh: number; noChange: number; changes: number; profileDir: string; profileSize?: number }): Promise<ConvergeSection> {
+export async function convergeSection(
+  pool: LabPool,
+  opts: { sizes: number[]; fresh: number; noChange: number; changes: number; profileDir: string; profileSize?: number },
+): Promise<ConvergeSection> {
   const sizes: ConvergeSize[] = [];
   let cliProfile: ConvergeSection['cliProfile'];
   let startup: CliStartup | undefined;
@@ -115,7 +118,8 @@ export async function convergeSection(pool: LabPool, opts: { sizes: number[]; fr
       const before = new Set(fs.readdirSync(opts.profileDir));
       const r = await up(bl, 'no-change', { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] });
       const file = fs.readdirSync(opts.profileDir).find((f) => f.endsWith('.cpuprofile') && !before.has(f));
-      if (file) cliProfile = { ...summarizeProfile(path.join(opts.profileDir, file), 15), size, wallMs: r.wallMs, cpuprofile: path.join(opts.profileDir, file) };
+      if (file)
+        cliProfile = { ...summarizeProfile(path.join(opts.profileDir, file), 15), size, wallMs: r.wallMs, cpuprofile: path.join(opts.profileDir, file) };
     }
 
     const configChange: UpRun[] = [];

@@ -61,17 +61,20 @@ function probe(host: string, port: number, timeoutMs: number): Promise<{ ok: boo
       done = true;
       resolve({ ...r, ms: performance.now() - t0 });
     };
-    const req = https.get({ host, port, path: '/healthz', agent: false, rejectUnauthorized: false, timeout: timeoutMs, headers: { connection: 'close' } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => {
-        const m = /^ok (\S+)/.exec(body);
-        if (res.statusCode === 200 && m) finish({ ok: true, backend: m[1]! });
-        else finish({ ok: false, reason: `HTTP ${res.statusCode}` });
-      });
-      res.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: e.code ?? e.message }));
-    });
+    const req = https.get(
+      { host, port, path: '/healthz', agent: false, rejectUnauthorized: false, timeout: timeoutMs, headers: { connection: 'close' } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => {
+          const m = /^ok (\S+)/.exec(body);
+          if (res.statusCode === 200 && m) finish({ ok: true, backend: m[1]! });
+          else finish({ ok: false, reason: `HTTP ${res.statusCode}` });
+        });
+        res.on('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: e.code ?? e.message }));
+      },
+    );
     req.on('timeout', () => {
       req.destroy();
       finish({ ok: false, reason: 'timeout' });
@@ -130,7 +133,13 @@ export function startClientLoop(vip: string, port: number, opts: { intervalMs?: 
         failed: failures.length,
         skipped,
         failures,
-        latencyMs: { ...s, median: Math.round(s.median), min: Math.round(s.min), max: Math.round(s.max), p99: Math.round(sorted[Math.floor(sorted.length * 0.99)] ?? NaN) },
+        latencyMs: {
+          ...s,
+          median: Math.round(s.median),
+          min: Math.round(s.min),
+          max: Math.round(s.max),
+          p99: Math.round(sorted[Math.floor(sorted.length * 0.99)] ?? NaN),
+        },
         backends,
         durationMs: Math.round(performance.now() - t0),
       };
@@ -144,7 +153,11 @@ export async function failoverSection(pool: LabPool, opts: { rounds: number; rol
   const drills: DrillModeResult[] = [];
   for (const mode of ['keepalived', 'haproxy', 'host'] as DrillMode[]) {
     const logFile = path.join(bl.dir, `drill-${mode}.log`);
-    const r = await runKha(bl.kha.bin, ['drill', '-i', bl.inventory, '--mode', mode, '--rounds', String(opts.rounds), '--json', '--yes', '--log-file', logFile], { timeoutMs: 10 * 60_000, env: { XDG_STATE_HOME: bl.dir } });
+    const r = await runKha(
+      bl.kha.bin,
+      ['drill', '-i', bl.inventory, '--mode', mode, '--rounds', String(opts.rounds), '--json', '--yes', '--log-file', logFile],
+      { timeoutMs: 10 * 60_000, env: { XDG_STATE_HOME: bl.dir } },
+    );
     let rounds: DrillRound[] = [];
     let error: string | undefined;
     try {
@@ -165,7 +178,9 @@ export async function failoverSection(pool: LabPool, opts: { rounds: number; rol
       settledMs: summarize(num(rounds.map((x) => x.settledMs))),
       ...(error ? { error } : {}),
     });
-    log(`  drill ${mode}: exit ${r.code}, ${rounds.map((x) => `moved ${x.vipMovedMs} ms, frontend +${x.frontendAfterMoveMs} ms`).join('; ')}${error ? `: ${error}` : ''}`);
+    log(
+      `  drill ${mode}: exit ${r.code}, ${rounds.map((x) => `moved ${x.vipMovedMs} ms, frontend +${x.frontendAfterMoveMs} ms`).join('; ')}${error ? `: ${error}` : ''}`,
+    );
   }
 
   let rolling: FailoverSection['rolling'];
@@ -187,7 +202,9 @@ export async function failoverSection(pool: LabPool, opts: { rounds: number; rol
       await sleep(2000);
       const l = await loop.stop();
       runs.push({ up: u, loop: l });
-      log(`  rolling change #${i + 1}: ${l.failed}/${l.attempts} requests failed${l.failed ? ` (${[...new Set(l.failures.map((f) => f.reason))].join(', ')})` : ''}`);
+      log(
+        `  rolling change #${i + 1}: ${l.failed}/${l.attempts} requests failed${l.failed ? ` (${[...new Set(l.failures.map((f) => f.reason))].join(', ')})` : ''}`,
+      );
     }
     rolling = { size: 5, baseline, runs };
   }

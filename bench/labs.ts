@@ -71,7 +71,16 @@ export class LabPool {
     const dir = scratch(name);
     const t0 = performance.now();
     const lab = await L.labUp({ name, hosts: size, aptCache: true, stateDir: path.join(dir, 'state'), log: (l) => log(`  [${name}] ${l}`) });
-    const bl: BenchLab = { lab, size, inventory: path.join(dir, 'hosts.yaml'), dir, converged: false, connectTimeout: 5, writeLabInventory: L.writeLabInventory, kha: this.kha };
+    const bl: BenchLab = {
+      lab,
+      size,
+      inventory: path.join(dir, 'hosts.yaml'),
+      dir,
+      converged: false,
+      connectTimeout: 5,
+      writeLabInventory: L.writeLabInventory,
+      kha: this.kha,
+    };
     this.all.push(bl);
     writeInventory(bl);
     log(`  lab ${name} up in ${((performance.now() - t0) / 1000).toFixed(1)} s (${lab.hosts.map((h) => h.address).join(', ')}; VIP ${lab.vip})`);
@@ -125,7 +134,11 @@ interface JsonDoc {
 export async function up(bl: BenchLab, kind: UpRun['kind'], opts: { nodeArgs?: string[]; kha?: KhaBuild } = {}): Promise<UpRun> {
   const logFile = path.join(bl.dir, `up-${Date.now()}.log`);
   const loadavg1 = Number((await import('node:os')).loadavg()[0]!.toFixed(2));
-  const r: CliRun = await runKha((opts.kha ?? bl.kha).bin, ['up', '-i', bl.inventory, '--json', '--yes', '--log-file', logFile], { timeoutMs: 15 * 60_000, env: { XDG_STATE_HOME: bl.dir }, ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}) });
+  const r: CliRun = await runKha((opts.kha ?? bl.kha).bin, ['up', '-i', bl.inventory, '--json', '--yes', '--log-file', logFile], {
+    timeoutMs: 15 * 60_000,
+    env: { XDG_STATE_HOME: bl.dir },
+    ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
+  });
   const lines = readLog(logFile);
   const phases: Record<string, number> = {};
   for (const l of lines) if (l.type === 'phase-done' && l.title) phases[phaseName(l.title)] = l.ms ?? 0;
@@ -159,6 +172,8 @@ export async function up(bl: BenchLab, kind: UpRun['kind'], opts: { nodeArgs?: s
     ...(r.code !== 0 ? { error: (doc.error?.message ?? r.stderr.trim().split('\n').slice(-3).join(' ')).slice(0, 500) } : {}),
   };
   if (r.code === 0) bl.converged = true;
-  log(`  kha up (${kind}, ${bl.size} hosts): exit ${r.code}, ${(r.ms / 1000).toFixed(2)} s wall, ${changed.length} changed tasks${run.error ? `: ${run.error}` : ''}`);
+  log(
+    `  kha up (${kind}, ${bl.size} hosts): exit ${r.code}, ${(r.ms / 1000).toFixed(2)} s wall, ${changed.length} changed tasks${run.error ? `: ${run.error}` : ''}`,
+  );
   return run;
 }

@@ -141,4 +141,3 @@ export function scratch(prefix: string): string {
 export function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
-

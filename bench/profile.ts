@@ -158,7 +158,10 @@ if (process.argv[1]?.endsWith('profile.js')) {
   const i = process.argv.indexOf('--top');
   const s = summarizeProfile(file, i > 0 ? Number(process.argv[i + 1]) : 25);
   process.stdout.write(`${file}: ${s.totalMs} ms profiled, ${s.busyMs} ms busy (not idle)\n`);
-  for (const a of s.areas) process.stdout.write(`  ${a.area.padEnd(22)} ${String(a.selfMs).padStart(7)} ms ${String(a.pct).padStart(5)}%${a.area === 'idle' ? ' of sampled' : ' of busy'}\n`);
+  for (const a of s.areas)
+    process.stdout.write(
+      `  ${a.area.padEnd(22)} ${String(a.selfMs).padStart(7)} ms ${String(a.pct).padStart(5)}%${a.area === 'idle' ? ' of sampled' : ' of busy'}\n`,
+    );
   process.stdout.write('top self time:\n');
   for (const e of s.top) {
     process.stdout.write(`  ${String(e.selfMs).padStart(7)} ms ${String(e.pct).padStart(5)}%  ${e.fn}  ${e.where}  [${e.area}]\n`);

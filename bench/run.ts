@@ -25,7 +25,10 @@ function parseArgs(argv: string[]): { only: Section[]; quick: boolean; sizes: nu
     else if (a === '--report') only = [];
     else if (a === '--only' || a.startsWith('--only=')) {
       const v = a.includes('=') ? a.slice(7) : argv[++i];
-      const list = (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+      const list = (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
       const bad = list.filter((s) => !ALL.includes(s as Section));
       if (list.length === 0 || bad.length) throw new Error(`--only takes ${ALL.join(', ')} (comma separated), not ${JSON.stringify(v)}`);
       only = list as Section[];
@@ -33,7 +36,9 @@ function parseArgs(argv: string[]): { only: Section[]; quick: boolean; sizes: nu
       sizes = (argv[++i] ?? '').split(',').map(Number);
       if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 20)) throw new Error('--sizes takes lab sizes like 3,5 (2..20 masters)');
     } else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench [-- --only sim|converge|failover[,..]] [-- --quick] [-- --sizes 3,5]\n       node dist-bench/bench/run.js --report   (print the tables of bench/results/*.json, run nothing)\n');
+      process.stdout.write(
+        'usage: npm run bench [-- --only sim|converge|failover[,..]] [-- --quick] [-- --sizes 3,5]\n       node dist-bench/bench/run.js --report   (print the tables of bench/results/*.json, run nothing)\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
@@ -56,12 +61,20 @@ function targets(sim?: SimSection, conv?: ConvergeSection, fo?: FailoverSection)
   const c5 = conv?.sizes.find((s) => s.size === 5);
   if (c5) {
     const w = c5.summary.noChangeWallMs;
-    out.push({ target: 'no-change `kha up`, 5 hosts: < 1.5 s wall', measured: `${fmtSummary(w)} process wall (kha phases ${fmtMs(c5.summary.noChangePhasesSumMs.median)}; in-process ${fmtMs(c5.instrumented?.ms)})`, met: w.median < 1500 });
+    out.push({
+      target: 'no-change `kha up`, 5 hosts: < 1.5 s wall',
+      measured: `${fmtSummary(w)} process wall (kha phases ${fmtMs(c5.summary.noChangePhasesSumMs.median)}; in-process ${fmtMs(c5.instrumented?.ms)})`,
+      met: w.median < 1500,
+    });
   } else out.push({ target: 'no-change `kha up`, 5 hosts: < 1.5 s wall', measured: 'not run', met: null });
   const big = sim?.configs.find((c) => c.hosts === 1000 && c.forks === 200 && !c.experiment);
   if (big) {
     out.push({ target: '1000 sim hosts x 10 tasks, 10 ms/cmd, forks 200: < 15 s wall', measured: fmtSummary(big.wallMs), met: big.wallMs.median < 15_000 });
-    out.push({ target: '... < 400 MB peak RSS', measured: `${big.peakRssMB.median} MB (${big.peakRssMB.min}..${big.peakRssMB.max})`, met: big.peakRssMB.max < 400 });
+    out.push({
+      target: '... < 400 MB peak RSS',
+      measured: `${big.peakRssMB.median} MB (${big.peakRssMB.min}..${big.peakRssMB.max})`,
+      met: big.peakRssMB.max < 400,
+    });
     out.push({ target: '... exactly 1000 SSH handshakes', measured: `${big.handshakes} (server-side, 1 per host)`, met: big.handshakes === 1000 });
   } else out.push({ target: '1000 sim hosts, forks 200', measured: 'not run', met: null });
   if (sim || c5) {
@@ -78,7 +91,11 @@ function targets(sim?: SimSection, conv?: ConvergeSection, fo?: FailoverSection)
   const ka = fo?.drills.find((d) => d.mode === 'keepalived');
   if (ka && ka.rounds.length) {
     out.push({ target: 'failover (keepalived stopped, advert_int 1): VIP moved < 4 s', measured: fmtSummary(ka.vipMovedMs), met: ka.vipMovedMs.max < 4000 });
-    out.push({ target: '... VIP:8443 answering within 1 s after the move', measured: fmtSummary(ka.frontendAfterMoveMs), met: ka.frontendAfterMoveMs.max < 1000 });
+    out.push({
+      target: '... VIP:8443 answering within 1 s after the move',
+      measured: fmtSummary(ka.frontendAfterMoveMs),
+      met: ka.frontendAfterMoveMs.max < 1000,
+    });
   } else out.push({ target: 'failover (keepalived)', measured: 'not run', met: null });
   return out;
 }
@@ -108,15 +125,37 @@ function printSim(s: SimSection): void {
     process.stdout.write(
       `\n${table(
         ['1000x200 run', 'connect+facts', 'play', 'kha CPU user+sys', 'fake fleet CPU', 'heap peak', 'event-loop p99', 'load avg'],
-        big.map((r) => [`${r.experiment ?? 'as is'} #${r.rep}`, fmtMs(r.connectFactsMs), fmtMs(r.playMs), fmtMs(r.cpuUserMs + r.cpuSystemMs), fmtMs(r.serverCpuMs), `${r.heapUsedPeakMB} MB`, `${r.eventLoopDelayP99Ms} ms`, r.loadavg1]),
+        big.map((r) => [
+          `${r.experiment ?? 'as is'} #${r.rep}`,
+          fmtMs(r.connectFactsMs),
+          fmtMs(r.playMs),
+          fmtMs(r.cpuUserMs + r.cpuSystemMs),
+          fmtMs(r.serverCpuMs),
+          `${r.heapUsedPeakMB} MB`,
+          `${r.eventLoopDelayP99Ms} ms`,
+          r.loadavg1,
+        ]),
       )}\n`,
     );
   }
   if (s.profile) {
     const p = s.profile;
     process.stdout.write(`\n### CPU profile, ${p.config.hosts} hosts x forks ${p.config.forks}: ${p.busyMs} ms busy of ${p.totalMs} ms (${p.cpuprofile})\n\n`);
-    process.stdout.write(`${table(['area', 'self ms', '% busy'], p.areas.filter((a) => a.area !== 'idle').slice(0, 8).map((a) => [a.area, a.selfMs, a.pct]))}\n\n`);
-    process.stdout.write(`${table(['function', 'where', 'self ms', '% busy', 'called from'], p.top.slice(0, 12).map((e) => [e.fn, e.where, e.selfMs, e.pct, e.callers[0]?.caller ?? '']))}\n`);
+    process.stdout.write(
+      `${table(
+        ['area', 'self ms', '% busy'],
+        p.areas
+          .filter((a) => a.area !== 'idle')
+          .slice(0, 8)
+          .map((a) => [a.area, a.selfMs, a.pct]),
+      )}\n\n`,
+    );
+    process.stdout.write(
+      `${table(
+        ['function', 'where', 'self ms', '% busy', 'called from'],
+        p.top.slice(0, 12).map((e) => [e.fn, e.where, e.selfMs, e.pct, e.callers[0]?.caller ?? '']),
+      )}\n`,
+    );
   }
 }
 
@@ -137,22 +176,41 @@ function printConverge(c: ConvergeSection): void {
   process.stdout.write(`${table(['masters', 'run', 'n', ...PHASES.map(([n]) => n), 'wall median (min..max)'], rows)}\n`);
   for (const s of c.sizes) {
     const cc = s.configChange[0];
-    if (cc) process.stdout.write(`\n${s.size} masters, config change: ${cc.changedTasks} tasks changed on ${cc.changedHosts} hosts; handlers: ${cc.handlerRuns.map((h) => `${h.host} ${h.task}`).join(', ') || 'none'}; roll batches: ${cc.rollBatches.map((b) => `[${b.join(',')}]`).join(' ') || '-'}\n`);
+    if (cc)
+      process.stdout.write(
+        `\n${s.size} masters, config change: ${cc.changedTasks} tasks changed on ${cc.changedHosts} hosts; handlers: ${cc.handlerRuns.map((h) => `${h.host} ${h.task}`).join(', ') || 'none'}; roll batches: ${cc.rollBatches.map((b) => `[${b.join(',')}]`).join(' ') || '-'}\n`,
+      );
     if (s.instrumented) {
       const i = s.instrumented;
-      process.stdout.write(`${s.size} masters, in-process no-change run (${fmtMs(i.ms)}; with TCP_NODELAY ${fmtMs(s.instrumentedNoDelay?.ms)}): commands per host ${Object.values(i.commandsPerHost).join('/')}, facts ${i.factsCommandsPerHost} per host\n`);
-      process.stdout.write(`${table(['sent by', 'calls', 'commands', 'max per call'], i.byModule.map((m) => [m.source, m.calls, m.commands, Number.isNaN(m.maxPerCall) || m.maxPerCall === null ? '-' : m.maxPerCall]))}\n`);
+      process.stdout.write(
+        `${s.size} masters, in-process no-change run (${fmtMs(i.ms)}; with TCP_NODELAY ${fmtMs(s.instrumentedNoDelay?.ms)}): commands per host ${Object.values(i.commandsPerHost).join('/')}, facts ${i.factsCommandsPerHost} per host\n`,
+      );
+      process.stdout.write(
+        `${table(
+          ['sent by', 'calls', 'commands', 'max per call'],
+          i.byModule.map((m) => [m.source, m.calls, m.commands, Number.isNaN(m.maxPerCall) || m.maxPerCall === null ? '-' : m.maxPerCall]),
+        )}\n`,
+      );
     }
   }
   if (c.cliStartup) {
     const st = c.cliStartup;
     const m5 = c.sizes.find((s) => s.noChangeWithManifestWallMs);
-    process.stdout.write(`\nCLI start-up: \`kha up --help\` ${fmtSummary(st.helpMs)} as built; ${fmtSummary(st.helpWithManifestMs)} with an oclif manifest` + (m5 ? `; no-change \`kha up\` on ${m5.size} masters with the manifest: ${fmtSummary(m5.noChangeWithManifestWallMs!)}` : '') + '\n');
+    process.stdout.write(
+      `\nCLI start-up: \`kha up --help\` ${fmtSummary(st.helpMs)} as built; ${fmtSummary(st.helpWithManifestMs)} with an oclif manifest` +
+        (m5 ? `; no-change \`kha up\` on ${m5.size} masters with the manifest: ${fmtSummary(m5.noChangeWithManifestWallMs!)}` : '') +
+        '\n',
+    );
   }
   if (c.cliProfile) {
     const p = c.cliProfile;
     process.stdout.write(`\nCLI no-change run on ${p.size} masters under --cpu-prof: ${fmtMs(p.wallMs)} wall, ${p.busyMs} ms busy\n`);
-    process.stdout.write(`${table(['area', 'self ms'], p.areas.slice(0, 8).map((a) => [a.area, a.selfMs]))}\n`);
+    process.stdout.write(
+      `${table(
+        ['area', 'self ms'],
+        p.areas.slice(0, 8).map((a) => [a.area, a.selfMs]),
+      )}\n`,
+    );
   }
 }
 
@@ -161,7 +219,15 @@ function printFailover(f: FailoverSection): void {
   process.stdout.write(
     `${table(
       ['mode', 'rounds', 'VIP moved', 'VIP:8443 answers after move', 'settled after restore', 'budget met', 'exit'],
-      f.drills.map((d) => [d.mode, d.rounds.length, fmtSummary(d.vipMovedMs), fmtSummary(d.frontendAfterMoveMs), fmtSummary(d.settledMs), `${d.rounds.filter((r) => r.withinBudget).length}/${d.rounds.length}`, d.code ?? '-']),
+      f.drills.map((d) => [
+        d.mode,
+        d.rounds.length,
+        fmtSummary(d.vipMovedMs),
+        fmtSummary(d.frontendAfterMoveMs),
+        fmtSummary(d.settledMs),
+        `${d.rounds.filter((r) => r.withinBudget).length}/${d.rounds.length}`,
+        d.code ?? '-',
+      ]),
     )}\n`,
   );
   if (f.rolling) {
@@ -171,14 +237,25 @@ function printFailover(f: FailoverSection): void {
       `${table(
         ['while', 'requests', 'failed', 'reasons', 'latency median / p99 / max', 'answered by'],
         [
-          ['idle (baseline)', r.baseline.attempts, r.baseline.failed, [...new Set(r.baseline.failures.map((x) => x.reason))].join(',') || '-', `${r.baseline.latencyMs.median} / ${r.baseline.latencyMs.p99} / ${r.baseline.latencyMs.max} ms`, Object.entries(r.baseline.backends).map(([k, v]) => `${k}:${v}`).join(' ')],
+          [
+            'idle (baseline)',
+            r.baseline.attempts,
+            r.baseline.failed,
+            [...new Set(r.baseline.failures.map((x) => x.reason))].join(',') || '-',
+            `${r.baseline.latencyMs.median} / ${r.baseline.latencyMs.p99} / ${r.baseline.latencyMs.max} ms`,
+            Object.entries(r.baseline.backends)
+              .map(([k, v]) => `${k}:${v}`)
+              .join(' '),
+          ],
           ...r.runs.map((x, i) => [
             `config change #${i + 1} (${fmtMs(x.up.wallMs)})`,
             x.loop.attempts,
             x.loop.failed,
             [...new Set(x.loop.failures.map((y) => y.reason))].join(',') || '-',
             `${x.loop.latencyMs.median} / ${x.loop.latencyMs.p99} / ${x.loop.latencyMs.max} ms`,
-            Object.entries(x.loop.backends).map(([k, v]) => `${k}:${v}`).join(' '),
+            Object.entries(x.loop.backends)
+              .map(([k, v]) => `${k}:${v}`)
+              .join(' '),
           ]),
         ],
       )}\n`,
@@ -195,9 +272,18 @@ function report(durations: Record<string, number> | undefined, totalMs: number |
   if (conv) printConverge(conv);
   if (fo) printFailover(fo);
   const t = targets(sim, conv, fo);
-  process.stdout.write(`\n## Targets\n\n${table(['target', 'measured', 'met'], t.map((x) => [x.target, x.measured, x.met === null ? '-' : x.met ? 'yes' : 'NO']))}\n`);
+  process.stdout.write(
+    `\n## Targets\n\n${table(
+      ['target', 'measured', 'met'],
+      t.map((x) => [x.target, x.measured, x.met === null ? '-' : x.met ? 'yes' : 'NO']),
+    )}\n`,
+  );
   if (durations && totalMs !== undefined) {
-    process.stdout.write(`\nbench wall time: ${fmtMs(totalMs)} (${Object.entries(durations).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}); results in ${path.relative(process.cwd(), RESULTS_DIR) || RESULTS_DIR}/\n`);
+    process.stdout.write(
+      `\nbench wall time: ${fmtMs(totalMs)} (${Object.entries(durations)
+        .map(([k, v]) => `${k} ${fmtMs(v)}`)
+        .join(', ')}); results in ${path.relative(process.cwd(), RESULTS_DIR) || RESULTS_DIR}/\n`,
+    );
   }
   return t;
 }
@@ -206,7 +292,9 @@ async function main(): Promise<void> {
   const { only, quick, sizes } = parseArgs(process.argv.slice(2));
   if (only.length === 0) {
     const f = path.join(RESULTS_DIR, 'summary.json');
-    const last = fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as { durationMs: number; data: { durationsMs: Record<string, number> } }) : undefined;
+    const last = fs.existsSync(f)
+      ? (JSON.parse(fs.readFileSync(f, 'utf8')) as { durationMs: number; data: { durationsMs: Record<string, number> } })
+      : undefined;
     report(last?.data.durationsMs, last?.durationMs);
     return;
   }
@@ -233,7 +321,10 @@ async function main(): Promise<void> {
       log('sim: engine scale with simulated hosts');
       const t = performance.now();
       const big = (experiment?: string): SimConfig => ({ hosts: 1000, forks: 200, ...(experiment ? { experiment } : {}) });
-      const latency: SimConfig[] = [{ hosts: 10, forks: 1 }, { hosts: 10, forks: 1, experiment: 'nodelay' }];
+      const latency: SimConfig[] = [
+        { hosts: 10, forks: 1 },
+        { hosts: 10, forks: 1, experiment: 'nodelay' },
+      ];
       const schedule: SimConfig[] = quick
         ? [{ hosts: 100, forks: 50 }, ...latency, big(), big('nobatch')]
         : [
@@ -266,7 +357,10 @@ async function main(): Promise<void> {
   }
   const totalMs = performance.now() - started;
   const t = report(durations, totalMs);
-  writeResult('summary', { ...meta(only.join(','), totalMs), data: { sections: only, durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])), targets: t } });
+  writeResult('summary', {
+    ...meta(only.join(','), totalMs),
+    data: { sections: only, durationsMs: Object.fromEntries(Object.entries(durations).map(([k, v]) => [k, Math.round(v)])), targets: t },
+  });
 }
 
 main().catch((err: unknown) => {

@@ -76,13 +76,20 @@ class CountingConnector implements Connector {
   readonly conns = new Map<string, Connection>();
   private readonly plain = new Map<Connection, Connection>();
   /** noBatch: hide Connection.execBatch, so planning sends one command per task (kha before batching) */
-  constructor(private readonly inner: Connector, private readonly noBatch = false) {}
+  constructor(
+    private readonly inner: Connector,
+    private readonly noBatch = false,
+  ) {}
   async get(host: InventoryHost): Promise<Connection> {
     const c = await this.inner.get(host);
     this.conns.set(host.name, c);
     if (!this.noBatch) return c;
     let p = this.plain.get(c);
-    if (!p) this.plain.set(c, (p = { name: c.name, stats: c.stats, exec: (cmd, o) => c.exec(cmd, o), upload: (a, b, o) => c.upload(a, b, o), close: () => c.close() }));
+    if (!p)
+      this.plain.set(
+        c,
+        (p = { name: c.name, stats: c.stats, exec: (cmd, o) => c.exec(cmd, o), upload: (a, b, o) => c.upload(a, b, o), close: () => c.close() }),
+      );
     return p;
   }
   get handshakes(): number {
@@ -177,7 +184,10 @@ async function main(): Promise<void> {
   let taskEvents = 0;
   events.add({ emit: (e: RunEvent) => void (e.type === 'task' && taskEvents++) });
   const connector = new CountingConnector(
-    new SshConnector({ ...(khPer ? {} : { knownHostsFile: knownHosts }), acceptNewHostKeys: false, connectTimeoutMs: 10_000, agentSocket: '', log: (m) => events.debug(m) }, forks),
+    new SshConnector(
+      { ...(khPer ? {} : { knownHostsFile: knownHosts }), acceptNewHostKeys: false, connectTimeoutMs: 10_000, agentSocket: '', log: (m) => events.debug(m) },
+      forks,
+    ),
     experiments.includes('nobatch'),
   );
   const abort = new AbortController();
@@ -228,7 +238,10 @@ async function main(): Promise<void> {
   const problems: string[] = [];
   const recap = { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 };
   for (const r of run.recap.values()) for (const k of Object.keys(recap) as Array<keyof typeof recap>) recap[k] += r[k];
-  if (pr.done.length !== hosts) problems.push(`play done on ${pr.done.length}/${hosts} hosts (failed ${pr.failed.length}, unreachable ${pr.unreachable.length}${pr.stopReason ? `, ${pr.stopReason}` : ''})`);
+  if (pr.done.length !== hosts)
+    problems.push(
+      `play done on ${pr.done.length}/${hosts} hosts (failed ${pr.failed.length}, unreachable ${pr.unreachable.length}${pr.stopReason ? `, ${pr.stopReason}` : ''})`,
+    );
   if (recap.changed || recap.failed || recap.unreachable) problems.push(`recap: ${JSON.stringify(recap)} (a no-change run has only ok)`);
   if (st.unexpected) problems.push(`${st.unexpected} unexpected commands reached the fake hosts`);
   const handshakesServer = st.handshakes.reduce((a, b) => a + b, 0);

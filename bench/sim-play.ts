@@ -175,7 +175,8 @@ function unquoteWord(w: string): string | undefined {
   return w.slice(1, -1).replace(/'\\''/g, "'");
 }
 
-const BATCH_PART = /^sh -c ('(?:[^']|'\\'')*'|[A-Za-z0-9_@%+=:,./-]+) <\/dev\/null; r=\$\?; printf '\\n%s %s\\n' @@kha-([A-Za-z0-9]+):rc "\$r"; printf '\\n%s\\n' @@kha-\2:end >&2$/gm;
+const BATCH_PART =
+  /^sh -c ('(?:[^']|'\\'')*'|[A-Za-z0-9_@%+=:,./-]+) <\/dev\/null; r=\$\?; printf '\\n%s %s\\n' @@kha-([A-Za-z0-9]+):rc "\$r"; printf '\\n%s\\n' @@kha-\2:end >&2$/gm;
 
 /**
  * The fake host as a shell for kha's batched probes (src/transport/batch.ts): each part of the
@@ -219,7 +220,10 @@ export function simAnswers(i: number): Map<string, CannedResult> {
     m.set(wire(probeScript(f.path, false)), ok(`regular file|${f.mode.toString(8)}|root|root\n${sha256(f.content)}  ${f.path}\n`));
   }
   for (const s of SERVICES) {
-    m.set(wire(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(`${s}.service`)}`), ok('LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'));
+    m.set(
+      wire(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(`${s}.service`)}`),
+      ok('LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n'),
+    );
   }
   return m;
 }

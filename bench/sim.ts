@@ -38,7 +38,18 @@ export interface SimSection {
 function runClient(c: SimConfig, delayMs: number, extra: { nodeArgs?: string[] } = {}): Promise<SimResult> {
   const dir = scratch('simrun');
   const out = path.join(dir, 'result.json');
-  const args = [...(extra.nodeArgs ?? []), path.join(BENCH_JS_DIR, 'sim-client.js'), '--hosts', String(c.hosts), '--forks', String(c.forks), '--delay', String(delayMs), '--out', out];
+  const args = [
+    ...(extra.nodeArgs ?? []),
+    path.join(BENCH_JS_DIR, 'sim-client.js'),
+    '--hosts',
+    String(c.hosts),
+    '--forks',
+    String(c.forks),
+    '--delay',
+    String(delayMs),
+    '--out',
+    out,
+  ];
   if (c.experiment) args.push('--experiment', c.experiment);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });

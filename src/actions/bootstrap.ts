@@ -48,7 +48,9 @@ export function nextSteps(s: HaSettings): string[] {
       `then on ${others.join(', ')}, one at a time: kubeadm join ${ep} --control-plane --token <token> --discovery-token-ca-cert-hash sha256:<hash> --certificate-key <key>   (kubeadm init prints this line)`,
     );
   }
-  lines.push(`${ep} reaches each apiserver about 1 s after it answers ${s.apiserverHealthPath}; kha status shows the backends come up (the VIP does not move meanwhile)`);
+  lines.push(
+    `${ep} reaches each apiserver about 1 s after it answers ${s.apiserverHealthPath}; kha status shows the backends come up (the VIP does not move meanwhile)`,
+  );
   return lines;
 }
 

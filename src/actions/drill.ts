@@ -63,7 +63,14 @@ async function holders(run: RunContext, s: HaSettings, among: string[]): Promise
   return res.filter((x): x is string => x !== null);
 }
 
-export async function drill(run: RunContext, s: HaSettings, mode: DrillMode, rounds: number, onRound?: (r: DrillRound) => void, breakLock = false): Promise<DrillRound[]> {
+export async function drill(
+  run: RunContext,
+  s: HaSettings,
+  mode: DrillMode,
+  rounds: number,
+  onRound?: (r: DrillRound) => void,
+  breakLock = false,
+): Promise<DrillRound[]> {
   const out: DrillRound[] = [];
   // a drill stops services on purpose: never while another kha run changes these hosts
   const release = await acquireLocks(run, s.lbHosts, { command: 'drill', breakLock });
@@ -75,19 +82,40 @@ export async function drill(run: RunContext, s: HaSettings, mode: DrillMode, rou
   return out;
 }
 
-async function drillRounds(run: RunContext, s: HaSettings, mode: DrillMode, rounds: number, out: DrillRound[], onRound?: (r: DrillRound) => void): Promise<void> {
+async function drillRounds(
+  run: RunContext,
+  s: HaSettings,
+  mode: DrillMode,
+  rounds: number,
+  out: DrillRound[],
+  onRound?: (r: DrillRound) => void,
+): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     const before = await status(run, s);
     const problem = healthProblem(before);
     if (problem) {
-      throw new KhaError(`the cluster is not healthy, so no drill: ${problem}; run kha status, fix it (kha up), and try again`, { code: 'E_UNHEALTHY', exit: ExitCode.unhealthy });
+      throw new KhaError(`the cluster is not healthy, so no drill: ${problem}; run kha status, fix it (kha up), and try again`, {
+        code: 'E_UNHEALTHY',
+        exit: ExitCode.unhealthy,
+      });
     }
     const holder = before.holders[0]!;
     const others = s.lbHosts.filter((h) => h !== holder);
     const svc = servicesFor(mode);
     const conn = await run.connector.get(run.host(holder));
     const budget = drillBudgetMs(s, mode);
-    const result: DrillRound = { round, mode, holderBefore: holder, newHolder: null, vipMovedMs: null, frontendAfterMoveMs: null, settledMs: null, holderAfter: null, budgetMs: budget, withinBudget: false };
+    const result: DrillRound = {
+      round,
+      mode,
+      holderBefore: holder,
+      newHolder: null,
+      vipMovedMs: null,
+      frontendAfterMoveMs: null,
+      settledMs: null,
+      holderAfter: null,
+      budgetMs: budget,
+      withinBudget: false,
+    };
     run.events.info(`round ${round}: stopping ${svc.join(' and ')} on the holder ${holder}`);
     let stopped = false;
     try {
@@ -123,8 +151,16 @@ async function drillRounds(run: RunContext, s: HaSettings, mode: DrillMode, roun
         // always restore, whatever happened above (also after Ctrl-C)
         const t2 = Date.now();
         const order = mode === 'host' ? ['haproxy', 'keepalived'] : svc;
-        const r = await conn.exec({ script: `systemctl start ${order.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 60_000 }).catch((e) => ({ code: 1, stderr: describeError(e), stdout: '', signal: null }));
-        if (r.code !== 0) run.events.emit({ type: 'message', level: 'error', text: `${holder}: could not restart ${order.join(' and ')}: ${r.stderr.trim()}; start them by hand`, host: holder });
+        const r = await conn
+          .exec({ script: `systemctl start ${order.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 60_000 })
+          .catch((e) => ({ code: 1, stderr: describeError(e), stdout: '', signal: null }));
+        if (r.code !== 0)
+          run.events.emit({
+            type: 'message',
+            level: 'error',
+            text: `${holder}: could not restart ${order.join(' and ')}: ${r.stderr.trim()}; start them by hand`,
+            host: holder,
+          });
         else run.events.info(`restored ${order.join(' and ')} on ${holder}`);
         // settled: one holder, and with preemption (the default) the primary has taken it back
         const wanted = s.nopreempt ? null : s.primary;
@@ -146,10 +182,16 @@ async function drillRounds(run: RunContext, s: HaSettings, mode: DrillMode, roun
     out.push(result);
     onRound?.(result);
     if (!result.newHolder) {
-      throw new KhaError(`round ${round}: the VIP did not move off ${holder} after ${mode} failed; check keepalived's journal on the other hosts (kha status)`, { code: 'E_NO_FAILOVER' });
+      throw new KhaError(
+        `round ${round}: the VIP did not move off ${holder} after ${mode} failed; check keepalived's journal on the other hosts (kha status)`,
+        { code: 'E_NO_FAILOVER' },
+      );
     }
     if (result.settledMs === null) {
-      throw new KhaError(`round ${round}: the cluster did not settle after restoring ${holder}; see kha status`, { code: 'E_NOT_SETTLED', exit: ExitCode.unhealthy });
+      throw new KhaError(`round ${round}: the cluster did not settle after restoring ${holder}; see kha status`, {
+        code: 'E_NOT_SETTLED',
+        exit: ExitCode.unhealthy,
+      });
     }
   }
 }

@@ -309,7 +309,14 @@ async function takeLocks(ls: LockSession, content: string): Promise<{ taken: str
       } catch (err) {
         if (ls.handOver(h, err)) return;
         const why = describeError(err).replace(`${h}: `, '');
-        errors.push(new KhaError(`${h}: cannot take the lock ${ls.path}: ${why}`, { code: 'E_LOCK', exit: ExitCode.preflight, host: h, fatal: err instanceof KhaError && err.fatal }));
+        errors.push(
+          new KhaError(`${h}: cannot take the lock ${ls.path}: ${why}`, {
+            code: 'E_LOCK',
+            exit: ExitCode.preflight,
+            host: h,
+            fatal: err instanceof KhaError && err.fatal,
+          }),
+        );
       }
     }),
   );
@@ -327,7 +334,10 @@ function releaser(ls: LockSession, taken: string[], content: string): () => Prom
       taken.map(async (h) => {
         if (run.unreachable.has(h)) {
           // a host lost during the run: reconnecting (with retries) would only delay the report
-          run.events.warn(`could not remove our lock ${path} on ${h}: the host became unreachable during the run; ${path} is gone after a reboot, otherwise the next run needs --break-lock`, h);
+          run.events.warn(
+            `could not remove our lock ${path} on ${h}: the host became unreachable during the run; ${path} is gone after a reboot, otherwise the next run needs --break-lock`,
+            h,
+          );
           return;
         }
         try {
@@ -337,7 +347,10 @@ function releaser(ls: LockSession, taken: string[], content: string): () => Prom
             run.events.warn(`the lock on ${h} is no longer ours (broken by another run?); left it in place`, h);
             return;
           }
-          run.events.warn(`could not remove our lock ${path} on ${h} (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`}); the next run will need --break-lock`, h);
+          run.events.warn(
+            `could not remove our lock ${path} on ${h} (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code ?? r.signal}`}); the next run will need --break-lock`,
+            h,
+          );
         } catch (err) {
           run.events.warn(`could not remove our lock ${path} on ${h}: ${describeError(err)}; the next run will need --break-lock`, h);
         }

@@ -40,7 +40,9 @@ function expectHolder(st: MembersState) {
   return async (hosts: string[]) => {
     const hs = await vipHolders(st);
     if (hs.length !== 1 || hs[0] !== st.holder) {
-      throw new KhaError(`the VIP moved while updating ${hosts.join(', ')}: now on ${hs.join(' and ') || 'no host'}, was on ${st.holder}`, { code: 'E_VIP_MOVED' });
+      throw new KhaError(`the VIP moved while updating ${hosts.join(', ')}: now on ${hs.join(' and ') || 'no host'}, was on ${st.holder}`, {
+        code: 'E_VIP_MOVED',
+      });
     }
     const conn = await st.run.connector.get(st.run.host(st.holder!));
     const r = await conn.exec({ script: tcpConnectScript(st.s.vip, st.s.frontendPort, 2) });
@@ -66,10 +68,13 @@ async function updateMembers(st: MembersState, hosts: string[]): Promise<void> {
 
 function requireOneHolder(st: MembersState, holders: string[]): void {
   if (holders.length !== 1) {
-    throw new KhaError(holders.length ? `split brain: ${holders.join(' and ')} hold the VIP; fix it first (kha status)` : `no host holds the VIP ${st.s.vip}; run kha up first`, {
-      code: 'E_UNHEALTHY',
-      exit: ExitCode.unhealthy,
-    });
+    throw new KhaError(
+      holders.length ? `split brain: ${holders.join(' and ')} hold the VIP; fix it first (kha status)` : `no host holds the VIP ${st.s.vip}; run kha up first`,
+      {
+        code: 'E_UNHEALTHY',
+        exit: ExitCode.unhealthy,
+      },
+    );
   }
   st.holder = holders[0]!;
 }
@@ -107,8 +112,12 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
       run: async (st) => {
         await preflight(st);
         const old = st.before.lbHosts;
-        requireOneHolder(st, st.holders.filter((h) => old.includes(h)));
-        if (st.holders.includes(name)) throw new KhaError(`${name} already holds the VIP ${st.s.vip}; it cannot join as a backup`, { code: 'E_PREFLIGHT', exit: ExitCode.preflight });
+        requireOneHolder(
+          st,
+          st.holders.filter((h) => old.includes(h)),
+        );
+        if (st.holders.includes(name))
+          throw new KhaError(`${name} already holds the VIP ${st.s.vip}; it cannot join as a backup`, { code: 'E_PREFLIGHT', exit: ExitCode.preflight });
       },
     },
     {
@@ -119,7 +128,7 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
         await playOrThrow(st, {
           name: `add ${name}`,
           hosts: [name],
-          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(), FLUSH_HANDLERS, checkPassing(st)],
+          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(), FLUSH_HANDLERS, checkPassing()],
           handlers: haHandlers(),
           afterBatch: expectHolder(st),
         });
@@ -129,7 +138,10 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
     {
       title: 'Update the other hosts (haproxy backends, VRRP peers) in batches, with reloads',
       run: async (st) => {
-        await updateMembers(st, st.s.lbHosts.filter((h) => h !== name));
+        await updateMembers(
+          st,
+          st.s.lbHosts.filter((h) => h !== name),
+        );
       },
     },
     NODE_PROXY_PHASE,
@@ -236,7 +248,9 @@ export async function changeMembers(
   } finally {
     if (!st.inventoryWritten && !st.inventoryError && !run.check && Object.keys(st.hostStates).length) {
       run.events.warn(
-        `${opts.file} was NOT changed. Host states: ${Object.entries(st.hostStates).map(([h, v]) => `${h}: ${v}`).join('; ')}. Fix the cause and run the same command again.`,
+        `${opts.file} was NOT changed. Host states: ${Object.entries(st.hostStates)
+          .map(([h, v]) => `${h}: ${v}`)
+          .join('; ')}. Fix the cause and run the same command again.`,
       );
     }
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });

@@ -19,7 +19,6 @@ import { playOrThrow, type UpState } from './rollout.js';
 /** how long a batch's nodes may take to answer through their new proxy */
 const PROXY_READY_TIMEOUT_MS = 30_000;
 
-
 /** Connect to and gather facts of `hosts` (cached per run); unreachable hosts stop the phase before any change. */
 async function gather(run: RunContext, hosts: string[], what: string): Promise<void> {
   const todo = hosts.filter((h) => !run.facts.has(h) && run.alive(h));
@@ -29,11 +28,27 @@ async function gather(run: RunContext, hosts: string[], what: string): Promise<v
     const h = todo[i]!;
     if (r.status === 'rejected') {
       run.markUnreachable(h, r.reason);
-      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'unreachable', error: describeError(r.reason), ms: 0, check: run.check });
+      run.events.emit({
+        type: 'task',
+        host: h,
+        task: 'connect and gather facts',
+        status: 'unreachable',
+        error: describeError(r.reason),
+        ms: 0,
+        check: run.check,
+      });
       bad.push({ host: h, err: r.reason });
     } else {
       run.count(h, 'ok');
-      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'ok', why: `${r.value.os.prettyName}, ${r.value.pkgMgr ?? 'no package manager'}`, ms: 0, check: run.check });
+      run.events.emit({
+        type: 'task',
+        host: h,
+        task: 'connect and gather facts',
+        status: 'ok',
+        why: `${r.value.os.prettyName}, ${r.value.pkgMgr ?? 'no package manager'}`,
+        ms: 0,
+        check: run.check,
+      });
     }
   });
   const gone = [...bad.map((b) => b.host), ...hosts.filter((h) => run.unreachable.has(h) && !bad.some((b) => b.host === h))];
@@ -56,7 +71,12 @@ export function nodePreflightErrors(s: HaSettings, facts: Record<string, Facts>)
     if (!f.systemd) errors.push(`${n}: systemd is not running; kha runs the node-local proxy as a systemd service`);
     const port = nodeListenPort(s, n);
     const busy = f.listening.find(
-      (l) => l.port === port && ['127.0.0.1', '0.0.0.0', '*', '::', ''].includes(l.address) && l.process !== undefined && l.process !== 'haproxy' && l.process !== 'nginx',
+      (l) =>
+        l.port === port &&
+        ['127.0.0.1', '0.0.0.0', '*', '::', ''].includes(l.address) &&
+        l.process !== undefined &&
+        l.process !== 'haproxy' &&
+        l.process !== 'nginx',
     );
     if (busy) {
       errors.push(
@@ -79,9 +99,12 @@ export async function nodePreflight(st: UpState): Promise<void> {
   const errors = nodePreflightErrors(s, Object.fromEntries([...run.facts.entries()]));
   if (errors.length) {
     for (const e of errors) run.events.emit({ type: 'message', level: 'error', text: e });
-    throw new PreflightError(errors.length === 1 ? `preflight: ${errors[0]}` : `node preflight found ${errors.length} problems (listed above), first: ${errors[0]}`, {
-      suggestions: ['nothing was changed on the nodes; fix the cause and run the command again'],
-    });
+    throw new PreflightError(
+      errors.length === 1 ? `preflight: ${errors[0]}` : `node preflight found ${errors.length} problems (listed above), first: ${errors[0]}`,
+      {
+        suggestions: ['nothing was changed on the nodes; fix the cause and run the command again'],
+      },
+    );
   }
 }
 
@@ -117,11 +140,17 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
   );
   if (failed.length) {
     if (st.result?.bootstrap) {
-      throw new KhaError(`the node-local ${s.nodeProxy} does not accept connections on 127.0.0.1 on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check it there (journalctl -u ${s.nodeProxy})`, { code: 'E_NODE_PROXY' });
+      throw new KhaError(
+        `the node-local ${s.nodeProxy} does not accept connections on 127.0.0.1 on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check it there (journalctl -u ${s.nodeProxy})`,
+        { code: 'E_NODE_PROXY' },
+      );
     }
-    throw new KhaError(`no apiserver answers through the node-local proxy on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check ${s.nodeProxy} there (journalctl -u ${s.nodeProxy})`, {
-      code: 'E_NODE_PROXY',
-    });
+    throw new KhaError(
+      `no apiserver answers through the node-local proxy on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check ${s.nodeProxy} there (journalctl -u ${s.nodeProxy})`,
+      {
+        code: 'E_NODE_PROXY',
+      },
+    );
   }
 }
 

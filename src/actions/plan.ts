@@ -27,7 +27,9 @@ export function changeTitles(planned: readonly PlannedTask[]): string[] {
 }
 
 export function planSummary(plan: Record<string, string[]>, extra: string[] = []): string[] {
-  const lines = Object.entries(plan).map(([h, c]) => (c.length ? `${h}: ${c.length} change${c.length > 1 ? 's' : ''}: ${c.join('; ')}` : `${h}: nothing to change`));
+  const lines = Object.entries(plan).map(([h, c]) =>
+    c.length ? `${h}: ${c.length} change${c.length > 1 ? 's' : ''}: ${c.join('; ')}` : `${h}: nothing to change`,
+  );
   return [...lines, ...extra];
 }
 
@@ -37,5 +39,6 @@ export async function showAndConfirm(run: RunContext, plan: Record<string, strin
   for (const l of summary) run.events.info(l);
   const changes = Object.values(plan).some((c) => c.length > 0);
   if (!changes || run.check || !confirm) return;
-  if (!(await confirm(summary))) throw new KhaError('cancelled at the confirmation prompt; nothing was changed', { code: 'E_CANCELLED', exit: ExitCode.cancelled });
+  if (!(await confirm(summary)))
+    throw new KhaError('cancelled at the confirmation prompt; nothing was changed', { code: 'E_CANCELLED', exit: ExitCode.cancelled });
 }

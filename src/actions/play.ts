@@ -110,25 +110,23 @@ export function playbookPhases(plays: readonly Play[]): Phase<PlaybookState>[] {
         await showAndConfirm(st.run, plan, st.opts.confirm, notes);
       },
     },
-    ...plays.map(
-      (p, i): Phase<PlaybookState> => ({
-        title: `play: ${p.name}`,
-        shouldRun: (st) => !st.stopped,
-        run: async (st) => {
-          const res = await runPlay(st.run, st.plays[i]!);
-          st.results.push(res);
-          if (res.stopped) {
-            st.stopped = true;
-            const list = (hs: string[]) => hs.join(', ') || 'none';
-            st.run.events.emit({
-              type: 'message',
-              level: 'error',
-              text: `${p.name}: stopped: ${res.stopReason}; done: ${list(res.done)}; failed: ${list(res.failed)}; unreachable: ${list(res.unreachable)}; untouched: ${list(res.untouched)}`,
-            });
-          }
-        },
-      }),
-    ),
+    ...plays.map((p, i): Phase<PlaybookState> => ({
+      title: `play: ${p.name}`,
+      shouldRun: (st) => !st.stopped,
+      run: async (st) => {
+        const res = await runPlay(st.run, st.plays[i]!);
+        st.results.push(res);
+        if (res.stopped) {
+          st.stopped = true;
+          const list = (hs: string[]) => hs.join(', ') || 'none';
+          st.run.events.emit({
+            type: 'message',
+            level: 'error',
+            text: `${p.name}: stopped: ${res.stopReason}; done: ${list(res.done)}; failed: ${list(res.failed)}; unreachable: ${list(res.unreachable)}; untouched: ${list(res.untouched)}`,
+          });
+        }
+      },
+    })),
   ];
 }
 

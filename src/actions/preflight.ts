@@ -7,7 +7,6 @@ import type { HostNet } from '../net/host-net.js';
 
 export type { HostNet } from '../net/host-net.js';
 
-
 export interface PreflightResult {
   errors: string[];
   warnings: string[];
@@ -34,21 +33,27 @@ export function preflightChecks(s: HaSettings, facts: Record<string, Facts>): Pr
 
     let iface = hs?.interface ? f.interfaces.find((i) => i.name === hs.interface) : undefined;
     if (hs?.interface && !iface) {
-      errors.push(`${name}: interface ${hs.interface} does not exist (found: ${f.interfaces.map((i) => i.name).join(', ') || 'none'}); set vrrp_interface to one of them or leave it unset`);
+      errors.push(
+        `${name}: interface ${hs.interface} does not exist (found: ${f.interfaces.map((i) => i.name).join(', ') || 'none'}); set vrrp_interface to one of them or leave it unset`,
+      );
       continue;
     }
     if (!iface) {
       iface = f.interfaces.find((i) => i.name !== 'lo' && i.ipv4.some((a) => a.address !== s.vip && inSubnet(s.vip, a.address, a.prefix)));
       if (!iface) {
-        const have = f.interfaces.flatMap((i) => i.ipv4.filter((a) => i.name !== 'lo').map((a) => `${i.name} ${a.address}/${a.prefix}`)).join(', ');
-        errors.push(`${name}: the VIP ${s.vip} is in no subnet of this host (${have || 'no IPv4 addresses'}); choose a free VIP in the masters' subnet, or set vrrp_interface`);
+        const have = f.interfaces.flatMap((i) => i.ipv4.filter(() => i.name !== 'lo').map((a) => `${i.name} ${a.address}/${a.prefix}`)).join(', ');
+        errors.push(
+          `${name}: the VIP ${s.vip} is in no subnet of this host (${have || 'no IPv4 addresses'}); choose a free VIP in the masters' subnet, or set vrrp_interface`,
+        );
         continue;
       }
     }
     const own = iface.ipv4.filter((a) => a.address !== s.vip);
     const inNet = own.find((a) => inSubnet(s.vip, a.address, a.prefix)) ?? own.find((a) => a.address === hs?.address);
     if (!inNet) {
-      errors.push(`${name}: the VIP ${s.vip} is outside the subnet of ${iface.name} (${own.map((a) => `${a.address}/${a.prefix}`).join(', ') || 'no address'}); choose a VIP in that subnet`);
+      errors.push(
+        `${name}: the VIP ${s.vip} is outside the subnet of ${iface.name} (${own.map((a) => `${a.address}/${a.prefix}`).join(', ') || 'no address'}); choose a VIP in that subnet`,
+      );
       continue;
     }
     if (!iface.up) errors.push(`${name}: interface ${iface.name} is down; bring it up before kha up`);
@@ -59,7 +64,9 @@ export function preflightChecks(s: HaSettings, facts: Record<string, Facts>): Pr
     const haproxyActive = f.services.haproxy?.active === 'active';
     const busy = f.listening.find((l) => l.port === s.frontendPort && l.process !== 'haproxy' && !(l.process === undefined && haproxyActive));
     if (busy) {
-      errors.push(`${name}: port ${s.frontendPort} is already in use${busy.process ? ` by ${busy.process}` : ''}; set frontend_port to a free port or stop that service`);
+      errors.push(
+        `${name}: port ${s.frontendPort} is already in use${busy.process ? ` by ${busy.process}` : ''}; set frontend_port to a free port or stop that service`,
+      );
     }
   }
 

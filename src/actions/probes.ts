@@ -77,7 +77,8 @@ export function tcpConnectScript(addr: string, port: number, seconds = 2): strin
  * on most hosts): `show stat` as CSV.
  */
 export function haproxyStatScript(socket: string): string {
-  const perl = 'use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "stats socket $ARGV[0]: $!\\n"; print $s "show stat\\n"; print while <$s>;';
+  const perl =
+    'use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "stats socket $ARGV[0]: $!\\n"; print $s "show stat\\n"; print while <$s>;';
   return `perl -e ${quote(perl)} ${quote(socket)}`;
 }
 

@@ -57,7 +57,16 @@ export interface UpResult {
   frontendPort: number;
   holder: string | null;
   endpoint: string;
-  hosts: Array<{ name: string; address: string; interface: string; priority: number; primary: boolean; holdsVip: boolean; backendsUp?: number; backendsTotal?: number }>;
+  hosts: Array<{
+    name: string;
+    address: string;
+    interface: string;
+    priority: number;
+    primary: boolean;
+    holdsVip: boolean;
+    backendsUp?: number;
+    backendsTotal?: number;
+  }>;
   changed: boolean;
   /** apiservers haproxy on the holder counts up */
   apiserversUp: number;
@@ -75,22 +84,41 @@ export async function connectAndGather(run: RunContext, hosts: string[]): Promis
     const h = hosts[i]!;
     if (r.status === 'rejected') {
       run.markUnreachable(h, r.reason);
-      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'unreachable', error: describeError(r.reason), ms: 0, check: run.check });
+      run.events.emit({
+        type: 'task',
+        host: h,
+        task: 'connect and gather facts',
+        status: 'unreachable',
+        error: describeError(r.reason),
+        ms: 0,
+        check: run.check,
+      });
       bad.push(h);
     } else {
       run.count(h, 'ok');
       const f = r.value;
-      run.events.emit({ type: 'task', host: h, task: 'connect and gather facts', status: 'ok', why: `${f.os.prettyName}, ${f.pkgMgr ?? 'no package manager'}`, ms: 0, check: run.check });
+      run.events.emit({
+        type: 'task',
+        host: h,
+        task: 'connect and gather facts',
+        status: 'ok',
+        why: `${f.os.prettyName}, ${f.pkgMgr ?? 'no package manager'}`,
+        ms: 0,
+        check: run.check,
+      });
     }
   });
   if (bad.length) {
     const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     const fatal = first.reason instanceof KhaError && first.reason.fatal;
-    throw new KhaError(`${bad.length === 1 ? `${bad[0]} is` : `${bad.join(', ')} are`} unreachable: ${describeError(first.reason).replace(new RegExp(`^${bad[0]}: `), '')}; nothing was changed on any host`, {
-      code: 'E_UNREACHABLE',
-      exit: ExitCode.unreachable,
-      fatal,
-    });
+    throw new KhaError(
+      `${bad.length === 1 ? `${bad[0]} is` : `${bad.join(', ')} are`} unreachable: ${describeError(first.reason).replace(new RegExp(`^${bad[0]}: `), '')}; nothing was changed on any host`,
+      {
+        code: 'E_UNREACHABLE',
+        exit: ExitCode.unreachable,
+        fatal,
+      },
+    );
   }
 }
 

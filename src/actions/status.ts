@@ -173,7 +173,10 @@ export function renderStatusTable(r: StatusReport): string {
     h.backendsTotal === null ? '-' : `${h.backendsUp}/${h.backendsTotal}${h.backendsDown.length ? ` (down: ${h.backendsDown.join(',')})` : ''}`,
     h.drift.length ? h.drift.map((p) => p.split('/').pop()).join(',') : h.reachable ? 'none' : '-',
   ]);
-  const lines = [`VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`, ...alignColumns(head, rows)];
+  const lines = [
+    `VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`,
+    ...alignColumns(head, rows),
+  ];
   for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(`${h.name}: ${h.error}`);
   if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
   for (const p of r.certProblems) lines.push(`warning: ${p}`);

@@ -126,13 +126,21 @@ class PlanPhase implements Phase<UpState> {
     const changes = await planHosts(st.run, st.s.lbHosts, [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks()]);
     const anyChange = Object.values(changes).some((c) => c.length > 0);
     if (st.holders.length > 1 && !anyChange) {
-      throw new KhaError(`split brain: ${st.holders.join(' and ')} all hold the VIP ${st.s.vip}, and every config is as it should be: VRRP adverts are not getting through (multicast blocked? allow IP protocol 112 or set vrrp_unicast: true)`, {
-        code: 'E_SPLIT_BRAIN',
-        exit: ExitCode.unhealthy,
-      });
+      throw new KhaError(
+        `split brain: ${st.holders.join(' and ')} all hold the VIP ${st.s.vip}, and every config is as it should be: VRRP adverts are not getting through (multicast blocked? allow IP protocol 112 or set vrrp_unicast: true)`,
+        {
+          code: 'E_SPLIT_BRAIN',
+          exit: ExitCode.unhealthy,
+        },
+      );
     }
     const breaking = await vrrpBreakingChange(st, changes);
-    await showAndConfirm(st.run, changes, st.opts.confirm, breaking ? ['note: this VRRP change restarts keepalived on every other host at once, right after the primary'] : []);
+    await showAndConfirm(
+      st.run,
+      changes,
+      st.opts.confirm,
+      breaking ? ['note: this VRRP change restarts keepalived on every other host at once, right after the primary'] : [],
+    );
     const vrrp = vrrpSituation(st, changes, breaking);
     if (vrrp.kind === 'converged') st.run.events.info(vrrp.why);
     this.found = { changes, vrrp };
@@ -170,7 +178,9 @@ export function vrrpSignatureScript(path: string): string {
 
 /** Does the new keepalived.conf break VRRP between old and new peers on any running host? */
 async function vrrpBreakingChange(st: UpState, changes: Record<string, string[]>): Promise<boolean> {
-  const hosts = st.s.lbHosts.filter((h) => st.run.facts.get(h)?.services.keepalived?.active === 'active' && (changes[h] ?? []).some((t) => t.includes(KEEPALIVED_CONF)));
+  const hosts = st.s.lbHosts.filter(
+    (h) => st.run.facts.get(h)?.services.keepalived?.active === 'active' && (changes[h] ?? []).some((t) => t.includes(KEEPALIVED_CONF)),
+  );
   const found = await Promise.all(
     hosts.map(async (h) => {
       const conn = await st.run.connector.get(st.run.host(h));
@@ -232,7 +242,8 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
     if (pf.holders.length === 0) {
       const r = await conn.exec({ script: vipAnswersScript(s.vip, n.iface) }, { become: true, timeoutMs: 10_000 });
       const mac = parseVipAnswers(r.stdout);
-      if (mac) errors.push(`the VIP ${s.vip} already answers on the network (MAC ${mac}) and none of ${s.lbHosts.join(', ')} holds it; choose a free address for vip`);
+      if (mac)
+        errors.push(`the VIP ${s.vip} already answers on the network (MAC ${mac}) and none of ${s.lbHosts.join(', ')} holds it; choose a free address for vip`);
     }
     // nobody else advertises our VRID (the field notes' "bogus VRRP packet"): listen before the first start
     if (keepalivedActive.length === 0) {
@@ -240,21 +251,29 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
       run.events.info(`listening ${seconds} s for VRRP adverts with virtual_router_id ${s.virtualRouterId} on ${probeHost} ${n.iface}`);
       const r = await conn.exec({ script: vrrpListenScript(n.address, seconds) }, { become: true, timeoutMs: (seconds + 10) * 1000 });
       if (r.code !== 0 && !r.stdout.trim()) {
-        run.events.warn(`could not listen for VRRP on ${probeHost} (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code}`}); the VRID collision check was skipped`, probeHost);
+        run.events.warn(
+          `could not listen for VRRP on ${probeHost} (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code}`}); the VRID collision check was skipped`,
+          probeHost,
+        );
       } else {
         const ours = Object.values(pf.net).map((x) => x.address);
         const others = vridCollisions(parseVrrpListen(r.stdout), s.virtualRouterId, ours);
         if (others.length) {
-          errors.push(`another VRRP router (${others.join(', ')}) already advertises virtual_router_id ${s.virtualRouterId} on this segment; set virtual_router_id to an unused value (1..255)`);
+          errors.push(
+            `another VRRP router (${others.join(', ')}) already advertises virtual_router_id ${s.virtualRouterId} on this segment; set virtual_router_id to an unused value (1..255)`,
+          );
         }
       }
     }
   }
   if (errors.length) {
     for (const e of errors) run.events.emit({ type: 'message', level: 'error', text: e });
-    throw new PreflightError(errors.length === 1 ? `preflight: ${errors[0]}` : `preflight found ${errors.length} problems (listed above), first: ${errors[0]}`, {
-      suggestions: ['nothing was changed on any host; fix the cause and run the command again'],
-    });
+    throw new PreflightError(
+      errors.length === 1 ? `preflight: ${errors[0]}` : `preflight found ${errors.length} problems (listed above), first: ${errors[0]}`,
+      {
+        suggestions: ['nothing was changed on any host; fix the cause and run the command again'],
+      },
+    );
   }
 }
 
@@ -268,7 +287,8 @@ export function vipWait(st: UpState, host: string) {
       until: (r: { stdout: string }) => holdsVip(r.stdout, st.s.vip),
       timeoutMs: st.s.vipWaitTimeoutSec * 1000,
       intervalMs: 200,
-      onTimeout: async () => `interface ${n.iface}; keepalived journal:\n${await journalTail(await st.run.connector.get(st.run.host(host)), 'keepalived.service', 12)}`,
+      onTimeout: async () =>
+        `interface ${n.iface}; keepalived journal:\n${await journalTail(await st.run.connector.get(st.run.host(host)), 'keepalived.service', 12)}`,
     },
   };
 }
@@ -297,7 +317,7 @@ export function checkScriptState(out: string, name: string): 'good' | 'insecure'
   return new RegExp(`${name}.*(succeeded|now returning 0)`).test(journal) ? 'good' : 'pending';
 }
 
-export function checkPassing(st: UpState) {
+export function checkPassing() {
   const name = HAPROXY_TRACK_SCRIPT;
   return {
     module: waitForModule,
@@ -322,7 +342,7 @@ async function startPrimary(st: UpState): Promise<void> {
     name: `start ${p}`,
     hosts: [p],
     // restarts and reloads happen before the waits, so the waits see the new config running
-    tasks: [...startTasks(), FLUSH_HANDLERS, vipWait(st, p), checkPassing(st)],
+    tasks: [...startTasks(), FLUSH_HANDLERS, vipWait(st, p), checkPassing()],
     handlers: haHandlers(),
   });
 }
@@ -345,21 +365,25 @@ async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
   // whoever holds it must keep it
   const expected = st.run.check ? null : st.s.nopreempt ? ((await vipHolders(st))[0] ?? st.s.primary) : st.s.primary;
   if (vrrpBreaking) {
-    st.run.events.warn('this VRRP change (mode, router id, advert interval or auth) cannot be rolled: old and new hosts would not hear each other; the other hosts restart together');
+    st.run.events.warn(
+      'this VRRP change (mode, router id, advert interval or auth) cannot be rolled: old and new hosts would not hear each other; the other hosts restart together',
+    );
   }
   await playOrThrow(st, {
     name: 'start the others',
     hosts: others,
     serial: vrrpBreaking ? '100%' : st.opts.serial,
     maxFailPercentage: st.opts.maxFailPercentage ?? 0,
-    tasks: [...startTasks(), FLUSH_HANDLERS, checkPassing(st)],
+    tasks: [...startTasks(), FLUSH_HANDLERS, checkPassing()],
     handlers: haHandlers(),
     afterBatch: async (hosts) => {
       // give VRRP one advert interval to settle, then the VIP must still be where it was
       await sleep(st.s.advertInt * 1000);
       const holders = await vipHolders(st);
       if (holders.length !== 1 || holders[0] !== expected) {
-        throw new KhaError(`the VIP moved while starting ${hosts.join(', ')}: held by ${holders.join(' and ') || 'no host'}, expected ${expected}`, { code: 'E_VIP_MOVED' });
+        throw new KhaError(`the VIP moved while starting ${hosts.join(', ')}: held by ${holders.join(' and ') || 'no host'}, expected ${expected}`, {
+          code: 'E_VIP_MOVED',
+        });
       }
       st.run.events.info(`batch done: ${hosts.join(', ')} started; the VIP ${st.s.vip} is still on ${expected}`);
     },
@@ -370,9 +394,13 @@ async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
 export async function verify(st: UpState, opts: { checkScripts?: boolean } = {}): Promise<void> {
   const { s, run } = st;
   const holders = await vipHolders(st);
-  if (holders.length === 0) throw new KhaError(`no host holds the VIP ${s.vip}; see kha status and keepalived's journal`, { code: 'E_NO_HOLDER', exit: ExitCode.unhealthy });
+  if (holders.length === 0)
+    throw new KhaError(`no host holds the VIP ${s.vip}; see kha status and keepalived's journal`, { code: 'E_NO_HOLDER', exit: ExitCode.unhealthy });
   if (holders.length > 1) {
-    throw new KhaError(`split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}; VRRP adverts are not getting through (multicast blocked? try vrrp_unicast: true)`, { code: 'E_SPLIT_BRAIN', exit: ExitCode.unhealthy });
+    throw new KhaError(
+      `split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}; VRRP adverts are not getting through (multicast blocked? try vrrp_unicast: true)`,
+      { code: 'E_SPLIT_BRAIN', exit: ExitCode.unhealthy },
+    );
   }
   const holder = holders[0]!;
   // at once: VIP:frontend from every host, haproxy's backends on the holder and, when the start
@@ -390,11 +418,22 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
   );
   const statP = run.connector.get(run.host(holder)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }));
   const checks = opts.checkScripts
-    ? runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing(st)], maxFailPercentage: 0 }).then((r) => ({ r }), (err: unknown) => ({ err }))
+    ? runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing()], maxFailPercentage: 0 }).then(
+        (r) => ({ r }),
+        (err: unknown) => ({ err }),
+      )
     : undefined;
-  const [probes, stat, checked] = await Promise.all([frontend, statP.then((x) => ({ x }), (err: unknown) => ({ err })), checks]);
+  const [probes, stat, checked] = await Promise.all([
+    frontend,
+    statP.then(
+      (x) => ({ x }),
+      (err: unknown) => ({ err }),
+    ),
+    checks,
+  ]);
   const failedFrom = probes.filter(Boolean);
-  if (failedFrom.length) throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
+  if (failedFrom.length)
+    throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
   if (checked) {
     if ('err' in checked) throw checked.err;
     st.plays.push(checked.r);
@@ -409,16 +448,27 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
   const servers = parseHaproxyStat(stat.x.stdout).filter((b) => b.backend === HAPROXY_BACKEND);
   const missing = s.masters.filter((m) => !servers.some((b) => b.server === m));
   if (stat.x.code !== 0 || missing.length) {
-    throw new KhaError(`haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.x.stderr.trim() || 'stats socket').split('\n')[0]})`, { code: 'E_BACKENDS' });
+    throw new KhaError(
+      `haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.x.stderr.trim() || 'stats socket').split('\n')[0]})`,
+      { code: 'E_BACKENDS' },
+    );
   }
   const upNames = servers.filter((b) => b.status.startsWith('UP')).map((b) => b.server);
   const up = upNames.length;
   run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
   if (up === 0) {
     // greenfield (before kubeadm init) or a full outage: the expected state, not an error
-    run.events.info(`${BOOTSTRAP_LINE} (expected before kubeadm init): ${s.vip}:${s.frontendPort} accepts connections and reaches the first apiserver that starts; the VIP stays on ${holder}`);
+    run.events.info(
+      `${BOOTSTRAP_LINE} (expected before kubeadm init): ${s.vip}:${s.frontendPort} accepts connections and reaches the first apiserver that starts; the VIP stays on ${holder}`,
+    );
   } else {
-    if (up < servers.length) run.events.warn(`backends down: ${servers.filter((b) => !b.status.startsWith('UP')).map((b) => b.server).join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`);
+    if (up < servers.length)
+      run.events.warn(
+        `backends down: ${servers
+          .filter((b) => !b.status.startsWith('UP'))
+          .map((b) => b.server)
+          .join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`,
+      );
     const certs = await checkCertSans(await run.connector.get(run.host(holder)), s, upNames);
     for (const p of certs.problems) run.events.warn(p);
     if (certs.note) run.events.info(certs.note);

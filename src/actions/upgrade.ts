@@ -69,7 +69,12 @@ function upgradeTasks(st: UpgradeState): Task<any>[] {
               noStart: true,
               ...(st.opts.packages && !pinned ? { state: 'latest', updateCache: true } : {}),
               ...(pinned
-                ? { versions: { ...(s.keepalivedVersion ? { keepalived: s.keepalivedVersion } : {}), ...(s.haproxyVersion ? { haproxy: s.haproxyVersion } : {}) } }
+                ? {
+                    versions: {
+                      ...(s.keepalivedVersion ? { keepalived: s.keepalivedVersion } : {}),
+                      ...(s.haproxyVersion ? { haproxy: s.haproxyVersion } : {}),
+                    },
+                  }
                 : {}),
             },
             // a new binary only runs after a restart
@@ -85,8 +90,14 @@ async function checkBatch(st: UpgradeState, hosts: string[], expectOneHolder = t
   const { run, s } = st;
   for (const h of hosts) {
     const conn = await run.connector.get(run.host(h));
-    const r = await conn.exec({ script: `systemctl is-active keepalived haproxy; haproxy -c -q -f ${quote(HAPROXY_CFG)}` }, { become: true, timeoutMs: 20_000 });
-    if (r.code !== 0) throw new KhaError(`${h}: after the batch, services or config are not healthy: ${(r.stdout + r.stderr).trim().split('\n').join('; ')}`, { code: 'E_BATCH_CHECK' });
+    const r = await conn.exec(
+      { script: `systemctl is-active keepalived haproxy; haproxy -c -q -f ${quote(HAPROXY_CFG)}` },
+      { become: true, timeoutMs: 20_000 },
+    );
+    if (r.code !== 0)
+      throw new KhaError(`${h}: after the batch, services or config are not healthy: ${(r.stdout + r.stderr).trim().split('\n').join('; ')}`, {
+        code: 'E_BATCH_CHECK',
+      });
   }
   // VRRP settles within a few adverts
   let holders: string[] = [];
@@ -96,7 +107,10 @@ async function checkBatch(st: UpgradeState, hosts: string[], expectOneHolder = t
     await sleep(200);
   }
   if (expectOneHolder && holders.length !== 1) {
-    throw new KhaError(holders.length ? `split brain after the batch: ${holders.join(' and ')} hold the VIP` : 'no host holds the VIP after the batch', { code: 'E_BATCH_CHECK', exit: ExitCode.unhealthy });
+    throw new KhaError(holders.length ? `split brain after the batch: ${holders.join(' and ')} hold the VIP` : 'no host holds the VIP after the batch', {
+      code: 'E_BATCH_CHECK',
+      exit: ExitCode.unhealthy,
+    });
   }
   await frontendAnswers(st, holders[0]!);
 }
@@ -145,9 +159,15 @@ export function upgradePhases(): Phase<UpgradeState>[] {
       run: async (st) => {
         await preflight(st);
         const missing = st.s.lbHosts.filter((h) => !st.run.facts.get(h)?.packages.keepalived || !st.run.facts.get(h)?.packages.haproxy);
-        if (missing.length) throw new KhaError(`keepalived/haproxy are not installed on ${missing.join(', ')}; run kha up first`, { code: 'E_NOT_UP', exit: ExitCode.preflight });
+        if (missing.length)
+          throw new KhaError(`keepalived/haproxy are not installed on ${missing.join(', ')}; run kha up first`, { code: 'E_NOT_UP', exit: ExitCode.preflight });
         if (st.holders.length !== 1) {
-          throw new KhaError(st.holders.length ? `split brain: ${st.holders.join(' and ')} hold the VIP; fix it before upgrading (kha status)` : `no host holds the VIP ${st.s.vip}; run kha up to repair before upgrading`, { code: 'E_UNHEALTHY', exit: ExitCode.unhealthy });
+          throw new KhaError(
+            st.holders.length
+              ? `split brain: ${st.holders.join(' and ')} hold the VIP; fix it before upgrading (kha status)`
+              : `no host holds the VIP ${st.s.vip}; run kha up to repair before upgrading`,
+            { code: 'E_UNHEALTHY', exit: ExitCode.unhealthy },
+          );
         }
         st.report.holderBefore = st.holders[0]!;
       },
@@ -171,7 +191,9 @@ async function roll(st: UpgradeState): Promise<void> {
   }
   const order = upgradeOrder(changing, holder, (hs) => batches(st.opts.serial, hs, '--serial'));
   report.order = order;
-  run.events.info(`order: ${order.map((b) => `[${b.join(', ')}]`).join(' -> ')}${report.unchanged.length ? `; unchanged: ${report.unchanged.join(', ')}` : ''}`);
+  run.events.info(
+    `order: ${order.map((b) => `[${b.join(', ')}]`).join(' -> ')}${report.unchanged.length ? `; unchanged: ${report.unchanged.join(', ')}` : ''}`,
+  );
   if (run.check) {
     // plan only: show what would change on each host
     await runPlay(run, { name: 'upgrade (check)', hosts: changing, tasks, handlers });
@@ -184,7 +206,7 @@ async function roll(st: UpgradeState): Promise<void> {
     hosts: s.lbHosts,
     batches: order,
     planFirst: false,
-    tasks: [...tasks, FLUSH_HANDLERS, checkPassing(st)],
+    tasks: [...tasks, FLUSH_HANDLERS, checkPassing()],
     handlers,
     maxFailPercentage: st.opts.maxFailPercentage,
     beforeBatch: async (hosts) => {

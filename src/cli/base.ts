@@ -21,7 +21,9 @@ export const inventoryFlags = {
     summary: 'Ask for the sudo password once on the terminal (no echo); used for every become host without a password of its own.',
   }),
   forks: Flags.integer({ summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
-  'accept-new-host-keys': Flags.boolean({ summary: 'Trust and record the SSH host key of a host known_hosts has no line for (a changed key, or a new key type for a known host, is still refused).' }),
+  'accept-new-host-keys': Flags.boolean({
+    summary: 'Trust and record the SSH host key of a host known_hosts has no line for (a changed key, or a new key type for a known host, is still refused).',
+  }),
   'known-hosts': Flags.string({ summary: 'known_hosts file (default ~/.ssh/known_hosts).' }),
   'connect-timeout': Flags.integer({ summary: 'SSH connect timeout in seconds.', default: 10, min: 1 }),
 };
@@ -147,7 +149,9 @@ export abstract class KhaCommand extends Command {
         .filter((l) => l && !/^The following errors? occurred:?$/i.test(l) && !/^See more help with/i.test(l))
         .join('; ');
       const ctor = this.ctor as { flags?: Record<string, { char?: string }>; args?: Record<string, { description?: string }> };
-      process.stderr.write(`error: ${usageMessage(msg, this.id?.replace(/:/g, ' ') ?? '', ctor.flags ?? {}, ctor.args ?? {})}\n  try: kha ${this.id?.replace(/:/g, ' ') ?? ''} --help\n`);
+      process.stderr.write(
+        `error: ${usageMessage(msg, this.id?.replace(/:/g, ' ') ?? '', ctor.flags ?? {}, ctor.args ?? {})}\n  try: kha ${this.id?.replace(/:/g, ' ') ?? ''} --help\n`,
+      );
       return this.exit(ExitCode.usage);
     }
     return super.catch(err);

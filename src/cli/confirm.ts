@@ -8,7 +8,10 @@ export interface Terminal {
 }
 
 /** A y/N prompt on the terminal, or undefined (no prompt) with --yes, --check, --json or without a TTY. */
-export function terminalConfirm(flags: { yes?: boolean; check?: boolean; json?: boolean }, term: Terminal = { input: process.stdin, output: process.stdout }): Confirm | undefined {
+export function terminalConfirm(
+  flags: { yes?: boolean; check?: boolean; json?: boolean },
+  term: Terminal = { input: process.stdin, output: process.stdout },
+): Confirm | undefined {
   if (flags.yes || flags.check || flags.json || !term.input.isTTY || !term.output.isTTY) return undefined;
   return async () => {
     const rl = createInterface({ input: term.input, output: term.output, terminal: true });

@@ -47,9 +47,7 @@ export class SshConnector implements Connector {
   }
   async get(host: InventoryHost): Promise<Connection> {
     const spec = host.connection;
-    const c = await this.pool.get(
-      this.becomePassword && needsBecomePassword(spec) ? { ...spec, becomePassword: await this.becomePassword } : spec,
-    );
+    const c = await this.pool.get(this.becomePassword && needsBecomePassword(spec) ? { ...spec, becomePassword: await this.becomePassword } : spec);
     if (!this.events) return c;
     let t = this.traced.get(c);
     if (!t) this.traced.set(c, (t = traced(c, this.events)));
@@ -71,7 +69,15 @@ function traced(c: Connection, events: EventBus): Connection {
     async exec(cmd, opts) {
       const t0 = Date.now();
       const r = await c.exec(cmd, opts);
-      events.emit({ type: 'command', host: c.name, command: render(cmd), code: r.code, ms: Date.now() - t0, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(0, 4000) });
+      events.emit({
+        type: 'command',
+        host: c.name,
+        command: render(cmd),
+        code: r.code,
+        ms: Date.now() - t0,
+        stdout: r.stdout.slice(0, 4000),
+        stderr: r.stderr.slice(0, 4000),
+      });
       return r;
     },
     ...(c.execBatch
@@ -81,7 +87,15 @@ function traced(c: Connection, events: EventBus): Connection {
             const rs = await c.execBatch!(cmds, opts);
             const ms = Date.now() - t0;
             rs.forEach((r, i) =>
-              events.emit({ type: 'command', host: c.name, command: `(batch ${i + 1}/${cmds.length}) ${render(cmds[i]!)}`, code: r.code, ms, stdout: r.stdout.slice(0, 4000), stderr: r.stderr.slice(0, 4000) }),
+              events.emit({
+                type: 'command',
+                host: c.name,
+                command: `(batch ${i + 1}/${cmds.length}) ${render(cmds[i]!)}`,
+                code: r.code,
+                ms,
+                stdout: r.stdout.slice(0, 4000),
+                stderr: r.stderr.slice(0, 4000),
+              }),
             );
             return rs;
           },
@@ -171,12 +185,17 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
       st = statSync(file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new InputError(`${where}: ${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}; give the path of the private key, e.g. ~/.ssh/id_ed25519`);
+      throw new InputError(
+        `${where}: ${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}; give the path of the private key, e.g. ~/.ssh/id_ed25519`,
+      );
     }
-    if (st.isDirectory()) throw new InputError(`${where}: ${file} is a directory; give the path of the private key file in it, e.g. ${file.replace(/\/$/, '')}/id_ed25519`);
+    if (st.isDirectory())
+      throw new InputError(`${where}: ${file} is a directory; give the path of the private key file in it, e.g. ${file.replace(/\/$/, '')}/id_ed25519`);
     if (!st.isFile()) throw new InputError(`${where}: ${file} is not a regular file; give the path of the private key file`);
     if (st.mode & 0o077) {
-      throw new InputError(`${where}: permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')} for ${file} are too open (OpenSSH refuses such keys too); run chmod 600 ${quote(file)}`);
+      throw new InputError(
+        `${where}: permissions ${(st.mode & 0o777).toString(8).padStart(4, '0')} for ${file} are too open (OpenSSH refuses such keys too); run chmod 600 ${quote(file)}`,
+      );
     }
     try {
       accessSync(file, constants.R_OK);

@@ -3,9 +3,14 @@ import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rollou
 import { ExitCode, InputError } from '../errors.js';
 
 export default class AddMaster extends KhaCommand {
-  static override summary = 'Add a master to a live HA control plane: install it as a backup, then update every other host\'s backends in batches, without moving the VIP.';
-  static override description = 'The new host is validated like kha up validates hosts before anything changes. The inventory file gets the new host (comments and formatting kept) only when every host is consistent.';
-  static override examples = ['<%= config.bin %> add-master -i hosts.yaml --name m4 --host 10.0.0.14', '<%= config.bin %> add-master -i hosts.yaml --name m4 --host 10.0.0.14 --check --diff'];
+  static override summary =
+    "Add a master to a live HA control plane: install it as a backup, then update every other host's backends in batches, without moving the VIP.";
+  static override description =
+    'The new host is validated like kha up validates hosts before anything changes. The inventory file gets the new host (comments and formatting kept) only when every host is consistent.';
+  static override examples = [
+    '<%= config.bin %> add-master -i hosts.yaml --name m4 --host 10.0.0.14',
+    '<%= config.bin %> add-master -i hosts.yaml --name m4 --host 10.0.0.14 --check --diff',
+  ];
   static override flags = {
     ...inventoryFlags,
     ...outputFlags,
@@ -14,7 +19,7 @@ export default class AddMaster extends KhaCommand {
     host: Flags.string({ summary: 'Its IPv4 address (ansible_host).', required: true }),
     port: Flags.integer({ summary: 'Its SSH port (ansible_port).', min: 1, max: 65535 }),
     'ssh-user': Flags.string({ summary: 'Its SSH user (ansible_user), if it differs from the others.' }),
-    priority: Flags.integer({ summary: 'Its VRRP priority; must be below every other host\'s (default: below the lowest).', min: 1, max: 254 }),
+    priority: Flags.integer({ summary: "Its VRRP priority; must be below every other host's (default: below the lowest).", min: 1, max: 254 }),
     ...rolloutFlags,
     ...lockFlags,
   };
@@ -35,16 +40,21 @@ export default class AddMaster extends KhaCommand {
       const serial = parseSerialFlag(flags.serial);
       const { inv, settings: before } = await loadForRun(flags, io);
       const name = flags.name;
-      if (!HOST_NAME_RE.test(name)) throw new InputError(`--name: ${JSON.stringify(name)} is not a valid host name; use letters, digits, . _ - (starting with a letter or digit)`);
-      if (!isIPv4(flags.host)) throw new InputError(`--host: ${JSON.stringify(flags.host)} is not an IPv4 address; give the new master's address, e.g. 10.0.0.14`);
-      if (flags['ssh-user'] !== undefined && !USER_RE.test(flags['ssh-user'])) throw new InputError(`--ssh-user: ${JSON.stringify(flags['ssh-user'])} is not a valid user name`);
+      if (!HOST_NAME_RE.test(name))
+        throw new InputError(`--name: ${JSON.stringify(name)} is not a valid host name; use letters, digits, . _ - (starting with a letter or digit)`);
+      if (!isIPv4(flags.host))
+        throw new InputError(`--host: ${JSON.stringify(flags.host)} is not an IPv4 address; give the new master's address, e.g. 10.0.0.14`);
+      if (flags['ssh-user'] !== undefined && !USER_RE.test(flags['ssh-user']))
+        throw new InputError(`--ssh-user: ${JSON.stringify(flags['ssh-user'])} is not a valid user name`);
       if (inv.hosts.some((h) => h.name === name)) throw new InputError(`--name: ${name} is already a host of ${flags.inventory}; choose another name`);
       const taken = inv.hosts.find((h) => h.connection.address === flags.host && h.connection.port === (flags.port ?? 22));
       if (taken) throw new InputError(`--host: ${flags.host} is already the address of ${taken.name}; give the new master its own address`);
       if (flags.host === before.vip) throw new InputError(`--host: ${flags.host} is the VIP; give the new master its own address`);
       const minPrio = Math.min(...before.lbHosts.map((h) => before.hosts[h]!.priority));
       if (flags.priority !== undefined && flags.priority >= minPrio) {
-        throw new InputError(`--priority: ${flags.priority} is not below every other host's priority (lowest: ${minPrio}); a new master joins as a backup, so give it less than ${minPrio}`);
+        throw new InputError(
+          `--priority: ${flags.priority} is not below every other host's priority (lowest: ${minPrio}); a new master joins as a backup, so give it less than ${minPrio}`,
+        );
       }
       const src = inv.source;
       const groupPath = src?.groupPaths[before.mastersGroup];
@@ -64,7 +74,9 @@ export default class AddMaster extends KhaCommand {
       });
       const after = resolveSettings(newInv);
       if (after.lbHosts.includes(name) && after.hosts[name]!.priority >= minPrio) {
-        throw new InputError(`--priority: ${name} would get priority ${after.hosts[name]!.priority}, not below ${minPrio}; pass --priority ${minPrio - 1} or lower`);
+        throw new InputError(
+          `--priority: ${name} would get priority ${after.hosts[name]!.priority}, not below ${minPrio}; pass --priority ${minPrio - 1} or lower`,
+        );
       }
       const run = makeRun(newInv, flags, io);
       track(run);

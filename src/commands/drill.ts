@@ -9,11 +9,16 @@ function line(r: DrillRound): string {
 }
 
 export default class Drill extends KhaCommand {
-  static override summary = 'Prove failover works: stop keepalived, haproxy or both on the VIP holder, measure until the VIP moves and VIP:port answers again, then restore.';
+  static override summary =
+    'Prove failover works: stop keepalived, haproxy or both on the VIP holder, measure until the VIP moves and VIP:port answers again, then restore.';
   static override examples = ['<%= config.bin %> drill -i hosts.yaml', '<%= config.bin %> drill -i hosts.yaml --mode haproxy --rounds 3'];
   static override flags = {
     ...inventoryFlags,
-    mode: Flags.string({ summary: 'What fails: keepalived (stopped), haproxy (stopped: the check must move the VIP), host (both stopped).', options: ['keepalived', 'haproxy', 'host'], default: 'keepalived' }),
+    mode: Flags.string({
+      summary: 'What fails: keepalived (stopped), haproxy (stopped: the check must move the VIP), host (both stopped).',
+      options: ['keepalived', 'haproxy', 'host'],
+      default: 'keepalived',
+    }),
     rounds: Flags.integer({ summary: 'How many failovers in a row.', default: 1, min: 1, max: 20 }),
     json: Flags.boolean({ summary: 'Print the rounds as JSON.' }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
@@ -32,9 +37,16 @@ export default class Drill extends KhaCommand {
     try {
       const { inv, settings } = await loadForRun(flags, io);
       run = makeRun(inv, flags, io);
-      const rounds = await drill(run, settings, flags.mode as DrillMode, flags.rounds, (r) => {
-        if (!flags.json) process.stdout.write(`${line(r)}\n`);
-      }, flags['break-lock']);
+      const rounds = await drill(
+        run,
+        settings,
+        flags.mode as DrillMode,
+        flags.rounds,
+        (r) => {
+          if (!flags.json) process.stdout.write(`${line(r)}\n`);
+        },
+        flags['break-lock'],
+      );
       if (flags.json) process.stdout.write(`${JSON.stringify({ rounds }, null, 2)}\n`);
       await run.connector.closeAll();
       await this.finish(rounds.every((r) => r.withinBudget) ? 0 : ExitCode.failed);

@@ -2,7 +2,7 @@ import { Args } from '@oclif/core';
 import { changeFlags, inventoryFlags, KhaCommand, limitFlag, lockFlags, outputFlags } from '../cli/base.js';
 
 export default class Play extends KhaCommand {
-  static override summary = 'Run a YAML playbook (plays of package, file, copy, service, command, sysctl and wait_for tasks) with kha\'s engine.';
+  static override summary = "Run a YAML playbook (plays of package, file, copy, service, command, sysctl and wait_for tasks) with kha's engine.";
   static override description = `Like the other changing commands, kha play locks every host of the playbook (/run/kha.lock; --break-lock removes a lock a finished run left), shows what would change per host and asks on a terminal before the first change (--yes skips the question; without a TTY or with --json nothing is asked). --check takes no lock and asks nothing.`;
   static override examples = [
     '<%= config.bin %> play -i hosts.yaml playbooks/apiservers-ready.yml',

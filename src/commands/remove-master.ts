@@ -3,8 +3,12 @@ import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rollou
 import { ExitCode, InputError } from '../errors.js';
 
 export default class RemoveMaster extends KhaCommand {
-  static override summary = 'Remove a master: hand the VIP over if it holds it, stop keepalived and haproxy there, drop it from every other host\'s backends in batches, and from the inventory.';
-  static override examples = ['<%= config.bin %> remove-master -i hosts.yaml --name m3', '<%= config.bin %> remove-master -i hosts.yaml --name m3 --check --diff'];
+  static override summary =
+    "Remove a master: hand the VIP over if it holds it, stop keepalived and haproxy there, drop it from every other host's backends in batches, and from the inventory.";
+  static override examples = [
+    '<%= config.bin %> remove-master -i hosts.yaml --name m3',
+    '<%= config.bin %> remove-master -i hosts.yaml --name m3 --check --diff',
+  ];
   static override flags = {
     ...inventoryFlags,
     ...outputFlags,
@@ -29,7 +33,8 @@ export default class RemoveMaster extends KhaCommand {
       const { inv, settings: before } = await loadForRun(flags, io);
       const name = flags.name;
       if (!inv.hosts.some((h) => h.name === name)) throw new InputError(`--name: ${name} is not a host of ${flags.inventory}`);
-      if (!before.masters.includes(name) && !before.lbHosts.includes(name)) throw new InputError(`--name: ${name} is not a master (group ${before.mastersGroup})`);
+      if (!before.masters.includes(name) && !before.lbHosts.includes(name))
+        throw new InputError(`--name: ${name} is not a master (group ${before.mastersGroup})`);
       if (before.masters.includes(name) && before.masters.length === 1) {
         throw new InputError(`--name: ${name} is the last master; a control plane needs at least one (add another master first)`);
       }

@@ -4,10 +4,14 @@ import { inventoryFlags, KhaCommand } from '../cli/base.js';
 import { ExitCode } from '../errors.js';
 
 export default class Status extends KhaCommand {
-  static override summary = 'Show who holds the VIP, each host\'s VRRP state (from keepalived), services, haproxy backends and config drift.';
+  static override summary = "Show who holds the VIP, each host's VRRP state (from keepalived), services, haproxy backends and config drift.";
   static override description =
     'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them, or when a node-local proxy is down or reaches no master; 3 when a host or node is unreachable.';
-  static override examples = ['<%= config.bin %> status -i hosts.yaml', '<%= config.bin %> status -i hosts.yaml --json', '<%= config.bin %> status -i hosts.yaml --watch'];
+  static override examples = [
+    '<%= config.bin %> status -i hosts.yaml',
+    '<%= config.bin %> status -i hosts.yaml --json',
+    '<%= config.bin %> status -i hosts.yaml --watch',
+  ];
   static override flags = {
     ...inventoryFlags,
     json: Flags.boolean({ summary: 'Print the status as JSON.' }),

@@ -1,7 +1,8 @@
 import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
 
 export default class Up extends KhaCommand {
-  static override summary = 'Make the control plane highly available: keepalived + haproxy on every master, the primary first, the VIP verified, then the rest in batches.';
+  static override summary =
+    'Make the control plane highly available: keepalived + haproxy on every master, the primary first, the VIP verified, then the rest in batches.';
   static override description = `Phases, in this order: connect and gather facts; preflight (nothing is changed if it fails); install keepalived and haproxy; write and validate their configs; start the primary and wait until \`ip a s\` shows the VIP; start the other hosts in --serial batches, checking after each batch that the VIP stayed put; verify (one holder, VIP:frontend_port answers, every backend listed). A second run on a converged cluster changes nothing and restarts nothing.`;
   static override examples = [
     '<%= config.bin %> up -i hosts.yaml',

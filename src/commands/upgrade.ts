@@ -16,7 +16,9 @@ export default class Upgrade extends KhaCommand {
     ...changeFlags,
     ...rolloutFlags,
     ...lockFlags,
-    packages: Flags.boolean({ summary: 'Also upgrade keepalived and haproxy to the latest packages (pinned keepalived_version/haproxy_version always apply).' }),
+    packages: Flags.boolean({
+      summary: 'Also upgrade keepalived and haproxy to the latest packages (pinned keepalived_version/haproxy_version always apply).',
+    }),
   };
 
   async run(): Promise<void> {

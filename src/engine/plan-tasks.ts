@@ -52,7 +52,11 @@ export function probesOf<P>(m: ModuleSpec<P>, params: P, ctx: ModuleContext): re
 /** Run probes: one alone, several in one round trip where the connection can batch. */
 export async function runProbes(conn: Connection, probes: readonly Probe[]): Promise<ExecResult[]> {
   if (probes.length === 0) return [];
-  if (probes.length > 1 && conn.execBatch) return conn.execBatch(probes.map((p) => p.cmd), batchOptions(probes.map(probeOptions)));
+  if (probes.length > 1 && conn.execBatch)
+    return conn.execBatch(
+      probes.map((p) => p.cmd),
+      batchOptions(probes.map(probeOptions)),
+    );
   const out: ExecResult[] = [];
   for (const p of probes) out.push(await conn.exec(p.cmd, probeOptions(p)));
   return out;

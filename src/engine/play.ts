@@ -8,7 +8,7 @@ import type { RunContext } from './context.js';
 import { isTransportError } from './context.js';
 import { defineModule, planHosts, resolveParams } from './plan-tasks.js';
 import { batches } from './serial.js';
-import type { Handler, HostContext, Plan, Play, PlayResult, PlayStop, Task, TaskStatus } from './types.js';
+import type { Handler, Plan, Play, PlayResult, PlayStop, Task, TaskStatus } from './types.js';
 import type { Connection } from '../transport/types.js';
 
 /** how long a host may take to answer `true` after a failed task before it counts as gone */
@@ -32,7 +32,10 @@ async function lostAfterFailure(conn: Connection | undefined): Promise<unknown> 
     const r = await conn.exec({ argv: ['true'] }, { become: false, timeoutMs: LIVENESS_TIMEOUT_MS });
     if (r.timedOut) return new Error(`${conn.name}: no answer to \`true\` within ${LIVENESS_TIMEOUT_MS / 1000} s`);
     // `true` cannot fail on a healthy host: a host that cannot even fork is going down
-    if (r.code !== 0) return new Error(`${conn.name}: \`true\` failed (${r.code === null ? `signal ${r.signal ?? 'unknown'}` : `exit ${r.code}`}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}): the host is going down`);
+    if (r.code !== 0)
+      return new Error(
+        `${conn.name}: \`true\` failed (${r.code === null ? `signal ${r.signal ?? 'unknown'}` : `exit ${r.code}`}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n')[0]}` : ''}): the host is going down`,
+      );
     return undefined;
   } catch (e) {
     return isTransportError(e) ? e : undefined;
@@ -133,7 +136,9 @@ interface PlannedTask {
 async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<PlannedTask[] | null> {
   const pending = () => play.flushHandlers !== false && !!play.handlers?.some((h) => ctx.notified.get(hostName)?.has(h.name));
   // the one planner (engine/plan-tasks.ts): every task's probe in one round trip
-  const r = (await planHosts(ctx, [hostName], () => (pending() ? null : play.tasks.filter((t) => !t.meta)), { mode: 'planning', title: taskTitle })).get(hostName)!;
+  const r = (await planHosts(ctx, [hostName], () => (pending() ? null : play.tasks.filter((t) => !t.meta)), { mode: 'planning', title: taskTitle })).get(
+    hostName,
+  )!;
   if ('error' in r) throw r.error;
   if (!r.tasks) return null;
   const out: PlannedTask[] = [];

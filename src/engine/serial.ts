@@ -21,7 +21,9 @@ function parseOne(entry: number | string, where: string): { n: number } | { pct:
   }
   m = /^(\d+)$/.exec(s);
   if (m) return parseOne(Number(m[1]), where);
-  throw new InputError(`${where}: ${JSON.stringify(entry)} is not a valid batch size; use a whole number >= 1, a percentage such as 20%, or a list such as [1, "20%"]`);
+  throw new InputError(
+    `${where}: ${JSON.stringify(entry)} is not a valid batch size; use a whole number >= 1, a percentage such as 20%, or a list such as [1, "20%"]`,
+  );
 }
 
 /** Parse a --serial flag value: `20%`, `2`, `1,20%` or `[1, "20%"]`. */
@@ -37,7 +39,8 @@ export function parseSerialFlag(value: string, where = '--serial'): SerialSpec {
     if (!Array.isArray(parsed) || parsed.length === 0) throw new InputError(`${where}: the list is empty; give at least one batch size`);
     const list = parsed as unknown[];
     list.forEach((e) => {
-      if (typeof e !== 'number' && typeof e !== 'string') throw new InputError(`${where}: ${JSON.stringify(e)} is not a valid batch size; use a whole number >= 1 or a percentage such as 20%`);
+      if (typeof e !== 'number' && typeof e !== 'string')
+        throw new InputError(`${where}: ${JSON.stringify(e)} is not a valid batch size; use a whole number >= 1 or a percentage such as 20%`);
       parseOne(e, where);
     });
     return list as Array<number | string>;

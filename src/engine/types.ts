@@ -98,7 +98,6 @@ export interface Module<P> extends ModuleSpec<P> {
   plan(ctx: HostContext, params: P): Promise<Plan>;
 }
 
-
 export interface Task<P = unknown> {
   /** human title; defaults to module.describe(params) */
   name?: string;

@@ -74,7 +74,10 @@ export function parseListening(lines: string[]): Facts['listening'] {
     const i = local.lastIndexOf(':');
     const port = Number(local.slice(i + 1));
     if (!Number.isInteger(port)) continue;
-    const address = local.slice(0, i).replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+    const address = local
+      .slice(0, i)
+      .replace(/^\[|\]$/g, '')
+      .replace(/%.*$/, '');
     const proc = /users:\(\("([^"]+)"/.exec(l)?.[1];
     out.push({ address, port, ...(proc ? { process: proc } : {}) });
   }

@@ -2,7 +2,20 @@
 // key order and formatting survive. Pure text -> text functions, and the one function that
 // replaces the file (exclusive temp file, fsync, rename; never over an operator's newer edit).
 import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import {
+  closeSync,
+  fchmodSync,
+  fchownSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, parseDocument, stringify, type Document, YAMLMap } from 'yaml';
 import { InputError, KhaError } from '../errors.js';
@@ -14,7 +27,8 @@ function groupHostsMaps(doc: Document): Array<{ path: string[]; map: YAMLMap }> 
     const hosts = node.get('hosts', true);
     if (isMap(hosts)) out.push({ path: [...path, 'hosts'], map: hosts });
     const children = node.get('children', true);
-    if (isMap(children)) for (const item of children.items) walkGroup(item.value, [...path, 'children', String(isScalar(item.key) ? item.key.value : item.key)]);
+    if (isMap(children))
+      for (const item of children.items) walkGroup(item.value, [...path, 'children', String(isScalar(item.key) ? item.key.value : item.key)]);
   };
   const root = doc.contents;
   if (isMap(root)) {
@@ -188,12 +202,15 @@ function writeTemp(dir: string, base: string, text: string, like: Stats): string
       try {
         fchownSync(fd, like.uid, like.gid);
       } catch (err) {
-        throw new KhaError(`cannot give the new ${base} its owner ${like.uid}:${like.gid} (${(err as NodeJS.ErrnoException).code}); run kha as that user or as root`, { code: 'E_INVENTORY_OWNER', cause: err });
+        throw new KhaError(
+          `cannot give the new ${base} its owner ${like.uid}:${like.gid} (${(err as NodeJS.ErrnoException).code}); run kha as that user or as root`,
+          { code: 'E_INVENTORY_OWNER', cause: err },
+        );
       }
     }
     fchmodSync(fd, like.mode & 0o7777);
     const buf = Buffer.from(text, 'utf8');
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off);
+    for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);

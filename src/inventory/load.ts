@@ -10,15 +10,7 @@ import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { isIPv4 } from '../net/ipv4.js';
 import type { HostConnectionSpec } from '../transport/types.js';
-import {
-  boolSchema,
-  isSettingName,
-  parseSetting,
-  PER_HOST_SETTINGS,
-  portSchema,
-  SETTING_NAMES,
-  SETTING_PREFIXES,
-} from './settings.js';
+import { boolSchema, isSettingName, parseSetting, PER_HOST_SETTINGS, portSchema, SETTING_NAMES, SETTING_PREFIXES } from './settings.js';
 import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS, secretFromEnv, secretFromFile, vaultMessage } from './secrets.js';
 import { inputErrorAt, show, suggest } from './suggest.js';
 import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource } from './types.js';
@@ -79,7 +71,11 @@ const isConnectionVar = (k: string): k is ConnectionVar => Object.hasOwn(connect
 
 const mapping = (what: string, fix: string) =>
   z
-    .map(z.unknown(), z.unknown(), says((v) => `${what} must be a mapping, not ${show(v)}; ${fix}`))
+    .map(
+      z.unknown(),
+      z.unknown(),
+      says((v) => `${what} must be a mapping, not ${show(v)}; ${fix}`),
+    )
     .nullable()
     .optional();
 const groupShape = z.strictObject(
@@ -258,13 +254,19 @@ function yamlSyntaxError(yerr: Document['errors'][number], text: string, file: s
   if (yerr.code === 'DUPLICATE_KEY' && pos) {
     const dup = duplicateKeyAt(text, pos.line, pos.col);
     if (dup) {
-      const what = dup.parent === 'hosts' ? `host ${show(dup.key)} is listed twice under hosts` : `${show(dup.key)} is listed twice${dup.parent ? ` under ${show(dup.parent)}` : ''}`;
+      const what =
+        dup.parent === 'hosts'
+          ? `host ${show(dup.key)} is listed twice under hosts`
+          : `${show(dup.key)} is listed twice${dup.parent ? ` under ${show(dup.parent)}` : ''}`;
       return new InputError(`${file}:${pos.line}:${pos.col}: ${what} (first on line ${dup.firstLine}); remove or rename one of them`);
     }
   }
   if (/^Missing closing .?quote/.test(first)) {
     const open = unclosedQuoteLine(text);
-    if (open) return new InputError(`${file}:${open.line}:${open.col}: YAML syntax error: the ${open.quote === '"' ? 'double' : 'single'} quote opened here is never closed; close it on the same line`);
+    if (open)
+      return new InputError(
+        `${file}:${open.line}:${open.col}: YAML syntax error: the ${open.quote === '"' ? 'double' : 'single'} quote opened here is never closed; close it on the same line`,
+      );
   }
   const fix = yerr.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two keys' : 'fix the indentation or quoting there';
   return new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
@@ -451,7 +453,7 @@ function checkUnknownVar(key: string, p: string[], fail: Fail): void {
 
 function checkStructure(root: YMap, w: Walk, fail: Fail): void {
   const firstKey = keyName([...root.keys()][0], [], fail);
-  if (w.hosts.size === 0) throw fail([firstKey], 'the inventory has no hosts; add hosts under all.hosts or under a group\'s hosts:');
+  if (w.hosts.size === 0) throw fail([firstKey], "the inventory has no hosts; add hosts under all.hosts or under a group's hosts:");
   for (const h of w.hosts.values()) {
     if (w.groups.has(h.name)) throw fail(h.path, `${h.name} is both a host and a group; rename one of them`);
   }
@@ -573,7 +575,9 @@ function connectionOf(name: string, vars: Record<string, unknown>, o: Connection
     return undefined;
   };
   if (o.user !== undefined && !USER_RE.test(o.user)) {
-    throw new InputError(`--user: ${show(o.user)} is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)`);
+    throw new InputError(
+      `--user: ${show(o.user)} is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)`,
+    );
   }
   if (o.privateKey !== undefined && (!o.privateKey || /[\0\r\n]/.test(o.privateKey))) {
     throw new InputError(`--private-key: ${show(o.privateKey)} is not a file path; give the path of the private key, e.g. ~/.ssh/id_ed25519`);

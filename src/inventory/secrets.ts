@@ -19,7 +19,13 @@ export function secretFileField(key: string): string | undefined {
 }
 
 /** fields that hold a secret (with Ansible's older aliases) */
-export const SECRET_VARS: ReadonlySet<string> = new Set(['ansible_become_password', 'ansible_become_pass', 'ansible_password', 'ansible_ssh_pass', 'vrrp_auth_pass']);
+export const SECRET_VARS: ReadonlySet<string> = new Set([
+  'ansible_become_password',
+  'ansible_become_pass',
+  'ansible_password',
+  'ansible_ssh_pass',
+  'vrrp_auth_pass',
+]);
 
 const ENV_REF_RE = /^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$/;
 const MAX_SECRET_FILE_BYTES = 64 * 1024;
@@ -47,7 +53,8 @@ export function secretFromEnv(field: string, value: unknown, env: Readonly<Recor
   if (!m) return { ok: false, message: `\${env:NAME} must be the whole value, with NAME made of letters, digits and _; write ${field}: \${env:NAME}` };
   const name = m[1]!;
   const v = env[name];
-  if (v === undefined) return { ok: false, message: `the environment variable ${name} is not set (${field}: \${env:${name}}); export ${name} before running kha` };
+  if (v === undefined)
+    return { ok: false, message: `the environment variable ${name} is not set (${field}: \${env:${name}}); export ${name} before running kha` };
   if (v === '') return { ok: false, message: `the environment variable ${name} is empty (${field}: \${env:${name}}); export ${name} with the secret` };
   return { ok: true, value: v.replace(/\r?\n$/, ''), from: `the environment variable ${name}` };
 }
@@ -66,7 +73,10 @@ export function secretFromFile(field: string, value: unknown, baseDir: string): 
     st = statSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    return { ok: false, message: `${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}; give the path of a file whose first line is the secret` };
+    return {
+      ok: false,
+      message: `${file} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}; give the path of a file whose first line is the secret`,
+    };
   }
   if (!st.isFile()) return { ok: false, message: `${file} is not a regular file; give the path of a file whose first line is the secret` };
   if (st.mode & 0o077) {

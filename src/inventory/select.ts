@@ -46,9 +46,7 @@ export function selectHosts(inv: Inventory, limit: string | undefined): Inventor
       for (const h of resolve(token)) include.add(h);
     }
   }
-  const picked = inv.hosts.filter(
-    (h) => (include ? include.has(h.name) : true) && intersect.every((s) => s.has(h.name)) && !exclude.has(h.name),
-  );
+  const picked = inv.hosts.filter((h) => (include ? include.has(h.name) : true) && intersect.every((s) => s.has(h.name)) && !exclude.has(h.name));
   if (picked.length === 0) {
     throw new InputError(`--limit: ${show(limit)} selects no host; loosen the limit or drop it to run on every host`);
   }

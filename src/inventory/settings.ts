@@ -51,16 +51,13 @@ export const DEFAULT_API_ENDPOINT_NAME = 'kube-apiserver.kha.internal';
 const VIP_FIX = "set vip: <a free IPv4 address in the masters' subnet> under all.vars";
 const portMsg = (v: unknown) => `${show(v)} is not a port; use a number from 1 to 65535`;
 export const portSchema = z.preprocess(numeric, z.int(says(portMsg)).min(1).max(65535));
-export const boolSchema = (name: string) =>
-  z.preprocess(boolish, z.boolean(says((v) => `${show(v)} is not a boolean; set ${name}: true or false`)));
+export const boolSchema = (name: string) => z.preprocess(boolish, z.boolean(says((v) => `${show(v)} is not a boolean; set ${name}: true or false`)));
 const haproxyTime = (name: string, dflt: string) =>
   z
     .preprocess(
       stringish,
       z
-        .string(
-          says((v) => `${show(v)} is not a haproxy time; use a number with an optional unit (us, ms, s, m, h, d), e.g. ${name}: ${dflt}`),
-        )
+        .string(says((v) => `${show(v)} is not a haproxy time; use a number with an optional unit (us, ms, s, m, h, d), e.g. ${name}: ${dflt}`))
         .regex(HAPROXY_TIME_RE),
     )
     .default(dflt);
@@ -80,16 +77,31 @@ export const settingsShape = {
     })
     .refine(unicastIPv4, { error: (iss) => `${show(iss.input)} is a loopback, multicast or reserved address, not usable as a VIP; ${VIP_FIX}` }),
   vip_prefix: z
-    .preprocess(numeric, z.int(says((v) => `${show(v)} is not a prefix length; use a number from 1 to 32 (default 32)`)).min(1).max(32))
+    .preprocess(
+      numeric,
+      z
+        .int(says((v) => `${show(v)} is not a prefix length; use a number from 1 to 32 (default 32)`))
+        .min(1)
+        .max(32),
+    )
     .default(32),
   virtual_router_id: z
     .preprocess(
       numeric,
-      z.int(says((v) => `${show(v)} is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses`)).min(1).max(255),
+      z
+        .int(says((v) => `${show(v)} is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses`))
+        .min(1)
+        .max(255),
     )
     .default(51),
   advert_int: z
-    .preprocess(numeric, z.int(says((v) => `${show(v)} is not an advertisement interval; use whole seconds from 1 to 255 (default 1)`)).min(1).max(255))
+    .preprocess(
+      numeric,
+      z
+        .int(says((v) => `${show(v)} is not an advertisement interval; use whole seconds from 1 to 255 (default 1)`))
+        .min(1)
+        .max(255),
+    )
     .default(1),
   vrrp_auth_pass: z
     .preprocess(
@@ -105,7 +117,10 @@ export const settingsShape = {
   frontend_port: portSchema.default(8443),
   apiserver_port: portSchema.default(6443),
   lb_algorithm: z
-    .enum(['roundrobin', 'leastconn'], says((v) => `${show(v)} is not a load-balancing algorithm kha supports; use roundrobin or leastconn`))
+    .enum(
+      ['roundrobin', 'leastconn'],
+      says((v) => `${show(v)} is not a load-balancing algorithm kha supports; use roundrobin or leastconn`),
+    )
     .default('roundrobin'),
   apiserver_health_path: z
     .string(says((v) => `${show(v)} is not a safe URL path; use a path like /readyz (letters, digits and / _ . ? = & -)`))
@@ -115,7 +130,13 @@ export const settingsShape = {
   haproxy_timeout_server: haproxyTime('haproxy_timeout_server', '4h'),
   haproxy_timeout_connect: haproxyTime('haproxy_timeout_connect', '5s'),
   vip_wait_timeout: z
-    .preprocess(seconds, z.int(says((v) => `${show(v)} is not a duration; use seconds from 1 to 86400, e.g. 30, 30s or 2m`)).min(1).max(86400))
+    .preprocess(
+      seconds,
+      z
+        .int(says((v) => `${show(v)} is not a duration; use seconds from 1 to 86400, e.g. 30, 30s or 2m`))
+        .min(1)
+        .max(86400),
+    )
     .default(30),
   track_apiserver: boolSchema('track_apiserver').default(false),
   vrrp_nopreempt: boolSchema('vrrp_nopreempt').default(false),
@@ -128,7 +149,10 @@ export const settingsShape = {
   // -- nodes (workers) and /etc/hosts
   node_local_proxy: boolSchema('node_local_proxy').default(false),
   node_proxy: z
-    .enum(['haproxy', 'nginx'], says((v) => `${show(v)} is not a node-local proxy kha supports; use haproxy or nginx`))
+    .enum(
+      ['haproxy', 'nginx'],
+      says((v) => `${show(v)} is not a node-local proxy kha supports; use haproxy or nginx`),
+    )
     .default('haproxy'),
   manage_etc_hosts: boolSchema('manage_etc_hosts').default(false),
   /**
@@ -136,13 +160,21 @@ export const settingsShape = {
    * for private use (2024); `.local` is mDNS's (RFC 6762) and may be resolved by multicast first.
    */
   api_endpoint_name: z
-    .string(says((v) => `${show(v)} is not a host name; use dot-separated labels of letters, digits and inner hyphens, e.g. api_endpoint_name: ${DEFAULT_API_ENDPOINT_NAME}`))
+    .string(
+      says(
+        (v) =>
+          `${show(v)} is not a host name; use dot-separated labels of letters, digits and inner hyphens, e.g. api_endpoint_name: ${DEFAULT_API_ENDPOINT_NAME}`,
+      ),
+    )
     .regex(HOSTNAME_RE)
     .default(DEFAULT_API_ENDPOINT_NAME),
   priority: z
     .preprocess(
       numeric,
-      z.int(says((v) => `${show(v)} is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)`)).min(1).max(254),
+      z
+        .int(says((v) => `${show(v)} is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)`))
+        .min(1)
+        .max(254),
     )
     .optional(),
   vrrp_interface: z
@@ -423,7 +455,8 @@ function resolveHosts(
     const address = hostIPv4(h, nodeSet.has(h.name) ? (o.nodeLocalProxy ? 'node_local_proxy' : 'manage_etc_hosts') : undefined, at);
     const hostApiPort = hostGet(h, 'apiserver_port');
     const isLb = lbSet.has(h.name);
-    if (isLb && g.masters.includes(h.name) && hostApiPort === o.frontendPort) throw at.fail(at.hostVarPath(h.name, 'apiserver_port'), portClash(o.frontendPort));
+    if (isLb && g.masters.includes(h.name) && hostApiPort === o.frontendPort)
+      throw at.fail(at.hostVarPath(h.name, 'apiserver_port'), portClash(o.frontendPort));
     const iface = hostGet(h, 'vrrp_interface');
     const explicitPriority = hostGet(h, 'priority');
     const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[g.lbGroup]?.length ?? 1) * lbIndex)) : 0;
@@ -478,25 +511,22 @@ function trackApiserver(inv: Inventory, g: PickedGroups, cluster: ClusterSetting
   const on = cluster.get('track_apiserver');
   const plainLb = (inv.groups[g.lbGroup] ?? []).filter((h) => !g.masters.includes(h));
   if (on && plainLb.length) {
-    throw at.fail(cluster.path('track_apiserver'), `track_apiserver checks the apiserver on each load-balancer host, and ${plainLb.join(', ')} run${plainLb.length === 1 ? 's' : ''} none (dedicated load balancers); remove track_apiserver`);
+    throw at.fail(
+      cluster.path('track_apiserver'),
+      `track_apiserver checks the apiserver on each load-balancer host, and ${plainLb.join(', ')} run${plainLb.length === 1 ? 's' : ''} none (dedicated load balancers); remove track_apiserver`,
+    );
   }
   return on;
 }
 
-function findMastersGroup(
-  inv: Inventory,
-  fail: (path: readonly string[], msg: string) => Error,
-  groupPath: (g: string) => string[],
-): string {
+function findMastersGroup(inv: Inventory, fail: (path: readonly string[], msg: string) => Error, groupPath: (g: string) => string[]): string {
   const found = MASTERS_GROUP_ALIASES.find((g) => (inv.groups[g]?.length ?? 0) > 0);
   if (found) return found;
   const empty = MASTERS_GROUP_ALIASES.find((g) => g in inv.groups);
   if (empty) {
     throw fail(groupPath(empty), `the ${empty} group has no hosts; add at least one host under ${empty}.hosts (or a child group with hosts)`);
   }
-  const near = Object.keys(inv.groups).find(
-    (g) => g.toLowerCase() === 'master' || suggest(g, MASTERS_GROUP_ALIASES, { mode: 'name' }) !== undefined,
-  );
+  const near = Object.keys(inv.groups).find((g) => g.toLowerCase() === 'master' || suggest(g, MASTERS_GROUP_ALIASES, { mode: 'name' }) !== undefined);
   if (near) {
     throw fail(groupPath(near), `no masters group; rename ${near} to masters (kha also accepts kube_control_plane, kube_master)`);
   }

@@ -41,11 +41,7 @@ export function maxTypoDistance(input: string, mode: 'key' | 'name' = 'key'): nu
 }
 
 /** The closest candidate within the typo distance (never `input` itself), ties -> first. */
-export function suggest(
-  input: string,
-  candidates: Iterable<string>,
-  opts: SuggestOptions = {},
-): string | undefined {
+export function suggest(input: string, candidates: Iterable<string>, opts: SuggestOptions = {}): string | undefined {
   const limit = maxTypoDistance(input, opts.mode);
   let best: string | undefined;
   let bestD = Infinity;

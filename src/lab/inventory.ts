@@ -27,7 +27,13 @@ export function writeLabInventory(
   const hosts: Record<string, { ansible_host: string }> = {};
   for (const h of lab.hosts) if (!extra.hosts || extra.hosts.includes(h.name)) hosts[h.name] = { ansible_host: h.address };
   const doc = extra.groups
-    ? { all: { vars, hosts, children: Object.fromEntries(Object.entries(extra.groups).map(([g, members]) => [g, { hosts: Object.fromEntries(members.map((m) => [m, null])) }])) } }
+    ? {
+        all: {
+          vars,
+          hosts,
+          children: Object.fromEntries(Object.entries(extra.groups).map(([g, members]) => [g, { hosts: Object.fromEntries(members.map((m) => [m, null])) }])),
+        },
+      }
     : { all: { vars, children: { masters: { hosts } } } };
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   fs.writeFileSync(file, `# kha lab '${lab.name}' (generated)\n${YAML.stringify(doc)}`);

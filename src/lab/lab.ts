@@ -126,7 +126,11 @@ async function startHost(h: LabHost, o: HostSpec): Promise<void> {
 }
 
 /** After boot: hand over kha's keys, seed apt, wait until ready; preinstalled units stopped. */
-async function settleHost(c: ContainerRuntimeClient, h: LabHost, o: { aptCache: string | undefined; preinstalled: boolean; timeout: number; log: (l: string) => void }): Promise<void> {
+async function settleHost(
+  c: ContainerRuntimeClient,
+  h: LabHost,
+  o: { aptCache: string | undefined; preinstalled: boolean; timeout: number; log: (l: string) => void },
+): Promise<void> {
   // sshd reads authorized_keys as the user: the copied file is root's until we hand it over.
   await dockerExec(c, h.containerId, ['chown', '-R', 'kha:kha', '/home/kha/.ssh']);
   if (o.aptCache) await dockerExec(c, h.containerId, ['sh', '-c', SEED_IN]);
@@ -182,7 +186,8 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
     const hosts: LabHost[] = hostNames.map((h, i) => ({ name: h, address: intToIp(subnet.base + 11 + i), containerId: '' }));
     const started = await Promise.allSettled(hosts.map((h) => startHost(h, { lab: opts.name, netName, image: imageOf(h.name), publicKey, aptCache })));
     const failed = started.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed.length > 0) throw new Error(`starting lab '${opts.name}' failed: ${failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; ')}`);
+    if (failed.length > 0)
+      throw new Error(`starting lab '${opts.name}' failed: ${failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; ')}`);
     await Promise.all(hosts.map((h) => settleHost(c, h, { aptCache, preinstalled: preinstalled(h.name), timeout, log })));
     fs.writeFileSync(knownHostsFile, await hostKeyLines(c, hosts), { mode: 0o644 });
     const vip = await pickVip(c, netName, subnet.base, new Set([gateway, ...hosts.map((h) => ipToInt(h.address))]));
@@ -219,7 +224,10 @@ function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publi
     if (!s.aptCache) return;
     await Promise.all(
       s.hosts.map(async (h) => {
-        const st = await d.getContainer(h.containerId).inspect().catch(() => undefined);
+        const st = await d
+          .getContainer(h.containerId)
+          .inspect()
+          .catch(() => undefined);
         if (st?.State?.Running) await dockerExec(c, h.containerId, ['sh', '-c', SEED_OUT]);
       }),
     );
@@ -239,15 +247,21 @@ function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publi
     user: s.user,
     exec: (host, cmd) => dockerExec(c, byName(host).containerId, cmd),
     async stopHost(host) {
-      await d.getContainer(byName(host).containerId).stop({ t: 10 }).catch((e: { statusCode?: number }) => {
-        if (e.statusCode !== 304) throw e; // 304: already stopped
-      });
+      await d
+        .getContainer(byName(host).containerId)
+        .stop({ t: 10 })
+        .catch((e: { statusCode?: number }) => {
+          if (e.statusCode !== 304) throw e; // 304: already stopped
+        });
     },
     async startHost(host) {
       const h = byName(host);
-      await d.getContainer(h.containerId).start().catch((e: { statusCode?: number }) => {
-        if (e.statusCode !== 304) throw e; // 304: already running
-      });
+      await d
+        .getContainer(h.containerId)
+        .start()
+        .catch((e: { statusCode?: number }) => {
+          if (e.statusCode !== 304) throw e; // 304: already running
+        });
       await waitReady(c, h, timeout, log);
     },
     saveAptCache,

@@ -21,7 +21,7 @@ export function parseCidr(s: string): Cidr | undefined {
 
 function overlaps(a: Cidr, b: Cidr): boolean {
   const mask = maskOf(Math.min(a.prefix, b.prefix));
-  return ((a.base & mask) >>> 0) === ((b.base & mask) >>> 0);
+  return (a.base & mask) >>> 0 === (b.base & mask) >>> 0;
 }
 
 /** IPv4 networks in use on this machine: routes and interface addresses */

@@ -38,11 +38,7 @@ export async function waitReady(c: ContainerRuntimeClient, host: LabHost, timeou
     const failed = await ex(['systemctl', '--failed', '--no-legend', '--plain']);
     log(`lab host ${host.name}: systemd is degraded; failed units:\n${failed.stdout.trim()}`);
   }
-  const probe = [
-    'sh',
-    '-c',
-    'ss -Hltn "sport = :22" | grep -q . && curl -fsk --max-time 2 https://127.0.0.1:6443/readyz >/dev/null',
-  ];
+  const probe = ['sh', '-c', 'ss -Hltn "sport = :22" | grep -q . && curl -fsk --max-time 2 https://127.0.0.1:6443/readyz >/dev/null'];
   for (;;) {
     const r = await ex(probe);
     if (r.code === 0) break;

@@ -15,8 +15,7 @@ export const KHA_SUDO_PASSWORD = 'kha-sudo-pw';
 export const DEFAULT_APT_CACHE_DIR = path.join(os.tmpdir(), 'kha-apt-cache');
 export const APT_SEED_MOUNT = '/var/cache/kha-apt-seed';
 
-export const NO_DOCKER_MESSAGE =
-  'no Docker engine answers (docker info failed): start one (see README: bash scripts/ensure-docker.sh) and retry';
+export const NO_DOCKER_MESSAGE = 'no Docker engine answers (docker info failed): start one (see README: bash scripts/ensure-docker.sh) and retry';
 
 export interface LabHost {
   name: string;

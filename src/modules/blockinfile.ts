@@ -69,7 +69,8 @@ export function replaceBlock(text: string, block: string, markers: Markers = { b
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     if (isMarker(l, markers.begin)) {
-      if (open >= 0) throw new MarkerError(`line ${i + 1}: "${markers.begin}" again before the "${markers.end}" of line ${open + 1}'s block; fix the markers by hand`);
+      if (open >= 0)
+        throw new MarkerError(`line ${i + 1}: "${markers.begin}" again before the "${markers.end}" of line ${open + 1}'s block; fix the markers by hand`);
       open = i;
       continue;
     }
@@ -146,7 +147,10 @@ async function install(ctx: HostContext, p: BlockInFileParams): Promise<void> {
       const argv = p.validate.map((a) => (a === '%s' ? tmp : a));
       const v = await ctx.conn.exec({ argv }, { become: true, timeoutMs: 60_000 });
       if (v.code !== 0) {
-        throw new TaskFailed(`${p.path}: the new content was rejected by \`${quoteArgv(p.validate)}\` (exit ${v.code}); the file is untouched`, lastLines(`${v.stdout}\n${v.stderr}`, 10));
+        throw new TaskFailed(
+          `${p.path}: the new content was rejected by \`${quoteArgv(p.validate)}\` (exit ${v.code}); the file is untouched`,
+          lastLines(`${v.stdout}\n${v.stderr}`, 10),
+        );
       }
     }
   } catch (err) {

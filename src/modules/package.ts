@@ -49,7 +49,9 @@ export function installScript(mgr: 'apt' | 'dnf' | 'yum', specs: string[], opts:
         'trap \'[ "$kha_prc" = 1 ] && rm -f /usr/sbin/policy-rc.d\' EXIT',
       );
     }
-    lines.push(`${apt} install ${opts.latest ? '--only-upgrade ' : ''}--no-install-recommends ${pk} || { ${apt} update && ${apt} install --no-install-recommends ${pk}; }`);
+    lines.push(
+      `${apt} install ${opts.latest ? '--only-upgrade ' : ''}--no-install-recommends ${pk} || { ${apt} update && ${apt} install --no-install-recommends ${pk}; }`,
+    );
     return lines.join('\n');
   }
   return `${mgr} -y ${opts.latest ? 'upgrade' : 'install'} ${pk}`;
@@ -125,7 +127,12 @@ export const packageModule = defineModule<PackageParams>({
       change: true,
       why: reasons.join(', '),
       apply: async (hc) => {
-        await must(hc.conn, { script: installScript(mgr, specs, { latest: p.state === 'latest', noStart: p.noStart ?? false }) }, `${mgr} install ${specs.join(' ')}`, { timeoutMs: 900_000 });
+        await must(
+          hc.conn,
+          { script: installScript(mgr, specs, { latest: p.state === 'latest', noStart: p.noStart ?? false }) },
+          `${mgr} install ${specs.join(' ')}`,
+          { timeoutMs: 900_000 },
+        );
       },
     };
   },

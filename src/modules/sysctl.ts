@@ -21,7 +21,10 @@ export const sysctlModule = defineModule<SysctlParams>({
   describe: (p) => `sysctl ${p.name}=${p.value}`,
   probe(p) {
     if (!NAME.test(p.name) || !VALUE.test(p.value)) throw new TaskFailed(`sysctl ${p.name}=${p.value} is not valid`);
-    return { cmd: { script: `sysctl -n ${quote(p.name)}; grep -Fx -- ${quote(lineOf(p))} ${quote(fileOf(p))} >/dev/null 2>&1 && echo persisted` }, become: true };
+    return {
+      cmd: { script: `sysctl -n ${quote(p.name)}; grep -Fx -- ${quote(lineOf(p))} ${quote(fileOf(p))} >/dev/null 2>&1 && echo persisted` },
+      become: true,
+    };
   },
   decide([r], p) {
     const file = fileOf(p);
@@ -39,7 +42,9 @@ export const sysctlModule = defineModule<SysctlParams>({
         const key = p.name.replace(/\./g, '\\.');
         await must(
           ctx.conn,
-          { script: `touch ${quote(file)} && sed -i ${quote(`/^${key}[[:space:]]*=/d`)} ${quote(file)} && echo ${quote(lineOf(p))} >> ${quote(file)} && sysctl -w ${quote(`${p.name}=${p.value}`)}` },
+          {
+            script: `touch ${quote(file)} && sed -i ${quote(`/^${key}[[:space:]]*=/d`)} ${quote(file)} && echo ${quote(lineOf(p))} >> ${quote(file)} && sysctl -w ${quote(`${p.name}=${p.value}`)}`,
+          },
           `sysctl ${p.name}`,
         );
       },

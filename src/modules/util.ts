@@ -15,7 +15,10 @@ export function assertOk(r: ExecResult | undefined, cmd: Command, what: string):
   if (r?.code === 0) return;
   const res = r ?? { code: null, signal: null, stdout: '', stderr: '' };
   const tail = lastLines(res.stderr || res.stdout, 8);
-  throw new TaskFailed(`${what} failed (${res.timedOut ? 'timed out' : `exit ${res.code ?? res.signal}`})${tail ? `: ${firstLine(tail)}` : ''}`, tail || render(cmd));
+  throw new TaskFailed(
+    `${what} failed (${res.timedOut ? 'timed out' : `exit ${res.code ?? res.signal}`})${tail ? `: ${firstLine(tail)}` : ''}`,
+    tail || render(cmd),
+  );
 }
 
 export function lastLines(s: string, n: number): string {

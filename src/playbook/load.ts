@@ -51,14 +51,38 @@ const host = checked(isHostAddress, 'an IPv4 or IPv6 address or a DNS name (e.g.
 const owner = checked(isOwnerName, 'a user name (lower case letters, digits, _ and -, as useradd takes) or a numeric uid');
 const group = checked(isOwnerName, 'a group name (lower case letters, digits, _ and -, as groupadd takes) or a numeric gid');
 
-const mode = z.union([z.string().regex(/^0?[0-7]{3,4}$/, 'a mode like "0644"'), z.number().int()]).transform((m) => (typeof m === 'number' ? parseInt(String(m), 8) : parseInt(m, 8)));
+const mode = z
+  .union([z.string().regex(/^0?[0-7]{3,4}$/, 'a mode like "0644"'), z.number().int()])
+  .transform((m) => (typeof m === 'number' ? parseInt(String(m), 8) : parseInt(m, 8)));
 const words = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : v.split(/\s+/).filter(Boolean)));
 
 const moduleSchemas = {
-  package: z.strictObject({ names: z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])), state: z.enum(['present', 'latest']).optional() }),
-  file: z.strictObject({ path: z.string(), state: z.enum(['directory', 'absent', 'file']), mode: mode.optional(), owner: owner.optional(), group: group.optional() }),
-  copy: z.strictObject({ path: z.string(), content: z.string().optional(), src: z.string().optional(), mode, owner: owner.optional(), group: group.optional(), validate: words.optional() }),
-  service: z.strictObject({ name: z.string(), state: z.enum(['started', 'stopped', 'restarted', 'reloaded']).optional(), enabled: z.boolean().optional(), daemon_reload: z.boolean().optional() }),
+  package: z.strictObject({
+    names: z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v])),
+    state: z.enum(['present', 'latest']).optional(),
+  }),
+  file: z.strictObject({
+    path: z.string(),
+    state: z.enum(['directory', 'absent', 'file']),
+    mode: mode.optional(),
+    owner: owner.optional(),
+    group: group.optional(),
+  }),
+  copy: z.strictObject({
+    path: z.string(),
+    content: z.string().optional(),
+    src: z.string().optional(),
+    mode,
+    owner: owner.optional(),
+    group: group.optional(),
+    validate: words.optional(),
+  }),
+  service: z.strictObject({
+    name: z.string(),
+    state: z.enum(['started', 'stopped', 'restarted', 'reloaded']).optional(),
+    enabled: z.boolean().optional(),
+    daemon_reload: z.boolean().optional(),
+  }),
   command: z.strictObject({ argv: z.array(z.string()).min(1), creates: z.string().optional(), unless: z.array(z.string()).optional() }),
   sysctl: z.strictObject({ name: z.string(), value: z.union([z.string(), z.number()]).transform(String) }),
   wait_for: z.strictObject({
@@ -86,13 +110,16 @@ function toTask(raw: Record<string, unknown>, where: string, baseDir: string): T
   const mods = Object.keys(raw).filter((k) => k in moduleSchemas);
   const unknown = Object.keys(raw).filter((k) => !(k in moduleSchemas) && !(k in taskBase));
   if (unknown.length) throw new InputError(`${where}: unknown key ${unknown[0]}; a task has name, notify and one module of ${MODULES.join(', ')}`);
-  if (mods.length !== 1) throw new InputError(`${where}: a task needs exactly one module (${MODULES.join(', ')}), found ${mods.length ? mods.join(', ') : 'none'}`);
+  if (mods.length !== 1)
+    throw new InputError(`${where}: a task needs exactly one module (${MODULES.join(', ')}), found ${mods.length ? mods.join(', ') : 'none'}`);
   const m = mods[0] as ModuleName;
   const name = typeof raw.name === 'string' ? raw.name : undefined;
   const parsed = moduleSchemas[m].safeParse(raw[m]);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    throw new InputError(`${where}.${m}${i.path.length ? `.${i.path.join('.')}` : ''}${name !== undefined ? ` (task ${JSON.stringify(name)})` : ''}: ${i.message}`);
+    throw new InputError(
+      `${where}.${m}${i.path.length ? `.${i.path.join('.')}` : ''}${name !== undefined ? ` (task ${JSON.stringify(name)})` : ''}: ${i.message}`,
+    );
   }
   const p = parsed.data as any;
   const notify = raw.notify === undefined ? undefined : Array.isArray(raw.notify) ? (raw.notify as string[]) : [String(raw.notify)];
@@ -105,12 +132,41 @@ function toTask(raw: Record<string, unknown>, where: string, baseDir: string): T
     case 'copy': {
       if ((p.content === undefined) === (p.src === undefined)) throw new InputError(`${where}.copy: give exactly one of content and src`);
       const content = p.content ?? readFileSync(resolve(baseDir, p.src), 'utf8');
-      return { ...common, module: templateModule, params: { path: p.path, content, mode: p.mode, ...(p.owner ? { owner: p.owner } : {}), ...(p.group ? { group: p.group } : {}), ...(p.validate ? { validate: p.validate } : {}) } };
+      return {
+        ...common,
+        module: templateModule,
+        params: {
+          path: p.path,
+          content,
+          mode: p.mode,
+          ...(p.owner ? { owner: p.owner } : {}),
+          ...(p.group ? { group: p.group } : {}),
+          ...(p.validate ? { validate: p.validate } : {}),
+        },
+      };
     }
     case 'service':
-      return { ...common, module: serviceModule, params: { name: p.name, ...(p.state ? { state: p.state } : {}), ...(p.enabled !== undefined ? { enabled: p.enabled } : {}), ...(p.daemon_reload ? { daemonReload: true } : {}) } };
+      return {
+        ...common,
+        module: serviceModule,
+        params: {
+          name: p.name,
+          ...(p.state ? { state: p.state } : {}),
+          ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
+          ...(p.daemon_reload ? { daemonReload: true } : {}),
+        },
+      };
     case 'command':
-      return { ...common, module: commandModule, params: { cmd: { argv: p.argv }, ...(p.creates ? { creates: p.creates } : {}), ...(p.unless ? { unless: { argv: p.unless } } : {}), title: name ?? `run ${p.argv.join(' ')}` } };
+      return {
+        ...common,
+        module: commandModule,
+        params: {
+          cmd: { argv: p.argv },
+          ...(p.creates ? { creates: p.creates } : {}),
+          ...(p.unless ? { unless: { argv: p.unless } } : {}),
+          title: name ?? `run ${p.argv.join(' ')}`,
+        },
+      };
     case 'sysctl':
       return { ...common, module: sysctlModule, params: p };
     case 'wait_for': {
@@ -127,7 +183,7 @@ export function resolvePlayHosts(inv: Inventory, hosts: string | string[], where
   const names = (Array.isArray(hosts) ? hosts : hosts.split(/[,:]/)).map((h) => h.trim()).filter(Boolean);
   const out: string[] = [];
   for (const n of names) {
-    const members = n === 'all' ? inv.hosts.map((h) => h.name) : inv.groups[n] ?? (inv.hosts.some((h) => h.name === n) ? [n] : undefined);
+    const members = n === 'all' ? inv.hosts.map((h) => h.name) : (inv.groups[n] ?? (inv.hosts.some((h) => h.name === n) ? [n] : undefined));
     if (!members) throw new InputError(`${where}.hosts: ${n} is neither a host nor a group of the inventory`);
     for (const m of members) if (!out.includes(m)) out.push(m);
   }
@@ -160,7 +216,8 @@ export function parsePlaybook(text: string, file: string, inv: Inventory): Play[
       return task as Handler<any>;
     });
     for (const [j, t] of tasks.entries()) {
-      for (const n of t.notify ?? []) if (!handlers.some((h) => h.name === n)) throw new InputError(`${where}.tasks[${j}].notify: no handler named ${JSON.stringify(n)}`);
+      for (const n of t.notify ?? [])
+        if (!handlers.some((h) => h.name === n)) throw new InputError(`${where}.tasks[${j}].notify: no handler named ${JSON.stringify(n)}`);
     }
     return {
       name: p.name,
@@ -179,7 +236,9 @@ export function loadPlaybook(file: string, inv: Inventory): Play[] {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`${file}: ${code === 'ENOENT' ? 'playbook not found; pass the path of a YAML playbook (examples in playbooks/)' : code === 'EISDIR' ? 'is a directory; pass a playbook file' : `cannot read the playbook (${code})`}`);
+    throw new InputError(
+      `${file}: ${code === 'ENOENT' ? 'playbook not found; pass the path of a YAML playbook (examples in playbooks/)' : code === 'EISDIR' ? 'is a directory; pass a playbook file' : `cannot read the playbook (${code})`}`,
+    );
   }
   return parsePlaybook(text, file, inv);
 }

@@ -18,6 +18,8 @@ export class JsonSink implements Sink {
     const recap = [...this.events].reverse().find((e) => e.type === 'recap');
     const tasks = this.events.filter((e) => e.type === 'task');
     const messages = this.events.filter((e) => e.type === 'message' && e.level !== 'debug');
-    this.out.write(`${JSON.stringify({ result: this.result ?? null, ...(this.error ? { error: this.error } : {}), recap: recap && recap.type === 'recap' ? recap.hosts : {}, tasks, messages }, null, 2)}\n`);
+    this.out.write(
+      `${JSON.stringify({ result: this.result ?? null, ...(this.error ? { error: this.error } : {}), recap: recap && recap.type === 'recap' ? recap.hosts : {}, tasks, messages }, null, 2)}\n`,
+    );
   }
 }

@@ -21,7 +21,18 @@ export class PinoSink implements Sink {
     this.logger = pino({ base: { pid: process.pid } }, this.dest);
   }
   emit(e: RunEvent): void {
-    const level = e.type === 'message' ? (e.level === 'warn' ? 'warn' : e.level === 'error' ? 'error' : e.level === 'debug' ? 'debug' : 'info') : e.type === 'task' && (e.status === 'failed' || e.status === 'unreachable') ? 'error' : 'info';
+    const level =
+      e.type === 'message'
+        ? e.level === 'warn'
+          ? 'warn'
+          : e.level === 'error'
+            ? 'error'
+            : e.level === 'debug'
+              ? 'debug'
+              : 'info'
+        : e.type === 'task' && (e.status === 'failed' || e.status === 'unreachable')
+          ? 'error'
+          : 'info';
     this.logger[level](e, e.type);
   }
   close(): void {

@@ -58,7 +58,7 @@ const TOKEN = /^[A-Za-z0-9][A-Za-z0-9._:@%+-]*$/;
 const PATH = /^(\/[A-Za-z0-9._@%+-]+)+$/;
 // a query is allowed (`/livez?verbose`, `/readyz?exclude=etcd&verbose`: the inventory accepts them);
 // where it reaches a shell (the apiserver check script) the whole URL is quoted
-const URI_PATH = /^\/[A-Za-z0-9._~%+\/?=&-]*$/;
+const URI_PATH = /^\/[A-Za-z0-9._~%+/?=&-]*$/;
 const IPV6 = /^(?=.*:)[0-9A-Fa-f:.]{2,45}$/;
 const DURATION = /^\d+(us|ms|s|m|h|d)?$/;
 
@@ -139,7 +139,7 @@ export function renderCheckHaproxyScript(v: CheckHaproxyScriptVars): string {
     '#!/bin/bash',
     MANAGED_HEADER,
     '# keepalived vrrp_script: exit 0 only when the LOCAL haproxy answers its monitor URI with',
-    '# 200 (haproxy runs and serves; apiserver health is haproxy\'s job). Asks haproxy itself over bash',
+    "# 200 (haproxy runs and serves; apiserver health is haproxy's job). Asks haproxy itself over bash",
     '# /dev/tcp: pidof is broken as a vrrp_script on Debian, and curl/socat may be missing.',
     'set -u',
     `probe='exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1`,
@@ -208,7 +208,7 @@ export function renderNotifyScript(v: NotifyScriptVars = {}): string {
     '#!/bin/sh',
     MANAGED_HEADER,
     '# keepalived notify: $1=INSTANCE|GROUP $2=name $3=MASTER|BACKUP|FAULT|STOP|DELETED $4=priority',
-    '# Records keepalived\'s own view of this host for `kha status`.',
+    "# Records keepalived's own view of this host for `kha status`.",
     'set -u',
     '[ "${1:-}" = INSTANCE ] || exit 0',
     'case "${3:-}" in',

@@ -88,7 +88,15 @@ export function desiredFiles(s: HaSettings, net: Record<string, HostNet>, host: 
     { path: NOTIFY_SCRIPT_PATH, content: renderNotifyScript(), mode: 0o755, owner: 'root', group: 'root' },
     { path: HAPROXY_DROPIN_PATH, content: renderHaproxyDropIn(), mode: 0o644, owner: 'root', group: 'root', notify: [H_RESTART_HAPROXY] },
     { path: HAPROXY_TMPFILES_PATH, content: renderHaproxyTmpfiles(), mode: 0o644, owner: 'root', group: 'root' },
-    { path: HAPROXY_CFG, content: renderHaproxy(haproxyVars(s)), mode: 0o644, owner: 'root', group: 'root', validate: [...HAPROXY_VALIDATE_ARGV], notify: [H_RELOAD_HAPROXY] },
+    {
+      path: HAPROXY_CFG,
+      content: renderHaproxy(haproxyVars(s)),
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      validate: [...HAPROXY_VALIDATE_ARGV],
+      notify: [H_RELOAD_HAPROXY],
+    },
     {
       path: KEEPALIVED_CONF,
       content: renderKeepalived(keepalivedVars(s, net, host)),
@@ -168,7 +176,11 @@ function desiredFilesTasks(s: HaSettings, net: Record<string, HostNet>): Task<an
 /** Start (or keep running) haproxy then keepalived; a start makes a pending restart moot. */
 export function startTasks(): Task<any>[] {
   return [
-    { module: serviceModule, params: { name: 'haproxy', state: 'started', enabled: true, daemonReload: true, record: [HAPROXY_CFG] }, clears: [H_RELOAD_HAPROXY, H_RESTART_HAPROXY] },
+    {
+      module: serviceModule,
+      params: { name: 'haproxy', state: 'started', enabled: true, daemonReload: true, record: [HAPROXY_CFG] },
+      clears: [H_RELOAD_HAPROXY, H_RESTART_HAPROXY],
+    },
     { module: serviceModule, params: { name: 'keepalived', state: 'started', enabled: true, record: [KEEPALIVED_CONF] }, clears: [H_RESTART_KEEPALIVED] },
     // a restart an earlier run did not get to (it failed or was interrupted after writing a config)
     { module: appliedModule, params: { unit: 'haproxy.service', files: [HAPROXY_CFG] }, notify: [H_RELOAD_HAPROXY] },

@@ -10,18 +10,7 @@
 // - check-ssl + verify none: the checks speak TLS to the apiserver without verifying its
 //   certificate (the LB has no CA). Client traffic is passed through untouched (mode tcp).
 // - never ssl-hello-chk: it sends SSLv3 hellos that modern apiservers reject.
-import {
-  MANAGED_HEADER,
-  MONITOR_URI,
-  absPath,
-  badVar,
-  duration,
-  int,
-  ipAddr,
-  joinLines,
-  token,
-  uriPath,
-} from './files.js';
+import { MANAGED_HEADER, MONITOR_URI, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
 
 export const HAPROXY_FRONTEND = 'kube-apiserver';
 export const HAPROXY_BACKEND = 'kube-apiservers';

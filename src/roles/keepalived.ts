@@ -10,16 +10,7 @@
 // - unicast_fault_no_peer exists since keepalived 2.2.4 (so in 2.2.7): a unicast instance never
 //   falls back to multicast silently. With no peer at all (a single load balancer) the unicast
 //   block is left out, since that keyword would hold the only host in FAULT.
-import {
-  MANAGED_HEADER,
-  absPath,
-  badVar,
-  int,
-  ipAddr,
-  isIPv6,
-  joinLines,
-  token,
-} from './files.js';
+import { MANAGED_HEADER, absPath, badVar, int, ipAddr, isIPv6, joinLines, token } from './files.js';
 
 export const HAPROXY_TRACK_SCRIPT = 'kha_check_haproxy';
 export const APISERVER_TRACK_SCRIPT = 'kha_check_apiserver';

@@ -68,7 +68,9 @@ function retireOther(unit: 'haproxy' | 'nginx', conf: string): Task<any> {
       title: `stop + disable ${unit} (kha's previous node-local proxy)`,
       cmd: { argv: ['systemctl', 'disable', '--now', `${unit}.service`] },
       // nothing to do unless the unit runs (or would start at boot with) kha's node-proxy config
-      unless: { script: `! { grep -qsF ${quote(NODE_PROXY_MARK)} ${q} && { systemctl is-active --quiet ${unit}.service || systemctl is-enabled --quiet ${unit}.service; }; }` },
+      unless: {
+        script: `! { grep -qsF ${quote(NODE_PROXY_MARK)} ${q} && { systemctl is-active --quiet ${unit}.service || systemctl is-enabled --quiet ${unit}.service; }; }`,
+      },
     },
   };
 }
@@ -98,7 +100,11 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
   return [
     { module: packageModule, params: { names: ['haproxy'], noStart: true, ...(s.haproxyVersion ? { versions: { haproxy: s.haproxyVersion } } : {}) } },
     { module: fileModule, params: { path: '/etc/systemd/system/haproxy.service.d', state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
-    { module: templateModule, params: { path: HAPROXY_DROPIN_PATH, content: renderHaproxyDropIn(), mode: 0o644, owner: 'root', group: 'root' }, notify: [H_RESTART_HAPROXY] },
+    {
+      module: templateModule,
+      params: { path: HAPROXY_DROPIN_PATH, content: renderHaproxyDropIn(), mode: 0o644, owner: 'root', group: 'root' },
+      notify: [H_RESTART_HAPROXY],
+    },
     { module: templateModule, params: { path: HAPROXY_TMPFILES_PATH, content: renderHaproxyTmpfiles(), mode: 0o644, owner: 'root', group: 'root' } },
     {
       module: templateModule,
@@ -125,7 +131,11 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
 /** Restarts and reloads of either proxy; a failed one puts the previous config back. */
 export function nodeProxyHandlers(): Handler<any>[] {
   return [
-    { name: H_RESTART_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
+    {
+      name: H_RESTART_HAPROXY,
+      module: serviceModule,
+      params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] },
+    },
     { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
     { name: H_RESTART_NGINX, module: serviceModule, params: { name: 'nginx', state: 'restarted', rollback: [NGINX_CONF], record: [NGINX_CONF] } },
     { name: H_RELOAD_NGINX, module: serviceModule, params: { name: 'nginx', state: 'reloaded', rollback: [NGINX_CONF], record: [NGINX_CONF] } },

@@ -17,9 +17,7 @@ export function batchMarkers(nonce: string): { rc: string; end: string } {
 /** One script that runs every part in order; see splitBatch. */
 export function batchScript(parts: readonly Command[], nonce: string): string {
   const m = batchMarkers(nonce);
-  return parts
-    .map((c) => `sh -c ${quote(render(c))} </dev/null; r=$?; printf '\\n%s %s\\n' ${m.rc} "$r"; printf '\\n%s\\n' ${m.end} >&2`)
-    .join('\n');
+  return parts.map((c) => `sh -c ${quote(render(c))} </dev/null; r=$?; printf '\\n%s %s\\n' ${m.rc} "$r"; printf '\\n%s\\n' ${m.end} >&2`).join('\n');
 }
 
 /**

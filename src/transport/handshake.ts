@@ -41,10 +41,8 @@ export function hostKeyRefusal(res: Exclude<HostKeyCheck, { status: 'ok' }>, key
   const name = knownHostName(p.address, p.port);
   const keygen = `ssh-keygen${p.custom ? ` -f ${quote(abs)}` : ''} -R ${quote(name)}`;
   const scan = `ssh-keyscan -p ${p.port} ${quote(p.address)} >> ${quote(abs)}`;
-  const changed = (why: string) =>
-    new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_CHANGED', fatal: true, suggestions: [keygen] });
-  const unknown = (why: string, suggestions: string[]) =>
-    new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, suggestions });
+  const changed = (why: string) => new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_CHANGED', fatal: true, suggestions: [keygen] });
+  const unknown = (why: string, suggestions: string[]) => new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, suggestions });
   switch (res.status) {
     case 'revoked':
       return changed(`host key for ${where} (${presented}) is marked @revoked in ${shown} line ${res.line}: refusing to connect`);
@@ -116,7 +114,9 @@ export function hostVerifier(o: HostVerifierOptions): (key: Buffer, verify: (val
         verify(true);
       },
       (err: Error) => {
-        o.refuse(new TransportError(`${host}: cannot record the host key in ${khShown}: ${err.message}`, { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, cause: err }));
+        o.refuse(
+          new TransportError(`${host}: cannot record the host key in ${khShown}: ${err.message}`, { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, cause: err }),
+        );
         verify(false);
       },
     );

@@ -67,7 +67,10 @@ export function hashKnownHostName(name: string, salt: Buffer = randomBytes(20)):
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const re = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const re = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${re}$`, 'i');
 }
 
@@ -110,12 +113,7 @@ export function fingerprint(blob: Buffer): string {
  * Only a host with no entry at all is unknown; one a @cert-authority line covers is reported
  * apart, since ssh2 cannot verify host certificates.
  */
-export function checkHostKey(
-  entries: readonly KnownHostEntry[],
-  host: string,
-  port: number,
-  blob: Buffer,
-): HostKeyCheck {
+export function checkHostKey(entries: readonly KnownHostEntry[], host: string, port: number, blob: Buffer): HostKeyCheck {
   const name = knownHostName(host, port);
   const type = keyTypeOf(blob);
   const b64 = blob.toString('base64');
@@ -137,11 +135,7 @@ export function checkHostKey(
 /** Key types known for a host: ssh.ts offers these first so a known key is the one negotiated. */
 export function knownKeyTypes(entries: readonly KnownHostEntry[], host: string, port: number): string[] {
   const name = knownHostName(host, port);
-  return [
-    ...new Set(
-      entries.filter((e) => e.marker === undefined && hostsFieldMatches(e.hosts, name)).map((e) => e.keyType),
-    ),
-  ];
+  return [...new Set(entries.filter((e) => e.marker === undefined && hostsFieldMatches(e.hosts, name)).map((e) => e.keyType))];
 }
 
 export function knownHostLine(host: string, port: number, blob: Buffer): string {

@@ -89,11 +89,7 @@ export function expandPath(p: string, ctx: { home: string; host?: string; user?:
 }
 
 /** Pure: merge the inventory spec with ssh config values by the rule at the top of this file. */
-export function resolveTarget(
-  spec: HostConnectionSpec,
-  cfg: SshConfigHost,
-  env: { home: string; localUser: string },
-): ResolvedTarget {
+export function resolveTarget(spec: HostConnectionSpec, cfg: SshConfigHost, env: { home: string; localUser: string }): ResolvedTarget {
   const ex = spec.explicit;
   const explicitAddress = ex?.address ?? spec.address !== spec.name;
   const explicitPort = ex?.port ?? spec.port !== 22;

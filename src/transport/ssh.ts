@@ -205,13 +205,7 @@ function keyError(host: string, message: string, suggestions: string[] = []): Tr
 }
 
 /** Read and check the candidate key files (OpenSSH's rules: a regular file, not group/world-accessible). */
-async function loadKeys(
-  host: string,
-  target: ResolvedTarget,
-  opts: ConnectOptions,
-  hasAgent: boolean,
-  log: (m: string) => void,
-): Promise<LoadedKey[]> {
+async function loadKeys(host: string, target: ResolvedTarget, opts: ConnectOptions, hasAgent: boolean, log: (m: string) => void): Promise<LoadedKey[]> {
   const keys: LoadedKey[] = [];
   const strict = target.keySource !== 'default';
   for (const file of target.identityFiles) {
@@ -317,9 +311,7 @@ export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {
       key: k.key,
     })),
     ...(agent ? [{ type: 'agent', username: target.user, agent } as AnyAuthMethod] : []),
-    ...(spec.password !== undefined
-      ? [{ type: 'password', username: target.user, password: spec.password } as AnyAuthMethod]
-      : []),
+    ...(spec.password !== undefined ? [{ type: 'password', username: target.user, password: spec.password } as AnyAuthMethod] : []),
   ];
   const where = `${target.address}:${target.port}`;
   if (methods.length === 0) {
@@ -348,10 +340,11 @@ export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {
     }
   }
   const final = last as TransportError & Transient;
-  throw new TransportError(
-    `${host}: ${final.what} (after ${attempts} attempt${attempts === 1 ? '' : 's'}): ${final.advice}`,
-    { host, code: 'E_CONNECT', cause: final.cause },
-  );
+  throw new TransportError(`${host}: ${final.what} (after ${attempts} attempt${attempts === 1 ? '' : 's'}): ${final.advice}`, {
+    host,
+    code: 'E_CONNECT',
+    cause: final.cause,
+  });
 }
 
 /** One TCP connect + SSH handshake + auth. Rejects with a TransportError; `transient` marks retryable ones. */
@@ -481,10 +474,11 @@ class SshConnection implements Connection {
     this.closed = new Promise<void>((resolve) => {
       client.once('close', () => {
         this.markDead(
-          new TransportError(
-            `${this.name}: connection to ${this.where} was lost${lastError ? `: ${lastError.message}` : ''}`,
-            { host: this.name, code: 'E_CONNECTION_LOST', ...(lastError ? { cause: lastError } : {}) },
-          ),
+          new TransportError(`${this.name}: connection to ${this.where} was lost${lastError ? `: ${lastError.message}` : ''}`, {
+            host: this.name,
+            code: 'E_CONNECTION_LOST',
+            ...(lastError ? { cause: lastError } : {}),
+          }),
         );
         resolve();
       });
@@ -588,15 +582,13 @@ class SshConnection implements Connection {
         // sudo itself failed to authenticate (with a password: the marker never came)
         const sudoFailed = become && (password === undefined || !running) && code === 1 && /sudo: .*password/.test(stderr);
         if (sudoFailed) {
-          const hint =
-            password === undefined
-              ? 'set ansible_become_password (or allow this user passwordless sudo)'
-              : 'check ansible_become_password';
+          const hint = password === undefined ? 'set ansible_become_password (or allow this user passwordless sudo)' : 'check ansible_become_password';
           reject(
-            new TransportError(
-              `${host}: sudo as ${this.spec.becomeUser} failed for user ${this.target.user}: ${stderr.trim().split('\n').pop()}: ${hint}`,
-              { host, code: 'E_BECOME', fatal: true },
-            ),
+            new TransportError(`${host}: sudo as ${this.spec.becomeUser} failed for user ${this.target.user}: ${stderr.trim().split('\n').pop()}: ${hint}`, {
+              host,
+              code: 'E_BECOME',
+              fatal: true,
+            }),
           );
           return;
         }

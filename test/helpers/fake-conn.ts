@@ -13,7 +13,10 @@ export class FakeConn implements Connection {
   readonly stats = { execs: 0, uploads: 0 };
   readonly log: string[] = [];
   readonly uploads: Array<{ path: string; content: string; opts: UploadOptions }> = [];
-  constructor(readonly name: string, public handler: Handler = () => ({})) {}
+  constructor(
+    readonly name: string,
+    public handler: Handler = () => ({}),
+  ) {}
   async exec(cmd: Command, opts: ExecOptions = {}): Promise<ExecResult> {
     this.stats.execs++;
     const s = render(cmd);

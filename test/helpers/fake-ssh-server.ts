@@ -87,9 +87,7 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
   const stats: FakeSshServer['stats'] = { connections: 0, handshakes: 0, authFailures: 0, execs: 0, commands: [], users: [] };
   const files = new Map<string, { data: Buffer; mode: number }>();
   const clients = new Set<ServerClient>();
-  const methods = [...(allowed ? ['publickey'] : []), ...(opts.password !== undefined ? ['password'] : [])] as Array<
-    'publickey' | 'password'
-  >;
+  const methods = [...(allowed ? ['publickey'] : []), ...(opts.password !== undefined ? ['password'] : [])] as Array<'publickey' | 'password'>;
 
   const server = new Server({ hostKeys, ...(opts.algorithms ? { algorithms: opts.algorithms } : {}) }, (client) => {
     stats.connections++;

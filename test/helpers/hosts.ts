@@ -120,7 +120,12 @@ export async function bodiesThroughVip(lab: Lab, n = 12): Promise<{ statuses: nu
 }
 
 /** GET through VIP:8443 until a body is `ok <want>` (bounded); the bodies seen */
-export async function untilBodyFrom(lab: Lab, want: string, maxTries = 120, gapMs = 250): Promise<{ found: boolean; tries: number; bodies: Map<string, number> }> {
+export async function untilBodyFrom(
+  lab: Lab,
+  want: string,
+  maxTries = 120,
+  gapMs = 250,
+): Promise<{ found: boolean; tries: number; bodies: Map<string, number> }> {
   const bodies = new Map<string, number>();
   for (let i = 1; i <= maxTries; i++) {
     const b = await httpsGet(lab.vip, 8443).then(
@@ -135,7 +140,12 @@ export async function untilBodyFrom(lab: Lab, want: string, maxTries = 120, gapM
 }
 
 /** Polls `probe` every intervalMs until ok(value) or timeoutMs: the last value, the time, whether ok. */
-export async function waitFor<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, intervalMs = 200): Promise<{ value: T; ms: number; ok: boolean }> {
+export async function waitFor<T>(
+  probe: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<{ value: T; ms: number; ok: boolean }> {
   const t0 = performance.now();
   for (;;) {
     const value = await probe();

@@ -34,7 +34,8 @@ export async function upInProcess(
   const events: RunEvent[] = [];
   const bus = new EventBus();
   bus.add({ emit: (e) => events.push(e) });
-  if (process.env.KHA_TOPO_DIAG) bus.add({ emit: (e) => fs.appendFileSync(process.env.KHA_TOPO_DIAG!, `${new Date().toISOString()} ${JSON.stringify(e).slice(0, 300)}\n`) });
+  if (process.env.KHA_TOPO_DIAG)
+    bus.add({ emit: (e) => fs.appendFileSync(process.env.KHA_TOPO_DIAG!, `${new Date().toISOString()} ${JSON.stringify(e).slice(0, 300)}\n`) });
   const ac = new AbortController();
   const io: Io = { events: bus, logFile: opts.logFile ?? `${inventory}.log`, signal: ac.signal, verbose: 0, json: false, addSecrets: () => undefined };
   const flags = { inventory, forks: 20, 'connect-timeout': 10, 'known-hosts': lab.knownHostsFile };
@@ -74,7 +75,8 @@ export function describeEvents(events: RunEvent[], error?: unknown): string {
   for (const e of events) {
     if (e.type === 'phase') lines.push(`==> ${e.title}`);
     else if (e.type === 'phase-done' && e.error) lines.push(`<== ${e.title}: ${e.error}`);
-    else if (e.type === 'task' && e.status !== 'ok' && e.status !== 'skipped') lines.push(`${e.host}: ${e.status} ${e.task}${e.error ? `: ${e.error}` : e.why ? ` (${e.why})` : ''}`);
+    else if (e.type === 'task' && e.status !== 'ok' && e.status !== 'skipped')
+      lines.push(`${e.host}: ${e.status} ${e.task}${e.error ? `: ${e.error}` : e.why ? ` (${e.why})` : ''}`);
     else if (e.type === 'message' && e.level !== 'debug') lines.push(`${e.level}: ${e.host ? `${e.host}: ` : ''}${e.text}`);
   }
   if (error !== undefined) lines.push(`ERROR: ${describeError(error)}`);

@@ -29,7 +29,12 @@ afterAll(async () => {
 /** a lab name unique per test file and per call: t-<file>-<random>-<n> */
 function uniqueName(): string {
   const file = path.basename(expect.getState().testPath ?? 'test').replace(/\.test\.[cm]?[jt]s$/, '');
-  const slug = file.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 20) || 'test';
+  const slug =
+    file
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 20) || 'test';
   return `t-${slug}-${randomBytes(3).toString('hex')}-${++counter}`;
 }
 

@@ -52,7 +52,7 @@ function ipToInt(ip: string): number {
 function inLabSubnet(lab: Lab, ip: string): boolean {
   const p = lab.subnet.prefix;
   const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(lab.subnet.base) & mask) >>> 0);
+  return (ipToInt(ip) & mask) >>> 0 === (ipToInt(lab.subnet.base) & mask) >>> 0;
 }
 
 function oneRequest(host: string, port: number, path: string, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {

@@ -168,7 +168,11 @@ export async function monitorVip(lab: Lab, opts: { maxSeconds?: number; hosts?: 
 }
 
 export function vipWindows(events: VipEvent[], initial: Record<string, { t: number; holds: boolean }>): VipWindows {
-  const holding = new Set(Object.entries(initial).filter(([, v]) => v.holds).map(([h]) => h));
+  const holding = new Set(
+    Object.entries(initial)
+      .filter(([, v]) => v.holds)
+      .map(([h]) => h),
+  );
   const t0 = Math.max(...Object.values(initial).map((v) => v.t));
   const overlaps: VipWindows['overlaps'] = [];
   const gaps: VipWindows['gaps'] = [];
@@ -198,7 +202,11 @@ export function vipWindows(events: VipEvent[], initial: Record<string, { t: numb
   if (overlapFrom !== null) overlaps.push({ from: overlapFrom, to: end, ms: end - overlapFrom, hosts: [...overlapHosts] });
   if (gapFrom !== null) gaps.push({ from: gapFrom, to: end, ms: end - gapFrom });
   const holdersAt = (t: number): string[] => {
-    const hs = new Set(Object.entries(initial).filter(([, v]) => v.holds).map(([h]) => h));
+    const hs = new Set(
+      Object.entries(initial)
+        .filter(([, v]) => v.holds)
+        .map(([h]) => h),
+    );
     for (const e of events) {
       if (e.t > t) break;
       if (e.t < (initial[e.host]?.t ?? t0)) continue;

@@ -43,7 +43,9 @@ describe('kha add-master and remove-master on a live control plane', () => {
     const tl = await sampler.stop();
     const exact = await monitor.stop();
     console.log(`[timing] kha add-master m4 (3 -> 4, installs keepalived + haproxy): ${secs(r.ms)}`);
-    console.log(`[vip] add-master: ${tl.samples.length} samples, holders seen ${tl.sequence.join(' -> ')}; kernel address events on the VIP: ${exact.events.length}`);
+    console.log(
+      `[vip] add-master: ${tl.samples.length} samples, holders seen ${tl.sequence.join(' -> ')}; kernel address events on the VIP: ${exact.events.length}`,
+    );
     expect(r.code, showRun(r)).toBe(0);
 
     // the VIP never moved: every sample m1 alone, and no address event for the VIP at all

@@ -47,7 +47,8 @@ describe('kha upgrade on 5 masters', () => {
     const l = lab();
     for (const h of ALL) expect(timeoutConnect(await haproxyCfg(l, h)), h).toBe('5s');
     const before: Record<string, { haproxy: number; workers: string; keepalived: number }> = {};
-    for (const h of ALL) before[h] = { haproxy: await mainPid(l, h, 'haproxy'), workers: await haproxyWorkers(l, h), keepalived: await mainPid(l, h, 'keepalived') };
+    for (const h of ALL)
+      before[h] = { haproxy: await mainPid(l, h, 'haproxy'), workers: await haproxyWorkers(l, h), keepalived: await mainPid(l, h, 'keepalived') };
 
     writeLabInventory(l, inv, { vars: { haproxy_timeout_connect: '6s' } });
     const monitor = await monitorVip(l, { maxSeconds: 300 });
@@ -62,7 +63,9 @@ describe('kha upgrade on 5 masters', () => {
     const exact = await monitor.stop();
 
     console.log(`[timing] kha upgrade, 5 masters, --serial 20%: ${secs(r.ms)}`);
-    console.log(`[vip] ${tl.samples.length} samples (${tl.errors} errors), max holders at once ${tl.maxHolders}, windows without a holder ${tl.zeroWindows}, longest ${tl.longestZeroMs} ms; holders seen: ${tl.sequence.join(' -> ')}`);
+    console.log(
+      `[vip] ${tl.samples.length} samples (${tl.errors} errors), max holders at once ${tl.maxHolders}, windows without a holder ${tl.zeroWindows}, longest ${tl.longestZeroMs} ms; holders seen: ${tl.sequence.join(' -> ')}`,
+    );
     const iso = (t: number) => new Date(t).toISOString().slice(11, 23);
     console.log(
       `[vip exact] ip monitor: ${exact.events.map((e) => `${iso(e.t)} ${e.host}${e.up ? '+' : '-'}`).join(', ')}; ` +
@@ -96,7 +99,9 @@ describe('kha upgrade on 5 masters', () => {
     const events = readLog(log);
     const batchEvents = events.filter((e) => e.type === 'batch' && e.play === 'upgrade');
     const t0 = events[0]!.time;
-    console.log(`[batches] ${batchEvents.map((e) => `${e.index}/${e.count} ${e.hosts?.join(',')} at ${secs(e.time - t0)}`).join('; ')}; kha's first log line came ${secs(t0 - tl.samples[0]!.t0)} after the VIP sampler and the client loop began`);
+    console.log(
+      `[batches] ${batchEvents.map((e) => `${e.index}/${e.count} ${e.hosts?.join(',')} at ${secs(e.time - t0)}`).join('; ')}; kha's first log line came ${secs(t0 - tl.samples[0]!.t0)} after the VIP sampler and the client loop began`,
+    );
     expect(batchEvents.map((e) => `batch ${e.index}/${e.count}: ${e.hosts?.join(', ')}`)).toEqual([
       'batch 1/5: m2',
       'batch 2/5: m3',
@@ -159,8 +164,13 @@ describe('kha upgrade on 5 masters', () => {
     for (const h of ALL) expect(timeoutConnect(oldCfg[h]!), h).toBe('6s');
 
     // m3's haproxy fails every config check (-c); anything else runs the real binary
-    const wrapper = '#!/bin/sh\nfor a in "$@"; do [ "$a" = "-c" ] && { echo "injected by the kha test: config check refused" >&2; exit 1; }; done\nexec /usr/sbin/haproxy.real "$@"\n';
-    await sh(l, 'm3', ['sh', '-c', `mv /usr/sbin/haproxy /usr/sbin/haproxy.real && cat > /usr/sbin/haproxy <<'EOF'\n${wrapper}EOF\nchmod 755 /usr/sbin/haproxy`]);
+    const wrapper =
+      '#!/bin/sh\nfor a in "$@"; do [ "$a" = "-c" ] && { echo "injected by the kha test: config check refused" >&2; exit 1; }; done\nexec /usr/sbin/haproxy.real "$@"\n';
+    await sh(l, 'm3', [
+      'sh',
+      '-c',
+      `mv /usr/sbin/haproxy /usr/sbin/haproxy.real && cat > /usr/sbin/haproxy <<'EOF'\n${wrapper}EOF\nchmod 755 /usr/sbin/haproxy`,
+    ]);
     let restored = false;
     const restore = async () => {
       if (!restored) await sh(l, 'm3', ['mv', '-f', '/usr/sbin/haproxy.real', '/usr/sbin/haproxy']);
@@ -176,7 +186,10 @@ describe('kha upgrade on 5 masters', () => {
       expect(r.code, showRun(r)).not.toBeNull();
 
       // human output: batch 1 and 2 ran, no batch 3; the summary; how to resume
-      const batchLines = r.stdout.split('\n').filter((x) => /^\s*batch \d+\/\d+:/.test(x)).map((x) => x.trim());
+      const batchLines = r.stdout
+        .split('\n')
+        .filter((x) => /^\s*batch \d+\/\d+:/.test(x))
+        .map((x) => x.trim());
       expect(batchLines, showRun(r)).toEqual(['batch 1/5: m2', 'batch 2/5: m3']);
       expect(r.stdout, showRun(r)).toMatch(/upgrade stopped at batch 2/);
       expect(r.stdout, showRun(r)).toMatch(/done: m2; failed: m3; untouched: m4, m5, m1; unchanged: none/);
@@ -225,7 +238,9 @@ describe('kha upgrade on 5 masters', () => {
     const tr = await traffic.stop();
     const exact = await monitor.stop();
     console.log(`[timing] kha upgrade with a keepalived change, 5 masters: ${secs(r.ms)}`);
-    console.log(`[traffic] keepalived change: ${tr.total} requests, ${tr.failed} failed; reasons ${JSON.stringify(tr.reasons)}; VIP gains ${vipGains(exact)}, longest gap ${exact.longestGapMs.toFixed(1)} ms`);
+    console.log(
+      `[traffic] keepalived change: ${tr.total} requests, ${tr.failed} failed; reasons ${JSON.stringify(tr.reasons)}; VIP gains ${vipGains(exact)}, longest gap ${exact.longestGapMs.toFixed(1)} ms`,
+    );
     expect(r.code, showRun(r)).toBe(0);
     const rep = parseJson<UpgradeReport>(r).result!;
     expect(rep.order).toEqual([['m2'], ['m3'], ['m4'], ['m5'], ['m1']]);

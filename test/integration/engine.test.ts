@@ -168,7 +168,12 @@ describe('service and handler', () => {
   }
   async function svc(host: string): Promise<SvcState> {
     const out = await sh(host, 'systemctl show -p MainPID -p ExecMainStartTimestampMonotonic -p ActiveState kha-sleeper.service');
-    const m = new Map(out.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const m = new Map(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => l.split('=', 2) as [string, string]),
+    );
     return { pid: Number(m.get('MainPID')), started: Number(m.get('ExecMainStartTimestampMonotonic')), active: m.get('ActiveState') ?? '' };
   }
 
@@ -236,7 +241,10 @@ describe('wait_for', () => {
     for (const h of hosts) {
       expect(tasksOf(r.json, h).map((t) => [t.status, t.error?.includes('timed out after 2 s')])).toEqual([['failed', true]]);
       // every probe stamped its time on the host: they must all fall in one 2 s window
-      const stamps = (await sh(h, 'cat /tmp/kha-wait-probes')).trim().split('\n').map((x) => Number(BigInt(x) / 1_000_000n));
+      const stamps = (await sh(h, 'cat /tmp/kha-wait-probes'))
+        .trim()
+        .split('\n')
+        .map((x) => Number(BigInt(x) / 1_000_000n));
       const spanMs = stamps[stamps.length - 1]! - stamps[0]!;
       expect(spanMs, `${h}: ${stamps.length} probes over ${spanMs} ms`).toBeLessThan(3_500);
     }
@@ -247,11 +255,17 @@ describe('serial', () => {
   test('serial "20%" over 5 hosts runs 5 batches of 1, one after the other', { timeout: 120_000 }, async () => {
     const r = await play('serial.yaml');
     expect(r.code, show(r)).toBe(0);
-    const batchLines = r.stdout.split('\n').filter((l) => /^\s*batch \d+\/\d+:/.test(l)).map((l) => l.trim());
+    const batchLines = r.stdout
+      .split('\n')
+      .filter((l) => /^\s*batch \d+\/\d+:/.test(l))
+      .map((l) => l.trim());
     expect(batchLines).toEqual(HOSTS.map((h, i) => `batch ${i + 1}/5: ${h}`));
     // each host recorded when its task started and ended (ns, one kernel clock for all containers)
     const spans = await onAll(async (h) => {
-      const [start, end] = (await sh(h, 'cat /tmp/kha-serial-ran')).trim().split('\n').map((x) => BigInt(x));
+      const [start, end] = (await sh(h, 'cat /tmp/kha-serial-ran'))
+        .trim()
+        .split('\n')
+        .map((x) => BigInt(x));
       return { h, start: start!, end: end! };
     });
     for (let i = 1; i < spans.length; i++) {
@@ -287,7 +301,11 @@ describe('host key changed', () => {
     expect(out).not.toMatch(/retrying/);
     for (const h of ['m1', 'm2', 'm4', 'm5']) expect(out).not.toMatch(new RegExp(`${h}: (unreachable|failed)`));
     // no backoff: m3's task (its connect included) took less than the retry delays alone (250 + 500 + 1000 ms)
-    const events = fs.readFileSync(badLog, 'utf8').trim().split('\n').map((x) => JSON.parse(x) as { type: string; host?: string; status?: string; ms?: number });
+    const events = fs
+      .readFileSync(badLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((x) => JSON.parse(x) as { type: string; host?: string; status?: string; ms?: number });
     const m3 = events.filter((e) => e.type === 'task' && e.host === 'm3');
     expect(m3.map((e) => e.status)).toEqual(['unreachable']);
     expect(m3[0]!.ms).toBeLessThan(1_750);
@@ -345,7 +363,10 @@ describe('become with sudo', () => {
     expect(log.length).toBeGreaterThan(0);
     expect(log).toContain('root-owned file');
     expect(log).not.toContain(KHA_SUDO_PASSWORD);
-    expect(snapshots.some((s) => /sleep 3/.test(s)), 'a process snapshot during the long task').toBe(true);
+    expect(
+      snapshots.some((s) => /sleep 3/.test(s)),
+      'a process snapshot during the long task',
+    ).toBe(true);
     for (const s of snapshots) expect(s).not.toContain(KHA_SUDO_PASSWORD);
   });
 });
@@ -377,7 +398,14 @@ describe('--check', () => {
     for (const h of HOSTS) {
       const lines = r.stdout.split('\n').filter((l) => new RegExp(`^\\s+${h}: would change`).test(l));
       expect(lines.map((l) => l.replace(/^\s+\S+: would change\s+/, '').replace(/ \(.*$/, '')).sort()).toEqual(
-        ['directory /etc/kha-check/dir', 'install tree', 'run touch /etc/kha-check/ran', 'touch marker', 'write /etc/kha-check/a.conf', 'write /etc/kha-check/b.conf'].sort(),
+        [
+          'directory /etc/kha-check/dir',
+          'install tree',
+          'run touch /etc/kha-check/ran',
+          'touch marker',
+          'write /etc/kha-check/a.conf',
+          'write /etc/kha-check/b.conf',
+        ].sort(),
       );
     }
     expect(r.stdout).toContain('-a v1');
@@ -389,36 +417,42 @@ describe('--check', () => {
 });
 
 describe('one kha run at a time: /run/kha.lock', () => {
-  test('a second kha play while one runs is refused naming the holder and changes nothing; the first releases the lock when done', { timeout: 180_000 }, async () => {
-    await onAll((h) => sh(h, 'rm -f /tmp/kha-lock-slow-ran /tmp/kha-lock-second-ran /run/kha.lock'));
-    let firstPid = 0;
-    const first = play('lock-slow.yaml', [], { onSpawn: (c) => (firstPid = c.pid ?? 0) });
-    // the first run holds the lock on every host (its task sleeps 15 s)
-    const deadline = Date.now() + 60_000;
-    while ((await onAll((h) => status(h, 'test -e /run/kha.lock'))).some((c) => c !== 0)) {
-      if (Date.now() > deadline) throw new Error(`the first run never locked every host:\n${show(await first)}`);
-      await sleep(200);
-    }
-    const lock = JSON.parse(await sh('m1', 'cat /run/kha.lock')) as { holder: string; pid: number; started: string; command: string };
-    const holder = `${os.userInfo().username}@${os.hostname()}`;
-    expect(lock).toMatchObject({ holder, pid: firstPid, command: 'play' });
+  test(
+    'a second kha play while one runs is refused naming the holder and changes nothing; the first releases the lock when done',
+    { timeout: 180_000 },
+    async () => {
+      await onAll((h) => sh(h, 'rm -f /tmp/kha-lock-slow-ran /tmp/kha-lock-second-ran /run/kha.lock'));
+      let firstPid = 0;
+      const first = play('lock-slow.yaml', [], { onSpawn: (c) => (firstPid = c.pid ?? 0) });
+      // the first run holds the lock on every host (its task sleeps 15 s)
+      const deadline = Date.now() + 60_000;
+      while ((await onAll((h) => status(h, 'test -e /run/kha.lock'))).some((c) => c !== 0)) {
+        if (Date.now() > deadline) throw new Error(`the first run never locked every host:\n${show(await first)}`);
+        await sleep(200);
+      }
+      const lock = JSON.parse(await sh('m1', 'cat /run/kha.lock')) as { holder: string; pid: number; started: string; command: string };
+      const holder = `${os.userInfo().username}@${os.hostname()}`;
+      expect(lock).toMatchObject({ holder, pid: firstPid, command: 'play' });
 
-    const second = await play('lock-second.yaml', ['--yes']);
-    expect(second.code, show(second)).toBe(5);
-    const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const one = (h: string) => `${h} is locked by ${esc(holder)} \\(pid ${firstPid}, kha play, started ${esc(lock.started)}, [^)]+ ago\\)`;
-    expect(second.stderr).toMatch(new RegExp(`^error: ${HOSTS.map(one).join('; ')}: nothing was changed; if that run is over, rerun with --break-lock$`, 'm'));
-    expect(second.stderr).toMatch(/^ {2}try: kha play --break-lock /m);
-    expect(second.stdout).not.toMatch(/lock second/);
-    expect(await onAll((h) => status(h, 'test -e /tmp/kha-lock-second-ran'))).toEqual(HOSTS.map(() => 1));
-    // the refused run left the first run's lock as it was
-    expect(JSON.parse(await sh('m1', 'cat /run/kha.lock'))).toEqual(lock);
+      const second = await play('lock-second.yaml', ['--yes']);
+      expect(second.code, show(second)).toBe(5);
+      const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const one = (h: string) => `${h} is locked by ${esc(holder)} \\(pid ${firstPid}, kha play, started ${esc(lock.started)}, [^)]+ ago\\)`;
+      expect(second.stderr).toMatch(
+        new RegExp(`^error: ${HOSTS.map(one).join('; ')}: nothing was changed; if that run is over, rerun with --break-lock$`, 'm'),
+      );
+      expect(second.stderr).toMatch(/^ {2}try: kha play --break-lock /m);
+      expect(second.stdout).not.toMatch(/lock second/);
+      expect(await onAll((h) => status(h, 'test -e /tmp/kha-lock-second-ran'))).toEqual(HOSTS.map(() => 1));
+      // the refused run left the first run's lock as it was
+      expect(JSON.parse(await sh('m1', 'cat /run/kha.lock'))).toEqual(lock);
 
-    const r = await first;
-    expect(r.code, show(r)).toBe(0);
-    expect(await onAll((h) => status(h, 'test -e /tmp/kha-lock-slow-ran'))).toEqual(HOSTS.map(() => 0));
-    expect(await onAll((h) => status(h, 'test -e /run/kha.lock'))).toEqual(HOSTS.map(() => 1));
-  });
+      const r = await first;
+      expect(r.code, show(r)).toBe(0);
+      expect(await onAll((h) => status(h, 'test -e /tmp/kha-lock-slow-ran'))).toEqual(HOSTS.map(() => 0));
+      expect(await onAll((h) => status(h, 'test -e /run/kha.lock'))).toEqual(HOSTS.map(() => 1));
+    },
+  );
 });
 
 describe('a host that is down', () => {
@@ -442,7 +476,9 @@ describe('a host that is down', () => {
     expect(dflt.json.recap.m5).toMatchObject({ unreachable: 1, changed: 0, ok: 0 });
     expect(tasksOf(dflt.json, 'm5').map((t) => t.status)).toEqual(['unreachable']);
     // a stopped host: ARP fails (EHOSTUNREACH) or, when ARP is slow, the handshake times out first
-    expect(tasksOf(dflt.json, 'm5')[0]?.error).toMatch(/m5: (cannot connect to [\d.]+:22: .*EHOSTUNREACH|SSH handshake with [\d.]+:22 did not complete within \d+ ms)/);
+    expect(tasksOf(dflt.json, 'm5')[0]?.error).toMatch(
+      /m5: (cannot connect to [\d.]+:22: .*EHOSTUNREACH|SSH handshake with [\d.]+:22 did not complete within \d+ ms)/,
+    );
     for (const h of up) expect(dflt.json.recap[h]).toMatchObject({ changed: 1, failed: 0, unreachable: 0 });
     const dPlays = (dflt.json.result as { plays: Array<{ play: string; stopped: boolean; stopReason?: string; unreachable: string[] }> }).plays;
     expect(dPlays.map((p) => [p.play, p.stopped])).toEqual([['down first', true]]);

@@ -60,22 +60,58 @@ const HOSTILE: Hostile[] = [
     edit: (d) => (d.all.vars['ansible_become_password'] = `pw\ntouch ${MARKER}`),
     secret: `pw\ntouch ${MARKER}`,
   },
-  { name: 'ansible_ssh_private_key_file with a newline', field: 'ansible_ssh_private_key_file', edit: (d) => (d.all.vars['ansible_ssh_private_key_file'] = `/tmp/k\n${SUB}`) },
-  { name: 'ansible_ssh_private_key_file with $() (a local path only: does not exist)', field: 'ansible_ssh_private_key_file', edit: (d) => (d.all.vars['ansible_ssh_private_key_file'] = `/tmp/${SUB}`) },
+  {
+    name: 'ansible_ssh_private_key_file with a newline',
+    field: 'ansible_ssh_private_key_file',
+    edit: (d) => (d.all.vars['ansible_ssh_private_key_file'] = `/tmp/k\n${SUB}`),
+  },
+  {
+    name: 'ansible_ssh_private_key_file with $() (a local path only: does not exist)',
+    field: 'ansible_ssh_private_key_file',
+    edit: (d) => (d.all.vars['ansible_ssh_private_key_file'] = `/tmp/${SUB}`),
+  },
   { name: 'vrrp_interface with $()', field: 'm1.vrrp_interface', edit: (d) => (masters(d)['m1']!['vrrp_interface'] = `eth0${SUB}`) },
   { name: 'vrrp_interface as an option of ip(8)', field: 'all.vars.vrrp_interface', edit: (d) => (d.all.vars['vrrp_interface'] = '--help') },
   { name: 'vrrp_interface, unicode', field: 'all.vars.vrrp_interface', edit: (d) => (d.all.vars['vrrp_interface'] = 'eth0é') },
   { name: 'vip with backticks', field: 'all.vars.vip', edit: (d) => (d.all.vars['vip'] = `${String(d.all.vars['vip'])};${TICKS}`) },
   { name: 'virtual_router_id with &&', field: 'all.vars.virtual_router_id', edit: (d) => (d.all.vars['virtual_router_id'] = `51 && touch ${MARKER}`) },
   { name: 'frontend_port with |', field: 'all.vars.frontend_port', edit: (d) => (d.all.vars['frontend_port'] = `8443|touch ${MARKER}`) },
-  { name: 'apiserver_port with a newline (config injection)', field: 'm2.apiserver_port', edit: (d) => (masters(d)['m2']!['apiserver_port'] = '6443\n    bind *:1') },
+  {
+    name: 'apiserver_port with a newline (config injection)',
+    field: 'm2.apiserver_port',
+    edit: (d) => (masters(d)['m2']!['apiserver_port'] = '6443\n    bind *:1'),
+  },
   { name: 'api_endpoint_name with $()', field: 'all.vars.api_endpoint_name', edit: (d) => (d.all.vars['api_endpoint_name'] = `api.internal${SUB}`) },
-  { name: 'api_endpoint_name, look-alike unicode', field: 'all.vars.api_endpoint_name', edit: (d) => (d.all.vars['api_endpoint_name'] = 'kube-аpiserver.kha.internal') },
-  { name: 'haproxy_timeout_client with a newline (config injection)', field: 'all.vars.haproxy_timeout_client', edit: (d) => (d.all.vars['haproxy_timeout_client'] = '4h\n    bind *:9999') },
-  { name: 'haproxy_timeout_connect with backticks', field: 'all.vars.haproxy_timeout_connect', edit: (d) => (d.all.vars['haproxy_timeout_connect'] = `5s;${TICKS}`) },
-  { name: 'lb_algorithm with an extra server line', field: 'all.vars.lb_algorithm', edit: (d) => (d.all.vars['lb_algorithm'] = 'roundrobin\n    server evil 10.0.0.1:1') },
-  { name: 'apiserver_health_path with quotes and ;', field: 'all.vars.apiserver_health_path', edit: (d) => (d.all.vars['apiserver_health_path'] = `/readyz';touch ${MARKER};'`) },
-  { name: 'apiserver_health_path with $() and $IFS', field: 'all.vars.apiserver_health_path', edit: (d) => (d.all.vars['apiserver_health_path'] = `/readyz$(touch\${IFS}${MARKER})`) },
+  {
+    name: 'api_endpoint_name, look-alike unicode',
+    field: 'all.vars.api_endpoint_name',
+    edit: (d) => (d.all.vars['api_endpoint_name'] = 'kube-аpiserver.kha.internal'),
+  },
+  {
+    name: 'haproxy_timeout_client with a newline (config injection)',
+    field: 'all.vars.haproxy_timeout_client',
+    edit: (d) => (d.all.vars['haproxy_timeout_client'] = '4h\n    bind *:9999'),
+  },
+  {
+    name: 'haproxy_timeout_connect with backticks',
+    field: 'all.vars.haproxy_timeout_connect',
+    edit: (d) => (d.all.vars['haproxy_timeout_connect'] = `5s;${TICKS}`),
+  },
+  {
+    name: 'lb_algorithm with an extra server line',
+    field: 'all.vars.lb_algorithm',
+    edit: (d) => (d.all.vars['lb_algorithm'] = 'roundrobin\n    server evil 10.0.0.1:1'),
+  },
+  {
+    name: 'apiserver_health_path with quotes and ;',
+    field: 'all.vars.apiserver_health_path',
+    edit: (d) => (d.all.vars['apiserver_health_path'] = `/readyz';touch ${MARKER};'`),
+  },
+  {
+    name: 'apiserver_health_path with $() and $IFS',
+    field: 'all.vars.apiserver_health_path',
+    edit: (d) => (d.all.vars['apiserver_health_path'] = `/readyz$(touch\${IFS}${MARKER})`),
+  },
   { name: 'vrrp_auth_pass with $()', field: 'all.vars.vrrp_auth_pass', edit: (d) => (d.all.vars['vrrp_auth_pass'] = 'p$(id)'), secret: 'p$(id)' },
   { name: 'keepalived_version with ;', field: 'all.vars.keepalived_version', edit: (d) => (d.all.vars['keepalived_version'] = `1:2.2.7;touch ${MARKER}`) },
   { name: 'haproxy_version as an apt option', field: 'all.vars.haproxy_version', edit: (d) => (d.all.vars['haproxy_version'] = '--allow-downgrades') },
@@ -138,7 +174,10 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       const errors = lines.filter((x) => x.startsWith('error: '));
       expect(r.code, `${c.name}\n${showRun(r)}`).toBe(4);
       expect(errors, `${c.name}: one error line\n${showRun(r)}`).toHaveLength(1);
-      expect(lines.filter((x) => !x.startsWith('error: ') && !x.startsWith('  try: ')), `${c.name}: only the error line (and suggestions)\n${showRun(r)}`).toEqual([]);
+      expect(
+        lines.filter((x) => !x.startsWith('error: ') && !x.startsWith('  try: ')),
+        `${c.name}: only the error line (and suggestions)\n${showRun(r)}`,
+      ).toEqual([]);
       expect(errors[0], `${c.name}: the error names ${c.field}`).toContain(c.field);
       expect(r.stdout, `${c.name}: nothing ran`).toBe('');
       if (c.secret) expect(r.stderr + r.stdout, `${c.name}: the secret is printed`).not.toContain(c.secret);
@@ -189,7 +228,11 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
     const passwordLogins = (on: boolean) =>
       Promise.all(
         l.hosts.map((h) =>
-          sh(l, h.name, ['sh', '-c', `sed -i 's/^PasswordAuthentication ${on ? 'no' : 'yes'}$/PasswordAuthentication ${on ? 'yes' : 'no'}/' /etc/ssh/sshd_config.d/00-kha.conf && systemctl reload ssh`]),
+          sh(l, h.name, [
+            'sh',
+            '-c',
+            `sed -i 's/^PasswordAuthentication ${on ? 'no' : 'yes'}$/PasswordAuthentication ${on ? 'yes' : 'no'}/' /etc/ssh/sshd_config.d/00-kha.conf && systemctl reload ssh`,
+          ]),
         ),
       );
     for (const h of l.hosts) await sh(l, h.name, ['sh', '-c', `printf %s ${b64} | base64 -d | chpasswd`]);
@@ -207,7 +250,10 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       expect(r.code, showRun(r)).toBe(0);
       expect(await vipHolders(l)).toEqual(['m1']);
       const after = await sshdLinesPerHost(l, /^Accepted password for kha /);
-      expect(after.map((a, i) => a - before[i]!), 'password logins per host').toEqual(l.hosts.map(() => 1));
+      expect(
+        after.map((a, i) => a - before[i]!),
+        'password logins per host',
+      ).toEqual(l.hosts.map(() => 1));
 
       // the wrong password: one attempt per host, exit 3, the host named, the password never shown
       const wrong = `${password}x`;
@@ -215,12 +261,20 @@ describe('hostile inventory values (2 masters, login as kha with sudo)', () => {
       writeLabInventory(l, bad, { vars: { ansible_ssh_private_key_file: undefined, ansible_password: wrong, ansible_become_password: password } });
       const failedBefore = await sshdLinesPerHost(l, /^Failed password for kha /);
       const w = await kha(['up', '-i', bad, '--log-file', log], { timeoutMs: 2 * 60_000, env });
-      console.log(`[hostile] wrong SSH password: exit ${w.code}: ${w.stderr.split('\n').filter((x) => x.startsWith('error') || / m[12]: /.test(x)).join(' | ')}`);
+      console.log(
+        `[hostile] wrong SSH password: exit ${w.code}: ${w.stderr
+          .split('\n')
+          .filter((x) => x.startsWith('error') || / m[12]: /.test(x))
+          .join(' | ')}`,
+      );
       expect(w.code, showRun(w)).toBe(3);
       expect(w.stderr, showRun(w)).toMatch(/m1|m2/);
       expect(w.stderr, showRun(w)).toContain('(tried: password): check ansible_user and ansible_password');
       const failedAfter = await sshdLinesPerHost(l, /^Failed password for kha /);
-      expect(failedAfter.map((a, i) => a - failedBefore[i]!), 'failed password attempts per host (never retried)').toEqual(l.hosts.map(() => 1));
+      expect(
+        failedAfter.map((a, i) => a - failedBefore[i]!),
+        'failed password attempts per host (never retried)',
+      ).toEqual(l.hosts.map(() => 1));
 
       const out = r.stdout + r.stderr + w.stdout + w.stderr + fs.readFileSync(log, 'utf8');
       expect(out).not.toContain(password);

@@ -11,16 +11,14 @@
 // Order: the two tests share one 5-host lab: the upgrade kill needs the cluster the kha up test
 // converged.
 import { execFile } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
-import YAML from 'yaml';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
 import { kha, parseJson, readLog, runKha, secs, showRun, type KhaRun } from '../helpers/cli.js';
 import { haproxyCfg, httpsGet, sh, unitState, vipHolders } from '../helpers/hosts.js';
-import { sshdLinesPerHost, useLab } from '../helpers/lab.js';
+import { useLab } from '../helpers/lab.js';
 
 const execFileP = promisify(execFile);
 const ALL = ['m1', 'm2', 'm3', 'm4', 'm5'];
@@ -76,7 +74,11 @@ describe('a host killed while its batch runs (5 masters)', () => {
     writeLabInventory(l, inv());
     // m4 only: starting haproxy takes 6 s longer (the drop-in is read at the daemon-reload that
     // installing the package and kha's own drop-in cause)
-    await sh(l, 'm4', ['sh', '-c', 'mkdir -p /etc/systemd/system/haproxy.service.d && printf "[Service]\\nExecStartPost=/bin/sleep 6\\n" > /etc/systemd/system/haproxy.service.d/zz-kha-test-slow.conf']);
+    await sh(l, 'm4', [
+      'sh',
+      '-c',
+      'mkdir -p /etc/systemd/system/haproxy.service.d && printf "[Service]\\nExecStartPost=/bin/sleep 6\\n" > /etc/systemd/system/haproxy.service.d/zz-kha-test-slow.conf',
+    ]);
     let killedAt = 0;
     let killing: Promise<void> | undefined;
     let inOthers = false;
@@ -88,15 +90,25 @@ describe('a host killed while its batch runs (5 masters)', () => {
       }
     });
     await killing;
-    console.log(`[kill] kha up --serial 1, m4 killed during its batch: kha exited ${secs(Date.now() - killedAt)} after the kill, total ${secs(r.ms)} (exit ${r.code})`);
+    console.log(
+      `[kill] kha up --serial 1, m4 killed during its batch: kha exited ${secs(Date.now() - killedAt)} after the kill, total ${secs(r.ms)} (exit ${r.code})`,
+    );
     expect(killing, `the batch line for m4 never came\n${showRun(r)}`).toBeDefined();
     expect(await running(l, 'm4')).toBe(false);
     expect(r.code, showRun(r)).toBe(3);
     // the batches before m4 ran, none after it; m4 is reported unreachable with the lost connection
-    const batches = r.stdout.split('\n').filter((x) => /^\s*batch \d+\/\d+:/.test(x)).map((x) => x.trim());
+    const batches = r.stdout
+      .split('\n')
+      .filter((x) => /^\s*batch \d+\/\d+:/.test(x))
+      .map((x) => x.trim());
     expect(batches.slice(-3), showRun(r)).toEqual(['batch 1/4: m2', 'batch 2/4: m3', 'batch 3/4: m4']);
     expect(r.stdout, showRun(r)).toMatch(/m4: unreachable .*(connection .* was lost|cannot connect|handshake|no answer)/);
-    console.log(`[kill] ${r.stdout.split('\n').find((x) => /m4: unreachable/.test(x))?.trim()}`);
+    console.log(
+      `[kill] ${r.stdout
+        .split('\n')
+        .find((x) => /m4: unreachable/.test(x))
+        ?.trim()}`,
+    );
     // one clear line: which play stopped and who is done, unreachable and untouched
     expect(r.stderr, showRun(r)).toMatch(/^error: start the others: stopped: .*; done: m2, m3; failed: none; unreachable: m4; untouched: m5$/m);
     expect(r.stdout).toContain('==> Recap');
@@ -134,7 +146,11 @@ describe('a host killed while its batch runs (5 masters)', () => {
     for (const h of ALL) expect(timeoutConnect(await haproxyCfg(l, h)), h).toBe('5s');
     // m3's config checks (haproxy -c) take 6 s: its batch is still running when the kill comes
     const wrapper = '#!/bin/sh\nfor a in "$@"; do [ "$a" = "-c" ] && sleep 6; done\nexec /usr/sbin/haproxy.real "$@"\n';
-    await sh(l, 'm3', ['sh', '-c', `mv /usr/sbin/haproxy /usr/sbin/haproxy.real && cat > /usr/sbin/haproxy <<'EOF'\n${wrapper}EOF\nchmod 755 /usr/sbin/haproxy`]);
+    await sh(l, 'm3', [
+      'sh',
+      '-c',
+      `mv /usr/sbin/haproxy /usr/sbin/haproxy.real && cat > /usr/sbin/haproxy <<'EOF'\n${wrapper}EOF\nchmod 755 /usr/sbin/haproxy`,
+    ]);
 
     writeLabInventory(l, inv(), { vars: { haproxy_timeout_connect: '6s' } });
     const log = logFile('upgrade-kill');
@@ -147,13 +163,23 @@ describe('a host killed while its batch runs (5 masters)', () => {
       }
     });
     await killing;
-    console.log(`[kill] kha upgrade --serial 1, m3 killed during its batch: kha exited ${secs(Date.now() - killedAt)} after the kill, total ${secs(r.ms)} (exit ${r.code})`);
+    console.log(
+      `[kill] kha upgrade --serial 1, m3 killed during its batch: kha exited ${secs(Date.now() - killedAt)} after the kill, total ${secs(r.ms)} (exit ${r.code})`,
+    );
     expect(killing, `the batch line for m3 never came\n${showRun(r)}`).toBeDefined();
     expect(r.code, showRun(r)).toBe(3);
-    const batches = r.stdout.split('\n').filter((x) => /^\s*batch \d+\/\d+:/.test(x)).map((x) => x.trim());
+    const batches = r.stdout
+      .split('\n')
+      .filter((x) => /^\s*batch \d+\/\d+:/.test(x))
+      .map((x) => x.trim());
     expect(batches, showRun(r)).toEqual(['batch 1/5: m2', 'batch 2/5: m3']);
     expect(r.stdout, showRun(r)).toMatch(/m3: unreachable /);
-    console.log(`[kill] ${r.stdout.split('\n').find((x) => /m3: unreachable/.test(x))?.trim()}`);
+    console.log(
+      `[kill] ${r.stdout
+        .split('\n')
+        .find((x) => /m3: unreachable/.test(x))
+        ?.trim()}`,
+    );
     expect(r.stdout, showRun(r)).toMatch(/upgrade stopped at batch 2/);
     expect(r.stdout, showRun(r)).toMatch(/done: m2; failed: m3; untouched: m4, m5, m1; unchanged: none; VIP on m1/);
     expect(r.stdout, showRun(r)).toMatch(/to resume .*run the same kha upgrade again/);

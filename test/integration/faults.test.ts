@@ -46,7 +46,9 @@ describe('faults before and during kha up (3 fresh hosts)', () => {
     const r = await runKha(['up', '-i', inventory(l, 'auth', { ansible_ssh_private_key_file: key })], { timeoutMs: 300_000 });
     expect(r.code, r.stdout + r.stderr).toBe(3);
     for (const h of l.hosts) {
-      expect(r.stdout + r.stderr).toContain(`${h.name}: authentication failed for user ${l.user} at ${h.address}:22 (tried: publickey): check ansible_user and ansible_ssh_private_key_file`);
+      expect(r.stdout + r.stderr).toContain(
+        `${h.name}: authentication failed for user ${l.user} at ${h.address}:22 (tried: publickey): check ansible_user and ansible_ssh_private_key_file`,
+      );
     }
     // sshd saw one attempt per host: kha does not retry an authentication failure
     for (const h of ['m1', 'm2', 'm3']) {
@@ -58,25 +60,35 @@ describe('faults before and during kha up (3 fresh hosts)', () => {
     }
   });
 
-  it('apt failure on one host (broken sources): the run fails on that host with apt\'s own message, and no host is started', async () => {
+  it("apt failure on one host (broken sources): the run fails on that host with apt's own message, and no host is started", async () => {
     const l = lab();
-    await l.exec('m2', ['sh', '-c', 'cp /etc/apt/sources.list.d/debian.sources /root/debian.sources.bak 2>/dev/null; cp /etc/apt/sources.list /root/sources.list.bak 2>/dev/null; rm -f /etc/apt/sources.list.d/*; echo "deb http://127.0.0.1:9/debian bookworm main" > /etc/apt/sources.list; rm -rf /var/lib/apt/lists/*; apt-get clean']);
+    await l.exec('m2', [
+      'sh',
+      '-c',
+      'cp /etc/apt/sources.list.d/debian.sources /root/debian.sources.bak 2>/dev/null; cp /etc/apt/sources.list /root/sources.list.bak 2>/dev/null; rm -f /etc/apt/sources.list.d/*; echo "deb http://127.0.0.1:9/debian bookworm main" > /etc/apt/sources.list; rm -rf /var/lib/apt/lists/*; apt-get clean',
+    ]);
     try {
       const r = await runKha(['up', '-i', inventory(l, 'apt')], { timeoutMs: 600_000 });
       expect(r.code, r.stdout).toBe(2);
       // apt's own error line, on m2 only
-      expect(r.stdout, r.stdout).toMatch(/m2: failed +install keepalived, haproxy: apt install keepalived haproxy failed \(exit 100\): E: Unable to locate package/);
+      expect(r.stdout, r.stdout).toMatch(
+        /m2: failed +install keepalived, haproxy: apt install keepalived haproxy failed \(exit 100\): E: Unable to locate package/,
+      );
       expect(r.stdout).not.toMatch(/m[13]: failed/);
       // max fail 0: the play stopped; nothing was started anywhere, m2 has nothing installed
       expect(await installed(l, 'm2')).toBe(false);
       expect(await holders(l)).toEqual([]);
       for (const h of ['m1', 'm3']) expect((await l.exec(h, ['systemctl', 'is-active', 'keepalived'])).stdout.trim()).not.toBe('active');
     } finally {
-      await l.exec('m2', ['sh', '-c', 'rm -f /etc/apt/sources.list; cp /root/debian.sources.bak /etc/apt/sources.list.d/debian.sources 2>/dev/null; cp /root/sources.list.bak /etc/apt/sources.list 2>/dev/null; true']);
+      await l.exec('m2', [
+        'sh',
+        '-c',
+        'rm -f /etc/apt/sources.list; cp /root/debian.sources.bak /etc/apt/sources.list.d/debian.sources 2>/dev/null; cp /root/sources.list.bak /etc/apt/sources.list 2>/dev/null; true',
+      ]);
     }
   });
 
-  it('the VIP never appears in time: timeout with the interface and keepalived\'s journal; no other master is started', async () => {
+  it("the VIP never appears in time: timeout with the interface and keepalived's journal; no other master is started", async () => {
     const l = lab();
     // the primary needs ~3.7 s to claim the VIP (3 adverts); 1 s is never enough
     const r = await runKha(['up', '-i', inventory(l, 'vipwait', { vip_wait_timeout: 1 })], { timeoutMs: 600_000 });
@@ -97,13 +109,19 @@ describe('faults before and during kha up (3 fresh hosts)', () => {
     const l = lab();
     const before = (await l.exec('m2', ['cat', '/etc/keepalived/keepalived.conf'])).stdout;
     // a keepalived that refuses to start when its config has priority 77 (and only then)
-    await l.exec('m2', ['sh', '-c', 'mv /usr/sbin/keepalived /usr/sbin/keepalived.real && printf \'#!/bin/sh\\nfor a in "$@"; do :; done\\nif grep -q "priority 77" /etc/keepalived/keepalived.conf && [ "$1" != "-t" ]; then echo "injected failure" >&2; exit 1; fi\\nexec /usr/sbin/keepalived.real "$@"\\n\' > /usr/sbin/keepalived && chmod 755 /usr/sbin/keepalived']);
+    await l.exec('m2', [
+      'sh',
+      '-c',
+      'mv /usr/sbin/keepalived /usr/sbin/keepalived.real && printf \'#!/bin/sh\\nfor a in "$@"; do :; done\\nif grep -q "priority 77" /etc/keepalived/keepalived.conf && [ "$1" != "-t" ]; then echo "injected failure" >&2; exit 1; fi\\nexec /usr/sbin/keepalived.real "$@"\\n\' > /usr/sbin/keepalived && chmod 755 /usr/sbin/keepalived',
+    ]);
     try {
       const file = inventory(l, 'prio77');
       fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/(\n {8}m2:\n {10}ansible_host: \S+\n)/, '$1          priority: 77\n'));
       const r = await runKha(['up', '-i', file], { timeoutMs: 600_000 });
       expect(r.code).toBe(2);
-      expect(r.stdout).toMatch(/m2: failed +restart keepalived: restart keepalived.service failed with the new config; the previous config was put back and keepalived.service restarted with it/);
+      expect(r.stdout).toMatch(
+        /m2: failed +restart keepalived: restart keepalived.service failed with the new config; the previous config was put back and keepalived.service restarted with it/,
+      );
       expect((await l.exec('m2', ['cat', '/etc/keepalived/keepalived.conf'])).stdout).toBe(before);
       expect((await l.exec('m2', ['systemctl', 'is-active', 'keepalived'])).stdout.trim()).toBe('active');
       expect(await holders(l)).toEqual(['m1']);
@@ -119,7 +137,11 @@ describe('faults before and during kha up (3 fresh hosts)', () => {
     // config as it should be, a split brain can only be the network's doing
     const c = await runKha(['up', '-i', file], { timeoutMs: 600_000 });
     expect(c.code, c.stdout + c.stderr).toBe(0);
-    await l.exec('m2', ['sh', '-c', `nft add table inet khatest && nft add chain inet khatest in '{ type filter hook input priority 0; }' && nft add rule inet khatest in ip protocol 112 drop`]);
+    await l.exec('m2', [
+      'sh',
+      '-c',
+      `nft add table inet khatest && nft add chain inet khatest in '{ type filter hook input priority 0; }' && nft add rule inet khatest in ip protocol 112 drop`,
+    ]);
     try {
       let hs: string[] = [];
       for (let i = 0; i < 50 && hs.length < 2; i++) {

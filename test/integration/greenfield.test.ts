@@ -135,7 +135,10 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     console.log(`[timing] kha up, 3 masters without apiserver + 1 node: ${secs(r.ms)}`);
     expect(r.code, showRun(r)).toBe(0);
     expect(errorLines(r.stdout + r.stderr), showRun(r)).toEqual([]);
-    expect(r.stdout.split('\n').filter((l) => l.includes(BOOTSTRAP)), showRun(r)).toHaveLength(1);
+    expect(
+      r.stdout.split('\n').filter((l) => l.includes(BOOTSTRAP)),
+      showRun(r),
+    ).toHaveLength(1);
     // the run ends with the exact next steps
     const tail = r.stdout.slice(r.stdout.indexOf('==> Next steps'));
     expect(r.stdout.indexOf('==> Next steps'), showRun(r)).toBeGreaterThan(r.stdout.indexOf('==> Recap'));
@@ -157,7 +160,10 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
   test('(a) a rerun changes nothing and passes; restarts and reloads on the backups take nothing (P1, P2)', async () => {
     const r = await runUp({ inventory: inv, knownHosts: lab().knownHostsFile, json: true });
     expect(r.code, showRun(r)).toBe(0);
-    const doc = JSON.parse(r.stdout) as { result: { bootstrap: boolean; apiserversUp: number; nextSteps?: string[] }; recap: Record<string, { changed: number }> };
+    const doc = JSON.parse(r.stdout) as {
+      result: { bootstrap: boolean; apiserversUp: number; nextSteps?: string[] };
+      recap: Record<string, { changed: number }>;
+    };
     expect(Object.values(doc.recap).reduce((a, h) => a + h.changed, 0)).toBe(0);
     expect(doc.result.bootstrap).toBe(true);
     expect(doc.result.apiserversUp).toBe(0);
@@ -196,7 +202,10 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     // kha up says the same, once, and passes
     const u = await runUp({ inventory: inv, knownHosts: lab().knownHostsFile });
     expect(u.code, showRun(u)).toBe(0);
-    expect(u.stdout.split('\n').filter((l) => l.includes(`m1's apiserver certificate does not cover ${lab().vip}`)), showRun(u)).toHaveLength(1);
+    expect(
+      u.stdout.split('\n').filter((l) => l.includes(`m1's apiserver certificate does not cover ${lab().vip}`)),
+      showRun(u),
+    ).toHaveLength(1);
     expect(u.stdout).not.toContain(BOOTSTRAP);
     expect(u.stdout).not.toContain('==> Next steps');
 
@@ -249,7 +258,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     expect(await stepMoves('full outage and back')).toEqual([]);
   });
 
-  test('(a) the holder\'s apiserver stops while the others run: clients through the VIP keep working (P4)', async () => {
+  test("(a) the holder's apiserver stops while the others run: clients through the VIP keep working (P4)", async () => {
     await sleep(1_500); // every backend checked up again (rise 2 at 500ms)
     await sh(lab(), 'm1', ['systemctl', 'stop', APISERVER]);
     try {
@@ -265,10 +274,10 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     } finally {
       await sh(lab(), 'm1', ['systemctl', 'start', APISERVER]);
     }
-    expect(await stepMoves('holder\'s apiserver down')).toEqual([]);
+    expect(await stepMoves("holder's apiserver down")).toEqual([]);
   });
 
-  test('(a) the holder\'s haproxy stops: the VIP moves to m2 within 1 s x fall 2 + 3 x advert_int + 1 s (P3), and comes back', async () => {
+  test("(a) the holder's haproxy stops: the VIP moves to m2 within 1 s x fall 2 + 3 x advert_int + 1 s (P3), and comes back", async () => {
     const limit = 2 * 1000 + 3 * 1000 + 1000;
     const t0Us = Date.now() * 1000;
     const t0 = performance.now();
@@ -287,7 +296,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     const back = await waitHolders(lab(), (hs) => hs.length === 1 && hs[0] === 'm1', performance.now(), 30_000, 200);
     expect(back.holders).toEqual(['m1']);
     // exactly one move there and one back: m1-, m2+, then m2-, m1+
-    expect((await stepMoves('holder\'s haproxy stopped and started')).sort()).toEqual(['m1+', 'm1-', 'm2+', 'm2-']);
+    expect((await stepMoves("holder's haproxy stopped and started")).sort()).toEqual(['m1+', 'm1-', 'm2+', 'm2-']);
   });
 
   test('(b) dedicated load balancers, every apiserver stopped: up exits 0, a haproxy restart on the backup and kubeadm init move nothing', async () => {

@@ -19,7 +19,7 @@ function ipToInt(ip: string): number {
 }
 function inSubnet(ip: string, base: string, prefix: number): boolean {
   const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(base) & mask) >>> 0);
+  return (ipToInt(ip) & mask) >>> 0 === (ipToInt(base) & mask) >>> 0;
 }
 
 function httpsGet(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
@@ -109,7 +109,10 @@ describe('lab harness', () => {
       expect(ssh.stdout.trim()).toBe('active');
     }
     const { stdout } = await execFileP('docker', ['network', 'inspect', lab.network, '--format', '{{range .Containers}}{{.IPv4Address}} {{end}}']);
-    const used = stdout.trim().split(/\s+/).map((a) => a.split('/')[0]);
+    const used = stdout
+      .trim()
+      .split(/\s+/)
+      .map((a) => a.split('/')[0]);
     expect(used.sort()).toEqual(lab.hosts.map((h) => h.address).sort());
     expect(used).not.toContain(lab.vip);
   });
@@ -131,7 +134,12 @@ describe('lab harness', () => {
       expect(r.hostKeyOk).toBe(true);
       expect(r.code).toBe(0);
       expect(r.out.split('\n').slice(0, 2)).toEqual([h.name, '0']);
-      hostKeys.add(fs.readFileSync(lab.knownHostsFile, 'utf8').split('\n').find((l) => l.startsWith(`${h.address} `))!);
+      hostKeys.add(
+        fs
+          .readFileSync(lab.knownHostsFile, 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith(`${h.address} `))!,
+      );
     }
     expect(hostKeys.size).toBe(3); // every container generated its own host key
     const k = await sshRun(lab, lab.hosts[0]!.address, 'kha', `printf '%s\\n' kha-sudo-pw | sudo -S -p '' id -u`);
@@ -142,7 +150,10 @@ describe('lab harness', () => {
   test('a wrong host key is refused', async () => {
     const other = lab.hosts[1]!.address;
     const wrongLab = { ...lab, knownHostsFile: `${lab.knownHostsFile}.wrong` } as Lab;
-    const line = fs.readFileSync(lab.knownHostsFile, 'utf8').split('\n').find((l) => l.startsWith(`${other} `))!;
+    const line = fs
+      .readFileSync(lab.knownHostsFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${other} `))!;
     fs.writeFileSync(wrongLab.knownHostsFile, line.replace(other, lab.hosts[0]!.address));
     await expect(sshRun(wrongLab, lab.hosts[0]!.address, 'root', 'true')).rejects.toThrow();
   });

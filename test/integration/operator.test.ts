@@ -29,7 +29,13 @@ function labHosts(): Array<{ name: string; container: string }> {
 }
 
 function hashes(container: string): string {
-  return docker(['exec', container, 'sh', '-c', 'sha256sum /etc/keepalived/keepalived.conf /etc/haproxy/haproxy.cfg 2>&1; systemctl show -p MainPID keepalived haproxy']);
+  return docker([
+    'exec',
+    container,
+    'sh',
+    '-c',
+    'sha256sum /etc/keepalived/keepalived.conf /etc/haproxy/haproxy.cfg 2>&1; systemctl show -p MainPID keepalived haproxy',
+  ]);
 }
 
 describe('the operator experience, end to end through the CLI', () => {
@@ -86,7 +92,9 @@ describe('the operator experience, end to end through the CLI', () => {
     const r = await runKha(['drill', '-i', inv, '--mode', 'keepalived', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const [round] = JSON.parse(r.stdout).rounds;
-    console.log(`drill keepalived: VIP moved in ${round.vipMovedMs} ms, VIP:8443 answered ${round.frontendAfterMoveMs} ms later, settled ${round.settledMs} ms after restore`);
+    console.log(
+      `drill keepalived: VIP moved in ${round.vipMovedMs} ms, VIP:8443 answered ${round.frontendAfterMoveMs} ms later, settled ${round.settledMs} ms after restore`,
+    );
     expect(round.holderBefore).toBe('m1');
     expect(round.newHolder).toBe('m2');
     expect(round.vipMovedMs).toBeLessThan(4000);
@@ -132,7 +140,10 @@ describe("the README's promise", () => {
     expect(readme).toContain('npm run demo');
     expect(readme).toContain('npm test');
     const ci = fs.readFileSync(path.join(REPO_ROOT, '.ci', 'run'), 'utf8');
-    const commands = ci.split('\n').filter((l) => /^\s*npm (test|run)/.test(l)).map((l) => l.trim());
+    const commands = ci
+      .split('\n')
+      .filter((l) => /^\s*npm (test|run)/.test(l))
+      .map((l) => l.trim());
     expect(commands).toEqual(['npm test']);
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8'));
     expect(pkg.scripts.demo).toBe('bash scripts/demo.sh');

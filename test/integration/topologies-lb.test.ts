@@ -18,7 +18,8 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
   const lab = useLab(['lb1', 'lb2', 'm1', 'm2', 'm3', 'm4'], { aptCache: true, preinstalled: ['lb1', 'lb2'] });
   let file = '';
   const kh = () => ['--known-hosts', lab().knownHostsFile];
-  const lbServers = async (lb: string) => [...(await sh(lab(), lb, ['cat', '/etc/haproxy/haproxy.cfg'])).matchAll(/^\s*server (m\d+) /gm)].map((m) => m[1]).sort();
+  const lbServers = async (lb: string) =>
+    [...(await sh(lab(), lb, ['cat', '/etc/haproxy/haproxy.cfg'])).matchAll(/^\s*server (m\d+) /gm)].map((m) => m[1]).sort();
 
   test('kha up puts the VIP on lb1, VIP:8443 reaches every master, a failed haproxy moves the VIP', async () => {
     file = writeInv(lab(), 'hosts-lb', { groups: { masters: ['m1', 'm2', 'm3'], loadbalancers: ['lb1', 'lb2'] }, hosts: ['lb1', 'lb2', 'm1', 'm2', 'm3'] });
@@ -28,7 +29,8 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
     expect(await vipHolders(lab())).toEqual(['lb1']);
 
     // keepalived + haproxy on the load balancers only; unicast peers by default
-    for (const m of ['m1', 'm2', 'm3']) expect((await lab().exec(m, ['dpkg-query', '-W', '-f', '${Status}', 'keepalived'])).stdout).not.toContain('install ok installed');
+    for (const m of ['m1', 'm2', 'm3'])
+      expect((await lab().exec(m, ['dpkg-query', '-W', '-f', '${Status}', 'keepalived'])).stdout).not.toContain('install ok installed');
     const conf = await sh(lab(), 'lb1', ['cat', '/etc/keepalived/keepalived.conf']);
     const lb2 = lab().hosts.find((h) => h.name === 'lb2')!.address;
     expect(/unicast_peer \{([^}]*)\}/.exec(conf)?.[1]?.trim()).toBe(lb2);
@@ -54,13 +56,21 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
 
     // haproxy fails on the holder: keepalived's check moves the VIP to lb2, the VIP still serves
     await sh(lab(), 'lb1', ['systemctl', 'stop', 'haproxy']);
-    const moved = await waitFor(() => vipHolders(lab()), (h) => h.length === 1 && h[0] === 'lb2', 15_000);
+    const moved = await waitFor(
+      () => vipHolders(lab()),
+      (h) => h.length === 1 && h[0] === 'lb2',
+      15_000,
+    );
     console.log(`[timing] haproxy stopped on lb1 -> VIP on lb2 after ${secs(moved.ms)}`);
     expect(moved.value).toEqual(['lb2']);
     expect((await readyz(lab().vip, 8443)).status).toBe(200);
     // and back (preemption) once haproxy runs again
     await sh(lab(), 'lb1', ['systemctl', 'start', 'haproxy']);
-    const back = await waitFor(() => vipHolders(lab()), (h) => h.length === 1 && h[0] === 'lb1', 15_000);
+    const back = await waitFor(
+      () => vipHolders(lab()),
+      (h) => h.length === 1 && h[0] === 'lb1',
+      15_000,
+    );
     expect(back.value).toEqual(['lb1']);
   });
 
@@ -73,14 +83,30 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
     expect(round!.vipMovedMs).toBeLessThan(4000);
   });
 
-  test('add-master m4 and remove-master m1 update the load balancers\' backends only; the VIP stays on lb1', async () => {
-    const add = await kha(['add-master', '-i', file, ...kh(), '--name', 'm4', '--host', lab().hosts.find((h) => h.name === 'm4')!.address, '--log-file', `${file}.add.log`]);
+  test("add-master m4 and remove-master m1 update the load balancers' backends only; the VIP stays on lb1", async () => {
+    const add = await kha([
+      'add-master',
+      '-i',
+      file,
+      ...kh(),
+      '--name',
+      'm4',
+      '--host',
+      lab().hosts.find((h) => h.name === 'm4')!.address,
+      '--log-file',
+      `${file}.add.log`,
+    ]);
     console.log(`[timing] add-master m4 behind dedicated load balancers: ${secs(add.ms)}`);
     expect(add.code, showRun(add)).toBe(0);
     for (const lb of ['lb1', 'lb2']) expect(await lbServers(lb), lb).toEqual(['m1', 'm2', 'm3', 'm4']);
     // a master behind dedicated load balancers gets neither keepalived nor haproxy
     expect((await lab().exec('m4', ['dpkg-query', '-W', '-f', '${Status}', 'keepalived'])).stdout).not.toContain('install ok installed');
-    const seen = await waitFor(() => readyz(lab().vip, 8443), (x) => x.body === 'ok m4', 20_000, 50);
+    const seen = await waitFor(
+      () => readyz(lab().vip, 8443),
+      (x) => x.body === 'ok m4',
+      20_000,
+      50,
+    );
     expect(seen.ok, `m4 never answered through the VIP: last ${JSON.stringify(seen.value)}`).toBe(true);
 
     const rm = await kha(['remove-master', '-i', file, ...kh(), '--name', 'm1', '--log-file', `${file}.remove.log`]);
@@ -102,7 +128,10 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
     const r = await kha(['upgrade', '-i', file, ...kh(), '--serial', '1', '--log-file', `${file}.upgrade.log`]);
     console.log(`[timing] upgrade, 2 load balancers: ${secs(r.ms)}`);
     expect(r.code, showRun(r)).toBe(0);
-    const batches = r.stdout.split('\n').filter((l) => /^\s*batch \d+\/\d+:/.test(l)).map((l) => l.trim());
+    const batches = r.stdout
+      .split('\n')
+      .filter((l) => /^\s*batch \d+\/\d+:/.test(l))
+      .map((l) => l.trim());
     expect(batches, showRun(r)).toEqual(['batch 1/2: lb2', 'batch 2/2: lb1']);
     for (const lb of ['lb1', 'lb2']) expect(await sh(lab(), lb, ['cat', '/etc/haproxy/haproxy.cfg']), lb).toMatch(/timeout client\s+5m/);
     expect(await vipHolders(lab())).toEqual(['lb1']);

@@ -121,7 +121,10 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
 
     for (const n of nodes) {
       const res = await throughNodeProxy(lab(), n, 9);
-      expect(res.every((x) => x.startsWith('200 ')), `${n}: ${res.join(', ')}`).toBe(true);
+      expect(
+        res.every((x) => x.startsWith('200 ')),
+        `${n}: ${res.join(', ')}`,
+      ).toBe(true);
       const masters = new Set(res.map((x) => x.split(' ').pop()));
       // leastconn: sequential requests find every server idle, and haproxy takes equals in turn
       expect(masters.size, `${n}: ${res.join(', ')}`).toBeGreaterThanOrEqual(2);
@@ -149,13 +152,19 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     }
   });
 
-  test('a master\'s apiserver stops: every node still answers, haproxy marks it down', async () => {
+  test("a master's apiserver stops: every node still answers, haproxy marks it down", async () => {
     await sh(lab(), 'm1', ['systemctl', 'stop', 'kha-standin-apiserver']);
     try {
       for (const n of nodes) {
         const res = await throughNodeProxy(lab(), n, 6);
-        expect(res.every((x) => x.startsWith('200 ')), `${n}: ${res.join(', ')}`).toBe(true);
-        expect(res.some((x) => x.endsWith(' m1')), `${n}: ${res.join(', ')}`).toBe(false);
+        expect(
+          res.every((x) => x.startsWith('200 ')),
+          `${n}: ${res.join(', ')}`,
+        ).toBe(true);
+        expect(
+          res.some((x) => x.endsWith(' m1')),
+          `${n}: ${res.join(', ')}`,
+        ).toBe(false);
       }
       // kha's view: nodeProxyStatus (as `kha status` will show it)
       const events = new EventBus();
@@ -164,8 +173,22 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
       const { inv, settings } = await loadForRun(flags, io);
       const run = makeRun(inv, flags, io);
       try {
-        const st = await waitFor(() => nodeProxyStatus(run, settings), (rows) => rows.every((x) => x.backendsUp === 2), 20_000, 500);
-        expect(st.value).toEqual(nodes.map((n) => ({ name: n, address: lab().hosts.find((h) => h.name === n)!.address, proxy: 'haproxy', active: 'active', backendsUp: 2, backendsTotal: 3 })));
+        const st = await waitFor(
+          () => nodeProxyStatus(run, settings),
+          (rows) => rows.every((x) => x.backendsUp === 2),
+          20_000,
+          500,
+        );
+        expect(st.value).toEqual(
+          nodes.map((n) => ({
+            name: n,
+            address: lab().hosts.find((h) => h.name === n)!.address,
+            proxy: 'haproxy',
+            active: 'active',
+            backendsUp: 2,
+            backendsTotal: 3,
+          })),
+        );
       } finally {
         await run.connector.closeAll();
       }
@@ -184,10 +207,24 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
   test('add-master m4 (CLI) with a client loop on n1: no request fails, every node reaches m4, /etc/hosts lists m4', async () => {
     const loop = nodeLoop(lab(), 'n1');
     await sleep(500);
-    const r = await kha(['add-master', '-i', file, '--name', 'm4', '--host', addr('m4'), '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.add.log`]);
+    const r = await kha([
+      'add-master',
+      '-i',
+      file,
+      '--name',
+      'm4',
+      '--host',
+      addr('m4'),
+      '--known-hosts',
+      lab().knownHostsFile,
+      '--log-file',
+      `${file}.add.log`,
+    ]);
     await sleep(500);
     const traffic = await loop.stop();
-    console.log(`[add-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`);
+    console.log(
+      `[add-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`,
+    );
     expect(r.code, showRun(r)).toBe(0);
     expect(traffic.total).toBeGreaterThan(40);
     expect(traffic.failed).toEqual([]);
@@ -195,7 +232,12 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     for (const n of nodes) {
       const cfg = await sh(lab(), n, ['cat', '/etc/haproxy/haproxy.cfg']);
       expect(cfg, n).toContain(`server m4 ${addr('m4')}:6443`);
-      const seen = await waitFor(() => throughNodeProxy(lab(), n, 4), (res) => res.some((x) => x === '200 ok m4'), 30_000, 100);
+      const seen = await waitFor(
+        () => throughNodeProxy(lab(), n, 4),
+        (res) => res.some((x) => x === '200 ok m4'),
+        30_000,
+        100,
+      );
       expect(seen.ok, `${n} never reached m4: ${seen.value.join(', ')}`).toBe(true);
     }
     // /etc/hosts everywhere (m4 included): m4's line in the block, the operator's lines intact
@@ -209,7 +251,10 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     // kha status, per node: the local proxy and its backends up/total (4 masters now)
     const s = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
     expect(s.code, showRun(s)).toBe(0);
-    const rep = JSON.parse(s.stdout) as { holders: string[]; nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }> };
+    const rep = JSON.parse(s.stdout) as {
+      holders: string[];
+      nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }>;
+    };
     expect(rep.holders).toEqual(['m1']);
     expect(rep.nodes.map((n) => `${n.name} ${n.proxy} ${n.active} ${n.backendsUp}/${n.backendsTotal}`)).toEqual(nodes.map((n) => `${n} haproxy active 4/4`));
     const human = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile]);
@@ -223,7 +268,9 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     const r = await kha(['remove-master', '-i', file, '--name', 'm1', '--known-hosts', lab().knownHostsFile, '--log-file', `${file}.remove.log`]);
     await sleep(500);
     const traffic = await loop.stop();
-    console.log(`[remove-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`);
+    console.log(
+      `[remove-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`,
+    );
     expect(r.code, showRun(r)).toBe(0);
     expect(traffic.total).toBeGreaterThan(40);
     expect(traffic.failed).toEqual([]);
@@ -233,7 +280,10 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
       const cfg = await sh(lab(), n, ['cat', '/etc/haproxy/haproxy.cfg']);
       expect(cfg, n).not.toContain('server m1 ');
       const res = await throughNodeProxy(lab(), n, 6);
-      expect(res.every((x) => x.startsWith('200 ') && !x.endsWith(' m1')), `${n}: ${res.join(', ')}`).toBe(true);
+      expect(
+        res.every((x) => x.startsWith('200 ') && !x.endsWith(' m1')),
+        `${n}: ${res.join(', ')}`,
+      ).toBe(true);
     }
     for (const h of ['m2', 'm3', 'm4', ...nodes]) {
       const blk = blockOf(await sh(lab(), h, ['cat', '/etc/hosts']));
@@ -242,7 +292,7 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     }
   });
 
-  test('node_proxy: nginx replaces haproxy on the nodes (kha\'s haproxy retired), then converges', async () => {
+  test("node_proxy: nginx replaces haproxy on the nodes (kha's haproxy retired), then converges", async () => {
     // the inventory as add/remove-master left it (masters m2..m4), with node_proxy: nginx
     const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
     doc.setIn(['all', 'vars', 'node_proxy'], 'nginx');
@@ -256,7 +306,10 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
       expect((await lab().exec(n, ['systemctl', 'is-active', 'haproxy'])).stdout.trim()).not.toBe('active');
       expect((await sh(lab(), n, ['systemctl', 'is-active', 'nginx'])).trim()).toBe('active');
       const res = await throughNodeProxy(lab(), n, 6);
-      expect(res.every((x) => x.startsWith('200 ')), `${n}: ${res.join(', ')}`).toBe(true);
+      expect(
+        res.every((x) => x.startsWith('200 ')),
+        `${n}: ${res.join(', ')}`,
+      ).toBe(true);
       expect(new Set(res.map((x) => x.split(' ').pop())).size).toBeGreaterThanOrEqual(2);
     }
     const again = await upInProcess(lab(), nginxFile, phases);
@@ -275,7 +328,8 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     try {
       expect(await nodeRows()).toEqual(nodes.map((n) => `${n} nginx active 2/3`));
       const human = await kha(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
-      for (const n of nodes) expect(human.stdout, showRun(human)).toMatch(new RegExp(`^\\s*${n}\\b.*nginx\\s+active\\s+2/3 \\(tcp probe from the node\\)`, 'm'));
+      for (const n of nodes)
+        expect(human.stdout, showRun(human)).toMatch(new RegExp(`^\\s*${n}\\b.*nginx\\s+active\\s+2/3 \\(tcp probe from the node\\)`, 'm'));
     } finally {
       await sh(lab(), 'm3', ['systemctl', 'start', 'kha-standin-apiserver']);
     }
@@ -285,9 +339,10 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     try {
       const st = await kha(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile]);
       expect(st.code, showRun(st)).toBe(6);
-      expect(st.stderr.split('\n').filter((x) => x.startsWith('error')), showRun(st)).toEqual([
-        'error: no path to an apiserver through the node-local proxy on n3 (nginx inactive)',
-      ]);
+      expect(
+        st.stderr.split('\n').filter((x) => x.startsWith('error')),
+        showRun(st),
+      ).toEqual(['error: no path to an apiserver through the node-local proxy on n3 (nginx inactive)']);
       expect(st.stdout, showRun(st)).toMatch(/^\s*n3\b.*nginx\s+inactive/m);
     } finally {
       await sh(lab(), 'n3', ['systemctl', 'start', 'nginx']);

@@ -21,7 +21,10 @@ describe('kha up, 5 masters, --serial 20%: the primary first, then 4 batches of 
     expect(r.code, showRun(r)).toBe(0);
 
     // human output: the 4 others in 4 batches of one, in inventory order
-    const batches = r.stdout.split('\n').filter((l) => /^\s*batch \d+\/\d+:/.test(l)).map((l) => l.trim());
+    const batches = r.stdout
+      .split('\n')
+      .filter((l) => /^\s*batch \d+\/\d+:/.test(l))
+      .map((l) => l.trim());
     expect(batches).toEqual(['batch 1/4: m2', 'batch 2/4: m3', 'batch 3/4: m4', 'batch 4/4: m5']);
 
     // measured on the hosts (containers share the host's clock)

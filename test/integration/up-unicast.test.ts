@@ -20,7 +20,12 @@ describe('kha up with vrrp_unicast: true (fresh lab)', () => {
       const conf = await sh(lab(), h.name, ['cat', '/etc/keepalived/keepalived.conf']);
       expect(conf, h.name).toMatch(new RegExp(`^\\s*unicast_src_ip ${h.address.replace(/\./g, '\\.')}$`, 'm'));
       const peers = /unicast_peer \{([^}]*)\}/.exec(conf)?.[1]?.trim().split(/\s+/).sort();
-      expect(peers, h.name).toEqual(lab().hosts.filter((x) => x.name !== h.name).map((x) => x.address).sort());
+      expect(peers, h.name).toEqual(
+        lab()
+          .hosts.filter((x) => x.name !== h.name)
+          .map((x) => x.address)
+          .sort(),
+      );
     }
     expect(await vipHolders(lab())).toEqual(['m1']);
     // the others are BACKUP: they hear m1's unicast adverts (else they would claim the VIP too)

@@ -81,7 +81,7 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     });
   }
 
-  let pids: Record<string, { keepalived: number; haproxy: number }> = {};
+  const pids: Record<string, { keepalived: number; haproxy: number }> = {};
 
   test('up: exit 0, the VIP on the primary (m1) only, VIP:8443 reaches every master', async () => {
     invFile = writeInv(lab(), 'hosts');
@@ -126,7 +126,9 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     expect(await vipHolders(lab())).toEqual(['m1']);
     const limit = 3 * ADVERT_INT_S * 1000 + 1000;
     const moved = await failover(lab(), ['systemctl', 'stop', 'keepalived'], 'm2', limit);
-    console.log(`[failover] keepalived stopped on m1: m2 MASTER after ${moved.journalMs} ms (its journal), VIP seen on ${moved.holders.join(',') || 'nobody'} by polling after ${moved.polledMs} ms (limit ${limit} ms)`);
+    console.log(
+      `[failover] keepalived stopped on m1: m2 MASTER after ${moved.journalMs} ms (its journal), VIP seen on ${moved.holders.join(',') || 'nobody'} by polling after ${moved.polledMs} ms (limit ${limit} ms)`,
+    );
     expect(moved.holders).toEqual(['m2']);
     expect(moved.journalMs).toBeLessThanOrEqual(limit);
     expect(moved.polledMs).toBeLessThanOrEqual(limit + POLL_SLACK_MS);
@@ -143,7 +145,9 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     // (m1 holding the VIP again implies its check passes: init_fail would keep it below m2)
     const limit = 1 * 2 * 1000 + 3 * ADVERT_INT_S * 1000 + 1000;
     const moved = await failover(lab(), ['systemctl', 'stop', 'haproxy'], 'm2', limit);
-    console.log(`[failover] haproxy stopped on m1: m2 MASTER after ${moved.journalMs} ms (its journal), VIP seen on ${moved.holders.join(',') || 'nobody'} by polling after ${moved.polledMs} ms (limit ${limit} ms)`);
+    console.log(
+      `[failover] haproxy stopped on m1: m2 MASTER after ${moved.journalMs} ms (its journal), VIP seen on ${moved.holders.join(',') || 'nobody'} by polling after ${moved.polledMs} ms (limit ${limit} ms)`,
+    );
     expect(moved.holders).toEqual(['m2']);
     expect(moved.journalMs).toBeLessThanOrEqual(limit);
     expect(moved.polledMs).toBeLessThanOrEqual(limit + POLL_SLACK_MS);
@@ -201,7 +205,11 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     // the log really holds the run at -vv: the commands and their output
     expect(log).toMatch(/"type":"command"/);
     let sinks = 0;
-    for (const [name, text] of [['stdout', r.stdout], ['stderr', r.stderr], ['log file', log]] as const) {
+    for (const [name, text] of [
+      ['stdout', r.stdout],
+      ['stderr', r.stderr],
+      ['log file', log],
+    ] as const) {
       sinks++;
       expect(text, `${name} holds the old password`).not.toContain(OLD);
       expect(text, `${name} holds the new password`).not.toContain(NEW);
@@ -223,7 +231,8 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
       expect(found.stdout.trim(), `${h.name}: files holding a password`).toBe('');
       sinks++;
     }
-    console.log(`[secrets] rotation with -vv --diff --json: ${sinks} sinks checked (stdout, stderr, the log, every .log kha wrote, and /tmp /var/tmp /run /root /home on each host), no value found`);
+    console.log(
+      `[secrets] rotation with -vv --diff --json: ${sinks} sinks checked (stdout, stderr, the log, every .log kha wrote, and /tmp /var/tmp /run /root /home on each host), no value found`,
+    );
   });
 });
-

@@ -38,7 +38,12 @@ const serialBad = (v: string) =>
 
 const cases: Case[] = [
   // ---- YAML and the file itself
-  { name: 'YAML syntax: bad indentation (line:col)', args: up('yaml-indent.yaml'), exit: 4, line: 'error: yaml-indent.yaml:4:1: YAML syntax error: All mapping items must start at the same column; fix the indentation or quoting there' },
+  {
+    name: 'YAML syntax: bad indentation (line:col)',
+    args: up('yaml-indent.yaml'),
+    exit: 4,
+    line: 'error: yaml-indent.yaml:4:1: YAML syntax error: All mapping items must start at the same column; fix the indentation or quoting there',
+  },
   {
     name: 'YAML syntax: unclosed quote',
     args: up('yaml-unclosed-quote.yaml'),
@@ -51,8 +56,18 @@ const cases: Case[] = [
     exit: 4,
     line: 'error: dup-host-name.yaml:9:9: host m1 is listed twice under hosts (first on line 7); remove or rename one of them',
   },
-  { name: 'duplicate address:port', args: up('dup-address.yaml'), exit: 4, line: `error: dup-address.yaml:9: ${M}.m3.ansible_host: m2 and m3 both connect to 127.0.0.1:{PORT2}; give each host its own ansible_host (or ansible_port)` },
-  { name: 'empty inventory (0 bytes)', args: up('empty.yaml'), exit: 4, line: 'error: empty.yaml: the inventory is empty; add an all: group with hosts and vars' },
+  {
+    name: 'duplicate address:port',
+    args: up('dup-address.yaml'),
+    exit: 4,
+    line: `error: dup-address.yaml:9: ${M}.m3.ansible_host: m2 and m3 both connect to 127.0.0.1:{PORT2}; give each host its own ansible_host (or ansible_port)`,
+  },
+  {
+    name: 'empty inventory (0 bytes)',
+    args: up('empty.yaml'),
+    exit: 4,
+    line: 'error: empty.yaml: the inventory is empty; add an all: group with hosts and vars',
+  },
   { name: 'inventory is a directory', args: up('inv-dir'), exit: 4, line: 'error: inv-dir: is a directory; pass the inventory file with -i' },
   {
     name: 'inventory file missing',
@@ -61,11 +76,26 @@ const cases: Case[] = [
     line: 'error: nope.yaml: not found; pass the path of the inventory with -i',
   },
   // ---- unknown keys, with a suggestion
-  { name: 'unknown kha setting (typo)', args: up('unknown-setting.yaml'), exit: 4, line: 'error: unknown-setting.yaml:4: all.vars.virtual_router_idd: unknown kha setting; did you mean virtual_router_id?' },
-  { name: 'unknown connection variable (typo)', args: up('unknown-conn-var.yaml'), exit: 4, line: `error: unknown-conn-var.yaml:7: ${M}.m1.ansible_hots: unknown connection variable; did you mean ansible_host?` },
+  {
+    name: 'unknown kha setting (typo)',
+    args: up('unknown-setting.yaml'),
+    exit: 4,
+    line: 'error: unknown-setting.yaml:4: all.vars.virtual_router_idd: unknown kha setting; did you mean virtual_router_id?',
+  },
+  {
+    name: 'unknown connection variable (typo)',
+    args: up('unknown-conn-var.yaml'),
+    exit: 4,
+    line: `error: unknown-conn-var.yaml:7: ${M}.m1.ansible_hots: unknown connection variable; did you mean ansible_host?`,
+  },
   // ---- vip
   { name: 'vip missing', args: up('vip-missing.yaml'), exit: 4, line: `error: vip-missing.yaml:2: all.vars.vip: vip is required; ${FIX_VIP}` },
-  { name: 'vip with an octet > 255', args: up('vip-octet.yaml'), exit: 4, line: `error: vip-octet.yaml:3: all.vars.vip: 10.0.0.300 is not an IPv4 address; ${FIX_VIP}` },
+  {
+    name: 'vip with an octet > 255',
+    args: up('vip-octet.yaml'),
+    exit: 4,
+    line: `error: vip-octet.yaml:3: all.vars.vip: 10.0.0.300 is not an IPv4 address; ${FIX_VIP}`,
+  },
   {
     name: 'vip in CIDR notation',
     args: up('vip-cidr.yaml'),
@@ -78,29 +108,124 @@ const cases: Case[] = [
     exit: 4,
     line: `error: vip-loopback.yaml:3: all.vars.vip: 127.0.0.1 is a loopback, multicast or reserved address, not usable as a VIP; ${FIX_VIP}`,
   },
-  { name: 'vip equal to a host address', args: up('vip-is-host.yaml'), exit: 4, line: `error: vip-is-host.yaml:3: all.vars.vip: 10.0.0.100 is the address of m3; the VIP must be a free address, ${FIX_VIP}` },
+  {
+    name: 'vip equal to a host address',
+    args: up('vip-is-host.yaml'),
+    exit: 4,
+    line: `error: vip-is-host.yaml:3: all.vars.vip: 10.0.0.100 is the address of m3; the VIP must be a free address, ${FIX_VIP}`,
+  },
   // ---- VRRP
-  { name: 'virtual_router_id 0', args: up('vrid-0.yaml'), exit: 4, line: 'error: vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses' },
-  { name: 'virtual_router_id 256', args: up('vrid-256.yaml'), exit: 4, line: 'error: vrid-256.yaml:4: all.vars.virtual_router_id: 256 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses' },
-  { name: 'priority tie for the top', args: up('priority-tie.yaml'), exit: 4, line: `error: priority-tie.yaml:8: ${M}.m2.priority: m1 and m2 both have priority 250: the primary must be unique; give one of them a higher priority` },
-  { name: 'priority 0', args: up('priority-0.yaml'), exit: 4, line: `error: priority-0.yaml:7: ${M}.m1.priority: 0 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)` },
-  { name: 'priority 255', args: up('priority-255.yaml'), exit: 4, line: `error: priority-255.yaml:9: ${M}.m3.priority: 255 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)` },
-  { name: 'vrrp_auth_pass of 9 characters', args: up('auth-pass-9.yaml'), exit: 4, line: 'error: auth-pass-9.yaml:4: all.vars.vrrp_auth_pass: VRRP PASS keeps only 8 characters; use at most 8' },
+  {
+    name: 'virtual_router_id 0',
+    args: up('vrid-0.yaml'),
+    exit: 4,
+    line: 'error: vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses',
+  },
+  {
+    name: 'virtual_router_id 256',
+    args: up('vrid-256.yaml'),
+    exit: 4,
+    line: 'error: vrid-256.yaml:4: all.vars.virtual_router_id: 256 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses',
+  },
+  {
+    name: 'priority tie for the top',
+    args: up('priority-tie.yaml'),
+    exit: 4,
+    line: `error: priority-tie.yaml:8: ${M}.m2.priority: m1 and m2 both have priority 250: the primary must be unique; give one of them a higher priority`,
+  },
+  {
+    name: 'priority 0',
+    args: up('priority-0.yaml'),
+    exit: 4,
+    line: `error: priority-0.yaml:7: ${M}.m1.priority: 0 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)`,
+  },
+  {
+    name: 'priority 255',
+    args: up('priority-255.yaml'),
+    exit: 4,
+    line: `error: priority-255.yaml:9: ${M}.m3.priority: 255 is not a valid priority; use a number from 1 to 254 (255 is reserved for the address owner)`,
+  },
+  {
+    name: 'vrrp_auth_pass of 9 characters',
+    args: up('auth-pass-9.yaml'),
+    exit: 4,
+    line: 'error: auth-pass-9.yaml:4: all.vars.vrrp_auth_pass: VRRP PASS keeps only 8 characters; use at most 8',
+  },
   // ---- groups
-  { name: 'masters group empty', args: up('masters-empty.yaml'), exit: 4, line: 'error: masters-empty.yaml:7: all.children.masters: the masters group has no hosts; add at least one host under masters.hosts (or a child group with hosts)' },
-  { name: 'masters group missing', args: up('masters-missing.yaml'), exit: 4, line: 'error: masters-missing.yaml:4: all.children: no masters group; add a group named masters (or kube_control_plane, kube_master) with at least one host' },
+  {
+    name: 'masters group empty',
+    args: up('masters-empty.yaml'),
+    exit: 4,
+    line: 'error: masters-empty.yaml:7: all.children.masters: the masters group has no hosts; add at least one host under masters.hosts (or a child group with hosts)',
+  },
+  {
+    name: 'masters group missing',
+    args: up('masters-missing.yaml'),
+    exit: 4,
+    line: 'error: masters-missing.yaml:4: all.children: no masters group; add a group named masters (or kube_control_plane, kube_master) with at least one host',
+  },
   // ---- ports
-  { name: 'ansible_port 0', args: up('port-0.yaml'), exit: 4, line: `error: port-0.yaml:7: ${M}.m1.ansible_port: 0 is not a port; use a number from 1 to 65535` },
-  { name: 'ansible_port 70000', args: up('port-70000.yaml'), exit: 4, line: `error: port-70000.yaml:7: ${M}.m1.ansible_port: 70000 is not a port; use a number from 1 to 65535` },
-  { name: 'frontend_port == apiserver_port', args: up('frontend-eq-apiserver.yaml'), exit: 4, line: 'error: frontend-eq-apiserver.yaml:4: all.vars.frontend_port: frontend_port and apiserver_port are both 6443; haproxy and the apiserver need different ports, e.g. frontend_port: 8443' },
+  {
+    name: 'ansible_port 0',
+    args: up('port-0.yaml'),
+    exit: 4,
+    line: `error: port-0.yaml:7: ${M}.m1.ansible_port: 0 is not a port; use a number from 1 to 65535`,
+  },
+  {
+    name: 'ansible_port 70000',
+    args: up('port-70000.yaml'),
+    exit: 4,
+    line: `error: port-70000.yaml:7: ${M}.m1.ansible_port: 70000 is not a port; use a number from 1 to 65535`,
+  },
+  {
+    name: 'frontend_port == apiserver_port',
+    args: up('frontend-eq-apiserver.yaml'),
+    exit: 4,
+    line: 'error: frontend-eq-apiserver.yaml:4: all.vars.frontend_port: frontend_port and apiserver_port are both 6443; haproxy and the apiserver need different ports, e.g. frontend_port: 8443',
+  },
   // ---- shell metacharacters and newlines
-  { name: 'vrrp_interface with ;', args: up('iface-semicolon.yaml'), exit: 4, line: `error: iface-semicolon.yaml:7: ${M}.m1.vrrp_interface: "eth0;reboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0` },
-  { name: 'vrrp_interface with a newline', args: up('iface-newline.yaml'), exit: 4, line: `error: iface-newline.yaml:7: ${M}.m1.vrrp_interface: "eth0\\nreboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0` },
-  { name: 'vrrp_interface with backticks (group var)', args: up('iface-backtick-group.yaml'), exit: 4, line: 'error: iface-backtick-group.yaml:4: all.vars.vrrp_interface: "eth0 `id`" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0' },
-  { name: 'host name with ;', args: up('hostname-semicolon.yaml'), exit: 4, line: `error: hostname-semicolon.yaml:7: ${M}."m1;reboot": "m1;reboot" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit` },
-  { name: 'host name with a newline', args: up('hostname-newline.yaml'), exit: 4, line: `error: hostname-newline.yaml:7: ${M}."m1\\nreboot": "m1\\nreboot" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit` },
-  { name: 'ansible_host with ;', args: up('ansible-host-semicolon.yaml'), exit: 4, line: `error: ansible-host-semicolon.yaml:7: ${M}.m1.ansible_host: "127.0.0.1;reboot" is not an IPv4 address or a host name; use an address like 10.0.0.11 or a name like m1.example.com` },
-  { name: '--user with ;', args: up('good.yaml', '--user', 'root;id'), exit: 4, line: 'error: --user: "root;id" is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)' },
+  {
+    name: 'vrrp_interface with ;',
+    args: up('iface-semicolon.yaml'),
+    exit: 4,
+    line: `error: iface-semicolon.yaml:7: ${M}.m1.vrrp_interface: "eth0;reboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0`,
+  },
+  {
+    name: 'vrrp_interface with a newline',
+    args: up('iface-newline.yaml'),
+    exit: 4,
+    line: `error: iface-newline.yaml:7: ${M}.m1.vrrp_interface: "eth0\\nreboot" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0`,
+  },
+  {
+    name: 'vrrp_interface with backticks (group var)',
+    args: up('iface-backtick-group.yaml'),
+    exit: 4,
+    line: 'error: iface-backtick-group.yaml:4: all.vars.vrrp_interface: "eth0 `id`" is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0',
+  },
+  {
+    name: 'host name with ;',
+    args: up('hostname-semicolon.yaml'),
+    exit: 4,
+    line: `error: hostname-semicolon.yaml:7: ${M}."m1;reboot": "m1;reboot" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit`,
+  },
+  {
+    name: 'host name with a newline',
+    args: up('hostname-newline.yaml'),
+    exit: 4,
+    line: `error: hostname-newline.yaml:7: ${M}."m1\\nreboot": "m1\\nreboot" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit`,
+  },
+  {
+    name: 'ansible_host with ;',
+    args: up('ansible-host-semicolon.yaml'),
+    exit: 4,
+    line: `error: ansible-host-semicolon.yaml:7: ${M}.m1.ansible_host: "127.0.0.1;reboot" is not an IPv4 address or a host name; use an address like 10.0.0.11 or a name like m1.example.com`,
+  },
+  {
+    name: '--user with ;',
+    args: up('good.yaml', '--user', 'root;id'),
+    exit: 4,
+    line: 'error: --user: "root;id" is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)',
+  },
   // ---- private keys: checked before any connection, bad input (exit 4) naming the host and variable
   {
     name: 'private key world-readable (0644)',
@@ -139,20 +264,45 @@ const cases: Case[] = [
     line: 'error: --private-key: {HOME}/keys/keydir is a directory; give the path of the private key file in it, e.g. {HOME}/keys/keydir/id_ed25519',
   },
   // ---- --serial on kha up
-  { name: '--serial 0', args: up('good.yaml', '--serial', '0'), exit: 4, line: 'error: --serial: 0 is not a valid batch size; use a whole number >= 1 or a percentage such as 20%' },
-  { name: '--serial 0%', args: up('good.yaml', '--serial', '0%'), exit: 4, line: 'error: --serial: 0% is not a valid batch size; use a percentage from 1% to 100%' },
-  { name: '--serial 120%', args: up('good.yaml', '--serial', '120%'), exit: 4, line: 'error: --serial: 120% is not a valid batch size; use a percentage from 1% to 100%' },
+  {
+    name: '--serial 0',
+    args: up('good.yaml', '--serial', '0'),
+    exit: 4,
+    line: 'error: --serial: 0 is not a valid batch size; use a whole number >= 1 or a percentage such as 20%',
+  },
+  {
+    name: '--serial 0%',
+    args: up('good.yaml', '--serial', '0%'),
+    exit: 4,
+    line: 'error: --serial: 0% is not a valid batch size; use a percentage from 1% to 100%',
+  },
+  {
+    name: '--serial 120%',
+    args: up('good.yaml', '--serial', '120%'),
+    exit: 4,
+    line: 'error: --serial: 120% is not a valid batch size; use a percentage from 1% to 100%',
+  },
   { name: '--serial -1', args: up('good.yaml', '--serial', '-1'), exit: 4, line: serialBad('"-1"') },
   { name: '--serial abc', args: up('good.yaml', '--serial', 'abc'), exit: 4, line: serialBad('"abc"') },
   { name: '--serial [1, "x"]', args: up('good.yaml', '--serial', '[1, "x"]'), exit: 4, line: serialBad('"x"') },
   // ---- flags oclif rejects (mapped to one `error:` line and exit 4 by KhaCommand.catch)
-  { name: '--forks 0', args: up('good.yaml', '--forks', '0'), exit: 4, line: 'error: Parsing --forks; Expected an integer greater than or equal to 1 but received: 0' },
+  {
+    name: '--forks 0',
+    args: up('good.yaml', '--forks', '0'),
+    exit: 4,
+    line: 'error: Parsing --forks; Expected an integer greater than or equal to 1 but received: 0',
+  },
   { name: 'unknown flag', args: up('good.yaml', '--bogus'), exit: 4, line: 'error: unknown flag --bogus' },
   { name: 'misspelt flag', args: up('good.yaml', '--serail', '1'), exit: 4, line: 'error: unknown flag --serail; did you mean --serial?' },
   { name: '--limit on kha up (only kha play has it)', args: up('good-key.yaml', '--limit', 'nosuch'), exit: 4, line: 'error: unknown flag --limit' },
   { name: 'missing -i', args: ['up'], exit: 4, line: 'error: missing -i/--inventory: pass the inventory file, as in kha up -i hosts.yaml' },
   // ---- other commands fail as early
-  { name: 'kha play with a missing playbook', args: ['play', '-i', 'good.yaml', 'nope.yml'], exit: 4, line: 'error: nope.yml: playbook not found; pass the path of a YAML playbook (examples in playbooks/)' },
+  {
+    name: 'kha play with a missing playbook',
+    args: ['play', '-i', 'good.yaml', 'nope.yml'],
+    exit: 4,
+    line: 'error: nope.yml: playbook not found; pass the path of a YAML playbook (examples in playbooks/)',
+  },
 ];
 
 interface Outcome {
@@ -191,11 +341,7 @@ async function listeners(): Promise<{ ports: number[]; count: () => number; clos
 }
 
 function subst(s: string, ports: number[]): string {
-  return s
-    .replaceAll('{HOME}', root)
-    .replaceAll('{PORT1}', String(ports[0]))
-    .replaceAll('{PORT2}', String(ports[1]))
-    .replaceAll('{PORT3}', String(ports[2]));
+  return s.replaceAll('{HOME}', root).replaceAll('{PORT1}', String(ports[0])).replaceAll('{PORT2}', String(ports[1])).replaceAll('{PORT3}', String(ports[2]));
 }
 
 /** Render the fixtures named in args into a fresh directory, run kha there, count connections. */
@@ -296,7 +442,10 @@ describe('bad input through the built CLI: exact error, exit code, no connection
     const lines = r.stderr.split('\n');
     const want = subst(c.line, r.ports);
     if (want.startsWith('error: ')) {
-      expect(lines.filter((l) => l.startsWith('error: ')), ctx).toEqual([want]);
+      expect(
+        lines.filter((l) => l.startsWith('error: ')),
+        ctx,
+      ).toEqual([want]);
     } else {
       expect(lines[0]?.trimEnd(), ctx).toBe(want);
     }
@@ -315,7 +464,8 @@ describe('bad input through the built CLI: exact error, exit code, no connection
     const doc = JSON.parse(r.stdout);
     expect({ error: doc.error }).toEqual({
       error: {
-        message: 'vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses',
+        message:
+          'vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses',
         code: 'E_INPUT',
         exit: 4,
       },

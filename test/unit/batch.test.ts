@@ -51,7 +51,12 @@ describe('batchScript / splitBatch', () => {
 
   it('batch options: become when any part becomes; timeouts add up', () => {
     expect(batchOptions([{ become: false }, { become: true, timeoutMs: 5 }])).toEqual({ become: true });
-    expect(batchOptions([{ become: false, timeoutMs: 5 }, { become: false, timeoutMs: 7 }])).toEqual({ become: false, timeoutMs: 12 });
+    expect(
+      batchOptions([
+        { become: false, timeoutMs: 5 },
+        { become: false, timeoutMs: 7 },
+      ]),
+    ).toEqual({ become: false, timeoutMs: 12 });
     expect(batchOptions([{ become: false }, {}])).toEqual({});
   });
 });
@@ -75,7 +80,9 @@ const catModule = defineModule<{ key: string; value: string; twice?: boolean; fa
     return [{ cmd: { argv: ['cat', p.key] }, become: true }, ...(p.twice ? [{ cmd: { argv: ['echo', 'second'] } }] : [])];
   },
   decide([r], p) {
-    return r?.stdout === p.value ? { change: false, why: `${p.key} is ${p.value}` } : { change: true, why: `${p.key} is ${r?.stdout}`, apply: async () => undefined };
+    return r?.stdout === p.value
+      ? { change: false, why: `${p.key} is ${p.value}` }
+      : { change: true, why: `${p.key} is ${r?.stdout}`, apply: async () => undefined };
   },
 });
 const noProbe = defineModule<object>({ name: 'none', describe: () => 'no probe', probe: () => null, decide: () => ({ change: false, why: 'from facts' }) });
@@ -177,7 +184,10 @@ describe('planHosts (the one planner of up, play and the plan-first pass)', () =
     const r = await planHosts(ctx, ['m1', 'm2', 'm3'], (h) => (h === 'm2' ? null : tasks), { mode: 'check', title });
     const m1 = r.get('m1')!;
     if (!('tasks' in m1)) throw new Error('m1 was not planned');
-    expect(m1.tasks?.map((t) => [t.title, t.plan?.change])).toEqual([['key a', false], ['key b', true]]);
+    expect(m1.tasks?.map((t) => [t.title, t.plan?.change])).toEqual([
+      ['key a', false],
+      ['key b', true],
+    ]);
     expect((connector.conns.get('m1') as BatchingConn).batches).toEqual([['cat a', 'cat b']]);
     expect(r.get('m2')).toEqual({ tasks: null });
     expect(String((r.get('m3') as { error: unknown }).error)).toMatch(/m3: connect ECONNREFUSED/);
@@ -195,6 +205,9 @@ describe('planHosts (the one planner of up, play and the plan-first pass)', () =
     const { ctx } = fakeRun(['m1'], (n) => new BatchingConn(n, answer), { diff: true });
     await planHosts(ctx, ['m1'], () => [{ module: spy, params: {} }], { mode: 'check', title });
     await planHosts(ctx, ['m1'], () => [{ module: spy, params: {} }], { mode: 'planning', title });
-    expect(seen).toEqual([{ check: true, diff: false }, { check: false, diff: true, planning: true }]);
+    expect(seen).toEqual([
+      { check: true, diff: false },
+      { check: false, diff: true, planning: true },
+    ]);
   });
 });

@@ -8,7 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { HostContext, Plan } from '../../src/engine/types.js';
-import { BEGIN_MARKER, END_MARKER, MarkerError, blockInFileModule, installInPlaceScript, replaceBlock, type BlockInFileParams } from '../../src/modules/blockinfile.js';
+import {
+  BEGIN_MARKER,
+  END_MARKER,
+  MarkerError,
+  blockInFileModule,
+  installInPlaceScript,
+  replaceBlock,
+  type BlockInFileParams,
+} from '../../src/modules/blockinfile.js';
 import { sha256 } from '../../src/modules/template.js';
 import { FakeConn, fakeFacts, fakeInventory, type Handler } from '../helpers/fake-conn.js';
 
@@ -23,7 +31,12 @@ describe('replaceBlock', () => {
     ['appended after the last line', '127.0.0.1 localhost\n', block, `127.0.0.1 localhost\n${inBlock}`],
     ['a missing trailing newline is added before the block', '127.0.0.1 localhost', block, `127.0.0.1 localhost\n${inBlock}`],
     ['block without a trailing newline given', '', '10.0.0.100 api.kha.internal\n10.0.0.11  m1', inBlock],
-    ['replaced where it is, lines around kept byte for byte', `127.0.0.1 localhost\n${B}\nold\n${E}\n# mine\n10.9.9.9 x  # keep   spacing\n`, block, `127.0.0.1 localhost\n${inBlock}# mine\n10.9.9.9 x  # keep   spacing\n`],
+    [
+      'replaced where it is, lines around kept byte for byte',
+      `127.0.0.1 localhost\n${B}\nold\n${E}\n# mine\n10.9.9.9 x  # keep   spacing\n`,
+      block,
+      `127.0.0.1 localhost\n${inBlock}# mine\n10.9.9.9 x  # keep   spacing\n`,
+    ],
     ['a block at the end without a trailing newline', `a\n${B}\nold\n${E}`, block, `a\n${inBlock}`],
     ['other lines without a trailing newline after the block keep it so', `${B}\nold\n${E}\nlast`, block, `${inBlock}last`],
     ['two blocks become one, at the first', `${B}\nx\n${E}\nmid\n${B}\ny\n${E}\nend\n`, block, `${inBlock}mid\nend\n`],
@@ -59,13 +72,21 @@ describe('replaceBlock', () => {
 
 function hc(handler: Handler, over: Partial<HostContext> = {}): HostContext & { conn: FakeConn } {
   const conn = new FakeConn('m1', handler);
-  return { host: fakeInventory(['m1']).hosts[0]!, conn, facts: fakeFacts(), check: false, diff: false, signal: new AbortController().signal, ...over } as HostContext & { conn: FakeConn };
+  return {
+    host: fakeInventory(['m1']).hosts[0]!,
+    conn,
+    facts: fakeFacts(),
+    check: false,
+    diff: false,
+    signal: new AbortController().signal,
+    ...over,
+  } as HostContext & { conn: FakeConn };
 }
 const probeOut = (content: string, stat = 'regular file|644|root|root') => ({ stdout: `${stat}\n${sha256(content)}\n@@content@@\n${content}` });
 const params: BlockInFileParams = { path: '/etc/hosts', block, mode: 0o644, owner: 'root', group: 'root' };
 
 describe('blockinfile module: apply (fake connection)', () => {
-  test('a change: diff, re-read at apply, temp file beside with the file\'s own mode and owner, checked install', async () => {
+  test("a change: diff, re-read at apply, temp file beside with the file's own mode and owner, checked install", async () => {
     let file = '127.0.0.1 localhost\n10.9.9.9 operator-line';
     const ctx = hc((s) => (s.startsWith('if [ -e') ? probeOut(file, 'regular file|640|root|adm') : undefined), { diff: true });
     const p: Plan = await blockInFileModule.plan(ctx, params);

@@ -31,7 +31,9 @@ describe('next steps', () => {
     );
     expect(requiredSans(s)).toEqual(['10.0.0.100', 'kube-apiserver.kha.internal']);
     const [init, join] = nextSteps(s);
-    expect(init).toBe('on m2: kubeadm init --control-plane-endpoint kube-apiserver.kha.internal:9443 --apiserver-cert-extra-sans 10.0.0.100,kube-apiserver.kha.internal --apiserver-bind-port 7443 --upload-certs');
+    expect(init).toBe(
+      'on m2: kubeadm init --control-plane-endpoint kube-apiserver.kha.internal:9443 --apiserver-cert-extra-sans 10.0.0.100,kube-apiserver.kha.internal --apiserver-bind-port 7443 --upload-certs',
+    );
     expect(join).toMatch(/^then on m1, one at a time: kubeadm join kube-apiserver\.kha\.internal:9443 --control-plane /);
   });
 
@@ -41,7 +43,11 @@ describe('next steps', () => {
 
   test('the status table says bootstrap in one line', () => {
     const r: StatusReport = { vip: '10.0.0.100', frontendPort: 8443, holders: ['m1'], healthy: true, bootstrap: true, certProblems: [], hosts: [] };
-    expect(renderStatusTable(r).split('\n').filter((l) => l.startsWith(BOOTSTRAP_LINE))).toHaveLength(1);
+    expect(
+      renderStatusTable(r)
+        .split('\n')
+        .filter((l) => l.startsWith(BOOTSTRAP_LINE)),
+    ).toHaveLength(1);
     expect(renderStatusTable({ ...r, bootstrap: false })).not.toContain(BOOTSTRAP_LINE);
   });
 });
@@ -74,12 +80,38 @@ describe('certificate SANs', () => {
   test('the probe script reads real certificates over TLS with openssl: with and without the VIP', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kha-cert-'));
     const make = (name: string, san: string) => {
-      execFileSync('openssl', ['req', '-x509', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-days', '1', '-subj', `/CN=${name}`, '-addext', `subjectAltName=${san}`, '-keyout', join(dir, `${name}.key`), '-out', join(dir, `${name}.crt`)], { stdio: 'ignore' });
+      execFileSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-nodes',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:prime256v1',
+          '-days',
+          '1',
+          '-subj',
+          `/CN=${name}`,
+          '-addext',
+          `subjectAltName=${san}`,
+          '-keyout',
+          join(dir, `${name}.key`),
+          '-out',
+          join(dir, `${name}.crt`),
+        ],
+        { stdio: 'ignore' },
+      );
       return { key: readFileSync(join(dir, `${name}.key`)), cert: readFileSync(join(dir, `${name}.crt`)) };
     };
-    const servers = [make('m1', 'DNS:m1,IP:127.0.0.1'), make('m2', 'DNS:m2,IP:127.0.0.1,IP:10.0.0.100')].map((c) => createServer(c, (_q, res) => res.end('ok')));
+    const servers = [make('m1', 'DNS:m1,IP:127.0.0.1'), make('m2', 'DNS:m2,IP:127.0.0.1,IP:10.0.0.100')].map((c) =>
+      createServer(c, (_q, res) => res.end('ok')),
+    );
     try {
-      const ports = await Promise.all(servers.map((srv) => new Promise<number>((r) => srv.listen(0, '127.0.0.1', () => r((srv.address() as { port: number }).port)))));
+      const ports = await Promise.all(
+        servers.map((srv) => new Promise<number>((r) => srv.listen(0, '127.0.0.1', () => r((srv.address() as { port: number }).port)))),
+      );
       const script = certProbeScript([
         { label: 'm1', address: '127.0.0.1', port: ports[0]! },
         { label: 'm2', address: '127.0.0.1', port: ports[1]! },

@@ -69,7 +69,14 @@ describe('play runner', () => {
     const order: string[] = [];
     const { ctx } = fakeRun(['m1', 'm2', 'm3'], (n) => new FakeConn(n));
     const kv = kvModule(state, order);
-    await runPlay(ctx, { name: 'p', hosts: ['m1', 'm2', 'm3'], tasks: [{ module: kv, params: { key: 'a', value: '1' } }, { module: kv, params: { key: 'b', value: '1' } }] });
+    await runPlay(ctx, {
+      name: 'p',
+      hosts: ['m1', 'm2', 'm3'],
+      tasks: [
+        { module: kv, params: { key: 'a', value: '1' } },
+        { module: kv, params: { key: 'b', value: '1' } },
+      ],
+    });
     expect(order.slice(0, 3).every((o) => o.endsWith(':a'))).toBe(true);
     expect(order.slice(3).every((o) => o.endsWith(':b'))).toBe(true);
   });
@@ -79,7 +86,9 @@ describe('play runner', () => {
     const order: string[] = [];
     const kv = kvModule(state, order);
     const play = (h: string[]): Play => ({
-      name: 'p', hosts: h, serial: 1,
+      name: 'p',
+      hosts: h,
+      serial: 1,
       tasks: [{ module: kv, params: { key: 'a', value: '1' }, notify: ['r'] }],
       handlers: [{ name: 'r', module: restartModule(order), params: { svc: 'x' } }],
     });
@@ -99,7 +108,9 @@ describe('play runner', () => {
     const kv = kvModule(state, order);
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, {
-      name: 'p', hosts, serial: 2,
+      name: 'p',
+      hosts,
+      serial: 2,
       tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm3' }) }],
     });
     expect(r.done).toEqual(['m1', 'm2', 'm4']);
@@ -124,7 +135,15 @@ describe('play runner', () => {
       },
     });
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
-    const r = await runPlay(ctx, { name: 'start the others', hosts, serial: 1, tasks: [{ module: kv, params: { key: 'a', value: '1' } }, { module: lost, params: {} }] });
+    const r = await runPlay(ctx, {
+      name: 'start the others',
+      hosts,
+      serial: 1,
+      tasks: [
+        { module: kv, params: { key: 'a', value: '1' } },
+        { module: lost, params: {} },
+      ],
+    });
     expect(r).toMatchObject({ done: ['m1', 'm2'], failed: [], unreachable: ['m3'], untouched: ['m4', 'm5'], stopped: true });
     expect(ctx.unreachable.has('m3')).toBe(true);
     expect(state.get('m4')).toBeUndefined();
@@ -166,15 +185,24 @@ describe('play runner', () => {
     expect(ctx.failed.size).toBe(0);
     expect(ctx.recap.get('m2')).toMatchObject({ failed: 0, unreachable: 1 });
     const ev = events.find((e) => e.type === 'task' && e.host === 'm2');
-    expect(ev).toMatchObject({ status: 'unreachable', error: 'm2: connection to 10.0.0.12:22 was lost (the task had just failed: start haproxy failed: Failed to start haproxy.service: Connection reset by peer)' });
+    expect(ev).toMatchObject({
+      status: 'unreachable',
+      error:
+        'm2: connection to 10.0.0.12:22 was lost (the task had just failed: start haproxy failed: Failed to start haproxy.service: Connection reset by peer)',
+    });
   });
 
   it('a host that can no longer run `true` after a failed task is going down: unreachable', async () => {
-    const { ctx } = fakeRun(['m1'], (n) => new FakeConn(n, (script) => (script === 'true' ? { code: 254, stderr: 'sh: fork: Cannot allocate memory' } : undefined)));
+    const { ctx } = fakeRun(
+      ['m1'],
+      (n) => new FakeConn(n, (script) => (script === 'true' ? { code: 254, stderr: 'sh: fork: Cannot allocate memory' } : undefined)),
+    );
     const kv = kvModule(new Map(), []);
     const r = await runPlay(ctx, { name: 'p', hosts: ['m1'], tasks: [{ module: kv, params: { key: 'a', value: '1', fail: true } }] });
     expect(r.unreachable).toEqual(['m1']);
-    expect(ctx.unreachable.get('m1')).toBe('m1: `true` failed (exit 254: sh: fork: Cannot allocate memory): the host is going down (the task had just failed: cannot set a)');
+    expect(ctx.unreachable.get('m1')).toBe(
+      'm1: `true` failed (exit 254: sh: fork: Cannot allocate memory): the host is going down (the task had just failed: cannot set a)',
+    );
   });
 
   it('a task that fails on a host that still answers stays failed (one `true` asked it)', async () => {
@@ -186,7 +214,11 @@ describe('play runner', () => {
       conns.set(n, c);
       return c;
     });
-    const r = await runPlay(ctx, { name: 'p', hosts: ['m1', 'm2'], tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }] });
+    const r = await runPlay(ctx, {
+      name: 'p',
+      hosts: ['m1', 'm2'],
+      tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
+    });
     expect(r.failed).toEqual(['m2']);
     expect(r.unreachable).toEqual([]);
     expect(conns.get('m2')!.log).toEqual(['true']);
@@ -198,7 +230,10 @@ describe('play runner', () => {
     const kv = kvModule(state, []);
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, {
-      name: 'p', hosts, serial: 2, maxFailPercentage: 20,
+      name: 'p',
+      hosts,
+      serial: 2,
+      maxFailPercentage: 20,
       tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
     });
     expect(r.stopped).toBe(false);
@@ -223,14 +258,21 @@ describe('play runner', () => {
     const order: string[] = [];
     const kv = kvModule(state, order);
     const { ctx, events } = fakeRun(['m1', 'm2'], (n) => new FakeConn(n), { check: true });
-    await runPlay(ctx, { name: 'p', hosts: ['m1', 'm2'], tasks: [{ module: kv, params: { key: 'a', value: '1' }, notify: ['r'] }], handlers: [{ name: 'r', module: restartModule(order), params: { svc: 'x' } }] });
+    await runPlay(ctx, {
+      name: 'p',
+      hosts: ['m1', 'm2'],
+      tasks: [{ module: kv, params: { key: 'a', value: '1' }, notify: ['r'] }],
+      handlers: [{ name: 'r', module: restartModule(order), params: { svc: 'x' } }],
+    });
     expect(order).toEqual([]);
     expect(state.size).toBe(0);
     const tasks = events.filter((e) => e.type === 'task');
     // the notified handler is reported as a change that would happen, and is not applied either
     expect(tasks.map((e) => e.type === 'task' && [e.host, e.task, e.status, e.check])).toEqual([
-      ['m1', 'set a', 'changed', true], ['m2', 'set a', 'changed', true],
-      ['m1', 'restart x', 'changed', true], ['m2', 'restart x', 'changed', true],
+      ['m1', 'set a', 'changed', true],
+      ['m2', 'set a', 'changed', true],
+      ['m1', 'restart x', 'changed', true],
+      ['m2', 'restart x', 'changed', true],
     ]);
   });
 
@@ -238,7 +280,10 @@ describe('play runner', () => {
     const kv = kvModule(new Map(), []);
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, {
-      name: 'p', hosts, serial: 1, maxFailPercentage: 50,
+      name: 'p',
+      hosts,
+      serial: 1,
+      maxFailPercentage: 50,
       tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm2' }) }],
     });
     expect(r.stopReason).toBe('every host of batch 2 failed or was unreachable');
@@ -249,8 +294,13 @@ describe('play runner', () => {
     const kv = kvModule(new Map(), []);
     const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
     const r = await runPlay(ctx, {
-      name: 'p', hosts, serial: 2, tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
-      afterBatch: async (_h, i) => { if (i === 1) throw new Error('VIP moved'); },
+      name: 'p',
+      hosts,
+      serial: 2,
+      tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
+      afterBatch: async (_h, i) => {
+        if (i === 1) throw new Error('VIP moved');
+      },
     });
     expect(r.stopped).toBe(true);
     expect(r.stopReason).toBe('after batch 2: VIP moved');
@@ -262,7 +312,13 @@ describe('play runner', () => {
     const kv = kvModule(new Map(), order);
     const { ctx } = fakeRun(['m1'], (n) => new FakeConn(n));
     const handlers = [{ name: 'r', module: restartModule(order), params: { svc: 'x' } }];
-    await runPlay(ctx, { name: 'configure', hosts: ['m1'], flushHandlers: false, tasks: [{ module: kv, params: { key: 'a', value: '1' }, notify: ['r'] }], handlers });
+    await runPlay(ctx, {
+      name: 'configure',
+      hosts: ['m1'],
+      flushHandlers: false,
+      tasks: [{ module: kv, params: { key: 'a', value: '1' }, notify: ['r'] }],
+      handlers,
+    });
     expect(order).toEqual(['m1:a']);
     await runPlay(ctx, { name: 'start', hosts: ['m1'], tasks: [], handlers });
     expect(order).toEqual(['m1:a', 'm1:restart:x']);
@@ -277,7 +333,9 @@ describe('flush_handlers', () => {
     const kv = kvModule(state, order);
     const { ctx } = fakeRun(['m1', 'm2'], (n) => new FakeConn(n));
     await runPlay(ctx, {
-      name: 'p', hosts: ['m1', 'm2'], serial: 1,
+      name: 'p',
+      hosts: ['m1', 'm2'],
+      serial: 1,
       tasks: [{ module: kv, params: { key: 'a', value: '1' }, notify: ['r'] }, FLUSH_HANDLERS, { module: kv, params: { key: 'b', value: '1' } }],
       handlers: [{ name: 'r', module: restartModule(order), params: { svc: 'x' } }],
     });
@@ -338,7 +396,9 @@ describe('phases own their clean-up', () => {
       },
       cleanup: async () => void log.push(`clean ${name}`),
     });
-    await expect(runPhases({}, events, [phase('a'), phase('skipped', { skip: true }), phase('b'), phase('c', { fail: true }), phase('never')])).rejects.toThrow('c failed');
+    await expect(runPhases({}, events, [phase('a'), phase('skipped', { skip: true }), phase('b'), phase('c', { fail: true }), phase('never')])).rejects.toThrow(
+      'c failed',
+    );
     expect(log).toEqual(['run a', 'run b', 'run c', 'clean c', 'clean b', 'clean a']);
   });
   it('a clean-up that throws is reported and the others still run; the run itself succeeds', async () => {
@@ -366,7 +426,10 @@ describe('explicit batches and batch hooks (kha upgrade: the holder last, the ha
     const { ctx, events, order, kv } = setup();
     const hooks: string[] = [];
     const r = await runPlay(ctx, {
-      name: 'upgrade', hosts, batches: [['m3'], ['m2'], ['m1']], planFirst: false,
+      name: 'upgrade',
+      hosts,
+      batches: [['m3'], ['m2'], ['m1']],
+      planFirst: false,
       tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
       beforeBatch: async (hs, i) => void hooks.push(`before ${i} ${hs.join(',')}`),
       afterBatch: async (hs, i) => void hooks.push(`after ${i} ${hs.join(',')}`),
@@ -374,14 +437,21 @@ describe('explicit batches and batch hooks (kha upgrade: the holder last, the ha
     expect(order).toEqual(['m3:a', 'm2:a', 'm1:a']);
     expect(hooks).toEqual(['before 0 m3', 'after 0 m3', 'before 1 m2', 'after 1 m2', 'before 2 m1', 'after 2 m1']);
     expect(r).toMatchObject({ done: ['m3', 'm2', 'm1'], untouched: [], stopped: false });
-    expect(events.filter((e) => e.type === 'batch').map((e) => e.type === 'batch' && `${e.play} ${e.index}/${e.count}`)).toEqual(['upgrade 1/3', 'upgrade 2/3', 'upgrade 3/3']);
+    expect(events.filter((e) => e.type === 'batch').map((e) => e.type === 'batch' && `${e.play} ${e.index}/${e.count}`)).toEqual([
+      'upgrade 1/3',
+      'upgrade 2/3',
+      'upgrade 3/3',
+    ]);
   });
 
   it('a before hook that throws stops the play before its batch: that batch and the later ones are untouched, onStop words the reason', async () => {
     const { ctx, order, kv } = setup();
     const stops: string[] = [];
     const r = await runPlay(ctx, {
-      name: 'upgrade', hosts, batches: [['m2'], ['m3'], ['m1']], planFirst: false,
+      name: 'upgrade',
+      hosts,
+      batches: [['m2'], ['m3'], ['m1']],
+      planFirst: false,
       tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
       beforeBatch: async (hs) => {
         if (hs.includes('m3')) throw new Error('no other host took the VIP');
@@ -400,7 +470,11 @@ describe('explicit batches and batch hooks (kha upgrade: the holder last, the ha
     const { ctx, kv } = setup();
     const seen: unknown[] = [];
     const r = await runPlay(ctx, {
-      name: 'upgrade', hosts, batches: [['m2', 'm3'], ['m1']], planFirst: false, maxFailPercentage: 0,
+      name: 'upgrade',
+      hosts,
+      batches: [['m2', 'm3'], ['m1']],
+      planFirst: false,
+      maxFailPercentage: 0,
       tasks: [{ module: kv, params: (hc: HostContext) => ({ key: 'a', value: '1', fail: hc.host.name === 'm3' }) }],
       onStop: (stop, i) => {
         seen.push(stop);
@@ -414,7 +488,10 @@ describe('explicit batches and batch hooks (kha upgrade: the holder last, the ha
   it('without onStop, a before hook error is reported in the engine words', async () => {
     const { ctx, events, kv } = setup();
     const r = await runPlay(ctx, {
-      name: 'p', hosts, batches: [['m1']], planFirst: false,
+      name: 'p',
+      hosts,
+      batches: [['m1']],
+      planFirst: false,
       tasks: [{ module: kv, params: { key: 'a', value: '1' } }],
       beforeBatch: async () => Promise.reject(new Error('not ready')),
     });
@@ -433,7 +510,11 @@ describe('interruptsService (kha upgrade: does the holder need a handover?)', ()
   ])('%s', async (_what, notify, opts, want) => {
     const { interruptsService } = await import('../../src/actions/upgrade.js');
     const { haHandlers } = await import('../../src/roles/ha.js');
-    const task = { module: defineModule({ name: 'x', describe: () => 'x', probe: () => null, decide: () => ({ change: false as const, why: '' }) }), params: {}, notify };
+    const task = {
+      module: defineModule({ name: 'x', describe: () => 'x', probe: () => null, decide: () => ({ change: false as const, why: '' }) }),
+      params: {},
+      notify,
+    };
     expect(interruptsService([task], haHandlers(opts))).toBe(want);
   });
 });

@@ -23,6 +23,6 @@ describe('facts: one command, one pure parser', () => {
   });
 
   it('is one script (one round trip) and quotes what it is given', () => {
-    expect(factsScript(['keepalived'], ['x'], ["/etc/a b"])).toContain("'/etc/a b'");
+    expect(factsScript(['keepalived'], ['x'], ['/etc/a b'])).toContain("'/etc/a b'");
   });
 });

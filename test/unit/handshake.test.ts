@@ -21,7 +21,12 @@ const ctx = (tried: string[] = []): HandshakeContext => ({ host: 'm1', where: '1
 const sshErr = (message: string, extra: { code?: string; level?: string } = {}): SshError => Object.assign(new Error(message), extra);
 
 describe('classifySshError', () => {
-  const cases: Array<{ name: string; err: SshError; tried?: string[]; want: { code: string; fatal: boolean; transient: boolean; message: string } | undefined }> = [
+  const cases: Array<{
+    name: string;
+    err: SshError;
+    tried?: string[];
+    want: { code: string; fatal: boolean; transient: boolean; message: string } | undefined;
+  }> = [
     { name: 'an ssh-agent error is only logged', err: sshErr('agent refused', { level: 'agent' }), want: undefined },
     {
       name: 'every auth method failed: fatal, names the methods and the settings behind them',
@@ -31,13 +36,19 @@ describe('classifySshError', () => {
         code: 'E_AUTH',
         fatal: true,
         transient: false,
-        message: 'm1: authentication failed for user ubuntu at 10.0.0.11:22 (tried: publickey, password): check ansible_user and ansible_ssh_private_key_file and ansible_password',
+        message:
+          'm1: authentication failed for user ubuntu at 10.0.0.11:22 (tried: publickey, password): check ansible_user and ansible_ssh_private_key_file and ansible_password',
       },
     },
     {
       name: 'nothing tried at all',
       err: sshErr('All configured authentication methods failed', { level: 'client-authentication' }),
-      want: { code: 'E_AUTH', fatal: true, transient: false, message: 'm1: authentication failed for user ubuntu at 10.0.0.11:22 (tried: none): check ansible_user and ansible_ssh_private_key_file' },
+      want: {
+        code: 'E_AUTH',
+        fatal: true,
+        transient: false,
+        message: 'm1: authentication failed for user ubuntu at 10.0.0.11:22 (tried: none): check ansible_user and ansible_ssh_private_key_file',
+      },
     },
     {
       name: 'refused: retried',
@@ -52,12 +63,22 @@ describe('classifySshError', () => {
     {
       name: 'reset: retried, with the system message',
       err: sshErr('read ECONNRESET', { code: 'ECONNRESET' }),
-      want: { code: 'E_CONNECT', fatal: false, transient: true, message: 'm1: cannot connect to 10.0.0.11:22: read ECONNRESET (ECONNRESET): is sshd running there, and are ansible_host/ansible_port right?' },
+      want: {
+        code: 'E_CONNECT',
+        fatal: false,
+        transient: true,
+        message: 'm1: cannot connect to 10.0.0.11:22: read ECONNRESET (ECONNRESET): is sshd running there, and are ansible_host/ansible_port right?',
+      },
     },
     ...['EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EAI_AGAIN', 'EPIPE'].map((code) => ({
       name: `${code}: retried`,
       err: sshErr(`x ${code}`, { code }),
-      want: { code: 'E_CONNECT', fatal: false, transient: true, message: `m1: cannot connect to 10.0.0.11:22: x ${code} (${code}): is sshd running there, and are ansible_host/ansible_port right?` },
+      want: {
+        code: 'E_CONNECT',
+        fatal: false,
+        transient: true,
+        message: `m1: cannot connect to 10.0.0.11:22: x ${code} (${code}): is sshd running there, and are ansible_host/ansible_port right?`,
+      },
     })),
     {
       name: 'a handshake that times out: retried',
@@ -105,7 +126,12 @@ describe('classifySshError', () => {
     {
       name: 'a handshake-level error other than missing algorithms',
       err: sshErr('Handshake failed: signature verification failed', { level: 'handshake' }),
-      want: { code: 'E_CONNECT', fatal: false, transient: false, message: 'm1: connect to 10.0.0.11:22 failed: Handshake failed: signature verification failed' },
+      want: {
+        code: 'E_CONNECT',
+        fatal: false,
+        transient: false,
+        message: 'm1: connect to 10.0.0.11:22 failed: Handshake failed: signature verification failed',
+      },
     },
   ];
   it.each(cases)('$name', ({ err, tried, want }) => {
@@ -120,7 +146,11 @@ describe('classifySshError', () => {
 
   it('a retryable error keeps its parts, for the message after the last attempt', () => {
     const e = classifySshError(sshErr('connect ECONNREFUSED', { code: 'ECONNREFUSED' }), ctx());
-    expect(e).toMatchObject({ transient: true, what: 'cannot connect to 10.0.0.11:22: connection refused (ECONNREFUSED)', advice: 'is sshd running there, and are ansible_host/ansible_port right?' });
+    expect(e).toMatchObject({
+      transient: true,
+      what: 'cannot connect to 10.0.0.11:22: connection refused (ECONNREFUSED)',
+      advice: 'is sshd running there, and are ansible_host/ansible_port right?',
+    });
   });
 
   it('a connection closed during the handshake is retried, with no cause', () => {
@@ -152,19 +182,64 @@ const ED = blob('ssh-ed25519', 1);
 const ED_OTHER = blob('ssh-ed25519', 2);
 const ECDSA = blob('ecdsa-sha2-nistp256', 3);
 const KH = '/tmp/kha-test/known_hosts';
-const place = (over: Partial<HostKeyPlace> = {}): HostKeyPlace => ({ host: 'm1', where: '10.0.0.11:2222', address: '10.0.0.11', port: 2222, khFile: KH, custom: false, ...over });
-const line = (hosts: string, key: Buffer, marker = '') => `${marker ? `${marker} ` : ''}${hosts} ${key.subarray(4, 4 + key.readUInt32BE(0)).toString('latin1')} ${key.toString('base64')}`;
+const place = (over: Partial<HostKeyPlace> = {}): HostKeyPlace => ({
+  host: 'm1',
+  where: '10.0.0.11:2222',
+  address: '10.0.0.11',
+  port: 2222,
+  khFile: KH,
+  custom: false,
+  ...over,
+});
+const line = (hosts: string, key: Buffer, marker = '') =>
+  `${marker ? `${marker} ` : ''}${hosts} ${key.subarray(4, 4 + key.readUInt32BE(0)).toString('latin1')} ${key.toString('base64')}`;
 
 describe('decideHostKey', () => {
-  const cases: Array<{ name: string; known: string[]; key: Buffer; acceptNew?: boolean; want: { trust: true; record: boolean } | { code: string; has: string } }> = [
+  const cases: Array<{
+    name: string;
+    known: string[];
+    key: Buffer;
+    acceptNew?: boolean;
+    want: { trust: true; record: boolean } | { code: string; has: string };
+  }> = [
     { name: 'the known key: trusted', known: [line('[10.0.0.11]:2222', ED)], key: ED, want: { trust: true, record: false } },
     { name: 'unknown, with acceptNew: trusted once recorded', known: [], key: ED, acceptNew: true, want: { trust: true, record: true } },
     { name: 'unknown, without acceptNew: refused', known: [], key: ED, want: { code: 'E_HOSTKEY_UNKNOWN', has: 'is not known' } },
-    { name: 'the same type, another key: changed', known: [line('[10.0.0.11]:2222', ED)], key: ED_OTHER, acceptNew: true, want: { code: 'E_HOSTKEY_CHANGED', has: 'does not match /tmp/kha-test/known_hosts line 1: possible man-in-the-middle' } },
-    { name: 'known only by another type: changed identity', known: [line('[10.0.0.11]:2222', ECDSA)], key: ED, acceptNew: true, want: { code: 'E_HOSTKEY_CHANGED', has: 'changed type' } },
-    { name: 'revoked, even with a plain line for it', known: [line('*', ED, '@revoked'), line('[10.0.0.11]:2222', ED)], key: ED, acceptNew: true, want: { code: 'E_HOSTKEY_CHANGED', has: 'is marked @revoked' } },
-    { name: 'covered only by a @cert-authority line', known: [line('*', ECDSA, '@cert-authority')], key: ED, acceptNew: true, want: { code: 'E_HOSTKEY_UNKNOWN', has: 'cannot verify host certificates' } },
-    { name: 'another port of the same address is another host', known: [line('10.0.0.11', ED_OTHER)], key: ED, acceptNew: true, want: { trust: true, record: true } },
+    {
+      name: 'the same type, another key: changed',
+      known: [line('[10.0.0.11]:2222', ED)],
+      key: ED_OTHER,
+      acceptNew: true,
+      want: { code: 'E_HOSTKEY_CHANGED', has: 'does not match /tmp/kha-test/known_hosts line 1: possible man-in-the-middle' },
+    },
+    {
+      name: 'known only by another type: changed identity',
+      known: [line('[10.0.0.11]:2222', ECDSA)],
+      key: ED,
+      acceptNew: true,
+      want: { code: 'E_HOSTKEY_CHANGED', has: 'changed type' },
+    },
+    {
+      name: 'revoked, even with a plain line for it',
+      known: [line('*', ED, '@revoked'), line('[10.0.0.11]:2222', ED)],
+      key: ED,
+      acceptNew: true,
+      want: { code: 'E_HOSTKEY_CHANGED', has: 'is marked @revoked' },
+    },
+    {
+      name: 'covered only by a @cert-authority line',
+      known: [line('*', ECDSA, '@cert-authority')],
+      key: ED,
+      acceptNew: true,
+      want: { code: 'E_HOSTKEY_UNKNOWN', has: 'cannot verify host certificates' },
+    },
+    {
+      name: 'another port of the same address is another host',
+      known: [line('10.0.0.11', ED_OTHER)],
+      key: ED,
+      acceptNew: true,
+      want: { trust: true, record: true },
+    },
   ];
   it.each(cases)('$name', ({ known, key, acceptNew, want }) => {
     const d = decideHostKey(parseKnownHosts(known.join('\n')), key, place(), acceptNew === true);

@@ -36,7 +36,9 @@ all:
 describe("inventory edits keep the operator's comments, order and formatting", () => {
   it('add-master appends the host to the masters group, nothing else changes', () => {
     const out = addHostToInventoryText(text, ['all', 'children', 'masters'], 'm4', { ansible_host: '10.0.0.14' });
-    expect(out).toBe(text.replace('        m3: { ansible_host: 10.0.0.13 }\n', '        m3: { ansible_host: 10.0.0.13 }\n        m4: { ansible_host: 10.0.0.14 }\n'));
+    expect(out).toBe(
+      text.replace('        m3: { ansible_host: 10.0.0.13 }\n', '        m3: { ansible_host: 10.0.0.13 }\n        m4: { ansible_host: 10.0.0.14 }\n'),
+    );
     expect(parseInventory(out, 'hosts.yaml').groups['masters']).toEqual(['m1', 'm2', 'm3', 'm4']);
   });
 
@@ -54,16 +56,34 @@ describe("inventory edits keep the operator's comments, order and formatting", (
 });
 
 describe('CRLF inventories', () => {
-  it('the added line uses the file\'s own line ending', () => {
+  it("the added line uses the file's own line ending", () => {
     const crlf = text.replace(/\n/g, '\r\n');
     const out = addHostToInventoryText(crlf, ['all', 'children', 'masters'], 'm4', { ansible_host: '10.0.0.14' });
-    expect(out).toBe(crlf.replace('        m3: { ansible_host: 10.0.0.13 }\r\n', '        m3: { ansible_host: 10.0.0.13 }\r\n        m4: { ansible_host: 10.0.0.14 }\r\n'));
+    expect(out).toBe(
+      crlf.replace('        m3: { ansible_host: 10.0.0.13 }\r\n', '        m3: { ansible_host: 10.0.0.13 }\r\n        m4: { ansible_host: 10.0.0.14 }\r\n'),
+    );
   });
 });
 
 describe('dedicated load balancers (settings)', () => {
   const lbInv = (vars: string) =>
-    ['all:', '  vars:', '    vip: 10.0.0.100', ...vars.split('\n').filter(Boolean).map((l) => `    ${l}`), '  children:', '    loadbalancers:', '      hosts:', '        lb1: { ansible_host: 10.0.0.5 }', '        lb2: { ansible_host: 10.0.0.6 }', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }'].join('\n');
+    [
+      'all:',
+      '  vars:',
+      '    vip: 10.0.0.100',
+      ...vars
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => `    ${l}`),
+      '  children:',
+      '    loadbalancers:',
+      '      hosts:',
+      '        lb1: { ansible_host: 10.0.0.5 }',
+      '        lb2: { ansible_host: 10.0.0.6 }',
+      '    masters:',
+      '      hosts:',
+      '        m1: { ansible_host: 10.0.0.11 }',
+    ].join('\n');
   it('frontend_port 6443 is fine when no load balancer runs an apiserver', async () => {
     const { resolveSettings } = await import('../../src/inventory/settings.js');
     const s = resolveSettings(parseInventory(lbInv('frontend_port: 6443'), 'hosts.yaml'));
@@ -202,7 +222,11 @@ describe('the last phase of add-master / remove-master when the file changed dur
     let out = '';
     const events = new EventBus();
     events.add(new HumanSink({ out: { write: (s: string) => ((out += s), true) } as unknown as NodeJS.WritableStream, color: false }));
-    const st = { run: { check: false, events }, opts: { file, oldText: text, newText, manual: { kind: 'remove', from: [], lines: [] } }, inventoryWritten: false } as unknown as MembersState;
+    const st = {
+      run: { check: false, events },
+      opts: { file, oldText: text, newText, manual: { kind: 'remove', from: [], lines: [] } },
+      inventoryWritten: false,
+    } as unknown as MembersState;
     await WRITE_INVENTORY_PHASE.run(st);
     expect(st.inventoryWritten).toBe(true);
     expect(out).toBe(`  ${file} updated (the previous version is ${file}.bak)\n`);

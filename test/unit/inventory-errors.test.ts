@@ -32,7 +32,16 @@ const cases: Array<[string, string, string]> = [
   ],
   [
     'YAML duplicate host, flow maps',
-    y(['all:', '  vars:', '    vip: 10.0.0.100', '  hosts:', '    m1: { ansible_host: 10.0.0.11 }', '    # a comment', '    m2: { ansible_host: 10.0.0.12 }', '    m1: { ansible_host: 10.0.0.13 }']),
+    y([
+      'all:',
+      '  vars:',
+      '    vip: 10.0.0.100',
+      '  hosts:',
+      '    m1: { ansible_host: 10.0.0.11 }',
+      '    # a comment',
+      '    m2: { ansible_host: 10.0.0.12 }',
+      '    m1: { ansible_host: 10.0.0.13 }',
+    ]),
     'hosts.yaml:8:5: host m1 is listed twice under hosts (first on line 5); remove or rename one of them',
   ],
   [
@@ -55,11 +64,7 @@ const cases: Array<[string, string, string]> = [
     inv([], ['        m1: { ansible_host: 10.0.0.11, ansible_prot: 22 }', M2]),
     'hosts.yaml:7: all.children.masters.hosts.m1.ansible_prot: unknown connection variable; did you mean ansible_port?',
   ],
-  [
-    'unknown key with a kha prefix',
-    inv(['    vrrp_priority: 100']),
-    'hosts.yaml:4: all.vars.vrrp_priority: unknown kha setting; did you mean priority?',
-  ],
+  ['unknown key with a kha prefix', inv(['    vrrp_priority: 100']), 'hosts.yaml:4: all.vars.vrrp_priority: unknown kha setting; did you mean priority?'],
   [
     'unknown key with a kha prefix, nothing close',
     inv(['    haproxy_maxconn: 4000']),
@@ -71,7 +76,11 @@ const cases: Array<[string, string, string]> = [
     `hosts.yaml:2: all.vars.vip: vip is required; ${FIX_VIP}`,
   ],
   ['malformed vip', inv([], [M1, M2], '10.0.0.300'), `hosts.yaml:3: all.vars.vip: 10.0.0.300 is not an IPv4 address; ${FIX_VIP}`],
-  ['loopback vip', inv([], [M1, M2], '127.0.0.1'), `hosts.yaml:3: all.vars.vip: 127.0.0.1 is a loopback, multicast or reserved address, not usable as a VIP; ${FIX_VIP}`],
+  [
+    'loopback vip',
+    inv([], [M1, M2], '127.0.0.1'),
+    `hosts.yaml:3: all.vars.vip: 127.0.0.1 is a loopback, multicast or reserved address, not usable as a VIP; ${FIX_VIP}`,
+  ],
   [
     'vip equal to a host address',
     inv([], [M1, M2], '10.0.0.12'),
@@ -267,7 +276,7 @@ const cases: Array<[string, string, string]> = [
   [
     'a host whose value is an address',
     y(['all:', '  hosts:', '    m1: 10.0.0.11']),
-    'hosts.yaml:3: all.hosts.m1: a host\'s value must be its variables, not 10.0.0.11; write m1: { ansible_host: <address> } or leave it empty',
+    "hosts.yaml:3: all.hosts.m1: a host's value must be its variables, not 10.0.0.11; write m1: { ansible_host: <address> } or leave it empty",
   ],
   [
     'a group cycle',

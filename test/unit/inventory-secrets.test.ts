@@ -26,7 +26,9 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const inv = (vars: string[], host = '{ ansible_host: 10.0.0.11 }') =>
-  ['all:', '  vars:', '    vip: 10.0.0.100', ...vars.map((v) => `    ${v}`), '  children:', '    masters:', '      hosts:', `        m1: ${host}`, ''].join('\n');
+  ['all:', '  vars:', '    vip: 10.0.0.100', ...vars.map((v) => `    ${v}`), '  children:', '    masters:', '      hosts:', `        m1: ${host}`, ''].join(
+    '\n',
+  );
 const parse = (text: string, env: Record<string, string> = {}) => parseInventory(text, 'hosts.yaml', {}, { env, baseDir: dir });
 const errorOf = (f: () => unknown): string => {
   try {
@@ -39,11 +41,19 @@ const errorOf = (f: () => unknown): string => {
 
 describe('${env:NAME}', () => {
   test('fills ansible_become_password, ansible_password and vrrp_auth_pass; all are secrets', () => {
-    const i = parse(inv(['ansible_become: true', 'ansible_become_password: ${env:KHA_T_BECOME}', 'ansible_password: "${env:KHA_T_SSH}"', 'vrrp_auth_pass: ${env:KHA_T_VRRP}']), {
-      KHA_T_BECOME: BECOME,
-      KHA_T_SSH: SSH,
-      KHA_T_VRRP: VRRP,
-    });
+    const i = parse(
+      inv([
+        'ansible_become: true',
+        'ansible_become_password: ${env:KHA_T_BECOME}',
+        'ansible_password: "${env:KHA_T_SSH}"',
+        'vrrp_auth_pass: ${env:KHA_T_VRRP}',
+      ]),
+      {
+        KHA_T_BECOME: BECOME,
+        KHA_T_SSH: SSH,
+        KHA_T_VRRP: VRRP,
+      },
+    );
     expect(i.hosts[0]!.connection).toMatchObject({ becomePassword: BECOME, password: SSH, become: true });
     expect(resolveSettings(i).authPass).toBe(VRRP);
     expect(i.secrets.sort()).toEqual([BECOME, SSH, VRRP].sort());
@@ -66,36 +76,63 @@ describe('${env:NAME}', () => {
 
   test('an invalid value from the environment is named by its source, never shown', () => {
     const m = errorOf(() => parse(inv(['vrrp_auth_pass: ${env:KHA_T_LONG}']), { KHA_T_LONG: 'Sup3rS3cr3tLong' }));
-    expect(m).toBe('hosts.yaml:4: all.vars.vrrp_auth_pass: VRRP PASS keeps only 8 characters; use at most 8 (the value read from the environment variable KHA_T_LONG)');
+    expect(m).toBe(
+      'hosts.yaml:4: all.vars.vrrp_auth_pass: VRRP PASS keeps only 8 characters; use at most 8 (the value read from the environment variable KHA_T_LONG)',
+    );
   });
 });
 
 describe('<field>_file', () => {
   test('the first line of the file, relative to the inventory; the secret is registered', () => {
-    const i = parse(inv(['ansible_become: true', 'ansible_become_password_file: become', `ansible_password_file: ${path.join(dir, 'ssh')}`, 'vrrp_auth_pass_file: ./vrrp']));
+    const i = parse(
+      inv(['ansible_become: true', 'ansible_become_password_file: become', `ansible_password_file: ${path.join(dir, 'ssh')}`, 'vrrp_auth_pass_file: ./vrrp']),
+    );
     expect(i.hosts[0]!.connection).toMatchObject({ becomePassword: BECOME, password: SSH });
     expect(resolveSettings(i).authPass).toBe(VRRP);
     expect(i.secrets.sort()).toEqual([BECOME, SSH, VRRP].sort());
   });
 
-  test('loadInventory reads relative paths from the inventory file\'s directory', async () => {
+  test("loadInventory reads relative paths from the inventory file's directory", async () => {
     const file = path.join(dir, 'hosts.yaml');
     fs.writeFileSync(file, inv(['ansible_become: true', 'ansible_become_password_file: become']));
     const i = await loadInventory(file);
     expect(i.hosts[0]!.connection.becomePassword).toBe(BECOME);
   });
 
-  test('a host\'s own _file wins over a group\'s plain value, by the usual precedence', () => {
+  test("a host's own _file wins over a group's plain value, by the usual precedence", () => {
     const i = parse(inv(['ansible_become_password: group-pw'], '{ ansible_host: 10.0.0.11, ansible_become_password_file: become }'));
     expect(i.hosts[0]!.connection.becomePassword).toBe(BECOME);
   });
 
   test.each([
-    ['a file others can read', 'ansible_become_password_file: open', (d: string) => `hosts.yaml:4: all.vars.ansible_become_password_file: permissions 0644 for ${path.join(d, 'open')} are too open (other users could read the secret); run chmod 600 ${path.join(d, 'open')}`],
-    ['a missing file', 'ansible_password_file: nope', (d: string) => `hosts.yaml:4: all.vars.ansible_password_file: ${path.join(d, 'nope')} does not exist; give the path of a file whose first line is the secret`],
-    ['an empty first line', 'vrrp_auth_pass_file: empty', (d: string) => `hosts.yaml:4: all.vars.vrrp_auth_pass_file: the first line of ${path.join(d, 'empty')} is empty; write the secret on its first line`],
-    ['a directory', 'vrrp_auth_pass_file: .', (d: string) => `hosts.yaml:4: all.vars.vrrp_auth_pass_file: ${d} is not a regular file; give the path of a file whose first line is the secret`],
-    ['a value the field refuses', 'vrrp_auth_pass_file: too-long', (d: string) => `hosts.yaml:4: all.vars.vrrp_auth_pass_file: VRRP PASS keeps only 8 characters; use at most 8 (the value read from ${path.join(d, 'too-long')})`],
+    [
+      'a file others can read',
+      'ansible_become_password_file: open',
+      (d: string) =>
+        `hosts.yaml:4: all.vars.ansible_become_password_file: permissions 0644 for ${path.join(d, 'open')} are too open (other users could read the secret); run chmod 600 ${path.join(d, 'open')}`,
+    ],
+    [
+      'a missing file',
+      'ansible_password_file: nope',
+      (d: string) =>
+        `hosts.yaml:4: all.vars.ansible_password_file: ${path.join(d, 'nope')} does not exist; give the path of a file whose first line is the secret`,
+    ],
+    [
+      'an empty first line',
+      'vrrp_auth_pass_file: empty',
+      (d: string) => `hosts.yaml:4: all.vars.vrrp_auth_pass_file: the first line of ${path.join(d, 'empty')} is empty; write the secret on its first line`,
+    ],
+    [
+      'a directory',
+      'vrrp_auth_pass_file: .',
+      (d: string) => `hosts.yaml:4: all.vars.vrrp_auth_pass_file: ${d} is not a regular file; give the path of a file whose first line is the secret`,
+    ],
+    [
+      'a value the field refuses',
+      'vrrp_auth_pass_file: too-long',
+      (d: string) =>
+        `hosts.yaml:4: all.vars.vrrp_auth_pass_file: VRRP PASS keeps only 8 characters; use at most 8 (the value read from ${path.join(d, 'too-long')})`,
+    ],
   ])('%s is one clear error that never shows the secret', (_what, line, message) => {
     const m = errorOf(() => resolveSettings(parse(inv([line]))));
     expect(m).toBe(message(dir));
@@ -110,7 +147,7 @@ describe('<field>_file', () => {
 
   test('vrrp_auth_pass_file is cluster-wide like vrrp_auth_pass, named as written', () => {
     expect(errorOf(() => parse(inv([], '{ ansible_host: 10.0.0.11, vrrp_auth_pass_file: vrrp }')))).toBe(
-      'hosts.yaml:7: all.children.masters.hosts.m1.vrrp_auth_pass_file: vrrp_auth_pass is cluster-wide; set it under all.vars (or the masters group\'s vars), not on a host',
+      "hosts.yaml:7: all.children.masters.hosts.m1.vrrp_auth_pass_file: vrrp_auth_pass is cluster-wide; set it under all.vars (or the masters group's vars), not on a host",
     );
   });
 });
@@ -124,12 +161,20 @@ describe('Ansible Vault values', () => {
       '      6134333665353966363534333632666535333761666131620a663537646436643839616531643561',
     ]);
   test.each([
-    ['ansible_become_password', 'use ansible_become_password_file: FILE (its first line is the secret) or ansible_become_password: ${env:NAME}, or pass -K to be asked on the terminal'],
-    ['ansible_become_pass', 'use ansible_become_password_file: FILE (its first line is the secret) or ansible_become_password: ${env:NAME}, or pass -K to be asked on the terminal'],
+    [
+      'ansible_become_password',
+      'use ansible_become_password_file: FILE (its first line is the secret) or ansible_become_password: ${env:NAME}, or pass -K to be asked on the terminal',
+    ],
+    [
+      'ansible_become_pass',
+      'use ansible_become_password_file: FILE (its first line is the secret) or ansible_become_password: ${env:NAME}, or pass -K to be asked on the terminal',
+    ],
     ['ansible_password', 'use ansible_password_file: FILE (its first line is the secret) or ansible_password: ${env:NAME}'],
     ['vrrp_auth_pass', 'use vrrp_auth_pass_file: FILE (its first line is the secret) or vrrp_auth_pass: ${env:NAME}'],
   ])('%s: !vault is one line naming file:line and the field, and what to use instead', (field, instead) => {
-    expect(errorOf(() => parse(vaulted(field)))).toBe(`hosts.yaml:4: all.vars.${field}: Ansible Vault values (!vault) are not supported: kha cannot decrypt them; ${instead}`);
+    expect(errorOf(() => parse(vaulted(field)))).toBe(
+      `hosts.yaml:4: all.vars.${field}: Ansible Vault values (!vault) are not supported: kha cannot decrypt them; ${instead}`,
+    );
   });
 
   test('a vault text without the tag, on a host', () => {

@@ -194,7 +194,12 @@ describe('parseInventory', () => {
   });
 
   test('command-line overrides win over every inventory level', () => {
-    const text = y(['all:', '  vars: { ansible_user: ubuntu, ansible_become: false }', '  hosts:', '    m1: { ansible_user: core, ansible_ssh_private_key_file: /k }']);
+    const text = y([
+      'all:',
+      '  vars: { ansible_user: ubuntu, ansible_become: false }',
+      '  hosts:',
+      '    m1: { ansible_user: core, ansible_ssh_private_key_file: /k }',
+    ]);
     const inv = parseInventory(text, 'hosts.yaml', { user: 'ops', privateKey: '~/id', become: true });
     expect(inv.hosts[0]?.connection).toMatchObject({ user: 'ops', privateKeyFile: path.join(os.homedir(), 'id'), become: true });
     expect(() => parseInventory(text, 'hosts.yaml', { user: 'op s' })).toThrow(
@@ -376,9 +381,7 @@ describe('resolveSettings', () => {
       secrets: [],
     });
     expect(s.primary).toBe('a');
-    expect(() =>
-      resolveSettings({ file: '/tmp/hosts.yaml', hosts: [host('a', '10.0.0.100')], groups: { all: ['a'], masters: ['a'] }, secrets: [] }),
-    ).toThrow(
+    expect(() => resolveSettings({ file: '/tmp/hosts.yaml', hosts: [host('a', '10.0.0.100')], groups: { all: ['a'], masters: ['a'] }, secrets: [] })).toThrow(
       "/tmp/hosts.yaml: all.vars.vip: 10.0.0.100 is the address of a; the VIP must be a free address, set vip: <a free IPv4 address in the masters' subnet> under all.vars",
     );
   });

@@ -7,9 +7,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { refusal } from '../helpers/refusal.js';
-import { acquireLocks, acquireScript, breakScript, formatAge, LOCK_PATH, parseLock, releaseScript, type LockEnv, type LockInfo } from '../../src/actions/lock.js';
+import {
+  acquireLocks,
+  acquireScript,
+  breakScript,
+  formatAge,
+  LOCK_PATH,
+  parseLock,
+  releaseScript,
+  type LockEnv,
+  type LockInfo,
+} from '../../src/actions/lock.js';
 import type { RunEvent } from '../../src/engine/events.js';
-import { ExitCode, KhaError, describeError } from '../../src/errors.js';
+import { ExitCode, describeError } from '../../src/errors.js';
 import type { ExecOptions } from '../../src/transport/types.js';
 import { FakeConn, fakeRun, type Handler } from '../helpers/fake-conn.js';
 
@@ -54,7 +64,9 @@ function lockFs(files: Map<string, string>, seen: Array<{ script: string; opts: 
 function setup(opts: { check?: boolean; handler?: (host: string) => Handler | undefined } = {}) {
   const fsByHost = new Map(HOSTS.map((h) => [h, new Map<string, string>()]));
   const seen = new Map(HOSTS.map((h) => [h, [] as Array<{ script: string; opts: ExecOptions }>]));
-  const { ctx, events, connector } = fakeRun(HOSTS, (n) => new FakeConn(n, opts.handler?.(n) ?? lockFs(fsByHost.get(n)!, seen.get(n)!)), { check: opts.check ?? false });
+  const { ctx, events, connector } = fakeRun(HOSTS, (n) => new FakeConn(n, opts.handler?.(n) ?? lockFs(fsByHost.get(n)!, seen.get(n)!)), {
+    check: opts.check ?? false,
+  });
   const lock = (h: string) => fsByHost.get(h)!.get(LOCK_PATH);
   const setLock = (h: string, content: string) => fsByHost.get(h)!.set(LOCK_PATH, content);
   const warnings = () => events.filter((e): e is Extract<RunEvent, { type: 'message' }> => e.type === 'message' && e.level === 'warn').map((e) => e.text);
@@ -64,7 +76,6 @@ function setup(opts: { check?: boolean; handler?: (host: string) => Handler | un
 
 const other = (over: Partial<LockInfo> = {}): string =>
   `${JSON.stringify({ holder: 'bob@ops2', pid: 777, started: new Date(NOW - 12 * 60_000).toISOString(), command: 'up', ...over })}\n`;
-
 
 describe('acquireLocks (in-memory /run)', () => {
   test('takes the lock on every host: JSON on stdin (never on the command line), as root', async () => {
@@ -142,7 +153,9 @@ describe('acquireLocks (in-memory /run)', () => {
     t.setLock('m3', other());
     t.setLock('m1', other({ holder: 'carol@ops3', pid: 9 }));
     const err = await refusal(acquireLocks(t.ctx, HOSTS, { command: 'upgrade', breakLock: false }, ENV));
-    expect(err.message).toMatch(/^m1 is locked by carol@ops3 \(pid 9, .*\); m3 is locked by bob@ops2 \(pid 777, .*\): nothing was changed; if that run is over, rerun with --break-lock$/);
+    expect(err.message).toMatch(
+      /^m1 is locked by carol@ops3 \(pid 9, .*\); m3 is locked by bob@ops2 \(pid 777, .*\): nothing was changed; if that run is over, rerun with --break-lock$/,
+    );
     expect(t.lock('m2')).toBeUndefined();
   });
 

@@ -12,7 +12,16 @@ import { decideContext, probesOf } from '../../src/engine/plan-tasks.js';
 import type { Decision, Module, ModuleContext } from '../../src/engine/types.js';
 import type { Facts } from '../../src/facts/types.js';
 import { blockInFileModule } from '../../src/modules/blockinfile.js';
-import { appliedModule, commandModule, fileModule, packageModule, serviceModule, sysctlModule, templateModule, waitForModule } from '../../src/modules/index.js';
+import {
+  appliedModule,
+  commandModule,
+  fileModule,
+  packageModule,
+  serviceModule,
+  sysctlModule,
+  templateModule,
+  waitForModule,
+} from '../../src/modules/index.js';
 import { render } from '../../src/transport/quote.js';
 import type { ExecResult } from '../../src/transport/types.js';
 import { fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
@@ -35,9 +44,7 @@ interface Case {
   ctx?: { check?: boolean; diff?: boolean; planning?: boolean; factsCurrent?: boolean };
   probeMs?: number;
   probe: Partial<ExecResult> | Partial<ExecResult>[] | null;
-  expect:
-    | { throws: string }
-    | { probes?: string[]; change: boolean; why?: string; whyMatches?: string; diff?: unknown; wait?: boolean };
+  expect: { throws: string } | { probes?: string[]; change: boolean; why?: string; whyMatches?: string; diff?: unknown; wait?: boolean };
 }
 
 const root = join(import.meta.dirname, '../fixtures/modules');
@@ -73,7 +80,9 @@ test('every module has a table, and each table a no-change case', () => {
 
 for (const dir of dirs) {
   describe(dir, () => {
-    const files = readdirSync(join(root, dir)).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync(join(root, dir))
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     test.each(files)('%s', (file) => {
       const c = load(dir, file);
       const m = modules[dir]!;

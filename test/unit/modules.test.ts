@@ -2,16 +2,23 @@
 // validation, renames, rollbacks, error messages. Their decisions are tables: module-tables.test.ts.
 import { describe, expect, it, vi } from 'vitest';
 import type { HostContext, Module, Plan } from '../../src/engine/types.js';
-import { commandModule, fileModule, packageModule, serviceModule, sysctlModule, templateModule, waitForModule } from '../../src/modules/index.js';
+import { commandModule, packageModule, serviceModule, templateModule, waitForModule } from '../../src/modules/index.js';
 import { parseProbe } from '../../src/modules/template.js';
 import { installScript } from '../../src/modules/package.js';
-import { sha256 } from '../../src/modules/template.js';
 import { FakeConn, fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
 import type { Handler } from '../helpers/fake-conn.js';
 
 function hc(handler: Handler, over: Partial<HostContext> = {}): HostContext & { conn: FakeConn } {
   const conn = new FakeConn('m1', handler);
-  return { host: fakeInventory(['m1']).hosts[0]!, conn, facts: fakeFacts(), check: false, diff: false, signal: new AbortController().signal, ...over } as HostContext & { conn: FakeConn };
+  return {
+    host: fakeInventory(['m1']).hosts[0]!,
+    conn,
+    facts: fakeFacts(),
+    check: false,
+    diff: false,
+    signal: new AbortController().signal,
+    ...over,
+  } as HostContext & { conn: FakeConn };
 }
 
 async function plan<P>(m: Module<P>, ctx: HostContext, p: P): Promise<Plan> {
@@ -39,25 +46,39 @@ describe('package', () => {
     expect(installScript('yum', ['keepalived'], { latest: true, noStart: false })).toBe('yum -y upgrade keepalived');
   });
 
-  it('a failed install reports apt\'s own error line', async () => {
-    const ctx = hc((s) => (s.includes('dpkg-query') ? {} : s.includes('apt-get') ? { code: 100, stderr: 'Reading package lists...\nE: Unable to locate package haproxy\n' } : undefined));
+  it("a failed install reports apt's own error line", async () => {
+    const ctx = hc((s) =>
+      s.includes('dpkg-query')
+        ? {}
+        : s.includes('apt-get')
+          ? { code: 100, stderr: 'Reading package lists...\nE: Unable to locate package haproxy\n' }
+          : undefined,
+    );
     const p = await plan(packageModule, ctx, { names: ['haproxy'] });
     if (!p.change) throw new Error('expected a change');
     await expect(p.apply()).rejects.toThrow('apt install haproxy failed (exit 100): E: Unable to locate package haproxy');
   });
-
 });
 
 describe('template', () => {
   it('reads the hash from sha256sum as printed (hash, two spaces, path)', () => {
     const h = 'a'.repeat(64);
-    expect(parseProbe(`regular file|644|root|root\n${h}  /etc/haproxy/haproxy.cfg\n`)).toEqual({ exists: true, type: 'file', mode: 0o644, owner: 'root', group: 'root', hash: h });
+    expect(parseProbe(`regular file|644|root|root\n${h}  /etc/haproxy/haproxy.cfg\n`)).toEqual({
+      exists: true,
+      type: 'file',
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      hash: h,
+    });
     expect(parseProbe(`regular file|644|root|root\n\\${h}  /etc/a\\nb\n`).hash).toBe(h);
     expect(parseProbe('missing\n')).toEqual({ exists: false });
   });
   const content = 'global\n  daemon\n';
   it('a change uploads beside the target, validates the temp file, keeps the previous one, renames', async () => {
-    const ctx = hc((s) => (s.startsWith('if [ -e') ? { stdout: `regular file|644|root|root\n${'0'.repeat(64)}\n@@content@@\nold\n` } : undefined), { diff: true });
+    const ctx = hc((s) => (s.startsWith('if [ -e') ? { stdout: `regular file|644|root|root\n${'0'.repeat(64)}\n@@content@@\nold\n` } : undefined), {
+      diff: true,
+    });
     const p = await plan(templateModule, ctx, { path: '/etc/haproxy/haproxy.cfg', content, mode: 0o644, validate: ['haproxy', '-c', '-f', '%s'] });
     if (!p.change) throw new Error('expected a change');
     expect(p.why).toBe('content differs');
@@ -68,7 +89,9 @@ describe('template', () => {
     expect(up.path).toMatch(/^\/etc\/haproxy\/\.haproxy\.cfg\.kha-[a-z0-9]+$/);
     expect(up.opts.mode).toBe(0o644);
     expect(ctx.conn.log).toContain(`haproxy -c -f ${up.path}`);
-    expect(ctx.conn.log.at(-1)).toBe(`if [ -f /etc/haproxy/haproxy.cfg ]; then cp -p -- /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.kha-prev; fi; mv -f -- ${up.path} /etc/haproxy/haproxy.cfg`);
+    expect(ctx.conn.log.at(-1)).toBe(
+      `if [ -f /etc/haproxy/haproxy.cfg ]; then cp -p -- /etc/haproxy/haproxy.cfg /etc/haproxy/haproxy.cfg.kha-prev; fi; mv -f -- ${up.path} /etc/haproxy/haproxy.cfg`,
+    );
   });
 
   it('the temp file gets an unpredictable name (crypto, not Math.random) and is created exclusively', async () => {
@@ -91,38 +114,67 @@ describe('template', () => {
   });
 
   it('a rejected file leaves the old one in place: the temp file is removed and nothing is renamed', async () => {
-    const ctx = hc((s) => (s.startsWith('if [ -e') ? { stdout: 'missing\n' } : s.startsWith('haproxy -c') ? { code: 1, stderr: "[ALERT] parsing [x:3] : unknown keyword 'bogus'" } : undefined));
+    const ctx = hc((s) =>
+      s.startsWith('if [ -e')
+        ? { stdout: 'missing\n' }
+        : s.startsWith('haproxy -c')
+          ? { code: 1, stderr: "[ALERT] parsing [x:3] : unknown keyword 'bogus'" }
+          : undefined,
+    );
     const p = await plan(templateModule, ctx, { path: '/etc/haproxy/haproxy.cfg', content: 'bogus\n', mode: 0o644, validate: ['haproxy', '-c', '-f', '%s'] });
     if (!p.change) throw new Error('expected a change');
     await expect(p.apply()).rejects.toThrow('/etc/haproxy/haproxy.cfg: the new content was rejected by `haproxy -c -f %s` (exit 1); the old file is untouched');
     expect(ctx.conn.log.at(-1)).toMatch(/^rm -f -- \/etc\/haproxy\/\.haproxy\.cfg\.kha-/);
     expect(ctx.conn.log.some((l) => l.includes('mv -f'))).toBe(false);
   });
-
 });
 
 describe('service', () => {
   const show = (active: string, enabled: string) => ({ stdout: `LoadState=loaded\nActiveState=${active}\nUnitFileState=${enabled}\n` });
   it('starts and enables a stopped, disabled unit', async () => {
-    const ctx = hc((s) => (s.startsWith('systemctl show') || s.startsWith('sleep') ? show(ctx.conn.log.length > 2 ? 'active' : 'inactive', 'disabled') : undefined));
+    const ctx = hc((s) =>
+      s.startsWith('systemctl show') || s.startsWith('sleep') ? show(ctx.conn.log.length > 2 ? 'active' : 'inactive', 'disabled') : undefined,
+    );
     const p = await plan(serviceModule, ctx, { name: 'keepalived', state: 'started', enabled: true });
     expect(p.why).toBe('not enabled (disabled), not running (inactive)');
     if (p.change) await p.apply();
     expect(ctx.conn.log[1]).toBe('systemctl enable -- keepalived.service && systemctl start -- keepalived.service');
   });
   it('a failed restart puts the previous config back and restarts with it', async () => {
-    const ctx = hc((s) => (s.startsWith('systemctl restart') ? { code: 1, stderr: 'Job failed' } : s.startsWith('systemctl show') ? show('active', 'enabled') : s.startsWith('journalctl') ? { stdout: 'Keepalived_vrrp: bad config\n' } : undefined));
+    const ctx = hc((s) =>
+      s.startsWith('systemctl restart')
+        ? { code: 1, stderr: 'Job failed' }
+        : s.startsWith('systemctl show')
+          ? show('active', 'enabled')
+          : s.startsWith('journalctl')
+            ? { stdout: 'Keepalived_vrrp: bad config\n' }
+            : undefined,
+    );
     const p = await plan(serviceModule, ctx, { name: 'keepalived', state: 'restarted', rollback: ['/etc/keepalived/keepalived.conf'] });
     if (!p.change) throw new Error('expected a change');
-    await expect(p.apply()).rejects.toThrow('restart keepalived.service failed with the new config; the previous config was put back and keepalived.service restarted with it');
-    expect(ctx.conn.log.at(-1)).toBe('if [ -f /etc/keepalived/keepalived.conf.kha-prev ]; then cp -p -- /etc/keepalived/keepalived.conf.kha-prev /etc/keepalived/keepalived.conf; fi; systemctl restart -- keepalived.service');
+    await expect(p.apply()).rejects.toThrow(
+      'restart keepalived.service failed with the new config; the previous config was put back and keepalived.service restarted with it',
+    );
+    expect(ctx.conn.log.at(-1)).toBe(
+      'if [ -f /etc/keepalived/keepalived.conf.kha-prev ]; then cp -p -- /etc/keepalived/keepalived.conf.kha-prev /etc/keepalived/keepalived.conf; fi; systemctl restart -- keepalived.service',
+    );
   });
 });
 
 describe('command, wait_for', () => {
   it('command: creates skips, a failing command fails', async () => {
-    expect(await plan(commandModule, hc(() => ({ code: 0 })), { cmd: { argv: ['touch', '/x'] }, creates: '/x' })).toEqual({ change: false, why: '/x exists' });
-    const p = await plan(commandModule, hc((s) => (s.startsWith('test -e') ? { code: 1 } : { code: 3, stderr: 'boom' })), { cmd: { argv: ['false'] }, creates: '/x' });
+    expect(
+      await plan(
+        commandModule,
+        hc(() => ({ code: 0 })),
+        { cmd: { argv: ['touch', '/x'] }, creates: '/x' },
+      ),
+    ).toEqual({ change: false, why: '/x exists' });
+    const p = await plan(
+      commandModule,
+      hc((s) => (s.startsWith('test -e') ? { code: 1 } : { code: 3, stderr: 'boom' })),
+      { cmd: { argv: ['false'] }, creates: '/x' },
+    );
     if (!p.change) throw new Error('expected change');
     await expect(p.apply()).rejects.toThrow('command failed (exit 3)');
   });
@@ -148,10 +200,20 @@ describe('command, wait_for', () => {
   });
   it('wait_for: holds, or times out with the last output', async () => {
     let n = 0;
-    const ok = await plan(waitForModule, hc(() => ({ code: ++n >= 3 ? 0 : 1 })), { title: 'VIP', cmd: { argv: ['true'] }, timeoutMs: 2000, intervalMs: 10 });
+    const ok = await plan(
+      waitForModule,
+      hc(() => ({ code: ++n >= 3 ? 0 : 1 })),
+      { title: 'VIP', cmd: { argv: ['true'] }, timeoutMs: 2000, intervalMs: 10 },
+    );
     expect(ok.change).toBe(false);
     expect(n).toBe(3);
-    await expect(plan(waitForModule, hc(() => ({ code: 1, stdout: 'inet 10.0.0.11/24' })), { title: 'wait for the VIP', cmd: { argv: ['ip'] }, timeoutMs: 100, intervalMs: 20, onTimeout: async () => 'journal: Entering BACKUP STATE' })).rejects.toMatchObject({
+    await expect(
+      plan(
+        waitForModule,
+        hc(() => ({ code: 1, stdout: 'inet 10.0.0.11/24' })),
+        { title: 'wait for the VIP', cmd: { argv: ['ip'] }, timeoutMs: 100, intervalMs: 20, onTimeout: async () => 'journal: Entering BACKUP STATE' },
+      ),
+    ).rejects.toMatchObject({
       message: 'timed out after 0 s',
       detail: 'last output: inet 10.0.0.11/24\njournal: Entering BACKUP STATE',
     });
@@ -169,7 +231,8 @@ describe('template: temp files a dead host left behind', () => {
     try {
       const dir = join(root, "it's here");
       execFileSync('sh', ['-c', prepareDirScript(join(dir, 'haproxy.cfg'))]);
-      for (const f of ['haproxy.cfg', 'haproxy.cfg.kha-prev', '.haproxy.cfg.kha-itmahnvt', '.haproxy.cfg.kha-x', '.other.cfg.kha-abcdefgh', 'keep']) writeFileSync(join(dir, f), 'x');
+      for (const f of ['haproxy.cfg', 'haproxy.cfg.kha-prev', '.haproxy.cfg.kha-itmahnvt', '.haproxy.cfg.kha-x', '.other.cfg.kha-abcdefgh', 'keep'])
+        writeFileSync(join(dir, f), 'x');
       execFileSync('sh', ['-c', prepareDirScript(join(dir, 'haproxy.cfg'))]);
       expect(readdirSync(dir).sort()).toEqual(['.other.cfg.kha-abcdefgh', 'haproxy.cfg', 'haproxy.cfg.kha-prev', 'keep']);
     } finally {

@@ -97,17 +97,50 @@ describe('settings', () => {
   test.each([
     [
       'node_local_proxy without a nodes group',
-      y(['all:', '  vars:', '    vip: 10.0.0.100', '    node_local_proxy: true', '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }']),
+      y([
+        'all:',
+        '  vars:',
+        '    vip: 10.0.0.100',
+        '    node_local_proxy: true',
+        '  children:',
+        '    masters:',
+        '      hosts:',
+        '        m1: { ansible_host: 10.0.0.11 }',
+      ]),
       'hosts.yaml:4: all.vars.node_local_proxy: node_local_proxy is true but there is no nodes group; add a group named nodes (or kube_node) with the worker hosts, or set node_local_proxy: false',
     ],
     [
       'node_local_proxy when every node is a master',
-      y(['all:', '  vars:', '    vip: 10.0.0.100', '    node_local_proxy: true', '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }', '    nodes:', '      hosts:', '        m1:']),
+      y([
+        'all:',
+        '  vars:',
+        '    vip: 10.0.0.100',
+        '    node_local_proxy: true',
+        '  children:',
+        '    masters:',
+        '      hosts:',
+        '        m1: { ansible_host: 10.0.0.11 }',
+        '    nodes:',
+        '      hosts:',
+        '        m1:',
+      ]),
       'hosts.yaml:4: all.vars.node_local_proxy: node_local_proxy is true but every host of nodes is also a master or load balancer (they need no node-local proxy); add the worker hosts to nodes, or set node_local_proxy: false',
     ],
     [
       'a node without an IPv4',
-      y(['all:', '  vars:', '    vip: 10.0.0.100', '    manage_etc_hosts: true', '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }', '    nodes:', '      hosts:', '        w1: { ansible_host: w1.example.com }']),
+      y([
+        'all:',
+        '  vars:',
+        '    vip: 10.0.0.100',
+        '    manage_etc_hosts: true',
+        '  children:',
+        '    masters:',
+        '      hosts:',
+        '        m1: { ansible_host: 10.0.0.11 }',
+        '    nodes:',
+        '      hosts:',
+        '        w1: { ansible_host: w1.example.com }',
+      ]),
       'hosts.yaml:11: all.children.nodes.hosts.w1.ansible_host: w1.example.com is not an IPv4 address; with manage_etc_hosts kha needs the IPv4 of every node, set ansible_host: <its IPv4>',
     ],
   ])('%s is an error with file:line', (_n, text, message) => {
@@ -120,12 +153,32 @@ describe('settings', () => {
     ['api_endpoint_name: "api server.local"', 'hosts.yaml:3: all.vars.api_endpoint_name: "api server.local" is not a host name'],
     ['api_endpoint_name: -api.example.com', 'is not a host name'],
   ])('%s is refused when the file is loaded', (line, message) => {
-    const text = y(['all:', '  vars:', `    ${line}`, '    vip: 10.0.0.100', '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }']);
+    const text = y([
+      'all:',
+      '  vars:',
+      `    ${line}`,
+      '    vip: 10.0.0.100',
+      '  children:',
+      '    masters:',
+      '      hosts:',
+      '        m1: { ansible_host: 10.0.0.11 }',
+    ]);
     expect(() => resolveSettings(parseInventory(text, 'hosts.yaml'))).toThrow(message);
   });
 
   test('a node without an IPv4 is fine while neither feature needs nodes (kubespray inventories load as before)', () => {
-    const text = y(['all:', '  vars:', '    vip: 10.0.0.100', '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }', '    nodes:', '      hosts:', '        w1: { ansible_host: w1.example.com }']);
+    const text = y([
+      'all:',
+      '  vars:',
+      '    vip: 10.0.0.100',
+      '  children:',
+      '    masters:',
+      '      hosts:',
+      '        m1: { ansible_host: 10.0.0.11 }',
+      '    nodes:',
+      '      hosts:',
+      '        w1: { ansible_host: w1.example.com }',
+    ]);
     expect(resolveSettings(parseInventory(text, 'hosts.yaml')).nodes).toEqual(['w1']);
   });
 });
@@ -150,7 +203,9 @@ describe('renderers (golden)', () => {
     await golden('node-proxy.haproxy.cfg', out);
     expect(out).toContain('    bind 127.0.0.1:6443\n');
     expect(out).toContain('    balance leastconn\n');
-    expect(out).toMatch(/default-server check check-ssl verify none inter 2s fastinter 500ms downinter 500ms fall 3 rise 2 observe layer4 error-limit 10 on-error mark-down/);
+    expect(out).toMatch(
+      /default-server check check-ssl verify none inter 2s fastinter 500ms downinter 500ms fall 3 rise 2 observe layer4 error-limit 10 on-error mark-down/,
+    );
     expect(out.match(/^ {4}server m\d 10\.0\.0\.1\d:6443$/gm)).toHaveLength(3);
     expect(out).toContain('    master-worker\n');
     expect(out).toContain('stats socket /run/haproxy/admin.sock');
@@ -187,7 +242,11 @@ describe('renderers (golden)', () => {
   test.each<[string, () => string, RegExp]>([
     ['no backends', () => renderNodeHaproxy({ ...hvars, backends: [] }), /backends: \[\] must list at least one apiserver/],
     ['a duplicate backend', () => renderNodeNginx({ ...nvars, backends: [backends[0]!, backends[0]!] }), /is listed twice/],
-    ['a bad address', () => renderNodeHaproxy({ ...hvars, backends: [{ name: 'm1', address: '10.0.0.1 ; x', port: 6443 }] }), /must be an IPv4 or IPv6 address/],
+    [
+      'a bad address',
+      () => renderNodeHaproxy({ ...hvars, backends: [{ name: 'm1', address: '10.0.0.1 ; x', port: 6443 }] }),
+      /must be an IPv4 or IPv6 address/,
+    ],
     ['an injected health path', () => renderNodeHaproxy({ ...hvars, healthPath: '/readyz\n    bind *:1' }), /healthPath/],
     ['a bad nginx time', () => renderNodeNginx({ ...nvars, proxyTimeout: '10 m' }), /proxyTimeout/],
     ['a bad nginx user', () => renderNodeNginx({ ...nvars, user: 'www data;' }), /user/],
@@ -273,7 +332,7 @@ describe('tasks, probes and status', () => {
     expect(sc).toContain("timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/6443' && echo tcp");
   });
 
-  test('status: haproxy from the stats socket, nginx from the config and the node\'s own probe', () => {
+  test("status: haproxy from the stats socket, nginx from the config and the node's own probe", () => {
     const csv = [
       '# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status',
       'kube-apiserver-local,FRONTEND,,,0,0,,0,0,0,0,0,0,,,,,OPEN',
@@ -316,7 +375,9 @@ describe('tasks, probes and status', () => {
       backendsTotal: total,
     });
     expect(nodeProxyProblem([])).toBeUndefined();
-    expect(nodeProxyProblem([row('n1', 'active', 3, 3), row('n2', 'active', 1, 3), row('n3', 'unreachable', null, null), row('n4', 'active', null, 3)])).toBeUndefined();
+    expect(
+      nodeProxyProblem([row('n1', 'active', 3, 3), row('n2', 'active', 1, 3), row('n3', 'unreachable', null, null), row('n4', 'active', null, 3)]),
+    ).toBeUndefined();
     expect(nodeProxyProblem([row('n1', 'active', 3, 3), row('n2', 'inactive', null, null), row('n3', 'active', 0, 3), row('n4', 'failed', 0, 3)])).toBe(
       'no path to an apiserver through the node-local proxy on n2 (haproxy inactive), n3 (0/3 masters up), n4 (haproxy failed)',
     );
@@ -327,7 +388,7 @@ describe('tasks, probes and status', () => {
     );
   });
 
-  test('nginx probe script: sh and bash against this machine\'s loopback finds the listening server and the closed one', async () => {
+  test("nginx probe script: sh and bash against this machine's loopback finds the listening server and the closed one", async () => {
     const { createServer } = await import('node:net');
     const { execFileSync } = await import('node:child_process');
     const { tmpdir } = await import('node:os');
@@ -341,7 +402,7 @@ describe('tasks, probes and status', () => {
     await new Promise<void>((res) => closedSrv.close(() => res()));
     try {
       const dir = mkdtempSync(join(tmpdir(), 'kha-nginx-probe-'));
-      const confPath = join(dir, "nginx $(touch x).conf");
+      const confPath = join(dir, 'nginx $(touch x).conf');
       const conf = renderNodeNginx({
         ...nvars,
         backends: [

@@ -30,7 +30,8 @@ import { startFakeSshServer, type FakeSshServer } from '../helpers/fake-ssh-serv
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');
 const ENV: LockEnv = { now: () => NOW, user: 'alice', hostname: 'ops1', pid: 4242, isAlive: () => true };
-const other = (startedMsAgo = 12 * 60_000) => `${JSON.stringify({ holder: 'bob@ops2', pid: 777, started: new Date(NOW - startedMsAgo).toISOString(), command: 'up' })}\n`;
+const other = (startedMsAgo = 12 * 60_000) =>
+  `${JSON.stringify({ holder: 'bob@ops2', pid: 777, started: new Date(NOW - startedMsAgo).toISOString(), command: 'up' })}\n`;
 
 const isAcquire = (s: string) => s.includes('ln -- "$t"');
 const isRelease = (s: string) => s.includes('KHA-LOCK-RELEASED');
@@ -73,7 +74,14 @@ function fakeHost(state: { lock?: string; dirs: Set<string> }, hooks: { onChange
   };
 }
 
-const PLAYBOOK = ['- name: make a directory', '  hosts: masters', '  serial: 1', '  tasks:', '    - file: { path: /etc/kha-play, state: directory, mode: "0755" }', ''].join('\n');
+const PLAYBOOK = [
+  '- name: make a directory',
+  '  hosts: masters',
+  '  serial: 1',
+  '  tasks:',
+  '    - file: { path: /etc/kha-play, state: directory, mode: "0755" }',
+  '',
+].join('\n');
 
 function setup(opts: { check?: boolean; hosts?: string[]; onChange?: (host: string) => Partial<{ code: number; stderr: string }> | void } = {}) {
   const hosts = opts.hosts ?? ['m1', 'm2'];
@@ -97,7 +105,6 @@ function setup(opts: { check?: boolean; hosts?: string[]; onChange?: (host: stri
   const infos = () => events.filter((e): e is Extract<RunEvent, { type: 'message' }> => e.type === 'message').map((e) => `${e.level}: ${e.text}`);
   return { run, plays, state, log, all, seq, infos, events, abort, connector };
 }
-
 
 describe('kha play (the action): the lock', () => {
   test('every host is locked before any change and released after the last one', async () => {
@@ -128,7 +135,9 @@ describe('kha play (the action): the lock', () => {
     const err = await refusal(playbook(t.run, t.plays, { lockEnv: ENV }));
     expect(err.code).toBe('E_LOCKED');
     expect(err.exit).toBe(ExitCode.preflight);
-    expect(err.message).toBe('m2 is locked by bob@ops2 (pid 777, kha up, started 2026-03-01T11:48:00.000Z, 12 min ago): nothing was changed; if that run is over, rerun with --break-lock');
+    expect(err.message).toBe(
+      'm2 is locked by bob@ops2 (pid 777, kha up, started 2026-03-01T11:48:00.000Z, 12 min ago): nothing was changed; if that run is over, rerun with --break-lock',
+    );
     expect(err.suggestions.join('\n')).toContain('kha play --break-lock');
     expect(t.all().some(isChange)).toBe(false);
     expect(t.state.get('m1')!.lock).toBeUndefined(); // the lock just taken on m1 is given back
@@ -139,7 +148,9 @@ describe('kha play (the action): the lock', () => {
     const t = setup();
     t.state.get('m1')!.lock = other(3 * 60 * 60_000);
     const err = await refusal(playbook(t.run, t.plays, { lockEnv: ENV }));
-    expect(err.message).toMatch(/^m1 has a stale lock, older than 2 h: bob@ops2 \(pid 777, kha up, .*3 h ago\): nothing was changed; if that run is over, rerun with --break-lock$/);
+    expect(err.message).toMatch(
+      /^m1 has a stale lock, older than 2 h: bob@ops2 \(pid 777, kha up, .*3 h ago\): nothing was changed; if that run is over, rerun with --break-lock$/,
+    );
     expect(t.all().some(isChange)).toBe(false);
 
     const u = setup();
@@ -160,7 +171,9 @@ describe('kha play (the action): the lock', () => {
     expect(t.all().some(isChange)).toBe(false);
     expect(t.state.get('m1')!.lock).toBeUndefined();
     expect(t.state.get('m2')!.lock).toBe(other());
-    expect(t.infos()).toContain('warn: m2 is locked by bob@ops2 (pid 777, kha up, started 2026-03-01T11:48:00.000Z, 12 min ago); check mode takes no lock, the plan may change under it');
+    expect(t.infos()).toContain(
+      'warn: m2 is locked by bob@ops2 (pid 777, kha up, started 2026-03-01T11:48:00.000Z, 12 min ago); check mode takes no lock, the plan may change under it',
+    );
   });
 
   test('Ctrl-C between plays: the run stops with the interruption and still releases every lock', async () => {
@@ -236,14 +249,25 @@ describe('kha play (the action): plan, then confirm', () => {
   test('several plays: one plan over all of them, each change named with its play', async () => {
     const t = setup();
     const plays = parsePlaybook(
-      [PLAYBOOK, '- name: second', '  hosts: m2', '  tasks:', '    - name: another directory', '      file: { path: /etc/kha-play-2, state: directory }', ''].join('\n'),
+      [
+        PLAYBOOK,
+        '- name: second',
+        '  hosts: m2',
+        '  tasks:',
+        '    - name: another directory',
+        '      file: { path: /etc/kha-play-2, state: directory }',
+        '',
+      ].join('\n'),
       'site.yaml',
       t.run.inventory,
     );
     const confirm = vi.fn(async () => true);
     await playbook(t.run, plays, { lockEnv: ENV, confirm });
     expect(confirm).toHaveBeenCalledOnce();
-    expect(confirm).toHaveBeenCalledWith(['m1: 1 change: make a directory: directory /etc/kha-play', 'm2: 2 changes: make a directory: directory /etc/kha-play; second: another directory']);
+    expect(confirm).toHaveBeenCalledWith([
+      'm1: 1 change: make a directory: directory /etc/kha-play',
+      'm2: 2 changes: make a directory: directory /etc/kha-play; second: another directory',
+    ]);
     expect([...t.state.get('m2')!.dirs].sort()).toEqual(['/etc/kha-play', '/etc/kha-play-2']);
   });
 
@@ -349,9 +373,22 @@ describe('the built CLI: kha play without a TTY (as kha up: no question) over SS
     });
     fs.writeFileSync(
       path.join(dir, 'hosts.yaml'),
-      ['all:', '  vars:', '    ansible_user: root', '    ansible_password: pw-play-lock', '  children:', '    masters:', '      hosts:', `        m1: { ansible_host: 127.0.0.1, ansible_port: ${server.port} }`, ''].join('\n'),
+      [
+        'all:',
+        '  vars:',
+        '    ansible_user: root',
+        '    ansible_password: pw-play-lock',
+        '  children:',
+        '    masters:',
+        '      hosts:',
+        `        m1: { ansible_host: 127.0.0.1, ansible_port: ${server.port} }`,
+        '',
+      ].join('\n'),
     );
-    fs.writeFileSync(path.join(dir, 'site.yaml'), ['- name: make a directory', '  hosts: masters', '  tasks:', `    - file: { path: ${made()}, state: directory, mode: "0755" }`, ''].join('\n'));
+    fs.writeFileSync(
+      path.join(dir, 'site.yaml'),
+      ['- name: make a directory', '  hosts: masters', '  tasks:', `    - file: { path: ${made()}, state: directory, mode: "0755" }`, ''].join('\n'),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -362,14 +399,29 @@ describe('the built CLI: kha play without a TTY (as kha up: no question) over SS
   /** kha play ... and the commands the host received during that run */
   async function play(extra: string[]): Promise<KhaRun & { commands: string[] }> {
     const from = server.stats.commands.length;
-    const r = await runKha(['play', '-i', path.join(dir, 'hosts.yaml'), path.join(dir, 'site.yaml'), '--known-hosts', path.join(dir, 'known_hosts'), '--accept-new-host-keys', '--log-file', path.join(dir, 'run.log'), ...extra], {
-      env: { HOME: dir, SSH_AUTH_SOCK: '' },
-      timeoutMs: 60_000,
-    });
+    const r = await runKha(
+      [
+        'play',
+        '-i',
+        path.join(dir, 'hosts.yaml'),
+        path.join(dir, 'site.yaml'),
+        '--known-hosts',
+        path.join(dir, 'known_hosts'),
+        '--accept-new-host-keys',
+        '--log-file',
+        path.join(dir, 'run.log'),
+        ...extra,
+      ],
+      {
+        env: { HOME: dir, SSH_AUTH_SOCK: '' },
+        timeoutMs: 60_000,
+      },
+    );
     return { ...r, commands: server.stats.commands.slice(from) };
   }
   const show = (r: KhaRun) => `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-  const holder = (startedMsAgo: number) => `${JSON.stringify({ holder: 'bob@ops2', pid: 777, started: new Date(Date.now() - startedMsAgo).toISOString(), command: 'up' })}\n`;
+  const holder = (startedMsAgo: number) =>
+    `${JSON.stringify({ holder: 'bob@ops2', pid: 777, started: new Date(Date.now() - startedMsAgo).toISOString(), command: 'up' })}\n`;
 
   test('no --yes and no TTY: no question; the lock is taken before the change and removed after it', { timeout: 60_000 }, async () => {
     fs.rmSync(made(), { recursive: true, force: true });
@@ -393,7 +445,9 @@ describe('the built CLI: kha play without a TTY (as kha up: no question) over SS
     fs.writeFileSync(lockFile(), lock);
     const r = await play(['--yes']);
     expect(r.code, show(r)).toBe(ExitCode.preflight);
-    expect(r.stderr).toMatch(/^error: m1 is locked by bob@ops2 \(pid 777, kha up, started \S+, 5 min ago\): nothing was changed; if that run is over, rerun with --break-lock$/m);
+    expect(r.stderr).toMatch(
+      /^error: m1 is locked by bob@ops2 \(pid 777, kha up, started \S+, 5 min ago\): nothing was changed; if that run is over, rerun with --break-lock$/m,
+    );
     expect(r.stderr).toMatch(/^ {2}try: kha play --break-lock /m);
     expect(r.commands.some((c) => c.includes('mkdir -p -- '))).toBe(false);
     expect(fs.existsSync(made())).toBe(false);

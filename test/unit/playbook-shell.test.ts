@@ -35,7 +35,11 @@ beforeAll(() => {
   for (const tool of ['chown', 'chgrp', 'install']) {
     fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\nfor a in "$@"; do printf '%s\\n' "$a"; done > "$ARGV_DIR/${tool}"\n`, { mode: 0o755 });
   }
-  fs.writeFileSync(path.join(bin, 'sudo'), '#!/bin/sh\nwhile [ $# -gt 0 ]; do case "$1" in -n|-H) shift;; -u) shift 2;; --) shift; break;; *) break;; esac; done\nexec "$@"\n', { mode: 0o755 });
+  fs.writeFileSync(
+    path.join(bin, 'sudo'),
+    '#!/bin/sh\nwhile [ $# -gt 0 ]; do case "$1" in -n|-H) shift;; -u) shift 2;; --) shift; break;; *) break;; esac; done\nexec "$@"\n',
+    { mode: 0o755 },
+  );
 });
 
 afterEach(async () => {
@@ -63,17 +67,23 @@ function loadError(text: string): InputError {
 }
 
 describe('wait_for.host is an address or a DNS name (checked when the playbook loads)', () => {
-  test.each(['127.0.0.1', '10.0.0.100', '::1', 'fe80::1', '2001:db8::7', 'localhost', 'api.example.com', 'kube-apiserver.kha.internal', 'node1.'])('%s is accepted', (h) => {
-    expect(isHostAddress(h)).toBe(true);
-    const [play] = parsePlaybook(playbook(`wait_for: { port: 6443, host: ${JSON.stringify(h)} }`), 'site.yaml', inv);
-    expect(play!.tasks).toHaveLength(1);
-  });
+  test.each(['127.0.0.1', '10.0.0.100', '::1', 'fe80::1', '2001:db8::7', 'localhost', 'api.example.com', 'kube-apiserver.kha.internal', 'node1.'])(
+    '%s is accepted',
+    (h) => {
+      expect(isHostAddress(h)).toBe(true);
+      const [play] = parsePlaybook(playbook(`wait_for: { port: 6443, host: ${JSON.stringify(h)} }`), 'site.yaml', inv);
+      expect(play!.tasks).toHaveLength(1);
+    },
+  );
 
-  test.each([INJECTION, '127.0.0.1/1', '$(id)', '`id`', 'a b', 'host;', '-x', '[::1]', 'fe80::1%eth0', 'a..b', '-a.b', 'a_b', '', 'x\ny', 'a'.repeat(64)])('%j is refused', (h) => {
-    expect(isHostAddress(h)).toBe(false);
-  });
+  test.each([INJECTION, '127.0.0.1/1', '$(id)', '`id`', 'a b', 'host;', '-x', '[::1]', 'fe80::1%eth0', 'a..b', '-a.b', 'a_b', '', 'x\ny', 'a'.repeat(64)])(
+    '%j is refused',
+    (h) => {
+      expect(isHostAddress(h)).toBe(false);
+    },
+  );
 
-  test('the issue\'s value: one error line naming the file, the task and the field; exit 4', () => {
+  test("the issue's value: one error line naming the file, the task and the field; exit 4", () => {
     const e = loadError(playbook(`wait_for: { port: 6443, host: ${JSON.stringify(INJECTION)} }`));
     expect(e.exit).toBe(ExitCode.usage);
     expect(e.message).toBe(
@@ -93,9 +103,12 @@ describe('owner and group are user/group names or numeric ids (checked when the 
     expect(isOwnerName(o)).toBe(true);
   });
 
-  test.each(['--reference=/etc/shadow', '-1', 'root:root', 'a b', 'Root', '1abc', '$(id)', 'a;b', '', 'x\ny', 'a'.repeat(33), 'us$er'])('%j is refused', (o) => {
-    expect(isOwnerName(o)).toBe(false);
-  });
+  test.each(['--reference=/etc/shadow', '-1', 'root:root', 'a b', 'Root', '1abc', '$(id)', 'a;b', '', 'x\ny', 'a'.repeat(33), 'us$er'])(
+    '%j is refused',
+    (o) => {
+      expect(isOwnerName(o)).toBe(false);
+    },
+  );
 
   test.each([
     ['file', 'owner', 'file: { path: /etc/x, state: file, owner: "--reference=/etc/shadow" }'],
@@ -105,7 +118,9 @@ describe('owner and group are user/group names or numeric ids (checked when the 
   ])('%s.%s: --reference=... is refused with one line naming file, task and field; exit 4', (mod, field, task) => {
     const e = loadError(playbook(task));
     expect(e.exit).toBe(ExitCode.usage);
-    expect(e.message).toMatch(new RegExp(`^site\\.yaml: play 1\\.tasks\\[0\\]\\.${mod}\\.${field} \\(task "the task"\\): "--reference=/etc/shadow" is not a (user|group) name `));
+    expect(e.message).toMatch(
+      new RegExp(`^site\\.yaml: play 1\\.tasks\\[0\\]\\.${mod}\\.${field} \\(task "the task"\\): "--reference=/etc/shadow" is not a (user|group) name `),
+    );
     expect(e.message.split('\n')).toHaveLength(1);
   });
 
@@ -116,7 +131,7 @@ describe('owner and group are user/group names or numeric ids (checked when the 
 });
 
 describe('the built CLI refuses such a playbook before connecting (exit 4, one line)', () => {
-  test('kha play with the issue\'s wait_for.host', async () => {
+  test("kha play with the issue's wait_for.host", async () => {
     let connections = 0;
     const listener = net.createServer((s) => {
       connections++;
@@ -127,12 +142,17 @@ describe('the built CLI refuses such a playbook before connecting (exit 4, one l
     const port = (listener.address() as net.AddressInfo).port;
     const hosts = path.join(dir, 'cli-hosts.yaml');
     const site = path.join(dir, 'cli-site.yaml');
-    fs.writeFileSync(hosts, ['all:', '  children:', '    masters:', '      hosts:', `        m1: { ansible_host: 127.0.0.1, ansible_port: ${port} }`, ''].join('\n'));
+    fs.writeFileSync(
+      hosts,
+      ['all:', '  children:', '    masters:', '      hosts:', `        m1: { ansible_host: 127.0.0.1, ansible_port: ${port} }`, ''].join('\n'),
+    );
     fs.writeFileSync(site, playbook(`wait_for: { port: 6443, host: ${JSON.stringify(INJECTION)} }`));
     const r = await runKha(['play', '-i', hosts, site, '--yes', '--log-file', path.join(dir, 'cli.log')], { timeoutMs: 60_000 });
     expect(r.code, r.stdout + r.stderr).toBe(4);
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
-    expect(errors).toEqual([`error: ${site}: play 1.tasks[0].wait_for.host (task "the task"): "127.0.0.1/1; echo INJECTED >&2; #" is not an IPv4 or IPv6 address or a DNS name (e.g. 127.0.0.1, ::1, api.example.com)`]);
+    expect(errors).toEqual([
+      `error: ${site}: play 1.tasks[0].wait_for.host (task "the task"): "127.0.0.1/1; echo INJECTED >&2; #" is not an IPv4 or IPv6 address or a DNS name (e.g. 127.0.0.1, ::1, api.example.com)`,
+    ]);
     expect(r.stdout + r.stderr).not.toMatch(/^INJECTED$/m);
     expect(connections).toBe(0);
   });
@@ -174,7 +194,7 @@ describe('wait_for host and port reach bash as arguments, never as code (real ba
   });
 
   test.each([
-    ['the issue\'s value', INJECTION],
+    ["the issue's value", INJECTION],
     // this one reaches the listener first, so the injected commands would surely run after it
     ['a value that connects, then injects', () => `127.0.0.1/${port}; echo INJECTED >&2; touch ${path.join(dir, 'injected')}; #`],
     ['command substitution', () => `$(touch ${path.join(dir, 'injected')})`],
@@ -196,7 +216,10 @@ describe('owner/group follow `--` in chown/chgrp/install (stand-ins on PATH reco
 
   test('file: chown -- OWNER:GROUP PATH', () => {
     const target = path.join(dir, 'f.conf');
-    const r = spawnSync('sh', ['-c', applyScript({ path: target, state: 'file', owner: '--reference=/etc/shadow', group: 'adm' })], { env: env(), encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', applyScript({ path: target, state: 'file', owner: '--reference=/etc/shadow', group: 'adm' })], {
+      env: env(),
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(argvOf('chown')).toEqual(['--', '--reference=/etc/shadow:adm', target]);
   });

@@ -9,7 +9,17 @@ import { loadPlaybook } from '../../src/playbook/load.js';
 
 const DIR = fileURLToPath(new URL('../../playbooks/', import.meta.url));
 const inv = parseInventory(
-  ['all:', '  vars:', '    vip: 10.0.0.100', '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }', '        m2: { ansible_host: 10.0.0.12 }', ''].join('\n'),
+  [
+    'all:',
+    '  vars:',
+    '    vip: 10.0.0.100',
+    '  children:',
+    '    masters:',
+    '      hosts:',
+    '        m1: { ansible_host: 10.0.0.11 }',
+    '        m2: { ansible_host: 10.0.0.12 }',
+    '',
+  ].join('\n'),
   'hosts.yaml',
 );
 const files = fs.readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f));

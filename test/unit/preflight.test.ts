@@ -9,7 +9,19 @@ import { fakeFacts } from '../helpers/fake-conn.js';
 
 function settings(extra = '', hostVars: Record<string, string> = {}) {
   const hosts = ['m1', 'm2', 'm3'].map((h, i) => `        ${h}: { ansible_host: 10.0.0.${11 + i}${hostVars[h] ? `, ${hostVars[h]}` : ''} }`);
-  const text = ['all:', '  vars:', '    vip: 10.0.0.100', ...extra.split('\n').filter(Boolean).map((l) => `    ${l}`), '  children:', '    masters:', '      hosts:', ...hosts].join('\n');
+  const text = [
+    'all:',
+    '  vars:',
+    '    vip: 10.0.0.100',
+    ...extra
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => `    ${l}`),
+    '  children:',
+    '    masters:',
+    '      hosts:',
+    ...hosts,
+  ].join('\n');
   return resolveSettings(parseInventory(text, 'hosts.yaml'));
 }
 
@@ -38,7 +50,9 @@ describe('preflight rules (pure: settings + facts)', () => {
 
   it('a VIP outside every subnet is named per host', () => {
     const s = { ...settings(), vip: '192.168.9.9' };
-    expect(preflightChecks(s, factsFor()).errors[0]).toBe('m1: the VIP 192.168.9.9 is in no subnet of this host (eth0 10.0.0.11/24); choose a free VIP in the masters\' subnet, or set vrrp_interface');
+    expect(preflightChecks(s, factsFor()).errors[0]).toBe(
+      "m1: the VIP 192.168.9.9 is in no subnet of this host (eth0 10.0.0.11/24); choose a free VIP in the masters' subnet, or set vrrp_interface",
+    );
   });
 
   it('a missing interface', () => {
@@ -52,7 +66,10 @@ describe('preflight rules (pure: settings + facts)', () => {
   });
 
   it('the frontend port held by our own haproxy is fine (a rerun)', () => {
-    const r = preflightChecks(settings(), factsFor({ m3: { listening: [{ address: '0.0.0.0', port: 8443 }], services: { haproxy: { active: 'active', enabled: 'enabled' } } } }));
+    const r = preflightChecks(
+      settings(),
+      factsFor({ m3: { listening: [{ address: '0.0.0.0', port: 8443 }], services: { haproxy: { active: 'active', enabled: 'enabled' } } } }),
+    );
     expect(r.errors).toEqual([]);
   });
 
@@ -66,7 +83,14 @@ describe('preflight rules (pure: settings + facts)', () => {
   it('two holders is split brain', () => {
     const vipOn = (a: string) => [
       { name: 'lo', up: true, ipv4: [{ address: '127.0.0.1', prefix: 8 }] },
-      { name: 'eth0', up: true, ipv4: [{ address: a, prefix: 24 }, { address: '10.0.0.100', prefix: 32 }] },
+      {
+        name: 'eth0',
+        up: true,
+        ipv4: [
+          { address: a, prefix: 24 },
+          { address: '10.0.0.100', prefix: 32 },
+        ],
+      },
     ];
     const r = preflightChecks(settings(), factsFor({ m1: { interfaces: vipOn('10.0.0.11') }, m2: { interfaces: vipOn('10.0.0.12') } }));
     expect(r.holders).toEqual(['m1', 'm2']);
@@ -99,18 +123,22 @@ describe('probes: scripts quote their values, parsers are pure', () => {
     expect(holdsVip('2: eth0    inet 10.0.0.10/24 scope global eth0', '10.0.0.1')).toBe(false);
   });
   it('haproxy show stat CSV', () => {
-    const csv = '# pxname,svname,qcur,status\nkube-apiserver,FRONTEND,,OPEN\nkube-apiservers,m1,0,UP\nkube-apiservers,m2,0,DOWN\nkube-apiservers,BACKEND,0,UP\n';
+    const csv =
+      '# pxname,svname,qcur,status\nkube-apiserver,FRONTEND,,OPEN\nkube-apiservers,m1,0,UP\nkube-apiservers,m2,0,DOWN\nkube-apiservers,BACKEND,0,UP\n';
     expect(parseHaproxyStat(csv)).toEqual([
       { backend: 'kube-apiservers', server: 'm1', status: 'UP' },
       { backend: 'kube-apiservers', server: 'm2', status: 'DOWN' },
     ]);
   });
   it("keepalived's own view of the check script", () => {
-    const data = (status: string, insecure = 'no') => ` VRRP Script = kha_check_haproxy\n   Insecure = ${insecure}\n   Status = ${status}\n   State = idle\n@@journal@@\n`;
+    const data = (status: string, insecure = 'no') =>
+      ` VRRP Script = kha_check_haproxy\n   Insecure = ${insecure}\n   Status = ${status}\n   State = idle\n@@journal@@\n`;
     expect(checkScriptState(data('GOOD'), 'kha_check_haproxy')).toBe('good');
     expect(checkScriptState(data('BAD'), 'kha_check_haproxy')).toBe('pending');
     expect(checkScriptState(data('GOOD', 'yes'), 'kha_check_haproxy')).toBe('insecure');
     expect(checkScriptState('@@journal@@\nVRRP_Script(kha_check_haproxy) succeeded', 'kha_check_haproxy')).toBe('good');
-    expect(checkScriptState('@@journal@@\nSECURITY VIOLATION - scripts are being executed but script_security not enabled.', 'kha_check_haproxy')).toBe('insecure');
+    expect(checkScriptState('@@journal@@\nSECURITY VIOLATION - scripts are being executed but script_security not enabled.', 'kha_check_haproxy')).toBe(
+      'insecure',
+    );
   });
 });

@@ -6,7 +6,11 @@ import { mask } from '../../src/transport/quote.js';
 
 function out(isTTY: boolean) {
   const chunks: string[] = [];
-  return { isTTY, write: (s: string) => (chunks.push(s), true), text: () => chunks.join(''), chunks } as unknown as NodeJS.WritableStream & { isTTY: boolean; text(): string; chunks: string[] };
+  return { isTTY, write: (s: string) => (chunks.push(s), true), text: () => chunks.join(''), chunks } as unknown as NodeJS.WritableStream & {
+    isTTY: boolean;
+    text(): string;
+    chunks: string[];
+  };
 }
 
 describe('human output', () => {
@@ -44,6 +48,7 @@ describe('human output', () => {
       sink.emit({ type: 'task', host: 'm1', task: 'install keepalived, haproxy', status: 'changed', ms: 1, check: false });
       sink.emit({ type: 'phase-done', title: 'Install', ms: 200 });
       sink.close();
+      // eslint-disable-next-line no-control-regex -- the spinner's own escape sequence is what is checked
       expect(o.text()).toMatch(/\r\x1b\[2K[|/\\-] Install: 0\.\d s, 0 tasks done/);
       expect(o.text()).toContain('\r\x1b[2K  m1: changed      install keepalived, haproxy\n');
     } finally {

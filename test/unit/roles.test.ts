@@ -14,11 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  checkWeight,
-  renderKeepalived,
-  type KeepalivedVars,
-} from '../../src/roles/keepalived.js';
+import { checkWeight, renderKeepalived, type KeepalivedVars } from '../../src/roles/keepalived.js';
 import { needsNonlocalBind, renderHaproxy, type HaproxyVars } from '../../src/roles/haproxy.js';
 import {
   CHECK_APISERVER_SCRIPT_PATH,
@@ -192,13 +188,17 @@ describe('renderKeepalived', () => {
 
   it('vrrp_script has interval 1, timeout 2, fall 2, rise 2 and init_fail', () => {
     const conf = renderKeepalived(primary);
-    expect(conf).toMatch(/vrrp_script kha_check_haproxy \{\n {4}script "\/etc\/keepalived\/kha-check-haproxy\.sh"\n {4}interval 1\n {4}timeout 2\n {4}fall 2\n {4}rise 2\n/);
+    expect(conf).toMatch(
+      /vrrp_script kha_check_haproxy \{\n {4}script "\/etc\/keepalived\/kha-check-haproxy\.sh"\n {4}interval 1\n {4}timeout 2\n {4}fall 2\n {4}rise 2\n/,
+    );
     expect(conf).toContain('    init_fail\n');
   });
 
   it('global_defs: router_id, enable_script_security, script_user, garp refresh', () => {
     const conf = renderKeepalived(primary);
-    expect(conf).toContain('global_defs {\n    router_id kha-m1\n    enable_script_security\n    script_user keepalived_script\n    vrrp_garp_master_refresh 60\n}\n');
+    expect(conf).toContain(
+      'global_defs {\n    router_id kha-m1\n    enable_script_security\n    script_user keepalived_script\n    vrrp_garp_master_refresh 60\n}\n',
+    );
   });
 
   it('unicast peers exclude self, keep the given order and drop duplicates', () => {
@@ -206,7 +206,9 @@ describe('renderKeepalived', () => {
       ...backupUnicast,
       unicast: { srcIp: '192.168.50.12', peers: ['192.168.50.13', '192.168.50.12', '192.168.50.11', '192.168.50.13'] },
     });
-    expect(conf).toContain('    unicast_src_ip 192.168.50.12\n    unicast_peer {\n        192.168.50.13\n        192.168.50.11\n    }\n    unicast_fault_no_peer\n');
+    expect(conf).toContain(
+      '    unicast_src_ip 192.168.50.12\n    unicast_peer {\n        192.168.50.13\n        192.168.50.11\n    }\n    unicast_fault_no_peer\n',
+    );
   });
 
   it('a lone unicast host gets no unicast block (unicast_fault_no_peer would hold it in FAULT)', () => {
@@ -310,7 +312,7 @@ describe('renderHaproxy', () => {
   });
 
   it('loopback monitor frontend for the keepalived check: 200 while haproxy serves, whatever the apiservers do', () => {
-    expect(cfg).toMatch(/frontend kha-monitor\n    bind 127\.0\.0\.1:8404\n    mode http\n    monitor-uri \/healthz\n$/);
+    expect(cfg).toMatch(/frontend kha-monitor\n {4}bind 127\.0\.0\.1:8404\n {4}mode http\n {4}monitor-uri \/healthz\n$/);
     // not tied to the backends: with none up (before kubeadm init) every host must look the same to VRRP
     expect(cfg).not.toMatch(/monitor fail|nbsrv/);
   });
@@ -400,7 +402,7 @@ describe('check_haproxy.sh behaviour', () => {
 });
 
 describe('notify.sh behaviour', () => {
-  it('records keepalived\'s transitions; ignores groups and unknown states', async () => {
+  it("records keepalived's transitions; ignores groups and unknown states", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kha-roles-'));
     try {
       const stateFile = join(dir, 'keepalived-kha.state');
@@ -423,7 +425,12 @@ describe('notify.sh behaviour', () => {
   it('parseNotifyState rejects foreign content', () => {
     expect(parseNotifyState('')).toBeUndefined();
     expect(parseNotifyState('state=WHATEVER\n')).toBeUndefined();
-    expect(parseNotifyState('state=BACKUP\ninstance=VI_KHA\npriority=x\n')).toEqual({ state: 'BACKUP', instance: 'VI_KHA', priority: undefined, since: undefined });
+    expect(parseNotifyState('state=BACKUP\ninstance=VI_KHA\npriority=x\n')).toEqual({
+      state: 'BACKUP',
+      instance: 'VI_KHA',
+      priority: undefined,
+      since: undefined,
+    });
   });
 });
 
@@ -452,7 +459,7 @@ describe('validator argv', () => {
       expect(await validate()).toBe(0);
       fake('exit 0');
       expect(await validate()).toBe(0);
-      fake("echo \"(Line 26) Unknown keyword 'bogus'\" >&2; kill -TERM $$");
+      fake('echo "(Line 26) Unknown keyword \'bogus\'" >&2; kill -TERM $$');
       expect(await validate()).toBe(1);
       fake('exit 5');
       expect(await validate()).not.toBe(0);

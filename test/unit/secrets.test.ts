@@ -78,7 +78,9 @@ function inventory(becomePassword: string, secretVars?: string[]): string {
     '    vip: 10.0.0.100',
     '    ansible_user: deploy',
     '    ansible_become: true',
-    ...(secretVars ?? [`vrrp_auth_pass: ${VRRP_PASS}`, `ansible_password: ${SSH_PASSWORD}`, `ansible_become_password: ${becomePassword}`]).map((l) => `    ${l}`),
+    ...(secretVars ?? [`vrrp_auth_pass: ${VRRP_PASS}`, `ansible_password: ${SSH_PASSWORD}`, `ansible_become_password: ${becomePassword}`]).map(
+      (l) => `    ${l}`,
+    ),
     '  children:',
     '    masters:',
     '      hosts:',
@@ -87,7 +89,13 @@ function inventory(becomePassword: string, secretVars?: string[]): string {
   ].join('\n');
 }
 
-const sudoOkCount = () => (fs.existsSync(path.join(dir, 'sudo.log')) ? fs.readFileSync(path.join(dir, 'sudo.log'), 'utf8').split('\n').filter((l) => l === 'ok').length : 0);
+const sudoOkCount = () =>
+  fs.existsSync(path.join(dir, 'sudo.log'))
+    ? fs
+        .readFileSync(path.join(dir, 'sudo.log'), 'utf8')
+        .split('\n')
+        .filter((l) => l === 'ok').length
+    : 0;
 
 /**
  * Run the built CLI; with `answer`, on a pseudo-terminal (`script`), typing `answer.text` once
@@ -120,7 +128,13 @@ function kha(name: RunName, args: string[], opts: { env?: Record<string, string>
     child.on('close', (code) => {
       clearTimeout(timer);
       child.stdin?.end();
-      runs[name] = { code: code ?? -1, stdout, stderr, log: fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '', sudoOk: sudoOkCount() - sudoBefore };
+      runs[name] = {
+        code: code ?? -1,
+        stdout,
+        stderr,
+        log: fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '',
+        sudoOk: sudoOkCount() - sudoBefore,
+      };
       resolve();
     });
   });
@@ -157,7 +171,12 @@ beforeAll(async () => {
     authorizedKey: KEY.public,
     username: 'deploy',
     sftp: 'fs',
-    env: { ...process.env, PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, FAKE_SUDO_PASSWORD_FILE: path.join(dir, 'sudo-password'), FAKE_SUDO_LOG: path.join(dir, 'sudo.log') },
+    env: {
+      ...process.env,
+      PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`,
+      FAKE_SUDO_PASSWORD_FILE: path.join(dir, 'sudo-password'),
+      FAKE_SUDO_LOG: path.join(dir, 'sudo.log'),
+    },
   });
   fs.writeFileSync(path.join(dir, 'hosts.yaml'), inventory(BECOME_PASSWORD));
   fs.writeFileSync(path.join(dir, 'wrong-sudo.yaml'), inventory(WRONG_BECOME));
@@ -298,7 +317,7 @@ describe('secrets without plain text: from files and the environment, typed at -
     expect(r.sudoOk).toBe(0);
   });
 
-  test('an encrypted key\'s passphrase is asked on the terminal without echo', () => {
+  test("an encrypted key's passphrase is asked on the terminal without echo", () => {
     const r = runs.passphrase;
     expect(r.code, r.stdout).toBe(2);
     expect(r.stdout.split('passphrase for ').length - 1, r.stdout).toBe(1);
@@ -325,7 +344,17 @@ describe('inventory errors about a secret never show its value (they come before
     ...vrrpOnly.map(([what, v]) => ['vrrp_auth_pass', what, v] as const),
   ];
   test.each(cases)('%s: %s', (key, _what, value) => {
-    const text = ['all:', '  vars:', '    vip: 10.0.0.100', `    ${key}: ${value}`, '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 10.0.0.11 }', ''].join('\n');
+    const text = [
+      'all:',
+      '  vars:',
+      '    vip: 10.0.0.100',
+      `    ${key}: ${value}`,
+      '  children:',
+      '    masters:',
+      '      hosts:',
+      '        m1: { ansible_host: 10.0.0.11 }',
+      '',
+    ].join('\n');
     let message = '';
     try {
       resolveSettings(parseInventory(text, 'hosts.yaml'));

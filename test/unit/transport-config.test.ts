@@ -72,7 +72,12 @@ describe('known_hosts', () => {
     expect(checkHostKey(entries, '10.0.0.1', 22, blobA)).toEqual({ status: 'ok', line: 3 });
     expect(checkHostKey(entries, '10.0.0.2', 22, blobA)).toEqual({ status: 'changed', line: 4, keyType: 'ssh-ed25519' });
     // known only by another key type: a changed identity, not an unknown host
-    expect(checkHostKey(entries, '10.0.0.3', 22, blobA)).toEqual({ status: 'type-changed', keyType: 'ssh-ed25519', knownTypes: ['ecdsa-sha2-nistp256'], lines: [5] });
+    expect(checkHostKey(entries, '10.0.0.3', 22, blobA)).toEqual({
+      status: 'type-changed',
+      keyType: 'ssh-ed25519',
+      knownTypes: ['ecdsa-sha2-nistp256'],
+      lines: [5],
+    });
     expect(checkHostKey(entries, '10.0.0.1', 2222, blobA)).toEqual({ status: 'unknown' });
     expect(checkHostKey(entries, 'm1.example', 22, blobA)).toEqual({ status: 'cert-authority', line: 7 });
     expect(checkHostKey(entries, '10.0.0.2', 22, blobOf(keyB))).toEqual({ status: 'revoked', line: 6 });
@@ -92,7 +97,15 @@ describe('known_hosts', () => {
     const entries = parseKnownHosts(text);
     const index = indexKnownHosts(entries);
     expect(index.byName.size).toBe(4);
-    for (const [host, port] of [['10.0.0.1', 22], ['10.0.0.2', 22], ['m5.example', 22], ['10.0.0.4', 22], ['10.0.0.9', 22], ['10.0.0.1', 2222], ['10.0.1.1', 22]] as const) {
+    for (const [host, port] of [
+      ['10.0.0.1', 22],
+      ['10.0.0.2', 22],
+      ['m5.example', 22],
+      ['10.0.0.4', 22],
+      ['10.0.0.9', 22],
+      ['10.0.0.1', 2222],
+      ['10.0.1.1', 22],
+    ] as const) {
       for (const blob of [blobA, blobOf(keyB)]) {
         const sub = entriesFor(index, host, port);
         expect(checkHostKey(sub, host, port, blob), `${host}:${port}`).toEqual(checkHostKey(entries, host, port, blob));
@@ -200,11 +213,7 @@ describe('connect through an ssh config alias', () => {
 describe('withKeyObjects', () => {
   it('signs and verifies exactly as ssh2 does, for ed25519, ECDSA and RSA', () => {
     const data = Buffer.from('exchange hash');
-    const keys = [
-      parseableKeyPair(),
-      ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }),
-      ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }),
-    ];
+    const keys = [parseableKeyPair(), ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }), ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 })];
     for (const k of keys) {
       const parsed = ssh2.utils.parseKey(k.private);
       if (parsed instanceof Error || Array.isArray(parsed)) continue; // ssh2 rejects a few generated ed25519 keys

@@ -14,7 +14,6 @@ import type { Connection, HostConnectionSpec } from '../../src/transport/types.j
 import { startFakeSshServer, type FakeSshServer, type FakeSshServerOptions } from '../helpers/fake-ssh-server.js';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
 
-
 let dir: string;
 let keyFile: string;
 let publicKey: string;
@@ -223,9 +222,7 @@ describe('pool', () => {
     fs.writeFileSync(kh, servers.map((s) => `[127.0.0.1]:${s.port} ${s.hostKeyPublic}\n`).join(''));
     const pool = new ConnectionPool({ ...options(kh), forks: 2 });
     open.push({ close: () => pool.closeAll() });
-    const out = await Promise.all(
-      servers.map((s, i) => pool.get(spec(s, { name: `m${i}` })).then((c) => c.exec(cmd('echo', c.name)))),
-    );
+    const out = await Promise.all(servers.map((s, i) => pool.get(spec(s, { name: `m${i}` })).then((c) => c.exec(cmd('echo', c.name)))));
     expect(out.map((r) => r.stdout)).toEqual(['m0\n', 'm1\n', 'm2\n']);
     expect(pool.handshakes).toBe(3);
   });
@@ -267,9 +264,7 @@ describe('host keys', () => {
     const e = await failure(connect(spec(s), options(kh, { acceptNewHostKeys: true, retries: 3 })));
     expect(e.fatal).toBe(true);
     expect(e.code).toBe('E_HOSTKEY_CHANGED');
-    expect(e.message).toMatch(
-      new RegExp(`^m1: host key for 127\\.0\\.0\\.1:${s.port} does not match .*known_hosts_\\d+ line 2: possible man-in-the-middle`),
-    );
+    expect(e.message).toMatch(new RegExp(`^m1: host key for 127\\.0\\.0\\.1:${s.port} does not match .*known_hosts_\\d+ line 2: possible man-in-the-middle`));
     expect(e.message).toContain(`ssh-keygen -f ${kh} -R '[127.0.0.1]:${s.port}'`);
     expect(s.stats.connections).toBe(1);
     expect(fs.readFileSync(kh, 'utf8')).not.toContain(s.hostKeyPublic.split(' ')[1]);
@@ -314,7 +309,11 @@ describe('host keys', () => {
     const e = await failure(connect(spec(s), options(kh, { acceptNewHostKeys: true })));
     expect(e.fatal).toBe(true);
     expect(e.code).toBe('E_HOSTKEY_UNKNOWN');
-    expect(e.message).toMatch(new RegExp(`^m1: host key for 127\\.0\\.0\\.1:${s.port} \\(ssh-ed25519 SHA256:\\S+\\) is not in .*, and its @cert-authority line 1 covers this host, but kha cannot verify host certificates`));
+    expect(e.message).toMatch(
+      new RegExp(
+        `^m1: host key for 127\\.0\\.0\\.1:${s.port} \\(ssh-ed25519 SHA256:\\S+\\) is not in .*, and its @cert-authority line 1 covers this host, but kha cannot verify host certificates`,
+      ),
+    );
     expect(e.message).toContain(`add the host's plain key line, e.g. with: ssh-keyscan -p ${s.port} 127.0.0.1 >> ${kh}`);
     expect(e.message).not.toContain('\n');
     expect(s.stats.handshakes).toBe(0);
@@ -374,7 +373,9 @@ describe('algorithms: no SHA-1', () => {
     const old = await server({ hostKeys: [rsa], algorithms: { serverHostKey: ['ssh-rsa'] } });
     const e = await failure(connect(spec(old), options(knownHosts(old, `[127.0.0.1]:${old.port} ${publicLineOf(rsa)}\n`), { retries: 3 })));
     expect(e.fatal).toBe(true);
-    expect(e.message).toMatch(/^m1: 127\.0\.0\.1:\d+ and kha have no SSH algorithm in common \(Handshake failed: no matching host key format\): kha does not offer the SHA-1 ones/);
+    expect(e.message).toMatch(
+      /^m1: 127\.0\.0\.1:\d+ and kha have no SSH algorithm in common \(Handshake failed: no matching host key format\): kha does not offer the SHA-1 ones/,
+    );
     expect(old.stats.connections).toBe(1);
     expect(old.stats.handshakes).toBe(0);
   });
@@ -389,8 +390,22 @@ describe('algorithms: no SHA-1', () => {
   it('known key types are offered first; ssh-rsa maps to rsa-sha2-512/256 and is never offered itself', () => {
     const all = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
     expect(hostKeyAlgorithms([])).toEqual(all);
-    expect(hostKeyAlgorithms(['ecdsa-sha2-nistp256'])).toEqual(['ecdsa-sha2-nistp256', 'ssh-ed25519', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256']);
-    expect(hostKeyAlgorithms(['ssh-rsa', 'ssh-dss'])).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521']);
+    expect(hostKeyAlgorithms(['ecdsa-sha2-nistp256'])).toEqual([
+      'ecdsa-sha2-nistp256',
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521',
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+    ]);
+    expect(hostKeyAlgorithms(['ssh-rsa', 'ssh-dss'])).toEqual([
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521',
+    ]);
   });
 });
 
@@ -448,9 +463,7 @@ describe('auth and retries', () => {
     });
     const logs: string[] = [];
     const t0 = Date.now();
-    const e = await failure(
-      connect(spec({ port }), options(path.join(dir, 'kh-none'), { retries: 2, log: (m) => logs.push(m) })),
-    );
+    const e = await failure(connect(spec({ port }), options(path.join(dir, 'kh-none'), { retries: 2, log: (m) => logs.push(m) })));
     const elapsed = Date.now() - t0;
     expect(e.fatal).toBe(false);
     expect(e.message).toBe(
@@ -507,9 +520,7 @@ describe('auth and retries', () => {
       },
     });
     const port = (silent.address() as net.AddressInfo).port;
-    const e = await failure(
-      connect(spec({ port }), options(path.join(dir, 'kh-none'), { connectTimeoutMs: 200, retries: 1, retryDelayMs: 10 })),
-    );
+    const e = await failure(connect(spec({ port }), options(path.join(dir, 'kh-none'), { connectTimeoutMs: 200, retries: 1, retryDelayMs: 10 })));
     expect(e.fatal).toBe(false);
     expect(e.message).toMatch(/^m1: SSH handshake with 127\.0\.0\.1:\d+ did not complete within 200 ms .*\(after 2 attempts\)/);
     expect(sockets).toHaveLength(2);

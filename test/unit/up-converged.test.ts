@@ -7,7 +7,9 @@ import type { HaSettings } from '../../src/inventory/settings.js';
 import { fakeRun, FakeConn } from '../helpers/fake-conn.js';
 
 const hosts = ['m1', 'm2', 'm3'];
-function state(over: { plan?: Record<string, string[]>; holders?: string[]; nopreempt?: boolean; check?: boolean; splitBrain?: boolean; vrrpBreaking?: boolean } = {}) {
+function state(
+  over: { plan?: Record<string, string[]>; holders?: string[]; nopreempt?: boolean; check?: boolean; splitBrain?: boolean; vrrpBreaking?: boolean } = {},
+) {
   const { ctx } = fakeRun(hosts, (n) => new FakeConn(n), { check: over.check ?? false });
   const s = { lbHosts: hosts, primary: 'm1', nopreempt: over.nopreempt ?? false, vip: '10.0.0.250' } as unknown as HaSettings;
   return {

@@ -9,7 +9,11 @@ export default class LabUp extends KhaCommand {
     masters: Flags.integer({ summary: 'Number of master hosts.', default: 3, min: 1, max: 20 }),
     name: Flags.string({ summary: 'Lab name (containers are <name>-m1 ...).', default: 'lab' }),
     output: Flags.string({ char: 'o', summary: 'Inventory file to write.', default: 'inventory/lab.yaml' }),
-    user: Flags.string({ summary: 'Login user in the inventory: root, or kha (unprivileged, sudo with a password).', options: ['root', 'kha'], default: 'root' }),
+    user: Flags.string({
+      summary: 'Login user in the inventory: root, or kha (unprivileged, sudo with a password).',
+      options: ['root', 'kha'],
+      default: 'root',
+    }),
     'apt-cache': Flags.boolean({ summary: 'Share downloaded .deb packages between lab hosts and labs.', default: true, allowNo: true }),
     json: Flags.boolean({ summary: 'Print the lab as JSON.' }),
   };
@@ -19,16 +23,30 @@ export default class LabUp extends KhaCommand {
     const { dockerAvailable, labUp, NO_DOCKER_MESSAGE, writeLabInventory } = await import('../../lab/lab.js');
     const { flags } = await this.parse(LabUp);
     try {
-      if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(flags.name)) throw new KhaError(`--name: ${JSON.stringify(flags.name)} is not a valid lab name; use lowercase letters, digits and dashes`, { code: 'E_INPUT', exit: ExitCode.usage });
+      if (!/^[a-z0-9][a-z0-9-]{0,30}$/.test(flags.name))
+        throw new KhaError(`--name: ${JSON.stringify(flags.name)} is not a valid lab name; use lowercase letters, digits and dashes`, {
+          code: 'E_INPUT',
+          exit: ExitCode.usage,
+        });
       if (!(await dockerAvailable())) throw new KhaError(NO_DOCKER_MESSAGE, { code: 'E_NO_DOCKER', exit: ExitCode.usage });
       const t0 = Date.now();
-      const lab = await labUp({ name: flags.name, hosts: flags.masters, user: flags.user as 'root' | 'kha', aptCache: flags['apt-cache'], log: (l) => process.stderr.write(`${l}\n`) });
+      const lab = await labUp({
+        name: flags.name,
+        hosts: flags.masters,
+        user: flags.user as 'root' | 'kha',
+        aptCache: flags['apt-cache'],
+        log: (l) => process.stderr.write(`${l}\n`),
+      });
       writeLabInventory(lab, flags.output);
       if (flags.json) {
-        process.stdout.write(`${JSON.stringify({ name: lab.name, network: lab.network, subnet: lab.subnet, vip: lab.vip, hosts: lab.hosts, inventory: flags.output, keyFile: lab.keyFile }, null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ name: lab.name, network: lab.network, subnet: lab.subnet, vip: lab.vip, hosts: lab.hosts, inventory: flags.output, keyFile: lab.keyFile }, null, 2)}\n`,
+        );
         return;
       }
-      this.log(`lab '${lab.name}' is up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${lab.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}; VIP ${lab.vip}`);
+      this.log(
+        `lab '${lab.name}' is up in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${lab.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}; VIP ${lab.vip}`,
+      );
       this.log(`inventory: ${flags.output}`);
       this.log(`next: kha up -i ${flags.output}`);
       this.log(`remove it: kha lab down --name ${lab.name}`);
