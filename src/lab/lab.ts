@@ -19,6 +19,7 @@ import { SEED_IN, SEED_OUT } from './apt-cache.js';
 import { client, dockerExec, labContainer, validName } from './docker.js';
 import { dockerAvailable, ensureImage } from './image.js';
 import { createNetwork } from './network.js';
+import { localAddresses } from './netns.js';
 import { waitReady } from './ready.js';
 import {
   APT_SEED_MOUNT,
@@ -214,6 +215,25 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
 }
 
 function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publicKey: string, timeout: number, log: (l: string) => void): Lab {
+  // the container's init pid, for /proc/<pid>/net (forgotten when the host stops or starts)
+  const pids = new Map<string, number>();
+  const addresses = async (h: LabHost): Promise<Set<string>> => {
+    let pid = pids.get(h.name);
+    if (pid === undefined) {
+      const st = await d.getContainer(h.containerId).inspect();
+      if (!st.State?.Running || !st.State.Pid) throw new Error(`lab host ${h.name} is not running`);
+      pid = st.State.Pid;
+      pids.set(h.name, pid);
+    }
+    try {
+      return await localAddresses(pid);
+    } catch {
+      pids.delete(h.name);
+      const r = await dockerExec(c, h.containerId, ['ip', '-o', '-4', 'addr', 'show']);
+      if (r.code !== 0) throw new Error(`${h.name}: ip -o -4 addr show -> exit ${r.code}: ${r.stderr.trim()}`);
+      return new Set([...r.stdout.matchAll(/ inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]!));
+    }
+  };
   const byName = (host: string): LabHost => {
     const h = s.hosts.find((x) => x.name === host);
     if (!h) throw new Error(`lab '${s.name}' has no host '${host}' (hosts: ${s.hosts.map((x) => x.name).join(', ')})`);
@@ -246,7 +266,9 @@ function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publi
     stateDir,
     user: s.user,
     exec: (host, cmd) => dockerExec(c, byName(host).containerId, cmd),
+    ipv4Addresses: (host) => addresses(byName(host)),
     async stopHost(host) {
+      pids.delete(host);
       await d
         .getContainer(byName(host).containerId)
         .stop({ t: 10 })
@@ -255,6 +277,7 @@ function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publi
         });
     },
     async startHost(host) {
+      pids.delete(host);
       const h = byName(host);
       await d
         .getContainer(h.containerId)

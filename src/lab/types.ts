@@ -48,6 +48,12 @@ export interface Lab {
   user: 'root' | 'kha';
   /** docker exec as root (observations, fault injection); never throws on a non-zero exit */
   exec(host: string, cmd: string[]): Promise<ExecOutput>;
+  /**
+   * The host's local IPv4 addresses (what `ip -o -4 addr show` lists), read from this machine's
+   * /proc without a docker exec (src/lab/netns.ts); falls back to exec where /proc is not readable.
+   * Throws when the host is not running.
+   */
+  ipv4Addresses(host: string): Promise<Set<string>>;
   /** clean stop (SIGRTMIN+3 → systemd poweroff); the address is kept (static IP) */
   stopHost(host: string): Promise<void>;
   /** start a stopped host again and wait until it is ready (same address, same host key) */

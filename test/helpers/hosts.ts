@@ -14,9 +14,9 @@ export async function sh(lab: Lab, host: string, argv: string[]): Promise<string
   return r.stdout;
 }
 
-/** the hosts whose `ip -o -4 addr show` lists the VIP */
+/** the hosts that have the VIP as a local address (what `ip a s` shows; read without docker exec) */
 export async function vipHolders(lab: Lab, hosts = lab.hosts.map((h) => h.name)): Promise<string[]> {
-  const out = await Promise.all(hosts.map(async (h) => ((await sh(lab, h, ['ip', '-o', '-4', 'addr', 'show'])).includes(` ${lab.vip}/`) ? h : null)));
+  const out = await Promise.all(hosts.map(async (h) => ((await lab.ipv4Addresses(h)).has(lab.vip) ? h : null)));
   return out.filter((h): h is string => h !== null);
 }
 

@@ -13,17 +13,11 @@ import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
 import { runKha } from '../helpers/cli.js';
 import { useLab } from '../helpers/lab.js';
+import { vipHolders } from '../helpers/hosts.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kha-faults-'));
 
-async function holders(lab: Lab): Promise<string[]> {
-  const out: string[] = [];
-  for (const h of lab.hosts) {
-    const r = await lab.exec(h.name, ['ip', '-o', '-4', 'addr', 'show']);
-    if (r.stdout.includes(`inet ${lab.vip}/`)) out.push(h.name);
-  }
-  return out;
-}
+const holders = (lab: Lab) => vipHolders(lab);
 
 async function installed(lab: Lab, host: string): Promise<boolean> {
   return (await lab.exec(host, ['dpkg', '-s', 'keepalived'])).code === 0;

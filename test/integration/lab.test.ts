@@ -105,6 +105,8 @@ describe('lab harness', () => {
       expect(ip.code).toBe(0);
       expect(ip.stdout).toContain(` ${h.address}/`);
       expect(ip.stdout).not.toContain(` ${lab.vip}/`);
+      // the same addresses read without docker exec (/proc/<pid>/net/fib_trie), as vipHolders does
+      expect([...(await lab.ipv4Addresses(h.name))].sort()).toEqual(['127.0.0.1', h.address].sort());
       const ssh = await lab.exec(h.name, ['systemctl', 'is-active', 'ssh']);
       expect(ssh.stdout.trim()).toBe('active');
     }
