@@ -7,9 +7,9 @@ import { defineConfig } from 'vitest/config';
 // The unit files run first (groupOrder 0), then the integration files (groupOrder 1), several at
 // a time: each file has its own labs (own network, own /24, own VIP), and most of a file's time is
 // spent waiting on the hosts (VRRP adverts, health checks, systemd), not on this machine's CPU.
-// KHA_IT_WORKERS sets how many integration files run at once (default: 3, at most cores + 1).
+// KHA_IT_WORKERS sets how many integration files run at once (default: one per core, at most 3).
 const cores = os.availableParallelism();
-const itWorkers = Number(process.env.KHA_IT_WORKERS ?? Math.min(3, cores + 1));
+const itWorkers = Number(process.env.KHA_IT_WORKERS ?? Math.min(3, cores));
 
 export default defineConfig({
   test: {
