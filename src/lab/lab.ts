@@ -153,6 +153,14 @@ async function hostKeyLines(c: ContainerRuntimeClient, hosts: LabHost[]): Promis
   return lines.join('');
 }
 
+/** The stand-in apiserver's certificate again, with the VIP as an extra SAN (docker/standin-cert.sh). */
+async function reissueCertificate(c: ContainerRuntimeClient, h: LabHost, vip: string, timeout: number, log: (l: string) => void): Promise<void> {
+  const script = `echo IP:${vip} > /etc/kha-standin/extra-sans && rm -f /etc/kha-standin/tls.crt && systemctl restart kha-standin-apiserver.service`;
+  const r = await dockerExec(c, h.containerId, ['sh', '-c', script]);
+  if (r.code !== 0) throw new Error(`lab host ${h.name}: reissuing the stand-in certificate with the VIP failed: ${r.stderr.trim()}`);
+  await waitReady(c, h, timeout, log);
+}
+
 /** VIP: .250 or the highest free address below it, checked against what the engine reports. */
 async function pickVip(c: ContainerRuntimeClient, netName: string, base: number, taken: Set<number>): Promise<string> {
   const info = await c.container.dockerode.getNetwork(netName).inspect();
@@ -192,6 +200,7 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
     await Promise.all(hosts.map((h) => settleHost(c, h, { aptCache, preinstalled: preinstalled(h.name), timeout, log })));
     fs.writeFileSync(knownHostsFile, await hostKeyLines(c, hosts), { mode: 0o644 });
     const vip = await pickVip(c, netName, subnet.base, new Set([gateway, ...hosts.map((h) => ipToInt(h.address))]));
+    if (opts.vipInCertificates) await Promise.all(hosts.map((h) => reissueCertificate(c, h, vip, timeout, log)));
     state = {
       kind: 'kha-lab',
       name: opts.name,

@@ -80,6 +80,12 @@ export interface LabUpOptions {
   preinstalled?: boolean | string[];
   user?: 'root' | 'kha';
   /**
+   * Reissue each stand-in apiserver's certificate with the VIP among its names, as kubeadm's
+   * apiServer.certSANs does on a real cluster (default false: a host's own names only, as
+   * `kubeadm init` without --apiserver-cert-extra-sans). `kha lab up` turns it on.
+   */
+  vipInCertificates?: boolean;
+  /**
    * Share downloaded packages between labs: a host dir (default DEFAULT_APT_CACHE_DIR, or the
    * given path) is mounted at /var/cache/kha-apt-seed; at boot its .debs (and apt lists) are copied
    * into the host's own /var/cache/apt/archives and /var/lib/apt/lists, and down()/saveAptCache()

@@ -14,6 +14,12 @@ export default class LabUp extends KhaCommand {
       options: ['root', 'kha'],
       default: 'root',
     }),
+    'vip-in-cert': Flags.boolean({
+      summary:
+        "Give each stand-in apiserver a certificate that names the VIP (kubeadm's apiServer.certSANs); --no-vip-in-cert: its own names only, as before kubeadm init learns the VIP.",
+      default: true,
+      allowNo: true,
+    }),
     'apt-cache': Flags.boolean({ summary: 'Share downloaded .deb packages between lab hosts and labs.', default: true, allowNo: true }),
     json: Flags.boolean({ summary: 'Print the lab as JSON.' }),
   };
@@ -35,6 +41,7 @@ export default class LabUp extends KhaCommand {
         hosts: flags.masters,
         user: flags.user as 'root' | 'kha',
         aptCache: flags['apt-cache'],
+        vipInCertificates: flags['vip-in-cert'],
         log: (l) => process.stderr.write(`${l}\n`),
       });
       writeLabInventory(lab, flags.output);
