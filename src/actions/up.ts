@@ -18,7 +18,9 @@ import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, checkCertSans, controlPlaneEndpoint, nextSteps, requiredSans } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
-import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
+import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
+import type { PlayResult } from '../engine/types.js';
+import type { ExecResult } from '../transport/types.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
 import {
   haproxyStatScript,
@@ -390,9 +392,9 @@ async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
   });
 }
 
-/** checkScripts: also wait for keepalived's check script on every host (the start phases, which do that, were skipped) */
-export async function verify(st: UpState, opts: { checkScripts?: boolean } = {}): Promise<void> {
-  const { s, run } = st;
+/** The one host that holds the VIP; none or several is an unhealthy cluster. */
+async function theHolder(st: UpState): Promise<string> {
+  const { s } = st;
   const holders = await vipHolders(st);
   if (holders.length === 0)
     throw new KhaError(`no host holds the VIP ${s.vip}; see kha status and keepalived's journal`, { code: 'E_NO_HOLDER', exit: ExitCode.unhealthy });
@@ -402,10 +404,13 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
       { code: 'E_SPLIT_BRAIN', exit: ExitCode.unhealthy },
     );
   }
-  const holder = holders[0]!;
-  // at once: VIP:frontend from every host, haproxy's backends on the holder and, when the start
-  // phases were skipped, keepalived's check script on every host (reported in this order)
-  const frontend = Promise.all(
+  return holders[0]!;
+}
+
+/** The load-balancer hosts from which VIP:frontend does not take a TCP connection (10 tries, 0.3 s apart). */
+function frontendFailures(st: UpState): Promise<string[]> {
+  const { s, run } = st;
+  return Promise.all(
     s.lbHosts.map(async (h) => {
       const conn = await run.connector.get(run.host(h));
       for (let i = 0; i < 10; i++) {
@@ -415,71 +420,64 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
       }
       return h;
     }),
-  );
-  const statP = run.connector.get(run.host(holder)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }));
-  const checks = opts.checkScripts
-    ? runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing()], maxFailPercentage: 0 }).then(
-        (r) => ({ r }),
-        (err: unknown) => ({ err }),
-      )
-    : undefined;
-  const [probes, stat, checked] = await Promise.all([
-    frontend,
-    statP.then(
-      (x) => ({ x }),
-      (err: unknown) => ({ err }),
-    ),
-    checks,
-  ]);
-  const failedFrom = probes.filter(Boolean);
-  if (failedFrom.length)
-    throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
-  if (checked) {
-    if ('err' in checked) throw checked.err;
-    st.plays.push(checked.r);
-    if (checked.r.stopped || checked.r.failed.length || checked.r.unreachable.length) {
-      const err = new PlayStopped(checked.r);
-      if (checked.r.unreachable.length && !checked.r.failed.length) Object.assign(err, { exit: ExitCode.unreachable });
-      throw err;
-    }
+  ).then((hosts) => hosts.filter((h): h is string => h !== null));
+}
+
+/** The check-script play's result: recorded, and thrown as PlayStopped when a host failed it. */
+function acceptChecks(st: UpState, checked: { r: PlayResult } | { err: unknown }): void {
+  if ('err' in checked) throw checked.err;
+  st.plays.push(checked.r);
+  if (checked.r.stopped || checked.r.failed.length || checked.r.unreachable.length) {
+    const err = new PlayStopped(checked.r);
+    if (checked.r.unreachable.length && !checked.r.failed.length) Object.assign(err, { exit: ExitCode.unreachable });
+    throw err;
   }
-  if ('err' in stat) throw stat.err;
-  // haproxy on the holder lists every backend
-  const servers = parseHaproxyStat(stat.x.stdout).filter((b) => b.backend === HAPROXY_BACKEND);
-  const missing = s.masters.filter((m) => !servers.some((b) => b.server === m));
-  if (stat.x.code !== 0 || missing.length) {
+}
+
+/** haproxy's servers on the holder; every master must be listed. */
+function listedBackends(st: UpState, holder: string, stat: ExecResult) {
+  const servers = parseHaproxyStat(stat.stdout).filter((b) => b.backend === HAPROXY_BACKEND);
+  const missing = st.s.masters.filter((m) => !servers.some((b) => b.server === m));
+  if (stat.code !== 0 || missing.length) {
     throw new KhaError(
-      `haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.x.stderr.trim() || 'stats socket').split('\n')[0]})`,
+      `haproxy on ${holder} does not list ${missing.length ? missing.join(', ') : 'its backends'} (${(stat.stderr.trim() || 'stats socket').split('\n')[0]})`,
       { code: 'E_BACKENDS' },
     );
   }
-  const upNames = servers.filter((b) => b.status.startsWith('UP')).map((b) => b.server);
-  const up = upNames.length;
-  run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
-  if (up === 0) {
+  return servers;
+}
+
+/** What the backends' state means: none up is the greenfield state; some down is a warning; certificates checked. */
+async function reportBackends(st: UpState, holder: string, servers: { server: string; status: string }[], upNames: string[]): Promise<void> {
+  const { s, run } = st;
+  if (upNames.length === 0) {
     // greenfield (before kubeadm init) or a full outage: the expected state, not an error
     run.events.info(
       `${BOOTSTRAP_LINE} (expected before kubeadm init): ${s.vip}:${s.frontendPort} accepts connections and reaches the first apiserver that starts; the VIP stays on ${holder}`,
     );
-  } else {
-    if (up < servers.length)
-      run.events.warn(
-        `backends down: ${servers
-          .filter((b) => !b.status.startsWith('UP'))
-          .map((b) => b.server)
-          .join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`,
-      );
-    const certs = await checkCertSans(await run.connector.get(run.host(holder)), s, upNames);
-    for (const p of certs.problems) run.events.warn(p);
-    if (certs.note) run.events.info(certs.note);
+    return;
   }
-  const changed = [...run.recap.values()].some((r) => r.changed > 0);
-  st.result = {
+  if (upNames.length < servers.length)
+    run.events.warn(
+      `backends down: ${servers
+        .filter((b) => !b.status.startsWith('UP'))
+        .map((b) => b.server)
+        .join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`,
+    );
+  const certs = await checkCertSans(await run.connector.get(run.host(holder)), s, upNames);
+  for (const p of certs.problems) run.events.warn(p);
+  if (certs.note) run.events.info(certs.note);
+}
+
+/** up's result document (--json), from the verified state. */
+function upResult(st: UpState, holder: string, up: number, total: number): UpResult {
+  const { s, run } = st;
+  return {
     vip: s.vip,
     frontendPort: s.frontendPort,
     holder,
     endpoint: `${s.vip}:${s.frontendPort}`,
-    changed,
+    changed: [...run.recap.values()].some((r) => r.changed > 0),
     hosts: s.lbHosts.map((h) => ({
       name: h,
       address: st.net[h]?.address ?? s.hosts[h]!.address,
@@ -487,12 +485,43 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
       priority: s.hosts[h]!.priority,
       primary: h === s.primary,
       holdsVip: h === holder,
-      ...(h === holder ? { backendsUp: up, backendsTotal: servers.length } : {}),
+      ...(h === holder ? { backendsUp: up, backendsTotal: total } : {}),
     })),
     apiserversUp: up,
     bootstrap: up === 0,
     ...(up === 0 ? { nextSteps: nextSteps(s) } : {}),
   };
+}
+
+/** checkScripts: also wait for keepalived's check script on every host (the start phases, which do that, were skipped) */
+export async function verify(st: UpState, opts: { checkScripts?: boolean } = {}): Promise<void> {
+  const { s, run } = st;
+  const holder = await theHolder(st);
+  // at once: VIP:frontend from every host, haproxy's backends on the holder and, when the start
+  // phases were skipped, keepalived's check script on every host (reported in this order)
+  const settle = <T>(p: Promise<T>) =>
+    p.then(
+      (x) => ({ x }),
+      (err: unknown) => ({ err }),
+    );
+  const statP = run.connector.get(run.host(holder)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }));
+  const checks = opts.checkScripts
+    ? runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing()], maxFailPercentage: 0 }).then(
+        (r) => ({ r }),
+        (err: unknown) => ({ err }),
+      )
+    : undefined;
+  const [failedFrom, stat, checked] = await Promise.all([frontendFailures(st), settle(statP), checks]);
+  if (failedFrom.length)
+    throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
+  if (checked) acceptChecks(st, checked);
+  if ('err' in stat) throw stat.err;
+  const servers = listedBackends(st, holder, stat.x);
+  const upNames = servers.filter((b) => b.status.startsWith('UP')).map((b) => b.server);
+  const up = upNames.length;
+  run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
+  await reportBackends(st, holder, servers, upNames);
+  st.result = upResult(st, holder, up, servers.length);
   if (up > 0) run.events.info(`control-plane endpoint: ${controlPlaneEndpoint(s)} (certSANs: ${requiredSans(s).join(', ')})`);
 }
 
