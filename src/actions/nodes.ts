@@ -14,43 +14,17 @@ import type { Facts } from '../facts/types.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { etcHostsTargets, etcHostsTasks, nodeListenPort, nodeProxyHandlers, nodeProxyTasks } from '../roles/nodes.js';
 import { proxyAnswered, proxyProbeScript, tcpProbeScript } from './probes.js';
-import { playOrThrow, type UpState } from './rollout.js';
+import { gatherHosts, playOrThrow, type UpState } from './rollout.js';
 
 /** how long a batch's nodes may take to answer through their new proxy */
 const PROXY_READY_TIMEOUT_MS = 30_000;
 
 /** Connect to and gather facts of `hosts` (cached per run); unreachable hosts stop the phase before any change. */
 async function gather(run: RunContext, hosts: string[], what: string): Promise<void> {
-  const todo = hosts.filter((h) => !run.facts.has(h) && run.alive(h));
-  const results = await Promise.allSettled(todo.map((h) => run.facts0(h)));
-  const bad: Array<{ host: string; err: unknown }> = [];
-  results.forEach((r, i) => {
-    const h = todo[i]!;
-    if (r.status === 'rejected') {
-      run.markUnreachable(h, r.reason);
-      run.events.emit({
-        type: 'task',
-        host: h,
-        task: 'connect and gather facts',
-        status: 'unreachable',
-        error: describeError(r.reason),
-        ms: 0,
-        check: run.check,
-      });
-      bad.push({ host: h, err: r.reason });
-    } else {
-      run.count(h, 'ok');
-      run.events.emit({
-        type: 'task',
-        host: h,
-        task: 'connect and gather facts',
-        status: 'ok',
-        why: `${r.value.os.prettyName}, ${r.value.pkgMgr ?? 'no package manager'}`,
-        ms: 0,
-        check: run.check,
-      });
-    }
-  });
+  const bad = await gatherHosts(
+    run,
+    hosts.filter((h) => !run.facts.has(h) && run.alive(h)),
+  );
   const gone = [...bad.map((b) => b.host), ...hosts.filter((h) => run.unreachable.has(h) && !bad.some((b) => b.host === h))];
   if (gone.length) {
     const first = bad[0] ? describeError(bad[0].err) : (run.unreachable.get(gone[0]!) ?? 'unreachable');

@@ -76,50 +76,38 @@ export interface UpResult {
   nextSteps?: string[];
 }
 
-/** Connect to every host and gather facts in parallel; unreachable hosts stop the run before any change. */
-export async function connectAndGather(run: RunContext, hosts: string[]): Promise<void> {
+/**
+ * Connect to `hosts` and gather their facts in parallel, reporting each host as a task
+ * (ok with its OS, or unreachable); returns the hosts that could not be reached, in host order.
+ */
+export async function gatherHosts(run: RunContext, hosts: string[]): Promise<Array<{ host: string; err: unknown }>> {
   const results = await Promise.allSettled(hosts.map((h) => run.facts0(h)));
-  const bad: string[] = [];
+  const bad: Array<{ host: string; err: unknown }> = [];
   results.forEach((r, i) => {
-    const h = hosts[i]!;
+    const host = hosts[i]!;
+    const base = { type: 'task' as const, host, task: 'connect and gather facts', ms: 0, check: run.check };
     if (r.status === 'rejected') {
-      run.markUnreachable(h, r.reason);
-      run.events.emit({
-        type: 'task',
-        host: h,
-        task: 'connect and gather facts',
-        status: 'unreachable',
-        error: describeError(r.reason),
-        ms: 0,
-        check: run.check,
-      });
-      bad.push(h);
+      run.markUnreachable(host, r.reason);
+      run.events.emit({ ...base, status: 'unreachable', error: describeError(r.reason) });
+      bad.push({ host, err: r.reason });
     } else {
-      run.count(h, 'ok');
-      const f = r.value;
-      run.events.emit({
-        type: 'task',
-        host: h,
-        task: 'connect and gather facts',
-        status: 'ok',
-        why: `${f.os.prettyName}, ${f.pkgMgr ?? 'no package manager'}`,
-        ms: 0,
-        check: run.check,
-      });
+      run.count(host, 'ok');
+      run.events.emit({ ...base, status: 'ok', why: `${r.value.os.prettyName}, ${r.value.pkgMgr ?? 'no package manager'}` });
     }
   });
-  if (bad.length) {
-    const first = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
-    const fatal = first.reason instanceof KhaError && first.reason.fatal;
-    throw new KhaError(
-      `${bad.length === 1 ? `${bad[0]} is` : `${bad.join(', ')} are`} unreachable: ${describeError(first.reason).replace(new RegExp(`^${bad[0]}: `), '')}; nothing was changed on any host`,
-      {
-        code: 'E_UNREACHABLE',
-        exit: ExitCode.unreachable,
-        fatal,
-      },
-    );
-  }
+  return bad;
+}
+
+/** Connect to every host and gather facts in parallel; unreachable hosts stop the run before any change. */
+export async function connectAndGather(run: RunContext, hosts: string[]): Promise<void> {
+  const bad = await gatherHosts(run, hosts);
+  if (bad.length === 0) return;
+  const names = bad.map((b) => b.host);
+  const first = bad[0]!.err;
+  throw new KhaError(
+    `${names.length === 1 ? `${names[0]} is` : `${names.join(', ')} are`} unreachable: ${describeError(first).replace(new RegExp(`^${names[0]}: `), '')}; nothing was changed on any host`,
+    { code: 'E_UNREACHABLE', exit: ExitCode.unreachable, fatal: first instanceof KhaError && first.fatal },
+  );
 }
 
 export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
