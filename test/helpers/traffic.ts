@@ -41,6 +41,8 @@ export interface TrafficSummary {
   /** first and last failure time (ms since the loop started) */
   failureSpanMs: [number, number] | null;
   durationMs: number;
+  /** when the loop started (ms since the epoch): failures' `t` are relative to it */
+  startedAt: number;
   /** true when a hard cap ended the loop before stop() */
   capped: boolean;
 }
@@ -160,6 +162,7 @@ export function startTraffic(lab: Lab, o: TrafficOptions = {}) {
         failures,
         failureSpanMs: failures.length ? [failures[0]!.t, failures[failures.length - 1]!.t] : null,
         durationMs: Date.now() - t0,
+        startedAt: t0,
         capped,
       };
     },
