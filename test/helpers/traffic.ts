@@ -77,9 +77,17 @@ function oneRequest(host: string, port: number, path: string, timeoutMs: number)
       // 'close' follows 'end' on a complete response; before it, the body was cut
       res.on('close', () => setImmediate(() => finish(false, 'response cut short')));
     });
+    // which step a timeout cut tells an unreachable VIP (no TCP connect: ARP, no holder) from a
+    // stuck backend (haproxy accepts at once in TCP mode; the TLS handshake is the apiserver's)
+    let step = 'connecting';
+    req.on('socket', (sock) => {
+      sock.once('connect', () => (step = 'TLS handshake'));
+      sock.once('secureConnect', () => (step = 'waiting for the response'));
+    });
+    const timedOut = () => req.destroy(new Error(`timeout (${step})`));
     // the socket timeout only covers idleness: bound the whole request too
-    const hard = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
-    req.on('timeout', () => req.destroy(new Error('timeout')));
+    const hard = setTimeout(timedOut, timeoutMs);
+    req.on('timeout', timedOut);
     req.on('error', (e) => finish(false, (e as NodeJS.ErrnoException).code ?? e.message));
     req.on('close', () => {
       clearTimeout(hard);

@@ -264,6 +264,9 @@ async function explainFailures(vip: string, tr: TrafficSummary, exact: VipWindow
   const rel = (t: number) => `${((t - tr.startedAt) / 1000).toFixed(2)}s`;
   const moves = exact.events.map((e) => `${rel(e.t)} ${e.host}${e.up ? '+' : '-'}`).join(', ');
   const span = tr.failureSpanMs ? `${(tr.failureSpanMs[0] / 1000).toFixed(2)}s..${(tr.failureSpanMs[1] / 1000).toFixed(2)}s` : '-';
-  const neigh = await execFileP('ip', ['neigh', 'show', vip]).then((r) => r.stdout.trim(), (e: Error) => e.message);
+  const neigh = await execFileP('ip', ['neigh', 'show', vip]).then(
+    (r) => r.stdout.trim(),
+    (e: Error) => e.message,
+  );
   return `client failures ${tr.failed}/${tr.total} between ${span} (reasons ${JSON.stringify(tr.reasons)}); VIP events ${moves}; ip neigh ${vip}: ${neigh}; first: ${JSON.stringify(tr.failures.slice(0, 5))}`;
 }
