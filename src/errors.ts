@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'E_PREFLIGHT'
   | 'E_NOT_UP'
   | 'E_NO_DOCKER'
+  | 'E_NO_TESTCONTAINERS'
   | 'E_CANCELLED'
   | 'E_INTERRUPTED'
   | 'E_INVENTORY_CHANGED'

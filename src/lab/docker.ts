@@ -1,13 +1,33 @@
 // Docker plumbing through testcontainers (loaded lazily: importing it costs ~0.5 s at every kha start).
 import type { ContainerRuntimeClient, GenericContainer as GenericContainerT } from 'testcontainers';
+import { ExitCode, KhaError } from '../errors.js';
 import type { ExecOutput } from './types.js';
 
 // Ryuk (testcontainers' reaper) cannot be pulled where there is no registry; we clean up by label.
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
 
-// testcontainers is loaded only when a lab is used: importing it costs ~0.5 s at every kha start
+/** Said when testcontainers (an optional dependency: only `kha lab` and the tests need it) is not installed. */
+export const NO_TESTCONTAINERS_MESSAGE =
+  'kha lab needs the optional package testcontainers, which is not installed: run `npm install -g testcontainers@^11` (beside a global kha), or reinstall kha without --omit=optional';
+
+/**
+ * testcontainers is loaded only when a lab is used (importing it costs ~0.5 s at every kha start),
+ * and it is an optional dependency: without it every other command works, and `kha lab` says how
+ * to add it.
+ */
+async function testcontainers(): Promise<typeof import('testcontainers')> {
+  try {
+    return await import('testcontainers');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' && /'testcontainers'/.test((err as Error).message))
+      throw new KhaError(NO_TESTCONTAINERS_MESSAGE, { code: 'E_NO_TESTCONTAINERS', exit: ExitCode.usage });
+    throw err;
+  }
+}
+
 export async function client(): Promise<ContainerRuntimeClient> {
-  const { getContainerRuntimeClient } = await import('testcontainers');
+  const { getContainerRuntimeClient } = await testcontainers();
   return getContainerRuntimeClient();
 }
 
@@ -18,7 +38,7 @@ interface LabContainerT extends GenericContainerT {
 }
 
 export async function labContainer(image: string): Promise<LabContainerT> {
-  const { GenericContainer } = await import('testcontainers');
+  const { GenericContainer } = await testcontainers();
   class LabContainer extends GenericContainer {
     withStaticAddress(network: string, address: string): this {
       this.createOpts.NetworkingConfig = { EndpointsConfig: { [network]: { IPAMConfig: { IPv4Address: address } } } };

@@ -16,6 +16,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const RUN_JS = path.join(REPO_ROOT, 'bin', 'run.js');
 
 export interface RunKhaOptions {
+  /** the kha entry point to run with node (default: this repository's bin/run.js) */
+  bin?: string;
   /** added to (and overriding) the inherited environment */
   env?: Record<string, string | undefined>;
   /** written to stdin, which is then closed */
@@ -50,13 +52,13 @@ function defaultStateHome(): string {
 
 /** The one way tests run the built CLI: `node bin/run.js <args>`, no shell; never throws for a non-zero exit. */
 export function runKha(args: string[], opts: RunKhaOptions = {}): Promise<KhaRun> {
-  if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) {
+  if (!opts.bin && !fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) {
     return Promise.reject(new Error(`kha is not built (no ${path.join(REPO_ROOT, 'dist', 'commands')}): run npm run build first`));
   }
   const timeoutMs = opts.timeoutMs ?? 180_000;
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [RUN_JS, ...args], {
+    const child = spawn(process.execPath, [opts.bin ?? RUN_JS, ...args], {
       cwd: REPO_ROOT,
       shell: false,
       env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0', XDG_STATE_HOME: defaultStateHome(), ...opts.env },
