@@ -146,7 +146,7 @@ function vrrpPlace(s: HaSettings, host: string, facts: RenderFacts, assumed: str
   }
   const iface = hs.interface ?? facts.iface;
   if (iface === undefined) assumed.push(`VRRP interface ${RENDER_DEFAULT_INTERFACE} (pass --interface or set vrrp_interface)`);
-  if (facts.address === undefined) assumed.push(`address ${hs.address} on it (its ansible_host; pass --address)`);
+  if (facts.address === undefined) assumed.push(`address ${hs.address} (its ansible_host; pass --address)`);
   return { iface: iface ?? RENDER_DEFAULT_INTERFACE, address: facts.address ?? hs.address };
 }
 

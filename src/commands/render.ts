@@ -2,9 +2,9 @@ import { Flags } from '@oclif/core';
 import { inventoryFlags, KhaCommand } from '../cli/base.js';
 
 export default class Render extends KhaCommand {
-  static override summary = 'Print the keepalived.conf and haproxy.cfg (or a node\u2019s proxy config) kha up would write to one host, without connecting.';
+  static override summary = "Print the keepalived.conf and haproxy.cfg (or a node's proxy config) kha up would write to one host, without connecting.";
   static override description =
-    'The same renderers and settings as kha up. What kha up reads from the host (the VRRP interface, the host\u2019s address on it, the package manager) comes from the flags, the inventory, or is assumed; the assumptions are named on stderr. Secrets (auth_pass) are shown as ********.';
+    "The same renderers and settings as kha up. What kha up reads from the host (the VRRP interface, the host's address on it, the package manager) comes from the flags, the inventory, or is assumed; the assumptions are named on stderr. Secrets (auth_pass) are shown as ********.";
   static override examples = [
     '<%= config.bin %> render -i hosts.yaml --host m1',
     '<%= config.bin %> render -i hosts.yaml --host m2 --interface ens3 --what keepalived',
@@ -14,9 +14,9 @@ export default class Render extends KhaCommand {
     inventory: inventoryFlags.inventory,
     host: Flags.string({ summary: 'The inventory host whose files to print.', required: true }),
     what: Flags.string({ summary: 'Which file(s).', options: ['all', 'keepalived', 'haproxy', 'nginx', 'etc-hosts'], default: 'all' }),
-    interface: Flags.string({ summary: 'The host\u2019s VRRP interface (default: vrrp_interface, else eth0 is assumed).' }),
-    address: Flags.string({ summary: 'The host\u2019s own IPv4 on that interface (default: its ansible_host).' }),
-    'pkg-mgr': Flags.string({ summary: 'The host\u2019s package manager (nginx node proxy only; default apt).', options: ['apt', 'dnf', 'yum'] }),
+    interface: Flags.string({ summary: "The host's VRRP interface (default: vrrp_interface, else eth0 is assumed)." }),
+    address: Flags.string({ summary: "The host's own IPv4 on that interface (default: its ansible_host)." }),
+    'pkg-mgr': Flags.string({ summary: "The host's package manager (nginx node proxy only; default apt).", options: ['apt', 'dnf', 'yum'] }),
     json: Flags.boolean({ summary: 'Print one JSON document: {host, files: [{what, path, content, masked}], assumed}.' }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
   };
