@@ -382,6 +382,11 @@ export function writeInit(file: string, spec: InitSpec, opts: { force: boolean }
     written = createInventoryFile(file, text, { replace: opts.force });
   } catch (err) {
     if (err instanceof FileExistsError) throw refuseExisting(file);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EROFS' || code === 'ENOTDIR') {
+      const why = code === 'ENOENT' ? 'its directory does not exist' : code === 'EACCES' ? 'permission denied' : code;
+      throw new InputError(`-o ${file}: cannot write it (${why}); pass -o with a path in a directory you can write`);
+    }
     throw err;
   }
   return {

@@ -407,3 +407,16 @@ describe('the built CLI (no host is contacted; files in a temp dir)', () => {
     expect(fs.existsSync(file)).toBe(false);
   });
 });
+
+describe('where it cannot write', () => {
+  test('a directory that does not exist: one line naming -o, exit 4', async () => {
+    const file = path.join(dir, 'no-such-dir', 'hosts.yaml');
+    expect(() => writeInit(file, FULL_SPEC, { force: false })).toThrow(
+      expect.objectContaining({
+        code: 'E_INPUT',
+        exit: 4,
+        message: `-o ${file}: cannot write it (its directory does not exist); pass -o with a path in a directory you can write`,
+      }),
+    );
+  });
+});
