@@ -36,6 +36,9 @@ export type ErrorCode =
   | 'E_INTERRUPTED'
   | 'E_INVENTORY_CHANGED'
   | 'E_INVENTORY_OWNER'
+  // kha init: the output file exists (and no --force); kha render: --host names no host kha writes to
+  | 'E_FILE_EXISTS'
+  | 'E_UNKNOWN_HOST'
   // transport (src/transport)
   | 'E_TRANSPORT'
   | 'E_CONNECT'

@@ -1,6 +1,8 @@
 // A secret asked on the terminal without echo (sudo password for -K, a key's passphrase).
 // The terminal is put in raw mode and kha reads the keys itself: readline echoes what is typed
-// through an internal writer that cannot be muted (Node 20), so it is not used here.
+// through an internal writer that cannot be muted (Node 20), so it is not used here. Plain
+// questions with echo (kha init) do use readline: lineAsker.
+import { createInterface } from 'node:readline/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { ExitCode, InputError, KhaError } from '../errors.js';
 
@@ -55,4 +57,47 @@ export function askHidden(question: string, io: PromptStreams): Promise<string> 
     input.on('end', onEnd);
     input.resume();
   });
+}
+
+/** Questions asked one after another on the terminal, with echo (kha init). */
+export interface LineAsker {
+  /** the answer, trimmed; Ctrl-C rejects as an interruption (exit 130), Ctrl-D or the end of input as bad input */
+  ask(question: string): Promise<string>;
+  /** one line to the terminal (why an answer was not taken) */
+  tell(line: string): void;
+  close(): void;
+}
+
+/** A LineAsker over the terminal's streams (the questions go to `output`: stdout stays for results). */
+export function lineAsker(io: PromptStreams): LineAsker {
+  const rl = createInterface({ input: io.input, output: io.output, terminal: true });
+  let ended: 'interrupted' | 'closed' | undefined;
+  const stop = new AbortController();
+  // Ctrl-C (the terminal is readline's: no SIGINT reaches the process) or the end of input
+  rl.on('SIGINT', () => {
+    ended ??= 'interrupted';
+    stop.abort();
+  });
+  rl.on('close', () => {
+    ended ??= 'closed';
+    stop.abort();
+  });
+  const endError = (question: string) =>
+    ended === 'interrupted'
+      ? new KhaError('interrupted', { code: 'E_INTERRUPTED', exit: ExitCode.interrupted })
+      : new InputError(`no answer to "${question.trim()}": the input ended`);
+  return {
+    async ask(question) {
+      if (ended) throw endError(question);
+      try {
+        return (await rl.question(question, { signal: stop.signal })).trim();
+      } catch (err) {
+        if (!ended) throw err;
+        io.output.write('\n');
+        throw endError(question);
+      }
+    },
+    tell: (line) => void io.output.write(`${line}\n`),
+    close: () => rl.close(),
+  };
 }

@@ -7,6 +7,8 @@ import {
   fchmodSync,
   fchownSync,
   fsyncSync,
+  linkSync,
+  lstatSync,
   openSync,
   readFileSync,
   realpathSync,
@@ -18,7 +20,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { isMap, isScalar, parseDocument, stringify, type Document, YAMLMap } from 'yaml';
-import { InputError, KhaError } from '../errors.js';
+import { ExitCode, InputError, KhaError } from '../errors.js';
 
 function groupHostsMaps(doc: Document): Array<{ path: string[]; map: YAMLMap }> {
   const out: Array<{ path: string[]; map: YAMLMap }> = [];
@@ -192,13 +194,13 @@ function currentTarget(file: string): string {
   }
 }
 
-/** A new file in `dir` with `text`, `like`'s owner and mode, fsynced; returns its path. */
-function writeTemp(dir: string, base: string, text: string, like: Stats): string {
+/** A new file in `dir` with `text`, `like`'s owner and mode (none: ours, 0600), fsynced; returns its path. */
+function writeTemp(dir: string, base: string, text: string, like: Stats | undefined): string {
   const tmp = path.join(dir, `.${base}.kha-${randomBytes(8).toString('hex')}.tmp`);
   // 'wx': fails if anything (a file, a symlink) already has the name; 0600 until chmod below
   const fd = openSync(tmp, 'wx', 0o600);
   try {
-    if (like.uid !== process.getuid?.() || like.gid !== process.getgid?.()) {
+    if (like && (like.uid !== process.getuid?.() || like.gid !== process.getgid?.())) {
       try {
         fchownSync(fd, like.uid, like.gid);
       } catch (err) {
@@ -208,7 +210,7 @@ function writeTemp(dir: string, base: string, text: string, like: Stats): string
         );
       }
     }
-    fchmodSync(fd, like.mode & 0o7777);
+    if (like) fchmodSync(fd, like.mode & 0o7777);
     const buf = Buffer.from(text, 'utf8');
     for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
     fsyncSync(fd);
@@ -239,5 +241,54 @@ function fsyncDir(dir: string): void {
     // best effort
   } finally {
     if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** kha init's output exists and may not be replaced. */
+export class FileExistsError extends KhaError {
+  constructor(readonly file: string) {
+    super(`${file} already exists`, { code: 'E_FILE_EXISTS', exit: ExitCode.usage });
+    this.name = 'FileExistsError';
+  }
+}
+
+/**
+ * Write a new inventory file (kha init). Without `replace` it is created exclusively: the text
+ * goes to a temp file (0600: an inventory may later hold a password), fsynced, then hard-linked
+ * to `file`, which fails if anything has that name, even a file created meanwhile
+ * (FileExistsError). With `replace` an existing file is replaced as add-master does
+ * (writeInventoryAtomic: its owner and mode kept, the previous version kept as `<file>.bak`).
+ */
+export function createInventoryFile(file: string, text: string, opts: { replace: boolean }): { target: string; backup?: string } {
+  const existing = lstatOrUndefined(file);
+  if (existing && !opts.replace) throw new FileExistsError(file);
+  if (existing) {
+    if (existing.isDirectory()) throw new InputError(`${file} is a directory; give the path of the inventory file to write`);
+    return writeInventoryAtomic(file, text, { expected: readFileSync(file, 'utf8') });
+  }
+  const dir = path.dirname(path.resolve(file));
+  const tmp = writeTemp(dir, path.basename(file), text, undefined);
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new FileExistsError(file);
+    // a filesystem without hard links: the rename cannot refuse a file created in the last instant
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+    if (lstatOrUndefined(file)) throw new FileExistsError(file);
+    renameSync(tmp, file);
+  } finally {
+    removeQuietly(tmp);
+  }
+  fsyncDir(dir);
+  return { target: path.resolve(file) };
+}
+
+function lstatOrUndefined(file: string): Stats | undefined {
+  try {
+    return lstatSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }

@@ -8,3 +8,10 @@ export interface HostNet {
   /** the host holds the VIP right now */
   holdsVip: boolean;
 }
+
+/**
+ * What the renderers need of a host's place on the VRRP network: its interface and its own
+ * address there. kha up finds both from facts (preflight); kha render takes them from flags or
+ * the inventory, without connecting.
+ */
+export type VrrpPlace = Pick<HostNet, 'iface' | 'address'>;

@@ -5,7 +5,7 @@ import type { Handler, HostContext, Task } from '../engine/types.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { appliedModule, commandModule, fileModule, packageModule, serviceModule, templateModule } from '../modules/index.js';
 import type { TemplateParams } from '../modules/template.js';
-import type { HostNet } from '../net/host-net.js';
+import type { VrrpPlace } from '../net/host-net.js';
 import {
   CHECK_APISERVER_SCRIPT_PATH,
   CHECK_HAPROXY_SCRIPT_PATH,
@@ -35,7 +35,7 @@ export const H_RELOAD_HAPROXY = 'reload haproxy';
 export const H_RESTART_HAPROXY = 'restart haproxy';
 export const H_RESTART_KEEPALIVED = 'restart keepalived';
 
-export function keepalivedVars(s: HaSettings, net: Record<string, HostNet>, host: string): KeepalivedVars {
+export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, host: string): KeepalivedVars {
   const n = net[host];
   const hs = s.hosts[host];
   if (!n || !hs) throw new Error(`no network facts for ${host}`);
@@ -81,8 +81,13 @@ export interface ManagedFile extends TemplateParams {
   notify?: string[];
 }
 
-/** Every file kha manages on a load-balancer host, rendered. */
-export function desiredFiles(s: HaSettings, net: Record<string, HostNet>, host: string): ManagedFile[] {
+/**
+ * Every file kha manages on a load-balancer host, rendered: settings + each host's place on the
+ * VRRP network -> files. The one function kha up (configure, plan), kha status (drift) and kha
+ * render (offline) all use; a host missing from `net` falls back to its inventory address for
+ * unicast peers.
+ */
+export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: string): ManagedFile[] {
   const files: ManagedFile[] = [
     { path: CHECK_HAPROXY_SCRIPT_PATH, content: renderCheckHaproxyScript({ monitorPort: DEFAULT_MONITOR_PORT }), mode: 0o755, owner: 'root', group: 'root' },
     { path: NOTIFY_SCRIPT_PATH, content: renderNotifyScript(), mode: 0o755, owner: 'root', group: 'root' },
@@ -138,7 +143,7 @@ export function installTasks(s: HaSettings): Task<any>[] {
 }
 
 /** Configure: user for the check scripts, directories, every managed file (validated, atomic). */
-export function configureTasks(s: HaSettings, net: Record<string, HostNet>): Task<any>[] {
+export function configureTasks(s: HaSettings, net: Record<string, VrrpPlace>): Task<any>[] {
   return [
     {
       module: commandModule,
@@ -154,7 +159,7 @@ export function configureTasks(s: HaSettings, net: Record<string, HostNet>): Tas
   ];
 }
 
-function desiredFilesTasks(s: HaSettings, net: Record<string, HostNet>): Task<any>[] {
+function desiredFilesTasks(s: HaSettings, net: Record<string, VrrpPlace>): Task<any>[] {
   // one task per file; params resolved per host
   const count = desiredFiles(s, net, s.lbHosts.find((h) => net[h]) ?? s.primary).length;
   const tasks: Task<any>[] = [];

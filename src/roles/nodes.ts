@@ -57,6 +57,13 @@ export function nodeNginxVars(s: HaSettings, node: string, pkgMgr: 'apt' | 'dnf'
   };
 }
 
+/** The node-local proxy's config file on `node`: nginx.conf or haproxy.cfg, rendered (pure). */
+export function nodeProxyFile(s: HaSettings, node: string, pkgMgr: 'apt' | 'dnf' | 'yum' | null): { path: string; content: string; validate: string[] } {
+  return s.nodeProxy === 'nginx'
+    ? { path: NGINX_CONF, content: renderNodeNginx(nodeNginxVars(s, node, pkgMgr)), validate: [...NGINX_VALIDATE_ARGV] }
+    : { path: HAPROXY_CFG, content: renderNodeHaproxy(nodeHaproxyVars(s, node)), validate: [...HAPROXY_VALIDATE_ARGV] };
+}
+
 // ---- tasks and handlers ---------------------------------------------------------------------
 
 /** Stop and disable `unit` only when it runs kha's node-proxy config (never an operator's own nginx/haproxy). */
@@ -82,14 +89,7 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
       { module: packageModule, params: (hc: HostContext) => ({ names: nginxPackages(hc.facts.pkgMgr), noStart: true }) },
       {
         module: templateModule,
-        params: (hc: HostContext) => ({
-          path: NGINX_CONF,
-          content: renderNodeNginx(nodeNginxVars(s, hc.host.name, hc.facts.pkgMgr)),
-          mode: 0o644,
-          owner: 'root',
-          group: 'root',
-          validate: [...NGINX_VALIDATE_ARGV],
-        }),
+        params: (hc: HostContext) => ({ ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr), mode: 0o644, owner: 'root', group: 'root' }),
         notify: [H_RELOAD_NGINX],
       },
       retireOther('haproxy', HAPROXY_CFG),
@@ -108,14 +108,7 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
     { module: templateModule, params: { path: HAPROXY_TMPFILES_PATH, content: renderHaproxyTmpfiles(), mode: 0o644, owner: 'root', group: 'root' } },
     {
       module: templateModule,
-      params: (hc: HostContext) => ({
-        path: HAPROXY_CFG,
-        content: renderNodeHaproxy(nodeHaproxyVars(s, hc.host.name)),
-        mode: 0o644,
-        owner: 'root',
-        group: 'root',
-        validate: [...HAPROXY_VALIDATE_ARGV],
-      }),
+      params: (hc: HostContext) => ({ ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr), mode: 0o644, owner: 'root', group: 'root' }),
       notify: [H_RELOAD_HAPROXY],
     },
     retireOther('nginx', NGINX_CONF),

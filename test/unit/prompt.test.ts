@@ -1,9 +1,9 @@
 // The no-echo prompt of -K and of encrypted keys, against a fake terminal: what is typed is
 // returned and never written back, the terminal is put back as it was on every path, and the
-// human output waits while the prompt is on screen.
+// human output waits while the prompt is on screen. lineAsker (kha init's questions) against the same fake terminal.
 import { PassThrough } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { askHidden } from '../../src/cli/prompt.js';
+import { askHidden, lineAsker } from '../../src/cli/prompt.js';
 import { EventBus } from '../../src/engine/events.js';
 import { HumanSink } from '../../src/report/human.js';
 
@@ -72,5 +72,41 @@ describe('the human output waits while a prompt is on the terminal', () => {
     expect(out).toBe('  before\n');
     sink.release();
     expect(out).toBe('  before\n  during 1\n  during 2\n');
+  });
+});
+
+describe('lineAsker (kha init: questions with echo)', () => {
+  test('answers are trimmed, one question after another; tell writes a line', async () => {
+    const t = fakeTty();
+    const a = lineAsker(t);
+    const first = a.ask('VIP: ');
+    t.input.write('  10.0.0.100 \r');
+    await expect(first).resolves.toBe('10.0.0.100');
+    a.tell('  not taken');
+    const second = a.ask('masters: ');
+    t.input.write('m1=10.0.0.11\r');
+    await expect(second).resolves.toBe('m1=10.0.0.11');
+    a.close();
+    expect(t.shown()).toContain('VIP: ');
+    expect(t.shown()).toContain('  not taken\n');
+    expect(t.shown()).toContain('masters: ');
+  });
+
+  test('Ctrl-C is an interruption (exit 130), and so is every later question', async () => {
+    const t = fakeTty();
+    const a = lineAsker(t);
+    const p = a.ask('VIP: ');
+    t.input.write('10.0\u0003');
+    await expect(p).rejects.toMatchObject({ code: 'E_INTERRUPTED', exit: 130 });
+    await expect(a.ask('masters: ')).rejects.toMatchObject({ code: 'E_INTERRUPTED' });
+    a.close();
+  });
+
+  test('the end of input is bad input naming the question', async () => {
+    const t = fakeTty();
+    const a = lineAsker(t);
+    const p = a.ask('VIP: ');
+    t.input.end();
+    await expect(p).rejects.toMatchObject({ code: 'E_INPUT', exit: 4, message: 'no answer to "VIP:": the input ended' });
   });
 });
