@@ -90,12 +90,7 @@ export function resetOrder(hosts: readonly string[], holders: readonly string[],
 
 function hostTasks(st: ResetState, h: string): Task<any>[] {
   const { s, tasks } = st;
-  return [
-    ...(s.lbHosts.includes(h) ? tasks.lb : []),
-    ...(resetNodes(s).includes(h) ? tasks.node : []),
-    ...tasks.any,
-    ...(st.opts.purge ? tasks.purge : []),
-  ];
+  return [...(s.lbHosts.includes(h) ? tasks.lb : []), ...(resetNodes(s).includes(h) ? tasks.node : []), ...tasks.any, ...(st.opts.purge ? tasks.purge : [])];
 }
 
 /** Plan every host (check mode: nothing is applied); a host that cannot be planned stops the reset before any change. */

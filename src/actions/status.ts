@@ -339,6 +339,7 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
   const lines = alignColumns(head, body);
   for (const r of rows) if (r.error) lines.push(`${r.name}: ${r.error}`);
   const unmanaged = rows.filter((r) => r.managed === false);
-  if (unmanaged.length && unmanaged.length === rows.length) lines.push(`nothing managed by kha on ${unmanaged.map((r) => r.name).join(', ')}: no kha proxy config, the proxy not running`);
+  if (unmanaged.length && unmanaged.length === rows.length)
+    lines.push(`nothing managed by kha on ${unmanaged.map((r) => r.name).join(', ')}: no kha proxy config, the proxy not running`);
   return `${lines.join('\n')}\n`;
 }

@@ -15,7 +15,8 @@ export default class Reset extends KhaCommand {
     ...outputFlags,
     ...changeFlags,
     purge: Flags.boolean({
-      summary: 'Also remove the packages kha installed (recorded in /var/lib/kha/installed) and the user it created; packages that were there before kha stay, and are named.',
+      summary:
+        'Also remove the packages kha installed (recorded in /var/lib/kha/installed) and the user it created; packages that were there before kha stay, and are named.',
     }),
     ...rolloutFlags,
     ...lockFlags,

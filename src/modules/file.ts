@@ -105,7 +105,8 @@ export function fileDiffs(st: StatFact, p: FileParams): string[] {
  * not kha's (the header line is missing), or a directory with something in it.
  */
 export function removalRefused(f: RemovalFact, p: FileParams): string | null {
-  if (p.onlyIfEmpty && f.type === 'directory' && (f.entries?.length ?? 0) > 0) return `not empty (${f.entries!.slice(0, 3).join(', ')}${f.entries!.length > 3 ? ', ...' : ''}): left in place`;
+  if (p.onlyIfEmpty && f.type === 'directory' && (f.entries?.length ?? 0) > 0)
+    return `not empty (${f.entries!.slice(0, 3).join(', ')}${f.entries!.length > 3 ? ', ...' : ''}): left in place`;
   if (p.onlyIfLine !== undefined && f.type !== 'directory' && !f.hasLine) return "not kha's (no kha header line): left in place";
   return null;
 }
@@ -141,7 +142,12 @@ export const fileModule = defineModule<FileParams>({
       if (refused) return { change: false, why: refused };
       const diff = removalDiff(p, f);
       const what = f.type === 'directory' ? 'empty directory present' : 'present';
-      return { change: true, why: what, ...(diff ? { diff } : {}), apply: async (hc) => void (await must(hc.conn, { script: applyScript(p) }, `remove ${p.path}`)) };
+      return {
+        change: true,
+        why: what,
+        ...(diff ? { diff } : {}),
+        apply: async (hc) => void (await must(hc.conn, { script: applyScript(p) }, `remove ${p.path}`)),
+      };
     }
     const st = parseStat(r?.stdout ?? '');
     if (st.exists && st.type === 'directory' && p.state === 'file') throw new TaskFailed(`${p.path} is a directory; a file was expected`);

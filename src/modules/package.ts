@@ -154,12 +154,7 @@ export const packageModule = defineModule<PackageParams>({
       why: reasons.join(', '),
       apply: async (hc) => {
         const install = installScript(mgr, specs, { latest: p.state === 'latest', noStart: p.noStart ?? false });
-        await must(
-          hc.conn,
-          { script: p.record ? recordingScript(install, p.record) : install },
-          `${mgr} install ${specs.join(' ')}`,
-          { timeoutMs: 900_000 },
-        );
+        await must(hc.conn, { script: p.record ? recordingScript(install, p.record) : install }, `${mgr} install ${specs.join(' ')}`, { timeoutMs: 900_000 });
       },
     };
   },

@@ -115,7 +115,9 @@ export function purgePlan(f: PurgeFacts, p: PurgeParams): PurgePlan {
 export function purgeWords(plan: PurgePlan, known: readonly string[]): string {
   const top = plan.purge.filter((n) => known.includes(n));
   const deps = plan.purge.filter((n) => !known.includes(n));
-  const depWords = deps.length ? `${deps.length} package${deps.length > 1 ? 's' : ''} the install pulled in (${deps.slice(0, 4).join(', ')}${deps.length > 4 ? ', ...' : ''})` : '';
+  const depWords = deps.length
+    ? `${deps.length} package${deps.length > 1 ? 's' : ''} the install pulled in (${deps.slice(0, 4).join(', ')}${deps.length > 4 ? ', ...' : ''})`
+    : '';
   return [top.join(', '), depWords].filter(Boolean).join(' and ');
 }
 

@@ -57,7 +57,14 @@ export interface ManagedPath {
 function rendered(path: string, on: readonly HostRole[], what: string, extra: Partial<ManagedPath> = {}): ManagedPath[] {
   return [
     { path, kind: 'file', on, owned: 'header', what, ...extra },
-    { path: `${path}${PREV_SUFFIX}`, kind: 'file', on, owned: 'name', what: `the previous ${what} (kept for a rollback)`, ...(extra.redact ? { redact: extra.redact } : {}) },
+    {
+      path: `${path}${PREV_SUFFIX}`,
+      kind: 'file',
+      on,
+      owned: 'name',
+      what: `the previous ${what} (kept for a rollback)`,
+      ...(extra.redact ? { redact: extra.redact } : {}),
+    },
   ];
 }
 
