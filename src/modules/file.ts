@@ -20,7 +20,13 @@ export interface FileParams {
   onlyIfLine?: string;
   /** absent: remove a directory only when it is empty (rmdir), never what is in it */
   onlyIfEmpty?: boolean;
-  /** absent with --diff: the values of these keywords are secrets, redacted on the host (modules/secret-file.ts) */
+  /**
+   * absent with --diff: show the content that goes. Only for files whose content kha rendered
+   * (kha reset): a file of unknown content may hold secrets no masker knows, so by default a
+   * removal is listed, never shown.
+   */
+  diffContent?: boolean;
+  /** with diffContent: the values of these keywords are secrets, redacted on the host (modules/secret-file.ts) */
   redact?: string[];
 }
 
@@ -46,8 +52,11 @@ export function parseStat(out: string): StatFact {
 
 const MARK = '@@kha-file@@';
 
+/** Does a removal show its content (--diff, and the params allow it)? */
+const showsContent = (p: FileParams, diff: boolean) => diff && p.diffContent === true;
+
 /** Does a removal need more than the stat (a guard, or the content for --diff)? */
-const guarded = (p: FileParams, diff: boolean) => p.state === 'absent' && (p.onlyIfLine !== undefined || p.onlyIfEmpty === true || diff);
+const guarded = (p: FileParams, diff: boolean) => p.state === 'absent' && (p.onlyIfLine !== undefined || p.onlyIfEmpty === true || showsContent(p, diff));
 
 /**
  * The probe of a guarded removal: the stat, then (each when asked) whether the guard line is in
@@ -131,7 +140,7 @@ export const fileModule = defineModule<FileParams>({
   describe: (p) => (p.state === 'absent' ? `remove ${p.path}` : p.state === 'directory' ? `directory ${p.path}` : `file ${p.path}`),
   probe(p, ctx) {
     if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
-    if (guarded(p, ctx.diff)) return { cmd: { script: removalProbeScript(p, ctx.diff) }, become: true };
+    if (guarded(p, ctx.diff)) return { cmd: { script: removalProbeScript(p, showsContent(p, ctx.diff)) }, become: true };
     return { cmd: { script: statScript(p.path) }, become: true };
   },
   decide([r], p, ctx) {

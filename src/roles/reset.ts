@@ -43,7 +43,7 @@ export interface ManagedPath {
   /** the hosts kha writes it on */
   on: readonly HostRole[];
   owned: 'header' | 'name' | 'empty' | 'markers';
-  /** keywords whose values are secrets: the --diff of its removal redacts them on the host */
+  /** keywords whose values are secrets: redacted on the host, should the --diff of its removal show them */
   redact?: readonly string[];
   /** removing it changes what systemd loads: `systemctl daemon-reload` afterwards */
   systemd?: boolean;
@@ -117,7 +117,8 @@ export function removeTask(m: ManagedPath): Task<any> {
     params: {
       path: m.path,
       state: 'absent',
-      ...(m.owned === 'header' ? { onlyIfLine: MANAGED_HEADER } : {}),
+      // kha rendered it: its content may be shown (secrets redacted); a .kha-prev may be the operator's old file
+      ...(m.owned === 'header' ? { onlyIfLine: MANAGED_HEADER, diffContent: true } : {}),
       ...(m.owned === 'empty' ? { onlyIfEmpty: true } : {}),
       ...(m.redact ? { redact: [...m.redact] } : {}),
     },
