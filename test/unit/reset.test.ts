@@ -20,6 +20,7 @@ import {
   parseNodeStatus,
   renderNodeProxyTable,
   renderStatusTable,
+  status,
   statusScript,
   type StatusReport,
 } from '../../src/actions/status.js';
@@ -664,5 +665,44 @@ describe('kha status after a reset: nothing managed by kha', () => {
     expect(nodeProxyProblem([gone, kha], { unmanagedOk: true })).toBe('no path to an apiserver through the node-local proxy on n2 (haproxy inactive)');
     expect(renderNodeProxyTable([gone])).toContain('nothing managed by kha on n1');
     expect(renderNodeProxyTable([gone])).toMatch(/^n1 +10\.0\.0\.21 +haproxy +not managed \(inactive\)/m);
+  });
+});
+
+describe('kha status against fake hosts: after a reset, nothing managed and no problem; half managed stays a problem', () => {
+  const FACTS = readFileSync(join(import.meta.dirname, '../fixtures/facts/debian12-m1.txt'), 'utf8');
+  /** the lab fixture's facts, with the VIP taken off and the services as given; the status script's answer */
+  function statusOf(running: boolean, mine: string[]) {
+    const facts = FACTS.replace(/^.*inet 172\.29\.62\.250\/32.*\n/m, '').replace(/ActiveState=active/g, `ActiveState=${running ? 'active' : 'inactive'}`);
+    return (script: string) => {
+      if (script.includes('@@kha@@hostname')) return { stdout: facts };
+      if (script.startsWith('echo @@kha-status@@state'))
+        return {
+          stdout: `@@kha-status@@state\n@@kha-status@@stat\n@@kha-status@@files\n@@kha-status@@mine\n${mine.map((f) => `${f}\n`).join('')}@@kha-status@@end\n`,
+        };
+      return { code: 1 };
+    };
+  }
+  const lab = () =>
+    resolveSettings(
+      parseInventory(
+        y(['all:', '  vars:', '    vip: 172.29.62.250', '  children:', '    masters:', '      hosts:', '        m1: { ansible_host: 172.29.62.11 }']),
+        'hosts.yaml',
+      ),
+    );
+
+  test('no kha config, nothing running: managed false, no problem, the one line', async () => {
+    const { ctx } = fakeRun(['m1'], (n) => new FakeConn(n, statusOf(false, [])));
+    const r = await status(ctx, lab());
+    expect(r).toMatchObject({ managed: false, holders: [], healthy: false });
+    expect(r.problem).toBeUndefined();
+    expect(r.hosts[0]).toMatchObject({ managed: false, vrrpState: 'NOT MANAGED', drift: [] });
+    expect(renderStatusTable(r)).toContain('nothing managed by kha on m1');
+  });
+
+  test("kha's config still there (a reset that stopped halfway): managed, and no holder is the problem it is", async () => {
+    const { ctx } = fakeRun(['m1'], (n) => new FakeConn(n, statusOf(false, ['/etc/keepalived/keepalived.conf'])));
+    const r = await status(ctx, lab());
+    expect(r.managed).toBe(true);
+    expect(r.problem).toBe('no host holds the VIP 172.29.62.250');
   });
 });
