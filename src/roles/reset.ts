@@ -139,6 +139,7 @@ export function stopKhaService(unit: 'keepalived' | 'haproxy' | 'nginx', conf: s
     module: commandModule,
     params: {
       title: `stop + disable ${unit} (kha's)`,
+      why: `it runs or is enabled, with kha's config`,
       cmd: { argv: ['systemctl', 'disable', '--now', svc] },
       unless: { script: `! { ${kha} && ${on}; }` },
     },
@@ -169,6 +170,7 @@ export function purgeTasks(): Task<any>[] {
       module: commandModule,
       params: {
         title: `remove the user ${DEFAULT_SCRIPT_USER} (kha created it)`,
+        why: 'kha recorded creating it',
         cmd: { argv: ['userdel', DEFAULT_SCRIPT_USER] },
         unless: { script: `! { grep -qsxF -- ${user} ${quote(USERS_RECORD)} && id -u ${user} >/dev/null 2>&1; }` },
       },
@@ -179,5 +181,11 @@ export function purgeTasks(): Task<any>[] {
 
 /** A removed drop-in must not stay loaded. */
 export function resetHandlers(): Handler<any>[] {
-  return [{ name: H_DAEMON_RELOAD, module: commandModule, params: { title: 'systemctl daemon-reload', cmd: { argv: ['systemctl', 'daemon-reload'] } } }];
+  return [
+    {
+      name: H_DAEMON_RELOAD,
+      module: commandModule,
+      params: { title: 'systemctl daemon-reload', why: "kha's drop-in was removed", cmd: { argv: ['systemctl', 'daemon-reload'] } },
+    },
+  ];
 }
