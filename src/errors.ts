@@ -61,6 +61,7 @@ export type ErrorCode =
   | 'E_BATCH_CHECK'
   | 'E_HANDOVER'
   | 'E_NODE_PROXY'
+  | 'E_RESET_INCOMPLETE'
   // cluster health (up, members, drill, status)
   | 'E_UNHEALTHY'
   | 'E_NO_HOLDER'

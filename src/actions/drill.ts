@@ -41,6 +41,7 @@ export function drillBudgetMs(s: HaSettings, mode: DrillMode): number {
 }
 
 export function healthProblem(r: StatusReport): string | null {
+  if (r.managed === false) return 'nothing is managed by kha on these hosts; run kha up first';
   if (!r.healthy) return r.problem ?? 'unhealthy';
   const bad = r.hosts.filter((h) => !h.reachable || h.keepalived.active !== 'active' || h.haproxy.active !== 'active');
   if (bad.length) return `${bad.map((h) => `${h.name} (keepalived ${h.keepalived.active}, haproxy ${h.haproxy.active})`).join(', ')} not fully running`;

@@ -8,7 +8,7 @@ import type { HaSettings } from '../inventory/settings.js';
 import { sha256 } from '../modules/template.js';
 import { keyedHash, keyedHashScript } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
-import { NOTIFY_STATE_FILE, parseNotifyState } from '../roles/files.js';
+import { MANAGED_HEADER, NOTIFY_STATE_FILE, parseNotifyState } from '../roles/files.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
@@ -31,6 +31,11 @@ export interface HostStatus {
   backendsDown: string[];
   /** managed files whose content differs from what the inventory renders */
   drift: string[];
+  /**
+   * kha manages this host: keepalived.conf or haproxy.cfg carries kha's header, or keepalived or
+   * haproxy runs. false after kha reset (or before kha up).
+   */
+  managed?: boolean;
 }
 
 export interface StatusReport {
@@ -41,6 +46,11 @@ export interface StatusReport {
   problem?: string;
   /** no load balancer's haproxy counts an apiserver up: before kubeadm init (or a full outage) */
   bootstrap: boolean;
+  /**
+   * false: no reachable load-balancer host is managed by kha (no kha config, keepalived and haproxy
+   * not running: after kha reset). Not a problem: `kha status` exits 0 and says so.
+   */
+  managed?: boolean;
   /** serving certificates (read through the VIP and from each master up) that miss a certSANs entry */
   certProblems: string[];
   /** why the certificates were not read (openssl missing on the holder) */
@@ -65,8 +75,14 @@ export function statusScript(files: Array<{ path: string; redact?: readonly stri
     `echo ${MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`,
     `echo ${MARK}files`,
     ...files.map(one),
+    `echo ${MARK}mine; grep -lsxF -- ${quote(MANAGED_HEADER)} ${quote(KEEPALIVED_CONF)} ${quote(HAPROXY_CFG)}`,
     `echo ${MARK}end`,
   ].join('\n');
+}
+
+/** The words for hosts kha does not manage (kha status, after kha reset). Pure. */
+export function nothingManagedLine(hosts: readonly string[]): string {
+  return `nothing managed by kha on ${hosts.join(', ')}: no kha config, keepalived and haproxy not running (kha up sets it up)`;
 }
 
 function split(out: string): Map<string, string> {
@@ -118,7 +134,11 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
           const m = /^([0-9a-f]{64})\s+(.+)$/.exec(l);
           if (m) hashes.set(m[2]!, m[1]!);
         }
-        for (const w of want) if (hashes.get(w.path) !== (w.redact ? keyedHash(w.content) : sha256(w.content))) base.drift.push(w.path);
+        const mine = (sec.get('mine') ?? '').split('\n').filter((l) => l.trim());
+        base.managed = mine.length > 0 || base.keepalived.active === 'active' || base.haproxy.active === 'active';
+        if (!base.managed) base.vrrpState = 'NOT MANAGED';
+        // drift is kha's own files against the inventory: nothing to compare where kha manages nothing
+        else for (const w of want) if (hashes.get(w.path) !== (w.redact ? keyedHash(w.content) : sha256(w.content))) base.drift.push(w.path);
       } catch (err) {
         base.error = describeError(err);
       }
@@ -126,8 +146,11 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
     }),
   );
   const holders = rows.filter((r) => r.holdsVip).map((r) => r.name);
-  const problem =
-    holders.length === 0
+  const reached = rows.filter((r) => r.reachable && !r.error);
+  const managed = !(holders.length === 0 && reached.length > 0 && reached.every((r) => r.managed === false));
+  const problem = !managed
+    ? undefined
+    : holders.length === 0
       ? `no host holds the VIP ${s.vip}`
       : holders.length > 1
         ? `split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}`
@@ -151,8 +174,9 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
     vip: s.vip,
     frontendPort: s.frontendPort,
     holders,
-    healthy: !problem,
+    healthy: managed && !problem,
     ...(problem ? { problem } : {}),
+    managed,
     bootstrap,
     certProblems,
     ...(certNote ? { certNote } : {}),
@@ -178,6 +202,7 @@ export function renderStatusTable(r: StatusReport): string {
     ...alignColumns(head, rows),
   ];
   for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(`${h.name}: ${h.error}`);
+  if (r.managed === false) lines.push(nothingManagedLine(r.hosts.filter((h) => h.managed === false).map((h) => h.name)));
   if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
   for (const p of r.certProblems) lines.push(`warning: ${p}`);
   if (r.certNote) lines.push(r.certNote);
@@ -200,6 +225,8 @@ export interface NodeProxyStatus {
   /** haproxy: servers on the stats socket; nginx: servers in nginx.conf */
   backendsTotal: number | null;
   error?: string;
+  /** kha manages this node's proxy: its config carries kha's header, or the proxy runs (false after kha reset) */
+  managed?: boolean;
 }
 
 const NODE_MARK = '@@kha-node@@';
@@ -207,6 +234,7 @@ const NODE_MARK = '@@kha-node@@';
 export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
   return [
     `echo ${NODE_MARK}active; systemctl is-active ${proxy}.service`,
+    `echo ${NODE_MARK}mine; grep -qsxF -- ${quote(MANAGED_HEADER)} ${quote(proxy === 'nginx' ? NGINX_CONF : HAPROXY_CFG)} && echo yes`,
     ...(proxy === 'haproxy'
       ? [`echo ${NODE_MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`]
       : [`echo ${NODE_MARK}conf; cat ${quote(NGINX_CONF)} 2>/dev/null`, `echo ${NODE_MARK}probe`, nginxProbeScript()]),
@@ -234,6 +262,9 @@ export function nginxProbeScript(confPath: string = NGINX_CONF): string {
 export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' | 'address' | 'proxy'>): NodeProxyStatus {
   const sec = markedSections(out, NODE_MARK);
   const active = (sec.get('active') ?? []).join('').trim() || 'unknown';
+  // scripts without the section (older callers) count as managed
+  const mine = sec.get('mine');
+  const managed = mine === undefined || mine.some((l) => l.trim() === 'yes') || active === 'active';
   if (base.proxy === 'nginx') {
     const conf = (sec.get('conf') ?? []).join('\n');
     const probed = (sec.get('probe') ?? []).map((l) => l.trim().split(' ')[0]).filter((w) => w === 'up' || w === 'down');
@@ -242,6 +273,7 @@ export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' 
       active,
       backendsUp: probed.length ? probed.filter((w) => w === 'up').length : null,
       backendsTotal: conf.trim() ? countNginxServers(conf) : null,
+      managed,
     };
   }
   const servers = parseHaproxyStat((sec.get('stat') ?? []).join('\n')).filter((b) => b.backend === NODE_PROXY_BACKEND);
@@ -250,6 +282,7 @@ export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' 
     active,
     backendsUp: servers.length ? servers.filter((b) => b.status.startsWith('UP')).length : null,
     backendsTotal: servers.length ? servers.length : null,
+    managed,
   };
 }
 
@@ -275,9 +308,9 @@ export async function nodeProxyStatus(run: RunContext, s: HaSettings): Promise<N
  * (the table shows it); an unreachable node is left to the unreachable exit code; with `bootstrap`
  * (no load balancer counts an apiserver up) a node reaching no master is expected. Pure.
  */
-export function nodeProxyProblem(rows: NodeProxyStatus[], o: { bootstrap?: boolean } = {}): string | undefined {
+export function nodeProxyProblem(rows: NodeProxyStatus[], o: { bootstrap?: boolean; unmanagedOk?: boolean } = {}): string | undefined {
   const down = rows
-    .filter((r) => r.active !== 'unreachable')
+    .filter((r) => r.active !== 'unreachable' && !(o.unmanagedOk && r.managed === false))
     .flatMap((r) =>
       r.active !== 'active'
         ? [`${r.name} (${r.proxy} ${r.active})`]
@@ -296,7 +329,7 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
     r.name,
     r.address,
     r.proxy,
-    r.active,
+    r.managed === false ? `not managed (${r.active})` : r.active,
     r.backendsTotal === null
       ? '-'
       : r.backendsUp === null
@@ -305,5 +338,8 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
   ]);
   const lines = alignColumns(head, body);
   for (const r of rows) if (r.error) lines.push(`${r.name}: ${r.error}`);
+  const unmanaged = rows.filter((r) => r.managed === false);
+  if (unmanaged.length && unmanaged.length === rows.length)
+    lines.push(`nothing managed by kha on ${unmanaged.map((r) => r.name).join(', ')}: no kha proxy config, the proxy not running`);
   return `${lines.join('\n')}\n`;
 }

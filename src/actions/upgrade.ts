@@ -20,6 +20,7 @@ import type { HaSettings } from '../inventory/settings.js';
 import { packageModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
+import { INSTALLED_RECORD } from '../roles/files.js';
 import { connectAndGather, lockPhase, type UpOptions, type UpState } from './rollout.js';
 import { checkPassing, preflight, vipHolders } from './up.js';
 import { tcpConnectScript } from './probes.js';
@@ -67,6 +68,8 @@ function upgradeTasks(st: UpgradeState): Task<any>[] {
             params: {
               names: ['keepalived', 'haproxy'],
               noStart: true,
+              // a dependency a new version pulls in is kha's too (kha reset --purge)
+              record: INSTALLED_RECORD,
               ...(st.opts.packages && !pinned ? { state: 'latest', updateCache: true } : {}),
               ...(pinned
                 ? {

@@ -6,7 +6,7 @@ import { ExitCode } from '../errors.js';
 export default class Status extends KhaCommand {
   static override summary = "Show who holds the VIP, each host's VRRP state (from keepalived), services, haproxy backends and config drift.";
   static override description =
-    'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them, or when a node-local proxy is down or reaches no master; 3 when a host or node is unreachable.';
+    'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them, or when a node-local proxy is down or reaches no master; 3 when a host or node is unreachable. Hosts kha does not manage (after kha reset: no kha config, keepalived and haproxy not running) are reported as "nothing managed by kha", exit 0.';
   static override examples = [
     '<%= config.bin %> status -i hosts.yaml',
     '<%= config.bin %> status -i hosts.yaml --json',
@@ -49,7 +49,10 @@ export default class Status extends KhaCommand {
             await this.finish(ExitCode.unreachable);
             return;
           }
-          const problems = [report.problem, nodeProxyProblem(nodes, { bootstrap: report.bootstrap })].filter((p): p is string => p !== undefined);
+          // after kha reset nothing is kha's: not a problem (exit 0, the table says so)
+          const problems = [report.problem, nodeProxyProblem(nodes, { bootstrap: report.bootstrap, unmanagedOk: report.managed === false })].filter(
+            (p): p is string => p !== undefined,
+          );
           for (const p of problems) process.stderr.write(`error: ${p}\n`);
           const someDown = report.hosts.some((h) => !h.reachable) || nodes.some((n) => n.active === 'unreachable');
           await this.finish(problems.length ? ExitCode.unhealthy : someDown ? ExitCode.unreachable : 0);

@@ -79,7 +79,9 @@ export function decideContext(hc: ModuleContext, probeMs: number): DecideContext
 export async function renderDiff(d: DiffSpec): Promise<string> {
   if ('text' in d) return d.text;
   const { createTwoFilesPatch } = await import('diff');
-  return createTwoFilesPatch(d.before === null ? '/dev/null' : d.path, d.path, d.before ?? '', d.after, '', '', { context: 3 });
+  return createTwoFilesPatch(d.before === null ? '/dev/null' : d.path, d.after === null ? '/dev/null' : d.path, d.before ?? '', d.after ?? '', '', '', {
+    context: 3,
+  });
 }
 
 /** A decision bound to its host: the waiting done, the diff rendered (only with --diff: nothing else shows it). */

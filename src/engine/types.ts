@@ -42,8 +42,8 @@ export interface Probe {
   timeoutMs?: number;
 }
 
-/** A content change, as data: the engine renders it as a unified diff (shown with --diff). */
-export type DiffSpec = { path: string; before: string | null; after: string } | { text: string };
+/** A content change, as data: the engine renders it as a unified diff (shown with --diff). null: no file (created, removed). */
+export type DiffSpec = { path: string; before: string | null; after: string | null } | { text: string };
 
 /** A module's decision: nothing to do (and why), or a change with the way to make it. */
 export type Decision =

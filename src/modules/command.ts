@@ -16,6 +16,8 @@ export interface CommandParams {
   changedWhen?: (r: ExecResult) => boolean;
   title?: string;
   become?: boolean;
+  /** the words for why it runs (default: `probe failed`, `always runs`, `<creates> missing`) */
+  why?: string;
 }
 
 export const commandModule = defineModule<CommandParams>({
@@ -39,7 +41,7 @@ export const commandModule = defineModule<CommandParams>({
     if (p.unless && unless?.code === 0) return { change: false, why: 'already done (probe passed)' };
     return {
       change: true,
-      why: p.creates ? `${p.creates} missing` : p.unless ? 'probe failed' : 'always runs',
+      why: p.why ?? (p.creates ? `${p.creates} missing` : p.unless ? 'probe failed' : 'always runs'),
       apply: async (ctx) => {
         const r = await ctx.conn.exec(p.cmd, { become: p.become ?? true });
         if (r.code !== 0) throw new TaskFailed(`command failed (exit ${r.code ?? r.signal})`, lastLines(r.stderr || r.stdout, 8));

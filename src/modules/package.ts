@@ -14,6 +14,11 @@ export interface PackageParams {
   noStart?: boolean;
   /** refresh the package lists first (apt-get update), e.g. before upgrading to the latest */
   updateCache?: boolean;
+  /**
+   * Record on the host, one name a line in this file, every package the install added (the ones
+   * asked for and the dependencies they pulled in): `kha reset --purge` removes exactly those.
+   */
+  record?: string;
 }
 
 const NAME = /^[a-z0-9][a-z0-9+.-]*$/;
@@ -57,6 +62,26 @@ export function installScript(mgr: 'apt' | 'dnf' | 'yum', specs: string[], opts:
   return `${mgr} -y ${opts.latest ? 'upgrade' : 'install'} ${pk}`;
 }
 
+/** Every installed package's name, one a line, sorted (apt or rpm). */
+export const INSTALLED_NAMES =
+  "if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n' | awk '$1 ~ /^.i/ {print $2}'; else rpm -qa --qf '%{NAME}\\n'; fi | LC_ALL=C sort -u";
+
+/**
+ * `install` wrapped so that the packages it added (installed after, not before) are added to
+ * `record` (kept sorted, each name once). Nothing is recorded when the install fails. Pure.
+ */
+export function recordingScript(install: string, record: string): string {
+  const r = quote(record);
+  const dir = quote(record.replace(/\/[^/]*$/, '') || '/');
+  return [
+    'kha_before=$(mktemp) || exit 1',
+    `{ ${INSTALLED_NAMES}; } > "$kha_before"`,
+    `( ${install}\n) || { kha_rc=$?; rm -f -- "$kha_before"; exit $kha_rc; }`,
+    `mkdir -p -- ${dir} && { ${INSTALLED_NAMES}; } | LC_ALL=C comm -13 "$kha_before" - | cat - ${r} 2>/dev/null | LC_ALL=C sort -u > ${quote(`${record}.tmp`)} && mv -f -- ${quote(`${record}.tmp`)} ${r}`,
+    'kha_rc=$?; rm -f -- "$kha_before"; exit $kha_rc',
+  ].join('\n');
+}
+
 const UPDATE = 'DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=120 update';
 
 /** apt-get update before the upgrade simulation: state latest with updateCache, apt, outside check mode. */
@@ -74,6 +99,7 @@ export const packageModule = defineModule<PackageParams>({
   // the installed versions; for state latest also what an upgrade would do (apt: a simulation),
   // after refreshing the package lists when asked (the one probe that writes: apt's lists only)
   probe(p, ctx) {
+    if (p.record !== undefined && !/^(\/[A-Za-z0-9._-]+)+$/.test(p.record)) throw new TaskFailed(`record path ${JSON.stringify(p.record)} is not valid`);
     for (const n of p.names) if (!NAME.test(n)) throw new TaskFailed(`package name ${JSON.stringify(n)} is not valid`);
     for (const [n, v] of Object.entries(p.versions ?? {})) if (!VERSION.test(v)) throw new TaskFailed(`version ${JSON.stringify(v)} of ${n} is not valid`);
     const mgr = managerOf(ctx);
@@ -127,12 +153,8 @@ export const packageModule = defineModule<PackageParams>({
       change: true,
       why: reasons.join(', '),
       apply: async (hc) => {
-        await must(
-          hc.conn,
-          { script: installScript(mgr, specs, { latest: p.state === 'latest', noStart: p.noStart ?? false }) },
-          `${mgr} install ${specs.join(' ')}`,
-          { timeoutMs: 900_000 },
-        );
+        const install = installScript(mgr, specs, { latest: p.state === 'latest', noStart: p.noStart ?? false });
+        await must(hc.conn, { script: p.record ? recordingScript(install, p.record) : install }, `${mgr} install ${specs.join(' ')}`, { timeoutMs: 900_000 });
       },
     };
   },

@@ -31,6 +31,18 @@ export const NOTIFY_STATE_FILE = '/run/keepalived-kha.state';
 export const HAPROXY_DROPIN_PATH = '/etc/systemd/system/haproxy.service.d/kha.conf';
 /** Same name as Debian's /usr/lib/tmpfiles.d/haproxy.conf, so it overrides rather than duplicates it. */
 export const HAPROXY_TMPFILES_PATH = '/etc/tmpfiles.d/haproxy.conf';
+/** the directory of the drop-in above (kha creates it) */
+export const HAPROXY_DROPIN_DIR = '/etc/systemd/system/haproxy.service.d';
+export const KEEPALIVED_DIR = '/etc/keepalived';
+
+/**
+ * What kha keeps on a host across runs: the packages its installs added (the package module's
+ * `record`, dependencies included) and the system users it created, one name a line. `kha reset
+ * --purge` removes exactly those, then these files.
+ */
+export const KHA_STATE_DIR = '/var/lib/kha';
+export const INSTALLED_RECORD = `${KHA_STATE_DIR}/installed`;
+export const USERS_RECORD = `${KHA_STATE_DIR}/users`;
 
 /**
  * Validator argv for the template module ('%s' = the temp file). keepalived 2.2.7 (bookworm)

@@ -11,11 +11,16 @@ import {
   CHECK_HAPROXY_SCRIPT_PATH,
   DEFAULT_MONITOR_PORT,
   DEFAULT_SCRIPT_USER,
+  HAPROXY_DROPIN_DIR,
   HAPROXY_DROPIN_PATH,
   HAPROXY_TMPFILES_PATH,
   HAPROXY_VALIDATE_ARGV,
+  INSTALLED_RECORD,
+  KEEPALIVED_DIR,
   KEEPALIVED_VALIDATE_ARGV,
+  KHA_STATE_DIR,
   NOTIFY_SCRIPT_PATH,
+  USERS_RECORD,
   renderCheckApiserverScript,
   renderCheckHaproxyScript,
   renderHaproxyDropIn,
@@ -24,6 +29,7 @@ import {
 } from './files.js';
 import { renderHaproxy, type HaproxyVars } from './haproxy.js';
 import { renderKeepalived, type KeepalivedVars } from './keepalived.js';
+import { quote, quoteArgv } from '../transport/quote.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
 /** keywords of keepalived.conf whose values are secrets */
@@ -134,12 +140,20 @@ export function installTasks(s: HaSettings): Task<any>[] {
         // curl only for the optional apiserver check (track_apiserver)
         names: ['keepalived', 'haproxy', ...(s.trackApiserver ? ['curl'] : [])],
         noStart: true,
+        // what this install adds is what `kha reset --purge` removes
+        record: INSTALLED_RECORD,
         ...(s.keepalivedVersion || s.haproxyVersion
           ? { versions: { ...(s.keepalivedVersion ? { keepalived: s.keepalivedVersion } : {}), ...(s.haproxyVersion ? { haproxy: s.haproxyVersion } : {}) } }
           : {}),
       },
     },
   ];
+}
+
+/** Create the check scripts' system user and record that kha created it (`kha reset --purge` removes it). */
+export function createScriptUserScript(): string {
+  const useradd = quoteArgv(['useradd', '--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', DEFAULT_SCRIPT_USER]);
+  return `${useradd} && mkdir -p -- ${quote(KHA_STATE_DIR)} && echo ${quote(DEFAULT_SCRIPT_USER)} >> ${quote(USERS_RECORD)}`;
 }
 
 /** Configure: user for the check scripts, directories, every managed file (validated, atomic). */
@@ -149,12 +163,12 @@ export function configureTasks(s: HaSettings, net: Record<string, VrrpPlace>): T
       module: commandModule,
       params: {
         title: `user ${DEFAULT_SCRIPT_USER} for keepalived's check scripts`,
-        cmd: { argv: ['useradd', '--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', DEFAULT_SCRIPT_USER] },
+        cmd: { script: createScriptUserScript() },
         unless: { argv: ['id', '-u', DEFAULT_SCRIPT_USER] },
       },
     },
-    { module: fileModule, params: { path: '/etc/keepalived', state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
-    { module: fileModule, params: { path: '/etc/systemd/system/haproxy.service.d', state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
+    { module: fileModule, params: { path: KEEPALIVED_DIR, state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
+    { module: fileModule, params: { path: HAPROXY_DROPIN_DIR, state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
     ...desiredFilesTasks(s, net),
   ];
 }

@@ -7,7 +7,15 @@ import type { HaSettings } from '../inventory/settings.js';
 import { appliedModule, commandModule, fileModule, packageModule, serviceModule, templateModule } from '../modules/index.js';
 import { blockInFileModule } from '../modules/blockinfile.js';
 import { quote } from '../transport/quote.js';
-import { HAPROXY_DROPIN_PATH, HAPROXY_TMPFILES_PATH, HAPROXY_VALIDATE_ARGV, renderHaproxyDropIn, renderHaproxyTmpfiles } from './files.js';
+import {
+  HAPROXY_DROPIN_DIR,
+  HAPROXY_DROPIN_PATH,
+  HAPROXY_TMPFILES_PATH,
+  HAPROXY_VALIDATE_ARGV,
+  INSTALLED_RECORD,
+  renderHaproxyDropIn,
+  renderHaproxyTmpfiles,
+} from './files.js';
 import { H_RELOAD_HAPROXY, H_RESTART_HAPROXY, HAPROXY_CFG, STATS_SOCKET } from './ha.js';
 import { etcHostsEntries, renderEtcHostsBlock } from './etc-hosts.js';
 import {
@@ -86,7 +94,7 @@ function retireOther(unit: 'haproxy' | 'nginx', conf: string): Task<any> {
 export function nodeProxyTasks(s: HaSettings): Task<any>[] {
   if (s.nodeProxy === 'nginx') {
     return [
-      { module: packageModule, params: (hc: HostContext) => ({ names: nginxPackages(hc.facts.pkgMgr), noStart: true }) },
+      { module: packageModule, params: (hc: HostContext) => ({ names: nginxPackages(hc.facts.pkgMgr), noStart: true, record: INSTALLED_RECORD }) },
       {
         module: templateModule,
         params: (hc: HostContext) => ({ ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr), mode: 0o644, owner: 'root', group: 'root' }),
@@ -98,8 +106,11 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
     ];
   }
   return [
-    { module: packageModule, params: { names: ['haproxy'], noStart: true, ...(s.haproxyVersion ? { versions: { haproxy: s.haproxyVersion } } : {}) } },
-    { module: fileModule, params: { path: '/etc/systemd/system/haproxy.service.d', state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
+    {
+      module: packageModule,
+      params: { names: ['haproxy'], noStart: true, record: INSTALLED_RECORD, ...(s.haproxyVersion ? { versions: { haproxy: s.haproxyVersion } } : {}) },
+    },
+    { module: fileModule, params: { path: HAPROXY_DROPIN_DIR, state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },
     {
       module: templateModule,
       params: { path: HAPROXY_DROPIN_PATH, content: renderHaproxyDropIn(), mode: 0o644, owner: 'root', group: 'root' },

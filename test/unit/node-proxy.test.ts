@@ -343,17 +343,17 @@ describe('tasks, probes and status', () => {
     ].join('\n');
     const base = { name: 'n1', address: '10.0.0.21' };
     const h = parseNodeStatus(`@@kha-node@@active\nactive\n@@kha-node@@stat\n${csv}\n@@kha-node@@end\n`, { ...base, proxy: 'haproxy' });
-    expect(h).toEqual({ ...base, proxy: 'haproxy', active: 'active', backendsUp: 2, backendsTotal: 3 });
+    expect(h).toEqual({ ...base, proxy: 'haproxy', active: 'active', backendsUp: 2, backendsTotal: 3, managed: true });
     const conf = renderNodeNginx(nvars);
     const n = parseNodeStatus(`@@kha-node@@active\ninactive\n@@kha-node@@conf\n${conf}@@kha-node@@end\n`, { ...base, proxy: 'nginx' });
-    expect(n).toEqual({ ...base, proxy: 'nginx', active: 'inactive', backendsUp: null, backendsTotal: 3 });
+    expect(n).toEqual({ ...base, proxy: 'nginx', active: 'inactive', backendsUp: null, backendsTotal: 3, managed: true });
     const probed = `up 10.0.0.11 6443\ndown 10.0.0.12 6443\nup 10.0.0.13 6443\n`;
     const p = parseNodeStatus(`@@kha-node@@active\nactive\n@@kha-node@@conf\n${conf}@@kha-node@@probe\n${probed}@@kha-node@@end\n`, {
       ...base,
       name: 'n2',
       proxy: 'nginx',
     });
-    expect(p).toEqual({ ...base, name: 'n2', proxy: 'nginx', active: 'active', backendsUp: 2, backendsTotal: 3 });
+    expect(p).toEqual({ ...base, name: 'n2', proxy: 'nginx', active: 'active', backendsUp: 2, backendsTotal: 3, managed: true });
     expect(renderNodeProxyTable([h, n, p])).toBe(
       [
         'NODE  ADDRESS    PROXY    STATE     BACKENDS',
