@@ -20,6 +20,8 @@ import { alignColumns } from '../report/table.js';
 export interface HostStatus {
   name: string;
   address: string;
+  /** the jump hosts kha reached it through (`b1`, `b1 > b2`) */
+  via?: string;
   reachable: boolean;
   error?: string;
   vrrpState: string;
@@ -102,6 +104,7 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
       try {
         const want = pf.net[h] ? desiredFiles(s, pf.net, h).filter((x) => x.path === KEEPALIVED_CONF || x.path === HAPROXY_CFG) : [];
         const conn = await run.connector.get(run.host(h));
+        if (conn.via !== undefined) base.via = conn.via;
         const r = await conn.exec({ script: statusScript(want) }, { become: true, timeoutMs: 15_000 });
         const sec = split(r.stdout);
         const st = parseNotifyState(sec.get('state') ?? '');
@@ -165,7 +168,7 @@ export function renderStatusTable(r: StatusReport): string {
   const head = ['HOST', 'ADDRESS', 'VRRP', 'VIP', 'KEEPALIVED', 'HAPROXY', 'BACKENDS', 'DRIFT'];
   const rows = r.hosts.map((h) => [
     h.name,
-    h.address,
+    h.via ? `${h.address} via ${h.via}` : h.address,
     h.vrrpState,
     h.holdsVip ? 'yes' : '-',
     h.reachable ? `${h.keepalived.active} ${h.keepalived.version ?? '(not installed)'}` : '-',

@@ -7,7 +7,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TransportError } from '../../src/errors.js';
+import type { Io } from '../../src/cli/base.js';
+import { reportConnections, SshConnector } from '../../src/cli/prepare.js';
+import { EventBus, type RunEvent } from '../../src/engine/events.js';
+import { InputError, TransportError } from '../../src/errors.js';
+import { loadInventory } from '../../src/inventory/load.js';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
 import { ConnectionPool } from '../../src/transport/pool.js';
 import { connect, type ConnectOptions } from '../../src/transport/ssh.js';
@@ -298,5 +302,62 @@ describe('a pool shares one bastion connection', () => {
       .toBe('behind\n');
     expect(pool.bastionHandshakes).toBe(2);
     expect(b1.stats.handshakes).toBe(2);
+  });
+});
+
+describe('the CLI wiring (cli/prepare.ts)', () => {
+  it('warns about ignored ssh options, names the hosts behind each bastion once, and shares one bastion login', async () => {
+    const b1 = await server({ forward: true });
+    const [m1, m2, m3] = [await server(), await server(), await server()];
+    const kh = file('kh', [b1, m1!, m2!, m3!].map(khLine).join(''));
+    const behind = (s: FakeSshServer) =>
+      `{ ansible_host: 127.0.0.1, ansible_port: ${s.port}, ansible_ssh_common_args: "-o UserKnownHostsFile=${kh} -o ProxyJump=kha@127.0.0.1:${b1.port} -C" }`;
+    const invFile = file(
+      'hosts.yaml',
+      [
+        'all:',
+        '  vars:',
+        '    ansible_user: kha',
+        `    ansible_ssh_private_key_file: ${keyFile}`,
+        `    ansible_ssh_common_args: -o UserKnownHostsFile=${kh} -o StrictHostKeyChecking=no`,
+        '  hosts:',
+        `    m1: { ansible_host: 127.0.0.1, ansible_port: ${m1!.port} }`,
+        `    m2: ${behind(m2!)}`,
+        `    m3: ${behind(m3!)}`,
+        '',
+      ].join('\n'),
+    );
+    const events: RunEvent[] = [];
+    const bus = new EventBus();
+    bus.add({ emit: (e) => events.push(e) });
+    const io: Io = { events: bus, logFile: `${invFile}.log`, signal: new AbortController().signal, verbose: 0, json: false, addSecrets: () => undefined };
+    const inv = await loadInventory(invFile);
+    await reportConnections(inv, io, sshConfig({}));
+    const said = events.flatMap((e) => (e.type === 'message' ? [`${e.level}: ${e.text}`] : []));
+    expect(said).toEqual([
+      'warn: m1: ansible_ssh_common_args: kha does not read -o StrictHostKeyChecking=no (kha always checks host keys against known_hosts; --accept-new-host-keys records unknown ones); ignored',
+      'warn: m2, m3: ansible_ssh_common_args: kha does not read -C; ignored',
+      'info: m2, m3 via 127.0.0.1 (ansible_ssh_common_args)',
+    ]);
+    const connector = new SshConnector(options(kh, sshConfig({})), 20, bus);
+    open.push({ close: () => connector.closeAll() });
+    const conns = await Promise.all(inv.hosts.map((h) => connector.get(h)));
+    expect(conns.map((c) => c.via)).toEqual([undefined, '127.0.0.1', '127.0.0.1']);
+    expect(connector.bastionHandshakes).toBe(1);
+    expect(b1.stats.forwards.sort()).toEqual([`127.0.0.1:${m2!.port}`, `127.0.0.1:${m3!.port}`].sort());
+  });
+
+  it('a ProxyJump loop in ~/.ssh/config is bad input before any connection', async () => {
+    const b1 = await server({ forward: true });
+    const invFile = file('hosts.yaml', `all:\n  hosts:\n    m1: { ansible_host: 127.0.0.1, ansible_port: ${b1.port}, ansible_ssh_common_args: -J b1 }\n`);
+    const cfg = file('ssh_config', 'Host b1\n  ProxyJump b2\nHost b2\n  ProxyJump b1\n');
+    const io: Io = { events: new EventBus(), logFile: 'x.log', signal: new AbortController().signal, verbose: 0, json: false, addSecrets: () => undefined };
+    const err = await reportConnections(await loadInventory(invFile), io, cfg).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).message).toMatch(/^m1: the jump hosts loop \(b1 > b2 > b1\): b1 comes twice/);
+    expect(b1.stats.connections).toBe(0);
   });
 });
