@@ -22,8 +22,8 @@ export type SshArgsResult = { ok: true; value: SshArgs } | { ok: false; message:
 
 /** ssh's options that take an argument (ssh(1)); the others are flags */
 const WITH_ARG = new Set('BbcDEeFIiJLlmOoPpQRSWw'.split(''));
-/** -o keywords whose value is a command: not echoed in warnings (it may hold a secret) */
-const COMMAND_KEYWORDS = new Set(['proxycommand', 'localcommand', 'remotecommand', 'knownhostscommand']);
+/** -o keywords whose value is a command or environment: not echoed in warnings (it may hold a secret) */
+const HIDDEN_VALUE = new Set(['proxycommand', 'localcommand', 'remotecommand', 'knownhostscommand', 'setenv']);
 
 const hint: Record<string, string> = {
   stricthostkeychecking: 'kha always checks host keys against known_hosts; --accept-new-host-keys records unknown ones',
@@ -86,7 +86,7 @@ export function parseSshArgs(text: string): SshArgsResult {
       continue;
     }
     const key = kv.key.toLowerCase();
-    const shown = `-o ${kv.key}=${COMMAND_KEYWORDS.has(key) ? '...' : kv.value}`;
+    const shown = `-o ${kv.key}=${HIDDEN_VALUE.has(key) ? '...' : kv.value}`;
     if (key === 'proxyjump') {
       const err = setJump(kv.value, `-o ProxyJump=${kv.value}`);
       if (err) return { ok: false, message: err };

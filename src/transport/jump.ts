@@ -8,7 +8,7 @@
 // shares one connection per bastion.
 import { InputError } from '../errors.js';
 import { isIPv4 } from '../net/ipv4.js';
-import { lookupSshConfig, resolveTarget, type ResolvedTarget, type SshConfigHost } from './ssh-config.js';
+import { expandPath, lookupSshConfig, resolveTarget, type ResolvedTarget, type SshConfigHost } from './ssh-config.js';
 import { shellWords } from './shell-words.js';
 import type { HostConnectionSpec, JumpHost } from './types.js';
 
@@ -174,13 +174,19 @@ function hopOf(j: JumpHost, behind: HostConnectionSpec, cfgText: string, env: Ro
     port: j.port ?? 22,
     user: j.user ?? '',
     // the bastion's keys come from where the host's do: its own IdentityFile in ~/.ssh/config,
-    // else the host's key file (ansible_ssh_private_key_file, --private-key), else ~/.ssh/id_*
+    // then the host's key file (ansible_ssh_private_key_file, --private-key); else ~/.ssh/id_*
     ...(behind.privateKeyFile !== undefined ? { privateKeyFile: behind.privateKeyFile } : {}),
     become: false,
     becomeUser: 'root',
     explicit: { address: false, port: j.port !== undefined, user: j.user !== undefined, privateKeyFile: false },
   };
-  return { hop: { label: j.host, target: resolveTarget(spec, cfg, env) }, cfg };
+  const target = resolveTarget(spec, cfg, env);
+  // a `Host *` IdentityFile must not hide the key the host behind uses (OpenSSH too tries them all)
+  if (target.keySource === 'ssh-config' && behind.privateKeyFile !== undefined) {
+    const own = expandPath(behind.privateKeyFile, { home: env.home, host: target.address, user: target.user, localUser: env.localUser });
+    if (!target.identityFiles.includes(own)) target.identityFiles.push(own);
+  }
+  return { hop: { label: j.host, target }, cfg };
 }
 
 const endpoint = (t: ResolvedTarget) => `${t.address.toLowerCase()}:${t.port}`;
