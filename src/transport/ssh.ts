@@ -1,5 +1,5 @@
-// The SSH transport (with tunnel.ts, the only files in kha that import ssh2). One connection per host; every
-// command is one exec channel on it (`sh -c <quoted>`, through sudo when becoming); uploads go
+// The SSH transport (src/transport is the only place in kha that imports ssh2). One connection
+// per host; every command is one exec channel on it (`sh -c <quoted>`, through sudo when becoming); uploads go
 // over one lazily opened SFTP session. Errors start with the host name and say what to do; the
 // ones that must never be retried (host key, auth, key file, sudo password) carry fatal: true.
 // Nothing here logs passwords, passphrases or key material. Hosts behind jump hosts connect over

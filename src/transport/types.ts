@@ -1,4 +1,4 @@
-// The transport contract. Only src/transport/ssh.ts imports ssh2; everything else (engine,
+// The transport contract. Only src/transport (ssh.ts, tunnel.ts) imports ssh2; everything else (engine,
 // modules, facts, tests with a fake connection) talks to this interface.
 
 export interface ExecResult {
