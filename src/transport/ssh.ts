@@ -1,9 +1,10 @@
 // The SSH transport (src/transport is the only place in kha that imports ssh2). One connection
-// per host; every command is one exec channel on it (`sh -c <quoted>`, through sudo when becoming); uploads go
-// over one lazily opened SFTP session. Errors start with the host name and say what to do; the
-// ones that must never be retried (host key, auth, key file, sudo password) carry fatal: true.
-// Nothing here logs passwords, passphrases or key material. Hosts behind jump hosts connect over
-// a channel of the bastion's connection (jump.ts: the route; tunnel.ts: the shared bastions).
+// per host; every command is one exec channel on it (`sh -c <quoted>`, through sudo when
+// becoming); uploads go over one lazily opened SFTP session. Errors start with the host name and
+// say what to do; the ones that must never be retried (host key, auth, key file, sudo password)
+// carry fatal: true. Nothing here logs passwords, passphrases or key material. Hosts behind jump
+// hosts connect over a channel of the bastion's connection (jump.ts: the route; tunnel.ts: the
+// shared bastions).
 import { createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
