@@ -77,7 +77,9 @@ function split(out: string): Map<string, string> {
 
 export async function status(run: RunContext, s: HaSettings): Promise<StatusReport> {
   const hosts = s.lbHosts;
-  await Promise.allSettled(hosts.map((h) => run.facts0(h, true)));
+  const gathered = await Promise.allSettled(hosts.map((h) => run.facts0(h, true)));
+  // why a host could not be asked (a refused key, a bastion that failed): said, not just "unreachable"
+  const why = new Map(gathered.map((g, i) => [hosts[i]!, g.status === 'rejected' ? describeError(g.reason) : undefined]));
   const facts = Object.fromEntries(hosts.filter((h) => run.facts.has(h)).map((h) => [h, run.facts.get(h)!]));
   const pf = preflightChecks(s, facts);
   const rows = await Promise.all(
@@ -98,7 +100,7 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
       };
       if (!f) {
         base.vrrpState = 'UNREACHABLE';
-        base.error = 'unreachable';
+        base.error = why.get(h) ?? 'unreachable';
         return base;
       }
       try {
@@ -180,7 +182,7 @@ export function renderStatusTable(r: StatusReport): string {
     `VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`,
     ...alignColumns(head, rows),
   ];
-  for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(`${h.name}: ${h.error}`);
+  for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(h.error.startsWith(`${h.name}: `) ? h.error : `${h.name}: ${h.error}`);
   if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
   for (const p of r.certProblems) lines.push(`warning: ${p}`);
   if (r.certNote) lines.push(r.certNote);
