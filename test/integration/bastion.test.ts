@@ -88,8 +88,10 @@ describe('bastion: m2 and m3 reachable over SSH only through m1', () => {
 
     const plain = inventory('plain', false);
     const r = await status(plain, ['--json']);
-    const doc = JSON.parse(r.stdout) as { hosts: Array<{ name: string; reachable: boolean }> };
+    const doc = JSON.parse(r.stdout) as { hosts: Array<{ name: string; reachable: boolean; error?: string }> };
     expect(Object.fromEntries(doc.hosts.map((h) => [h.name, h.reachable])), showRun(r)).toEqual({ m1: true, m2: false, m3: false });
+    // the row says why: sshd refuses this machine's login
+    expect(doc.hosts.find((h) => h.name === 'm2')?.error, showRun(r)).toMatch(/^m2: authentication failed for user root at /);
     expect(r.code, showRun(r)).not.toBe(0);
   });
 

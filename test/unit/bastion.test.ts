@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Io } from '../../src/cli/base.js';
+import { renderStatusTable, type HostStatus } from '../../src/actions/status.js';
 import { reportConnections, SshConnector } from '../../src/cli/prepare.js';
 import { EventBus, type RunEvent } from '../../src/engine/events.js';
 import { InputError, TransportError } from '../../src/errors.js';
@@ -359,5 +360,49 @@ describe('the CLI wiring (cli/prepare.ts)', () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).message).toMatch(/^m1: the jump hosts loop \(b1 > b2 > b1\): b1 comes twice/);
     expect(b1.stats.connections).toBe(0);
+  });
+});
+
+describe('kha status names the hop', () => {
+  const row = (over: Partial<HostStatus>): HostStatus => ({
+    name: 'm1',
+    address: '10.0.0.11',
+    reachable: true,
+    vrrpState: 'MASTER',
+    holdsVip: true,
+    keepalived: { active: 'active', version: '2.2.7' },
+    haproxy: { active: 'active', version: '2.6.12' },
+    backendsUp: 3,
+    backendsTotal: 3,
+    backendsDown: [],
+    drift: [],
+    ...over,
+  });
+
+  it('ADDRESS says `via b1` for a host behind a bastion; an unreachable row says why, once', () => {
+    const text = renderStatusTable({
+      vip: '10.0.0.100',
+      frontendPort: 8443,
+      holders: ['m1'],
+      healthy: true,
+      bootstrap: false,
+      certProblems: [],
+      hosts: [
+        row({}),
+        row({ name: 'm2', address: '10.0.0.12', via: 'b1', holdsVip: false, vrrpState: 'BACKUP' }),
+        row({
+          name: 'm3',
+          address: '10.0.0.13',
+          reachable: false,
+          holdsVip: false,
+          vrrpState: 'UNREACHABLE',
+          error: 'm3: via bastion b1: host key for 10.0.0.5:22 does not match',
+        }),
+      ],
+    });
+    const lines = text.split('\n');
+    expect(lines.find((l) => l.startsWith('m2 '))).toMatch(/^m2\s+10\.0\.0\.12 via b1\s+BACKUP/);
+    expect(lines.find((l) => l.startsWith('m1 '))).not.toContain('via');
+    expect(lines.filter((l) => l.includes('via bastion b1'))).toEqual(['m3: via bastion b1: host key for 10.0.0.5:22 does not match']);
   });
 });
