@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'E_CONNECTION_LOST'
   | 'E_UPLOAD'
   | 'E_UNREACHABLE'
+  | 'E_FORWARD'
   // locks
   | 'E_LOCK'
   | 'E_LOCKED'

@@ -20,6 +20,8 @@ import { alignColumns } from '../report/table.js';
 export interface HostStatus {
   name: string;
   address: string;
+  /** the jump hosts kha reached it through (`b1`, `b1 > b2`) */
+  via?: string;
   reachable: boolean;
   error?: string;
   vrrpState: string;
@@ -91,7 +93,9 @@ function split(out: string): Map<string, string> {
 
 export async function status(run: RunContext, s: HaSettings): Promise<StatusReport> {
   const hosts = s.lbHosts;
-  await Promise.allSettled(hosts.map((h) => run.facts0(h, true)));
+  const gathered = await Promise.allSettled(hosts.map((h) => run.facts0(h, true)));
+  // why a host could not be asked (a refused key, a bastion that failed): said, not just "unreachable"
+  const why = new Map(gathered.map((g, i) => [hosts[i]!, g.status === 'rejected' ? describeError(g.reason) : undefined]));
   const facts = Object.fromEntries(hosts.filter((h) => run.facts.has(h)).map((h) => [h, run.facts.get(h)!]));
   const pf = preflightChecks(s, facts);
   const rows = await Promise.all(
@@ -112,12 +116,13 @@ export async function status(run: RunContext, s: HaSettings): Promise<StatusRepo
       };
       if (!f) {
         base.vrrpState = 'UNREACHABLE';
-        base.error = 'unreachable';
+        base.error = why.get(h) ?? 'unreachable';
         return base;
       }
       try {
         const want = pf.net[h] ? desiredFiles(s, pf.net, h).filter((x) => x.path === KEEPALIVED_CONF || x.path === HAPROXY_CFG) : [];
         const conn = await run.connector.get(run.host(h));
+        if (conn.via !== undefined) base.via = conn.via;
         const r = await conn.exec({ script: statusScript(want) }, { become: true, timeoutMs: 15_000 });
         const sec = split(r.stdout);
         const st = parseNotifyState(sec.get('state') ?? '');
@@ -189,7 +194,7 @@ export function renderStatusTable(r: StatusReport): string {
   const head = ['HOST', 'ADDRESS', 'VRRP', 'VIP', 'KEEPALIVED', 'HAPROXY', 'BACKENDS', 'DRIFT'];
   const rows = r.hosts.map((h) => [
     h.name,
-    h.address,
+    h.via ? `${h.address} via ${h.via}` : h.address,
     h.vrrpState,
     h.holdsVip ? 'yes' : '-',
     h.reachable ? `${h.keepalived.active} ${h.keepalived.version ?? '(not installed)'}` : '-',
@@ -201,7 +206,7 @@ export function renderStatusTable(r: StatusReport): string {
     `VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`,
     ...alignColumns(head, rows),
   ];
-  for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(`${h.name}: ${h.error}`);
+  for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(h.error.startsWith(`${h.name}: `) ? h.error : `${h.name}: ${h.error}`);
   if (r.managed === false) lines.push(nothingManagedLine(r.hosts.filter((h) => h.managed === false).map((h) => h.name)));
   if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
   for (const p of r.certProblems) lines.push(`warning: ${p}`);

@@ -25,7 +25,12 @@ export const inventoryFlags = {
     summary: 'Trust and record the SSH host key of a host known_hosts has no line for (a changed key, or a new key type for a known host, is still refused).',
   }),
   'known-hosts': Flags.string({ summary: 'known_hosts file (default ~/.ssh/known_hosts).' }),
-  'connect-timeout': Flags.integer({ summary: 'SSH connect timeout in seconds.', default: 10, min: 1 }),
+  'connect-timeout': Flags.integer({ summary: 'SSH connect timeout in seconds (each hop through a bastion has its own).', default: 10, min: 1 }),
+  bastion: Flags.string({
+    summary:
+      'Jump host for every host whose inventory names none (ansible_ssh_common_args -o ProxyJump); wins over ProxyJump in ~/.ssh/config. a,b for a chain.',
+    helpValue: '[user@]host[:port]',
+  }),
 };
 
 /** only for commands where a subset of hosts makes sense (kha play); HA commands act on the whole set */
@@ -97,7 +102,12 @@ export abstract class KhaCommand extends Command {
     const events = new EventBus((s) => mask(s, this.secrets));
     const json = Boolean(flags.json);
     if (flags.quiet) {
-      // nothing on stdout from the engine
+      // nothing on stdout from the engine; warnings still reach the operator, on stderr
+      events.add({
+        emit: (e) => {
+          if (e.type === 'message' && e.level === 'warn') process.stderr.write(`warning: ${e.host ? `${e.host}: ` : ''}${e.text}\n`);
+        },
+      });
     } else if (json) events.add((this.jsonSink = new JsonSink(process.stdout)));
     else events.add((this.humanSink = new HumanSink({ out: process.stdout, verbose })));
     const logFile = flags['log-file'] ?? defaultLogFile();

@@ -5,7 +5,13 @@ import { RunContext } from '../engine/context.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { resolveSettings } from '../inventory/settings.js';
 import { loadInventory } from '../inventory/load.js';
-import type { Inventory, InventoryHost } from '../inventory/types.js';
+import type { ConnectionOverrides, Inventory, InventoryHost } from '../inventory/types.js';
+import { sshArgWarnings } from '../inventory/ssh-args.js';
+import { tildify } from '../transport/handshake.js';
+import { resolveRoute, routeLabel } from '../transport/jump.js';
+import { readSshConfigText } from '../transport/ssh-config.js';
+import os from 'node:os';
+import path from 'node:path';
 import type { ConnectOptions } from '../transport/ssh.js';
 import type { Command, Connection, ExecOptions } from '../transport/types.js';
 import { ConnectionPool } from '../transport/pool.js';
@@ -25,6 +31,7 @@ export interface InventoryFlagValues {
   'accept-new-host-keys'?: boolean | undefined;
   'known-hosts'?: string | undefined;
   'connect-timeout': number;
+  bastion?: string | undefined;
   check?: boolean | undefined;
   diff?: boolean | undefined;
 }
@@ -56,6 +63,10 @@ export class SshConnector implements Connector {
   get handshakes(): number {
     return this.pool.handshakes;
   }
+  /** bastion logins (one per jump host, shared by the hosts behind it) */
+  get bastionHandshakes(): number {
+    return this.pool.bastionHandshakes;
+  }
   closeAll(): Promise<void> {
     return this.pool.closeAll();
   }
@@ -66,6 +77,7 @@ function traced(c: Connection, events: EventBus): Connection {
   return {
     name: c.name,
     stats: c.stats,
+    ...(c.via !== undefined ? { via: c.via } : {}),
     async exec(cmd, opts) {
       const t0 = Date.now();
       const r = await c.exec(cmd, opts);
@@ -145,6 +157,40 @@ export function askBecomePassword(inv: Inventory, flags: InventoryFlagValues, io
   return asked;
 }
 
+/** The ssh options the inventory gives that kha ignores (warnings), and the hosts behind bastions. */
+export async function reportConnections(inv: Inventory, io: Io, sshConfigFile?: string): Promise<void> {
+  for (const w of sshArgWarnings(inv.hosts)) io.events.warn(w);
+  await reportRoutes(inv, io, sshConfigFile);
+}
+
+const ROUTE_FROM = { inventory: 'ansible_ssh_common_args', flag: '--bastion', 'ssh-config': 'ProxyJump in ~/.ssh/config' } as const;
+
+/**
+ * Each host's way in, before any connection: a ProxyJump in ~/.ssh/config kha cannot follow (a
+ * loop, a bad value) is bad input here (exit 4); the hosts behind each bastion are named once
+ * (`m2, m3 via b1`), a ProxyCommand kha does not run is warned about.
+ */
+export async function reportRoutes(inv: Inventory, io: Io, configFile = path.join(os.homedir(), '.ssh', 'config')): Promise<void> {
+  let text: string;
+  try {
+    text = await readSshConfigText(configFile);
+  } catch {
+    return; // unreadable: each connection says so
+  }
+  const env = { home: os.homedir(), localUser: os.userInfo().username, configFile: tildify(configFile) };
+  const behind = new Map<string, string[]>();
+  const notes = new Set<string>();
+  for (const h of inv.hosts) {
+    const r = resolveRoute(h.connection, text, env);
+    for (const n of r.notes) notes.add(n);
+    if (!r.from) continue;
+    const key = `${routeLabel(r.hops)} (${ROUTE_FROM[r.from]})`;
+    behind.set(key, [...(behind.get(key) ?? []), h.name]);
+  }
+  for (const n of notes) io.events.warn(n);
+  for (const [via, names] of behind) io.events.info(`${names.join(', ')} via ${via}`);
+}
+
 export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptions {
   return {
     ...(flags['known-hosts'] ? { knownHostsFile: flags['known-hosts'] } : {}),
@@ -155,14 +201,21 @@ export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptio
   };
 }
 
-export async function loadForRun(flags: InventoryFlagValues, io: Io): Promise<{ inv: Inventory; settings: HaSettings }> {
-  const inv = await loadInventory(flags.inventory, {
+/** What the command line overrides in every host's connection (-u, --private-key, -b, --bastion). */
+export function connectionOverrides(flags: InventoryFlagValues): ConnectionOverrides {
+  return {
     ...(flags.user ? { user: flags.user } : {}),
     ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
     ...(flags.become !== undefined ? { become: flags.become } : {}),
-  });
+    ...(flags.bastion !== undefined ? { bastion: flags.bastion } : {}),
+  };
+}
+
+export async function loadForRun(flags: InventoryFlagValues, io: Io): Promise<{ inv: Inventory; settings: HaSettings }> {
+  const inv = await loadInventory(flags.inventory, connectionOverrides(flags));
   io.addSecrets(inv.secrets);
   checkKeyFiles(inv, flags['private-key'] !== undefined);
+  await reportConnections(inv, io);
   const settings = resolveSettings(inv);
   if (settings.authPass) io.addSecrets([settings.authPass]);
   return { inv, settings };

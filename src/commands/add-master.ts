@@ -28,7 +28,7 @@ export default class AddMaster extends KhaCommand {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { changeMembers } = await import('../actions/members.js');
     const { exitCodeOf } = await import('../cli/exit.js');
-    const { loadForRun, makeRun } = await import('../cli/prepare.js');
+    const { connectionOverrides, loadForRun, makeRun } = await import('../cli/prepare.js');
     const { parseSerialFlag } = await import('../engine/serial.js');
     const { addHostToInventoryText, hostEntryLine } = await import('../inventory/edit.js');
     const { HOST_NAME_RE, USER_RE, parseInventory } = await import('../inventory/load.js');
@@ -67,11 +67,7 @@ export default class AddMaster extends KhaCommand {
       // the text kha read: the file is rewritten only if it still holds exactly this
       const text = src.text;
       const newText = addHostToInventoryText(text, groupPath, name, vars);
-      const newInv = parseInventory(newText, flags.inventory, {
-        ...(flags.user ? { user: flags.user } : {}),
-        ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
-        ...(flags.become !== undefined ? { become: flags.become } : {}),
-      });
+      const newInv = parseInventory(newText, flags.inventory, connectionOverrides(flags));
       const after = resolveSettings(newInv);
       if (after.lbHosts.includes(name) && after.hosts[name]!.priority >= minPrio) {
         throw new InputError(

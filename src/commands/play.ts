@@ -17,19 +17,16 @@ export default class Play extends KhaCommand {
     const { playbook } = await import('../actions/play.js');
     const { terminalConfirm } = await import('../cli/confirm.js');
     const { exitCodeOf } = await import('../cli/exit.js');
-    const { makeRun } = await import('../cli/prepare.js');
+    const { connectionOverrides, makeRun, reportConnections } = await import('../cli/prepare.js');
     const { loadInventory } = await import('../inventory/load.js');
     const { selectHosts } = await import('../inventory/select.js');
     const { loadPlaybook } = await import('../playbook/load.js');
     const { verbose } = this.parseArgv();
     const { flags, args } = await this.parse(Play);
     await this.runAction(flags, verbose, async (io, track) => {
-      const inv = await loadInventory(flags.inventory, {
-        ...(flags.user ? { user: flags.user } : {}),
-        ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
-        ...(flags.become !== undefined ? { become: flags.become } : {}),
-      });
+      const inv = await loadInventory(flags.inventory, connectionOverrides(flags));
       io.addSecrets(inv.secrets);
+      await reportConnections(inv, io);
       const selected = new Set(selectHosts(inv, flags.limit).map((h) => h.name));
       const plays = loadPlaybook(args.playbook, inv).map((p) => ({ ...p, hosts: p.hosts.filter((h) => selected.has(h)) }));
       const run = makeRun(inv, flags, io);

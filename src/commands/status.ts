@@ -45,7 +45,8 @@ export default class Status extends KhaCommand {
         if (!flags.watch || io.signal.aborted) {
           await run.connector.closeAll();
           if (report.hosts.every((h) => !h.reachable)) {
-            process.stderr.write(`error: no host is reachable (${report.hosts.map((h) => `${h.name}: ${h.error ?? 'unreachable'}`).join('; ')})\n`);
+            const why = (h: (typeof report.hosts)[number]) => (h.error?.startsWith(`${h.name}: `) ? h.error : `${h.name}: ${h.error ?? 'unreachable'}`);
+            process.stderr.write(`error: no host is reachable (${report.hosts.map(why).join('; ')})\n`);
             await this.finish(ExitCode.unreachable);
             return;
           }

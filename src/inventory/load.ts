@@ -13,6 +13,8 @@ import type { HostConnectionSpec } from '../transport/types.js';
 import { boolSchema, isSettingName, parseSetting, PER_HOST_SETTINGS, portSchema, SETTING_NAMES, SETTING_PREFIXES } from './settings.js';
 import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS, secretFromEnv, secretFromFile, vaultMessage } from './secrets.js';
 import { inputErrorAt, show, suggest } from './suggest.js';
+import { parseSshArgs, type SshArgs } from './ssh-args.js';
+import { parseProxyJump } from '../transport/jump.js';
 import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource } from './types.js';
 
 export const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -44,6 +46,13 @@ const secretSchema = z.preprocess(
     .refine((s) => !/[\0\r\n]/.test(s)),
 );
 
+const sshArgsSchema = z
+  .string(says((v) => `${show(v)} is not a string of ssh options; write them as on the ssh command line, e.g. -o ProxyJump=user@bastion`))
+  .superRefine((text, ctx) => {
+    const r = parseSshArgs(text);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message });
+  });
+
 const connectionShape = {
   ansible_host: addressSchema,
   ansible_ssh_host: addressSchema,
@@ -58,8 +67,9 @@ const connectionShape = {
   ansible_become_pass: secretSchema,
   ansible_password: secretSchema,
   ansible_ssh_pass: secretSchema,
-  // only `-o UserKnownHostsFile=FILE` is read from it (what kha lab and many CI inventories use)
-  ansible_ssh_common_args: z.string(),
+  // ssh options: UserKnownHostsFile, ProxyJump / -J and ProxyCommand jumps are read, the rest warned about (ssh-args.ts)
+  ansible_ssh_common_args: sshArgsSchema,
+  ansible_ssh_extra_args: sshArgsSchema,
 } as const;
 type ConnectionVar = keyof typeof connectionShape;
 /** connection variable names kha reads (with Ansible's older aliases) */
@@ -585,13 +595,21 @@ function connectionOf(name: string, vars: Record<string, unknown>, o: Connection
   const keyFile = o.privateKey ?? val('ansible_ssh_private_key_file');
   const password = val('ansible_password', 'ansible_ssh_pass');
   const becomePassword = val('ansible_become_password', 'ansible_become_pass');
-  const common = val('ansible_ssh_common_args');
-  const kh = common ? /(?:^|\s)-o\s*UserKnownHostsFile[= ]\s*(\S+)/i.exec(common)?.[1] : undefined;
+  // common args before extra args, as Ansible passes them to ssh: the first value of an option wins
+  const args = [val('ansible_ssh_common_args'), val('ansible_ssh_extra_args')].flatMap((t): SshArgs[] => {
+    const r = t === undefined ? undefined : parseSshArgs(t);
+    return r?.ok ? [r.value] : [];
+  });
+  const kh = args.find((a) => a.knownHostsFile !== undefined)?.knownHostsFile;
+  const ownJump = args.find((a) => a.jump !== undefined)?.jump;
+  const flagJump = bastionOverride(o);
   const explicitAddress = val('ansible_host', 'ansible_ssh_host');
   const explicitPort = val('ansible_port', 'ansible_ssh_port');
   const explicitUser = o.user ?? val('ansible_user', 'ansible_ssh_user');
   return {
     ...(kh ? { knownHostsFile: expandHome(kh) } : {}),
+    // the host's own jump (inventory) wins over --bastion; ~/.ssh/config is read only without either
+    ...(ownJump !== undefined ? { jump: ownJump } : flagJump !== undefined ? { jump: flagJump, jumpFrom: 'flag' as const } : {}),
     explicit: {
       ...(explicitAddress !== undefined ? { address: true } : {}),
       ...(explicitPort !== undefined ? { port: true } : {}),
@@ -608,6 +626,14 @@ function connectionOf(name: string, vars: Record<string, unknown>, o: Connection
     becomeUser: val('ansible_become_user') ?? 'root',
     ...(becomePassword !== undefined ? { becomePassword } : {}),
   };
+}
+
+/** --bastion [user@]host[:port] (a chain a,b, or none), checked like -o ProxyJump */
+function bastionOverride(o: ConnectionOverrides): HostConnectionSpec['jump'] {
+  if (o.bastion === undefined) return undefined;
+  const r = parseProxyJump(o.bastion);
+  if (!r.ok) throw new InputError(`--bastion: ${r.message}`);
+  return r.value;
 }
 
 function currentUser(): string {

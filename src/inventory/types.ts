@@ -52,4 +52,6 @@ export interface ConnectionOverrides {
   user?: string;
   privateKey?: string;
   become?: boolean;
+  /** --bastion: the jump host of every host whose inventory names none (ProxyJump syntax) */
+  bastion?: string;
 }

@@ -25,6 +25,8 @@ export interface HostKeyPlace {
   khFile: string;
   /** the known_hosts file was given (--known-hosts, UserKnownHostsFile): commands name it */
   custom: boolean;
+  /** a host behind a bastion: ssh-keyscan must run there, e.g. ['ssh', '-p', '22', 'root@10.0.0.11'] */
+  scanVia?: readonly string[];
 }
 
 /**
@@ -40,7 +42,7 @@ export function hostKeyRefusal(res: Exclude<HostKeyCheck, { status: 'ok' }>, key
   const shown = tildify(abs);
   const name = knownHostName(p.address, p.port);
   const keygen = `ssh-keygen${p.custom ? ` -f ${quote(abs)}` : ''} -R ${quote(name)}`;
-  const scan = `ssh-keyscan -p ${p.port} ${quote(p.address)} >> ${quote(abs)}`;
+  const scan = `${p.scanVia ? `${p.scanVia.map(quote).join(' ')} ` : ''}ssh-keyscan -p ${p.port} ${quote(p.address)} >> ${quote(abs)}`;
   const changed = (why: string) => new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_CHANGED', fatal: true, suggestions: [keygen] });
   const unknown = (why: string, suggestions: string[]) => new TransportError(`${host}: ${why}`, { host, code: 'E_HOSTKEY_UNKNOWN', fatal: true, suggestions });
   switch (res.status) {
@@ -148,6 +150,8 @@ export interface HandshakeContext {
   timeoutMs: number;
   /** the auth methods tried so far, in order (`publickey`, `publickey (agent)`, `password`) */
   tried: readonly string[];
+  /** a jump host: the advice names --bastion / ProxyJump, not the host's ansible_* variables */
+  bastion?: boolean;
 }
 
 export function transientError(host: string, what: string, advice: string, cause?: Error): TransportError & Transient {
@@ -174,22 +178,33 @@ export function authHint(tried: readonly string[]): string {
  */
 export function classifySshError(err: SshError, c: HandshakeContext): (TransportError & Partial<Transient>) | undefined {
   const { host, where } = c;
+  const jumpHost = 'the jump host (--bastion, ProxyJump, or HostName/Port in ~/.ssh/config)';
   if (err.level === 'agent') return undefined;
   if (err.level === 'client-authentication' && /authentication methods failed/i.test(err.message)) {
-    return new TransportError(
-      `${host}: authentication failed for user ${c.user} at ${where} (tried: ${c.tried.join(', ') || 'none'}): check ansible_user and ${authHint(c.tried)}`,
-      { host, code: 'E_AUTH', fatal: true, cause: err },
-    );
+    const check = c.bastion
+      ? "the user in --bastion/ProxyJump (or User in ~/.ssh/config) and the bastion's key (IdentityFile in ~/.ssh/config, the host's ansible_ssh_private_key_file, or ssh-agent)"
+      : `ansible_user and ${authHint(c.tried)}`;
+    return new TransportError(`${host}: authentication failed for user ${c.user} at ${where} (tried: ${c.tried.join(', ') || 'none'}): check ${check}`, {
+      host,
+      code: 'E_AUTH',
+      fatal: true,
+      cause: err,
+    });
   }
   if (err.code && TRANSIENT_CODES.has(err.code)) {
     const why = err.code === 'ECONNREFUSED' ? 'connection refused' : err.message;
-    return transientError(host, `cannot connect to ${where}: ${why} (${err.code})`, 'is sshd running there, and are ansible_host/ansible_port right?', err);
+    return transientError(
+      host,
+      `cannot connect to ${where}: ${why} (${err.code})`,
+      c.bastion ? `is sshd running there, and is ${jumpHost} right?` : 'is sshd running there, and are ansible_host/ansible_port right?',
+      err,
+    );
   }
   if (err.level === 'client-timeout' || /before handshake|timed out/i.test(err.message)) {
     return transientError(
       host,
       `SSH handshake with ${where} did not complete within ${c.timeoutMs} ms (${err.message})`,
-      'is the host up and reachable, and is ansible_host/ansible_port an SSH server?',
+      `is the host up and reachable, and is ${c.bastion ? jumpHost : 'ansible_host/ansible_port'} an SSH server?`,
       err,
     );
   }
@@ -200,7 +215,7 @@ export function classifySshError(err: SshError, c: HandshakeContext): (Transport
     );
   }
   if (err.code === 'ENOTFOUND') {
-    return new TransportError(`${host}: cannot resolve ${c.address}: check ansible_host (or HostName in ~/.ssh/config)`, {
+    return new TransportError(`${host}: cannot resolve ${c.address}: check ${c.bastion ? 'the jump host' : 'ansible_host'} (or HostName in ~/.ssh/config)`, {
       host,
       code: 'E_CONNECT',
       fatal: true,

@@ -2,6 +2,7 @@
 // the same pending Promise; opening connections to many hosts at once is bounded by `forks`.
 import PQueue from 'p-queue';
 import { connect as sshConnect, type ConnectOptions } from './ssh.js';
+import { TunnelSet } from './tunnel.js';
 import type { Connection, HostConnectionSpec } from './types.js';
 
 export type ConnectFn = (spec: HostConnectionSpec, opts: ConnectOptions) => Promise<Connection>;
@@ -34,6 +35,8 @@ export class ConnectionPool {
     this.connectFn = connect;
     connectOpts.knownHostsCache ??= new Map();
     connectOpts.fileCache ??= new Map();
+    // one connection per bastion for every host behind it, closed by closeAll()
+    connectOpts.tunnels ??= new TunnelSet();
     // ask for each key's passphrase once, not once per host
     const ask = connectOpts.onPassphrase;
     if (ask) {
@@ -71,11 +74,17 @@ export class ConnectionPool {
     return p;
   }
 
-  /** Close every connection (waits for connects still in flight). */
+  /** bastion logins so far: one per jump host, however many hosts sit behind it */
+  get bastionHandshakes(): number {
+    return this.connectOpts.tunnels?.opened ?? 0;
+  }
+
+  /** Close every connection (waits for connects still in flight), then the bastions'. */
   async closeAll(): Promise<void> {
     const all = [...this.conns.values()];
     this.conns.clear();
     this.opened.clear();
     await Promise.allSettled(all.map(async (p) => (await p).close()));
+    await this.connectOpts.tunnels?.closeAll();
   }
 }

@@ -19,6 +19,11 @@ export interface SshConfigHost {
   port?: number;
   /** as written (~ and %-tokens not yet expanded) */
   identityFiles: string[];
+  /**
+   * ProxyJump or ProxyCommand, as written: whichever the config sets first (OpenSSH: the first
+   * of the two prevents the other)
+   */
+  proxy?: { kind: 'ProxyJump' | 'ProxyCommand'; value: string };
 }
 
 export interface ResolvedTarget {
@@ -64,6 +69,10 @@ export function lookupSshConfig(configText: string, host: string): SshConfigHost
   if (hostName) out.hostName = hostName;
   if (user) out.user = user;
   if (Number.isInteger(port) && port > 0 && port < 65536) out.port = port;
+  // compute() keeps the order in which values were first set
+  const proxyKey = Object.keys(computed).find((k) => k === 'proxyjump' || k === 'proxycommand');
+  const proxy = proxyKey ? one(proxyKey) : undefined;
+  if (proxy) out.proxy = { kind: proxyKey === 'proxyjump' ? 'ProxyJump' : 'ProxyCommand', value: proxy };
   return out;
 }
 

@@ -1,8 +1,10 @@
-// The SSH transport: the only file in kha that imports ssh2. One connection per host; every
-// command is one exec channel on it (`sh -c <quoted>`, through sudo when becoming); uploads go
-// over one lazily opened SFTP session. Errors start with the host name and say what to do; the
-// ones that must never be retried (host key, auth, key file, sudo password) carry fatal: true.
-// Nothing here logs passwords, passphrases or key material.
+// The SSH transport (src/transport is the only place in kha that imports ssh2). One connection
+// per host; every command is one exec channel on it (`sh -c <quoted>`, through sudo when
+// becoming); uploads go over one lazily opened SFTP session. Errors start with the host name and
+// say what to do; the ones that must never be retried (host key, auth, key file, sudo password)
+// carry fatal: true. Nothing here logs passwords, passphrases or key material. Hosts behind jump
+// hosts connect over a channel of the bastion's connection (jump.ts: the route; tunnel.ts: the
+// shared bastions).
 import { createPrivateKey, createPublicKey, randomBytes, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -34,7 +36,9 @@ import {
 } from './handshake.js';
 import { batchScript, splitBatch } from './batch.js';
 import { quote, render } from './quote.js';
-import { lookupSshConfig, readSshConfigText, resolveTarget, type ResolvedTarget } from './ssh-config.js';
+import { readSshConfigText, type ResolvedTarget } from './ssh-config.js';
+import { resolveRoute, routeLabel, type Hop, type Route } from './jump.js';
+import { Tunnel, TunnelSet } from './tunnel.js';
 import type { Command, Connection, ExecOptions, ExecResult, HostConnectionSpec, UploadOptions } from './types.js';
 
 const { Client, utils } = ssh2;
@@ -63,6 +67,8 @@ export interface ConnectOptions {
   knownHostsCache?: KnownHostsCache;
   /** SSH keepalive interval, default 15000 */
   keepaliveIntervalMs?: number;
+  /** the bastion connections of a pool, shared by the hosts behind them; without it a connection opens its own */
+  tunnels?: TunnelSet;
   /**
    * Files read once per pool (the pool passes one map): ~/.ssh/config and the key files, with
    * their stat, content and parsed key. A pool connecting to 1000 hosts read and parsed them
@@ -289,6 +295,9 @@ const grace = (ms: number) => sleep(ms, undefined, { ref: false });
 /**
  * Open an SSH connection to one host: ~/.ssh/config applied, host key verified against
  * known_hosts, key/agent/password auth, bounded retries with backoff for transient errors only.
+ * Behind jump hosts (spec.jump, else ProxyJump in ~/.ssh/config), the host's own handshake runs
+ * over a channel the last bastion opens; each bastion is logged in like a host (its key checked
+ * against the same known_hosts), once per pool (opts.tunnels), else once for this connection.
  */
 export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {}): Promise<Connection> {
   const log = opts.log ?? (() => {});
@@ -296,14 +305,48 @@ export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {
   const host = spec.name;
   const cfgFile = opts.sshConfigFile ?? path.join(home, '.ssh', 'config');
   const cfgText = await once(opts.fileCache, `ssh-config:${cfgFile}`, () => readSshConfigText(cfgFile));
-  const target = resolveTarget(spec, lookupSshConfig(cfgText, spec.address), {
-    home,
-    localUser: os.userInfo().username,
-  });
+  const route = resolveRoute(spec, cfgText, { home, localUser: os.userInfo().username, configFile: tildify(cfgFile) });
+  const target = route.target;
   const agentPath = opts.agentSocket ?? process.env['SSH_AUTH_SOCK'] ?? '';
   const agent = agentPath !== '' && (await isSocket(agentPath)) ? agentPath : undefined;
-  const keys = await loadKeys(host, target, opts, agent !== undefined, log);
+  const methods = await authMethods(host, target, spec.password, opts, agent, log);
+  const via = route.hops.length ? routeLabel(route.hops) : undefined;
+  // without a pool's shared set, the bastions are this connection's own, closed with it
+  const own = opts.tunnels ? undefined : new TunnelSet();
+  const tunnels = opts.tunnels ?? own!;
+  try {
+    return await withRetries(host, opts, log, async () => {
+      const sock = route.hops.length ? await throughHops(spec, route, tunnels, agent, opts, log) : undefined;
+      const client = await handshake(
+        {
+          host,
+          target,
+          knownHostsFile: spec.knownHostsFile,
+          ...(via && sock ? { via, sock, scanVia: sshVia(route.hops) } : {}),
+        },
+        methods,
+        opts,
+        log,
+      );
+      if (via) log(`${host} via ${via}: connected to ${target.address}:${target.port}`);
+      return new SshConnection(spec, target, client, opts, log, via, own);
+    });
+  } catch (err) {
+    await own?.closeAll();
+    throw err;
+  }
+}
 
+/** The auth methods for a host or a bastion (keys, agent, password), in order; none at all is an error. */
+async function authMethods(
+  host: string,
+  target: ResolvedTarget,
+  password: string | undefined,
+  opts: ConnectOptions,
+  agent: string | undefined,
+  log: (m: string) => void,
+): Promise<AnyAuthMethod[]> {
+  const keys = await loadKeys(host, target, opts, agent !== undefined, log);
   const methods: AnyAuthMethod[] = [
     ...keys.map((k): AnyAuthMethod => ({
       type: 'publickey',
@@ -311,30 +354,32 @@ export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {
       key: k.key,
     })),
     ...(agent ? [{ type: 'agent', username: target.user, agent } as AnyAuthMethod] : []),
-    ...(spec.password !== undefined ? [{ type: 'password', username: target.user, password: spec.password } as AnyAuthMethod] : []),
+    ...(password !== undefined ? [{ type: 'password', username: target.user, password } as AnyAuthMethod] : []),
   ];
-  const where = `${target.address}:${target.port}`;
   if (methods.length === 0) {
     throw new TransportError(
-      `${host}: no way to authenticate as ${target.user} at ${where}: no private key found (tried ${target.identityFiles.map(tildify).join(', ')}), no ssh-agent, no password: set ansible_ssh_private_key_file`,
+      `${host}: no way to authenticate as ${target.user} at ${target.address}:${target.port}: no private key found (tried ${target.identityFiles.map(tildify).join(', ')}), no ssh-agent, no password: set ansible_ssh_private_key_file`,
       { host, code: 'E_AUTH', fatal: true },
     );
   }
+  return methods;
+}
 
+/** Run one connect attempt, again with backoff while it fails transiently; the last failure says how often. */
+async function withRetries<T>(host: string, opts: ConnectOptions, log: (m: string) => void, attempt: () => Promise<T>): Promise<T> {
   const attempts = 1 + Math.max(0, opts.retries ?? 3);
   const baseDelay = opts.retryDelayMs ?? 250;
   let last: (TransportError & Transient) | undefined;
-  for (let attempt = 1; attempt <= attempts; attempt++) {
+  for (let n = 1; n <= attempts; n++) {
     try {
-      const client = await handshake(spec, target, methods, opts, log);
-      return new SshConnection(spec, target, client, opts, log);
+      return await attempt();
     } catch (err) {
       const e = err as TransportError & Partial<Transient>;
       if (!e.transient) throw e;
       last = e as TransportError & Transient;
-      if (attempt < attempts) {
-        const delay = baseDelay * 2 ** (attempt - 1);
-        log(`${host}: ${e.message}; retrying in ${delay} ms (attempt ${attempt + 1}/${attempts})`);
+      if (n < attempts) {
+        const delay = baseDelay * 2 ** (n - 1);
+        log(`${host}: ${e.message}; retrying in ${delay} ms (attempt ${n + 1}/${attempts})`);
         await sleep(delay);
       }
     }
@@ -347,17 +392,104 @@ export async function connect(spec: HostConnectionSpec, opts: ConnectOptions = {
   });
 }
 
-/** One TCP connect + SSH handshake + auth. Rejects with a TransportError; `transient` marks retryable ones. */
-async function handshake(
+// ---- jump hosts ---------------------------------------------------------------------------
+
+/** `ssh [-J first,...] -p PORT user@last`: how to run a command (ssh-keyscan) where the last hop is. */
+function sshVia(hops: readonly Hop[]): string[] {
+  const dest = (h: Hop) => `${h.target.user}@${h.target.address}`;
+  const before = hops.slice(0, -1);
+  const last = hops[hops.length - 1]!;
+  return ['ssh', ...(before.length ? ['-J', before.map((h) => `${dest(h)}:${h.target.port}`).join(',')] : []), '-p', String(last.target.port), dest(last)];
+}
+
+/** A bastion's failure, as the host behind it reports it: `m2: via bastion b1: <what failed>`. */
+function viaBastion(host: string, bastion: string, err: unknown): TransportError {
+  if (!(err instanceof TransportError)) return connectFailed(host, `bastion ${bastion}`, err);
+  const t = err as TransportError & Partial<Transient>;
+  const e = new TransportError(`${host}: via bastion ${err.message}`, {
+    host,
+    code: err.code,
+    exit: err.exit,
+    fatal: err.fatal,
+    suggestions: err.suggestions,
+    ...(err.cause !== undefined ? { cause: err.cause } : {}),
+  });
+  return t.transient ? Object.assign(e, { transient: true as const, what: `via bastion ${bastion}: ${t.what}`, advice: t.advice ?? '' }) : e;
+}
+
+/** Log in to each hop in turn (shared through `tunnels`), then open a channel from the last one to the host. */
+async function throughHops(
   spec: HostConnectionSpec,
-  target: ResolvedTarget,
-  methods: AnyAuthMethod[],
+  route: Route,
+  tunnels: TunnelSet,
+  agent: string | undefined,
   opts: ConnectOptions,
   log: (m: string) => void,
-): Promise<SshClient> {
-  const host = spec.name;
-  const where = `${target.address}:${target.port}`;
-  const khFile = opts.knownHostsFile ?? spec.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
+): Promise<ClientChannel> {
+  let tunnel: Tunnel | undefined;
+  for (let i = 0; i < route.hops.length; i++) {
+    const hops = route.hops.slice(0, i + 1);
+    const upstream = tunnel;
+    const key = hops.map((h) => `${h.target.user}@${h.target.address}:${h.target.port}`).join(' > ');
+    try {
+      tunnel = await tunnels.get(key, () => openTunnel(spec, hops, upstream, agent, opts, log));
+    } catch (err) {
+      throw viaBastion(spec.name, hops[i]!.label, err);
+    }
+  }
+  return tunnel!.forward(spec.name, route.target.address, route.target.port, opts.connectTimeoutMs ?? 10_000);
+}
+
+/** Log in to the last of `hops` (directly, or through `upstream`, the one before it). */
+async function openTunnel(
+  spec: HostConnectionSpec,
+  hops: readonly Hop[],
+  upstream: Tunnel | undefined,
+  agent: string | undefined,
+  opts: ConnectOptions,
+  log: (m: string) => void,
+): Promise<Tunnel> {
+  const hop = hops[hops.length - 1]!;
+  const t = hop.target;
+  const where = `${t.address}:${t.port}`;
+  const methods = await authMethods(hop.label, t, undefined, opts, agent, log);
+  const sock = upstream ? await upstream.forward(hop.label, t.address, t.port, opts.connectTimeoutMs ?? 10_000) : undefined;
+  const client = await handshake(
+    {
+      host: hop.label,
+      target: t,
+      knownHostsFile: spec.knownHostsFile,
+      bastion: true,
+      ...(upstream && sock ? { via: upstream.label, sock, scanVia: sshVia(hops.slice(0, -1)) } : {}),
+    },
+    methods,
+    opts,
+    log,
+  );
+  log(`bastion ${hop.label}: connected to ${where}${upstream ? ` through ${upstream.label}` : ''} as ${t.user}; the hosts behind it share this connection`);
+  return new Tunnel(hop.label, where, client, log);
+}
+
+/** What one handshake is with: a host or a bastion, directly or over a bastion's channel. */
+interface Endpoint {
+  /** messages start with it: the inventory name, or the bastion as ProxyJump names it */
+  host: string;
+  target: ResolvedTarget;
+  /** the host's known_hosts file (ansible_ssh_common_args -o UserKnownHostsFile); a bastion uses its host's */
+  knownHostsFile: string | undefined;
+  /** a jump host: advice names --bastion / ProxyJump */
+  bastion?: boolean;
+  /** over this channel of the bastion `via` instead of TCP */
+  sock?: ClientChannel;
+  via?: string;
+  scanVia?: string[];
+}
+
+/** One TCP connect (or bastion channel) + SSH handshake + auth. Rejects with a TransportError; `transient` marks retryable ones. */
+async function handshake(ep: Endpoint, methods: AnyAuthMethod[], opts: ConnectOptions, log: (m: string) => void): Promise<SshClient> {
+  const { host, target } = ep;
+  const where = `${target.address}:${target.port}${ep.via ? ` (through ${ep.via})` : ''}`;
+  const khFile = opts.knownHostsFile ?? ep.knownHostsFile ?? path.join(os.homedir(), '.ssh', 'known_hosts');
   const timeoutMs = opts.connectTimeoutMs ?? 10_000;
   // only this host's lines (and the patterned ones): the same answers as scanning them all
   const entries = entriesFor(await readKnownHostsIndex(khFile, opts.knownHostsCache), target.address, target.port);
@@ -366,18 +498,27 @@ async function handshake(
     let hostKeyProblem: TransportError | undefined;
     let settled = false;
     const tried: string[] = [];
-    const ctx: HandshakeContext = { host, where, address: target.address, user: target.user, timeoutMs, tried };
+    const ctx: HandshakeContext = { host, where, address: target.address, user: target.user, timeoutMs, tried, ...(ep.bastion ? { bastion: true } : {}) };
     const fail = (e: TransportError) => {
       if (settled) return;
       settled = true;
       client.removeAllListeners('ready');
       client.on('error', () => {});
       client.end();
+      ep.sock?.close();
       reject(e);
     };
     const verifier = hostVerifier({
       entries,
-      place: { host, where, address: target.address, port: target.port, khFile, custom: (opts.knownHostsFile ?? spec.knownHostsFile) !== undefined },
+      place: {
+        host,
+        where,
+        address: target.address,
+        port: target.port,
+        khFile,
+        custom: (opts.knownHostsFile ?? ep.knownHostsFile) !== undefined,
+        ...(ep.scanVia ? { scanVia: ep.scanVia } : {}),
+      },
       acceptNew: opts.acceptNewHostKeys === true,
       record: (key) => appendKnownHost(khFile, target.address, target.port, key),
       refuse: (why) => (hostKeyProblem = why),
@@ -397,9 +538,13 @@ async function handshake(
     });
     client.on('close', () => fail(hostKeyProblem ?? closedDuringHandshake(host, where)));
     try {
-      client.connect(connectConfig(target, opts, timeoutMs, knownKeyTypes(entries, target.address, target.port), verifier, authSequence(methods, tried)));
+      client.connect({
+        ...connectConfig(target, opts, timeoutMs, knownKeyTypes(entries, target.address, target.port), verifier, authSequence(methods, tried)),
+        ...(ep.sock ? { sock: ep.sock } : {}),
+      });
       // ssh2 leaves Nagle's algorithm on: every sequential command then waits ~40 ms for a
-      // delayed ACK (measured: 49.5 -> 15 ms per command with TCP_NODELAY)
+      // delayed ACK (measured: 49.5 -> 15 ms per command with TCP_NODELAY); a bastion's channel
+      // has no socket of its own (the bastion's connection has it set)
       client.setNoDelay(true);
     } catch (err) {
       fail(connectFailed(host, where, err));
@@ -464,6 +609,10 @@ class SshConnection implements Connection {
     private readonly client: SshClient,
     private readonly opts: ConnectOptions,
     private readonly log: (m: string) => void,
+    /** the jump hosts it goes through (`b1`, `b1 > b2`) */
+    readonly via?: string,
+    /** bastion connections of its own (no pool): closed with it */
+    private readonly ownTunnels?: TunnelSet,
   ) {
     this.name = spec.name;
     let lastError: Error | undefined;
@@ -486,7 +635,7 @@ class SshConnection implements Connection {
   }
 
   private get where(): string {
-    return `${this.target.address}:${this.target.port}`;
+    return `${this.target.address}:${this.target.port}${this.via ? ` (through ${this.via})` : ''}`;
   }
 
   /** true once the connection is closed or lost (the pool opens a new one then) */
@@ -782,5 +931,6 @@ class SshConnection implements Connection {
       this.client.end();
     }
     await Promise.race([this.closed, grace(KILL_GRACE_MS)]);
+    await this.ownTunnels?.closeAll();
   }
 }

@@ -1,4 +1,4 @@
-// The transport contract. Only src/transport/ssh.ts imports ssh2; everything else (engine,
+// The transport contract. Only src/transport (ssh.ts, tunnel.ts) imports ssh2; everything else (engine,
 // modules, facts, tests with a fake connection) talks to this interface.
 
 export interface ExecResult {
@@ -55,6 +55,16 @@ export interface Connection {
   execBatch?(cmds: Command[], opts?: ExecOptions): Promise<ExecResult[]>;
   /** counters for benchmarks and tests */
   readonly stats: { execs: number; uploads: number };
+  /** the jump hosts this connection goes through, for messages (`b1`, `b1 > b2`); absent when direct */
+  readonly via?: string;
+}
+
+/** One jump host as ProxyJump, -J or --bastion give it: `[user@]host[:port]`. */
+export interface JumpHost {
+  /** an address, a DNS name or a Host alias of ~/.ssh/config */
+  host: string;
+  user?: string;
+  port?: number;
 }
 
 export interface HostConnectionSpec {
@@ -70,6 +80,13 @@ export interface HostConnectionSpec {
   becomePassword?: string;
   /** known_hosts file for this host (from ansible_ssh_common_args -o UserKnownHostsFile=...) */
   knownHostsFile?: string;
+  /**
+   * Jump hosts in order (ProxyJump from ansible_ssh_common_args, or --bastion); 'none': connect
+   * directly whatever ~/.ssh/config says. Absent: ~/.ssh/config's ProxyJump for the host, if any.
+   */
+  jump?: readonly JumpHost[] | 'none';
+  /** where `jump` came from (messages); default 'inventory' */
+  jumpFrom?: 'inventory' | 'flag';
   /**
    * Which of address/port/user/privateKeyFile the inventory set explicitly (ansible_host,
    * ansible_port, ansible_user, ansible_ssh_private_key_file). ~/.ssh/config fills only the

@@ -2,8 +2,11 @@
 // Commands run through a canned `handler`, or (default) by spawning `sh -c <command>` locally
 // with streamed stdin/stdout/stderr. SFTP supports what upload needs (OPEN/WRITE/CLOSE/SETSTAT/
 // FSETSTAT/REMOVE), into an in-memory map (default) or the local filesystem (`sftp: 'fs'`).
+// With `forward: true` it is also a jump host: `direct-tcpip` channels (ssh -J, forwardOut) are
+// piped to the address and port asked for (loopback only, in tests).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { Algorithms, Connection as ServerClient, ParsedKey } from 'ssh2';
@@ -39,6 +42,13 @@ export interface FakeSshServerOptions {
   dropOnSftpWrite?: boolean;
   /** the algorithms the server offers (ssh2's defaults otherwise), e.g. an old sshd's SHA-1 only */
   algorithms?: Algorithms;
+  /**
+   * act as a jump host: accept `direct-tcpip` channels and pipe each to destIP:destPort (a TCP
+   * connect that fails rejects the channel, as sshd does). Off: such channels are refused
+   * (administratively prohibited, as with AllowTcpForwarding no). 'hang': asked channels are
+   * never answered (a bastion whose own connect to the target never completes).
+   */
+  forward?: boolean | 'hang';
 }
 
 export interface FakeSshServer {
@@ -50,12 +60,16 @@ export interface FakeSshServer {
     connections: number;
     /** successful logins */
     handshakes: number;
+    /** client connections that have closed */
+    disconnects: number;
     authFailures: number;
     execs: number;
     /** every exec command string as received */
     commands: string[];
     /** user names that logged in */
     users: string[];
+    /** `address:port` of every direct-tcpip channel asked for (forward: true), in order */
+    forwards: string[];
   };
   /** in-memory SFTP files (sftp: 'memory') */
   files: Map<string, { data: Buffer; mode: number }>;
@@ -84,7 +98,8 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
   const first = hostKeys[0]!;
   const hostKeyPublic = publicLine(typeof first === 'string' || Buffer.isBuffer(first) ? parse(first) : first.key);
   const allowed = opts.authorizedKey ? parse(opts.authorizedKey) : undefined;
-  const stats: FakeSshServer['stats'] = { connections: 0, handshakes: 0, authFailures: 0, execs: 0, commands: [], users: [] };
+  const stats: FakeSshServer['stats'] = { connections: 0, handshakes: 0, disconnects: 0, authFailures: 0, execs: 0, commands: [], users: [], forwards: [] };
+  const piped = new Set<net.Socket>();
   const files = new Map<string, { data: Buffer; mode: number }>();
   const clients = new Set<ServerClient>();
   const methods = [...(allowed ? ['publickey'] : []), ...(opts.password !== undefined ? ['password'] : [])] as Array<'publickey' | 'password'>;
@@ -92,7 +107,10 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
   const server = new Server({ hostKeys, ...(opts.algorithms ? { algorithms: opts.algorithms } : {}) }, (client) => {
     stats.connections++;
     clients.add(client);
-    client.on('close', () => clients.delete(client));
+    client.on('close', () => {
+      clients.delete(client);
+      stats.disconnects++;
+    });
     client.on('error', () => {});
     let user = '';
     client.on('authentication', (ctx) => {
@@ -115,6 +133,23 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
     client.on('ready', () => {
       stats.handshakes++;
       stats.users.push(user);
+      if (opts.forward) {
+        client.on('tcpip', (accept, rejectChannel, info) => {
+          stats.forwards.push(`${info.destIP}:${info.destPort}`);
+          if (opts.forward === 'hang') return;
+          const sock = net.connect(info.destPort, info.destIP);
+          piped.add(sock);
+          sock.once('close', () => piped.delete(sock));
+          sock.once('error', () => rejectChannel());
+          sock.once('connect', () => {
+            const channel = accept();
+            sock.removeAllListeners('error');
+            sock.on('error', () => channel.destroy());
+            channel.on('error', () => sock.destroy());
+            channel.pipe(sock).pipe(channel);
+          });
+        });
+      }
       client.on('session', (acceptSession) => {
         const session = acceptSession();
         let kill: (() => void) | undefined;
@@ -289,6 +324,7 @@ export async function startFakeSshServer(opts: FakeSshServerOptions = {}): Promi
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const p of piped) p.destroy();
         for (const c of clients) c.end();
         server.close(() => resolve());
       }),

@@ -105,12 +105,17 @@ function watchVip(lab: Lab) {
   };
 }
 
-/** when the unit last stopped (µs since the epoch, from systemd) */
+/**
+ * When the unit last stopped (µs since the epoch), from systemd's own "Stopped" journal line: not
+ * `systemctl show -p InactiveEnterTimestamp`, which is empty once systemd has unloaded the
+ * disabled, inactive unit.
+ */
 async function stoppedAtUs(lab: Lab, host: string, unit: string): Promise<number> {
-  const out = await sh(lab, host, ['systemctl', 'show', unit, '-p', 'InactiveEnterTimestamp', '--timestamp=us+utc']);
-  const m = /=\w+ (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\.(\d{6}) UTC/.exec(out);
-  if (!m) throw new Error(`${host}: cannot parse ${unit} InactiveEnterTimestamp: ${out.trim()}`);
-  return Date.parse(`${m[1]}T${m[2]}Z`) * 1000 + Number(m[3]);
+  const out = await sh(lab, host, ['journalctl', '-u', unit, '-o', 'short-unix', '--no-pager', '-q']);
+  const stops = out.split('\n').filter((l) => /systemd\[1\]: Stopped /.test(l));
+  const m = /^(\d+)\.(\d{6}) /.exec(stops.at(-1) ?? '');
+  if (!m) throw new Error(`${host}: no "Stopped" line for ${unit} in its journal:\n${out.trim().split('\n').slice(-5).join('\n')}`);
+  return Number(m[1]) * 1_000_000 + Number(m[2]);
 }
 
 describe('kha reset, 3 masters from the image without keepalived and haproxy', () => {

@@ -226,6 +226,19 @@ const cases: Case[] = [
     exit: 4,
     line: 'error: --user: "root;id" is not a valid user name; use a name like ubuntu (lowercase letters, digits, _ . -, starting with a letter or _)',
   },
+  // ---- jump hosts: checked like any other input, before any connection
+  {
+    name: '--bastion with ;',
+    args: up('good.yaml', '--bastion', 'root@b1;reboot'),
+    exit: 4,
+    line: 'error: --bastion: "root@b1;reboot": "b1;reboot" is not an IPv4 address or a host name; write [user@]host[:port]',
+  },
+  {
+    name: 'ProxyJump with a bad port in ansible_ssh_common_args',
+    args: up('proxyjump-port.yaml'),
+    exit: 4,
+    line: `error: proxyjump-port.yaml:7: ${M}.m1.ansible_ssh_common_args: -o ProxyJump=root@10.0.0.1:99999: "root@10.0.0.1:99999": "99999" is not a port; use a number from 1 to 65535`,
+  },
   // ---- private keys: checked before any connection, bad input (exit 4) naming the host and variable
   {
     name: 'private key world-readable (0644)',
