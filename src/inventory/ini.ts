@@ -8,6 +8,7 @@
 import { InputError } from '../errors.js';
 import { literalEval } from './pyliteral.js';
 import { show } from './suggest.js';
+import type { Walk } from './walk.js';
 
 /** One thing the file says, in file order; the loader turns these into groups and hosts. */
 export type IniEntry =
@@ -31,6 +32,32 @@ export const MAX_RANGE_HOSTS = 10_000;
 const SECTION_RE = /^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:#.*)?$/;
 const CHILD_RE = /^([^:\]\s]+)\s*(?:#.*)?$/;
 const ASCII_LETTERS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+/**
+ * Which parser reads a file: INI when the first meaningful line is a [section] heading or the
+ * name ends in .ini; YAML for .yaml, .yml and .json; otherwise (`hosts`) INI unless the first
+ * meaningful line reads as YAML (a `key:`, `---`, `{` or `- `), as Ansible tries YAML then INI.
+ */
+export function inventoryFormat(text: string, file: string): 'yaml' | 'ini' {
+  const first = text
+    .split(/\r\n|\r|\n/)
+    .map((l) => l.trim())
+    .find((l) => l && !l.startsWith('#') && !l.startsWith(';'));
+  if (first !== undefined && SECTION_RE.test(first)) return 'ini';
+  const ext = /\.[^./]*$/.exec(file)?.[0]?.toLowerCase();
+  if (ext === '.ini') return 'ini';
+  if (ext === '.yaml' || ext === '.yml' || ext === '.json') return 'yaml';
+  if (first === undefined || /^(?:---|\{|- |[^\s=]+:(?:\s|$))/.test(first)) return 'yaml';
+  return 'ini';
+}
+
+/** A key path as an INI file writes it: `[g:vars] key`, `[g] host key`, `[g:children] child`. */
+export function iniShown(p: readonly string[]): string {
+  const [g, section, name, ...rest] = p;
+  if (g === undefined) return '(top level)';
+  if (section === undefined || section === 'hosts') return [`[${g}]`, ...(name !== undefined ? [name] : []), ...rest].join(' ');
+  return [`[${g}:${section}]`, ...(name !== undefined ? [name] : []), ...rest].join(' ');
+}
 
 /** The text of an INI inventory; `display` is the file name for messages. */
 export function parseIni(text: string, display: string): IniInventory {
@@ -141,16 +168,22 @@ function hostLine(line: string, group: string, fail: (m: string) => Error): Arra
   const pattern = tokens[0];
   if (pattern === undefined) return [];
   if (pattern === '---') throw fail(`"---" starts a YAML document, not an INI host line; give a YAML inventory a .yaml or .yml name`);
-  const { name, port } = hostAndPort(pattern, fail);
+  const { hosts, port } = hostPattern(pattern, fail);
   const vars = new Map<string, unknown>();
   if (port !== undefined) vars.set('ansible_port', port);
   for (const t of tokens.slice(1)) {
     const eq = t.indexOf('=');
-    if (eq < 0) throw fail(`${name}: ${show(t)} is not a variable; write host variables as name=value after the host name`);
-    if (eq === 0) throw fail(`${name}: ${show(t)} has no variable name; write name=value`);
+    if (eq < 0) throw fail(`${pattern}: ${show(t)} is not a variable; write host variables as name=value after the host name`);
+    if (eq === 0) throw fail(`${pattern}: ${show(t)} has no variable name; write name=value`);
     vars.set(t.slice(0, eq), iniValue(t.slice(eq + 1)));
   }
-  return expandHostRange(name, fail).map((host) => ({ kind: 'host', group, host, vars: new Map(vars) }));
+  return hosts.map((host) => ({ kind: 'host', group, host, vars: new Map(vars) }));
+}
+
+/** A host pattern as Ansible reads it (INI host lines and YAML host keys): the hosts of its ranges, and a `:port`. */
+export function hostPattern(pattern: string, fail: (m: string) => Error): { hosts: string[]; port?: number } {
+  const { name, port } = hostAndPort(pattern, fail);
+  return { hosts: expandHostRange(name, fail), ...(port !== undefined ? { port } : {}) };
 }
 
 /**
@@ -266,4 +299,36 @@ function rangeValues(range: string, pattern: string, fail: (m: string) => Error)
   const out: string[] = [];
   for (let i = b; i <= e; i += step) out.push(pad ? String(i).padStart(pad, '0') : String(i));
   return out;
+}
+
+// ---- into the loader's groups and hosts -------------------------------------------------
+
+/** The INI file's entries as groups and hosts; key paths as the YAML walk makes them for top-level groups. */
+export function walkIni(w: Walk, doc: IniInventory): void {
+  const group = (name: string, p: string[]) => w.group(name, p);
+  for (const e of doc.entries) {
+    if (e.kind === 'section') group(e.group, [e.group]);
+    else if (e.kind === 'child') {
+      const parent = group(e.group, [e.group]);
+      const child = group(e.child, [e.group, 'children', e.child]);
+      if (!child.parents.includes(parent.name)) child.parents.push(parent.name);
+    } else if (e.kind === 'vars') w.groupVars(group(e.group, [e.group]), w.block(e.vars, [e.group, 'vars'], false));
+    else {
+      group(e.group, [e.group]);
+      const hp = [e.group, 'hosts', e.host];
+      const h = w.host(e.host, hp, e.group);
+      if (e.vars.size) h.blocks.push(w.block(e.vars, hp, true));
+    }
+  }
+  // as Ansible reconciles an inventory: a group no group lists as a child is a child of all, and
+  // `ungrouped` holds exactly the hosts that are in no other group
+  for (const g of w.groups.values()) if (g.name !== 'all' && g.parents.length === 0) g.parents.push('all');
+  for (const h of w.hosts.values()) {
+    const named = h.direct.filter((d) => d !== 'all' && d !== 'ungrouped');
+    h.direct = named.length ? h.direct.filter((d) => d !== 'ungrouped') : [...new Set([...h.direct, 'ungrouped'])];
+    if (!named.length) {
+      const u = w.group('ungrouped', ['ungrouped']);
+      if (!u.parents.length) u.parents.push('all');
+    }
+  }
 }
