@@ -13,13 +13,12 @@ export interface ForeignVar {
   /** a key of the variable's mapping: loadbalancer_apiserver.address */
   field?: string;
   tool: 'kubespray' | 'kubeasz';
-  setting: MappedSetting;
   /**
-   * 'cluster': one value for the cluster, read where the other tool reads it: the masters group's
-   * vars and every load-balancer host (kubeasz writes EX_APISERVER_VIP on each ex_lb host line).
-   * 'host': per host, like kha's apiserver_port.
+   * Read where kha reads the setting: a cluster-wide one from the masters group's vars and every
+   * load-balancer host (kubeasz writes EX_APISERVER_VIP on each ex_lb host line), a per-host
+   * one (apiserver_port) from each host.
    */
-  scope: 'cluster' | 'host';
+  setting: MappedSetting;
   /** when only some values map (an address vs a name) */
   when?: (v: unknown) => boolean;
 }
@@ -27,16 +26,16 @@ export interface ForeignVar {
 const ipv4 = (v: unknown) => typeof v === 'string' && isIPv4(v.trim());
 
 export const FOREIGN_VARS: readonly ForeignVar[] = [
-  { name: 'loadbalancer_apiserver', field: 'address', tool: 'kubespray', setting: 'vip', scope: 'cluster' },
-  { name: 'loadbalancer_apiserver', field: 'port', tool: 'kubespray', setting: 'frontend_port', scope: 'cluster' },
+  { name: 'loadbalancer_apiserver', field: 'address', tool: 'kubespray', setting: 'vip' },
+  { name: 'loadbalancer_apiserver', field: 'port', tool: 'kubespray', setting: 'frontend_port' },
   // the name clients use for the endpoint; kubespray also takes an address there
-  { name: 'apiserver_loadbalancer_domain_name', tool: 'kubespray', setting: 'api_endpoint_name', scope: 'cluster', when: (v) => !ipv4(v) },
-  { name: 'apiserver_loadbalancer_domain_name', tool: 'kubespray', setting: 'vip', scope: 'cluster', when: ipv4 },
-  { name: 'kube_apiserver_port', tool: 'kubespray', setting: 'apiserver_port', scope: 'host' },
-  { name: 'EX_APISERVER_VIP', tool: 'kubeasz', setting: 'vip', scope: 'cluster' },
-  { name: 'EX_APISERVER_PORT', tool: 'kubeasz', setting: 'frontend_port', scope: 'cluster' },
-  { name: 'SECURE_PORT', tool: 'kubeasz', setting: 'apiserver_port', scope: 'host' },
-  { name: 'ROUTER_ID', tool: 'kubeasz', setting: 'virtual_router_id', scope: 'cluster' },
+  { name: 'apiserver_loadbalancer_domain_name', tool: 'kubespray', setting: 'api_endpoint_name', when: (v) => !ipv4(v) },
+  { name: 'apiserver_loadbalancer_domain_name', tool: 'kubespray', setting: 'vip', when: ipv4 },
+  { name: 'kube_apiserver_port', tool: 'kubespray', setting: 'apiserver_port' },
+  { name: 'EX_APISERVER_VIP', tool: 'kubeasz', setting: 'vip' },
+  { name: 'EX_APISERVER_PORT', tool: 'kubeasz', setting: 'frontend_port' },
+  { name: 'SECURE_PORT', tool: 'kubeasz', setting: 'apiserver_port' },
+  { name: 'ROUTER_ID', tool: 'kubeasz', setting: 'virtual_router_id' },
 ];
 
 /** kubeasz: `LB_ROLE=master` on the ex_lb host that holds the VIP first (kha's primary), `backup` on the others. */
@@ -109,4 +108,81 @@ export function addKubesprayGroups(w: Walk, varFiles: ReadonlyArray<{ kind: 'gro
   const g = w.group('k8s_cluster', ['k8s_cluster']);
   g.parents.push('all');
   for (const h of members) w.host(h.name, h.path, 'k8s_cluster');
+}
+
+// ---- reading them for kha's settings (settings.ts) ----------------------------------------
+
+/** Vars to look for mapped variables in: a group's or a host's, and where each key is written. */
+export interface VarSource {
+  vars: Readonly<Record<string, unknown>>;
+  pathOf: (name: string) => string[];
+  /** the host, when these are a host's vars (named in messages) */
+  host?: string;
+}
+
+/** A value a mapped variable gives, parsed by the kha setting's own rules. */
+export interface MappedValue {
+  value: unknown;
+  path: string[];
+  foreign: ForeignVar;
+  host?: string;
+}
+
+type Parse = (raw: unknown) => { ok: true; value: unknown } | { ok: false; message: string };
+type Fail = (p: readonly string[], m: string) => Error;
+
+/** Every value the variables mapped to `setting` give in `sources`, once per place written. */
+export function mappedValues(setting: MappedSetting, sources: readonly VarSource[], parse: Parse, fail: Fail): MappedValue[] {
+  const out: MappedValue[] = [];
+  const seen = new Set<string>();
+  for (const f of FOREIGN_VARS) {
+    if (f.setting !== setting) continue;
+    for (const src of sources) {
+      const got = foreignValue(f, src.vars);
+      if (!got.set) continue;
+      const p = [...src.pathOf(f.name), ...got.keyPath];
+      const id = p.join('\0');
+      if (seen.has(id)) continue;
+      seen.add(id);
+      if ('message' in got) throw fail(p, got.message);
+      const reads = `kha reads ${foreignLabel(f)} (${f.tool}) as ${setting}`;
+      if (typeof got.value === 'string' && got.value.includes('{{')) {
+        throw fail(p, `${JSON.stringify(got.value)} is a Jinja template; kha does not evaluate templates (${reads}), write the value itself`);
+      }
+      const r = parse(typeof got.value === 'string' ? got.value.trim() : got.value);
+      if (!r.ok) throw fail(p, `${r.message} (${reads})`);
+      out.push({ value: r.value, path: p, foreign: f, ...(src.host !== undefined ? { host: src.host } : {}) });
+    }
+  }
+  return out;
+}
+
+/**
+ * The value of a setting given by kha's own name (`own`) and by mapped variables: all of them
+ * must agree. Two that differ are one error naming both and where each is written.
+ */
+export function agreedValue(
+  setting: MappedSetting,
+  own: { value: unknown; path: string[] } | undefined,
+  mapped: readonly MappedValue[],
+  fail: Fail,
+  where: (p: readonly string[]) => string,
+): MappedValue | undefined {
+  const name = (m: MappedValue) => `${foreignLabel(m.foreign)}${m.host !== undefined ? ` of ${m.host}` : ''}`;
+  const first = mapped[0];
+  for (const m of mapped) {
+    if (own !== undefined && m.value !== own.value) {
+      throw fail(
+        own.path,
+        `${setting} is ${String(own.value)} but ${name(m)} (${m.foreign.tool}) is ${String(m.value)} (${where(m.path)}); kha reads both as ${setting}: make them the same, or remove one`,
+      );
+    }
+    if (first && m.value !== first.value) {
+      throw fail(
+        first.path,
+        `${name(first)} is ${String(first.value)} but ${name(m)} is ${String(m.value)} (${where(m.path)}); kha reads both as ${setting}: make them the same`,
+      );
+    }
+  }
+  return own === undefined ? first : undefined;
 }
