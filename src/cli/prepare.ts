@@ -5,6 +5,7 @@ import { RunContext } from '../engine/context.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { resolveSettings } from '../inventory/settings.js';
 import { loadInventory } from '../inventory/load.js';
+import { resolveHostNames, type Lookup } from '../inventory/resolve.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
 import type { ConnectOptions } from '../transport/ssh.js';
 import type { Command, Connection, ExecOptions } from '../transport/types.js';
@@ -155,14 +156,25 @@ export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptio
   };
 }
 
-export async function loadForRun(flags: InventoryFlagValues, io: Io): Promise<{ inv: Inventory; settings: HaSettings }> {
+/**
+ * The inventory and kha's settings, or one InputError: what the loader skipped is a warning,
+ * key files are checked, and ansible_host names are resolved (one `host: ansible_host NAME ->
+ * ADDRESS` line each) before the settings need their addresses.
+ */
+export async function loadForRun(
+  flags: Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become'>,
+  io: Io,
+  lookup?: Lookup,
+): Promise<{ inv: Inventory; settings: HaSettings }> {
   const inv = await loadInventory(flags.inventory, {
     ...(flags.user ? { user: flags.user } : {}),
     ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
     ...(flags.become !== undefined ? { become: flags.become } : {}),
   });
+  for (const w of inv.warnings ?? []) io.events.warn(w);
   io.addSecrets(inv.secrets);
   checkKeyFiles(inv, flags['private-key'] !== undefined);
+  for (const r of await resolveHostNames(inv, lookup)) io.events.info(`ansible_host ${r.name} -> ${r.address}`, r.host);
   const settings = resolveSettings(inv);
   if (settings.authPass) io.addSecrets([settings.authPass]);
   return { inv, settings };
@@ -179,7 +191,8 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
     const file = h.connection.privateKeyFile;
     if (!file || seen.has(file)) continue;
     seen.add(file);
-    const where = fromFlag ? '--private-key' : `${h.name}: ansible_ssh_private_key_file`;
+    const keyVar = h.vars['ansible_ssh_private_key_file'] === undefined && h.vars['ansible_private_key_file'] !== undefined ? 'ansible_private_key_file' : 'ansible_ssh_private_key_file';
+    const where = fromFlag ? '--private-key' : `${h.name}: ${keyVar}`;
     let st;
     try {
       st = statSync(file);

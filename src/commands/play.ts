@@ -29,6 +29,7 @@ export default class Play extends KhaCommand {
         ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
         ...(flags.become !== undefined ? { become: flags.become } : {}),
       });
+      for (const w of inv.warnings ?? []) io.events.warn(w);
       io.addSecrets(inv.secrets);
       const selected = new Set(selectHosts(inv, flags.limit).map((h) => h.name));
       const plays = loadPlaybook(args.playbook, inv).map((p) => ({ ...p, hosts: p.hosts.filter((h) => selected.has(h)) }));

@@ -8,6 +8,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError } from '../errors.js';
 import { show, suggest } from './suggest.js';
+import type { VarFile } from './types.js';
 import type { Walk } from './walk.js';
 import { parseYamlText, type YMap } from './yaml.js';
 
@@ -19,22 +20,6 @@ export const VAR_FILE_EXTENSIONS = ['.yml', '.yaml', '.json'] as const;
 const MAX_BYTES = 10 * 1024 * 1024;
 const MAX_VAR_FILES = 2000;
 const MAX_DIR_DEPTH = 16;
-
-/** One file of group_vars/ or host_vars/. */
-export interface VarFile {
-  /** the path as messages show it: the -i path joined with group_vars/... */
-  display: string;
-  kind: 'group' | 'host';
-  /** the group or host the file holds variables for */
-  name: string;
-  /** the entry of group_vars/ (or host_vars/) it came from: `all.yml`, or `all` for a directory */
-  entry: string;
-  /** that entry as messages show it: `inventory/group_vars/all.yml` */
-  entryDisplay: string;
-  text: string;
-  /** the whole file is Ansible Vault ciphertext, which kha cannot read */
-  vault?: boolean;
-}
 
 export interface InventoryFiles {
   /** the inventory file, as messages show it */

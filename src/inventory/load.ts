@@ -14,13 +14,13 @@ import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { isIPv4 } from '../net/ipv4.js';
 import type { HostConnectionSpec } from '../transport/types.js';
-import { readInventoryFiles, readVarFiles, varFileIndex, type VarDoc, type VarFile } from './files.js';
+import { readInventoryFiles, readVarFiles, varFileIndex, type VarDoc } from './files.js';
 import { addKubesprayGroups, FOREIGN_PREFIXED_VARS, isForeignVar } from './foreign.js';
 import { hostPattern, iniShown, inventoryFormat, parseIni, walkIni } from './ini.js';
 import { boolSchema, isSettingName, parseSetting, PER_HOST_SETTINGS, portSchema, SETTING_NAMES, SETTING_PREFIXES } from './settings.js';
 import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS, secretFromEnv, secretFromFile, vaultMessage } from './secrets.js';
 import { dotted, inputErrorAt, show, suggest } from './suggest.js';
-import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource, KeySite } from './types.js';
+import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource, KeySite, VarFile } from './types.js';
 import type { Fail, GroupRec, HostRec, VarBlock, Walk } from './walk.js';
 import { parseYamlText, type YMap } from './yaml.js';
 

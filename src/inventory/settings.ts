@@ -355,6 +355,18 @@ export function explainSettings(inv: Inventory): { settings: HaSettings; origins
   return { settings, origins };
 }
 
+/**
+ * The hosts whose IPv4 goes into a config: masters and load-balancer hosts, and the nodes when
+ * node_local_proxy or manage_etc_hosts is on (resolve.ts resolves their ansible_host names).
+ */
+export function hostsNeedingIPv4(inv: Inventory): string[] {
+  const at = settingsSite(inv);
+  const g = pickGroups(inv, at);
+  const cluster = clusterSettings(inv, g, at, { cluster: {}, hosts: {} });
+  const withNodes = cluster.get('node_local_proxy') || cluster.get('manage_etc_hosts');
+  return [...new Set([...g.masters, ...g.lbHosts, ...(withNodes ? g.nodes : [])])];
+}
+
 // ---- steps of resolveSettings -------------------------------------------------------------
 
 /** Where the inventory's keys are: every error points at the file:line of the offending key. */

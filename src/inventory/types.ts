@@ -2,7 +2,6 @@
 // precedence: all < parent group < child group (inventory file), then the same order again for
 // group_vars/ files, then the host's own variables (inventory file, then host_vars/).
 import type { HostConnectionSpec } from '../transport/types.js';
-import type { VarFile } from './files.js';
 
 export interface InventoryHost {
   name: string;
@@ -75,4 +74,20 @@ export interface ConnectionOverrides {
   user?: string;
   privateKey?: string;
   become?: boolean;
+}
+
+/** One file of group_vars/ or host_vars/. */
+export interface VarFile {
+  /** the path as messages show it: the -i path joined with group_vars/... */
+  display: string;
+  kind: 'group' | 'host';
+  /** the group or host the file holds variables for */
+  name: string;
+  /** the entry of group_vars/ (or host_vars/) it came from: `all.yml`, or `all` for a directory */
+  entry: string;
+  /** that entry as messages show it: `inventory/group_vars/all.yml` */
+  entryDisplay: string;
+  text: string;
+  /** the whole file is Ansible Vault ciphertext, which kha cannot read */
+  vault?: boolean;
 }
