@@ -2,8 +2,8 @@
 // run context. Bad input fails here, before any connection is opened.
 import type { Connector } from '../engine/context.js';
 import { RunContext } from '../engine/context.js';
-import type { HaSettings } from '../inventory/settings.js';
-import { resolveSettings } from '../inventory/settings.js';
+import type { HaSettings, SettingOrigins } from '../inventory/settings.js';
+import { explainSettings } from '../inventory/settings.js';
 import { loadInventory } from '../inventory/load.js';
 import { resolveHostNames, type Lookup } from '../inventory/resolve.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
@@ -165,7 +165,7 @@ export async function loadForRun(
   flags: Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become'>,
   io: Io,
   lookup?: Lookup,
-): Promise<{ inv: Inventory; settings: HaSettings }> {
+): Promise<{ inv: Inventory; settings: HaSettings; origins: SettingOrigins }> {
   const inv = await loadInventory(flags.inventory, {
     ...(flags.user ? { user: flags.user } : {}),
     ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
@@ -175,9 +175,9 @@ export async function loadForRun(
   io.addSecrets(inv.secrets);
   checkKeyFiles(inv, flags['private-key'] !== undefined);
   for (const r of await resolveHostNames(inv, lookup)) io.events.info(`ansible_host ${r.name} -> ${r.address}`, r.host);
-  const settings = resolveSettings(inv);
+  const { settings, origins } = explainSettings(inv);
   if (settings.authPass) io.addSecrets([settings.authPass]);
-  return { inv, settings };
+  return { inv, settings, origins };
 }
 
 /**
@@ -191,7 +191,10 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
     const file = h.connection.privateKeyFile;
     if (!file || seen.has(file)) continue;
     seen.add(file);
-    const keyVar = h.vars['ansible_ssh_private_key_file'] === undefined && h.vars['ansible_private_key_file'] !== undefined ? 'ansible_private_key_file' : 'ansible_ssh_private_key_file';
+    const keyVar =
+      h.vars['ansible_ssh_private_key_file'] === undefined && h.vars['ansible_private_key_file'] !== undefined
+        ? 'ansible_private_key_file'
+        : 'ansible_ssh_private_key_file';
     const where = fromFlag ? '--private-key' : `${h.name}: ${keyVar}`;
     let st;
     try {

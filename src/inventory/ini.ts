@@ -79,7 +79,12 @@ export function parseIni(text: string, display: string): IniInventory {
       group = m[1]!;
       state = sectionType(m[2], group, (msg) => at(n, msg));
       if (state !== 'vars') declared.add(group);
-      else pending.push({ line: n, group, message: `[${group}:vars]: there is no group ${group}; add the section [${group}] with its hosts (Ansible refuses this too)` });
+      else
+        pending.push({
+          line: n,
+          group,
+          message: `[${group}:vars]: there is no group ${group}; add the section [${group}] with its hosts (Ansible refuses this too)`,
+        });
       vars = undefined;
       entries.push({ kind: 'section', group, type: state, line: n });
       lines.first([group], n);
@@ -246,7 +251,10 @@ function hostAndPort(pattern: string, fail: (m: string) => Error): { name: strin
   if (colon < 0) return { name: pattern };
   const name = pattern.slice(0, colon);
   const port = pattern.slice(colon + 1);
-  if (!port) throw fail(`${JSON.stringify(pattern)} ends with ':'; write the SSH port after it (${name}:2222) or remove the ':' (is this YAML? then name the file .yaml)`);
+  if (!port)
+    throw fail(
+      `${JSON.stringify(pattern)} ends with ':'; write the SSH port after it (${name}:2222) or remove the ':' (is this YAML? then name the file .yaml)`,
+    );
   if (!/^\d{1,5}$/.test(port)) throw fail(`${JSON.stringify(pattern)}: ${show(port)} is not a port; write name:port with a number from 1 to 65535`);
   return { name, port: Number(port) };
 }

@@ -79,7 +79,6 @@ const isConnectionVar = (k: string): k is ConnectionVar => Object.hasOwn(connect
 /** a variable whose value kha uses (so a template or a vault value there is an error, not the operator's business) */
 const readByKha = (k: string) => isConnectionVar(k) || isSettingName(k) || secretFileField(k) !== undefined || isForeignVar(k);
 
-
 // ---- group shape --------------------------------------------------------------------------
 
 const mapping = (what: string, fix: string) =>
@@ -443,7 +442,9 @@ function checkStructure(w: Walk, main: MainFile, format: 'yaml' | 'ini'): void {
   if (w.hosts.size === 0) {
     throw w.fail(
       main.firstPath,
-      format === 'yaml' ? "the inventory has no hosts; add hosts under all.hosts or under a group's hosts:" : 'the inventory has no hosts; add host lines under a [group] section',
+      format === 'yaml'
+        ? "the inventory has no hosts; add hosts under all.hosts or under a group's hosts:"
+        : 'the inventory has no hosts; add host lines under a [group] section',
     );
   }
   for (const h of w.hosts.values()) {

@@ -31,7 +31,14 @@ export async function resolveHostNames(inv: Inventory, lookup: Lookup = systemLo
   const once = new Map<string, Promise<{ address: string } | { code: string }>>();
   const ask = (name: string) => {
     let p = once.get(name);
-    if (!p) once.set(name, (p = withTimeout(lookup(name), timeoutMs).then((address) => ({ address }), (err: unknown) => ({ code: errCode(err) }))));
+    if (!p)
+      once.set(
+        name,
+        (p = withTimeout(lookup(name), timeoutMs).then(
+          (address) => ({ address }),
+          (err: unknown) => ({ code: errCode(err) }),
+        )),
+      );
     return p;
   };
   const answers = await Promise.all(todo.map((h) => ask(h.connection.address.toLowerCase())));
@@ -41,7 +48,11 @@ export async function resolveHostNames(inv: Inventory, lookup: Lookup = systemLo
     const name = h.connection.address;
     if ('code' in a || !isIPv4(a.address)) {
       const code = 'code' in a ? a.code : `not IPv4: ${a.address}`;
-      throw atAnsibleHost(inv, h, `${name} (the ansible_host of ${h.name}) does not resolve to an IPv4 address (${code}); fix the name, or set ansible_host to the host's IPv4`);
+      throw atAnsibleHost(
+        inv,
+        h,
+        `${name} (the ansible_host of ${h.name}) does not resolve to an IPv4 address (${code}); fix the name, or set ansible_host to the host's IPv4`,
+      );
     }
     h.resolved = { name, address: a.address };
     out.push({ host: h.name, name, address: a.address });

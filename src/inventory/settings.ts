@@ -557,7 +557,13 @@ function resolveHosts(
     const rank = lbRank.get(h.name) ?? 0;
     const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[g.lbGroup]?.length ?? 1) * rank)) : 0;
     if (isLb && explicitPriority === undefined && isLbRoleMaster(h)) {
-      origins.hosts[h.name]!.priority = { kind: 'mapped', variable: LB_ROLE_VAR, tool: 'kubeasz', path: at.hostVarPath(h.name, LB_ROLE_VAR), note: 'the top default priority' };
+      origins.hosts[h.name]!.priority = {
+        kind: 'mapped',
+        variable: LB_ROLE_VAR,
+        tool: 'kubeasz',
+        path: at.hostVarPath(h.name, LB_ROLE_VAR),
+        note: 'the top default priority',
+      };
     }
     hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}) };
   }

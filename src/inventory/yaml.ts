@@ -25,9 +25,12 @@ export function parseYamlText(text: string, display: string): YamlText {
   try {
     value = doc.toJS({ mapAsMap: true, maxAliasCount: 1000 });
   } catch (err) {
-    throw new InputError(`${display}: YAML aliases expand too much (${(err as Error).message.split('\n')[0]}); write the values out instead of nesting aliases`, {
-      cause: err,
-    });
+    throw new InputError(
+      `${display}: YAML aliases expand too much (${(err as Error).message.split('\n')[0]}); write the values out instead of nesting aliases`,
+      {
+        cause: err,
+      },
+    );
   }
   return { value: value ?? null, lineOf: makeLineOf(doc, lc) };
 }
@@ -87,7 +90,6 @@ export function unclosedQuoteLine(text: string): { line: number; col: number; qu
   return undefined;
 }
 
-
 /** The first YAML error, said the way a person fixes it (a duplicate key, an unclosed quote). */
 export function yamlSyntaxError(yerr: Document['errors'][number], text: string, file: string): InputError {
   const pos = yerr.linePos?.[0];
@@ -112,7 +114,6 @@ export function yamlSyntaxError(yerr: Document['errors'][number], text: string, 
   const fix = yerr.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two keys' : 'fix the indentation or quoting there';
   return new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
 }
-
 
 /** key path -> 1-based line of the deepest key found (follows aliases and << merge keys) */
 export function makeLineOf(doc: Document, lc: LineCounter): (p: readonly string[]) => number | undefined {
