@@ -95,7 +95,7 @@ describe('inventoryReport', () => {
     ]);
     expect(text).toContain('\nvip                      10.0.0.100                   inventory.ini:5 [all:vars] vip\n');
     expect(text).toContain('\nadvert_int               2                            inventory.ini:6 [all:vars] advert_int\n');
-    expect(text).toContain('\nm1    priority        200    inventory.ini:2 [masters] m1 priority\n');
+    expect(text).toContain('\nHOST  HOST SETTING  VALUE  FROM\nm1    priority      200    inventory.ini:2 [masters] m1 priority\n');
     expect(text).not.toContain('m2    priority');
   });
 
