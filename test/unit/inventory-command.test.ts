@@ -78,7 +78,15 @@ describe('inventoryReport', () => {
 
   test('the text: aligned tables, the DNS name an address came from, host settings that are not defaults', () => {
     const inv = parseInventory(
-      lines('[masters]', 'm1 ansible_host=m1.example.internal priority=200', 'm2 ansible_host=10.0.0.12', '[all:vars]', 'vip=10.0.0.100', 'advert_int=2', 'ansible_user=ops'),
+      lines(
+        '[masters]',
+        'm1 ansible_host=m1.example.internal priority=200',
+        'm2 ansible_host=10.0.0.12',
+        '[all:vars]',
+        'vip=10.0.0.100',
+        'advert_int=2',
+        'ansible_user=ops',
+      ),
       'inventory.ini',
     );
     inv.hosts[0]!.resolved = { name: 'm1.example.internal', address: '10.0.0.11' };
@@ -100,7 +108,10 @@ describe('inventoryReport', () => {
   });
 
   test('secrets are shown as ********', () => {
-    const inv = parseInventory(lines('[masters]', 'm1 ansible_host=10.0.0.11 ansible_password=pw-on-host', '[all:vars]', 'vip=10.0.0.100', 'vrrp_auth_pass=k3ep4liv'), 'hosts');
+    const inv = parseInventory(
+      lines('[masters]', 'm1 ansible_host=10.0.0.11 ansible_password=pw-on-host', '[all:vars]', 'vip=10.0.0.100', 'vrrp_auth_pass=k3ep4liv'),
+      'hosts',
+    );
     const r = report(inv);
     expect(r.settings.vrrp_auth_pass?.value).toBe('********');
     const all = JSON.stringify(r) + renderInventoryReport(r);
@@ -141,7 +152,10 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     expect(doc.settings.vip?.value).toBe('10.0.0.100');
     expect(doc.settings.frontend_port).toMatchObject({ value: 8443, from: { kind: 'mapped', variable: 'loadbalancer_apiserver.port', line: 9 } });
     expect(doc.settings.api_endpoint_name?.value).toBe('api.cluster.internal');
-    expect(doc.settings.virtual_router_id).toMatchObject({ value: 61, from: { kind: 'inventory', file: `${FIX}/kubespray-ini/group_vars/all/kha.yml`, line: 4 } });
+    expect(doc.settings.virtual_router_id).toMatchObject({
+      value: 61,
+      from: { kind: 'inventory', file: `${FIX}/kubespray-ini/group_vars/all/kha.yml`, line: 4 },
+    });
     expect(r.stderr).toBe('');
   });
 
@@ -156,7 +170,14 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     ]);
     expect(doc.settings.vip).toEqual({
       value: '10.0.2.250',
-      from: { kind: 'mapped', variable: 'EX_APISERVER_VIP', tool: 'kubeasz', file: `${FIX}/kubeasz-ini/hosts`, line: 25, key: '[ex_lb] 10.0.2.6 EX_APISERVER_VIP' },
+      from: {
+        kind: 'mapped',
+        variable: 'EX_APISERVER_VIP',
+        tool: 'kubeasz',
+        file: `${FIX}/kubeasz-ini/hosts`,
+        line: 25,
+        key: '[ex_lb] 10.0.2.6 EX_APISERVER_VIP',
+      },
     });
     expect(doc.settings.apiserver_port?.from).toMatchObject({ kind: 'mapped', variable: 'SECURE_PORT', line: 35 });
   });
@@ -165,7 +186,9 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     const r = await runKha(['inventory', '-i', `${FIX}/kubeasz-ini/hosts`, '--host', '10.0.2.7'], { timeoutMs: 60_000 });
     expect(r.code, showRun(r)).toBe(0);
     expect(r.stdout).toContain('\n10.0.2.7  load balancer  10.0.2.7  22    root  250       yes      all, ex_lb\n');
-    expect(r.stdout).toContain(`\nvip                      10.0.2.250                   ${FIX}/kubeasz-ini/hosts:25 [ex_lb] 10.0.2.6 EX_APISERVER_VIP (kubeasz)\n`);
+    expect(r.stdout).toContain(
+      `\nvip                      10.0.2.250                   ${FIX}/kubeasz-ini/hosts:25 [ex_lb] 10.0.2.6 EX_APISERVER_VIP (kubeasz)\n`,
+    );
     expect(r.stdout).not.toContain('10.0.2.6  load balancer');
   });
 

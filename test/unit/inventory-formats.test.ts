@@ -205,7 +205,14 @@ describe('ansible-ini/hosts.ini: a plain Ansible INI inventory', () => {
     expect(host(inv, 'jump.example.com').connection).toMatchObject({ address: '10.0.3.5', become: false });
     expect(host(inv, 'w02').connection).toMatchObject({ address: 'w02', port: 2222, user: 'ubuntu', become: true });
     expect(host(inv, 'node15').connection.user).toBe('deploy');
-    expect(host(inv, 'm3').vars).toMatchObject({ rack: 'r3', vrrp_interface: 'eth2', cluster_name: 'prod cluster', replicas: 3, labels: ['a', 'b'], ansible_become: true });
+    expect(host(inv, 'm3').vars).toMatchObject({
+      rack: 'r3',
+      vrrp_interface: 'eth2',
+      cluster_name: 'prod cluster',
+      replicas: 3,
+      labels: ['a', 'b'],
+      ansible_become: true,
+    });
     expect(host(inv, 'm1').vars['priority']).toBe(200);
     const s = resolveSettings(inv);
     expect(s).toMatchObject({ mastersGroup: 'masters', vip: '10.0.3.100', advertInt: 2, primary: 'm2', nodes: [] });
@@ -327,7 +334,9 @@ describe('bad inputs beside the inventory: one line naming file:line', () => {
 
   test('a var file that is a list', async () => {
     const dir = await tree('list-file', { 'inventory.ini': inv, 'group_vars/masters.yml': '- a\n- b\n' });
-    expect(await errorOf(() => loadInventory(dir))).toBe(`${dir}/group_vars/masters.yml:1: (top level): the file holds a list, not variables; write one name: value per line`);
+    expect(await errorOf(() => loadInventory(dir))).toBe(
+      `${dir}/group_vars/masters.yml:1: (top level): the file holds a list, not variables; write one name: value per line`,
+    );
   });
 
   test('an Ansible Vault file is skipped with a warning; a vault value is refused only where kha reads it', async () => {
@@ -432,7 +441,9 @@ describe('kubespray and kubeasz variables against kha settings', () => {
     const y = (v: string) => parseInventory(lines('all:', '  vars:', `    ${v}`, '  hosts: { m1: }'), 'hosts.yaml');
     expect(y('haproxy_image_tag: 2.8').hosts[0]?.vars['haproxy_image_tag']).toBe(2.8);
     expect(y('apiserver_extra_volumes: {}').hosts).toHaveLength(1);
-    expect(errorOfSync(() => y('haproxy_timeout_clinet: 4h'))).toBe('hosts.yaml:3: all.vars.haproxy_timeout_clinet: unknown kha setting; did you mean haproxy_timeout_client?');
+    expect(errorOfSync(() => y('haproxy_timeout_clinet: 4h'))).toBe(
+      'hosts.yaml:3: all.vars.haproxy_timeout_clinet: unknown kha setting; did you mean haproxy_timeout_client?',
+    );
   });
 });
 

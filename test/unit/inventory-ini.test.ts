@@ -39,7 +39,7 @@ describe('literalEval: Python literals, as Ansible reads INI values', () => {
     ["'03'", '03'],
     ['"a b"', 'a b'],
     ["'it''s'", 'its'],
-    ["'a' \"b\"", 'ab'],
+    ['\'a\' "b"', 'ab'],
     ["r'\\d+'", '\\d+'],
     ["b'bytes'", 'bytes'],
     ["'tab\\there'", 'tab\there'],
@@ -140,9 +140,15 @@ describe('expandHostRange: Ansible host ranges', () => {
     ['node[1:]', '"node[1:]": the host range has no end; write it as [begin:end] or [begin:end:step], e.g. node[1:3], node[01:10:2] or node-[a:c]'],
     ['node[1]', '"node[1]": "[1]" is not a host range; write it as [begin:end] or [begin:end:step], e.g. node[1:3], node[01:10:2] or node-[a:c]'],
     ['node[3:1]', '"node[3:1]": the range starts after it ends (3 > 1); write the smaller bound first'],
-    ['node[1:3:0]', '"node[1:3:0]": the step 0 is not a positive number; write it as [begin:end] or [begin:end:step], e.g. node[1:3], node[01:10:2] or node-[a:c]'],
+    [
+      'node[1:3:0]',
+      '"node[1:3:0]": the step 0 is not a positive number; write it as [begin:end] or [begin:end:step], e.g. node[1:3], node[01:10:2] or node-[a:c]',
+    ],
     ['node[01:100]', '"node[01:100]": a zero-padded range needs bounds of the same width (01 and 100); write e.g. [01:100]'],
-    ['node[a:3]', '"node[a:3]": the bounds must be two numbers or two letters; write it as [begin:end] or [begin:end:step], e.g. node[1:3], node[01:10:2] or node-[a:c]'],
+    [
+      'node[a:3]',
+      '"node[a:3]": the bounds must be two numbers or two letters; write it as [begin:end] or [begin:end:step], e.g. node[1:3], node[01:10:2] or node-[a:c]',
+    ],
     ['node[1:3', '"node[1:3": unbalanced [ ] in a host range; write a range as name[1:3]'],
     ['node[1:99999]', '"node[1:99999]" expands to more than 10000 hosts; check the range\'s bounds'],
   ])('%s is an error', (pattern, message) => {
@@ -206,9 +212,17 @@ describe('parseIni', () => {
   });
 
   test.each<[string, string[], string]>([
-    ['space in a heading', ['[kube master]', 'h1'], 'hosts:1: "[kube master]" is not a section heading; write [name], [name:children] or [name:vars], with no spaces inside the brackets'],
+    [
+      'space in a heading',
+      ['[kube master]', 'h1'],
+      'hosts:1: "[kube master]" is not a section heading; write [name], [name:children] or [name:vars], with no spaces inside the brackets',
+    ],
     ['unknown section type', ['[etcd:hostz]', 'h1'], 'hosts:1: [etcd:hostz]: unknown section type hostz; use [etcd], [etcd:children] or [etcd:vars]'],
-    ['vars of a group never declared', ['[m]', 'h1', '[etcd:vars]', 'x=1'], 'hosts:3: [etcd:vars]: there is no group etcd; add the section [etcd] with its hosts (Ansible refuses this too)'],
+    [
+      'vars of a group never declared',
+      ['[m]', 'h1', '[etcd:vars]', 'x=1'],
+      'hosts:3: [etcd:vars]: there is no group etcd; add the section [etcd] with its hosts (Ansible refuses this too)',
+    ],
     [
       'a child never declared',
       ['[m]', 'h1', '[k8s:children]', 'm', 'calico_rr'],
@@ -217,10 +231,18 @@ describe('parseIni', () => {
     ['a vars line without =', ['[all:vars]', 'vip'], 'hosts:2: [all:vars]: vip is not a variable; write one name=value per line'],
     ['a vars line without a name', ['[all:vars]', '=1'], 'hosts:2: [all:vars]: "=1" has no variable name; write name=value'],
     ['two names on a children line', ['[m]', 'h', '[k:children]', 'a b'], 'hosts:4: [k:children]: "a b" is not a group name; write one group name per line'],
-    ['a host variable without =', ['[m]', 'h1 ansible_host'], 'hosts:2: h1: ansible_host is not a variable; write host variables as name=value after the host name'],
+    [
+      'a host variable without =',
+      ['[m]', 'h1 ansible_host'],
+      'hosts:2: h1: ansible_host is not a variable; write host variables as name=value after the host name',
+    ],
     ['a host variable without a name', ['[m]', 'h1 =x'], 'hosts:2: h1: "=x" has no variable name; write name=value'],
     ['a port that is not a number', ['[m]', 'h1:ssh'], 'hosts:2: "h1:ssh": ssh is not a port; write name:port with a number from 1 to 65535'],
-    ['a YAML key', ['[m]', 'all:'], `hosts:2: "all:" ends with ':'; write the SSH port after it (all:2222) or remove the ':' (is this YAML? then name the file .yaml)`],
+    [
+      'a YAML key',
+      ['[m]', 'all:'],
+      `hosts:2: "all:" ends with ':'; write the SSH port after it (all:2222) or remove the ':' (is this YAML? then name the file .yaml)`,
+    ],
     ['IPv6', ['[m]', 'fe80::1'], 'hosts:2: "fe80::1" is not a host name or address kha can use (IPv6 is not supported); write name[:port]'],
     ['an unclosed quote', ['[m]', 'h1 a="x'], 'hosts:2: the double quote opened on this line is never closed; close it on the same line'],
     ['a bad range', ['[m]', 'h[2:1]'], 'hosts:2: "h[2:1]": the range starts after it ends (2 > 1); write the smaller bound first'],
