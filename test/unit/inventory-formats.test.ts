@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { InputError } from '../../src/errors.js';
+import { editableInventory } from '../../src/inventory/edit.js';
 import { loadInventory, parseInventory } from '../../src/inventory/load.js';
 import { explainSettings, resolveSettings } from '../../src/inventory/settings.js';
 import type { Inventory } from '../../src/inventory/types.js';
@@ -456,3 +457,31 @@ function errorOfSync(f: () => unknown): string {
   }
   throw new Error('expected an InputError');
 }
+
+describe('add-master and remove-master on these inventories (editableInventory)', () => {
+  test('a YAML file in a directory: that file is rewritten, and the reparse keeps its group_vars/', async () => {
+    const inv = await loadInventory(fixture('kubespray-yaml-dir'));
+    const edit = editableInventory(inv, 'add-master');
+    expect(rel(edit.file)).toBe('kubespray-yaml-dir/hosts.yaml');
+    const again = edit.reparse(edit.text);
+    expect(resolveSettings(again).frontendPort).toBe(9443);
+    expect(again.hosts.find((h) => h.name === 'node3')?.vars['from_where']).toBe('host_vars/node3.yml');
+  });
+
+  test('an INI inventory is refused in one line; resolved names carry over to a reparsed YAML one', () => {
+    const inv = parseInventory(lines('[masters]', 'm1 ansible_host=m1.example.internal'), 'inventory.yaml');
+    inv.hosts[0]!.resolved = { name: 'm1.example.internal', address: '10.0.0.11' };
+    expect(inv.source?.format).toBe('ini');
+    expect(() => editableInventory(inv, 'remove-master')).toThrow(
+      'inventory.yaml: kha remove-master rewrites YAML inventories, and this one is INI; convert it first (ansible-inventory -i inventory.yaml --list -y > hosts.yaml), or change the INI file by hand',
+    );
+    const yaml = parseInventory(lines('all:', '  hosts:', '    m1: { ansible_host: m1.example.internal }'), 'hosts.yaml');
+    yaml.hosts[0]!.resolved = { name: 'm1.example.internal', address: '10.0.0.11' };
+    expect(
+      editableInventory(yaml, 'add-master').reparse(lines('all:', '  hosts:', '    m1: { ansible_host: m1.example.internal }', '    m2:')).hosts[0]?.resolved,
+    ).toEqual({
+      name: 'm1.example.internal',
+      address: '10.0.0.11',
+    });
+  });
+});
