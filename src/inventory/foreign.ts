@@ -42,11 +42,14 @@ export const FOREIGN_VARS: readonly ForeignVar[] = [
 export const LB_ROLE_VAR = 'LB_ROLE';
 
 /**
- * kubespray's variables whose names start like kha's own (haproxy_, apiserver_): theirs, not
- * typos of kha settings, so they are left alone like any other variable of the operator's.
+ * kubespray's variables whose names look like kha's own (the haproxy_ and apiserver_ prefixes,
+ * or a small typo away, as no_proxy from node_proxy): theirs, not typos of kha settings, so they
+ * are left alone like any other variable of the operator's. Checked against every top-level
+ * variable of kubespray's role defaults and sample inventory, and of kubeasz's.
  */
-export const FOREIGN_PREFIXED_VARS: ReadonlySet<string> = new Set([
+export const FOREIGN_LOOKALIKES: ReadonlySet<string> = new Set([
   'apiserver_extra_volumes',
+  'no_proxy',
   'apiserver_loadbalancer_domain_name',
   'haproxy_config_dir',
   'haproxy_digest_checksum',

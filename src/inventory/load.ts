@@ -15,7 +15,7 @@ import { InputError } from '../errors.js';
 import { isIPv4 } from '../net/ipv4.js';
 import type { HostConnectionSpec } from '../transport/types.js';
 import { readInventoryFiles, readVarFiles, varFileIndex, type VarDoc } from './files.js';
-import { addKubesprayGroups, FOREIGN_PREFIXED_VARS, isForeignVar } from './foreign.js';
+import { addKubesprayGroups, FOREIGN_LOOKALIKES, isForeignVar } from './foreign.js';
 import { hostPattern, iniShown, inventoryFormat, parseIni, walkIni } from './ini.js';
 import { boolSchema, isSettingName, parseSetting, PER_HOST_SETTINGS, portSchema, SETTING_NAMES, SETTING_PREFIXES } from './settings.js';
 import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS, secretFromEnv, secretFromFile, vaultMessage } from './secrets.js';
@@ -418,7 +418,7 @@ function checkVar(w: Walk, key: string, value: unknown, p: string[], onHost: boo
 
 /** An unknown name close to a known one, or in kha's namespaces, is an error; any other is the operator's. */
 function checkUnknownVar(key: string, p: string[], fail: Fail): void {
-  if (FOREIGN_PREFIXED_VARS.has(key) || isForeignVar(key)) return;
+  if (FOREIGN_LOOKALIKES.has(key) || isForeignVar(key)) return;
   const near = suggest(key, KNOWN_KEYS);
   if (near !== undefined) {
     throw fail(p, `unknown ${isSettingName(near) ? 'kha setting' : 'connection variable'}; did you mean ${near}?`);

@@ -442,6 +442,8 @@ describe('kubespray and kubeasz variables against kha settings', () => {
     const y = (v: string) => parseInventory(lines('all:', '  vars:', `    ${v}`, '  hosts: { m1: }'), 'hosts.yaml');
     expect(y('haproxy_image_tag: 2.8').hosts[0]?.vars['haproxy_image_tag']).toBe(2.8);
     expect(y('apiserver_extra_volumes: {}').hosts).toHaveLength(1);
+    // kubespray's no_proxy is two edits from node_proxy: still theirs
+    expect(y('no_proxy: "10.0.0.0/8"').hosts[0]?.vars['no_proxy']).toBe('10.0.0.0/8');
     expect(errorOfSync(() => y('haproxy_timeout_clinet: 4h'))).toBe(
       'hosts.yaml:3: all.vars.haproxy_timeout_clinet: unknown kha setting; did you mean haproxy_timeout_client?',
     );
