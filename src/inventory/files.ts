@@ -211,19 +211,28 @@ function checkOneEntry(entries: Map<string, VarFile>, f: VarFile): void {
   );
 }
 
-/** A var file for a group or host that is not in the inventory: an error if it sets anything of kha's. */
+/**
+ * A var file for a group or host that is not in the inventory: an error if it sets a kha setting
+ * (meant for kha, and lost otherwise); a warning if it sets how to reach a host (a host_vars file
+ * left behind, or a misspelt name); nothing for anything else.
+ */
 function checkUnread(w: Walk, f: VarFile, vars: YMap, key: string): void {
-  for (const k of vars.keys()) {
-    const name = String(k);
-    if (!w.readsKha(name, f.kind === 'host')) continue;
-    const names = [...(f.kind === 'group' ? w.groups : w.hosts).keys()];
-    const near = suggest(f.name, names, { mode: 'name' });
+  const names = [...(f.kind === 'group' ? w.groups : w.hosts).keys()];
+  const near = suggest(f.name, names, { mode: 'name' });
+  const keys = [...vars.keys()].map(String);
+  const setting = keys.find((k) => w.readsKha(k, false));
+  if (setting !== undefined) {
     const fix =
       near !== undefined
         ? `did you mean ${near}? rename the file`
         : f.kind === 'group'
-          ? `add the group to the inventory, or move ${name} to group_vars/all`
-          : `add the host to the inventory, or remove the file`;
-    throw w.fail([key, name], `the inventory has no ${f.kind} ${f.name}, so this file is not read (nor by Ansible); ${fix}`);
+          ? `add the group to the inventory, or move ${setting} to group_vars/all`
+          : 'add the host to the inventory, or remove the file';
+    throw w.fail([key, setting], `the inventory has no ${f.kind} ${f.name}, so this file is not read (nor by Ansible); ${fix}`);
+  }
+  if (f.kind === 'host' && keys.some((k) => w.readsKha(k, true))) {
+    w.warnings.push(
+      `${f.display}: the inventory has no host ${f.name}${near !== undefined ? ` (did you mean ${near}?)` : ''}, so this file is not read (nor by Ansible)`,
+    );
   }
 }

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import type { Inventory, InventoryHost, InventorySource } from './types.js';
 import { IPV4_RE, isIPv4 } from '../net/ipv4.js';
-import { agreedValue, FOREIGN_VARS, LB_ROLE_VAR, mappedValues, type ForeignVar, type MappedSetting, type VarSource } from './foreign.js';
+import { agreedValue, FOREIGN_VARS, foreignLabel, LB_ROLE_VAR, mappedValues, type ForeignVar, type MappedSetting, type VarSource } from './foreign.js';
 import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
 
 // ---- value patterns ----------------------------------------------------------------------
@@ -465,7 +465,7 @@ function clusterSettings(inv: Inventory, g: PickedGroups, at: SettingsSite, orig
     // a per-host setting's cluster-wide value (apiserver_port) comes from the masters group's vars alone
     const m = mapped(k, own === undefined ? undefined : { value: parsed(), path: path(k) }, PER_HOST_SETTINGS.includes(k) ? sources.slice(0, 1) : sources, at);
     if (m) {
-      origins.cluster[k] = { kind: 'mapped', variable: mappedLabel(m.foreign), tool: m.foreign.tool, path: m.path };
+      origins.cluster[k] = { kind: 'mapped', variable: foreignLabel(m.foreign), tool: m.foreign.tool, path: m.path };
       mappedPaths[k] = m.path;
       return m.value as z.output<(typeof settingsShape)[K]>;
     }
@@ -481,7 +481,6 @@ function clusterSettings(inv: Inventory, g: PickedGroups, at: SettingsSite, orig
 }
 
 const MAPPED = new Set<string>(FOREIGN_VARS.map((f) => f.setting));
-const mappedLabel = (f: ForeignVar) => (f.field ? `${f.name}.${f.field}` : f.name);
 
 /**
  * The value kubespray's or kubeasz's variables give a setting in `sources`, checked against kha's
@@ -530,14 +529,14 @@ function resolveHosts(
       if (!r.ok) throw at.fail(at.hostVarPath(h.name, k), r.message);
       return r.value;
     };
-    const o = (origins.hosts[h.name] ??= {});
+    const from = (origins.hosts[h.name] ??= {});
     const src: VarSource = { vars: h.vars, pathOf: (v) => at.hostVarPath(h.name, v) };
     const m = mapped(k, own === undefined ? undefined : { value: parsed(), path: at.hostVarPath(h.name, k) }, [src], at);
     if (m) {
-      o[k] = { kind: 'mapped', variable: mappedLabel(m.foreign), tool: m.foreign.tool, path: m.path };
+      from[k] = { kind: 'mapped', variable: foreignLabel(m.foreign), tool: m.foreign.tool, path: m.path };
       return m.value as z.output<(typeof settingsShape)[K]>;
     }
-    o[k] = own === undefined ? { kind: 'default' } : { kind: 'inventory', path: at.hostVarPath(h.name, k) };
+    from[k] = own === undefined ? { kind: 'default' } : { kind: 'inventory', path: at.hostVarPath(h.name, k) };
     return parsed();
   };
   const lbSet = new Set(g.lbHosts);

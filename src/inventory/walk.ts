@@ -55,6 +55,6 @@ export interface Walk {
   block(vars: YMap, p: string[], onHost: boolean): VarBlock;
   /** a group's own vars from the inventory file */
   groupVars(g: GroupRec, block: VarBlock): void;
-  /** is `name` kha's own (a setting; on a host also a connection variable)? A var file of an unknown group or host that sets one is an error */
+  /** is `name` kha's own (a setting; with `onHost`, a connection variable too)? Var files of unknown groups and hosts are checked with it */
   readsKha(name: string, onHost: boolean): boolean;
 }

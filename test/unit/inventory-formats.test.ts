@@ -300,11 +300,15 @@ describe('bad inputs beside the inventory: one line naming file:line', () => {
     );
   });
 
-  test('a host_vars file of a host the inventory does not have, setting ansible_host', async () => {
-    const dir = await tree('unknown-host', { 'inventory.ini': inv, 'host_vars/m9.yml': 'ansible_host: 10.0.0.19\n' });
+  test('a host_vars file of a host the inventory does not have: an error for a kha setting, a warning for ansible_host', async () => {
+    const dir = await tree('unknown-host', { 'inventory.ini': inv, 'host_vars/m9.yml': 'ansible_host: 10.0.0.19\npriority: 90\n' });
     expect(await errorOf(() => loadInventory(dir))).toBe(
-      `${dir}/host_vars/m9.yml:1: ansible_host: the inventory has no host m9, so this file is not read (nor by Ansible); did you mean m1? rename the file`,
+      `${dir}/host_vars/m9.yml:2: priority: the inventory has no host m9, so this file is not read (nor by Ansible); did you mean m1? rename the file`,
     );
+    const dir2 = await tree('stale-host', { 'inventory.ini': inv, 'host_vars/old-m7.yml': 'ansible_host: 10.0.0.17\n' });
+    expect((await loadInventory(dir2)).warnings).toEqual([
+      `${dir2}/host_vars/old-m7.yml: the inventory has no host old-m7, so this file is not read (nor by Ansible)`,
+    ]);
   });
 
   test('a var file of an unknown group with only foreign variables is left alone (a playbook may make the group)', async () => {
