@@ -159,12 +159,13 @@ export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptio
 /**
  * The inventory and kha's settings, or one InputError: what the loader skipped is a warning,
  * key files are checked, and ansible_host names are resolved (one `host: ansible_host NAME ->
- * ADDRESS` line each) before the settings need their addresses.
+ * ADDRESS` line each) before the settings need their addresses. `keyFiles: 'warn'` (kha
+ * inventory, which connects nowhere) reports a key-file problem as a warning of the inventory.
  */
 export async function loadForRun(
   flags: Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become'>,
   io: Io,
-  lookup?: Lookup,
+  opts: { lookup?: Lookup; keyFiles?: 'error' | 'warn' } = {},
 ): Promise<{ inv: Inventory; settings: HaSettings; origins: SettingOrigins }> {
   const inv = await loadInventory(flags.inventory, {
     ...(flags.user ? { user: flags.user } : {}),
@@ -173,8 +174,14 @@ export async function loadForRun(
   });
   for (const w of inv.warnings ?? []) io.events.warn(w);
   io.addSecrets(inv.secrets);
-  checkKeyFiles(inv, flags['private-key'] !== undefined);
-  for (const r of await resolveHostNames(inv, lookup)) io.events.info(`ansible_host ${r.name} -> ${r.address}`, r.host);
+  try {
+    checkKeyFiles(inv, flags['private-key'] !== undefined);
+  } catch (err) {
+    if (opts.keyFiles !== 'warn' || !(err instanceof InputError)) throw err;
+    inv.warnings = [...(inv.warnings ?? []), err.message];
+    io.events.warn(err.message);
+  }
+  for (const r of await resolveHostNames(inv, opts.lookup)) io.events.info(`ansible_host ${r.name} -> ${r.address}`, r.host);
   const { settings, origins } = explainSettings(inv);
   if (settings.authPass) io.addSecrets([settings.authPass]);
   return { inv, settings, origins };

@@ -192,6 +192,21 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     expect(r.stdout).not.toContain('10.0.2.6  load balancer');
   });
 
+  test('a key file that does not exist is a warning for kha inventory (kha up refuses it)', async () => {
+    const file = path.join(dir, 'key.ini');
+    await writeFile(file, lines('[masters]', `m1 ansible_host=10.0.0.11 ansible_private_key_file=${dir}/no-such-key`, '[all:vars]', 'vip=10.0.0.100'));
+    const r = await runKha(['inventory', '-i', file, '--json'], { timeoutMs: 60_000 });
+    expect(r.code, showRun(r)).toBe(0);
+    expect((JSON.parse(r.stdout) as InventoryReport).warnings).toEqual([
+      `m1: ansible_private_key_file: ${dir}/no-such-key does not exist; give the path of the private key, e.g. ~/.ssh/id_ed25519`,
+    ]);
+    const up = await runKha(['up', '-i', file, '--yes'], { timeoutMs: 60_000 });
+    expect(up.code, showRun(up)).toBe(4);
+    expect(errorLines(up.stderr)).toEqual([
+      `error: m1: ansible_private_key_file: ${dir}/no-such-key does not exist; give the path of the private key, e.g. ~/.ssh/id_ed25519`,
+    ]);
+  });
+
   test('a bad inventory: the same one error line and exit 4 as kha up, nothing contacted', async () => {
     const file = path.join(dir, 'inventory.ini');
     await writeFile(file, lines('[masters]', 'm1 ansible_host=10.0.0.11 ansible_port=70000', '[all:vars]', 'vip=10.0.0.100'));

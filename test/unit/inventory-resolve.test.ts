@@ -114,7 +114,7 @@ describe('resolveHostNames', () => {
       const seen: RunEvent[] = [];
       events.add({ emit: (e) => seen.push(e) });
       const io: Io = { events, logFile: '/dev/null', signal: new AbortController().signal, verbose: 0, json: false, addSecrets: () => undefined };
-      const { settings } = await loadForRun({ inventory: file }, io, fakeDns().lookup);
+      const { settings } = await loadForRun({ inventory: file }, io, { lookup: fakeDns().lookup });
       expect(seen).toEqual([
         { type: 'message', level: 'info', host: 'm1', text: 'ansible_host m1.example.internal -> 10.0.0.11' },
         { type: 'message', level: 'info', host: 'm2', text: 'ansible_host m2.example.internal -> 10.0.0.12' },
