@@ -12,7 +12,12 @@ import { mask } from '../transport/quote.js';
 import { askHidden } from './prompt.js';
 
 export const inventoryFlags = {
-  inventory: Flags.string({ char: 'i', summary: 'Inventory file (Ansible YAML: all/hosts/vars/children).', required: true, helpValue: 'hosts.yaml' }),
+  inventory: Flags.string({
+    char: 'i',
+    summary: 'Ansible inventory: a YAML or INI file, or a directory holding one (group_vars/ and host_vars/ beside it are read).',
+    required: true,
+    helpValue: 'hosts.yaml',
+  }),
   user: Flags.string({ char: 'u', summary: 'SSH user for every host (overrides ansible_user).' }),
   'private-key': Flags.string({ summary: 'SSH private key file (overrides ansible_ssh_private_key_file).' }),
   become: Flags.boolean({ char: 'b', summary: 'Use sudo on the hosts (overrides ansible_become).', allowNo: true }),

@@ -2,10 +2,11 @@
 // run context. Bad input fails here, before any connection is opened.
 import type { Connector } from '../engine/context.js';
 import { RunContext } from '../engine/context.js';
-import type { HaSettings } from '../inventory/settings.js';
-import { resolveSettings } from '../inventory/settings.js';
+import type { HaSettings, SettingOrigins } from '../inventory/settings.js';
+import { explainSettings } from '../inventory/settings.js';
 import { loadInventory } from '../inventory/load.js';
 import type { ConnectionOverrides, Inventory, InventoryHost } from '../inventory/types.js';
+import { resolveHostNames, type Lookup } from '../inventory/resolve.js';
 import { sshArgWarnings } from '../inventory/ssh-args.js';
 import { tildify } from '../transport/handshake.js';
 import { resolveRoute, routeLabel } from '../transport/jump.js';
@@ -201,8 +202,10 @@ export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptio
   };
 }
 
+type OverrideFlags = Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become' | 'bastion'>;
+
 /** What the command line overrides in every host's connection (-u, --private-key, -b, --bastion). */
-export function connectionOverrides(flags: InventoryFlagValues): ConnectionOverrides {
+export function connectionOverrides(flags: OverrideFlags): ConnectionOverrides {
   return {
     ...(flags.user ? { user: flags.user } : {}),
     ...(flags['private-key'] ? { privateKey: flags['private-key'] } : {}),
@@ -211,14 +214,33 @@ export function connectionOverrides(flags: InventoryFlagValues): ConnectionOverr
   };
 }
 
-export async function loadForRun(flags: InventoryFlagValues, io: Io): Promise<{ inv: Inventory; settings: HaSettings }> {
+/**
+ * The inventory and kha's settings, or one InputError: what the loader skipped is a warning,
+ * key files are checked, the hosts reached through a bastion are named, and ansible_host names
+ * are resolved (one `host: ansible_host NAME -> ADDRESS` line each) before the settings need
+ * their addresses. `keyFiles: 'warn'` (kha inventory, which connects nowhere) reports a key-file
+ * problem as a warning of the inventory.
+ */
+export async function loadForRun(
+  flags: OverrideFlags,
+  io: Io,
+  opts: { lookup?: Lookup; keyFiles?: 'error' | 'warn' } = {},
+): Promise<{ inv: Inventory; settings: HaSettings; origins: SettingOrigins }> {
   const inv = await loadInventory(flags.inventory, connectionOverrides(flags));
+  for (const w of inv.warnings ?? []) io.events.warn(w);
   io.addSecrets(inv.secrets);
-  checkKeyFiles(inv, flags['private-key'] !== undefined);
+  try {
+    checkKeyFiles(inv, flags['private-key'] !== undefined);
+  } catch (err) {
+    if (opts.keyFiles !== 'warn' || !(err instanceof InputError)) throw err;
+    inv.warnings = [...(inv.warnings ?? []), err.message];
+    io.events.warn(err.message);
+  }
   await reportConnections(inv, io);
-  const settings = resolveSettings(inv);
+  for (const r of await resolveHostNames(inv, opts.lookup)) io.events.info(`ansible_host ${r.name} -> ${r.address}`, r.host);
+  const { settings, origins } = explainSettings(inv);
   if (settings.authPass) io.addSecrets([settings.authPass]);
-  return { inv, settings };
+  return { inv, settings, origins };
 }
 
 /**
@@ -232,7 +254,11 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
     const file = h.connection.privateKeyFile;
     if (!file || seen.has(file)) continue;
     seen.add(file);
-    const where = fromFlag ? '--private-key' : `${h.name}: ansible_ssh_private_key_file`;
+    const keyVar =
+      h.vars['ansible_ssh_private_key_file'] === undefined && h.vars['ansible_private_key_file'] !== undefined
+        ? 'ansible_private_key_file'
+        : 'ansible_ssh_private_key_file';
+    const where = fromFlag ? '--private-key' : `${h.name}: ${keyVar}`;
     let st;
     try {
       st = statSync(file);

@@ -30,8 +30,8 @@ export default class AddMaster extends KhaCommand {
     const { exitCodeOf } = await import('../cli/exit.js');
     const { connectionOverrides, loadForRun, makeRun } = await import('../cli/prepare.js');
     const { parseSerialFlag } = await import('../engine/serial.js');
-    const { addHostToInventoryText, hostEntryLine } = await import('../inventory/edit.js');
-    const { HOST_NAME_RE, USER_RE, parseInventory } = await import('../inventory/load.js');
+    const { addHostToInventoryText, editableInventory, hostEntryLine } = await import('../inventory/edit.js');
+    const { HOST_NAME_RE, USER_RE } = await import('../inventory/load.js');
     const { resolveSettings } = await import('../inventory/settings.js');
     const { isIPv4 } = await import('../net/ipv4.js');
     const { verbose } = this.parseArgv();
@@ -56,18 +56,18 @@ export default class AddMaster extends KhaCommand {
           `--priority: ${flags.priority} is not below every other host's priority (lowest: ${minPrio}); a new master joins as a backup, so give it less than ${minPrio}`,
         );
       }
-      const src = inv.source;
-      const groupPath = src?.groupPaths[before.mastersGroup];
-      if (!src || !groupPath) throw new InputError(`${flags.inventory}: cannot find where the ${before.mastersGroup} group is defined`);
+      const edit = editableInventory(inv, 'add-master');
+      const groupPath = inv.source?.groupPaths[before.mastersGroup];
+      if (!groupPath) throw new InputError(`${edit.file}: cannot find where the ${before.mastersGroup} group is defined`);
       const vars: Record<string, unknown> = { ansible_host: flags.host };
       if (flags.port) vars['ansible_port'] = flags.port;
       if (flags['ssh-user']) vars['ansible_user'] = flags['ssh-user'];
       if (flags.priority !== undefined) vars['priority'] = flags.priority;
       else if (minPrio <= 1) throw new InputError(`--priority: no priority is left below ${minPrio}; lower the others' priorities first`);
       // the text kha read: the file is rewritten only if it still holds exactly this
-      const text = src.text;
+      const text = edit.text;
       const newText = addHostToInventoryText(text, groupPath, name, vars);
-      const newInv = parseInventory(newText, flags.inventory, connectionOverrides(flags));
+      const newInv = edit.reparse(newText, connectionOverrides(flags));
       const after = resolveSettings(newInv);
       if (after.lbHosts.includes(name) && after.hosts[name]!.priority >= minPrio) {
         throw new InputError(
@@ -80,7 +80,7 @@ export default class AddMaster extends KhaCommand {
         serial,
         maxFailPercentage: flags['max-fail'],
         breakLock: flags['break-lock'],
-        file: flags.inventory,
+        file: edit.file,
         oldText: text,
         newText,
         manual: { kind: 'add', under: [...groupPath, 'hosts'].join('.'), line: hostEntryLine(name, vars) },

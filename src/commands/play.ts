@@ -25,6 +25,7 @@ export default class Play extends KhaCommand {
     const { flags, args } = await this.parse(Play);
     await this.runAction(flags, verbose, async (io, track) => {
       const inv = await loadInventory(flags.inventory, connectionOverrides(flags));
+      for (const w of inv.warnings ?? []) io.events.warn(w);
       io.addSecrets(inv.secrets);
       await reportConnections(inv, io);
       const selected = new Set(selectHosts(inv, flags.limit).map((h) => h.name));

@@ -23,8 +23,7 @@ export default class RemoveMaster extends KhaCommand {
     const { changeMembers } = await import('../actions/members.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { parseSerialFlag } = await import('../engine/serial.js');
-    const { removeHostFromInventoryText } = await import('../inventory/edit.js');
-    const { parseInventory } = await import('../inventory/load.js');
+    const { editableInventory, removeHostFromInventoryText } = await import('../inventory/edit.js');
     const { resolveSettings } = await import('../inventory/settings.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(RemoveMaster);
@@ -39,17 +38,17 @@ export default class RemoveMaster extends KhaCommand {
         throw new InputError(`--name: ${name} is the last master; a control plane needs at least one (add another master first)`);
       }
       // the text kha read: the file is rewritten only if it still holds exactly this
-      const text = inv.source?.text;
-      if (text === undefined) throw new InputError(`${flags.inventory}: cannot edit this inventory`);
+      const edit = editableInventory(inv, 'remove-master');
+      const text = edit.text;
       const { text: newText, removedFrom, removedLines } = removeHostFromInventoryText(text, name);
-      const after = resolveSettings(parseInventory(newText, flags.inventory));
+      const after = resolveSettings(edit.reparse(newText));
       const run = makeRun(inv, flags, io);
       track(run);
       const st = await changeMembers('remove', run, before, after, name, {
         serial,
         maxFailPercentage: flags['max-fail'],
         breakLock: flags['break-lock'],
-        file: flags.inventory,
+        file: edit.file,
         oldText: text,
         newText,
         manual: { kind: 'remove', from: removedFrom, lines: removedLines.flat() },

@@ -21,6 +21,9 @@ import {
 import path from 'node:path';
 import { isMap, isScalar, parseDocument, stringify, type Document, YAMLMap } from 'yaml';
 import { ExitCode, InputError, KhaError } from '../errors.js';
+import { parseInventory } from './load.js';
+import { carryResolved } from './resolve.js';
+import type { ConnectionOverrides, Inventory } from './types.js';
 
 function groupHostsMaps(doc: Document): Array<{ path: string[]; map: YAMLMap }> {
   const out: Array<{ path: string[]; map: YAMLMap }> = [];
@@ -291,4 +294,27 @@ function lstatOrUndefined(file: string): Stats | undefined {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/**
+ * The inventory file add-master and remove-master rewrite: the YAML file kha read (inside the
+ * directory given with -i, if one was), its text, and a reparse of new text with the same
+ * group_vars/ and host_vars/. An INI inventory is refused: kha edits YAML only.
+ */
+export function editableInventory(
+  inv: Inventory,
+  command: string,
+): { file: string; text: string; reparse: (text: string, overrides?: ConnectionOverrides) => Inventory } {
+  const src = inv.source;
+  if (!src) throw new InputError(`${inv.file}: cannot edit this inventory`);
+  if (src.format !== 'yaml') {
+    throw new InputError(
+      `${src.display}: kha ${command} rewrites YAML inventories, and this one is INI; convert it first (ansible-inventory -i ${src.display} --list -y > hosts.yaml), or change the INI file by hand`,
+    );
+  }
+  return {
+    file: src.display,
+    text: src.text,
+    reparse: (text, overrides = {}) => carryResolved(inv, parseInventory(text, src.display, overrides, { varFiles: src.varFiles })),
+  };
 }

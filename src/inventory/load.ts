@@ -1,26 +1,34 @@
-// Load an Ansible YAML inventory (hosts.yaml): groups, nested children, vars by precedence
-// (all < parent group < child group < host), connection specs and secrets. Every error is one
-// line, `<file>:<line>: <dotted.key.path>: <problem>; <what would be right>`, as an InputError.
-// The loader never connects anywhere.
-import { readFile, stat } from 'node:fs/promises';
+// Load an Ansible inventory: YAML (hosts.yaml) or INI (inventory.ini, read by ini.ts), a file or
+// a directory holding one, and the group_vars/ and host_vars/ files beside it (files.ts).
+// Groups, nested children, vars by Ansible's precedence (below), connection specs and secrets.
+// Every error is one line, `<file>:<line>: <key path>: <problem>; <what would be right>`, as an
+// InputError. The loader never connects anywhere.
+//
+// Precedence, as Ansible merges them (VARIABLE_PRECEDENCE's default), later wins:
+//   the inventory file's group vars: all, then the other groups by depth, priority, name;
+//   group_vars/ files: all, then the other groups in the same order;
+//   the inventory file's host vars; host_vars/ files.
 import os from 'node:os';
 import path from 'node:path';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Pair } from 'yaml';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { isIPv4 } from '../net/ipv4.js';
 import type { HostConnectionSpec } from '../transport/types.js';
+import { readInventoryFiles, readVarFiles, varFileIndex, type VarDoc } from './files.js';
+import { addKubesprayGroups, FOREIGN_LOOKALIKES, isForeignVar } from './foreign.js';
+import { hostPattern, iniShown, inventoryFormat, parseIni, walkIni } from './ini.js';
 import { boolSchema, isSettingName, parseSetting, PER_HOST_SETTINGS, portSchema, SETTING_NAMES, SETTING_PREFIXES } from './settings.js';
 import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS, secretFromEnv, secretFromFile, vaultMessage } from './secrets.js';
-import { inputErrorAt, show, suggest } from './suggest.js';
+import { dotted, inputErrorAt, show, suggest } from './suggest.js';
 import { parseSshArgs, type SshArgs } from './ssh-args.js';
 import { parseProxyJump } from '../transport/jump.js';
-import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource } from './types.js';
+import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource, KeySite, VarFile } from './types.js';
+import type { Fail, GroupRec, HostRec, VarBlock, Walk } from './walk.js';
+import { parseYamlText, type YMap } from './yaml.js';
 
 export const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const GROUP_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 export const USER_RE = /^[a-z_][a-z0-9_.-]*$/;
-const MAX_BYTES = 10 * 1024 * 1024;
 const MAX_DEPTH = 64;
 
 // ---- connection variables (zod: types, coercions and messages in one place) --------------
@@ -41,7 +49,7 @@ const keyFileSchema = z
 const secretSchema = z.preprocess(
   (v) => (typeof v === 'number' && Number.isSafeInteger(v) ? String(v) : v),
   z
-    .string(says(() => 'a password must be a non-empty single-line string; quote it in the YAML'))
+    .string(says(() => 'a password must be a non-empty single-line string; quote it in the inventory'))
     .min(1)
     .refine((s) => !/[\0\r\n]/.test(s)),
 );
@@ -61,12 +69,14 @@ const connectionShape = {
   ansible_user: userSchema,
   ansible_ssh_user: userSchema,
   ansible_ssh_private_key_file: keyFileSchema,
+  ansible_private_key_file: keyFileSchema,
   ansible_become: boolSchema('ansible_become'),
   ansible_become_user: userSchema,
   ansible_become_password: secretSchema,
   ansible_become_pass: secretSchema,
   ansible_password: secretSchema,
   ansible_ssh_pass: secretSchema,
+  ansible_ssh_password: secretSchema,
   // ssh options: UserKnownHostsFile, ProxyJump / -J and ProxyCommand jumps are read, the rest warned about (ssh-args.ts)
   ansible_ssh_common_args: sshArgsSchema,
   ansible_ssh_extra_args: sshArgsSchema,
@@ -76,6 +86,8 @@ type ConnectionVar = keyof typeof connectionShape;
 export const CONNECTION_VARS = Object.keys(connectionShape) as ConnectionVar[];
 const KNOWN_KEYS: readonly string[] = [...CONNECTION_VARS, ...SETTING_NAMES, ...Object.keys(SECRET_FILE_VARS)];
 const isConnectionVar = (k: string): k is ConnectionVar => Object.hasOwn(connectionShape, k);
+/** a variable whose value kha uses (so a template or a vault value there is an error, not the operator's business) */
+const readByKha = (k: string) => isConnectionVar(k) || isSettingName(k) || secretFileField(k) !== undefined || isForeignVar(k);
 
 // ---- group shape --------------------------------------------------------------------------
 
@@ -98,28 +110,6 @@ const groupShape = z.strictObject(
 );
 const GROUP_KEYS = ['hosts', 'vars', 'children'];
 
-type YMap = Map<unknown, unknown>;
-interface VarBlock {
-  path: string[];
-  vars: YMap;
-  /** a secret read from `<key>_file`: key -> the key as written, for file:line in messages */
-  written?: Record<string, string>;
-}
-interface GroupRec {
-  name: string;
-  order: number;
-  path: string[];
-  parents: string[];
-  blocks: VarBlock[];
-}
-interface HostRec {
-  name: string;
-  order: number;
-  path: string[];
-  direct: string[];
-  blocks: VarBlock[];
-}
-
 // ---- entry points -------------------------------------------------------------------------
 
 /** Where `${env:NAME}` and `<field>_file` secrets are read from (tests pass their own). */
@@ -130,89 +120,43 @@ export interface SecretSources {
   baseDir?: string;
 }
 
+export interface ParseOptions extends SecretSources {
+  /** group_vars/ and host_vars/ files (files.ts reads them; add-master passes the ones it loaded with) */
+  varFiles?: readonly VarFile[];
+}
+
+/** `-i ARG`: an inventory file, or a directory holding one, with the group_vars/ and host_vars/ beside it. */
 export async function loadInventory(file: string, overrides: ConnectionOverrides = {}): Promise<Inventory> {
-  let text: string;
-  try {
-    const st = await stat(file);
-    if (st.isDirectory()) throw new InputError(`${file}: is a directory; pass the inventory file with -i`);
-    if (st.size > MAX_BYTES) throw new InputError(`${file}: is larger than 10 MB; pass the Ansible YAML inventory with -i`);
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    // the message says it all: no cause chain repeating the errno text
-    if (code === 'ENOENT') throw new InputError(`${file}: not found; pass the path of the inventory with -i`);
-    if (code === 'EACCES') throw new InputError(`${file}: permission denied; make the inventory readable`);
-    throw new InputError(`${file}: cannot be read (${code ?? String(err)}); pass a readable inventory file with -i`, { cause: err });
-  }
-  return parseInventory(text, file, overrides);
-}
-
-/** The key at line:col (1-based) and the line of the same key earlier at the same indentation. */
-export function duplicateKeyAt(text: string, line: number, col: number): { key: string; firstLine: number; parent?: string } | undefined {
-  const lines = text.split(/\r?\n/);
-  const rest = lines[line - 1]?.slice(col - 1) ?? '';
-  const key = /^(["']?)([^"':{},\s][^"':{},]*?)\1\s*:/.exec(rest)?.[2]?.trim();
-  if (!key) return undefined;
-  const esc = key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const same = new RegExp(`^\\s{${col - 1}}(["']?)${esc}\\1\\s*:`);
-  const flow = new RegExp(`[{,]\\s*(["']?)${esc}\\1\\s*:`);
-  let firstLine = line;
-  let parent: string | undefined;
-  for (let i = line - 2; i >= 0; i--) {
-    const l = lines[i] ?? '';
-    if (firstLine === line && (same.test(l) || (i === line - 1 && flow.test(l)))) firstLine = i + 1;
-    // the first line indented less than the key holds its map's key
-    if (l.trim() && !l.trimStart().startsWith('#') && l.length - l.trimStart().length < col - 1) {
-      parent = /^\s*["']?([^"':]+)["']?\s*:/.exec(l)?.[1]?.trim();
-      break;
-    }
-  }
-  return { key, firstLine, ...(parent ? { parent } : {}) };
-}
-
-/** The first quoted scalar opened on a line and not closed by the end of that line. */
-export function unclosedQuoteLine(text: string): { line: number; col: number; quote: string } | undefined {
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i] ?? '';
-    // a value that starts with a quote: after `key:`, `- ` or `[`/`{`/`,` in flow collections
-    const re = /(?:^\s*-\s+|:\s+|[[{,]\s*)(["'])/g;
-    for (let m = re.exec(l); m; m = re.exec(l)) {
-      const q = m[1]!;
-      const start = m.index + m[0].length;
-      let j = start;
-      let closed = false;
-      while (j < l.length) {
-        if (q === '"' && l[j] === '\\') j += 2;
-        else if (q === "'" && l[j] === "'" && l[j + 1] === "'") j += 2;
-        else if (l[j] === q) {
-          closed = true;
-          break;
-        } else j++;
-      }
-      if (!closed) return { line: i + 1, col: start, quote: q };
-      re.lastIndex = j + 1;
-    }
-  }
-  return undefined;
+  const f = await readInventoryFiles(file);
+  const inv = parseInventory(f.text, f.display, overrides, { varFiles: f.varFiles, baseDir: f.baseDir });
+  const warnings = [...f.warnings, ...(inv.warnings ?? [])];
+  return { ...inv, ...(warnings.length ? { warnings } : {}) };
 }
 
 /**
- * The text of the inventory, the file name used in messages. Pure but for secrets given as
- * `<field>_file` or `${env:NAME}`, read from `secretSources`.
+ * The text of the inventory (YAML or INI, told apart by inventoryFormat), the file name used in
+ * messages, and the var files beside it. Pure but for secrets given as `<field>_file` or
+ * `${env:NAME}`, read from `opts`.
  */
-export function parseInventory(text: string, file: string, overrides: ConnectionOverrides = {}, secretSources: SecretSources = {}): Inventory {
-  const { doc, lineOf } = parseYaml(text, file);
-  const fail: Fail = (p, msg) => inputErrorAt({ display: file, lineOf }, p, msg);
-  const root = rootMap(doc, file, fail);
-  const walk = walkGroups(root, fail, { env: secretSources.env ?? process.env, baseDir: secretSources.baseDir ?? path.dirname(file) });
-  checkStructure(root, walk, fail);
-  const tree = groupTree(walk.groups, fail);
+export function parseInventory(text: string, file: string, overrides: ConnectionOverrides = {}, opts: ParseOptions = {}): Inventory {
+  const format = inventoryFormat(text, file);
+  const main = format === 'ini' ? iniMain(text, file) : yamlMain(text, file);
+  const docs: VarDoc[] = [];
+  const locate = makeLocate(file, main, docs);
+  const fail: Fail = (p, msg) => inputErrorAt({ display: file, locate }, p, msg);
+  const w = newWalk(fail, opts.env ?? process.env, opts.baseDir ?? path.dirname(file));
+  main.walk(w);
+  addKubesprayGroups(w, opts.varFiles ?? []);
+  readVarFiles(w, opts.varFiles ?? [], docs);
+  checkStructure(w, main, format);
+  const tree = groupTree(w.groups, fail);
   const source: InventorySource = {
     display: file,
+    format,
     text,
-    lineOf,
+    varFiles: opts.varFiles ?? [],
+    locate,
+    lineOf: (p) => locate(p).line,
     groupPaths: {},
     hostPaths: {},
     hostVarPaths: {},
@@ -220,119 +164,134 @@ export function parseInventory(text: string, file: string, overrides: Connection
     ownVarPaths: {},
     groupAncestors: {},
   };
-  const groupVars = mergeGroupVars(walk.groups, tree, source, fail);
-  const hosts = mergeHostVars(walk, tree, source, overrides, fail);
+  const groupVars = mergeGroupVars(w.groups, tree, source, fail);
+  const hosts = mergeHostVars(w, tree, source, overrides, fail);
   const groups: Record<string, string[]> = {};
-  for (const g of [...walk.groups.values()].sort((a, b) => a.order - b.order)) {
+  for (const g of [...w.groups.values()].sort((a, b) => a.order - b.order)) {
     groups[g.name] = hosts.filter((h) => h.groups.includes(g.name)).map((h) => h.name);
   }
-  return { file: path.resolve(file), hosts, groups, secrets: [...walk.secrets], groupVars, source };
+  return {
+    file: path.resolve(file),
+    hosts,
+    groups,
+    secrets: [...w.secrets],
+    groupVars,
+    source,
+    ...(w.warnings.length ? { warnings: w.warnings } : {}),
+  };
 }
 
 // ---- steps of parseInventory --------------------------------------------------------------
 
-type Fail = (p: readonly string[], m: string) => Error;
+/** The inventory file, parsed: how to find a key's line, how a key path is written, and the walk that records its groups and hosts. */
+interface MainFile {
+  lineOf: (p: readonly string[]) => number | undefined;
+  shown: (p: readonly string[]) => string;
+  /** where "the inventory has no hosts" points */
+  firstPath: string[];
+  walk: (w: Walk) => void;
+}
 
-/** The YAML document and its key-path -> line map; every YAML problem is an InputError here. */
-function parseYaml(text: string, file: string): { doc: Document; lineOf: (p: readonly string[]) => number | undefined } {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, merge: true, prettyErrors: true });
-  const lineOf = makeLineOf(doc, lc);
-  if (!text.trim()) throw emptyInventory(file);
-  const iniLine = iniHeadingLine(text);
-  if (iniLine !== undefined && (doc.errors.length > 0 || isSeq(doc.contents))) {
-    throw new InputError(
-      `${file}:${iniLine}: this looks like an INI inventory; kha reads Ansible's YAML inventory, convert it with: ansible-inventory -i ${file} --list -y`,
+function emptyInventory(file: string, format: 'yaml' | 'ini'): InputError {
+  return new InputError(
+    format === 'yaml'
+      ? `${file}: the inventory is empty; add an all: group with hosts and vars`
+      : `${file}: the inventory is empty; add a [masters] section with the masters' host lines and an [all:vars] section with vip=<address>`,
+  );
+}
+
+function yamlMain(text: string, file: string): MainFile {
+  if (!text.trim()) throw emptyInventory(file, 'yaml');
+  const { value, lineOf } = parseYamlText(text, file);
+  if (value === null) throw emptyInventory(file, 'yaml');
+  if (!(value instanceof Map)) {
+    throw inputErrorAt(
+      { display: file, lineOf },
+      [],
+      `the inventory is ${show(value)}, not a mapping of groups; start the file with all: and put hosts, vars and children under it`,
     );
   }
-  const yerr = doc.errors[0];
-  if (yerr) throw yamlSyntaxError(yerr, text, file);
-  if (doc.contents === null) throw emptyInventory(file);
-  const vaulted = vaultPath(doc);
-  if (vaulted) throw inputErrorAt({ display: file, lineOf }, vaulted, vaultMessage(vaulted[vaulted.length - 1] ?? ''));
-  return { doc, lineOf };
+  const fail: Fail = (p, m) => inputErrorAt({ display: file, lineOf }, p, m);
+  const firstKey = keyName([...value.keys()][0], [], fail);
+  return { lineOf, shown: dotted, firstPath: [firstKey], walk: (w) => walkYamlGroups(w, value) };
 }
 
-function emptyInventory(file: string): InputError {
-  return new InputError(`${file}: the inventory is empty; add an all: group with hosts and vars`);
+function iniMain(text: string, file: string): MainFile {
+  const doc = parseIni(text, file);
+  if (doc.entries.length === 0) throw emptyInventory(file, 'ini');
+  const first = doc.entries[0]!;
+  return { lineOf: doc.lineOf, shown: iniShown, firstPath: [first.group], walk: (w) => walkIni(w, doc) };
 }
 
-/** The first YAML error, said the way a person fixes it (a duplicate key, an unclosed quote). */
-function yamlSyntaxError(yerr: Document['errors'][number], text: string, file: string): InputError {
-  const pos = yerr.linePos?.[0];
-  const first = (yerr.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '');
-  if (yerr.code === 'DUPLICATE_KEY' && pos) {
-    const dup = duplicateKeyAt(text, pos.line, pos.col);
-    if (dup) {
-      const what =
-        dup.parent === 'hosts'
-          ? `host ${show(dup.key)} is listed twice under hosts`
-          : `${show(dup.key)} is listed twice${dup.parent ? ` under ${show(dup.parent)}` : ''}`;
-      return new InputError(`${file}:${pos.line}:${pos.col}: ${what} (first on line ${dup.firstLine}); remove or rename one of them`);
-    }
-  }
-  if (/^Missing closing .?quote/.test(first)) {
-    const open = unclosedQuoteLine(text);
-    if (open)
-      return new InputError(
-        `${file}:${open.line}:${open.col}: YAML syntax error: the ${open.quote === '"' ? 'double' : 'single'} quote opened here is never closed; close it on the same line`,
-      );
-  }
-  const fix = yerr.code === 'DUPLICATE_KEY' ? 'remove or rename one of the two keys' : 'fix the indentation or quoting there';
-  return new InputError(`${file}:${pos ? `${pos.line}:${pos.col}` : '1'}: YAML syntax error: ${first}; ${fix}`);
+/** Where a key path is written: the inventory file or one of the var files (filled as they are read). */
+function makeLocate(display: string, main: MainFile, docs: VarDoc[]): (p: readonly string[]) => KeySite {
+  return (p) => {
+    const i = varFileIndex(p[0]);
+    const doc = i === undefined ? undefined : docs[i];
+    if (!doc) return { display, line: main.lineOf(p), shown: main.shown(p) };
+    const rest = p.slice(1);
+    return { display: doc.file.display, line: doc.lineOf(rest) ?? 1, shown: dotted(rest) };
+  };
 }
 
-/** The document as JS maps (aliases expanded, within bounds): a mapping of groups. */
-function rootMap(doc: Document, file: string, fail: Fail): YMap {
-  let root: unknown;
-  try {
-    root = doc.toJS({ mapAsMap: true, maxAliasCount: 1000 });
-  } catch (err) {
-    throw new InputError(`${file}: YAML aliases expand too much (${(err as Error).message.split('\n')[0]}); write the values out instead of nesting aliases`, {
-      cause: err,
-    });
-  }
-  if (root === null || root === undefined) throw emptyInventory(file);
-  if (!(root instanceof Map)) {
-    throw fail([], `the inventory is ${show(root)}, not a mapping of groups; start the file with all: and put hosts, vars and children under it`);
-  }
-  return root;
-}
-
-/** What the walk over the groups collects, in document order. */
-interface Walk {
-  fail: Fail;
-  env: Readonly<Record<string, string | undefined>>;
-  baseDir: string;
-  groups: Map<string, GroupRec>;
-  hosts: Map<string, HostRec>;
-  secrets: Set<string>;
-  /** the next document-order number, shared by groups and hosts */
-  order: number;
-}
-
-function walkGroups(root: YMap, fail: Fail, sources: { env: Walk['env']; baseDir: string }): Walk {
-  const w: Walk = { fail, ...sources, groups: new Map(), hosts: new Map(), secrets: new Set(), order: 0 };
+function newWalk(fail: Fail, env: Walk['env'], baseDir: string): Walk {
+  const w: Walk = {
+    fail,
+    env,
+    baseDir,
+    groups: new Map(),
+    hosts: new Map(),
+    secrets: new Set(),
+    order: 0,
+    warnings: [],
+    group: (name, p) => {
+      checkGroupName(name, p, fail);
+      return groupRec(w, name, p);
+    },
+    host: (name, p, group) => {
+      checkHostName(name, p, fail);
+      return hostRec(w, name, p, group);
+    },
+    block: (vars, p, onHost) => checkBlock(w, vars, p, onHost),
+    groupVars: (g, block) => addGroupVars(w, g, block),
+    readsKha: (name, onHost) => isSettingName(name) || (onHost && isConnectionVar(name)),
+  };
   groupRec(w, 'all', ['all']);
-  for (const [k, v] of root) {
-    const name = keyName(k, [String(k)], fail);
-    walkGroup(w, name, v, [name], name === 'all' ? undefined : 'all', 0);
-  }
   return w;
 }
 
 function groupRec(w: Walk, name: string, p: string[]): GroupRec {
   let g = w.groups.get(name);
-  if (!g) w.groups.set(name, (g = { name, order: w.order++, path: p, parents: [], blocks: [] }));
+  if (!g) w.groups.set(name, (g = { name, order: w.order++, path: p, parents: [], blocks: [], fileBlocks: [], priority: 1 }));
   return g;
+}
+
+function hostRec(w: Walk, name: string, p: string[], group: string): HostRec {
+  let h = w.hosts.get(name);
+  if (!h) w.hosts.set(name, (h = { name, order: w.order++, path: p, direct: [], blocks: [], fileBlocks: [] }));
+  if (!h.direct.includes(group)) h.direct.push(group);
+  return h;
+}
+
+function checkGroupName(name: string, p: string[], fail: Fail): void {
+  if (!GROUP_NAME_RE.test(name) || name === '__proto__') {
+    throw fail(p, `${show(name)} is not a safe group name; use letters, digits, _ . and - (starting with a letter, digit or _)`);
+  }
+}
+
+// ---- YAML ---------------------------------------------------------------------------------
+
+function walkYamlGroups(w: Walk, root: YMap): void {
+  for (const [k, v] of root) {
+    const name = keyName(k, [String(k)], w.fail);
+    walkGroup(w, name, v, [name], name === 'all' ? undefined : 'all', 0);
+  }
 }
 
 function walkGroup(w: Walk, name: string, value: unknown, p: string[], parent: string | undefined, depth: number): void {
   const { fail } = w;
   if (depth > MAX_DEPTH) throw fail(p, `groups nest more than ${MAX_DEPTH} deep (does an alias refer to itself?); flatten the children`);
-  if (!GROUP_NAME_RE.test(name) || name === '__proto__') {
-    throw fail(p, `${show(name)} is not a safe group name; use letters, digits, _ . and - (starting with a letter, digit or _)`);
-  }
+  checkGroupName(name, p, fail);
   const shallow = checkGroupShape(name, value, p, fail);
   const g = groupRec(w, name, p);
   if (parent !== undefined && !g.parents.includes(parent)) g.parents.push(parent);
@@ -340,7 +299,7 @@ function walkGroup(w: Walk, name: string, value: unknown, p: string[], parent: s
   for (const [section, v] of shallow) {
     if (!(v instanceof Map)) continue;
     const sp = [...p, section];
-    if (section === 'vars') g.blocks.push(checkBlock(w, v, sp, false));
+    if (section === 'vars') w.groupVars(g, checkBlock(w, v, sp, false));
     else if (section === 'hosts') walkHosts(w, name, v, sp);
     else if (section === 'children') {
       for (const [ck, cv] of v) {
@@ -370,20 +329,36 @@ function checkGroupShape(name: string, value: unknown, p: string[], fail: Fail):
   throw fail([...p, ...(issue?.path ?? []).map(String)], issue?.message ?? 'invalid group');
 }
 
+/** A group's own vars from the inventory file; ansible_group_priority orders the group (Ansible reads it only there). */
+function addGroupVars(w: Walk, g: GroupRec, block: VarBlock): void {
+  g.blocks.push(block);
+  const prio = block.vars.get('ansible_group_priority');
+  if (prio === undefined || prio === null) return;
+  const n = typeof prio === 'string' && /^\d+$/.test(prio.trim()) ? Number(prio) : prio;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+    throw w.fail([...block.path, 'ansible_group_priority'], `${show(prio)} is not a number; set ansible_group_priority to an integer (default 1)`);
+  }
+  g.priority = n;
+}
+
+/** Host keys are Ansible host patterns: `m[1:3]` is m1, m2, m3; `m1:2222` sets ansible_port. */
 function walkHosts(w: Walk, group: string, v: YMap, sp: string[]): void {
   for (const [hk, hv] of v) {
-    const hname = keyName(hk, [...sp, String(hk)], w.fail);
-    const hp = [...sp, hname];
-    checkHostName(hname, hp, w.fail);
+    const pattern = keyName(hk, [...sp, String(hk)], w.fail);
+    const hp = [...sp, pattern];
     if (hv !== null && !(hv instanceof Map)) {
-      throw w.fail(hp, `a host's value must be its variables, not ${show(hv)}; write ${hname}: { ansible_host: <address> } or leave it empty`);
+      throw w.fail(hp, `a host's value must be its variables, not ${show(hv)}; write ${pattern}: { ansible_host: <address> } or leave it empty`);
     }
-    let h = w.hosts.get(hname);
-    if (!h) w.hosts.set(hname, (h = { name: hname, order: w.order++, path: hp, direct: [], blocks: [] }));
-    if (!h.direct.includes(group)) h.direct.push(group);
-    if (hv instanceof Map) h.blocks.push(checkBlock(w, hv, hp, true));
+    const { hosts, port } = hostPattern(pattern, (m) => w.fail(hp, m));
+    for (const hname of hosts) {
+      const h = w.host(hname, hp, group);
+      if (port !== undefined) h.blocks.push(checkBlock(w, new Map([['ansible_port', port]]), hp, true));
+      if (hv instanceof Map) h.blocks.push(checkBlock(w, hv, hp, true));
+    }
   }
 }
+
+// ---- variables ----------------------------------------------------------------------------
 
 /** A block's vars with `<field>_file` and `${env:NAME}` secrets read, each value checked. */
 function checkBlock(w: Walk, vars: YMap, p: string[], onHost: boolean): VarBlock {
@@ -392,6 +367,8 @@ function checkBlock(w: Walk, vars: YMap, p: string[], onHost: boolean): VarBlock
   for (const [k, v] of vars) {
     const asWritten = keyName(k, [...p, String(k)], w.fail);
     const kp = [...p, asWritten];
+    // a vault value in a variable kha does not read is the operator's business, like the variable
+    if (readByKha(asWritten) && holdsVault(v, 0)) throw w.fail(kp, vaultMessage(asWritten));
     const field = secretFileField(asWritten);
     let key = asWritten;
     let value = v;
@@ -410,6 +387,15 @@ function checkBlock(w: Walk, vars: YMap, p: string[], onHost: boolean): VarBlock
     out.set(key, value);
   }
   return { path: p, vars: out, ...(Object.keys(written).length ? { written } : {}) };
+}
+
+/** An Ansible Vault value (`!vault` tag, or `$ANSIBLE_VAULT;` text) anywhere in a value. */
+function holdsVault(v: unknown, depth: number): boolean {
+  if (depth > MAX_DEPTH) return false;
+  if (v instanceof Map) return [...v.values()].some((x) => holdsVault(x, depth + 1));
+  if (Array.isArray(v)) return v.some((x) => holdsVault(x, depth + 1));
+  if (v !== null && typeof v === 'object') return Object.values(v).some((x) => holdsVault(x, depth + 1));
+  return isVaultText(v);
 }
 
 /** One variable checked where it is written. `from`: where a secret was read (a file, a variable); its value is never shown. */
@@ -442,6 +428,7 @@ function checkVar(w: Walk, key: string, value: unknown, p: string[], onHost: boo
 
 /** An unknown name close to a known one, or in kha's namespaces, is an error; any other is the operator's. */
 function checkUnknownVar(key: string, p: string[], fail: Fail): void {
+  if (FOREIGN_LOOKALIKES.has(key) || isForeignVar(key)) return;
   const near = suggest(key, KNOWN_KEYS);
   if (near !== undefined) {
     throw fail(p, `unknown ${isSettingName(near) ? 'kha setting' : 'connection variable'}; did you mean ${near}?`);
@@ -461,18 +448,24 @@ function checkUnknownVar(key: string, p: string[], fail: Fail): void {
   );
 }
 
-function checkStructure(root: YMap, w: Walk, fail: Fail): void {
-  const firstKey = keyName([...root.keys()][0], [], fail);
-  if (w.hosts.size === 0) throw fail([firstKey], "the inventory has no hosts; add hosts under all.hosts or under a group's hosts:");
+function checkStructure(w: Walk, main: MainFile, format: 'yaml' | 'ini'): void {
+  if (w.hosts.size === 0) {
+    throw w.fail(
+      main.firstPath,
+      format === 'yaml'
+        ? "the inventory has no hosts; add hosts under all.hosts or under a group's hosts:"
+        : 'the inventory has no hosts; add host lines under a [group] section',
+    );
+  }
   for (const h of w.hosts.values()) {
-    if (w.groups.has(h.name)) throw fail(h.path, `${h.name} is both a host and a group; rename one of them`);
+    if (w.groups.has(h.name)) throw w.fail(h.path, `${h.name} is both a host and a group; rename one of them`);
   }
 }
 
 /** Each group's ancestors, outermost first; a cycle is an error. */
 interface GroupTree {
   ancestors(name: string): string[];
-  /** by depth, then document order */
+  /** by depth, then ansible_group_priority, then name (Ansible's sort_groups) */
   sort(names: string[]): string[];
 }
 
@@ -480,7 +473,10 @@ function groupTree(groups: Map<string, GroupRec>, fail: Fail): GroupTree {
   const depthMemo = new Map<string, number>();
   const ancestorMemo = new Map<string, string[]>();
   const sort = (names: string[]) =>
-    names.sort((a, b) => (depthMemo.get(a) ?? 0) - (depthMemo.get(b) ?? 0) || (groups.get(a)?.order ?? 0) - (groups.get(b)?.order ?? 0));
+    names.sort(
+      (a, b) =>
+        (depthMemo.get(a) ?? 0) - (depthMemo.get(b) ?? 0) || (groups.get(a)?.priority ?? 1) - (groups.get(b)?.priority ?? 1) || (a < b ? -1 : a > b ? 1 : 0),
+    );
   const ancestors = (name: string, stack: string[] = []): string[] => {
     const memo = ancestorMemo.get(name);
     if (memo) return memo;
@@ -517,19 +513,21 @@ function mergeBlocks(blocks: VarBlock[], vars: Record<string, unknown>, paths: R
   }
 }
 
-/** Each group's effective vars (all < ancestors < the group), recording the source paths. */
+/** Each group's effective vars (all < ancestors < the group; inventory file, then group_vars/), recording the source paths. */
 function mergeGroupVars(groups: Map<string, GroupRec>, tree: GroupTree, source: InventorySource, fail: Fail): Record<string, Record<string, unknown>> {
   const groupVars: Record<string, Record<string, unknown>> = {};
   for (const g of groups.values()) {
     const vars: Record<string, unknown> = {};
     const paths: Record<string, string[]> = {};
-    for (const c of [...tree.ancestors(g.name), g.name]) mergeBlocks(groups.get(c)?.blocks ?? [], vars, paths, fail);
+    const chain = [...tree.ancestors(g.name), g.name].map((c) => groups.get(c));
+    for (const c of chain) mergeBlocks(c?.blocks ?? [], vars, paths, fail);
+    for (const c of chain) mergeBlocks(c?.fileBlocks ?? [], vars, paths, fail);
     groupVars[g.name] = vars;
     source.groupVarPaths[g.name] = paths;
     source.groupPaths[g.name] = g.path;
     source.groupAncestors[g.name] = tree.ancestors(g.name);
     const own: Record<string, string[]> = {};
-    for (const b of g.blocks) {
+    for (const b of [...g.blocks, ...g.fileBlocks]) {
       for (const k of b.vars.keys()) {
         const key = keyName(k, b.path, fail);
         own[key] = [...b.path, b.written?.[key] ?? key];
@@ -540,7 +538,7 @@ function mergeGroupVars(groups: Map<string, GroupRec>, tree: GroupTree, source: 
   return groupVars;
 }
 
-/** Each host's vars (its groups by depth, then its own) and connection; two hosts never share an address. */
+/** Each host's vars (its groups by depth, then its own; each inventory file first, then the var files) and connection; two hosts never share an address. */
 function mergeHostVars(w: Walk, tree: GroupTree, source: InventorySource, overrides: ConnectionOverrides, fail: Fail): InventoryHost[] {
   const out: InventoryHost[] = [];
   const byAddress = new Map<string, string>();
@@ -554,7 +552,9 @@ function mergeHostVars(w: Walk, tree: GroupTree, source: InventorySource, overri
     const vars: Record<string, unknown> = {};
     const paths: Record<string, string[]> = {};
     for (const g of hostGroups) mergeBlocks(w.groups.get(g)?.blocks ?? [], vars, paths, fail);
+    for (const g of hostGroups) mergeBlocks(w.groups.get(g)?.fileBlocks ?? [], vars, paths, fail);
     mergeBlocks(h.blocks, vars, paths, fail);
+    mergeBlocks(h.fileBlocks, vars, paths, fail);
     source.hostPaths[h.name] = h.path;
     source.hostVarPaths[h.name] = paths;
     const connection = connectionOf(h.name, vars, overrides);
@@ -592,8 +592,8 @@ function connectionOf(name: string, vars: Record<string, unknown>, o: Connection
   if (o.privateKey !== undefined && (!o.privateKey || /[\0\r\n]/.test(o.privateKey))) {
     throw new InputError(`--private-key: ${show(o.privateKey)} is not a file path; give the path of the private key, e.g. ~/.ssh/id_ed25519`);
   }
-  const keyFile = o.privateKey ?? val('ansible_ssh_private_key_file');
-  const password = val('ansible_password', 'ansible_ssh_pass');
+  const keyFile = o.privateKey ?? val('ansible_ssh_private_key_file', 'ansible_private_key_file');
+  const password = val('ansible_password', 'ansible_ssh_pass', 'ansible_ssh_password');
   const becomePassword = val('ansible_become_password', 'ansible_become_pass');
   // common args before extra args, as Ansible passes them to ssh: the first value of an option wins
   const args = [val('ansible_ssh_common_args'), val('ansible_ssh_extra_args')].flatMap((t): SshArgs[] => {
@@ -646,9 +646,6 @@ function currentUser(): string {
 
 function checkHostName(name: string, p: string[], fail: (p: readonly string[], m: string) => Error): void {
   if (HOST_NAME_RE.test(name) && name.length <= 253) return;
-  if (/\[[^\]]*:[^\]]*\]/.test(name)) {
-    throw fail(p, `${show(name)} is a host range; kha does not expand ranges, list each host on its own line`);
-  }
   throw fail(p, `${show(name)} is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit`);
 }
 
@@ -667,72 +664,4 @@ function plain(v: unknown, p: string[], depth: number, fail: (p: readonly string
   }
   if (Array.isArray(v)) return v.map((x) => plain(x, p, depth + 1, fail));
   return v;
-}
-
-function iniHeadingLine(text: string): number | undefined {
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length; i++) {
-    const l = (lines[i] ?? '').trim();
-    if (!l || l.startsWith('#') || l.startsWith(';')) continue;
-    return /^\[[A-Za-z0-9_.:-]+\]$/.test(l) ? i + 1 : undefined;
-  }
-  return undefined;
-}
-
-/** The key path of the first Ansible Vault value (`!vault` tag, or `$ANSIBLE_VAULT;` text). */
-function vaultPath(doc: Document): string[] | undefined {
-  const walk = (node: unknown, p: string[], depth: number): string[] | undefined => {
-    if (depth > MAX_DEPTH) return undefined;
-    if (isScalar(node)) return node.tag === '!vault' || isVaultText(node.value) ? p : undefined;
-    if (isMap(node)) {
-      for (const it of node.items) {
-        const k = isScalar(it.key) ? String(it.key.value) : String(it.key);
-        const found = walk(it.value, [...p, k], depth + 1);
-        if (found) return found;
-      }
-    }
-    if (isSeq(node)) {
-      for (const it of node.items) {
-        const found = walk(it, p, depth + 1);
-        if (found) return found;
-      }
-    }
-    return undefined;
-  };
-  return walk(doc.contents, [], 0);
-}
-
-/** key path -> 1-based line of the deepest key found (follows aliases and << merge keys) */
-function makeLineOf(doc: Document, lc: LineCounter): (p: readonly string[]) => number | undefined {
-  const keyOf = (key: unknown): string | undefined => {
-    if (!isScalar(key) || typeof key.value === 'symbol') return undefined;
-    return String(key.value);
-  };
-  const findPair = (node: unknown, seg: string, depth: number): Pair | undefined => {
-    if (depth > 16) return undefined;
-    const n = isAlias(node) ? node.resolve(doc) : node;
-    if (!isMap(n)) return undefined;
-    for (const it of n.items) if (keyOf(it.key) === seg) return it;
-    for (const it of n.items) {
-      if (!isScalar(it.key) || typeof it.key.value !== 'symbol') continue;
-      const sources = isSeq(it.value) ? it.value.items : [it.value];
-      for (const s of sources) {
-        const found = findPair(s, seg, depth + 1);
-        if (found) return found;
-      }
-    }
-    return undefined;
-  };
-  return (p) => {
-    let node: unknown = doc.contents;
-    let line: number | undefined;
-    for (const seg of p) {
-      const pair = findPair(node, seg, 0);
-      if (!pair) break;
-      const range = isScalar(pair.key) ? pair.key.range : undefined;
-      if (range) line = lc.linePos(range[0]).line;
-      node = pair.value;
-    }
-    return line ?? (p.length === 0 ? 1 : undefined);
-  };
 }

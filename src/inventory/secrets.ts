@@ -24,6 +24,7 @@ export const SECRET_VARS: ReadonlySet<string> = new Set([
   'ansible_become_pass',
   'ansible_password',
   'ansible_ssh_pass',
+  'ansible_ssh_password',
   'vrrp_auth_pass',
 ]);
 
@@ -35,7 +36,7 @@ export type SecretResult = { ok: true; value: string; from: string } | { ok: fal
 /** The field a `_file` or `${env:}` form stands for (ansible_become_pass -> ansible_become_password). */
 function fileFieldOf(field: string): string {
   if (field === 'ansible_become_pass') return 'ansible_become_password';
-  if (field === 'ansible_ssh_pass') return 'ansible_password';
+  if (field === 'ansible_ssh_pass' || field === 'ansible_ssh_password') return 'ansible_password';
   return field;
 }
 

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Inventory, InventoryHost, InventorySource } from './types.js';
 import { IPV4_RE, isIPv4 } from '../net/ipv4.js';
+import { agreedValue, FOREIGN_VARS, foreignLabel, LB_ROLE_VAR, mappedValues, type ForeignVar, type MappedSetting, type VarSource } from './foreign.js';
 import { inputErrorAt, show, suggest, type ErrorSite } from './suggest.js';
 
 // ---- value patterns ----------------------------------------------------------------------
@@ -264,8 +265,8 @@ export interface HaSettings {
 
 /** Accepted names of the masters group, in order of preference. */
 export const MASTERS_GROUP_ALIASES = ['masters', 'kube_control_plane', 'kube_master', 'kube-master'] as const;
-/** Groups that, when present and non-empty, run keepalived+haproxy instead of the masters. */
-export const LB_GROUP_ALIASES = ['loadbalancers', 'ex_lb'] as const;
+/** Groups that, when present and non-empty, run keepalived+haproxy instead of the masters (kubeasz writes ex_lb, older docs ex-lb). */
+export const LB_GROUP_ALIASES = ['loadbalancers', 'ex_lb', 'ex-lb'] as const;
 /** Accepted names of the worker nodes group, in order of preference (kha, kubespray, kubeasz). */
 export const NODES_GROUP_ALIASES = ['nodes', 'kube_node', 'kube-node'] as const;
 /**
@@ -280,10 +281,28 @@ export function defaultPriorityStep(lbCount: number): number {
   return lbCount <= 1 ? 10 : Math.max(1, Math.min(10, Math.floor(240 / (lbCount - 1))));
 }
 
+/** Where a setting's value came from: kha's default, the inventory (the key path), or a kubespray/kubeasz variable kha maps. */
+export type SettingOrigin =
+  | { kind: 'default'; note?: string }
+  | { kind: 'inventory'; path: string[] }
+  | { kind: 'mapped'; variable: string; tool: ForeignVar['tool']; path: string[]; note?: string };
+
+/** Each setting's origin: cluster-wide ones by name, per-host ones by host. */
+export interface SettingOrigins {
+  cluster: Partial<Record<SettingName, SettingOrigin>>;
+  hosts: Record<string, Partial<Record<SettingName, SettingOrigin>>>;
+}
+
 export function resolveSettings(inv: Inventory): HaSettings {
+  return explainSettings(inv).settings;
+}
+
+/** The settings and where each value came from (kha inventory shows them). */
+export function explainSettings(inv: Inventory): { settings: HaSettings; origins: SettingOrigins } {
+  const origins: SettingOrigins = { cluster: {}, hosts: {} };
   const at = settingsSite(inv);
   const g = pickGroups(inv, at);
-  const cluster = clusterSettings(inv, g.mastersGroup, at);
+  const cluster = clusterSettings(inv, g, at, origins);
   const { get } = cluster;
   const vip = get('vip');
   const frontendPort = get('frontend_port');
@@ -296,10 +315,11 @@ export function resolveSettings(inv: Inventory): HaSettings {
   const manageEtcHosts = get('manage_etc_hosts');
   checkNodeProxyHasNodes(g, nodeLocalProxy, cluster, at);
   checkFrontendPort(inv, g, frontendPort, apiserverPort, cluster, at);
-  const { hosts, lbOrdered } = resolveHosts(inv, g, { frontendPort, nodeLocalProxy, withNodes: nodeLocalProxy || manageEtcHosts }, at);
+  const { hosts, lbOrdered } = resolveHosts(inv, g, { frontendPort, nodeLocalProxy, withNodes: nodeLocalProxy || manageEtcHosts }, at, origins);
   checkVipIsFree(inv, vip, cluster, at);
   const primary = uniquePrimary(inv, hosts, lbOrdered, at);
-  return {
+  checkLbRole(inv, hosts, lbOrdered, primary, at);
+  const settings: HaSettings = {
     mastersGroup: g.mastersGroup,
     lbGroup: g.lbGroup,
     masters: [...g.masters],
@@ -332,6 +352,19 @@ export function resolveSettings(inv: Inventory): HaSettings {
     hosts,
     primary,
   };
+  return { settings, origins };
+}
+
+/**
+ * The hosts whose IPv4 goes into a config: masters and load-balancer hosts, and the nodes when
+ * node_local_proxy or manage_etc_hosts is on (resolve.ts resolves their ansible_host names).
+ */
+export function hostsNeedingIPv4(inv: Inventory): string[] {
+  const at = settingsSite(inv);
+  const g = pickGroups(inv, at);
+  const cluster = clusterSettings(inv, g, at, { cluster: {}, hosts: {} });
+  const withNodes = cluster.get('node_local_proxy') || cluster.get('manage_etc_hosts');
+  return [...new Set([...g.masters, ...g.lbHosts, ...(withNodes ? g.nodes : [])])];
 }
 
 // ---- steps of resolveSettings -------------------------------------------------------------
@@ -340,6 +373,8 @@ export function resolveSettings(inv: Inventory): HaSettings {
 interface SettingsSite {
   src: InventorySource | undefined;
   fail: (path: readonly string[], msg: string) => Error;
+  /** `file:line` of a key path, for a message that names a second place */
+  where: (path: readonly string[]) => string;
   groupPath: (g: string) => string[];
   hostPath: (h: string) => string[];
   hostVarPath: (h: string, k: string) => string[];
@@ -347,11 +382,15 @@ interface SettingsSite {
 
 function settingsSite(inv: Inventory): SettingsSite {
   const src = inv.source;
-  const site: ErrorSite = { display: src?.display ?? inv.file, ...(src ? { lineOf: src.lineOf } : {}) };
+  const site: ErrorSite = { display: src?.display ?? inv.file, ...(src ? { lineOf: src.lineOf, locate: src.locate } : {}) };
   const hostPath = (h: string) => src?.hostPaths[h] ?? ['all', 'hosts', h];
   return {
     src,
     fail: (path, msg) => inputErrorAt(site, path, msg),
+    where: (path) => {
+      const at = src?.locate(path);
+      return at ? (at.line === undefined ? at.display : `${at.display}:${at.line}`) : site.display;
+    },
     groupPath: (g) => src?.groupPaths[g] ?? (g === 'all' ? ['all'] : ['all', 'children', g]),
     hostPath,
     hostVarPath: (h, k) => src?.hostVarPaths[h]?.[k] ?? [...hostPath(h), k],
@@ -378,16 +417,19 @@ function pickGroups(inv: Inventory, at: SettingsSite): PickedGroups {
   return { mastersGroup, masters, lbGroup, lbHosts, nodesGroup, nodes };
 }
 
-/** Cluster-wide settings: the effective vars of the masters group. */
+/** Cluster-wide settings: the effective vars of the masters group (and the variables kha maps, where their tools read them). */
 interface ClusterSettings {
   vars: Record<string, unknown>;
   /** the key path of a cluster-wide setting (where it was set, or where it would go) */
   path: (k: string) => string[];
   get: <K extends SettingName>(k: K) => z.output<(typeof settingsShape)[K]>;
+  /** did the inventory set it (by kha's name or a mapped one)? */
+  isSet: (k: SettingName) => boolean;
 }
 
-function clusterSettings(inv: Inventory, mastersGroup: string, at: SettingsSite): ClusterSettings {
+function clusterSettings(inv: Inventory, g: PickedGroups, at: SettingsSite, origins: SettingOrigins): ClusterSettings {
   const { src } = at;
+  const { mastersGroup } = g;
   const firstMaster = hostNamed(inv, inv.groups[mastersGroup]?.[0] ?? '');
   const vars = inv.groupVars?.[mastersGroup] ?? firstMaster?.vars ?? {};
   const varsBase = src && src.lineOf(['all']) === undefined ? [...at.groupPath(mastersGroup), 'vars'] : ['all', 'vars'];
@@ -404,12 +446,50 @@ function clusterSettings(inv: Inventory, mastersGroup: string, at: SettingsSite)
       }
     }
   }
+  // kubeasz writes EX_APISERVER_VIP on each ex_lb host: a cluster-wide mapped variable is read there too
+  const sources: VarSource[] = [
+    { vars, pathOf: path },
+    ...g.lbHosts.flatMap((h) => {
+      const host = hostNamed(inv, h);
+      return host ? [{ vars: host.vars, pathOf: (k: string) => at.hostVarPath(h, k), host: h }] : [];
+    }),
+  ];
+  const mappedPaths: Partial<Record<SettingName, string[]>> = {};
   const get = <K extends SettingName>(k: K) => {
-    const r = parseSetting(k, vars[k]);
-    if (!r.ok) throw at.fail(path(k), r.message);
-    return r.value;
+    const own = vars[k] ?? undefined;
+    const parsed = () => {
+      const r = parseSetting(k, own);
+      if (!r.ok) throw at.fail(path(k), r.message);
+      return r.value;
+    };
+    // a per-host setting's cluster-wide value (apiserver_port) comes from the masters group's vars alone
+    const m = mapped(k, own === undefined ? undefined : { value: parsed(), path: path(k) }, PER_HOST_SETTINGS.includes(k) ? sources.slice(0, 1) : sources, at);
+    if (m) {
+      origins.cluster[k] = { kind: 'mapped', variable: foreignLabel(m.foreign), tool: m.foreign.tool, path: m.path };
+      mappedPaths[k] = m.path;
+      return m.value as z.output<(typeof settingsShape)[K]>;
+    }
+    origins.cluster[k] = own === undefined ? { kind: 'default' } : { kind: 'inventory', path: path(k) };
+    return parsed();
   };
-  return { vars, path, get };
+  return {
+    vars,
+    path: (k) => mappedPaths[k as SettingName] ?? path(k),
+    get,
+    isSet: (k) => vars[k] !== undefined || mappedPaths[k] !== undefined,
+  };
+}
+
+const MAPPED = new Set<string>(FOREIGN_VARS.map((f) => f.setting));
+
+/**
+ * The value kubespray's or kubeasz's variables give a setting in `sources`, checked against kha's
+ * own (`own`); undefined when kha's own is set or nothing maps.
+ */
+function mapped(k: SettingName, own: { value: unknown; path: string[] } | undefined, sources: VarSource[], at: SettingsSite) {
+  if (!MAPPED.has(k)) return undefined;
+  const values = mappedValues(k as MappedSetting, sources, (raw) => parseSetting(k, raw), at.fail);
+  return agreedValue(k as MappedSetting, own, values, at.fail, at.where);
 }
 
 function checkNodeProxyHasNodes(g: PickedGroups, nodeLocalProxy: boolean, cluster: ClusterSettings, at: SettingsSite): void {
@@ -429,28 +509,42 @@ const portClash = (p: number) =>
 function checkFrontendPort(inv: Inventory, g: PickedGroups, frontendPort: number, apiserverPort: number, cluster: ClusterSettings, at: SettingsSite): void {
   const lbMasters = (inv.groups[g.lbGroup] ?? []).filter((h) => g.masters.includes(h));
   if (frontendPort === apiserverPort && lbMasters.length > 0) {
-    const explicit = cluster.vars['frontend_port'] !== undefined ? 'frontend_port' : 'apiserver_port';
+    const explicit = cluster.isSet('frontend_port') ? 'frontend_port' : 'apiserver_port';
     throw at.fail(cluster.path(explicit), portClash(frontendPort));
   }
 }
 
-/** Per host: its IPv4, apiserver port, interface and priority (default 250, 240, ... in inventory order). */
+/** Per host: its IPv4, apiserver port, interface and priority (default 250, 240, ... in inventory order, kubeasz's LB_ROLE=master first). */
 function resolveHosts(
   inv: Inventory,
   g: PickedGroups,
   o: { frontendPort: number; nodeLocalProxy: boolean; withNodes: boolean },
   at: SettingsSite,
+  origins: SettingOrigins,
 ): { hosts: Record<string, HaHostSettings>; lbOrdered: string[] } {
   const hostGet = <K extends SettingName>(h: InventoryHost, k: K) => {
-    const r = parseSetting(k, h.vars[k]);
-    if (!r.ok) throw at.fail(at.hostVarPath(h.name, k), r.message);
-    return r.value;
+    const own = h.vars[k] ?? undefined;
+    const parsed = () => {
+      const r = parseSetting(k, own);
+      if (!r.ok) throw at.fail(at.hostVarPath(h.name, k), r.message);
+      return r.value;
+    };
+    const from = (origins.hosts[h.name] ??= {});
+    const src: VarSource = { vars: h.vars, pathOf: (v) => at.hostVarPath(h.name, v) };
+    const m = mapped(k, own === undefined ? undefined : { value: parsed(), path: at.hostVarPath(h.name, k) }, [src], at);
+    if (m) {
+      from[k] = { kind: 'mapped', variable: foreignLabel(m.foreign), tool: m.foreign.tool, path: m.path };
+      return m.value as z.output<(typeof settingsShape)[K]>;
+    }
+    from[k] = own === undefined ? { kind: 'default' } : { kind: 'inventory', path: at.hostVarPath(h.name, k) };
+    return parsed();
   };
   const lbSet = new Set(g.lbHosts);
   const nodeSet = new Set(o.withNodes ? g.nodes : []);
   const involved = inv.hosts.filter((h) => lbSet.has(h.name) || g.masters.includes(h.name) || nodeSet.has(h.name));
+  const lbOrdered = involved.filter((h) => lbSet.has(h.name));
+  const lbRank = new Map(lbRoleFirst(lbOrdered, at).map((h, i) => [h.name, i]));
   const hosts: Record<string, HaHostSettings> = {};
-  let lbIndex = 0;
   for (const h of involved) {
     const address = hostIPv4(h, nodeSet.has(h.name) ? (o.nodeLocalProxy ? 'node_local_proxy' : 'manage_etc_hosts') : undefined, at);
     const hostApiPort = hostGet(h, 'apiserver_port');
@@ -459,16 +553,50 @@ function resolveHosts(
       throw at.fail(at.hostVarPath(h.name, 'apiserver_port'), portClash(o.frontendPort));
     const iface = hostGet(h, 'vrrp_interface');
     const explicitPriority = hostGet(h, 'priority');
-    const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[g.lbGroup]?.length ?? 1) * lbIndex)) : 0;
-    if (isLb) lbIndex++;
+    const rank = lbRank.get(h.name) ?? 0;
+    const priority = isLb ? (explicitPriority ?? Math.max(1, DEFAULT_TOP_PRIORITY - defaultPriorityStep(inv.groups[g.lbGroup]?.length ?? 1) * rank)) : 0;
+    if (isLb && explicitPriority === undefined && isLbRoleMaster(h)) {
+      origins.hosts[h.name]!.priority = {
+        kind: 'mapped',
+        variable: LB_ROLE_VAR,
+        tool: 'kubeasz',
+        path: at.hostVarPath(h.name, LB_ROLE_VAR),
+        note: 'the top default priority',
+      };
+    }
     hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}) };
   }
-  return { hosts, lbOrdered: involved.filter((h) => lbSet.has(h.name)).map((h) => h.name) };
+  return { hosts, lbOrdered: lbOrdered.map((h) => h.name) };
+}
+
+const isLbRoleMaster = (h: InventoryHost) => String(h.vars[LB_ROLE_VAR] ?? '').toLowerCase() === 'master';
+
+/** kubeasz's ex_lb host with LB_ROLE=master starts the VIP: it goes first for the default priorities (one such host at most). */
+function lbRoleFirst(lb: InventoryHost[], at: SettingsSite): InventoryHost[] {
+  const masters = lb.filter(isLbRoleMaster);
+  if (masters.length > 1) {
+    const [a, b] = masters as [InventoryHost, InventoryHost];
+    throw at.fail(
+      at.hostVarPath(b.name, LB_ROLE_VAR),
+      `${a.name} and ${b.name} both have LB_ROLE=master (kubeasz); one host holds the VIP first: set LB_ROLE=backup on the other`,
+    );
+  }
+  return masters.length ? [masters[0]!, ...lb.filter((h) => h !== masters[0])] : lb;
+}
+
+/** LB_ROLE=master names the primary; priorities that make another host primary contradict it. */
+function checkLbRole(inv: Inventory, hosts: Record<string, HaHostSettings>, lbOrdered: string[], primary: string, at: SettingsSite): void {
+  const m = lbOrdered.map((n) => hostNamed(inv, n)).find((h) => h && isLbRoleMaster(h));
+  if (!m || m.name === primary) return;
+  throw at.fail(
+    at.hostVarPath(primary, 'priority'),
+    `${m.name} has LB_ROLE=master (kubeasz) but ${primary} has the higher priority (${hosts[primary]?.priority} > ${hosts[m.name]?.priority}); kha's primary is the host with the highest priority: remove LB_ROLE, or give ${m.name} the highest priority`,
+  );
 }
 
 /** The host's address, which must be an IPv4. `asNode`: the setting that makes a node need one. */
 function hostIPv4(h: InventoryHost, asNode: string | undefined, at: SettingsSite): string {
-  const address = h.connection.address;
+  const address = h.resolved?.address ?? h.connection.address;
   if (isIPv4(address)) return address;
   const hasAnsibleHost = h.vars['ansible_host'] !== undefined && h.vars['ansible_host'] !== null;
   const what = hasAnsibleHost ? `${show(address)} is not an IPv4 address` : `${show(h.name)} has no ansible_host and its name is not an IPv4 address`;
@@ -481,7 +609,7 @@ function hostIPv4(h: InventoryHost, asNode: string | undefined, at: SettingsSite
 }
 
 function checkVipIsFree(inv: Inventory, vip: string, cluster: ClusterSettings, at: SettingsSite): void {
-  const owner = inv.hosts.find((h) => h.connection.address === vip);
+  const owner = inv.hosts.find((h) => (h.resolved?.address ?? h.connection.address) === vip);
   if (owner) {
     throw at.fail(cluster.path('vip'), `${vip} is the address of ${owner.name}; the VIP must be a free address, ${VIP_FIX}`);
   }

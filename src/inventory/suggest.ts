@@ -1,5 +1,6 @@
 // Did-you-mean and the small helpers that keep every inventory error on one safe line.
 import { InputError } from '../errors.js';
+import type { KeySite } from './types.js';
 
 /** Optimal string alignment distance (Levenshtein plus adjacent transpositions). */
 export function editDistance(a: string, b: string): number {
@@ -86,11 +87,17 @@ export function dotted(path: readonly string[]): string {
 export interface ErrorSite {
   display: string;
   lineOf?: (path: readonly string[]) => number | undefined;
+  /** for inventories of several files (group_vars/) or INI: the file, line and written form of a path */
+  locate?: (path: readonly string[]) => KeySite;
 }
 
 /** `<file>:<line>: <path>: <problem>; <fix>` as an InputError (exit 4). */
 export function inputErrorAt(site: ErrorSite, path: readonly string[], problemAndFix: string): InputError {
-  const line = site.lineOf?.(path);
-  const where = line === undefined ? site.display : `${site.display}:${line}`;
-  return new InputError(`${where}: ${dotted(path)}: ${problemAndFix}`);
+  return new InputError(`${siteText(site, path)}: ${problemAndFix}`);
+}
+
+/** `<file>:<line>: <path>` */
+export function siteText(site: ErrorSite, path: readonly string[]): string {
+  const at = site.locate?.(path) ?? { display: site.display, line: site.lineOf?.(path), shown: dotted(path) };
+  return `${at.line === undefined ? at.display : `${at.display}:${at.line}`}: ${at.shown}`;
 }

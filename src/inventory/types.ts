@@ -1,5 +1,6 @@
-// What the inventory loader produces. Values are already validated and merged by precedence:
-// all < parent group < child group < host.
+// What the inventory loader produces. Values are already validated and merged by Ansible's
+// precedence: all < parent group < child group (inventory file), then the same order again for
+// group_vars/ files, then the host's own variables (inventory file, then host_vars/).
 import type { HostConnectionSpec } from '../transport/types.js';
 
 export interface InventoryHost {
@@ -9,6 +10,11 @@ export interface InventoryHost {
   /** names of every group the host belongs to, outermost first (always includes 'all') */
   groups: string[];
   connection: HostConnectionSpec;
+  /**
+   * ansible_host as a DNS name, resolved once (resolve.ts) for what needs an IPv4 (VRRP peers,
+   * haproxy backends, /etc/hosts). SSH still connects to the name, as `ssh` would.
+   */
+  resolved?: { name: string; address: string };
 }
 
 export interface Inventory {
@@ -24,15 +30,31 @@ export interface Inventory {
   groupVars?: Record<string, Record<string, unknown>>;
   /** where values came from, so later checks (settings) can say file:line: path */
   source?: InventorySource;
+  /** what the loader skipped and the operator should know (an Ansible Vault file kha cannot read) */
+  warnings?: string[];
+}
+
+/** Where a key path is written: the file as messages name it, the line, and the path as that file writes it. */
+export interface KeySite {
+  display: string;
+  line?: number;
+  /** `all.vars.vip` in YAML, `[all:vars] vip` in INI */
+  shown: string;
 }
 
 /** Source map of a loaded inventory. Absent when an Inventory is built by hand (tests). */
 export interface InventorySource {
-  /** the file name as the user gave it; messages start with it */
+  /** the inventory file's name as the user gave it (joined with the directory given with -i); messages start with it */
   display: string;
+  /** the inventory file's format */
+  format: 'yaml' | 'ini';
+  /** the group_vars/ and host_vars/ files read beside it (add-master reparses with them) */
+  varFiles: readonly VarFile[];
+  /** the file, line and written form of a key path; paths into var files start with varFileKey(i) */
+  locate(path: readonly string[]): KeySite;
   /** the text the inventory was parsed from (add/remove-master edit it, and refuse to overwrite a newer file) */
   text: string;
-  /** 1-based line of the key at a path (['all','vars','vip']); the nearest enclosing key if absent */
+  /** 1-based line of the key at a path (['all','vars','vip']) in its file; the nearest enclosing key if absent */
   lineOf(path: readonly string[]): number | undefined;
   /** group -> key path of its first definition (['all','children','masters']) */
   groupPaths: Record<string, string[]>;
@@ -54,4 +76,20 @@ export interface ConnectionOverrides {
   become?: boolean;
   /** --bastion: the jump host of every host whose inventory names none (ProxyJump syntax) */
   bastion?: string;
+}
+
+/** One file of group_vars/ or host_vars/. */
+export interface VarFile {
+  /** the path as messages show it: the -i path joined with group_vars/... */
+  display: string;
+  kind: 'group' | 'host';
+  /** the group or host the file holds variables for */
+  name: string;
+  /** the entry of group_vars/ (or host_vars/) it came from: `all.yml`, or `all` for a directory */
+  entry: string;
+  /** that entry as messages show it: `inventory/group_vars/all.yml` */
+  entryDisplay: string;
+  text: string;
+  /** the whole file is Ansible Vault ciphertext, which kha cannot read */
+  vault?: boolean;
 }

@@ -68,7 +68,12 @@ const cases: Case[] = [
     exit: 4,
     line: 'error: empty.yaml: the inventory is empty; add an all: group with hosts and vars',
   },
-  { name: 'inventory is a directory', args: up('inv-dir'), exit: 4, line: 'error: inv-dir: is a directory; pass the inventory file with -i' },
+  {
+    name: 'inventory directory without an inventory file',
+    args: up('inv-dir'),
+    exit: 4,
+    line: 'error: inv-dir: no inventory file in this directory; kha reads one of hosts.yaml, hosts.yml, inventory.ini, hosts.ini, hosts (or pass the inventory file itself with -i)',
+  },
   {
     name: 'inventory file missing',
     args: up('nope.yaml'),

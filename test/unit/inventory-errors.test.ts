@@ -142,9 +142,9 @@ const cases: Array<[string, string, string]> = [
     `hosts.yaml:7: all.children.masters.hosts."m1\\nreboot": "m1\\nreboot" is not a safe host name; use letters, digits, '.', '_' and '-', starting with a letter or digit`,
   ],
   [
-    'host range',
-    inv([], ['        "m[1:3]":']),
-    'hosts.yaml:7: all.children.masters.hosts."m[1:3]": "m[1:3]" is a host range; kha does not expand ranges, list each host on its own line',
+    'host range that ends before it starts',
+    inv([], ['        "m[3:1]":']),
+    'hosts.yaml:7: all.children.masters.hosts."m[3:1]": "m[3:1]": the range starts after it ends (3 > 1); write the smaller bound first',
   ],
   [
     'ansible_host $(reboot)',
@@ -194,9 +194,9 @@ const cases: Array<[string, string, string]> = [
   ['empty file', '', 'hosts.yaml: the inventory is empty; add an all: group with hosts and vars'],
   ['file with only comments', '# nothing yet\n\n', 'hosts.yaml: the inventory is empty; add an all: group with hosts and vars'],
   [
-    'INI inventory',
-    y(['# kubeasz hosts', '[kube_master]', '10.0.0.11 ansible_user=root']),
-    "hosts.yaml:2: this looks like an INI inventory; kha reads Ansible's YAML inventory, convert it with: ansible-inventory -i hosts.yaml --list -y",
+    'INI inventory (told by its first line, whatever the name): its errors name the INI line',
+    y(['# kubeasz hosts', '[kube_master]', '10.0.0.11 ansible_user=root ansible_port=70000']),
+    'hosts.yaml:3: [kube_master] 10.0.0.11 ansible_port: 70000 is not a port; use a number from 1 to 65535',
   ],
   [
     'top level is a list',
@@ -320,7 +320,7 @@ describe('bad inventories: one exact line, InputError, exit 4', () => {
     const err = errorOf(() => parseInventory(inv(['    vrrp_auth_pass: "se cret"']), 'hosts.yaml'));
     expect(err.message).not.toContain('se cret');
     const err2 = errorOf(() => parseInventory(inv(['    ansible_become_pass: "line1\\nline2"']), 'hosts.yaml'));
-    expect(err2.message).toBe('hosts.yaml:4: all.vars.ansible_become_pass: a password must be a non-empty single-line string; quote it in the YAML');
+    expect(err2.message).toBe('hosts.yaml:4: all.vars.ansible_become_pass: a password must be a non-empty single-line string; quote it in the inventory');
   });
 });
 
@@ -336,7 +336,9 @@ describe('files', () => {
   test('a directory', async () => {
     const err = await loadInventory(dir).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InputError);
-    expect((err as InputError).message).toBe(`${dir}: is a directory; pass the inventory file with -i`);
+    expect((err as InputError).message).toBe(
+      `${dir}: no inventory file in this directory; kha reads one of hosts.yaml, hosts.yml, inventory.ini, hosts.ini, hosts (or pass the inventory file itself with -i)`,
+    );
     expect((err as InputError).exit).toBe(4);
   });
 

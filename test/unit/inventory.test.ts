@@ -148,7 +148,8 @@ describe('parseInventory', () => {
     expect(s.lbHosts).toEqual(['192.168.1.6', '192.168.1.7']);
     expect(s.unicast).toBe(true);
     expect(s.primary).toBe('192.168.1.7');
-    expect(s.hosts['192.168.1.6']).toMatchObject({ priority: 250, interface: 'eth1' });
+    // LB_ROLE=master (192.168.1.7) ranks first for the default priorities, so the backup gets the second
+    expect(s.hosts['192.168.1.6']).toMatchObject({ priority: 240, interface: 'eth1' });
     expect(s.hosts['192.168.1.1']).toMatchObject({ priority: 0, address: '192.168.1.1' });
     expect(s.hosts['192.168.1.1']?.interface).toBeUndefined();
   });
