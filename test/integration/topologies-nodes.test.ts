@@ -187,6 +187,7 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
             active: 'active',
             backendsUp: 2,
             backendsTotal: 3,
+            managed: true,
           })),
         );
       } finally {
