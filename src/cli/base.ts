@@ -6,7 +6,8 @@ import { EventBus } from '../engine/events.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { HumanSink } from '../report/human.js';
 import { JsonSink } from '../report/json.js';
-import { PinoSink, defaultLogFile } from '../report/log.js';
+import { dirname } from 'node:path';
+import { PinoSink, defaultLogFile, pruneLogs } from '../report/log.js';
 import { PROBE_KEY } from '../modules/secret-file.js';
 import { mask } from '../transport/quote.js';
 import { askHidden } from './prompt.js';
@@ -46,7 +47,8 @@ export const limitFlag = {
 export const outputFlags = {
   json: Flags.boolean({ summary: 'Print one JSON document instead of human lines.' }),
   'log-file': Flags.string({ summary: 'Write the JSON log here (default under ~/.local/state/kha/logs).' }),
-  verbose: Flags.integer({ char: 'v', summary: 'More detail: -v shows every task, -vv also commands and their output.', default: 0, hidden: true }),
+  // counted by splitVerbosity before oclif parses (oclif has no counting flag): declared for --help
+  verbose: Flags.boolean({ char: 'v', summary: 'More detail: -v shows every task, -vv also commands and their output.' }),
 };
 
 /** one kha run at a time on a host: /run/kha.lock */
@@ -118,6 +120,8 @@ export abstract class KhaCommand extends Command {
     const logFile = flags['log-file'] ?? defaultLogFile();
     try {
       events.add(new PinoSink(logFile));
+      // the default directory keeps the last KEEP_LOGS runs (this one included)
+      if (!flags['log-file']) pruneLogs(dirname(logFile));
     } catch (err) {
       process.stderr.write(`warning: cannot write the log file ${logFile}: ${describeError(err)}\n`);
     }

@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import type { DrillMode, DrillRound } from '../actions/drill.js';
-import { inventoryFlags, KhaCommand, lockFlags } from '../cli/base.js';
+import { inventoryFlags, KhaCommand, lockFlags, outputFlags } from '../cli/base.js';
 import { ExitCode } from '../errors.js';
 
 function line(r: DrillRound): string {
@@ -22,6 +22,7 @@ export default class Drill extends KhaCommand {
     rounds: Flags.integer({ summary: 'How many failovers in a row.', default: 1, min: 1, max: 20 }),
     json: Flags.boolean({ summary: 'Print the rounds as JSON.' }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
+    verbose: outputFlags.verbose,
     yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
     ...lockFlags,
   };

@@ -1,6 +1,6 @@
 // pino JSON log file: the full trace of a run (commands with timings). Secrets are masked by
 // the EventBus before any sink sees an event.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
@@ -10,6 +10,34 @@ export function defaultLogFile(): string {
   const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return join(base, 'kha', 'logs', `kha-${stamp}-${process.pid}.log`);
+}
+
+/** How many runs' logs stay in the default log directory. */
+export const KEEP_LOGS = 50;
+
+/**
+ * Remove all but the newest `keep` of kha's own run logs (`kha-<ISO time>-<pid>.log`: the name
+ * sorts by time) in `dir`, the default log directory. Other files are never touched; a file that
+ * cannot be removed is left. Returns how many were removed.
+ */
+export function pruneLogs(dir: string, keep = KEEP_LOGS): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => /^kha-\d{4}-\d\d-\d\dT[\d-]+Z-\d+\.log$/.test(n));
+  } catch {
+    return 0;
+  }
+  names.sort();
+  let removed = 0;
+  for (const n of names.slice(0, Math.max(0, names.length - keep))) {
+    try {
+      rmSync(join(dir, n), { force: true });
+      removed++;
+    } catch {
+      // someone else's file or a race with another kha run: leave it
+    }
+  }
+  return removed;
 }
 
 export class PinoSink implements Sink {

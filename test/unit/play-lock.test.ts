@@ -292,7 +292,7 @@ describe('kha play (the action): plan, then confirm', () => {
 
 // ---- the prompt ---------------------------------------------------------------------------
 
-describe('the prompt (shared with kha up): --yes, --check, --json or no TTY ask nothing', () => {
+describe('the prompt (shared with kha up): --yes, --check, --json or stdin not a TTY ask nothing', () => {
   function tty() {
     const input = Object.assign(new PassThrough(), { isTTY: true, setRawMode: () => input });
     const output = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
@@ -301,14 +301,30 @@ describe('the prompt (shared with kha up): --yes, --check, --json or no TTY ask 
     return { term: { input, output }, shown: () => shown };
   }
 
-  test('no prompt: --yes, --check, --json, stdin or stdout not a TTY', () => {
+  test('no prompt: --yes, --check, --json, or stdin not a TTY', () => {
     const { term } = tty();
     expect(terminalConfirm({ yes: true }, term)).toBeUndefined();
     expect(terminalConfirm({ check: true }, term)).toBeUndefined();
     expect(terminalConfirm({ json: true }, term)).toBeUndefined();
     expect(terminalConfirm({}, { input: new PassThrough(), output: term.output })).toBeUndefined();
-    expect(terminalConfirm({}, { input: term.input, output: new PassThrough() })).toBeUndefined();
     expect(terminalConfirm({}, term)).toBeTypeOf('function');
+  });
+
+  test('stdout a pipe (kha up | tee up.log), stdin a terminal: it still asks, on stderr', async () => {
+    const { term } = tty();
+    const piped = new PassThrough();
+    let toPipe = '';
+    piped.on('data', (d: Buffer) => (toPipe += d.toString()));
+    const error = Object.assign(new PassThrough(), { isTTY: true, columns: 80 });
+    let toTerminal = '';
+    error.on('data', (d: Buffer) => (toTerminal += d.toString()));
+    const confirm = terminalConfirm({}, { input: term.input, output: piped, error });
+    expect(confirm).toBeTypeOf('function');
+    const answer = confirm!(['m1: 1 change: x']);
+    setTimeout(() => term.input.write('n\r'), 20);
+    await expect(answer).resolves.toBe(false);
+    expect(toTerminal).toContain('Apply these changes? [y/N] ');
+    expect(toPipe).toBe('');
   });
 
   test.each([
