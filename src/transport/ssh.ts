@@ -35,6 +35,7 @@ import {
   type Transient,
 } from './handshake.js';
 import { batchScript, splitBatch } from './batch.js';
+import { ChannelCommand, KILL_GRACE_MS, becomeCommand, type ChannelHost, type Pending } from './channel.js';
 import { quote, render } from './quote.js';
 import { readSshConfigText, type ResolvedTarget } from './ssh-config.js';
 import { resolveRoute, routeLabel, type Hop, type Route } from './jump.js';
@@ -191,9 +192,6 @@ export function hostKeyAlgorithms(knownTypes: readonly string[]): ServerHostKeyA
   const preferred = known.filter((t): t is ServerHostKeyAlgorithm => (HOST_KEY_ALGOS as string[]).includes(t));
   return [...new Set([...preferred, ...HOST_KEY_ALGOS])];
 }
-/** grace period for a killed channel to report its close before we stop waiting */
-const KILL_GRACE_MS = 2000;
-
 interface LoadedKey {
   file: string;
   /** parsed (and decrypted) once here; ssh2 takes the parsed key as is */
@@ -210,75 +208,95 @@ function keyError(host: string, message: string, suggestions: string[] = []): Tr
   });
 }
 
+/** One candidate key file, for the checks below: messages name `shown`; `strict` keys (not the defaults) must be usable. */
+interface KeyCandidate {
+  host: string;
+  file: string;
+  shown: string;
+  strict: boolean;
+  log: (m: string) => void;
+}
+
 /** Read and check the candidate key files (OpenSSH's rules: a regular file, not group/world-accessible). */
 async function loadKeys(host: string, target: ResolvedTarget, opts: ConnectOptions, hasAgent: boolean, log: (m: string) => void): Promise<LoadedKey[]> {
   const keys: LoadedKey[] = [];
   const strict = target.keySource !== 'default';
   for (const file of target.identityFiles) {
-    const shown = tildify(file);
+    const k: KeyCandidate = { host, file, shown: tildify(file), strict, log };
     const read = await once(opts.fileCache, `key:${file}`, () => readKeyFile(file));
-    const st = read.st;
-    if (!st) {
-      const err = read.err!;
-      const code = err.code;
-      if (code === 'ENOENT' && target.keySource !== 'inventory') continue;
-      if (code === 'ENOENT') {
-        throw keyError(host, `private key file ${shown} does not exist: check ansible_ssh_private_key_file`);
-      }
-      throw keyError(host, `cannot read private key file ${shown}: ${(err as Error).message}`);
-    }
-    if (st.isDirectory()) {
-      throw keyError(
-        host,
-        `private key file ${shown} is a directory, not a key: point ansible_ssh_private_key_file at the key file itself (e.g. ${shown}/id_ed25519)`,
-      );
-    }
-    if (!st.isFile()) throw keyError(host, `private key file ${shown} is not a regular file`);
-    if ((st.mode & 0o077) !== 0) {
-      const perms = (st.mode & 0o777).toString(8).padStart(4, '0');
-      if (!strict) {
-        log(`${host}: skipping ${shown}: permissions ${perms} are too open`);
-        continue;
-      }
-      throw keyError(
-        host,
-        `permissions ${perms} for private key ${shown} are too open: it must not be accessible by others (OpenSSH refuses it too); chmod 600 ${quote(file)}`,
-        [`chmod 600 ${quote(file)}`],
-      );
-    }
-    if (!read.data || !read.parsed) {
-      throw keyError(host, `cannot read private key file ${shown}: ${read.err?.message ?? 'unreadable'}`);
-    }
-    const data = read.data;
-    const parsed = read.parsed;
-    if (!(parsed instanceof Error)) {
-      keys.push({ file, key: parsed });
-      continue;
-    }
-    if (!/passphrase|encrypted/i.test(parsed.message)) {
-      if (!strict) {
-        log(`${host}: skipping ${shown}: not a usable private key`);
-        continue;
-      }
-      throw keyError(host, `${shown} is not a private key kha can use: ${parsed.message}`);
-    }
-    if (opts.onPassphrase) {
-      const decrypted = firstKey(utils.parseKey(data, await opts.onPassphrase(file)));
-      if (decrypted instanceof Error) throw keyError(host, `wrong passphrase for private key ${shown}`);
-      keys.push({ file, key: withKeyObjects(decrypted) });
-    } else if (hasAgent) {
-      log(`${host}: ${shown} is encrypted; relying on ssh-agent for it`);
-    } else if (strict) {
-      throw keyError(
-        host,
-        `private key ${shown} is encrypted and kha cannot ask for its passphrase here: load it into ssh-agent (ssh-add ${quote(shown)}) and re-run`,
-        [`eval "$(ssh-agent)" && ssh-add ${quote(file)}`],
-      );
-    } else {
-      log(`${host}: skipping encrypted ${shown} (no ssh-agent, no passphrase prompt)`);
-    }
+    if (!keyFileUsable(k, read, target.keySource)) continue;
+    const key = await usableKey(k, read, opts, hasAgent);
+    if (key) keys.push({ file, key });
   }
   return keys;
+}
+
+/** The file is there, a regular file, private and read: true; a default file that is missing or too open: false (skipped); else the error. */
+function keyFileUsable(
+  k: KeyCandidate,
+  read: KeyFileRead,
+  source: ResolvedTarget['keySource'],
+): read is KeyFileRead & { data: Buffer; parsed: ParsedKey | Error } {
+  const { host, file, shown } = k;
+  const st = read.st;
+  if (!st) {
+    const err = read.err!;
+    if (err.code === 'ENOENT' && source !== 'inventory') return false;
+    if (err.code === 'ENOENT') throw keyError(host, `private key file ${shown} does not exist: check ansible_ssh_private_key_file`);
+    throw keyError(host, `cannot read private key file ${shown}: ${(err as Error).message}`);
+  }
+  if (st.isDirectory()) {
+    throw keyError(
+      host,
+      `private key file ${shown} is a directory, not a key: point ansible_ssh_private_key_file at the key file itself (e.g. ${shown}/id_ed25519)`,
+    );
+  }
+  if (!st.isFile()) throw keyError(host, `private key file ${shown} is not a regular file`);
+  if ((st.mode & 0o077) !== 0) {
+    const perms = (st.mode & 0o777).toString(8).padStart(4, '0');
+    if (!k.strict) {
+      k.log(`${host}: skipping ${shown}: permissions ${perms} are too open`);
+      return false;
+    }
+    throw keyError(
+      host,
+      `permissions ${perms} for private key ${shown} are too open: it must not be accessible by others (OpenSSH refuses it too); chmod 600 ${quote(file)}`,
+      [`chmod 600 ${quote(file)}`],
+    );
+  }
+  if (!read.data || !read.parsed) throw keyError(host, `cannot read private key file ${shown}: ${read.err?.message ?? 'unreadable'}`);
+  return true;
+}
+
+/** The parsed key (decrypted with the passphrase when asked for one); undefined: skipped, or left to ssh-agent. */
+async function usableKey(
+  k: KeyCandidate,
+  read: { data: Buffer; parsed: ParsedKey | Error },
+  opts: ConnectOptions,
+  hasAgent: boolean,
+): Promise<ParsedKey | undefined> {
+  const { host, file, shown, strict, log } = k;
+  const parsed = read.parsed;
+  if (!(parsed instanceof Error)) return parsed;
+  if (!/passphrase|encrypted/i.test(parsed.message)) {
+    if (strict) throw keyError(host, `${shown} is not a private key kha can use: ${parsed.message}`);
+    log(`${host}: skipping ${shown}: not a usable private key`);
+    return undefined;
+  }
+  if (opts.onPassphrase) {
+    const decrypted = firstKey(utils.parseKey(read.data, await opts.onPassphrase(file)));
+    if (decrypted instanceof Error) throw keyError(host, `wrong passphrase for private key ${shown}`);
+    return withKeyObjects(decrypted);
+  }
+  if (hasAgent) log(`${host}: ${shown} is encrypted; relying on ssh-agent for it`);
+  else if (strict) {
+    throw keyError(
+      host,
+      `private key ${shown} is encrypted and kha cannot ask for its passphrase here: load it into ssh-agent (ssh-add ${quote(shown)}) and re-run`,
+      [`eval "$(ssh-agent)" && ssh-add ${quote(file)}`],
+    );
+  } else log(`${host}: skipping encrypted ${shown} (no ssh-agent, no passphrase prompt)`);
+  return undefined;
 }
 
 async function isSocket(p: string): Promise<boolean> {
@@ -589,10 +607,6 @@ function authSequence(methods: AnyAuthMethod[], tried: string[]): AuthHandlerMid
   };
 }
 
-interface Pending {
-  fail: (err: TransportError) => void;
-}
-
 class SshConnection implements Connection {
   readonly name: string;
   readonly stats = { execs: 0, uploads: 0 };
@@ -668,10 +682,10 @@ class SshConnection implements Connection {
   }
 
   /**
-   * Run a shell script on one channel. With sudo and a become password, sudo gets a unique prompt
-   * and the script prints a marker first: the password is written only when sudo asks for it,
-   * and the caller's stdin only once the script runs, so neither ever reaches the wrong reader
-   * (with NOPASSWD, sudo never asks and the password is never sent).
+   * Run a shell script on one channel (transport/channel.ts). With sudo and a become password,
+   * sudo gets a unique prompt and the script prints a marker first: the password is written only
+   * when sudo asks for it, and the caller's stdin only once the script runs, so neither ever
+   * reaches the wrong reader (with NOPASSWD, sudo never asks and the password is never sent).
    */
   private run(script: string, opts: ExecOptions): Promise<ExecResult> {
     if (this.dead) return Promise.reject(this.dead);
@@ -679,145 +693,22 @@ class SshConnection implements Connection {
     const password = become ? this.spec.becomePassword : undefined;
     // the nonce only matters with a sudo password (randomBytes per command showed in the profile)
     const nonce = password === undefined ? '' : randomBytes(8).toString('hex');
-    const prompt = `[kha-sudo-${nonce}] password: `;
-    const marker = `KHA-BECOME-${nonce}`;
-    const user = quote(this.spec.becomeUser);
-    let command: string;
-    if (!become) command = `sh -c ${quote(script)}`;
-    else if (password === undefined) command = `sudo -n -H -u ${user} -- sh -c ${quote(script)}`;
-    else command = `sudo -S -p ${quote(prompt)} -H -u ${user} -- sh -c ${quote(`echo ${marker}\n${script}`)}`;
-
+    const wrapped = becomeCommand(script, { become, becomeUser: this.spec.becomeUser, ...(password !== undefined ? { password } : {}), nonce });
     const timeoutMs = opts.timeoutMs ?? this.opts.commandTimeoutMs ?? 300_000;
-    const host = this.name;
+    return new ChannelCommand(this.channelHost, wrapped, opts, timeoutMs).run();
+  }
 
-    return new Promise<ExecResult>((resolve, reject) => {
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let code: number | null = null;
-      let signal: string | null = null;
-      let timedOut = false;
-      let killed = false;
-      let done = false;
-      let running = password === undefined;
-      let promptsSeen = 0;
-      let channel: ClientChannel | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      let graceTimer: NodeJS.Timeout | undefined;
-
-      const cleanup = () => {
-        done = true;
-        clearTimeout(timer);
-        clearTimeout(graceTimer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        this.pending.delete(pending);
-      };
-      const pending: Pending = {
-        fail: (e) => {
-          if (done) return;
-          cleanup();
-          reject(e);
-        },
-      };
-      const finish = () => {
-        if (done) return;
-        cleanup();
-        let stdout = Buffer.concat(out).toString('utf8');
-        let stderr = Buffer.concat(err).toString('utf8');
-        if (password !== undefined) {
-          stderr = stderr.split(prompt).join('');
-          const at = stdout.indexOf(marker + '\n');
-          if (at >= 0) stdout = stdout.slice(at + marker.length + 1);
-        }
-        // sudo itself failed to authenticate (with a password: the marker never came)
-        const sudoFailed = become && (password === undefined || !running) && code === 1 && /sudo: .*password/.test(stderr);
-        if (sudoFailed) {
-          const hint = password === undefined ? 'set ansible_become_password (or allow this user passwordless sudo)' : 'check ansible_become_password';
-          reject(
-            new TransportError(`${host}: sudo as ${this.spec.becomeUser} failed for user ${this.target.user}: ${stderr.trim().split('\n').pop()}: ${hint}`, {
-              host,
-              code: 'E_BECOME',
-              fatal: true,
-            }),
-          );
-          return;
-        }
-        resolve({ code: killed ? null : code, signal: killed ? (signal ?? 'KILL') : signal, stdout, stderr, ...(timedOut ? { timedOut } : {}) });
-      };
-      const kill = (why: 'timeout' | 'abort') => {
-        if (done || killed) return;
-        killed = true;
-        if (why === 'timeout') timedOut = true;
-        this.log(`${host}: command ${why === 'timeout' ? `timed out after ${timeoutMs} ms` : 'aborted'}; closing its channel`);
-        if (channel) {
-          try {
-            channel.signal('KILL');
-          } catch {
-            /* not supported or already gone */
-          }
-          channel.close();
-        }
-        graceTimer = setTimeout(finish, KILL_GRACE_MS);
-      };
-      const onAbort = () => kill('abort');
-
-      const writeStdin = () => {
-        if (!channel) return;
-        if (opts.stdin !== undefined && opts.stdin.length > 0) channel.write(opts.stdin);
-        channel.end();
-      };
-
-      this.pending.add(pending);
-      if (opts.signal?.aborted) {
-        cleanup();
-        resolve({ code: null, signal: 'KILL', stdout: '', stderr: '' });
-        return;
-      }
-      opts.signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs > 0) timer = setTimeout(() => kill('timeout'), timeoutMs);
-
-      try {
-        this.client.exec(command, (e, ch) => {
-          if (done) {
-            ch?.close();
-            return;
-          }
-          if (e) {
-            pending.fail(new TransportError(`${host}: cannot open a channel on ${this.where}: ${e.message}`, { host, code: 'E_CHANNEL', cause: e }));
-            return;
-          }
-          channel = ch;
-          if (killed) {
-            ch.close();
-            return;
-          }
-          ch.on('data', (d: Buffer) => {
-            out.push(d);
-            if (!running && Buffer.concat(out).includes(marker + '\n')) {
-              running = true;
-              writeStdin();
-            }
-          });
-          ch.stderr.on('data', (d: Buffer) => {
-            err.push(d);
-            if (running || password === undefined) return;
-            const seen = Buffer.concat(err).toString('utf8').split(prompt).length - 1;
-            if (seen > promptsSeen) {
-              promptsSeen = seen;
-              if (promptsSeen === 1) ch.write(password + '\n');
-              else ch.end(); // asked again: the password was wrong; EOF makes sudo give up
-            }
-          });
-          ch.on('exit', (c: number | null, s?: string) => {
-            code = typeof c === 'number' ? c : null;
-            signal = s ?? null;
-          });
-          ch.on('close', finish);
-          if (running) writeStdin();
-        });
-      } catch (e) {
-        pending.fail(new TransportError(`${host}: cannot run a command on ${this.where}: ${(e as Error).message}`, { host, code: 'E_CHANNEL', cause: e }));
-      }
-    });
+  /** what a command's channel needs from this connection */
+  private get channelHost(): ChannelHost {
+    return {
+      name: this.name,
+      where: this.where,
+      becomeUser: this.spec.becomeUser,
+      user: this.target.user,
+      pending: this.pending,
+      exec: (command, cb) => this.client.exec(command, cb),
+      log: this.log,
+    };
   }
 
   private sftp(): Promise<SFTPWrapper> {
