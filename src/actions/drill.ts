@@ -6,6 +6,7 @@ import type { RunContext } from '../engine/context.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { quote } from '../transport/quote.js';
+import type { Connection } from '../transport/types.js';
 import { holdsVip, tcpConnectScript } from './probes.js';
 import { acquireLocks } from './lock.js';
 import { status, type StatusReport } from './status.js';
@@ -92,107 +93,136 @@ async function drillRounds(
   onRound?: (r: DrillRound) => void,
 ): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
-    const before = await status(run, s);
-    const problem = healthProblem(before);
-    if (problem) {
-      throw new KhaError(`the cluster is not healthy, so no drill: ${problem}; run kha status, fix it (kha up), and try again`, {
-        code: 'E_UNHEALTHY',
-        exit: ExitCode.unhealthy,
-      });
-    }
-    const holder = before.holders[0]!;
-    const others = s.lbHosts.filter((h) => h !== holder);
-    const svc = servicesFor(mode);
-    const conn = await run.connector.get(run.host(holder));
-    const budget = drillBudgetMs(s, mode);
-    const result: DrillRound = {
-      round,
-      mode,
-      holderBefore: holder,
-      newHolder: null,
-      vipMovedMs: null,
-      frontendAfterMoveMs: null,
-      settledMs: null,
-      holderAfter: null,
-      budgetMs: budget,
-      withinBudget: false,
-    };
-    run.events.info(`round ${round}: stopping ${svc.join(' and ')} on the holder ${holder}`);
-    let stopped = false;
-    try {
-      const t0 = Date.now();
-      const stop = await conn.exec({ script: `systemctl stop ${svc.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 30_000 });
-      stopped = true;
-      if (stop.code !== 0) throw new KhaError(`${holder}: could not stop ${svc.join(' and ')}: ${stop.stderr.trim()}`, { code: 'E_DRILL' });
-      // wait for another host to show the VIP
-      const deadline = t0 + Math.max(budget * 3, 20_000);
-      while (Date.now() < deadline && !run.opts.signal.aborted) {
-        const hs = await holders(run, s, others);
-        if (hs.length) {
-          result.vipMovedMs = Date.now() - t0;
-          result.newHolder = hs[0]!;
-          break;
-        }
-        await sleep(100);
-      }
-      if (result.newHolder) {
-        const t1 = Date.now();
-        const obs = await run.connector.get(run.host(result.newHolder));
-        while (Date.now() - t1 < 15_000 && !run.opts.signal.aborted) {
-          const r = await obs.exec({ script: tcpConnectScript(s.vip, s.frontendPort, 1) }, { timeoutMs: 3000 });
-          if (r.code === 0) {
-            result.frontendAfterMoveMs = Date.now() - t1;
-            break;
-          }
-          await sleep(50);
-        }
-      }
-    } finally {
-      if (stopped) {
-        // always restore, whatever happened above (also after Ctrl-C)
-        const t2 = Date.now();
-        const order = mode === 'host' ? ['haproxy', 'keepalived'] : svc;
-        const r = await conn
-          .exec({ script: `systemctl start ${order.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 60_000 })
-          .catch((e) => ({ code: 1, stderr: describeError(e), stdout: '', signal: null }));
-        if (r.code !== 0)
-          run.events.emit({
-            type: 'message',
-            level: 'error',
-            text: `${holder}: could not restart ${order.join(' and ')}: ${r.stderr.trim()}; start them by hand`,
-            host: holder,
-          });
-        else run.events.info(`restored ${order.join(' and ')} on ${holder}`);
-        // settled: one holder, and with preemption (the default) the primary has taken it back
-        const wanted = s.nopreempt ? null : s.primary;
-        for (let i = 0; i < 120; i++) {
-          const hs = await holders(run, s, s.lbHosts);
-          if (hs.length === 1 && (wanted === null || hs[0] === wanted)) {
-            const st = await status(run, s);
-            if (!healthProblem(st)) {
-              result.settledMs = Date.now() - t2;
-              result.holderAfter = hs[0]!;
-              break;
-            }
-          }
-          await sleep(250);
-        }
-      }
-    }
-    result.withinBudget = result.vipMovedMs !== null && result.vipMovedMs <= budget;
+    const result = await drillRound(run, s, mode, round);
     out.push(result);
     onRound?.(result);
-    if (!result.newHolder) {
-      throw new KhaError(
-        `round ${round}: the VIP did not move off ${holder} after ${mode} failed; check keepalived's journal on the other hosts (kha status)`,
-        { code: 'E_NO_FAILOVER' },
-      );
+    roundFailure(result);
+  }
+}
+
+/** One round: the failure on the holder, measured, then always restored (also after Ctrl-C). */
+async function drillRound(run: RunContext, s: HaSettings, mode: DrillMode, round: number): Promise<DrillRound> {
+  const holder = await healthyHolder(run, s);
+  const svc = servicesFor(mode);
+  const conn = await run.connector.get(run.host(holder));
+  const result = newRound(round, mode, holder, drillBudgetMs(s, mode));
+  run.events.info(`round ${round}: stopping ${svc.join(' and ')} on the holder ${holder}`);
+  let stopped = false;
+  try {
+    const t0 = Date.now();
+    const stop = await conn.exec({ script: `systemctl stop ${svc.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 30_000 });
+    stopped = true;
+    if (stop.code !== 0) throw new KhaError(`${holder}: could not stop ${svc.join(' and ')}: ${stop.stderr.trim()}`, { code: 'E_DRILL' });
+    await measureFailover(run, s, result, t0);
+  } finally {
+    if (stopped) await restore(run, s, conn, result);
+  }
+  result.withinBudget = result.vipMovedMs !== null && result.vipMovedMs <= result.budgetMs;
+  return result;
+}
+
+/** The VIP's holder of a cluster healthy enough for a drill; else the drill is refused. */
+async function healthyHolder(run: RunContext, s: HaSettings): Promise<string> {
+  const before = await status(run, s);
+  const problem = healthProblem(before);
+  if (problem) {
+    throw new KhaError(`the cluster is not healthy, so no drill: ${problem}; run kha status, fix it (kha up), and try again`, {
+      code: 'E_UNHEALTHY',
+      exit: ExitCode.unhealthy,
+    });
+  }
+  return before.holders[0]!;
+}
+
+function newRound(round: number, mode: DrillMode, holder: string, budgetMs: number): DrillRound {
+  return {
+    round,
+    mode,
+    holderBefore: holder,
+    newHolder: null,
+    vipMovedMs: null,
+    frontendAfterMoveMs: null,
+    settledMs: null,
+    holderAfter: null,
+    budgetMs,
+    withinBudget: false,
+  };
+}
+
+/** From the failure at t0: until another host shows the VIP, then until VIP:frontend_port answers through it. */
+async function measureFailover(run: RunContext, s: HaSettings, result: DrillRound, t0: number): Promise<void> {
+  const others = s.lbHosts.filter((h) => h !== result.holderBefore);
+  const deadline = t0 + Math.max(result.budgetMs * 3, 20_000);
+  while (Date.now() < deadline && !run.opts.signal.aborted) {
+    const hs = await holders(run, s, others);
+    if (hs.length) {
+      result.vipMovedMs = Date.now() - t0;
+      result.newHolder = hs[0]!;
+      break;
     }
-    if (result.settledMs === null) {
-      throw new KhaError(`round ${round}: the cluster did not settle after restoring ${holder}; see kha status`, {
-        code: 'E_NOT_SETTLED',
-        exit: ExitCode.unhealthy,
-      });
+    await sleep(100);
+  }
+  if (!result.newHolder) return;
+  const t1 = Date.now();
+  const obs = await run.connector.get(run.host(result.newHolder));
+  while (Date.now() - t1 < 15_000 && !run.opts.signal.aborted) {
+    const r = await obs.exec({ script: tcpConnectScript(s.vip, s.frontendPort, 1) }, { timeoutMs: 3000 });
+    if (r.code === 0) {
+      result.frontendAfterMoveMs = Date.now() - t1;
+      break;
     }
+    await sleep(50);
+  }
+}
+
+/** Start what the round stopped, whatever happened (also after Ctrl-C), and wait for the cluster to settle. */
+async function restore(run: RunContext, s: HaSettings, conn: Connection, result: DrillRound): Promise<void> {
+  const holder = result.holderBefore;
+  const t2 = Date.now();
+  const order = result.mode === 'host' ? ['haproxy', 'keepalived'] : servicesFor(result.mode);
+  const r = await conn
+    .exec({ script: `systemctl start ${order.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 60_000 })
+    .catch((e) => ({ code: 1, stderr: describeError(e), stdout: '', signal: null }));
+  if (r.code !== 0)
+    run.events.emit({
+      type: 'message',
+      level: 'error',
+      text: `${holder}: could not restart ${order.join(' and ')}: ${r.stderr.trim()}; start them by hand`,
+      host: holder,
+    });
+  else run.events.info(`restored ${order.join(' and ')} on ${holder}`);
+  await waitSettled(run, s, result, t2);
+}
+
+/** Settled: one holder, and with preemption (the default) the primary has taken it back, and status is healthy. */
+async function waitSettled(run: RunContext, s: HaSettings, result: DrillRound, since: number): Promise<void> {
+  const wanted = s.nopreempt ? null : s.primary;
+  for (let i = 0; i < 120; i++) {
+    const hs = await holders(run, s, s.lbHosts);
+    if (hs.length === 1 && (wanted === null || hs[0] === wanted)) {
+      const st = await status(run, s);
+      if (!healthProblem(st)) {
+        result.settledMs = Date.now() - since;
+        result.holderAfter = hs[0]!;
+        return;
+      }
+    }
+    await sleep(250);
+  }
+}
+
+/** A round that did not fail over, or did not settle, ends the drill. */
+function roundFailure(result: DrillRound): void {
+  const { round, mode, holderBefore: holder } = result;
+  if (!result.newHolder) {
+    throw new KhaError(`round ${round}: the VIP did not move off ${holder} after ${mode} failed; check keepalived's journal on the other hosts (kha status)`, {
+      code: 'E_NO_FAILOVER',
+    });
+  }
+  if (result.settledMs === null) {
+    throw new KhaError(`round ${round}: the cluster did not settle after restoring ${holder}; see kha status`, {
+      code: 'E_NOT_SETTLED',
+      exit: ExitCode.unhealthy,
+    });
   }
 }
