@@ -224,43 +224,10 @@ export async function labUp(opts: LabUpOptions): Promise<Lab> {
 }
 
 function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publicKey: string, timeout: number, log: (l: string) => void): Lab {
-  // the container's init pid, for /proc/<pid>/net (forgotten when the host stops or starts)
-  const pids = new Map<string, number>();
-  const addresses = async (h: LabHost): Promise<Set<string>> => {
-    let pid = pids.get(h.name);
-    if (pid === undefined) {
-      const st = await d.getContainer(h.containerId).inspect();
-      if (!st.State?.Running || !st.State.Pid) throw new Error(`lab host ${h.name} is not running`);
-      pid = st.State.Pid;
-      pids.set(h.name, pid);
-    }
-    try {
-      return await localAddresses(pid);
-    } catch {
-      pids.delete(h.name);
-      const r = await dockerExec(c, h.containerId, ['ip', '-o', '-4', 'addr', 'show']);
-      if (r.code !== 0) throw new Error(`${h.name}: ip -o -4 addr show -> exit ${r.code}: ${r.stderr.trim()}`);
-      return new Set([...r.stdout.matchAll(/ inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]!));
-    }
-  };
-  const byName = (host: string): LabHost => {
-    const h = s.hosts.find((x) => x.name === host);
-    if (!h) throw new Error(`lab '${s.name}' has no host '${host}' (hosts: ${s.hosts.map((x) => x.name).join(', ')})`);
-    return h;
-  };
   const d = c.container.dockerode;
-  const saveAptCache = async () => {
-    if (!s.aptCache) return;
-    await Promise.all(
-      s.hosts.map(async (h) => {
-        const st = await d
-          .getContainer(h.containerId)
-          .inspect()
-          .catch(() => undefined);
-        if (st?.State?.Running) await dockerExec(c, h.containerId, ['sh', '-c', SEED_OUT]);
-      }),
-    );
-  };
+  const addresses = addressReader(c);
+  const byName = hostByName(s);
+  const saveAptCache = () => saveLabAptCache(c, s);
   let downed = false;
   return {
     name: s.name,
@@ -275,25 +242,15 @@ function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publi
     stateDir,
     user: s.user,
     exec: (host, cmd) => dockerExec(c, byName(host).containerId, cmd),
-    ipv4Addresses: (host) => addresses(byName(host)),
+    ipv4Addresses: (host) => addresses.read(byName(host)),
     async stopHost(host) {
-      pids.delete(host);
-      await d
-        .getContainer(byName(host).containerId)
-        .stop({ t: 10 })
-        .catch((e: { statusCode?: number }) => {
-          if (e.statusCode !== 304) throw e; // 304: already stopped
-        });
+      addresses.forget(host);
+      await ignoring(304, d.getContainer(byName(host).containerId).stop({ t: 10 })); // 304: already stopped
     },
     async startHost(host) {
-      pids.delete(host);
+      addresses.forget(host);
       const h = byName(host);
-      await d
-        .getContainer(h.containerId)
-        .start()
-        .catch((e: { statusCode?: number }) => {
-          if (e.statusCode !== 304) throw e; // 304: already running
-        });
+      await ignoring(304, d.getContainer(h.containerId).start()); // 304: already running
       await waitReady(c, h, timeout, log);
     },
     saveAptCache,
@@ -304,6 +261,68 @@ function makeLab(c: ContainerRuntimeClient, s: LabState, stateDir: string, publi
       await labDown(s.name, { stateDir });
     },
   };
+}
+
+/** Docker's answer, or nothing when it failed with `status` (304: already in that state; 404: already gone). */
+async function ignoring(status: number, p: Promise<unknown>): Promise<void> {
+  await p.catch((e: { statusCode?: number }) => {
+    if (e.statusCode !== status) throw e;
+  });
+}
+
+function hostByName(s: LabState): (host: string) => LabHost {
+  return (host) => {
+    const h = s.hosts.find((x) => x.name === host);
+    if (!h) throw new Error(`lab '${s.name}' has no host '${host}' (hosts: ${s.hosts.map((x) => x.name).join(', ')})`);
+    return h;
+  };
+}
+
+/**
+ * A lab host's IPv4 addresses, from /proc/<pid>/net of its container's init (the pid remembered
+ * until the host stops or starts: forget), else from `ip` inside the container.
+ */
+function addressReader(c: ContainerRuntimeClient): { read(h: LabHost): Promise<Set<string>>; forget(host: string): void } {
+  const pids = new Map<string, number>();
+  const pidOf = async (h: LabHost): Promise<number> => {
+    let pid = pids.get(h.name);
+    if (pid === undefined) {
+      const st = await c.container.dockerode.getContainer(h.containerId).inspect();
+      if (!st.State?.Running || !st.State.Pid) throw new Error(`lab host ${h.name} is not running`);
+      pid = st.State.Pid;
+      pids.set(h.name, pid);
+    }
+    return pid;
+  };
+  return {
+    async read(h) {
+      const pid = await pidOf(h);
+      try {
+        return await localAddresses(pid);
+      } catch {
+        pids.delete(h.name);
+        const r = await dockerExec(c, h.containerId, ['ip', '-o', '-4', 'addr', 'show']);
+        if (r.code !== 0) throw new Error(`${h.name}: ip -o -4 addr show -> exit ${r.code}: ${r.stderr.trim()}`);
+        return new Set([...r.stdout.matchAll(/ inet (\d+\.\d+\.\d+\.\d+)\//g)].map((m) => m[1]!));
+      }
+    },
+    forget: (host) => void pids.delete(host),
+  };
+}
+
+/** Copy the running hosts' downloaded packages back to the lab's apt cache (when it has one). */
+async function saveLabAptCache(c: ContainerRuntimeClient, s: LabState): Promise<void> {
+  if (!s.aptCache) return;
+  const d = c.container.dockerode;
+  await Promise.all(
+    s.hosts.map(async (h) => {
+      const st = await d
+        .getContainer(h.containerId)
+        .inspect()
+        .catch(() => undefined);
+      if (st?.State?.Running) await dockerExec(c, h.containerId, ['sh', '-c', SEED_OUT]);
+    }),
+  );
 }
 
 /**
