@@ -106,13 +106,57 @@ const playSchema = z.strictObject({
   handlers: z.array(z.record(z.string(), z.unknown())).default([]),
 });
 
+/** Where a task is, for its module's builder: its own name (titles), its place (errors), the playbook's directory (copy's src). */
+interface TaskSite {
+  name: string | undefined;
+  where: string;
+  baseDir: string;
+}
+
+type Built = Pick<Task<any>, 'module' | 'params'>;
+
+/** Each module's task from its checked arguments. */
+const builders: { [M in ModuleName]: (p: z.output<(typeof moduleSchemas)[M]>, t: TaskSite) => Built } = {
+  package: (p) => ({ module: packageModule, params: { names: p.names, ...(p.state ? { state: p.state } : {}) } }),
+  file: (p) => ({ module: fileModule, params: p }),
+  copy: (p, t) => {
+    if ((p.content === undefined) === (p.src === undefined)) throw new InputError(`${t.where}.copy: give exactly one of content and src`);
+    const content = p.content ?? readFileSync(resolve(t.baseDir, p.src!), 'utf8');
+    const { path, mode, owner, group, validate } = p;
+    return {
+      module: templateModule,
+      params: { path, content, mode, ...(owner ? { owner } : {}), ...(group ? { group } : {}), ...(validate ? { validate } : {}) },
+    };
+  },
+  service: (p) => ({
+    module: serviceModule,
+    params: {
+      name: p.name,
+      ...(p.state ? { state: p.state } : {}),
+      ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
+      ...(p.daemon_reload ? { daemonReload: true } : {}),
+    },
+  }),
+  command: (p, t) => ({
+    module: commandModule,
+    params: {
+      cmd: { argv: p.argv },
+      ...(p.creates ? { creates: p.creates } : {}),
+      ...(p.unless ? { unless: { argv: p.unless } } : {}),
+      title: t.name ?? `run ${p.argv.join(' ')}`,
+    },
+  }),
+  sysctl: (p) => ({ module: sysctlModule, params: p }),
+  wait_for: (p, t) => {
+    if (!p.argv && !p.port) throw new InputError(`${t.where}.wait_for: give argv (a command that must succeed) or port`);
+    const cmd = p.port ? { script: tcpConnectScript(p.host ?? '127.0.0.1', p.port) } : { argv: p.argv! };
+    const title = t.name ?? (p.port ? `wait for ${p.host ?? '127.0.0.1'}:${p.port}` : `wait for ${p.argv!.join(' ')}`);
+    return { module: waitForModule, params: { title, cmd, timeoutMs: p.timeout * 1000, intervalMs: p.interval * 1000 } };
+  },
+};
+
 function toTask(raw: Record<string, unknown>, where: string, baseDir: string): Task<any> {
-  const mods = Object.keys(raw).filter((k) => k in moduleSchemas);
-  const unknown = Object.keys(raw).filter((k) => !(k in moduleSchemas) && !(k in taskBase));
-  if (unknown.length) throw new InputError(`${where}: unknown key ${unknown[0]}; a task has name, notify and one module of ${MODULES.join(', ')}`);
-  if (mods.length !== 1)
-    throw new InputError(`${where}: a task needs exactly one module (${MODULES.join(', ')}), found ${mods.length ? mods.join(', ') : 'none'}`);
-  const m = mods[0] as ModuleName;
+  const m = taskModule(raw, where);
   const name = typeof raw.name === 'string' ? raw.name : undefined;
   const parsed = moduleSchemas[m].safeParse(raw[m]);
   if (!parsed.success) {
@@ -121,61 +165,19 @@ function toTask(raw: Record<string, unknown>, where: string, baseDir: string): T
       `${where}.${m}${i.path.length ? `.${i.path.join('.')}` : ''}${name !== undefined ? ` (task ${JSON.stringify(name)})` : ''}: ${i.message}`,
     );
   }
-  const p = parsed.data as any;
   const notify = raw.notify === undefined ? undefined : Array.isArray(raw.notify) ? (raw.notify as string[]) : [String(raw.notify)];
-  const common = { ...(name ? { name } : {}), ...(notify ? { notify } : {}) };
-  switch (m) {
-    case 'package':
-      return { ...common, module: packageModule, params: { names: p.names, ...(p.state ? { state: p.state } : {}) } };
-    case 'file':
-      return { ...common, module: fileModule, params: p };
-    case 'copy': {
-      if ((p.content === undefined) === (p.src === undefined)) throw new InputError(`${where}.copy: give exactly one of content and src`);
-      const content = p.content ?? readFileSync(resolve(baseDir, p.src), 'utf8');
-      return {
-        ...common,
-        module: templateModule,
-        params: {
-          path: p.path,
-          content,
-          mode: p.mode,
-          ...(p.owner ? { owner: p.owner } : {}),
-          ...(p.group ? { group: p.group } : {}),
-          ...(p.validate ? { validate: p.validate } : {}),
-        },
-      };
-    }
-    case 'service':
-      return {
-        ...common,
-        module: serviceModule,
-        params: {
-          name: p.name,
-          ...(p.state ? { state: p.state } : {}),
-          ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
-          ...(p.daemon_reload ? { daemonReload: true } : {}),
-        },
-      };
-    case 'command':
-      return {
-        ...common,
-        module: commandModule,
-        params: {
-          cmd: { argv: p.argv },
-          ...(p.creates ? { creates: p.creates } : {}),
-          ...(p.unless ? { unless: { argv: p.unless } } : {}),
-          title: name ?? `run ${p.argv.join(' ')}`,
-        },
-      };
-    case 'sysctl':
-      return { ...common, module: sysctlModule, params: p };
-    case 'wait_for': {
-      if (!p.argv && !p.port) throw new InputError(`${where}.wait_for: give argv (a command that must succeed) or port`);
-      const cmd = p.port ? { script: tcpConnectScript(p.host ?? '127.0.0.1', p.port) } : { argv: p.argv };
-      const title = name ?? (p.port ? `wait for ${p.host ?? '127.0.0.1'}:${p.port}` : `wait for ${p.argv.join(' ')}`);
-      return { ...common, module: waitForModule, params: { title, cmd, timeoutMs: p.timeout * 1000, intervalMs: p.interval * 1000 } };
-    }
-  }
+  const build = builders[m] as (p: unknown, t: TaskSite) => Built;
+  return { ...(name ? { name } : {}), ...(notify ? { notify } : {}), ...build(parsed.data, { name, where, baseDir }) };
+}
+
+/** The task's one module; unknown keys and no module or several are bad input. */
+function taskModule(raw: Record<string, unknown>, where: string): ModuleName {
+  const mods = Object.keys(raw).filter((k) => k in moduleSchemas);
+  const unknown = Object.keys(raw).filter((k) => !(k in moduleSchemas) && !(k in taskBase));
+  if (unknown.length) throw new InputError(`${where}: unknown key ${unknown[0]}; a task has name, notify and one module of ${MODULES.join(', ')}`);
+  if (mods.length !== 1)
+    throw new InputError(`${where}: a task needs exactly one module (${MODULES.join(', ')}), found ${mods.length ? mods.join(', ') : 'none'}`);
+  return mods[0] as ModuleName;
 }
 
 /** Resolve a play's `hosts:` (host or group names, or `all`) against the inventory. */
