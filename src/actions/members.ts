@@ -152,19 +152,7 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
 
 export function removeMasterPhases(name: string): Phase<MembersState>[] {
   return [
-    {
-      title: 'Connect and gather facts',
-      run: async (st) => {
-        await connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]);
-        // the host to remove may be gone for good: that must not block its removal
-        try {
-          await st.run.facts0(name);
-        } catch (err) {
-          st.run.events.warn(`${name} is unreachable (${describeError(err)}); it is removed from the others' configs and the inventory only`, name);
-          st.hostStates[name] = 'unreachable';
-        }
-      },
-    },
+    gatherLeavingPhase(name),
     NODE_PREFLIGHT_PHASE,
     lockPhase((st) => changedHosts(st.s)),
     {
@@ -172,42 +160,13 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
       run: async (st) => {
         // the VIP is held by a host of the current set (maybe the one leaving): no ARP/VRRP probes
         await preflight(st, { probes: false });
-        const facts = Object.fromEntries([...st.run.facts.entries()]);
-        const before = preflightChecks(st.before, facts);
-        const holders = before.holders;
+        const holders = preflightChecks(st.before, factsOf(st)).holders;
         if (holders.length !== 1) requireOneHolder(st, holders);
         st.holder = holders[0]!;
       },
     },
-    {
-      title: `Hand the VIP over from ${name}`,
-      shouldRun: (st) => st.holder === name,
-      run: async (st) => {
-        if (st.run.check) {
-          st.run.events.info(`would hand the VIP over from ${name}`);
-          return;
-        }
-        const beforeNet = preflightChecks(st.before, Object.fromEntries([...st.run.facts.entries()])).net;
-        const view: UpState = { ...st, s: st.before, net: beforeNet };
-        const h = await handOver(view, name);
-        st.holder = h.to;
-      },
-    },
-    {
-      title: `Stop and disable keepalived and haproxy on ${name}`,
-      shouldRun: (st) => st.hostStates[name] !== 'unreachable' && st.before.lbHosts.includes(name),
-      run: async (st) => {
-        const r = await runPlay(st.run, {
-          name: `retire ${name}`,
-          hosts: [name],
-          tasks: [
-            { module: serviceModule, params: { name: 'keepalived', state: 'stopped', enabled: false } },
-            { module: serviceModule, params: { name: 'haproxy', state: 'stopped', enabled: false } },
-          ],
-        });
-        st.hostStates[name] = r.done.includes(name) ? 'stopped and disabled' : 'failed to stop (see above)';
-      },
-    },
+    handOverPhase(name),
+    retirePhase(name),
     {
       title: 'Update the remaining hosts (haproxy backends, VRRP peers) in batches, with reloads',
       run: async (st) => {
@@ -219,6 +178,60 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
     ETC_HOSTS_PHASE,
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
   ];
+}
+
+function factsOf(st: MembersState) {
+  return Object.fromEntries([...st.run.facts.entries()]);
+}
+
+/** Connect and gather facts; the host to remove may be gone for good, which must not block its removal. */
+function gatherLeavingPhase(name: string): Phase<MembersState> {
+  return {
+    title: 'Connect and gather facts',
+    run: async (st) => {
+      await connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]);
+      try {
+        await st.run.facts0(name);
+      } catch (err) {
+        st.run.events.warn(`${name} is unreachable (${describeError(err)}); it is removed from the others' configs and the inventory only`, name);
+        st.hostStates[name] = 'unreachable';
+      }
+    },
+  };
+}
+
+/** The leaving host holds the VIP: hand it over (on the settings before the change) first. */
+function handOverPhase(name: string): Phase<MembersState> {
+  return {
+    title: `Hand the VIP over from ${name}`,
+    shouldRun: (st) => st.holder === name,
+    run: async (st) => {
+      if (st.run.check) {
+        st.run.events.info(`would hand the VIP over from ${name}`);
+        return;
+      }
+      const view: UpState = { ...st, s: st.before, net: preflightChecks(st.before, factsOf(st)).net };
+      st.holder = (await handOver(view, name)).to;
+    },
+  };
+}
+
+function retirePhase(name: string): Phase<MembersState> {
+  return {
+    title: `Stop and disable keepalived and haproxy on ${name}`,
+    shouldRun: (st) => st.hostStates[name] !== 'unreachable' && st.before.lbHosts.includes(name),
+    run: async (st) => {
+      const r = await runPlay(st.run, {
+        name: `retire ${name}`,
+        hosts: [name],
+        tasks: [
+          { module: serviceModule, params: { name: 'keepalived', state: 'stopped', enabled: false } },
+          { module: serviceModule, params: { name: 'haproxy', state: 'stopped', enabled: false } },
+        ],
+      });
+      st.hostStates[name] = r.done.includes(name) ? 'stopped and disabled' : 'failed to stop (see above)';
+    },
+  };
 }
 
 export async function changeMembers(
