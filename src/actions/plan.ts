@@ -1,24 +1,31 @@
 // Plan before apply: every host's tasks are planned in parallel (check mode: nothing changes),
 // the summary is shown, and the operator confirms (or --yes, or no TTY: no prompt).
 import type { RunContext } from '../engine/context.js';
-import { planHosts as planAll, type PlannedTask } from '../engine/plan-tasks.js';
+import { planHosts as planAll, probedOf, type PlannedTask } from '../engine/plan-tasks.js';
 import { taskTitle } from '../engine/play.js';
-import type { Task } from '../engine/types.js';
+import type { ProbedTasks, Task } from '../engine/types.js';
 import { ExitCode, KhaError } from '../errors.js';
 
 export type Confirm = (summary: string[]) => Promise<boolean>;
 
-/** host -> titles of the tasks that would change something (empty: nothing to do); the first host that cannot be planned throws. */
-export async function planHosts(run: RunContext, hosts: string[], tasks: Task<any>[]): Promise<Record<string, string[]>> {
+/** What a plan found: host -> titles of the tasks that would change something (empty: nothing to do), and what its probes returned. */
+export interface HostsPlan {
+  changes: Record<string, string[]>;
+  /** for the plays of the same task objects that follow (Play.probed) */
+  probed: ProbedTasks;
+}
+
+/** Plan every host (nothing is changed); the first host that cannot be planned throws. */
+export async function planHosts(run: RunContext, hosts: string[], tasks: Task<any>[]): Promise<HostsPlan> {
   // every task's probe in one round trip per host (engine/plan-tasks.ts)
   const planned = await planAll(run, hosts, () => tasks, { mode: 'check', title: taskTitle });
-  const out: Record<string, string[]> = {};
+  const changes: Record<string, string[]> = {};
   for (const h of hosts) {
     const r = planned.get(h)!;
     if ('error' in r) throw r.error;
-    out[h] = changeTitles(r.tasks ?? []);
+    changes[h] = changeTitles(r.tasks ?? []);
   }
-  return out;
+  return { changes, probed: probedOf(planned) };
 }
 
 /** The titles of the planned tasks that would change something. Pure. */

@@ -19,7 +19,7 @@ import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, checkCertSans, controlPlaneEndpoint, nextSteps, requiredSans } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
 import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
-import type { PlayResult } from '../engine/types.js';
+import type { PlayResult, ProbedTasks, Task } from '../engine/types.js';
 import type { ExecResult } from '../transport/types.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
 import {
@@ -48,23 +48,30 @@ export function upPhases(): Phase<UpState>[] {
     lockPhase((st) => changedHosts(st.s)),
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
     plan,
+    // both plays take the Plan's probe results where they still hold (UpPlan.probed)
     {
       title: 'Install keepalived and haproxy',
       shouldRun: (st) => changing(st, plan.result).length > 0,
-      run: async (st) => void (await playOrThrow(st, { name: 'install', hosts: changing(st, plan.result), tasks: installTasks(st.s), maxFailPercentage: 0 })),
+      run: async (st) => {
+        const { tasks, probed } = plan.result;
+        await playOrThrow(st, { name: 'install', hosts: changing(st, plan.result), tasks: tasks.install, probed, maxFailPercentage: 0 });
+      },
     },
     {
       title: 'Configure keepalived and haproxy (validated before they replace the old files)',
       shouldRun: (st) => changing(st, plan.result).length > 0,
-      run: async (st) =>
-        void (await playOrThrow(st, {
+      run: async (st) => {
+        const { tasks, probed } = plan.result;
+        await playOrThrow(st, {
           name: 'configure',
           hosts: changing(st, plan.result),
-          tasks: configureTasks(st.s, st.net),
+          tasks: tasks.configure,
+          probed,
           handlers: haHandlers(),
           flushHandlers: false,
           maxFailPercentage: 0,
-        })),
+        });
+      },
     },
     {
       title: 'Start the primary and wait until it holds the VIP',
@@ -104,6 +111,16 @@ export interface UpPlan {
   /** host -> what would change; hosts with nothing to change skip install and configure */
   changes: Record<string, string[]>;
   vrrp: VrrpSituation;
+  /** the install and configure tasks it planned: the same objects run in those phases */
+  tasks: { install: Task<any>[]; configure: Task<any>[] };
+  /**
+   * What the Plan's probes returned. The install and configure plays decide from them instead of
+   * probing again, per host and task, while kha has changed nothing on that host since (the lock
+   * keeps other kha runs out; an install that changed a host, e.g. writing haproxy's default
+   * haproxy.cfg, makes its configure tasks probe again). Not the start plays: a service's state
+   * changes by itself.
+   */
+  probed: ProbedTasks;
 }
 
 /** Must the other hosts restart together (a VRRP change that cannot be rolled)? */
@@ -125,7 +142,8 @@ class PlanPhase implements Phase<UpState> {
   }
 
   run = async (st: UpState): Promise<void> => {
-    const changes = await planHosts(st.run, st.s.lbHosts, [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks()]);
+    const tasks = { install: installTasks(st.s), configure: configureTasks(st.s, st.net) };
+    const { changes, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks()]);
     const anyChange = Object.values(changes).some((c) => c.length > 0);
     if (st.holders.length > 1 && !anyChange) {
       throw new KhaError(
@@ -145,7 +163,7 @@ class PlanPhase implements Phase<UpState> {
     );
     const vrrp = vrrpSituation(st, changes, breaking);
     if (vrrp.kind === 'converged') st.run.events.info(vrrp.why);
-    this.found = { changes, vrrp };
+    this.found = { changes, vrrp, tasks, probed };
   };
 }
 

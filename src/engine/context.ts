@@ -30,6 +30,8 @@ export class RunContext {
   /** host -> handler names notified and not yet run */
   readonly notified = new Map<string, Set<string>>();
   readonly recap = new Map<string, HostRecap>();
+  /** host -> how many times kha may have changed it in this run (see generation) */
+  private readonly generations = new Map<string, number>();
   private factsInFlight = new Map<string, Promise<Facts>>();
 
   constructor(
@@ -61,6 +63,18 @@ export class RunContext {
   count(host: string, status: keyof HostRecap): void {
     const r = this.recap.get(host);
     if (r) r[status]++;
+  }
+
+  /**
+   * Moves each time kha may change the host: before a task's apply, and after a batch hook (which
+   * may change any host). An earlier plan's probe results hold while it stays the same (Play.probed).
+   */
+  generation(host: string): number {
+    return this.generations.get(host) ?? 0;
+  }
+
+  touched(host: string): void {
+    this.generations.set(host, this.generation(host) + 1);
   }
 
   markUnreachable(host: string, err: unknown): void {

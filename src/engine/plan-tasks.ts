@@ -2,10 +2,12 @@
 // their output with a pure function (engine/types.ts), so the engine collects every task's probes,
 // sends them to the host as one batched command (Connection.execBatch), and gives each module its
 // own results, exactly as if they had run alone. Connections without execBatch (test fakes) get
-// one exec per probe, one task after the other.
+// one exec per probe, one task after the other. A plan records what each task's probes returned:
+// a later play of the same tasks takes those results while they hold (Play.probed, earlierOf).
+import { isDeepStrictEqual } from 'node:util';
 import type { RunContext } from './context.js';
 import type { Connection, ExecOptions, ExecResult } from '../transport/types.js';
-import type { DecideContext, Decision, DiffSpec, HostContext, Module, ModuleContext, ModuleSpec, Plan, Probe, Task } from './types.js';
+import type { DecideContext, Decision, DiffSpec, HostContext, Module, ModuleContext, ModuleSpec, Plan, Probe, Probed, ProbedTasks, Task } from './types.js';
 
 export interface PlannedTask {
   task: Task<any>;
@@ -13,6 +15,8 @@ export interface PlannedTask {
   /** absent when the task's `when` said no */
   plan?: Plan;
   ms: number;
+  /** what its probes returned (absent: skipped, nothing to probe, or it failed) */
+  probed?: Probed;
 }
 
 export type TitleFn = (task: Task<any>, params: unknown) => string;
@@ -99,85 +103,158 @@ export async function planOne<P>(hc: HostContext, m: ModuleSpec<P>, params: P): 
   return toPlan(m.decide(results, params, decideContext(hc, Date.now() - t0)), hc);
 }
 
-type Outcome = { ok: true; plan: Plan } | { ok: false; err: unknown };
+/** An earlier plan's results for a task's probes, when they still hold; undefined: probe again. */
+export type Earlier = (task: Task<any>, probes: readonly Probe[]) => Probed | undefined;
 
-async function settle(f: () => Promise<Plan>): Promise<Outcome> {
-  try {
-    return { ok: true, plan: await f() };
-  } catch (err) {
-    return { ok: false, err };
+/**
+ * Play.probed for one host whose generation is now `generation`: a task's results hold while its
+ * probes are the same as then (same commands, options) and kha has changed nothing on the host
+ * since (the same generation). Otherwise undefined, and the task is probed again.
+ */
+export function earlierOf(probed: ProbedTasks | undefined, host: string, generation: number): Earlier | undefined {
+  const mine = probed?.get(host);
+  if (!mine) return undefined;
+  return (task, probes) => {
+    const p = mine.get(task);
+    return p && p.generation === generation && isDeepStrictEqual(p.probes, probes) ? p : undefined;
+  };
+}
+
+/** What a plan's probes returned, by host and task: the later plays of the same task objects take it (Play.probed). */
+export function probedOf(plans: ReadonlyMap<string, HostPlan>): ProbedTasks {
+  const out = new Map<string, Map<Task<any>, Probed>>();
+  for (const [h, r] of plans) {
+    if (!('tasks' in r) || !r.tasks) continue;
+    out.set(h, new Map(r.tasks.flatMap((t) => (t.probed ? [[t.task, t.probed] as const] : []))));
   }
+  return out;
+}
+
+export interface PlanTasksOptions {
+  /** stop at the first change: the tasks after it are not planned (one task after the other only) */
+  stopAtChange?: boolean;
+  /** an earlier plan's results: the tasks they still hold for are decided from them, not probed */
+  earlier?: Earlier;
+  /** the host's RunContext.generation as the probes run, recorded in each task's probed (default 0) */
+  generation?: number;
+}
+
+/**
+ * Probe and decide one task alone, or decide it from an earlier plan's results where they hold.
+ * Returns the plan and what the probes returned.
+ */
+export async function planTask<P>(hc: HostContext, task: Task<P>, params: P, opts: PlanTasksOptions = {}): Promise<{ plan: Plan; probed?: Probed }> {
+  const probes = probesOf(task.module, params, hc);
+  const prior = probes.length ? opts.earlier?.(task, probes) : undefined;
+  const t0 = Date.now();
+  const results = prior ? prior.results : await runProbes(hc.conn, probes);
+  const ms = prior ? prior.ms : Date.now() - t0;
+  const plan = await toPlan(task.module.decide(results, params, decideContext(hc, ms)), hc);
+  return { plan, ...(probes.length ? { probed: prior ?? { probes, results, ms, generation: opts.generation ?? 0 } } : {}) };
+}
+
+interface Item {
+  task: Task<any>;
+  params: unknown;
+  title: string;
+  skip: boolean;
+}
+
+/** A task's probes (a probe() that throws is that task's error), and an earlier plan's results for them where they hold. */
+type Asked = { ok: true; probes: readonly Probe[]; prior?: Probed } | { ok: false; err: unknown };
+
+type Outcome = { ok: true; plan: Plan; probed?: Probed } | { ok: false; err: unknown };
+
+/** The probes sent in the one round trip, in task order; `lost`: the batch itself failed. */
+interface Sent {
+  results: ExecResult[];
+  lost?: { err: unknown };
 }
 
 /**
  * Plan `tasks` on one host (nothing is applied). Results are in task order; the first task whose
  * probe or decision threw (in task order) rethrows its error once every task is decided.
  */
-export async function planTasks(hc: HostContext, tasks: readonly Task<any>[], title: TitleFn, opts: { stopAtChange?: boolean } = {}): Promise<PlannedTask[]> {
+export async function planTasks(hc: HostContext, tasks: readonly Task<any>[], title: TitleFn, opts: PlanTasksOptions = {}): Promise<PlannedTask[]> {
   const t0 = Date.now();
-  const items = tasks.map((task) => {
+  const items: Item[] = tasks.map((task) => {
     const params = resolveParams(task, hc);
     return { task, params, title: title(task, params), skip: task.when ? !task.when(hc) : false };
   });
-
-  if (!hc.conn.execBatch) {
-    // one task after the other; with stopAtChange, the tasks after a change are not planned
-    const out: PlannedTask[] = [];
-    for (const it of items) {
-      const s = Date.now();
-      if (it.skip) {
-        out.push({ task: it.task, title: it.title, ms: 0 });
-        continue;
-      }
-      const plan = await planOne(hc, it.task.module, it.params);
-      out.push({ task: it.task, title: it.title, plan, ms: Date.now() - s });
-      if (plan.change && opts.stopAtChange) break;
-    }
-    return out;
-  }
-
-  // 1. every task's probes (a probe() that throws is that task's error)
-  const asked = items.map((it) => {
-    if (it.skip) return { ok: true as const, probes: [] as readonly Probe[] };
-    try {
-      return { ok: true as const, probes: probesOf(it.task.module, it.params, hc) };
-    } catch (err) {
-      return { ok: false as const, err };
-    }
-  });
-  // 2. one round trip for all of them
-  const flat = asked.flatMap((a) => (a.ok ? a.probes : []));
-  let results: ExecResult[] = [];
-  let lost: { err: unknown } | undefined;
-  try {
-    results = await runProbes(hc.conn, flat);
-  } catch (err) {
-    lost = { err };
-  }
+  if (!hc.conn.execBatch) return planEach(hc, items, opts);
+  // 1. every task's probes; 2. one round trip for those an earlier plan does not answer
+  const asked = items.map((it) => ask(hc, it, opts.earlier));
+  const sent = await send(hc.conn, asked);
   const probeMs = Date.now() - t0;
   // 3. each module decides from its own results
   const out: PlannedTask[] = [];
-  const outcomes: Outcome[] = [];
+  let failed: { err: unknown } | undefined;
   let k = 0;
-  for (let i = 0; i < items.length; i++) {
-    const it = items[i]!;
+  for (const [i, it] of items.entries()) {
     const a = asked[i]!;
     if (it.skip) {
       out.push({ task: it.task, title: it.title, ms: 0 });
       continue;
     }
-    const mine = a.ok ? results.slice(k, (k += a.probes.length)) : [];
-    const o: Outcome = !a.ok
-      ? { ok: false, err: a.err }
-      : lost && a.probes.length > 0
-        ? { ok: false, err: lost.err }
-        : await settle(() => toPlan(it.task.module.decide(mine, it.params, decideContext(hc, probeMs)), hc));
-    outcomes.push(o);
-    out.push({ task: it.task, title: it.title, ...(o.ok ? { plan: o.plan } : {}), ms: Date.now() - t0 });
+    const mine = a.ok && !a.prior ? sent.results.slice(k, (k += a.probes.length)) : [];
+    const o = await decideOne(hc, it, a, { mine, sent, probeMs, generation: opts.generation ?? 0 });
+    if (!o.ok) failed ??= o;
+    out.push({ task: it.task, title: it.title, ...(o.ok ? { plan: o.plan, ...(o.probed ? { probed: o.probed } : {}) } : {}), ms: Date.now() - t0 });
   }
-  const firstError = outcomes.find((o) => !o.ok);
-  if (firstError && !firstError.ok) throw firstError.err;
+  if (failed) throw failed.err;
   return out;
+}
+
+/** Without execBatch: one task after the other; with stopAtChange, the tasks after a change are not planned. */
+async function planEach(hc: HostContext, items: Item[], opts: PlanTasksOptions): Promise<PlannedTask[]> {
+  const out: PlannedTask[] = [];
+  for (const it of items) {
+    const s = Date.now();
+    if (it.skip) {
+      out.push({ task: it.task, title: it.title, ms: 0 });
+      continue;
+    }
+    const { plan, probed } = await planTask(hc, it.task, it.params, opts);
+    out.push({ task: it.task, title: it.title, plan, ...(probed ? { probed } : {}), ms: Date.now() - s });
+    if (plan.change && opts.stopAtChange) break;
+  }
+  return out;
+}
+
+function ask(hc: HostContext, it: Item, earlier: Earlier | undefined): Asked {
+  if (it.skip) return { ok: true, probes: [] };
+  try {
+    const probes = probesOf(it.task.module, it.params, hc);
+    const prior = probes.length ? earlier?.(it.task, probes) : undefined;
+    return { ok: true, probes, ...(prior ? { prior } : {}) };
+  } catch (err) {
+    return { ok: false, err };
+  }
+}
+
+/** The probes no earlier plan answers, in one round trip. */
+async function send(conn: Connection, asked: readonly Asked[]): Promise<Sent> {
+  const flat = asked.flatMap((a) => (a.ok && !a.prior ? a.probes : []));
+  try {
+    return { results: await runProbes(conn, flat) };
+  } catch (err) {
+    return { results: [], lost: { err } };
+  }
+}
+
+/** One task's decision from its own results (this round trip's, or the earlier plan's); a lost batch fails the tasks that were in it. */
+async function decideOne(hc: HostContext, it: Item, a: Asked, r: { mine: ExecResult[]; sent: Sent; probeMs: number; generation: number }): Promise<Outcome> {
+  if (!a.ok) return { ok: false, err: a.err };
+  if (!a.prior && r.sent.lost && a.probes.length > 0) return { ok: false, err: r.sent.lost.err };
+  const results = a.prior?.results ?? r.mine;
+  const ms = a.prior?.ms ?? r.probeMs;
+  const probed = a.probes.length ? (a.prior ?? { probes: a.probes, results, ms, generation: r.generation }) : undefined;
+  try {
+    const plan = await toPlan(it.task.module.decide(results, it.params, decideContext(hc, ms)), hc);
+    return { ok: true, plan, ...(probed ? { probed } : {}) };
+  } catch (err) {
+    return { ok: false, err };
+  }
 }
 
 /** How a verb plans: 'check' (a plan to show: check mode, no diff) or 'planning' (a play's plan-first pass). */
@@ -190,13 +267,14 @@ export type HostPlan = { tasks: PlannedTask[] | null } | { error: unknown };
  * The planner every verb uses: each host's tasks in one round trip, hosts in parallel (through
  * `limit`, e.g. a PQueue's add, when given). Nothing is applied. `tasksOf` names a host's tasks,
  * or null when the host must not be planned (it must run anyway). 'planning' stops reading a
- * host's decisions at its first change.
+ * host's decisions at its first change. `probed`: an earlier plan's results, taken where they
+ * still hold (Play.probed) instead of probing again.
  */
 export async function planHosts(
   run: RunContext,
   hosts: readonly string[],
   tasksOf: (host: string) => readonly Task<any>[] | null,
-  opts: { mode: PlanMode; title: TitleFn; limit?: <T>(job: () => Promise<T>) => Promise<T> },
+  opts: { mode: PlanMode; title: TitleFn; limit?: <T>(job: () => Promise<T>) => Promise<T>; probed?: ProbedTasks },
 ): Promise<Map<string, HostPlan>> {
   const out = new Map<string, HostPlan>();
   const limit = opts.limit ?? (<T>(job: () => Promise<T>) => job());
@@ -208,7 +286,14 @@ export async function planHosts(
           const tasks = tasksOf(h);
           if (!tasks) return void out.set(h, { tasks: null });
           const hc: HostContext = opts.mode === 'check' ? { ...base, check: true, diff: false } : { ...base, planning: true };
-          out.set(h, { tasks: await planTasks(hc, tasks, opts.title, opts.mode === 'planning' ? { stopAtChange: true } : {}) });
+          const generation = run.generation(h);
+          const earlier = earlierOf(opts.probed, h, generation);
+          const planned = await planTasks(hc, tasks, opts.title, {
+            ...(opts.mode === 'planning' ? { stopAtChange: true } : {}),
+            ...(earlier ? { earlier } : {}),
+            generation,
+          });
+          out.set(h, { tasks: planned });
         } catch (error) {
           out.set(h, { error });
         }

@@ -6,9 +6,9 @@ import PQueue from 'p-queue';
 import { describeError, KhaError } from '../errors.js';
 import type { RunContext } from './context.js';
 import { isTransportError } from './context.js';
-import { defineModule, planHosts, resolveParams } from './plan-tasks.js';
+import { defineModule, earlierOf, planHosts, planTask, resolveParams } from './plan-tasks.js';
 import { batches } from './serial.js';
-import type { Handler, Plan, Play, PlayResult, PlayStop, Task, TaskStatus } from './types.js';
+import type { Handler, Play, PlayResult, PlayStop, ProbedTasks, Task, TaskStatus } from './types.js';
 import type { Connection } from '../transport/types.js';
 
 /** how long a host may take to answer `true` after a failed task before it counts as gone */
@@ -59,67 +59,70 @@ interface StepOutcome {
   changed: boolean;
 }
 
-/** Run one task on one host: plan, then apply unless check mode. Emits the task event. */
-export async function runTask(ctx: RunContext, hostName: string, task: Task<any>, isHandler = false): Promise<StepOutcome> {
+/**
+ * Run one task on one host: plan (from `probed`, an earlier plan's results, where they still
+ * hold; else probing), then apply unless check mode. Emits the task event.
+ */
+export async function runTask(ctx: RunContext, hostName: string, task: Task<any>, isHandler = false, probed?: ProbedTasks): Promise<StepOutcome> {
   const started = Date.now();
   let title = task.name ?? 'connect';
   let conn: Connection | undefined;
+  const emit = (status: TaskStatus, more: { why?: string; diff?: string; error?: string }) =>
+    ctx.events.emit({ type: 'task', host: hostName, task: title, status, ...more, ms: Date.now() - started, check: ctx.check });
   try {
     const hc = await ctx.hostContext(hostName);
     conn = hc.conn;
-    if (task.when && !task.when(hc)) {
-      const params = resolveParams(task, hc);
-      title = taskTitle(task, params);
-      ctx.count(hostName, 'skipped');
-      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'skipped', why: 'condition not met', ms: Date.now() - started, check: ctx.check });
-      return { status: 'skipped', changed: false };
-    }
+    const skip = task.when ? !task.when(hc) : false;
     const params = resolveParams(task, hc);
     title = taskTitle(task, params);
-    const plan: Plan = await task.module.plan(hc, params);
+    if (skip) {
+      ctx.count(hostName, 'skipped');
+      emit('skipped', { why: 'condition not met' });
+      return { status: 'skipped', changed: false };
+    }
+    const earlier = earlierOf(probed, hostName, ctx.generation(hostName));
+    const { plan } = await planTask(hc, task, params, earlier ? { earlier } : {});
     if (!plan.change) {
       ctx.count(hostName, 'ok');
-      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'ok', why: plan.why, ms: Date.now() - started, check: ctx.check });
+      emit('ok', { why: plan.why });
       return { status: 'ok', changed: false };
     }
-    if (!ctx.check) await plan.apply();
+    if (!ctx.check) {
+      ctx.touched(hostName);
+      await plan.apply();
+    }
     ctx.count(hostName, 'changed');
     if (task.notify?.length && !isHandler) ctx.notify(hostName, task.notify);
     if (task.clears?.length) for (const h of task.clears) ctx.notified.get(hostName)?.delete(h);
-    ctx.events.emit({
-      type: 'task',
-      host: hostName,
-      task: title,
-      status: 'changed',
-      why: plan.why,
-      ...(plan.diff && ctx.opts.diff ? { diff: plan.diff } : {}),
-      ms: Date.now() - started,
-      check: ctx.check,
-    });
+    emit('changed', { why: plan.why, ...(plan.diff && ctx.opts.diff ? { diff: plan.diff } : {}) });
     return { status: 'changed', changed: true };
   } catch (err) {
-    const msg = describeError(err);
-    const lost = isTransportError(err) ? err : await lostAfterFailure(conn);
-    if (lost) {
-      const why = lost === err ? msg : `${describeError(lost)} (the task had just failed: ${msg})`;
-      ctx.markUnreachable(hostName, why);
-      ctx.events.emit({ type: 'task', host: hostName, task: title, status: 'unreachable', error: why, ms: Date.now() - started, check: ctx.check });
-      return { status: 'unreachable', changed: false };
-    }
-    ctx.count(hostName, 'failed');
-    ctx.markFailed(hostName, `${title}: ${msg}`);
-    const detail = (err as { detail?: string }).detail;
-    ctx.events.emit({
-      type: 'task',
-      host: hostName,
-      task: title,
-      status: 'failed',
-      error: detail ? `${msg}\n${detail}` : msg,
-      ms: Date.now() - started,
-      check: ctx.check,
-    });
-    return { status: 'failed', changed: false };
+    return taskFailed(ctx, hostName, title, err, conn, emit);
   }
+}
+
+/** A task threw: the host is unreachable (the connection, or the host gone right after) or the task failed. */
+async function taskFailed(
+  ctx: RunContext,
+  hostName: string,
+  title: string,
+  err: unknown,
+  conn: Connection | undefined,
+  emit: (status: TaskStatus, more: { error: string }) => void,
+): Promise<StepOutcome> {
+  const msg = describeError(err);
+  const lost = isTransportError(err) ? err : await lostAfterFailure(conn);
+  if (lost) {
+    const why = lost === err ? msg : `${describeError(lost)} (the task had just failed: ${msg})`;
+    ctx.markUnreachable(hostName, why);
+    emit('unreachable', { error: why });
+    return { status: 'unreachable', changed: false };
+  }
+  ctx.count(hostName, 'failed');
+  ctx.markFailed(hostName, `${title}: ${msg}`);
+  const detail = (err as { detail?: string }).detail;
+  emit('failed', { error: detail ? `${msg}\n${detail}` : msg });
+  return { status: 'failed', changed: false };
 }
 
 interface PlannedTask {
@@ -136,9 +139,9 @@ interface PlannedTask {
 async function planHost(ctx: RunContext, hostName: string, play: Play): Promise<PlannedTask[] | null> {
   const pending = () => play.flushHandlers !== false && !!play.handlers?.some((h) => ctx.notified.get(hostName)?.has(h.name));
   // the one planner (engine/plan-tasks.ts): every task's probe in one round trip
-  const r = (await planHosts(ctx, [hostName], () => (pending() ? null : play.tasks.filter((t) => !t.meta)), { mode: 'planning', title: taskTitle })).get(
-    hostName,
-  )!;
+  const tasksOf = () => (pending() ? null : play.tasks.filter((t) => !t.meta));
+  const opts = { mode: 'planning' as const, title: taskTitle, ...(play.probed ? { probed: play.probed } : {}) };
+  const r = (await planHosts(ctx, [hostName], tasksOf, opts)).get(hostName)!;
   if ('error' in r) throw r.error;
   if (!r.tasks) return null;
   const out: PlannedTask[] = [];
@@ -159,45 +162,10 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
   const failedInPlay = new Set<string>(lost);
 
   // 1. plan (not in check mode: check mode runs every task through the same path and applies nothing)
-  let toRun = all;
-  if (play.planFirst !== false && !ctx.check && all.length > 1) {
-    const planned = new Map<string, PlannedTask[] | null>();
-    await Promise.all(
-      all.map((h) =>
-        queue.add(async () => {
-          try {
-            planned.set(h, await planHost(ctx, h, play));
-          } catch (err) {
-            if (isTransportError(err)) {
-              // never connect twice in a run: a changed host key or failed login is not retried
-              ctx.markUnreachable(h, err);
-              ctx.events.emit({ type: 'task', host: h, task: 'connect', status: 'unreachable', error: describeError(err), ms: 0, check: ctx.check });
-            }
-            planned.set(h, null); // any other error: the real run reports it on that host
-          }
-        }),
-      ),
-    );
-    toRun = all.filter((h) => planned.get(h) == null && !ctx.unreachable.has(h));
-    // hosts lost while planning count against max fail like any other failure
-    for (const h of all) if (ctx.unreachable.has(h)) failedInPlay.add(h);
-    for (const h of all) {
-      const tasks = planned.get(h);
-      if (ctx.unreachable.has(h)) {
-        result.unreachable.push(h);
-        continue;
-      }
-      if (!tasks) continue;
-      for (const t of tasks) {
-        ctx.count(h, t.status);
-        ctx.events.emit({ type: 'task', host: h, task: t.title, status: t.status, why: t.why, ms: t.ms, check: ctx.check });
-      }
-      result.done.push(h);
-    }
-  }
+  const run: PlayRun = { ctx, play, queue, result, failedInPlay, maxFail };
+  const toRun = play.planFirst !== false && !ctx.check && all.length > 1 ? await planFirst(run, all) : all;
 
   // 2. the hosts that change, batch after batch
-  const run: PlayRun = { ctx, play, queue, result, failedInPlay, maxFail };
   const groups = batchOrder(play, toRun);
   if (groups.length === 0 && overBudget(run)) {
     result.stopped = true;
@@ -212,6 +180,48 @@ export async function runPlay(ctx: RunContext, play: Play): Promise<PlayResult> 
     break;
   }
   return result;
+}
+
+/**
+ * The plan-first pass: every host's tasks planned in parallel; a host with nothing to change
+ * reports its tasks ok and is done at once. Returns the hosts that must run (something changes,
+ * or they could not be planned: the real run reports that on them).
+ */
+async function planFirst(run: PlayRun, all: string[]): Promise<string[]> {
+  const { ctx, play, queue, result, failedInPlay } = run;
+  const planned = new Map<string, PlannedTask[] | null>();
+  await Promise.all(
+    all.map((h) =>
+      queue.add(async () => {
+        try {
+          planned.set(h, await planHost(ctx, h, play));
+        } catch (err) {
+          if (isTransportError(err)) {
+            // never connect twice in a run: a changed host key or failed login is not retried
+            ctx.markUnreachable(h, err);
+            ctx.events.emit({ type: 'task', host: h, task: 'connect', status: 'unreachable', error: describeError(err), ms: 0, check: ctx.check });
+          }
+          planned.set(h, null); // any other error: the real run reports it on that host
+        }
+      }),
+    ),
+  );
+  // hosts lost while planning count against max fail like any other failure
+  for (const h of all) if (ctx.unreachable.has(h)) failedInPlay.add(h);
+  for (const h of all) {
+    const tasks = planned.get(h);
+    if (ctx.unreachable.has(h)) {
+      result.unreachable.push(h);
+      continue;
+    }
+    if (!tasks) continue;
+    for (const t of tasks) {
+      ctx.count(h, t.status);
+      ctx.events.emit({ type: 'task', host: h, task: t.title, status: t.status, why: t.why, ms: t.ms, check: ctx.check });
+    }
+    result.done.push(h);
+  }
+  return all.filter((h) => planned.get(h) == null && !ctx.unreachable.has(h));
 }
 
 /** One play's run: what its batches share. */
@@ -271,7 +281,7 @@ async function runTasks(run: PlayRun, batch: string[]): Promise<string[]> {
     if (active.length === 0) break;
     if (task.meta === 'flush_handlers') {
       if (play.flushHandlers !== false) await flushHandlers(ctx, active, play.handlers ?? [], queue);
-    } else await Promise.all(active.map((h) => queue.add(() => runTask(ctx, h, task))));
+    } else await Promise.all(active.map((h) => queue.add(() => runTask(ctx, h, task, false, play.probed))));
     settle();
     if (ctx.opts.signal.aborted) break;
   }
@@ -302,7 +312,10 @@ function batchStop(run: PlayRun, batch: string[], active: string[]): PlayStop | 
   return undefined;
 }
 
-/** A batch hook (not in check mode); returns its error, or undefined when it passed. */
+/**
+ * A batch hook (not in check mode); returns its error, or undefined when it passed. A hook may
+ * change any host (kha upgrade's handover restarts keepalived): every host's generation moves.
+ */
 async function callHook(ctx: RunContext, hook: Play['afterBatch'], hosts: string[], index: number): Promise<{ error: unknown } | undefined> {
   if (!hook || ctx.check) return undefined;
   try {
@@ -310,6 +323,8 @@ async function callHook(ctx: RunContext, hook: Play['afterBatch'], hosts: string
     return undefined;
   } catch (error) {
     return { error };
+  } finally {
+    for (const h of ctx.inventory.hosts) ctx.touched(h.name);
   }
 }
 

@@ -42,6 +42,19 @@ export interface Probe {
   timeoutMs?: number;
 }
 
+/** What the probes of one task on one host returned in a plan (the planner records it: PlannedTask.probed). */
+export interface Probed {
+  probes: readonly Probe[];
+  results: readonly ExecResult[];
+  /** how long they took (decide's probeMs) */
+  ms: number;
+  /** the host's RunContext.generation when they ran: the results hold while it stays the same */
+  generation: number;
+}
+
+/** host -> task -> what an earlier plan's probes of that very task object returned (Play.probed). */
+export type ProbedTasks = ReadonlyMap<string, ReadonlyMap<Task<any>, Probed>>;
+
 /** A content change, as data: the engine renders it as a unified diff (shown with --diff). null: no file (created, removed). */
 export type DiffSpec = { path: string; before: string | null; after: string | null } | { text: string };
 
@@ -165,6 +178,16 @@ export interface Play {
    * unreachable in its result and counted against its failure budget, as if it had found them
    */
   lostBefore?: string[];
+  /**
+   * What an earlier plan's probes of these very task objects returned (kha up's Plan phase,
+   * engine/plan-tasks.ts probedOf). A task whose probes are the same as then, on a host whose
+   * generation has not moved since (no apply, no batch hook: RunContext.generation), is decided
+   * from those results instead of being probed again; any other task probes as usual. Only for a
+   * caller that knows nothing but this run's plays changes these hosts in between (its lock is
+   * held) and whose probes read state that only a writer changes (files, packages; not a
+   * service's state, which changes by itself).
+   */
+  probed?: ProbedTasks;
 }
 
 /** Why a play stopped at a batch. */

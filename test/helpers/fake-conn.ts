@@ -31,6 +31,16 @@ export class FakeConn implements Connection {
   async close(): Promise<void> {}
 }
 
+/** FakeConn plus execBatch (the SSH connection's one round trip): each part answered by the handler, one batch counted. */
+export class BatchingConn extends FakeConn {
+  batches: string[][] = [];
+  async execBatch(cmds: Command[], opts: ExecOptions = {}): Promise<ExecResult[]> {
+    this.batches.push(cmds.map(render));
+    this.stats.execs++;
+    return cmds.map((c) => ({ code: 0, signal: null, stdout: '', stderr: '', ...(this.handler(render(c), opts) ?? {}) }));
+  }
+}
+
 export function fakeFacts(over: Partial<Facts> = {}): Facts {
   return {
     hostname: 'h',

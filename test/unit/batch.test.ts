@@ -7,8 +7,8 @@ import type { HostContext, Task } from '../../src/engine/types.js';
 import { TaskFailed } from '../../src/errors.js';
 import { batchScript, splitBatch } from '../../src/transport/batch.js';
 import { render } from '../../src/transport/quote.js';
-import type { Command, ExecOptions, ExecResult } from '../../src/transport/types.js';
-import { FakeConn, fakeFacts, fakeInventory, fakeRun } from '../helpers/fake-conn.js';
+import type { Command, ExecResult } from '../../src/transport/types.js';
+import { BatchingConn, FakeConn, fakeFacts, fakeInventory, fakeRun } from '../helpers/fake-conn.js';
 
 function sh(script: string): ExecResult {
   const r = spawnSync('sh', ['-c', script], { encoding: 'utf8', input: '' });
@@ -60,16 +60,6 @@ describe('batchScript / splitBatch', () => {
     expect(batchOptions([{ become: false }, {}])).toEqual({});
   });
 });
-
-/** FakeConn plus execBatch: each part answered by the handler, one batch counted. */
-class BatchingConn extends FakeConn {
-  batches: string[][] = [];
-  async execBatch(cmds: Command[], opts: ExecOptions = {}): Promise<ExecResult[]> {
-    this.batches.push(cmds.map(render));
-    this.stats.execs++;
-    return cmds.map((c) => ({ code: 0, signal: null, stdout: '', stderr: '', ...(this.handler(render(c), opts) ?? {}) }));
-  }
-}
 
 /** wanted: the probe `cat <key>` must print value (twice: a second probe, `echo second`) */
 const catModule = defineModule<{ key: string; value: string; twice?: boolean; fail?: boolean }>({
