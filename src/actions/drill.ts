@@ -8,7 +8,7 @@ import type { HaSettings } from '../inventory/settings.js';
 import { quote } from '../transport/quote.js';
 import { holdsVip, tcpConnectScript } from './probes.js';
 import { acquireLocks } from './lock.js';
-import { status, type StatusReport } from './status.js';
+import { hostLine, status, type StatusReport } from './status.js';
 
 export type DrillMode = 'keepalived' | 'haproxy' | 'host';
 
@@ -42,7 +42,7 @@ export function drillBudgetMs(s: HaSettings, mode: DrillMode): number {
 
 export function healthProblem(r: StatusReport): string | null {
   if (r.managed === false) return 'nothing is managed by kha on these hosts; run kha up first';
-  if (!r.healthy) return r.problem ?? 'unhealthy';
+  if (!r.healthy) return r.problem ?? r.holderUnknown ?? 'unhealthy';
   const bad = r.hosts.filter((h) => !h.reachable || h.keepalived.active !== 'active' || h.haproxy.active !== 'active');
   if (bad.length) return `${bad.map((h) => `${h.name} (keepalived ${h.keepalived.active}, haproxy ${h.haproxy.active})`).join(', ')} not fully running`;
   if (r.hosts.length < 2) return 'a drill needs at least two load-balancer hosts';
@@ -93,6 +93,14 @@ async function drillRounds(
 ): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     const before = await status(run, s);
+    const lost = before.unreachable ?? [];
+    if (lost.length) {
+      throw new KhaError(`${lost.map((u) => hostLine(u.host, u.reason)).join('; ')}; a drill needs every load-balancer host, so no drill: run kha status`, {
+        code: 'E_UNREACHABLE',
+        exit: ExitCode.unreachable,
+        host: lost[0]!.host,
+      });
+    }
     const problem = healthProblem(before);
     if (problem) {
       throw new KhaError(`the cluster is not healthy, so no drill: ${problem}; run kha status, fix it (kha up), and try again`, {
