@@ -12,6 +12,21 @@ import { PROBE_KEY } from '../modules/secret-file.js';
 import { mask } from '../transport/quote.js';
 import { askHidden } from './prompt.js';
 
+/**
+ * -e/--extra-vars, Ansible's: they win over every inventory variable (and -u, --private-key, -b).
+ * Not greedy: `kha play -e k=v playbook.yml` keeps the playbook an argument.
+ */
+export function extraVarsFlag() {
+  return Flags.string({
+    char: 'e',
+    summary:
+      'Override inventory settings for this run: KEY=VALUE (several in one quoted argument), or @FILE (YAML or JSON); repeatable, later ones win; they win over every inventory variable, as in Ansible.',
+    helpValue: 'KEY=VALUE|@FILE',
+    multiple: true,
+    multipleNonGreedy: true,
+  });
+}
+
 export const inventoryFlags = {
   inventory: Flags.string({
     char: 'i',
@@ -26,7 +41,8 @@ export const inventoryFlags = {
     char: 'K',
     summary: 'Ask for the sudo password once on the terminal (no echo); used for every become host without a password of its own.',
   }),
-  forks: Flags.integer({ summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
+  'extra-vars': extraVarsFlag(),
+  forks: Flags.integer({ char: 'f', summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
   'accept-new-host-keys': Flags.boolean({
     summary: 'Trust and record the SSH host key of a host known_hosts has no line for (a changed key, or a new key type for a known host, is still refused).',
   }),
@@ -39,7 +55,7 @@ export const inventoryFlags = {
   }),
 };
 
-/** only for commands where a subset of hosts makes sense (kha play); HA commands act on the whole set */
+/** only for commands where a subset of hosts makes sense (kha play, and kha status, which only reads); HA changes act on the whole set */
 export const limitFlag = {
   limit: Flags.string({ char: 'l', summary: 'Only these hosts or groups (comma separated, !name excludes).' }),
 };
@@ -63,8 +79,8 @@ export const rolloutFlags = {
 };
 
 export const changeFlags = {
-  check: Flags.boolean({ summary: 'Change nothing: report what would change.' }),
-  diff: Flags.boolean({ summary: 'Show unified diffs of every config that would change.' }),
+  check: Flags.boolean({ char: 'C', summary: 'Change nothing: report what would change.' }),
+  diff: Flags.boolean({ char: 'D', summary: 'Show unified diffs of every config that would change.' }),
   yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
 };
 

@@ -33,6 +33,7 @@ export interface InventoryFlagValues {
   'known-hosts'?: string | undefined;
   'connect-timeout': number;
   bastion?: string | undefined;
+  'extra-vars'?: string[] | undefined;
   check?: boolean | undefined;
   diff?: boolean | undefined;
 }
@@ -202,7 +203,7 @@ export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptio
   };
 }
 
-type OverrideFlags = Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become' | 'bastion'>;
+type OverrideFlags = Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become' | 'bastion' | 'extra-vars'>;
 
 /** What the command line overrides in every host's connection (-u, --private-key, -b, --bastion). */
 export function connectionOverrides(flags: OverrideFlags): ConnectionOverrides {
@@ -226,7 +227,7 @@ export async function loadForRun(
   io: Io,
   opts: { lookup?: Lookup; keyFiles?: 'error' | 'warn' } = {},
 ): Promise<{ inv: Inventory; settings: HaSettings; origins: SettingOrigins }> {
-  const inv = await loadInventory(flags.inventory, connectionOverrides(flags));
+  const inv = await loadInventory(flags.inventory, connectionOverrides(flags), flags['extra-vars']);
   for (const w of inv.warnings ?? []) io.events.warn(w);
   io.addSecrets(inv.secrets);
   try {
@@ -258,7 +259,9 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
       h.vars['ansible_ssh_private_key_file'] === undefined && h.vars['ansible_private_key_file'] !== undefined
         ? 'ansible_private_key_file'
         : 'ansible_ssh_private_key_file';
-    const where = fromFlag ? '--private-key' : `${h.name}: ${keyVar}`;
+    // -e ansible_ssh_private_key_file wins over --private-key (Ansible's extra vars)
+    const keyPath = inv.source?.hostVarPaths[h.name]?.[keyVar];
+    const where = fromFlag && !(keyPath && inv.source?.isExtraVars(keyPath)) ? '--private-key' : `${h.name}: ${keyVar}`;
     let st;
     try {
       st = statSync(file);

@@ -60,6 +60,26 @@ describe('help, version, unknown commands', () => {
     const commands = manifest().commands;
     for (const id of ['up', 'upgrade', 'add-master', 'remove-master', 'reset', 'play', 'drill']) expect(commands[id]?.flags['verbose']?.char, id).toBe('v');
     const up = await runKha(['up', '--help']);
-    expect(up.stdout).toMatch(/-v, --verbose\s+More detail: -v shows every task, -vv also/);
+    expect(up.stdout).toMatch(/-v, --verbose\s+More detail: -v shows every task,\s+-vv\s+also/);
+  });
+
+  test("Ansible's short flags where the meaning is the same: -C, -D, -f, -e, -K; -l on play and status", async () => {
+    const commands = manifest().commands;
+    const chars = (id: string) => Object.fromEntries(Object.entries(commands[id]?.flags ?? {}).flatMap(([name, f]) => (f.char ? [[name, f.char]] : [])));
+    for (const id of ['up', 'upgrade', 'add-master', 'remove-master', 'reset', 'play']) {
+      expect(chars(id), id).toMatchObject({ check: 'C', diff: 'D', forks: 'f', 'extra-vars': 'e', 'ask-become-pass': 'K', inventory: 'i' });
+    }
+    for (const id of ['status', 'drill', 'inventory', 'render']) expect(chars(id)['extra-vars'], id).toBe('e');
+    expect(chars('status')).toMatchObject({ limit: 'l', forks: 'f' });
+    expect(chars('play').limit).toBe('l');
+    const help = await runKha(['status', '--help']);
+    expect(help.stdout).toMatch(/-e, --extra-vars=KEY=VALUE\|@FILE\.\.\./);
+    expect(help.stdout).toMatch(/-l, --limit=<value>/);
+  });
+
+  test('-C -D on the command line parse as --check --diff (a bad inventory then stops the run: exit 4, nothing about the flags)', async () => {
+    const r = await runKha(['up', '-i', 'test/fixtures/none.yaml', '-C', '-D', '-f', '5']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr.trim().split('\n')).toEqual(['error: test/fixtures/none.yaml: not found; pass the path of the inventory with -i']);
   });
 });
