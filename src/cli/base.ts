@@ -6,6 +6,7 @@ import { EventBus } from '../engine/events.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { HumanSink } from '../report/human.js';
 import { JsonSink } from '../report/json.js';
+import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PinoSink, defaultLogFile, pruneLogs } from '../report/log.js';
 import { PROBE_KEY } from '../modules/secret-file.js';
@@ -93,6 +94,11 @@ export interface Io {
   /** register secrets for masking as they become known */
   addSecrets(s: string[]): void;
   /**
+   * A host's SSH session is open (the SSH connector calls it). A run that never opened one leaves
+   * no log file behind (a bad inventory, a flag error, every host unreachable): see KhaCommand.
+   */
+  sessionOpened?(): void;
+  /**
    * Ask for a secret on the terminal without echo (progress output waits meanwhile); the answer
    * is registered for masking. Absent where there is no terminal (tests, benchmarks).
    */
@@ -119,6 +125,10 @@ export abstract class KhaCommand extends Command {
   private secrets: string[] = [PROBE_KEY];
   private abort = new AbortController();
   private sigints = 0;
+  /** a host's SSH session was opened during this run */
+  private reachedHost = false;
+  /** --log-file: the operator named the log, so it stays whatever happened */
+  private logNamed = false;
 
   /** quiet: the command prints its own output; events go to the log file only */
   protected setupIo(flags: { json?: boolean; 'log-file'?: string | undefined; quiet?: boolean }, verbose: number): Io {
@@ -134,6 +144,7 @@ export abstract class KhaCommand extends Command {
     } else if (json) events.add((this.jsonSink = new JsonSink(process.stdout)));
     else events.add((this.humanSink = new HumanSink({ out: process.stdout, verbose })));
     const logFile = flags['log-file'] ?? defaultLogFile();
+    this.logNamed = flags['log-file'] !== undefined;
     try {
       events.add(new PinoSink(logFile));
       // the default directory keeps the last KEEP_LOGS runs (this one included)
@@ -155,6 +166,9 @@ export abstract class KhaCommand extends Command {
       json,
       addSecrets: (s) => this.secrets.push(...s.filter((x) => x && x.length > 0)),
       askSecret: (q) => this.askSecret(q),
+      sessionOpened: () => {
+        this.reachedHost = true;
+      },
     };
     return this.io;
   }
@@ -232,18 +246,37 @@ export abstract class KhaCommand extends Command {
     } else {
       process.stderr.write(`error: ${msg}\n`);
       if (err instanceof KhaError) for (const s of err.suggestions) process.stderr.write(`  try: ${mask(s, this.secrets)}\n`);
-      if (this.io && code !== ExitCode.usage) process.stderr.write(`log: ${this.io.logFile}\n`);
+      if (this.keepsLog() && code !== ExitCode.usage) process.stderr.write(`log: ${this.io?.logFile}\n`);
       if (!(err instanceof KhaError) && process.env.KHA_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
     }
-    await this.io?.events.close();
+    await this.closeLog();
     return this.exit(code) as never;
   }
 
   protected async finish(code: number): Promise<void> {
-    await this.io?.events.close();
+    await this.closeLog();
     if (code !== 0) {
-      if (this.io && !this.io.json) process.stderr.write(`log: ${this.io.logFile}\n`);
+      if (this.keepsLog() && !this.io?.json) process.stderr.write(`log: ${this.io?.logFile}\n`);
       this.exit(code);
+    }
+  }
+
+  /**
+   * The log of a run that never opened a session on any host says nothing the error line did not
+   * (a bad inventory, a flag error, every host unreachable): it is not left behind. Kept when a
+   * host was reached (whatever happened after), and always when --log-file named it.
+   */
+  private keepsLog(): boolean {
+    return Boolean(this.io) && (this.reachedHost || this.logNamed);
+  }
+
+  private async closeLog(): Promise<void> {
+    await this.io?.events.close();
+    if (!this.io || this.keepsLog()) return;
+    try {
+      rmSync(this.io.logFile, { force: true });
+    } catch {
+      // a log kha cannot remove stays; the run's outcome does not change for it
     }
   }
 }

@@ -46,17 +46,23 @@ export class SshConnector implements Connector {
    * @param becomePassword -K: the password asked on the terminal, for every become host that has
    *   none of its own
    */
+  /**
+   * @param onSession called each time a host's connection is open (kha keeps the log file of a run
+   *   that reached a host: base.ts)
+   */
   constructor(
     opts: ConnectOptions,
     forks: number,
     private readonly events?: EventBus,
     private readonly becomePassword?: Promise<string>,
+    private readonly onSession?: () => void,
   ) {
     this.pool = new ConnectionPool({ ...opts, forks });
   }
   async get(host: InventoryHost): Promise<Connection> {
     const spec = host.connection;
     const c = await this.pool.get(this.becomePassword && needsBecomePassword(spec) ? { ...spec, becomePassword: await this.becomePassword } : spec);
+    this.onSession?.();
     if (!this.events) return c;
     let t = this.traced.get(c);
     if (!t) this.traced.set(c, (t = traced(c, this.events)));
@@ -289,7 +295,8 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
 
 export function makeRun(inv: Inventory, flags: InventoryFlagValues, io: Io, connector?: Connector): RunContext {
   const becomePassword = askBecomePassword(inv, flags, io);
-  return new RunContext(inv, connector ?? new SshConnector(connectOptions(flags, io), flags.forks, io.events, becomePassword), io.events, {
+  connector ??= new SshConnector(connectOptions(flags, io), flags.forks, io.events, becomePassword, () => io.sessionOpened?.());
+  return new RunContext(inv, connector, io.events, {
     check: Boolean(flags.check),
     diff: Boolean(flags.diff),
     forks: flags.forks,
