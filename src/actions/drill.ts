@@ -9,7 +9,7 @@ import { quote } from '../transport/quote.js';
 import type { Connection } from '../transport/types.js';
 import { holdsVip, tcpConnectScript } from './probes.js';
 import { acquireLocks } from './lock.js';
-import { status, type StatusReport } from './status.js';
+import { hostLine, status, type StatusReport } from './status.js';
 
 export type DrillMode = 'keepalived' | 'haproxy' | 'host';
 
@@ -43,7 +43,7 @@ export function drillBudgetMs(s: HaSettings, mode: DrillMode): number {
 
 export function healthProblem(r: StatusReport): string | null {
   if (r.managed === false) return 'nothing is managed by kha on these hosts; run kha up first';
-  if (!r.healthy) return r.problem ?? 'unhealthy';
+  if (!r.healthy) return r.problem ?? r.holderUnknown ?? 'unhealthy';
   const bad = r.hosts.filter((h) => !h.reachable || h.keepalived.active !== 'active' || h.haproxy.active !== 'active');
   if (bad.length) return `${bad.map((h) => `${h.name} (keepalived ${h.keepalived.active}, haproxy ${h.haproxy.active})`).join(', ')} not fully running`;
   if (r.hosts.length < 2) return 'a drill needs at least two load-balancer hosts';
@@ -124,6 +124,14 @@ async function drillRound(run: RunContext, s: HaSettings, mode: DrillMode, round
 /** The VIP's holder of a cluster healthy enough for a drill; else the drill is refused. */
 async function healthyHolder(run: RunContext, s: HaSettings): Promise<string> {
   const before = await status(run, s);
+  const lost = before.unreachable ?? [];
+  if (lost.length) {
+    throw new KhaError(`${lost.map((u) => hostLine(u.host, u.reason)).join('; ')}; a drill needs every load-balancer host, so no drill: run kha status`, {
+      code: 'E_UNREACHABLE',
+      exit: ExitCode.unreachable,
+      host: lost[0]!.host,
+    });
+  }
   const problem = healthProblem(before);
   if (problem) {
     throw new KhaError(`the cluster is not healthy, so no drill: ${problem}; run kha status, fix it (kha up), and try again`, {

@@ -24,6 +24,8 @@ const MASK = '********';
 export type OriginReport =
   | { kind: 'default'; note?: string }
   | { kind: 'inventory'; file: string; line: number | null; key: string }
+  /** -e/--extra-vars: file is `-e` for KEY=VALUE (line null), or `-e @FILE` */
+  | { kind: 'extra-vars'; file: string; line: number | null; key: string }
   | { kind: 'mapped'; variable: string; tool: string; file: string; line: number | null; key: string; note?: string };
 
 export interface SettingReport {
@@ -166,18 +168,19 @@ function originReport(inv: Inventory): (o: SettingOrigin | undefined) => OriginR
   };
   return (o) => {
     if (!o || o.kind === 'default') return { kind: 'default', ...(o?.note ? { note: o.note } : {}) };
-    if (o.kind === 'inventory') return { kind: 'inventory', ...at(o.path) };
+    if (o.kind === 'inventory' || o.kind === 'extra-vars') return { kind: o.kind, ...at(o.path) };
     return { kind: 'mapped', variable: o.variable, tool: o.tool, ...at(o.path), ...(o.note ? { note: o.note } : {}) };
   };
 }
 
 // ---- text ---------------------------------------------------------------------------------
 
-/** `file:line key`, `default`, or `file:line VARIABLE (kubeasz)` */
+/** `file:line key`, `default`, `extra-vars (-e key)`, or `file:line VARIABLE (kubeasz)` */
 export function originText(o: OriginReport): string {
   if (o.kind === 'default') return o.note ? `default (${o.note})` : 'default';
   const where = `${o.file}${o.line !== null ? `:${o.line}` : ''}`;
   if (o.kind === 'inventory') return `${where} ${o.key}`;
+  if (o.kind === 'extra-vars') return `extra-vars (${where} ${o.key})`;
   return `${where} ${o.key} (${o.tool}${o.note ? `: ${o.note}` : ''})`;
 }
 

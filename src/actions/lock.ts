@@ -263,8 +263,27 @@ export async function acquireLocks(run: RunContext, hosts: string[], info: LockR
     return release;
   }
   await release();
-  if (conflicts.length === 0) throw errors[0]!;
+  if (conflicts.length === 0) throw lockFailure(ls, errors);
   throw refusal(ls, conflicts);
+}
+
+/**
+ * The hosts where the lock could not be taken, as one error in the order of the hosts. A host that
+ * could not be reached is exit 3 (unreachable) as in every other phase, not a lock problem (5):
+ * the lock is only the first thing a run does there. Any other failure makes it exit 5.
+ */
+function lockFailure(ls: LockSession, errors: KhaError[]): KhaError {
+  const order = (e: KhaError) => ls.hosts.indexOf(e.host ?? '');
+  errors.sort((a, b) => order(a) - order(b));
+  if (errors.length === 1) return errors[0]!;
+  const other = errors.find((e) => e.exit !== ExitCode.unreachable);
+  const first = other ?? errors[0]!;
+  return new KhaError(errors.map((e) => e.message).join('; '), {
+    code: first.code,
+    exit: first.exit,
+    host: first.host!,
+    fatal: errors.some((e) => e.fatal),
+  });
 }
 
 async function warnAboutLocks(ls: LockSession): Promise<void> {
@@ -309,10 +328,11 @@ async function takeLocks(ls: LockSession, content: string): Promise<{ taken: str
       } catch (err) {
         if (ls.handOver(h, err)) return;
         const why = describeError(err).replace(`${h}: `, '');
+        const lost = err instanceof TransportError;
         errors.push(
           new KhaError(`${h}: cannot take the lock ${ls.path}: ${why}`, {
-            code: 'E_LOCK',
-            exit: ExitCode.preflight,
+            code: lost ? 'E_UNREACHABLE' : 'E_LOCK',
+            exit: lost ? ExitCode.unreachable : ExitCode.preflight,
             host: h,
             fatal: err instanceof KhaError && err.fatal,
           }),

@@ -2,7 +2,7 @@
 // each node's node-local proxy with its backends. Read-only: one facts command plus one status
 // command per host, all hosts in parallel. The tables are rendered here too (pure).
 import type { RunContext } from '../engine/context.js';
-import { describeError } from '../errors.js';
+import { ExitCode, TransportError, describeError } from '../errors.js';
 import { markedSections } from '../facts/sections.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { sha256 } from '../modules/template.js';
@@ -11,7 +11,7 @@ import { quote } from '../transport/quote.js';
 import { MANAGED_HEADER, NOTIFY_STATE_FILE, parseNotifyState } from '../roles/files.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles } from '../roles/ha.js';
-import { preflightChecks } from './preflight.js';
+import { preflightChecks, type PreflightResult } from './preflight.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
 import { NGINX_CONF, NODE_PROXY_BACKEND, countNginxServers } from '../roles/node-proxy.js';
 import { BOOTSTRAP_LINE, checkCertSans } from './bootstrap.js';
@@ -46,6 +46,15 @@ export interface StatusReport {
   holders: string[];
   healthy: boolean;
   problem?: string;
+  /**
+   * No holder was seen, and not every load-balancer host was (unreachable, or left out by
+   * --limit): `VIP holder unknown: m2, m3 unreachable`. Never "no host holds the VIP" then.
+   */
+  holderUnknown?: string;
+  /** the load-balancer hosts that could not be asked, each with why */
+  unreachable?: Array<{ host: string; reason: string }>;
+  /** the load-balancer hosts --limit left out */
+  notAsked?: string[];
   /** no load balancer's haproxy counts an apiserver up: before kubeadm init (or a full outage) */
   bootstrap: boolean;
   /**
@@ -91,102 +100,155 @@ function split(out: string): Map<string, string> {
   return new Map([...markedSections(out, MARK)].map(([name, lines]) => [name, lines.join('\n')]));
 }
 
-export async function status(run: RunContext, s: HaSettings): Promise<StatusReport> {
-  const hosts = s.lbHosts;
-  const gathered = await Promise.allSettled(hosts.map((h) => run.facts0(h, true)));
-  // why a host could not be asked (a refused key, a bastion that failed): said, not just "unreachable"
-  const why = new Map(gathered.map((g, i) => [hosts[i]!, g.status === 'rejected' ? describeError(g.reason) : undefined]));
-  const facts = Object.fromEntries(hosts.filter((h) => run.facts.has(h)).map((h) => [h, run.facts.get(h)!]));
+/** What `kha status` looks at: every load-balancer host, or those --limit keeps. */
+export interface StatusOptions {
+  /** the hosts to ask (--limit); the others are named as not asked, never guessed about */
+  only?: ReadonlySet<string>;
+}
+
+export async function status(run: RunContext, s: HaSettings, o: StatusOptions = {}): Promise<StatusReport> {
+  const asked = s.lbHosts.filter((h) => !o.only || o.only.has(h));
+  const notAsked = s.lbHosts.filter((h) => !asked.includes(h));
+  const why = await gatherStatusFacts(run, asked);
+  const facts = Object.fromEntries(asked.filter((h) => run.facts.has(h)).map((h) => [h, run.facts.get(h)!]));
   const pf = preflightChecks(s, facts);
-  const rows = await Promise.all(
-    hosts.map(async (h): Promise<HostStatus> => {
-      const f = run.facts.get(h);
-      const base: HostStatus = {
-        name: h,
-        address: pf.net[h]?.address ?? s.hosts[h]!.address,
-        reachable: Boolean(f),
-        vrrpState: 'UNKNOWN',
-        holdsVip: pf.holders.includes(h),
-        keepalived: { active: f?.services.keepalived?.active ?? 'unknown', version: f?.packages.keepalived ?? null },
-        haproxy: { active: f?.services.haproxy?.active ?? 'unknown', version: f?.packages.haproxy ?? null },
-        backendsUp: null,
-        backendsTotal: null,
-        backendsDown: [],
-        drift: [],
-      };
-      if (!f) {
-        base.vrrpState = 'UNREACHABLE';
-        base.error = why.get(h) ?? 'unreachable';
-        return base;
-      }
-      try {
-        const want = pf.net[h] ? desiredFiles(s, pf.net, h).filter((x) => x.path === KEEPALIVED_CONF || x.path === HAPROXY_CFG) : [];
-        const conn = await run.connector.get(run.host(h));
-        if (conn.via !== undefined) base.via = conn.via;
-        const r = await conn.exec({ script: statusScript(want) }, { become: true, timeoutMs: 15_000 });
-        const sec = split(r.stdout);
-        const st = parseNotifyState(sec.get('state') ?? '');
-        base.vrrpState = base.keepalived.active !== 'active' ? 'STOPPED' : (st?.state ?? 'UNKNOWN');
-        const servers = parseHaproxyStat(sec.get('stat') ?? '').filter((b) => b.backend === HAPROXY_BACKEND);
-        if (servers.length) {
-          base.backendsTotal = servers.length;
-          base.backendsUp = servers.filter((b) => b.status.startsWith('UP')).length;
-          base.backendsDown = servers.filter((b) => !b.status.startsWith('UP')).map((b) => b.server);
-        }
-        const hashes = new Map<string, string | null>();
-        for (const l of (sec.get('files') ?? '').split('\n')) {
-          if (l.startsWith('- ')) hashes.set(l.slice(2), null);
-          const m = /^([0-9a-f]{64})\s+(.+)$/.exec(l);
-          if (m) hashes.set(m[2]!, m[1]!);
-        }
-        const mine = (sec.get('mine') ?? '').split('\n').filter((l) => l.trim());
-        base.managed = mine.length > 0 || base.keepalived.active === 'active' || base.haproxy.active === 'active';
-        if (!base.managed) base.vrrpState = 'NOT MANAGED';
-        // drift is kha's own files against the inventory: nothing to compare where kha manages nothing
-        else for (const w of want) if (hashes.get(w.path) !== (w.redact ? keyedHash(w.content) : sha256(w.content))) base.drift.push(w.path);
-      } catch (err) {
-        base.error = describeError(err);
-      }
-      return base;
-    }),
-  );
-  const holders = rows.filter((r) => r.holdsVip).map((r) => r.name);
-  const reached = rows.filter((r) => r.reachable && !r.error);
-  const managed = !(holders.length === 0 && reached.length > 0 && reached.every((r) => r.managed === false));
-  const problem = !managed
-    ? undefined
-    : holders.length === 0
-      ? `no host holds the VIP ${s.vip}`
-      : holders.length > 1
-        ? `split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}`
-        : undefined;
+  const rows = await Promise.all(asked.map((h) => hostStatus(run, s, pf, h, why.get(h))));
+  const verdict = vipVerdict(s, rows, notAsked);
   const counted = rows.filter((r) => r.backendsTotal !== null);
   const bootstrap = counted.length > 0 && counted.every((r) => r.backendsUp === 0);
-  let certProblems: string[] = [];
-  let certNote: string | undefined;
-  const holderRow = holders.length === 1 ? rows.find((r) => r.name === holders[0]) : undefined;
-  if (holderRow && holderRow.backendsUp) {
-    try {
-      const upNames = s.masters.filter((m) => !holderRow.backendsDown.includes(m));
-      const c = await checkCertSans(await run.connector.get(run.host(holderRow.name)), s, upNames);
-      certProblems = c.problems;
-      certNote = c.note;
-    } catch (err) {
-      certNote = `the apiserver certificates' SANs were not checked: ${describeError(err)}`;
-    }
-  }
+  const certs = await certCheck(run, s, rows, verdict.holders);
   return {
     vip: s.vip,
     frontendPort: s.frontendPort,
-    holders,
-    healthy: managed && !problem,
-    ...(problem ? { problem } : {}),
-    managed,
+    ...verdict,
     bootstrap,
-    certProblems,
-    ...(certNote ? { certNote } : {}),
+    certProblems: certs.problems,
+    ...(certs.note ? { certNote: certs.note } : {}),
     hosts: rows,
   };
+}
+
+/** Connect and gather facts on every host at once; why each one that failed could not be asked (a refused key, a bastion that failed). */
+async function gatherStatusFacts(run: RunContext, hosts: string[]): Promise<Map<string, string>> {
+  const gathered = await Promise.allSettled(hosts.map((h) => run.facts0(h, true)));
+  const why = new Map<string, string>();
+  gathered.forEach((g, i) => {
+    if (g.status === 'rejected') why.set(hosts[i]!, describeError(g.reason));
+  });
+  return why;
+}
+
+/** One host's row: from its facts, then one status command (VRRP state, backends, drift, kha's own files). */
+async function hostStatus(run: RunContext, s: HaSettings, pf: PreflightResult, h: string, why: string | undefined): Promise<HostStatus> {
+  const f = run.facts.get(h);
+  const row: HostStatus = {
+    name: h,
+    address: pf.net[h]?.address ?? s.hosts[h]!.address,
+    reachable: Boolean(f),
+    vrrpState: 'UNKNOWN',
+    holdsVip: pf.holders.includes(h),
+    keepalived: { active: f?.services.keepalived?.active ?? 'unknown', version: f?.packages.keepalived ?? null },
+    haproxy: { active: f?.services.haproxy?.active ?? 'unknown', version: f?.packages.haproxy ?? null },
+    backendsUp: null,
+    backendsTotal: null,
+    backendsDown: [],
+    drift: [],
+  };
+  if (!f) return unreachableRow(row, why ?? 'unreachable');
+  try {
+    const want = pf.net[h] ? desiredFiles(s, pf.net, h).filter((x) => x.path === KEEPALIVED_CONF || x.path === HAPROXY_CFG) : [];
+    const conn = await run.connector.get(run.host(h));
+    if (conn.via !== undefined) row.via = conn.via;
+    const r = await conn.exec({ script: statusScript(want) }, { become: true, timeoutMs: 15_000 });
+    readStatusOutput(row, r.stdout, want);
+  } catch (err) {
+    // lost between the facts and the status command: as unreachable as a host never reached
+    if (err instanceof TransportError) return unreachableRow(row, describeError(err));
+    row.error = describeError(err);
+  }
+  return row;
+}
+
+function unreachableRow(row: HostStatus, why: string): HostStatus {
+  return { ...row, reachable: false, vrrpState: 'UNREACHABLE', error: why };
+}
+
+/** The status command's answer into the row: VRRP state, haproxy's backends, whether kha manages the host, drift. */
+function readStatusOutput(row: HostStatus, stdout: string, want: Array<{ path: string; content: string; redact?: readonly string[] }>): void {
+  const sec = split(stdout);
+  const st = parseNotifyState(sec.get('state') ?? '');
+  row.vrrpState = row.keepalived.active !== 'active' ? 'STOPPED' : (st?.state ?? 'UNKNOWN');
+  const servers = parseHaproxyStat(sec.get('stat') ?? '').filter((b) => b.backend === HAPROXY_BACKEND);
+  if (servers.length) {
+    row.backendsTotal = servers.length;
+    row.backendsUp = servers.filter((b) => b.status.startsWith('UP')).length;
+    row.backendsDown = servers.filter((b) => !b.status.startsWith('UP')).map((b) => b.server);
+  }
+  const hashes = new Map<string, string | null>();
+  for (const l of (sec.get('files') ?? '').split('\n')) {
+    if (l.startsWith('- ')) hashes.set(l.slice(2), null);
+    const m = /^([0-9a-f]{64})\s+(.+)$/.exec(l);
+    if (m) hashes.set(m[2]!, m[1]!);
+  }
+  const mine = (sec.get('mine') ?? '').split('\n').filter((l) => l.trim());
+  row.managed = mine.length > 0 || row.keepalived.active === 'active' || row.haproxy.active === 'active';
+  if (!row.managed) row.vrrpState = 'NOT MANAGED';
+  // drift is kha's own files against the inventory: nothing to compare where kha manages nothing
+  else for (const w of want) if (hashes.get(w.path) !== (w.redact ? keyedHash(w.content) : sha256(w.content))) row.drift.push(w.path);
+}
+
+/**
+ * Who holds the VIP, and what is wrong with that. "No host holds the VIP" is said only when every
+ * load-balancer host was seen: with one unreachable (or left out by --limit) the holder may be
+ * the host kha could not see, so the holder is unknown, never "none". Pure.
+ */
+export function vipVerdict(
+  s: Pick<HaSettings, 'vip'>,
+  rows: HostStatus[],
+  notAsked: string[] = [],
+): Pick<StatusReport, 'holders' | 'healthy' | 'problem' | 'managed' | 'holderUnknown' | 'unreachable' | 'notAsked'> {
+  const holders = rows.filter((r) => r.holdsVip).map((r) => r.name);
+  const unreachable = rows.filter((r) => !r.reachable).map((r) => ({ host: r.name, reason: r.error ?? 'unreachable' }));
+  const reached = rows.filter((r) => r.reachable && !r.error);
+  const managed = !(holders.length === 0 && reached.length > 0 && reached.every((r) => r.managed === false));
+  const unseen = [
+    ...(unreachable.length ? [`${unreachable.map((u) => u.host).join(', ')} unreachable`] : []),
+    ...(notAsked.length ? [`${notAsked.join(', ')} not asked (--limit)`] : []),
+  ];
+  const holderUnknown = holders.length === 0 && unseen.length > 0 ? `VIP holder unknown: ${unseen.join('; ')}` : undefined;
+  const problem = !managed
+    ? undefined
+    : holders.length > 1
+      ? `split brain: ${holders.join(' and ')} all hold the VIP ${s.vip}`
+      : holders.length === 0 && !holderUnknown
+        ? `no host holds the VIP ${s.vip}`
+        : undefined;
+  return {
+    holders,
+    healthy: managed && !problem && !holderUnknown,
+    ...(problem ? { problem } : {}),
+    ...(holderUnknown ? { holderUnknown } : {}),
+    managed,
+    unreachable,
+    ...(notAsked.length ? { notAsked } : {}),
+  };
+}
+
+/** The serving certificates' SANs, read on the one holder once an apiserver answers there. */
+async function certCheck(run: RunContext, s: HaSettings, rows: HostStatus[], holders: string[]): Promise<{ problems: string[]; note?: string }> {
+  const holderRow = holders.length === 1 ? rows.find((r) => r.name === holders[0]) : undefined;
+  if (!holderRow?.backendsUp) return { problems: [] };
+  try {
+    const upNames = s.masters.filter((m) => !holderRow.backendsDown.includes(m));
+    return await checkCertSans(await run.connector.get(run.host(holderRow.name)), s, upNames);
+  } catch (err) {
+    return { problems: [], note: `the apiserver certificates' SANs were not checked: ${describeError(err)}` };
+  }
+}
+
+/** `m2: why`, once: transport errors already start with the host's name. */
+export function hostLine(host: string, text: string): string {
+  return text.startsWith(`${host}: `) ? text : `${host}: ${text}`;
 }
 
 /** The human table. Pure. */
@@ -203,10 +265,10 @@ export function renderStatusTable(r: StatusReport): string {
     h.drift.length ? h.drift.map((p) => p.split('/').pop()).join(',') : h.reachable ? 'none' : '-',
   ]);
   const lines = [
-    `VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || 'none'}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`,
+    `VIP ${r.vip}:${r.frontendPort}  holder: ${r.holders.join(', ') || (r.holderUnknown ? r.holderUnknown.replace(/^VIP holder /, '') : 'none')}${r.problem ? `  PROBLEM: ${r.problem}` : ''}`,
     ...alignColumns(head, rows),
   ];
-  for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(h.error.startsWith(`${h.name}: `) ? h.error : `${h.name}: ${h.error}`);
+  for (const h of r.hosts) if (h.error && h.error !== 'unreachable') lines.push(hostLine(h.name, h.error));
   if (r.managed === false) lines.push(nothingManagedLine(r.hosts.filter((h) => h.managed === false).map((h) => h.name)));
   if (r.bootstrap) lines.push(`${BOOTSTRAP_LINE} (expected before kubeadm init; the VIP stays where it is and reaches the first apiserver that starts)`);
   for (const p of r.certProblems) lines.push(`warning: ${p}`);
@@ -291,19 +353,21 @@ export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' 
   };
 }
 
-/** Read-only: each node's proxy state and backends, all nodes in parallel. */
-export async function nodeProxyStatus(run: RunContext, s: HaSettings): Promise<NodeProxyStatus[]> {
+/** Read-only: each node's proxy state and backends, all nodes (or those --limit keeps) in parallel. */
+export async function nodeProxyStatus(run: RunContext, s: HaSettings, o: StatusOptions = {}): Promise<NodeProxyStatus[]> {
   return Promise.all(
-    s.nodes.map(async (n): Promise<NodeProxyStatus> => {
-      const base = { name: n, address: s.hosts[n]?.address ?? run.host(n).connection.address, proxy: s.nodeProxy };
-      try {
-        const conn = await run.connector.get(run.host(n));
-        const r = await conn.exec({ script: nodeStatusScript(s.nodeProxy) }, { become: true, timeoutMs: 15_000 });
-        return parseNodeStatus(r.stdout, base);
-      } catch (err) {
-        return { ...base, active: 'unreachable', backendsUp: null, backendsTotal: null, error: describeError(err) };
-      }
-    }),
+    s.nodes
+      .filter((n) => !o.only || o.only.has(n))
+      .map(async (n): Promise<NodeProxyStatus> => {
+        const base = { name: n, address: s.hosts[n]?.address ?? run.host(n).connection.address, proxy: s.nodeProxy };
+        try {
+          const conn = await run.connector.get(run.host(n));
+          const r = await conn.exec({ script: nodeStatusScript(s.nodeProxy) }, { become: true, timeoutMs: 15_000 });
+          return parseNodeStatus(r.stdout, base);
+        } catch (err) {
+          return { ...base, active: 'unreachable', backendsUp: null, backendsTotal: null, error: describeError(err) };
+        }
+      }),
   );
 }
 
@@ -327,6 +391,31 @@ export function nodeProxyProblem(rows: NodeProxyStatus[], o: { bootstrap?: boole
   return down.length ? `no path to an apiserver through the node-local proxy on ${down.join(', ')}` : undefined;
 }
 
+/**
+ * How `kha status` ends: the `error:` lines for stderr and the exit code. 6 for a problem (no
+ * holder, split brain, a node without a path to an apiserver); else 3 when a host or node could
+ * not be asked, in one line naming them (`VIP holder unknown: m2, m3 unreachable` when the holder
+ * may be among them); the reasons are in the table and in --json. Pure.
+ */
+export function statusOutcome(r: StatusReport, nodes: NodeProxyStatus[]): { errors: string[]; exit: number } {
+  if (r.hosts.length > 0 && r.hosts.every((h) => !h.reachable)) {
+    return { errors: [`no host is reachable (${r.hosts.map((h) => hostLine(h.name, h.error ?? 'unreachable')).join('; ')})`], exit: ExitCode.unreachable };
+  }
+  // after kha reset nothing is kha's: not a problem (exit 0, the table says so)
+  const problems = [r.problem, nodeProxyProblem(nodes, { bootstrap: r.bootstrap, unmanagedOk: r.managed === false })].filter(
+    (p): p is string => p !== undefined,
+  );
+  const lbDown = r.hosts.filter((h) => !h.reachable).map((h) => h.name);
+  const nodesDown = nodes.filter((n) => n.active === 'unreachable').map((n) => n.name);
+  const down =
+    r.holderUnknown && lbDown.length
+      ? [`${r.holderUnknown}${nodesDown.length ? `; ${nodesDown.join(', ')} unreachable` : ''}`]
+      : lbDown.length + nodesDown.length
+        ? [`${[...lbDown, ...nodesDown].join(', ')} unreachable`]
+        : [];
+  return { errors: [...problems, ...down], exit: problems.length ? ExitCode.unhealthy : down.length ? ExitCode.unreachable : ExitCode.ok };
+}
+
 /** The human table of nodeProxyStatus. Pure. */
 export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
   const head = ['NODE', 'ADDRESS', 'PROXY', 'STATE', 'BACKENDS'];
@@ -342,7 +431,7 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
         : `${r.backendsUp}/${r.backendsTotal}${r.proxy === 'nginx' ? ' (tcp probe from the node)' : ''}`,
   ]);
   const lines = alignColumns(head, body);
-  for (const r of rows) if (r.error) lines.push(`${r.name}: ${r.error}`);
+  for (const r of rows) if (r.error) lines.push(hostLine(r.name, r.error));
   const unmanaged = rows.filter((r) => r.managed === false);
   if (unmanaged.length && unmanaged.length === rows.length)
     lines.push(`nothing managed by kha on ${unmanaged.map((r) => r.name).join(', ')}: no kha proxy config, the proxy not running`);

@@ -6,11 +6,27 @@ import { EventBus } from '../engine/events.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { HumanSink } from '../report/human.js';
 import { JsonSink } from '../report/json.js';
+import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PinoSink, defaultLogFile, pruneLogs } from '../report/log.js';
 import { PROBE_KEY } from '../modules/secret-file.js';
 import { mask } from '../transport/quote.js';
 import { askHidden } from './prompt.js';
+
+/**
+ * -e/--extra-vars, Ansible's: they win over every inventory variable (and -u, --private-key, -b).
+ * Not greedy: `kha play -e k=v playbook.yml` keeps the playbook an argument.
+ */
+export function extraVarsFlag() {
+  return Flags.string({
+    char: 'e',
+    summary:
+      'Override inventory settings for this run: KEY=VALUE (several in one quoted argument), or @FILE (YAML or JSON); repeatable, later ones win; they win over every inventory variable, as in Ansible.',
+    helpValue: 'KEY=VALUE|@FILE',
+    multiple: true,
+    multipleNonGreedy: true,
+  });
+}
 
 export const inventoryFlags = {
   inventory: Flags.string({
@@ -26,7 +42,8 @@ export const inventoryFlags = {
     char: 'K',
     summary: 'Ask for the sudo password once on the terminal (no echo); used for every become host without a password of its own.',
   }),
-  forks: Flags.integer({ summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
+  'extra-vars': extraVarsFlag(),
+  forks: Flags.integer({ char: 'f', summary: 'Hosts worked on at once.', default: 20, min: 1, max: 1000 }),
   'accept-new-host-keys': Flags.boolean({
     summary: 'Trust and record the SSH host key of a host known_hosts has no line for (a changed key, or a new key type for a known host, is still refused).',
   }),
@@ -39,7 +56,7 @@ export const inventoryFlags = {
   }),
 };
 
-/** only for commands where a subset of hosts makes sense (kha play); HA commands act on the whole set */
+/** only for commands where a subset of hosts makes sense (kha play, and kha status, which only reads); HA changes act on the whole set */
 export const limitFlag = {
   limit: Flags.string({ char: 'l', summary: 'Only these hosts or groups (comma separated, !name excludes).' }),
 };
@@ -63,8 +80,8 @@ export const rolloutFlags = {
 };
 
 export const changeFlags = {
-  check: Flags.boolean({ summary: 'Change nothing: report what would change.' }),
-  diff: Flags.boolean({ summary: 'Show unified diffs of every config that would change.' }),
+  check: Flags.boolean({ char: 'C', summary: 'Change nothing: report what would change.' }),
+  diff: Flags.boolean({ char: 'D', summary: 'Show unified diffs of every config that would change.' }),
   yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
 };
 
@@ -76,6 +93,11 @@ export interface Io {
   json: boolean;
   /** register secrets for masking as they become known */
   addSecrets(s: string[]): void;
+  /**
+   * A host's SSH session is open (the SSH connector calls it). A run that never opened one leaves
+   * no log file behind (a bad inventory, a flag error, every host unreachable): see KhaCommand.
+   */
+  sessionOpened?(): void;
   /**
    * Ask for a secret on the terminal without echo (progress output waits meanwhile); the answer
    * is registered for masking. Absent where there is no terminal (tests, benchmarks).
@@ -103,6 +125,10 @@ export abstract class KhaCommand extends Command {
   private secrets: string[] = [PROBE_KEY];
   private abort = new AbortController();
   private sigints = 0;
+  /** a host's SSH session was opened during this run */
+  private reachedHost = false;
+  /** --log-file: the operator named the log, so it stays whatever happened */
+  private logNamed = false;
 
   /** quiet: the command prints its own output; events go to the log file only */
   protected setupIo(flags: { json?: boolean; 'log-file'?: string | undefined; quiet?: boolean }, verbose: number): Io {
@@ -118,6 +144,7 @@ export abstract class KhaCommand extends Command {
     } else if (json) events.add((this.jsonSink = new JsonSink(process.stdout)));
     else events.add((this.humanSink = new HumanSink({ out: process.stdout, verbose })));
     const logFile = flags['log-file'] ?? defaultLogFile();
+    this.logNamed = flags['log-file'] !== undefined;
     try {
       events.add(new PinoSink(logFile));
       // the default directory keeps the last KEEP_LOGS runs (this one included)
@@ -139,6 +166,9 @@ export abstract class KhaCommand extends Command {
       json,
       addSecrets: (s) => this.secrets.push(...s.filter((x) => x && x.length > 0)),
       askSecret: (q) => this.askSecret(q),
+      sessionOpened: () => {
+        this.reachedHost = true;
+      },
     };
     return this.io;
   }
@@ -216,18 +246,37 @@ export abstract class KhaCommand extends Command {
     } else {
       process.stderr.write(`error: ${msg}\n`);
       if (err instanceof KhaError) for (const s of err.suggestions) process.stderr.write(`  try: ${mask(s, this.secrets)}\n`);
-      if (this.io && code !== ExitCode.usage) process.stderr.write(`log: ${this.io.logFile}\n`);
+      if (this.keepsLog() && code !== ExitCode.usage) process.stderr.write(`log: ${this.io?.logFile}\n`);
       if (!(err instanceof KhaError) && process.env.KHA_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
     }
-    await this.io?.events.close();
+    await this.closeLog();
     return this.exit(code) as never;
   }
 
   protected async finish(code: number): Promise<void> {
-    await this.io?.events.close();
+    await this.closeLog();
     if (code !== 0) {
-      if (this.io && !this.io.json) process.stderr.write(`log: ${this.io.logFile}\n`);
+      if (this.keepsLog() && !this.io?.json) process.stderr.write(`log: ${this.io?.logFile}\n`);
       this.exit(code);
+    }
+  }
+
+  /**
+   * The log of a run that never opened a session on any host says nothing the error line did not
+   * (a bad inventory, a flag error, every host unreachable): it is not left behind. Kept when a
+   * host was reached (whatever happened after), and always when --log-file named it.
+   */
+  private keepsLog(): boolean {
+    return Boolean(this.io) && (this.reachedHost || this.logNamed);
+  }
+
+  private async closeLog(): Promise<void> {
+    await this.io?.events.close();
+    if (!this.io || this.keepsLog()) return;
+    try {
+      rmSync(this.io.logFile, { force: true });
+    } catch {
+      // a log kha cannot remove stays; the run's outcome does not change for it
     }
   }
 }

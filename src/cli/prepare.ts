@@ -33,6 +33,7 @@ export interface InventoryFlagValues {
   'known-hosts'?: string | undefined;
   'connect-timeout': number;
   bastion?: string | undefined;
+  'extra-vars'?: string[] | undefined;
   check?: boolean | undefined;
   diff?: boolean | undefined;
 }
@@ -45,17 +46,23 @@ export class SshConnector implements Connector {
    * @param becomePassword -K: the password asked on the terminal, for every become host that has
    *   none of its own
    */
+  /**
+   * @param onSession called each time a host's connection is open (kha keeps the log file of a run
+   *   that reached a host: base.ts)
+   */
   constructor(
     opts: ConnectOptions,
     forks: number,
     private readonly events?: EventBus,
     private readonly becomePassword?: Promise<string>,
+    private readonly onSession?: () => void,
   ) {
     this.pool = new ConnectionPool({ ...opts, forks });
   }
   async get(host: InventoryHost): Promise<Connection> {
     const spec = host.connection;
     const c = await this.pool.get(this.becomePassword && needsBecomePassword(spec) ? { ...spec, becomePassword: await this.becomePassword } : spec);
+    this.onSession?.();
     if (!this.events) return c;
     let t = this.traced.get(c);
     if (!t) this.traced.set(c, (t = traced(c, this.events)));
@@ -202,7 +209,7 @@ export function connectOptions(flags: InventoryFlagValues, io: Io): ConnectOptio
   };
 }
 
-type OverrideFlags = Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become' | 'bastion'>;
+type OverrideFlags = Pick<InventoryFlagValues, 'inventory' | 'user' | 'private-key' | 'become' | 'bastion' | 'extra-vars'>;
 
 /** What the command line overrides in every host's connection (-u, --private-key, -b, --bastion). */
 export function connectionOverrides(flags: OverrideFlags): ConnectionOverrides {
@@ -226,7 +233,7 @@ export async function loadForRun(
   io: Io,
   opts: { lookup?: Lookup; keyFiles?: 'error' | 'warn' } = {},
 ): Promise<{ inv: Inventory; settings: HaSettings; origins: SettingOrigins }> {
-  const inv = await loadInventory(flags.inventory, connectionOverrides(flags));
+  const inv = await loadInventory(flags.inventory, connectionOverrides(flags), flags['extra-vars']);
   for (const w of inv.warnings ?? []) io.events.warn(w);
   io.addSecrets(inv.secrets);
   try {
@@ -258,7 +265,9 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
       h.vars['ansible_ssh_private_key_file'] === undefined && h.vars['ansible_private_key_file'] !== undefined
         ? 'ansible_private_key_file'
         : 'ansible_ssh_private_key_file';
-    const where = fromFlag ? '--private-key' : `${h.name}: ${keyVar}`;
+    // -e ansible_ssh_private_key_file wins over --private-key (Ansible's extra vars)
+    const keyPath = inv.source?.hostVarPaths[h.name]?.[keyVar];
+    const where = fromFlag && !(keyPath && inv.source?.isExtraVars(keyPath)) ? '--private-key' : `${h.name}: ${keyVar}`;
     let st;
     try {
       st = statSync(file);
@@ -286,7 +295,8 @@ export function checkKeyFiles(inv: Inventory, fromFlag: boolean): void {
 
 export function makeRun(inv: Inventory, flags: InventoryFlagValues, io: Io, connector?: Connector): RunContext {
   const becomePassword = askBecomePassword(inv, flags, io);
-  return new RunContext(inv, connector ?? new SshConnector(connectOptions(flags, io), flags.forks, io.events, becomePassword), io.events, {
+  connector ??= new SshConnector(connectOptions(flags, io), flags.forks, io.events, becomePassword, () => io.sessionOpened?.());
+  return new RunContext(inv, connector, io.events, {
     check: Boolean(flags.check),
     diff: Boolean(flags.diff),
     forks: flags.forks,

@@ -16,6 +16,7 @@ export default class Inventory extends KhaCommand {
     user: inventoryFlags.user,
     'private-key': inventoryFlags['private-key'],
     become: inventoryFlags.become,
+    'extra-vars': inventoryFlags['extra-vars'],
     host: Flags.string({ summary: 'Show only this host (and its host settings).' }),
     json: Flags.boolean({ summary: 'Print one JSON document.' }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),

@@ -24,7 +24,7 @@ export default class Play extends KhaCommand {
     const { verbose } = this.parseArgv();
     const { flags, args } = await this.parse(Play);
     await this.runAction(flags, verbose, async (io, track) => {
-      const inv = await loadInventory(flags.inventory, connectionOverrides(flags));
+      const inv = await loadInventory(flags.inventory, connectionOverrides(flags), flags['extra-vars']);
       for (const w of inv.warnings ?? []) io.events.warn(w);
       io.addSecrets(inv.secrets);
       await reportConnections(inv, io);

@@ -12,6 +12,7 @@ export default class Render extends KhaCommand {
   ];
   static override flags = {
     inventory: inventoryFlags.inventory,
+    'extra-vars': inventoryFlags['extra-vars'],
     host: Flags.string({ summary: 'The inventory host whose files to print.', required: true }),
     what: Flags.string({ summary: 'Which file(s).', options: ['all', 'keepalived', 'haproxy', 'nginx', 'etc-hosts'], default: 'all' }),
     interface: Flags.string({ summary: "The host's VRRP interface (default: vrrp_interface, else eth0 is assumed)." }),
@@ -32,7 +33,7 @@ export default class Render extends KhaCommand {
     const io = this.setupIo({ json: flags.json, quiet: true, 'log-file': flags['log-file'] }, verbose);
     try {
       // no --user/--private-key/--become: render opens no connection, so it reads no key either
-      const inv = await loadInventory(flags.inventory);
+      const inv = await loadInventory(flags.inventory, {}, flags['extra-vars']);
       io.addSecrets(inv.secrets);
       const settings = resolveSettings(inv);
       if (settings.authPass) io.addSecrets([settings.authPass]);

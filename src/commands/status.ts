@@ -1,19 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Flags } from '@oclif/core';
-import { inventoryFlags, KhaCommand } from '../cli/base.js';
-import { ExitCode } from '../errors.js';
+import { inventoryFlags, KhaCommand, limitFlag } from '../cli/base.js';
 
 export default class Status extends KhaCommand {
   static override summary = "Show who holds the VIP, each host's VRRP state (from keepalived), services, haproxy backends and config drift.";
   static override description =
-    'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them, or when a node-local proxy is down or reaches no master; 3 when a host or node is unreachable. Hosts kha does not manage (after kha reset: no kha config, keepalived and haproxy not running) are reported as "nothing managed by kha", exit 0.';
+    'Exit code 6 when no host or more than one host holds the VIP (split brain), naming them, or when a node-local proxy is down or reaches no master; 3 when a host or node is unreachable (each with why; with no holder among the hosts seen, the holder is unknown, never "none"). --limit asks only those hosts and nodes. Hosts kha does not manage (after kha reset: no kha config, keepalived and haproxy not running) are reported as "nothing managed by kha", exit 0.';
   static override examples = [
     '<%= config.bin %> status -i hosts.yaml',
     '<%= config.bin %> status -i hosts.yaml --json',
     '<%= config.bin %> status -i hosts.yaml --watch',
+    '<%= config.bin %> status -i hosts.yaml -l m1,m2',
   ];
   static override flags = {
     ...inventoryFlags,
+    ...limitFlag,
     json: Flags.boolean({ summary: 'Print the status as JSON.' }),
     watch: Flags.boolean({ char: 'w', summary: 'Refresh every --interval seconds until Ctrl-C.' }),
     interval: Flags.integer({ summary: 'Seconds between refreshes with --watch.', default: 2, min: 1 }),
@@ -22,8 +23,9 @@ export default class Status extends KhaCommand {
 
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
-    const { nodeProxyProblem, nodeProxyStatus, renderNodeProxyTable, renderStatusTable, status } = await import('../actions/status.js');
+    const { nodeProxyStatus, renderNodeProxyTable, renderStatusTable, status, statusOutcome } = await import('../actions/status.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
+    const { selectHosts } = await import('../inventory/select.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Status);
     // status prints its own table: the event sinks only log to the file
@@ -31,10 +33,11 @@ export default class Status extends KhaCommand {
     let run;
     try {
       const { inv, settings } = await loadForRun(flags, io);
+      const o = flags.limit === undefined ? {} : { only: new Set(selectHosts(inv, flags.limit).map((h) => h.name)) };
       run = makeRun(inv, flags, io);
       for (;;) {
         // the masters and the nodes are asked at once: the nodes' probes (up to 2 s with nginx) need not wait
-        const [report, nodes] = await Promise.all([status(run, settings), settings.nodeLocalProxy ? nodeProxyStatus(run, settings) : []]);
+        const [report, nodes] = await Promise.all([status(run, settings, o), settings.nodeLocalProxy ? nodeProxyStatus(run, settings, o) : []]);
         if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, nodes }, null, 2)}\n`);
         else {
           if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
@@ -44,19 +47,9 @@ export default class Status extends KhaCommand {
         }
         if (!flags.watch || io.signal.aborted) {
           await run.connector.closeAll();
-          if (report.hosts.every((h) => !h.reachable)) {
-            const why = (h: (typeof report.hosts)[number]) => (h.error?.startsWith(`${h.name}: `) ? h.error : `${h.name}: ${h.error ?? 'unreachable'}`);
-            process.stderr.write(`error: no host is reachable (${report.hosts.map(why).join('; ')})\n`);
-            await this.finish(ExitCode.unreachable);
-            return;
-          }
-          // after kha reset nothing is kha's: not a problem (exit 0, the table says so)
-          const problems = [report.problem, nodeProxyProblem(nodes, { bootstrap: report.bootstrap, unmanagedOk: report.managed === false })].filter(
-            (p): p is string => p !== undefined,
-          );
-          for (const p of problems) process.stderr.write(`error: ${p}\n`);
-          const someDown = report.hosts.some((h) => !h.reachable) || nodes.some((n) => n.active === 'unreachable');
-          await this.finish(problems.length ? ExitCode.unhealthy : someDown ? ExitCode.unreachable : 0);
+          const { errors, exit } = statusOutcome(report, nodes);
+          for (const e of errors) process.stderr.write(`error: ${e}\n`);
+          await this.finish(exit);
           return;
         }
         await sleep(flags.interval * 1000);

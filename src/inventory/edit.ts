@@ -315,6 +315,6 @@ export function editableInventory(
   return {
     file: src.display,
     text: src.text,
-    reparse: (text, overrides = {}) => carryResolved(inv, parseInventory(text, src.display, overrides, { varFiles: src.varFiles })),
+    reparse: (text, overrides = {}) => carryResolved(inv, parseInventory(text, src.display, overrides, { varFiles: src.varFiles, extraVars: src.extraVars })),
   };
 }

@@ -144,10 +144,18 @@ async function listDir(dir: string): Promise<string[]> {
 
 // ---- the variables of the var files -------------------------------------------------------
 
-/** A var file as the loader reads it: where its keys are (its key paths start with varFileKey(i)). */
+/**
+ * A var file (or an -e/--extra-vars argument) as the loader reads it: where its keys are (its key
+ * paths start with varFileKey(i)).
+ */
 export interface VarDoc {
-  file: VarFile;
+  /** the file as messages name it (`-e` for KEY=VALUE arguments) */
+  display: string;
   lineOf: (p: readonly string[]) => number | undefined;
+  /** KEY=VALUE and inline -e arguments have no lines worth naming */
+  noLines?: boolean;
+  /** an -e/--extra-vars argument */
+  extra?: boolean;
 }
 /** Key paths into the i-th var file start with this segment (no group or variable name holds a NUL). */
 export const varFileKey = (i: number) => `\0${i}`;
@@ -164,7 +172,7 @@ export function readVarFiles(w: Walk, files: readonly VarFile[], docs: VarDoc[])
   for (const f of files) {
     const known = f.kind === 'group' ? w.groups.has(f.name) : w.hosts.has(f.name);
     const key = varFileKey(docs.length);
-    const doc: VarDoc = { file: f, lineOf: () => undefined };
+    const doc: VarDoc = { display: f.display, lineOf: () => undefined };
     docs.push(doc);
     if (known) checkOneEntry(entries, f);
     if (f.vault) {

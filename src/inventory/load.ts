@@ -7,14 +7,16 @@
 // Precedence, as Ansible merges them (VARIABLE_PRECEDENCE's default), later wins:
 //   the inventory file's group vars: all, then the other groups by depth, priority, name;
 //   group_vars/ files: all, then the other groups in the same order;
-//   the inventory file's host vars; host_vars/ files.
+//   the inventory file's host vars; host_vars/ files;
+//   -e/--extra-vars (extra-vars.ts), which also win over -u, --private-key and -b.
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { isIPv4 } from '../net/ipv4.js';
 import type { HostConnectionSpec } from '../transport/types.js';
-import { readInventoryFiles, readVarFiles, varFileIndex, type VarDoc } from './files.js';
+import { readInventoryFiles, readVarFiles, varFileIndex, varFileKey, type VarDoc } from './files.js';
+import { readExtraVars } from './extra-vars.js';
 import { addKubesprayGroups, FOREIGN_LOOKALIKES, isForeignVar } from './foreign.js';
 import { hostPattern, iniShown, inventoryFormat, parseIni, walkIni } from './ini.js';
 import { boolSchema, isSettingName, parseSetting, PER_HOST_SETTINGS, portSchema, SETTING_NAMES, SETTING_PREFIXES } from './settings.js';
@@ -22,7 +24,7 @@ import { expandHome, isVaultText, SECRET_FILE_VARS, secretFileField, SECRET_VARS
 import { dotted, inputErrorAt, show, suggest } from './suggest.js';
 import { parseSshArgs, type SshArgs } from './ssh-args.js';
 import { parseProxyJump } from '../transport/jump.js';
-import type { ConnectionOverrides, Inventory, InventoryHost, InventorySource, KeySite, VarFile } from './types.js';
+import type { ConnectionOverrides, ExtraVarsArg, Inventory, InventoryHost, InventorySource, KeySite, VarFile } from './types.js';
 import type { Fail, GroupRec, HostRec, VarBlock, Walk } from './walk.js';
 import { parseYamlText, type YMap } from './yaml.js';
 
@@ -123,12 +125,18 @@ export interface SecretSources {
 export interface ParseOptions extends SecretSources {
   /** group_vars/ and host_vars/ files (files.ts reads them; add-master passes the ones it loaded with) */
   varFiles?: readonly VarFile[];
+  /** -e/--extra-vars (extra-vars.ts reads them): they win over every other variable */
+  extraVars?: readonly ExtraVarsArg[];
 }
 
-/** `-i ARG`: an inventory file, or a directory holding one, with the group_vars/ and host_vars/ beside it. */
-export async function loadInventory(file: string, overrides: ConnectionOverrides = {}): Promise<Inventory> {
+/**
+ * `-i ARG`: an inventory file, or a directory holding one, with the group_vars/ and host_vars/
+ * beside it; `extraVars`: the -e/--extra-vars arguments (KEY=VALUE, an inline mapping, @FILE).
+ */
+export async function loadInventory(file: string, overrides: ConnectionOverrides = {}, extraVars?: readonly string[]): Promise<Inventory> {
   const f = await readInventoryFiles(file);
-  const inv = parseInventory(f.text, f.display, overrides, { varFiles: f.varFiles, baseDir: f.baseDir });
+  const extra = await readExtraVars(extraVars);
+  const inv = parseInventory(f.text, f.display, overrides, { varFiles: f.varFiles, baseDir: f.baseDir, extraVars: extra });
   const warnings = [...f.warnings, ...(inv.warnings ?? [])];
   return { ...inv, ...(warnings.length ? { warnings } : {}) };
 }
@@ -148,6 +156,7 @@ export function parseInventory(text: string, file: string, overrides: Connection
   main.walk(w);
   addKubesprayGroups(w, opts.varFiles ?? []);
   readVarFiles(w, opts.varFiles ?? [], docs);
+  readExtraVarsArgs(w, opts.extraVars ?? [], docs);
   checkStructure(w, main, format);
   const tree = groupTree(w.groups, fail);
   const source: InventorySource = {
@@ -155,6 +164,8 @@ export function parseInventory(text: string, file: string, overrides: Connection
     format,
     text,
     varFiles: opts.varFiles ?? [],
+    extraVars: opts.extraVars ?? [],
+    isExtraVars: (p) => docs[varFileIndex(p[0]) ?? -1]?.extra === true,
     locate,
     lineOf: (p) => locate(p).line,
     groupPaths: {},
@@ -164,7 +175,7 @@ export function parseInventory(text: string, file: string, overrides: Connection
     ownVarPaths: {},
     groupAncestors: {},
   };
-  const groupVars = mergeGroupVars(w.groups, tree, source, fail);
+  const groupVars = mergeGroupVars(w.groups, tree, source, w.extra, fail);
   const hosts = mergeHostVars(w, tree, source, overrides, fail);
   const groups: Record<string, string[]> = {};
   for (const g of [...w.groups.values()].sort((a, b) => a.order - b.order)) {
@@ -230,7 +241,7 @@ function makeLocate(display: string, main: MainFile, docs: VarDoc[]): (p: readon
     const doc = i === undefined ? undefined : docs[i];
     if (!doc) return { display, line: main.lineOf(p), shown: main.shown(p) };
     const rest = p.slice(1);
-    return { display: doc.file.display, line: doc.lineOf(rest) ?? 1, shown: dotted(rest) };
+    return { display: doc.display, ...(doc.noLines ? {} : { line: doc.lineOf(rest) ?? 1 }), shown: dotted(rest) };
   };
 }
 
@@ -242,6 +253,7 @@ function newWalk(fail: Fail, env: Walk['env'], baseDir: string): Walk {
     groups: new Map(),
     hosts: new Map(),
     secrets: new Set(),
+    extra: [],
     order: 0,
     warnings: [],
     group: (name, p) => {
@@ -448,6 +460,62 @@ function checkUnknownVar(key: string, p: string[], fail: Fail): void {
   );
 }
 
+// ---- -e/--extra-vars -----------------------------------------------------------------------
+
+/**
+ * Each -e argument as a block of variables, checked like any other (a `<field>_file` path starts
+ * at the argument's baseDir), into w.extra. kha reads nothing else from them, so a name that is
+ * not a kha setting, a connection variable or a variable kha maps is an error (with a
+ * did-you-mean when one is close), not silently ignored.
+ */
+function readExtraVarsArgs(w: Walk, args: readonly ExtraVarsArg[], docs: VarDoc[]): void {
+  for (const a of args) {
+    const key = varFileKey(docs.length);
+    const doc: VarDoc = { display: a.display, lineOf: () => undefined, extra: true, ...(a.text === undefined || a.display === '-e' ? { noLines: true } : {}) };
+    docs.push(doc);
+    let vars: YMap;
+    if (a.text !== undefined) {
+      const parsed = parseYamlText(a.text, a.display);
+      doc.lineOf = parsed.lineOf;
+      if (parsed.value === null) continue;
+      // what it holds is not shown: a file of one line may well be a password file
+      if (!(parsed.value instanceof Map))
+        throw w.fail(
+          [key],
+          `holds ${Array.isArray(parsed.value) ? 'a list' : 'a single value'}, not variables; write one name: value per line (or a JSON object)`,
+        );
+      vars = parsed.value;
+    } else vars = new Map(a.pairs ?? []);
+    const baseDir = w.baseDir;
+    w.baseDir = a.baseDir;
+    try {
+      const block = w.block(vars, [key], false);
+      for (const k of block.vars.keys()) checkExtraVar(String(k), [key, block.written?.[String(k)] ?? String(k)], w.fail);
+      w.extra.push(block);
+    } finally {
+      w.baseDir = baseDir;
+    }
+  }
+}
+
+/** checkVar has refused what is close to a known name; anything else unknown is refused here. */
+function checkExtraVar(key: string, p: string[], fail: Fail): void {
+  if (isConnectionVar(key) || isSettingName(key) || isForeignVar(key)) return;
+  throw fail(p, `not a kha setting or connection variable, and kha reads nothing else from -e; kha inventory -i ... lists the settings`);
+}
+
+/** The connection flags (-u, --private-key, -b) a variable given with -e overrides, as in Ansible. */
+function flagsNotOverridden(o: ConnectionOverrides, extra: readonly VarBlock[]): ConnectionOverrides {
+  const set = new Set(extra.flatMap((b) => [...b.vars.keys()].map(String)));
+  const { user, privateKey, become, ...rest } = o;
+  return {
+    ...rest,
+    ...(user !== undefined && !set.has('ansible_user') && !set.has('ansible_ssh_user') ? { user } : {}),
+    ...(privateKey !== undefined && !set.has('ansible_ssh_private_key_file') && !set.has('ansible_private_key_file') ? { privateKey } : {}),
+    ...(become !== undefined && !set.has('ansible_become') ? { become } : {}),
+  };
+}
+
 function checkStructure(w: Walk, main: MainFile, format: 'yaml' | 'ini'): void {
   if (w.hosts.size === 0) {
     throw w.fail(
@@ -503,7 +571,7 @@ function groupTree(groups: Map<string, GroupRec>, fail: Fail): GroupTree {
 }
 
 /** Later blocks win: vars and the key path each value came from. */
-function mergeBlocks(blocks: VarBlock[], vars: Record<string, unknown>, paths: Record<string, string[]>, fail: Fail): void {
+function mergeBlocks(blocks: readonly VarBlock[], vars: Record<string, unknown>, paths: Record<string, string[]>, fail: Fail): void {
   for (const b of blocks) {
     for (const [k, v] of b.vars) {
       const key = keyName(k, b.path, fail);
@@ -514,7 +582,13 @@ function mergeBlocks(blocks: VarBlock[], vars: Record<string, unknown>, paths: R
 }
 
 /** Each group's effective vars (all < ancestors < the group; inventory file, then group_vars/), recording the source paths. */
-function mergeGroupVars(groups: Map<string, GroupRec>, tree: GroupTree, source: InventorySource, fail: Fail): Record<string, Record<string, unknown>> {
+function mergeGroupVars(
+  groups: Map<string, GroupRec>,
+  tree: GroupTree,
+  source: InventorySource,
+  extra: readonly VarBlock[],
+  fail: Fail,
+): Record<string, Record<string, unknown>> {
   const groupVars: Record<string, Record<string, unknown>> = {};
   for (const g of groups.values()) {
     const vars: Record<string, unknown> = {};
@@ -522,6 +596,7 @@ function mergeGroupVars(groups: Map<string, GroupRec>, tree: GroupTree, source: 
     const chain = [...tree.ancestors(g.name), g.name].map((c) => groups.get(c));
     for (const c of chain) mergeBlocks(c?.blocks ?? [], vars, paths, fail);
     for (const c of chain) mergeBlocks(c?.fileBlocks ?? [], vars, paths, fail);
+    mergeBlocks(extra, vars, paths, fail);
     groupVars[g.name] = vars;
     source.groupVarPaths[g.name] = paths;
     source.groupPaths[g.name] = g.path;
@@ -538,9 +613,13 @@ function mergeGroupVars(groups: Map<string, GroupRec>, tree: GroupTree, source: 
   return groupVars;
 }
 
-/** Each host's vars (its groups by depth, then its own; each inventory file first, then the var files) and connection; two hosts never share an address. */
+/**
+ * Each host's vars (its groups by depth, then its own; each inventory file first, then the var
+ * files; -e last) and connection; two hosts never share an address.
+ */
 function mergeHostVars(w: Walk, tree: GroupTree, source: InventorySource, overrides: ConnectionOverrides, fail: Fail): InventoryHost[] {
   const out: InventoryHost[] = [];
+  const flags = flagsNotOverridden(overrides, w.extra);
   const byAddress = new Map<string, string>();
   for (const h of w.hosts.values()) {
     const member = new Set<string>(['all']);
@@ -555,9 +634,10 @@ function mergeHostVars(w: Walk, tree: GroupTree, source: InventorySource, overri
     for (const g of hostGroups) mergeBlocks(w.groups.get(g)?.fileBlocks ?? [], vars, paths, fail);
     mergeBlocks(h.blocks, vars, paths, fail);
     mergeBlocks(h.fileBlocks, vars, paths, fail);
+    mergeBlocks(w.extra, vars, paths, fail);
     source.hostPaths[h.name] = h.path;
     source.hostVarPaths[h.name] = paths;
-    const connection = connectionOf(h.name, vars, overrides);
+    const connection = connectionOf(h.name, vars, flags);
     const addrKey = `${connection.address.toLowerCase()}:${connection.port}`;
     const other = byAddress.get(addrKey);
     if (other !== undefined) {

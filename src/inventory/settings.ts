@@ -285,6 +285,8 @@ export function defaultPriorityStep(lbCount: number): number {
 export type SettingOrigin =
   | { kind: 'default'; note?: string }
   | { kind: 'inventory'; path: string[] }
+  /** -e/--extra-vars: the path into the argument (a KEY=VALUE one, or an @FILE) */
+  | { kind: 'extra-vars'; path: string[] }
   | { kind: 'mapped'; variable: string; tool: ForeignVar['tool']; path: string[]; note?: string };
 
 /** Each setting's origin: cluster-wide ones by name, per-host ones by host. */
@@ -378,6 +380,8 @@ interface SettingsSite {
   groupPath: (g: string) => string[];
   hostPath: (h: string) => string[];
   hostVarPath: (h: string, k: string) => string[];
+  /** where a value set at this key path came from: the inventory, or -e/--extra-vars */
+  origin: (path: string[]) => SettingOrigin;
 }
 
 function settingsSite(inv: Inventory): SettingsSite {
@@ -394,6 +398,7 @@ function settingsSite(inv: Inventory): SettingsSite {
     groupPath: (g) => src?.groupPaths[g] ?? (g === 'all' ? ['all'] : ['all', 'children', g]),
     hostPath,
     hostVarPath: (h, k) => src?.hostVarPaths[h]?.[k] ?? [...hostPath(h), k],
+    origin: (path) => (src?.isExtraVars(path) ? { kind: 'extra-vars', path } : { kind: 'inventory', path }),
   };
 }
 
@@ -469,7 +474,7 @@ function clusterSettings(inv: Inventory, g: PickedGroups, at: SettingsSite, orig
       mappedPaths[k] = m.path;
       return m.value as z.output<(typeof settingsShape)[K]>;
     }
-    origins.cluster[k] = own === undefined ? { kind: 'default' } : { kind: 'inventory', path: path(k) };
+    origins.cluster[k] = own === undefined ? { kind: 'default' } : at.origin(path(k));
     return parsed();
   };
   return {
@@ -488,6 +493,8 @@ const MAPPED = new Set<string>(FOREIGN_VARS.map((f) => f.setting));
  */
 function mapped(k: SettingName, own: { value: unknown; path: string[] } | undefined, sources: VarSource[], at: SettingsSite) {
   if (!MAPPED.has(k)) return undefined;
+  // -e wins over everything, a kubespray or kubeasz variable of the inventory too (Ansible's extra vars)
+  if (own !== undefined && at.src?.isExtraVars(own.path)) return undefined;
   const values = mappedValues(k as MappedSetting, sources, (raw) => parseSetting(k, raw), at.fail);
   return agreedValue(k as MappedSetting, own, values, at.fail, at.where);
 }
@@ -536,7 +543,7 @@ function resolveHosts(
       from[k] = { kind: 'mapped', variable: foreignLabel(m.foreign), tool: m.foreign.tool, path: m.path };
       return m.value as z.output<(typeof settingsShape)[K]>;
     }
-    from[k] = own === undefined ? { kind: 'default' } : { kind: 'inventory', path: at.hostVarPath(h.name, k) };
+    from[k] = own === undefined ? { kind: 'default' } : at.origin(at.hostVarPath(h.name, k));
     return parsed();
   };
   const lbSet = new Set(g.lbHosts);

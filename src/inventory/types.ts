@@ -50,6 +50,10 @@ export interface InventorySource {
   format: 'yaml' | 'ini';
   /** the group_vars/ and host_vars/ files read beside it (add-master reparses with them) */
   varFiles: readonly VarFile[];
+  /** the -e/--extra-vars arguments it was loaded with (add-master reparses with them) */
+  extraVars: readonly ExtraVarsArg[];
+  /** does the key path point into an -e/--extra-vars argument? */
+  isExtraVars(path: readonly string[]): boolean;
   /** the file, line and written form of a key path; paths into var files start with varFileKey(i) */
   locate(path: readonly string[]): KeySite;
   /** the text the inventory was parsed from (add/remove-master edit it, and refuse to overwrite a newer file) */
@@ -92,4 +96,16 @@ export interface VarFile {
   text: string;
   /** the whole file is Ansible Vault ciphertext, which kha cannot read */
   vault?: boolean;
+}
+
+/** One -e/--extra-vars argument (extra-vars.ts reads them; the loader gives them the last word). */
+export interface ExtraVarsArg {
+  /** how messages name it: `-e` for KEY=VALUE and inline mappings (a value is never shown), `-e @FILE` for a file */
+  display: string;
+  /** a YAML or JSON mapping: the file's text, or the inline argument */
+  text?: string;
+  /** KEY=VALUE items, in order (values are strings, as in Ansible) */
+  pairs?: Array<[string, string]>;
+  /** relative `<field>_file` paths start here: the file's directory, else the working directory */
+  baseDir: string;
 }

@@ -44,6 +44,8 @@ export interface Walk {
   groups: Map<string, GroupRec>;
   hosts: Map<string, HostRec>;
   secrets: Set<string>;
+  /** -e/--extra-vars, in order: they win over every group and host variable */
+  extra: VarBlock[];
   /** the next document-order number, shared by groups and hosts */
   order: number;
   warnings: string[];

@@ -60,6 +60,62 @@ describe('help, version, unknown commands', () => {
     const commands = manifest().commands;
     for (const id of ['up', 'upgrade', 'add-master', 'remove-master', 'reset', 'play', 'drill']) expect(commands[id]?.flags['verbose']?.char, id).toBe('v');
     const up = await runKha(['up', '--help']);
-    expect(up.stdout).toMatch(/-v, --verbose\s+More detail: -v shows every task, -vv also/);
+    expect(up.stdout).toMatch(/-v, --verbose\s+More detail: -v shows every task,\s+-vv\s+also/);
+  });
+
+  test("Ansible's short flags where the meaning is the same: -C, -D, -f, -e, -K; -l on play and status", async () => {
+    const commands = manifest().commands;
+    const chars = (id: string) => Object.fromEntries(Object.entries(commands[id]?.flags ?? {}).flatMap(([name, f]) => (f.char ? [[name, f.char]] : [])));
+    for (const id of ['up', 'upgrade', 'add-master', 'remove-master', 'reset', 'play']) {
+      expect(chars(id), id).toMatchObject({ check: 'C', diff: 'D', forks: 'f', 'extra-vars': 'e', 'ask-become-pass': 'K', inventory: 'i' });
+    }
+    for (const id of ['status', 'drill', 'inventory', 'render']) expect(chars(id)['extra-vars'], id).toBe('e');
+    expect(chars('status')).toMatchObject({ limit: 'l', forks: 'f' });
+    expect(chars('play').limit).toBe('l');
+    const help = await runKha(['status', '--help']);
+    expect(help.stdout).toMatch(/-e, --extra-vars=KEY=VALUE\|@FILE\.\.\./);
+    expect(help.stdout).toMatch(/-l, --limit=<value>/);
+  });
+
+  test('-C -D on the command line parse as --check --diff (a bad inventory then stops the run: exit 4, nothing about the flags)', async () => {
+    const r = await runKha(['up', '-i', 'test/fixtures/none.yaml', '-C', '-D', '-f', '5']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stderr.trim().split('\n')).toEqual(['error: test/fixtures/none.yaml: not found; pass the path of the inventory with -i']);
+  });
+
+  test("every path in every command's --help examples exists: shipped files kha reads are in the repository and in the package", () => {
+    type Flag = { char?: string; type: 'option' | 'boolean'; default?: unknown };
+    const commands = manifest().commands as unknown as Record<string, { examples?: string[]; flags: Record<string, Flag> }>;
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { files: string[] };
+    const shipped = (p: string) => pkg.files.some((f) => !f.startsWith('!') && (p === f || p.startsWith(`${f.replace(/\/$/, '')}/`)));
+    // files kha writes: their value is an output, not something that must exist
+    const OUTPUT_FLAGS = new Set(['output', 'log-file']);
+    // the operator's inventory: what kha init and kha lab up write by default, or these placeholders
+    const written = new Set([commands['init']!.flags['output']!.default, commands['lab:up']!.flags['output']!.default]);
+    const PLACEHOLDERS = new Set(['inventory/mycluster/', 'inventory.ini']);
+    const pathLike = (w: string) => /\.(ya?ml|ini|json)$/.test(w) || w.includes('/');
+    const checked: string[] = [];
+    for (const [id, c] of Object.entries(commands)) {
+      for (const ex of c.examples ?? []) {
+        const words = ex.replace('<%= config.bin %> ', '').split(/\s+/).slice(id.split(':').length);
+        for (let i = 0; i < words.length; i++) {
+          const w = words[i]!;
+          const flag = w.startsWith('--')
+            ? Object.entries(c.flags).find(([n]) => n === w.slice(2))
+            : w.startsWith('-')
+              ? Object.entries(c.flags).find(([, f]) => f.char === w.slice(1))
+              : undefined;
+          if (w.startsWith('-')) expect(flag, `${ex}: ${w} is not a flag of kha ${id}`).toBeDefined();
+          const value = flag?.[1].type === 'option' ? words[++i] : flag ? undefined : w;
+          if (value === undefined || !pathLike(value) || (flag && OUTPUT_FLAGS.has(flag[0]))) continue;
+          checked.push(value);
+          if (flag?.[0] === 'inventory' && (written.has(value) || PLACEHOLDERS.has(value))) continue;
+          expect(fs.existsSync(path.join(REPO_ROOT, value)), `${ex}: ${value} does not exist in the repository`).toBe(true);
+          expect(shipped(value), `${ex}: ${value} is not in package.json files`).toBe(true);
+        }
+      }
+    }
+    // the test looked at something: kha play's playbook, at least
+    expect(checked).toContain('playbooks/apiservers-ready.yml');
   });
 });

@@ -48,11 +48,8 @@ describe('log pruning', () => {
     expect(fs.readdirSync(dir)).toHaveLength(55);
     const r2 = await runKha(['inventory', '-i', inv], { env: { XDG_STATE_HOME: state } });
     expect(r2.code, r2.stderr).toBe(0);
-    const left = fs.readdirSync(dir).sort();
-    expect(left).toHaveLength(50);
-    // the run's own log is the newest, and kept
-    expect(left.at(-1)).toMatch(/^kha-\d{4}-.*Z-\d+\.log$/);
-    expect(left.at(-1)).not.toBe(logName(54));
-    expect(left).not.toContain(logName(5));
+    // the last 50 were kept, the run's own among them; kha inventory reaches no host, so its own
+    // log is then not left behind (test/unit/log-lifecycle.test.ts): the 49 newest older ones stay
+    expect(fs.readdirSync(dir).sort()).toEqual(Array.from({ length: 49 }, (_, i) => logName(i + 6)));
   });
 });
