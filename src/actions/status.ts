@@ -234,6 +234,9 @@ export interface NodeProxyStatus {
   managed?: boolean;
 }
 
+/** kha status's result (--json): the load balancers' report and, with node-local proxies, the nodes' */
+export type StatusResult = StatusReport & { nodes: NodeProxyStatus[] };
+
 const NODE_MARK = '@@kha-node@@';
 
 export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
@@ -314,17 +317,21 @@ export async function nodeProxyStatus(run: RunContext, s: HaSettings): Promise<N
  * (no load balancer counts an apiserver up) a node reaching no master is expected. Pure.
  */
 export function nodeProxyProblem(rows: NodeProxyStatus[], o: { bootstrap?: boolean; unmanagedOk?: boolean } = {}): string | undefined {
-  const down = rows
-    .filter((r) => r.active !== 'unreachable' && !(o.unmanagedOk && r.managed === false))
-    .flatMap((r) =>
-      r.active !== 'active'
-        ? [`${r.name} (${r.proxy} ${r.active})`]
-        : // before kubeadm init no master answers anywhere: a node reaching none is expected then
-          r.backendsUp === 0 && !o.bootstrap
-          ? [`${r.name} (0/${r.backendsTotal ?? '?'} masters up)`]
-          : [],
-    );
+  const down = nodeProxyDown(rows, o).map((r) =>
+    r.active !== 'active' ? `${r.name} (${r.proxy} ${r.active})` : `${r.name} (0/${r.backendsTotal ?? '?'} masters up)`,
+  );
   return down.length ? `no path to an apiserver through the node-local proxy on ${down.join(', ')}` : undefined;
+}
+
+/** The nodes nodeProxyProblem names: a proxy not active, or (after bootstrap) reaching no master. Pure. */
+export function nodeProxyDown(rows: NodeProxyStatus[], o: { bootstrap?: boolean; unmanagedOk?: boolean } = {}): NodeProxyStatus[] {
+  return rows.filter(
+    (r) =>
+      r.active !== 'unreachable' &&
+      !(o.unmanagedOk && r.managed === false) &&
+      // before kubeadm init no master answers anywhere: a node reaching none is expected then
+      (r.active !== 'active' || (r.backendsUp === 0 && !o.bootstrap)),
+  );
 }
 
 /** The human table of nodeProxyStatus. Pure. */

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Flags } from '@oclif/core';
-import { inventoryFlags, KhaCommand } from '../cli/base.js';
-import { ExitCode } from '../errors.js';
+import type { NodeProxyStatus, StatusResult } from '../actions/status.js';
+import { inventoryFlags, KhaCommand, outputFlags, type Outcome } from '../cli/base.js';
+import { ExitCode, InputError } from '../errors.js';
 
 export default class Status extends KhaCommand {
   static override summary = "Show who holds the VIP, each host's VRRP state (from keepalived), services, haproxy backends and config drift.";
@@ -14,7 +15,7 @@ export default class Status extends KhaCommand {
   ];
   static override flags = {
     ...inventoryFlags,
-    json: Flags.boolean({ summary: 'Print the status as JSON.' }),
+    json: outputFlags.json,
     watch: Flags.boolean({ char: 'w', summary: 'Refresh every --interval seconds until Ctrl-C.' }),
     interval: Flags.integer({ summary: 'Seconds between refreshes with --watch.', default: 2, min: 1 }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
@@ -22,7 +23,7 @@ export default class Status extends KhaCommand {
 
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
-    const { nodeProxyProblem, nodeProxyStatus, renderNodeProxyTable, renderStatusTable, status } = await import('../actions/status.js');
+    const { nodeProxyDown, nodeProxyProblem, nodeProxyStatus, renderNodeProxyTable, renderStatusTable, status } = await import('../actions/status.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Status);
@@ -30,12 +31,15 @@ export default class Status extends KhaCommand {
     const io = this.setupIo({ json: flags.json, quiet: true, 'log-file': flags['log-file'] }, verbose);
     let run;
     try {
+      if (flags.watch && flags.json)
+        throw new InputError('--watch with --json: --json prints one document per run; run kha status --json once per refresh instead');
       const { inv, settings } = await loadForRun(flags, io);
       run = makeRun(inv, flags, io);
       for (;;) {
         // the masters and the nodes are asked at once: the nodes' probes (up to 2 s with nginx) need not wait
         const [report, nodes] = await Promise.all([status(run, settings), settings.nodeLocalProxy ? nodeProxyStatus(run, settings) : []]);
-        if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, nodes }, null, 2)}\n`);
+        const result: StatusResult = { ...report, nodes };
+        if (flags.json) this.setResult(result);
         else {
           if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
           process.stdout.write(renderStatusTable(report));
@@ -44,19 +48,12 @@ export default class Status extends KhaCommand {
         }
         if (!flags.watch || io.signal.aborted) {
           await run.connector.closeAll();
-          if (report.hosts.every((h) => !h.reachable)) {
-            const why = (h: (typeof report.hosts)[number]) => (h.error?.startsWith(`${h.name}: `) ? h.error : `${h.name}: ${h.error ?? 'unreachable'}`);
-            process.stderr.write(`error: no host is reachable (${report.hosts.map(why).join('; ')})\n`);
-            await this.finish(ExitCode.unreachable);
-            return;
-          }
           // after kha reset nothing is kha's: not a problem (exit 0, the table says so)
-          const problems = [report.problem, nodeProxyProblem(nodes, { bootstrap: report.bootstrap, unmanagedOk: report.managed === false })].filter(
-            (p): p is string => p !== undefined,
-          );
-          for (const p of problems) process.stderr.write(`error: ${p}\n`);
-          const someDown = report.hosts.some((h) => !h.reachable) || nodes.some((n) => n.active === 'unreachable');
-          await this.finish(problems.length ? ExitCode.unhealthy : someDown ? ExitCode.unreachable : 0);
+          const nodeOpts = { bootstrap: report.bootstrap, unmanagedOk: report.managed === false };
+          const outcome = statusOutcome(result, nodeProxyProblem(nodes, nodeOpts), nodeProxyDown(nodes, nodeOpts));
+          // --json: the error is in the document; a human reads it on stderr
+          if (!flags.json) for (const l of outcome.lines) process.stderr.write(`error: ${l}\n`);
+          await this.finish(outcome);
           return;
         }
         await sleep(flags.interval * 1000);
@@ -71,4 +68,30 @@ export default class Status extends KhaCommand {
       await this.fail(err);
     }
   }
+}
+
+/**
+ * The exit code of one status report and why: 3 when no host answered, 6 for a problem (no or
+ * two holders, a node proxy down: nodeProblem, naming the nodes nodesDown), else 3 when a host or
+ * node is unreachable. `lines`: the `error:` lines a human sees. Pure.
+ */
+export function statusOutcome(r: StatusResult, nodeProblem: string | undefined, nodesDown: readonly NodeProxyStatus[]): Outcome & { lines: string[] } {
+  const lost = r.hosts.filter((h) => !h.reachable);
+  const why = (h: (typeof r.hosts)[number]) => (h.error?.startsWith(`${h.name}: `) ? h.error : `${h.name}: ${h.error ?? 'unreachable'}`);
+  if (lost.length === r.hosts.length) {
+    const message = `no host is reachable (${lost.map(why).join('; ')})`;
+    return { exit: ExitCode.unreachable, error: { code: 'E_UNREACHABLE', message, hosts: lost.map((h) => h.name) }, lines: [message] };
+  }
+  const lines = [r.problem, nodeProblem].filter((p): p is string => p !== undefined);
+  if (lines.length) {
+    const code = r.problem ? (r.holders.length > 1 ? 'E_SPLIT_BRAIN' : 'E_NO_HOLDER') : 'E_NODE_PROXY';
+    const hosts = [...(r.problem && r.holders.length > 1 ? r.holders : []), ...(nodeProblem ? nodesDown.map((n) => n.name) : [])];
+    return { exit: ExitCode.unhealthy, error: { code, message: lines.join('; '), hosts }, lines };
+  }
+  const down = [...lost.map((h) => h.name), ...r.nodes.filter((n) => n.active === 'unreachable').map((n) => n.name)];
+  if (down.length) {
+    const message = `unreachable: ${[...lost.map(why), ...r.nodes.filter((n) => n.active === 'unreachable').map((n) => `${n.name}: ${n.error ?? 'unreachable'}`)].join('; ')}`;
+    return { exit: ExitCode.unreachable, error: { code: 'E_UNREACHABLE', message, hosts: down }, lines: [] };
+  }
+  return { exit: 0, lines: [] };
 }
