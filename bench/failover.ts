@@ -161,8 +161,9 @@ export async function failoverSection(pool: LabPool, opts: { rounds: number; rol
     let rounds: DrillRound[] = [];
     let error: string | undefined;
     try {
-      const doc = JSON.parse(r.stdout) as { rounds?: DrillRound[]; error?: { message: string } };
-      rounds = doc.rounds ?? [];
+      // the --json envelope (result.rounds); a build from before it printed { rounds } alone
+      const doc = JSON.parse(r.stdout) as { result?: { rounds?: DrillRound[] } | null; rounds?: DrillRound[]; error?: { message: string } | null };
+      rounds = doc.result?.rounds ?? doc.rounds ?? [];
       if (doc.error) error = doc.error.message;
     } catch {
       error = r.stderr.trim().split('\n').slice(-3).join(' ') || `exit ${r.code}`;

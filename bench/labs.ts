@@ -126,7 +126,7 @@ export function writeInventory(bl: BenchLab): void {
 interface JsonDoc {
   recap?: Record<string, { changed: number }>;
   tasks?: Array<{ host: string; task: string; status: string }>;
-  error?: { message: string };
+  error?: { message: string } | null;
 }
 
 /** `kha up -i INV --json --yes --log-file F` through the built CLI; phases from the log. */

@@ -22,59 +22,62 @@ export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /**
  * Every code a KhaError carries (and `--json` prints): a closed list, so a typo is a type error.
- * Codes are stable: scripts match on them.
+ * Codes are stable: scripts match on them (`--json` prints `error.code`; the JSON Schema lists them).
  */
-export type ErrorCode =
+export const ERROR_CODES = [
   // input and preflight (nothing was changed)
-  | 'E_INPUT'
-  | 'E_ROLE_VARS'
-  | 'E_PREFLIGHT'
-  | 'E_NOT_UP'
-  | 'E_NO_DOCKER'
-  | 'E_NO_TESTCONTAINERS'
-  | 'E_CANCELLED'
-  | 'E_INTERRUPTED'
-  | 'E_INVENTORY_CHANGED'
-  | 'E_INVENTORY_OWNER'
+  'E_INPUT',
+  'E_ROLE_VARS',
+  'E_PREFLIGHT',
+  'E_NOT_UP',
+  'E_NO_DOCKER',
+  'E_NO_TESTCONTAINERS',
+  'E_CANCELLED',
+  'E_INTERRUPTED',
+  'E_INVENTORY_CHANGED',
+  'E_INVENTORY_OWNER',
   // kha init: the output file exists (and no --force); kha render: --host names no host kha writes to
-  | 'E_FILE_EXISTS'
-  | 'E_UNKNOWN_HOST'
+  'E_FILE_EXISTS',
+  'E_UNKNOWN_HOST',
   // transport (src/transport)
-  | 'E_TRANSPORT'
-  | 'E_CONNECT'
-  | 'E_AUTH'
-  | 'E_KEY'
-  | 'E_HOSTKEY_CHANGED'
-  | 'E_HOSTKEY_UNKNOWN'
-  | 'E_BECOME'
-  | 'E_CHANNEL'
-  | 'E_CLOSED'
-  | 'E_CONNECTION_LOST'
-  | 'E_UPLOAD'
-  | 'E_UNREACHABLE'
-  | 'E_FORWARD'
+  'E_TRANSPORT',
+  'E_CONNECT',
+  'E_AUTH',
+  'E_KEY',
+  'E_HOSTKEY_CHANGED',
+  'E_HOSTKEY_UNKNOWN',
+  'E_BECOME',
+  'E_CHANNEL',
+  'E_CLOSED',
+  'E_CONNECTION_LOST',
+  'E_UPLOAD',
+  'E_UNREACHABLE',
+  'E_FORWARD',
   // locks
-  | 'E_LOCK'
-  | 'E_LOCKED'
-  // plays and rollouts
-  | 'E_PLAY_STOPPED'
-  | 'E_BATCH'
-  | 'E_BATCH_CHECK'
-  | 'E_HANDOVER'
-  | 'E_NODE_PROXY'
-  | 'E_RESET_INCOMPLETE'
+  'E_LOCK',
+  'E_LOCKED',
+  // plays and rollouts (E_TASK_FAILED: the run ended, but a task failed on a host within --max-fail)
+  'E_TASK_FAILED',
+  'E_PLAY_STOPPED',
+  'E_BATCH',
+  'E_BATCH_CHECK',
+  'E_HANDOVER',
+  'E_NODE_PROXY',
+  'E_RESET_INCOMPLETE',
   // cluster health (up, members, drill, status)
-  | 'E_UNHEALTHY'
-  | 'E_NO_HOLDER'
-  | 'E_SPLIT_BRAIN'
-  | 'E_VIP_MOVED'
-  | 'E_FRONTEND'
-  | 'E_BACKENDS'
-  | 'E_DRILL'
-  | 'E_NO_FAILOVER'
-  | 'E_NOT_SETTLED'
+  'E_UNHEALTHY',
+  'E_NO_HOLDER',
+  'E_SPLIT_BRAIN',
+  'E_VIP_MOVED',
+  'E_FRONTEND',
+  'E_BACKENDS',
+  'E_DRILL',
+  'E_NO_FAILOVER',
+  'E_NOT_SETTLED',
   // anything else that reached the top (the CLI)
-  | 'E_INTERNAL';
+  'E_INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface KhaErrorOptions {
   code: ErrorCode;

@@ -30,6 +30,11 @@ export interface DrillRound {
   withinBudget: boolean;
 }
 
+/** kha drill's result (--json) */
+export interface DrillResult {
+  rounds: DrillRound[];
+}
+
 function servicesFor(mode: DrillMode): string[] {
   return mode === 'keepalived' ? ['keepalived'] : mode === 'haproxy' ? ['haproxy'] : ['keepalived', 'haproxy'];
 }

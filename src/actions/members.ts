@@ -36,6 +36,19 @@ export interface MembersState extends UpState {
   hostStates: Record<string, string>;
 }
 
+/** add-master's and remove-master's result (--json) */
+export interface MembersResult {
+  /** the VIP holder the change kept (or handed over to) */
+  holder: string | null;
+  inventoryWritten: boolean;
+  /** why the inventory file was not written although the hosts were changed (exit 2) */
+  inventoryError?: string;
+  /** the edit to make by hand then */
+  inventoryEdit?: ManualEdit;
+  /** host -> where the change left it */
+  hosts: Record<string, string>;
+}
+
 function expectHolder(st: MembersState) {
   return async (hosts: string[]) => {
     const hs = await vipHolders(st);
@@ -267,15 +280,13 @@ export async function changeMembers(
       );
     }
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
-    run.events.emit({
-      type: 'result',
-      data: {
-        holder: st.holder,
-        inventoryWritten: st.inventoryWritten,
-        ...(st.inventoryError ? { inventoryError: st.inventoryError, inventoryEdit: opts.manual } : {}),
-        hosts: st.hostStates,
-      },
-    });
+    const result: MembersResult = {
+      holder: st.holder,
+      inventoryWritten: st.inventoryWritten,
+      ...(st.inventoryError ? { inventoryError: st.inventoryError, inventoryEdit: opts.manual } : {}),
+      hosts: st.hostStates,
+    };
+    run.events.emit({ type: 'result', data: result });
   }
   return st;
 }

@@ -36,6 +36,12 @@ export interface PlaybookState {
   release?: () => Promise<void>;
 }
 
+/** kha play's result (--json): every play's outcome, and the SSH logins it took */
+export interface PlaybookResult {
+  plays: PlayResult[];
+  handshakes: number;
+}
+
 /** Every host of the playbook, in play order. Pure. */
 export function playbookHosts(plays: readonly Play[]): string[] {
   return [...new Set(plays.flatMap((p) => p.hosts))];
@@ -142,7 +148,8 @@ export async function playbook(run: RunContext, plays: Play[], opts: PlaybookOpt
   } finally {
     await st.release?.();
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
-    run.events.emit({ type: 'result', data: { plays: st.results, handshakes: run.connector.handshakes } });
+    const result: PlaybookResult = { plays: st.results, handshakes: run.connector.handshakes };
+    run.events.emit({ type: 'result', data: result });
   }
   return st;
 }

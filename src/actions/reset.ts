@@ -229,7 +229,8 @@ export async function reset(run: RunContext, s: HaSettings, opts: ResetOptions):
     plays: [],
     tasks: { lb: lbResetTasks(), node: nodeResetTasks(), any: anyHostResetTasks(), purge: purgeTasks() },
     lbBatches: [],
-    report: { check: run.check, purge: opts.purge, changed: false, holders: [], order: [], hosts: resetHosts(s), plan: {}, packages: {} },
+    // === true: oclif leaves an unset boolean flag undefined, and --json must say false
+    report: { check: run.check, purge: opts.purge === true, changed: false, holders: [], order: [], hosts: resetHosts(s), plan: {}, packages: {} },
   };
   try {
     await runPhases(st, run.events, resetPhases(), run.opts.signal);

@@ -2,7 +2,7 @@
 // each node's node-local proxy with its backends. Read-only: one facts command plus one status
 // command per host, all hosts in parallel. The tables are rendered here too (pure).
 import type { RunContext } from '../engine/context.js';
-import { ExitCode, TransportError, describeError } from '../errors.js';
+import { ExitCode, TransportError, describeError, type ErrorCode } from '../errors.js';
 import { markedSections } from '../facts/sections.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { sha256 } from '../modules/template.js';
@@ -296,6 +296,9 @@ export interface NodeProxyStatus {
   managed?: boolean;
 }
 
+/** kha status's result (--json): the load balancers' report and, with node-local proxies, the nodes' */
+export type StatusResult = StatusReport & { nodes: NodeProxyStatus[] };
+
 const NODE_MARK = '@@kha-node@@';
 
 export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
@@ -378,16 +381,9 @@ export async function nodeProxyStatus(run: RunContext, s: HaSettings, o: StatusO
  * (no load balancer counts an apiserver up) a node reaching no master is expected. Pure.
  */
 export function nodeProxyProblem(rows: NodeProxyStatus[], o: { bootstrap?: boolean; unmanagedOk?: boolean } = {}): string | undefined {
-  const down = rows
-    .filter((r) => r.active !== 'unreachable' && !(o.unmanagedOk && r.managed === false))
-    .flatMap((r) =>
-      r.active !== 'active'
-        ? [`${r.name} (${r.proxy} ${r.active})`]
-        : // before kubeadm init no master answers anywhere: a node reaching none is expected then
-          r.backendsUp === 0 && !o.bootstrap
-          ? [`${r.name} (0/${r.backendsTotal ?? '?'} masters up)`]
-          : [],
-    );
+  const down = nodeProxyDown(rows, o).map((r) =>
+    r.active !== 'active' ? `${r.name} (${r.proxy} ${r.active})` : `${r.name} (0/${r.backendsTotal ?? '?'} masters up)`,
+  );
   return down.length ? `no path to an apiserver through the node-local proxy on ${down.join(', ')}` : undefined;
 }
 
@@ -416,6 +412,17 @@ export function statusOutcome(r: StatusReport, nodes: NodeProxyStatus[]): { erro
   return { errors: [...problems, ...down], exit: problems.length ? ExitCode.unhealthy : down.length ? ExitCode.unreachable : ExitCode.ok };
 }
 
+/** The nodes nodeProxyProblem names: a proxy not active, or (after bootstrap) reaching no master. Pure. */
+export function nodeProxyDown(rows: NodeProxyStatus[], o: { bootstrap?: boolean; unmanagedOk?: boolean } = {}): NodeProxyStatus[] {
+  return rows.filter(
+    (r) =>
+      r.active !== 'unreachable' &&
+      !(o.unmanagedOk && r.managed === false) &&
+      // before kubeadm init no master answers anywhere: a node reaching none is expected then
+      (r.active !== 'active' || (r.backendsUp === 0 && !o.bootstrap)),
+  );
+}
+
 /** The human table of nodeProxyStatus. Pure. */
 export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
   const head = ['NODE', 'ADDRESS', 'PROXY', 'STATE', 'BACKENDS'];
@@ -436,4 +443,27 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
   if (unmanaged.length && unmanaged.length === rows.length)
     lines.push(`nothing managed by kha on ${unmanaged.map((r) => r.name).join(', ')}: no kha proxy config, the proxy not running`);
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The --json error of one status report: the `error:` lines and the exit code are statusOutcome's
+ * (above); this names the code and the hosts. 6: E_SPLIT_BRAIN, E_NO_HOLDER or
+ * E_NODE_PROXY (the nodes whose proxy is down); 3: E_UNREACHABLE with each host's reason. Pure.
+ */
+export function statusJsonOutcome(r: StatusResult): { exit: number; error?: { code: ErrorCode; message: string; hosts: string[] }; lines: string[] } {
+  const o = statusOutcome(r, r.nodes);
+  const lines = o.errors;
+  if (o.exit === 0) return { exit: 0, lines };
+  const lost = r.hosts.filter((h) => !h.reachable);
+  const nodesLost = r.nodes.filter((n) => n.active === 'unreachable');
+  if (o.exit === ExitCode.unhealthy) {
+    const nodeOpts = { bootstrap: r.bootstrap, unmanagedOk: r.managed === false };
+    const nodeProblem = nodeProxyProblem(r.nodes, nodeOpts);
+    const code: ErrorCode = r.problem ? (r.holders.length > 1 ? 'E_SPLIT_BRAIN' : 'E_NO_HOLDER') : 'E_NODE_PROXY';
+    const hosts = [...(r.problem && r.holders.length > 1 ? r.holders : []), ...(nodeProblem ? nodeProxyDown(r.nodes, nodeOpts).map((n) => n.name) : [])];
+    return { exit: o.exit, error: { code, message: lines.join('; '), hosts }, lines };
+  }
+  const why = [...lost.map((h) => hostLine(h.name, h.error ?? 'unreachable')), ...nodesLost.map((n) => hostLine(n.name, n.error ?? 'unreachable'))];
+  const message = why.length ? `${lines.join('; ')} (${why.join('; ')})` : lines.join('; ');
+  return { exit: o.exit, error: { code: 'E_UNREACHABLE', message, hosts: [...lost, ...nodesLost].map((h) => h.name) }, lines };
 }

@@ -3,9 +3,9 @@
 import { Command, Flags } from '@oclif/core';
 import { suggest } from '../inventory/suggest.js';
 import { EventBus } from '../engine/events.js';
-import { ExitCode, KhaError, describeError } from '../errors.js';
+import { ExitCode, KhaError, describeError, type ErrorCode } from '../errors.js';
 import { HumanSink } from '../report/human.js';
-import { JsonSink } from '../report/json.js';
+import { JsonSink, wantsJson, type OutputError } from '../report/json.js';
 import { rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PinoSink, defaultLogFile, pruneLogs } from '../report/log.js';
@@ -62,7 +62,7 @@ export const limitFlag = {
 };
 
 export const outputFlags = {
-  json: Flags.boolean({ summary: 'Print one JSON document instead of human lines.' }),
+  json: Flags.boolean({ summary: 'Print one JSON document on stdout (README: JSON output); progress goes to stderr.' }),
   'log-file': Flags.string({ summary: 'Write the JSON log here (default under ~/.local/state/kha/logs).' }),
   // counted by splitVerbosity before oclif parses (oclif has no counting flag): declared for --help
   verbose: Flags.boolean({ char: 'v', summary: 'More detail: -v shows every task, -vv also commands and their output.' }),
@@ -105,6 +105,30 @@ export interface Io {
   askSecret?(question: string): Promise<string>;
 }
 
+/** The run a command tracks: closed at the end; its failed and unreachable hosts name `error.hosts` in --json. */
+export interface TrackedRun {
+  connector: { closeAll(): Promise<void> };
+  failed?: ReadonlyMap<string, string>;
+  unreachable?: ReadonlyMap<string, string>;
+}
+
+/** How a command ended when the exit code alone does not say why: --json's `error` (else derived from the exit code and the run). */
+export interface Outcome {
+  exit: number;
+  error?: { code: ErrorCode; message: string; hosts?: string[]; hint?: string };
+}
+
+/** --json's error code and words for a non-zero exit that came with no error of its own */
+const EXIT_ERROR: Record<number, { code: ErrorCode; message: string }> = {
+  [ExitCode.cancelled]: { code: 'E_CANCELLED', message: 'cancelled at the confirmation prompt; nothing was changed' },
+  [ExitCode.failed]: { code: 'E_TASK_FAILED', message: 'a task failed on at least one host' },
+  [ExitCode.unreachable]: { code: 'E_UNREACHABLE', message: 'at least one host was unreachable' },
+  [ExitCode.usage]: { code: 'E_INPUT', message: 'bad input' },
+  [ExitCode.preflight]: { code: 'E_PREFLIGHT', message: 'preflight refused to go on; nothing was changed' },
+  [ExitCode.unhealthy]: { code: 'E_UNHEALTHY', message: 'the cluster is not healthy' },
+  [ExitCode.interrupted]: { code: 'E_INTERRUPTED', message: 'interrupted' },
+};
+
 /** Count -v / -vv / -vvv in argv (oclif has no counting flag) and return argv without them. */
 export function splitVerbosity(argv: string[]): { argv: string[]; verbose: number } {
   let verbose = 0;
@@ -121,6 +145,9 @@ export abstract class KhaCommand extends Command {
   protected io?: Io;
   private jsonSink?: JsonSink;
   private humanSink?: HumanSink;
+  /** the --json document was written (once per run) */
+  private written = false;
+  private tracked?: TrackedRun;
   /** PROBE_KEY: the key of secret-bearing files' hashes (src/modules/secret-file.ts) never reaches a sink */
   private secrets: string[] = [PROBE_KEY];
   private abort = new AbortController();
@@ -134,6 +161,8 @@ export abstract class KhaCommand extends Command {
   protected setupIo(flags: { json?: boolean; 'log-file'?: string | undefined; quiet?: boolean }, verbose: number): Io {
     const events = new EventBus((s) => mask(s, this.secrets));
     const json = Boolean(flags.json);
+    // --json: stdout holds the one document at the end; what would be printed meanwhile goes to stderr
+    if (json) events.add((this.jsonSink = new JsonSink()));
     if (flags.quiet) {
       // nothing on stdout from the engine; warnings still reach the operator, on stderr
       events.add({
@@ -141,8 +170,7 @@ export abstract class KhaCommand extends Command {
           if (e.type === 'message' && e.level === 'warn') process.stderr.write(`warning: ${e.host ? `${e.host}: ` : ''}${e.text}\n`);
         },
       });
-    } else if (json) events.add((this.jsonSink = new JsonSink(process.stdout)));
-    else events.add((this.humanSink = new HumanSink({ out: process.stdout, verbose })));
+    } else events.add((this.humanSink = new HumanSink({ out: json ? process.stderr : process.stdout, verbose })));
     const logFile = flags['log-file'] ?? defaultLogFile();
     this.logNamed = flags['log-file'] !== undefined;
     try {
@@ -198,9 +226,10 @@ export abstract class KhaCommand extends Command {
         .filter((l) => l && !/^The following errors? occurred:?$/i.test(l) && !/^See more help with/i.test(l))
         .join('; ');
       const ctor = this.ctor as { flags?: Record<string, { char?: string }>; args?: Record<string, { description?: string }> };
-      process.stderr.write(
-        `error: ${usageMessage(msg, this.id?.replace(/:/g, ' ') ?? '', ctor.flags ?? {}, ctor.args ?? {})}\n  try: kha ${this.id?.replace(/:/g, ' ') ?? ''} --help\n`,
-      );
+      const line = usageMessage(msg, this.commandName, ctor.flags ?? {}, ctor.args ?? {});
+      const hint = `kha ${this.commandName} --help`;
+      if (this.json) this.writeOutput(ExitCode.usage, { code: 'E_INPUT', message: mask(line, this.secrets), hosts: [], hint });
+      else process.stderr.write(`error: ${line}\n  try: ${hint}\n`);
       return this.exit(ExitCode.usage);
     }
     return super.catch(err);
@@ -219,18 +248,63 @@ export abstract class KhaCommand extends Command {
   protected async runAction(
     flags: { json?: boolean; 'log-file'?: string | undefined },
     verbose: number,
-    body: (io: Io, track: (run: { connector: { closeAll(): Promise<void> } }) => void) => Promise<number>,
+    body: (io: Io, track: (run: TrackedRun) => void) => Promise<number | Outcome>,
   ): Promise<void> {
     const io = this.setupIo(flags, verbose);
-    let run: { connector: { closeAll(): Promise<void> } } | undefined;
     try {
-      const code = await body(io, (r) => (run = r));
-      await run?.connector.closeAll();
-      await this.finish(code);
+      const outcome = await body(io, (r) => this.track(r));
+      await this.tracked?.connector.closeAll();
+      await this.finish(outcome);
     } catch (err) {
-      await run?.connector.closeAll();
+      await this.tracked?.connector.closeAll();
       await this.fail(err);
     }
+  }
+
+  /** The run whose failed and unreachable hosts --json names in `error.hosts`. */
+  protected track(run: TrackedRun): void {
+    this.tracked = run;
+  }
+
+  /** --json is on: the flag, or (before the flags are parsed, and for commands without an Io) --json on the command line */
+  protected get json(): boolean {
+    return this.io ? this.io.json : wantsJson(this.argv);
+  }
+
+  /** The command as typed after kha: `up`, `lab up`. */
+  protected get commandName(): string {
+    return this.id?.replace(/:/g, ' ') ?? '';
+  }
+
+  /** The command's result: `result` in the --json document (and in the log, secrets masked). */
+  protected setResult(data: unknown): void {
+    if (this.io) this.io.events.emit({ type: 'result', data });
+    else (this.jsonSink ??= new JsonSink()).setResult(data);
+  }
+
+  /** The one --json document, written once. */
+  private writeOutput(exit: number, error: OutputError | null): void {
+    if (this.written) return;
+    this.written = true;
+    const log = this.io && this.keepsLog() ? this.io.logFile : null;
+    const doc = (this.jsonSink ?? new JsonSink()).document({ command: this.commandName, exit, error, log });
+    process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+  }
+
+  /** the hosts the tracked run lost: failed, then unreachable */
+  private runHosts(): string[] {
+    return [...new Set([...(this.tracked?.failed?.keys() ?? []), ...(this.tracked?.unreachable?.keys() ?? [])])];
+  }
+
+  /** --json's `error` for an exit code without an exception: what the command said, else what the run lost. */
+  private outcomeError(exit: number, given: Outcome['error']): OutputError {
+    const m = (s: string) => mask(s, this.secrets);
+    if (given) return { code: given.code, message: m(given.message), hosts: given.hosts ?? this.runHosts(), hint: given.hint ? m(given.hint) : null };
+    const lost = exit === ExitCode.unreachable ? this.tracked?.unreachable : exit === ExitCode.failed ? this.tracked?.failed : undefined;
+    const base = EXIT_ERROR[exit] ?? { code: 'E_INTERNAL' as const, message: `exit ${exit}` };
+    if (!lost?.size) return { ...base, hosts: this.runHosts(), hint: null };
+    const why = [...lost].map(([h, w]) => (w.startsWith(`${h}: `) ? w : `${h}: ${w}`));
+    return { code: base.code, message: m(`${base.message}: ${why.join('; ')}`), hosts: [...lost.keys()], hint: null };
   }
 
   /** Print one clear error line (plus suggestions), the log path, and exit with the error's code. */
@@ -239,25 +313,32 @@ export abstract class KhaCommand extends Command {
     if (err && typeof err === 'object' && 'oclif' in err && (err as { oclif?: { exit?: number } }).oclif?.exit !== undefined) throw err;
     const code = this.abort.signal.aborted ? ExitCode.interrupted : err instanceof KhaError ? err.exit : ExitCode.failed;
     const msg = mask(describeError(err), this.secrets);
-    if (this.io?.json) {
-      const e = { message: msg, code: err instanceof KhaError ? err.code : 'E_INTERNAL', exit: code };
-      if (this.jsonSink) this.jsonSink.setError(e);
-      else process.stdout.write(`${JSON.stringify({ error: e })}\n`);
+    if (this.json) {
+      await this.io?.events.close();
+      const hosts = [...new Set([...(err instanceof KhaError && err.host ? [err.host] : []), ...this.runHosts()])];
+      const hint = err instanceof KhaError && err.suggestions.length ? mask(err.suggestions.join('; '), this.secrets) : null;
+      const errCode: ErrorCode = this.abort.signal.aborted ? 'E_INTERRUPTED' : err instanceof KhaError ? err.code : 'E_INTERNAL';
+      this.writeOutput(code, { code: errCode, message: msg, hosts, hint });
     } else {
       process.stderr.write(`error: ${msg}\n`);
       if (err instanceof KhaError) for (const s of err.suggestions) process.stderr.write(`  try: ${mask(s, this.secrets)}\n`);
       if (this.keepsLog() && code !== ExitCode.usage) process.stderr.write(`log: ${this.io?.logFile}\n`);
       if (!(err instanceof KhaError) && process.env.KHA_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+      await this.io?.events.close();
     }
     await this.closeLog();
     return this.exit(code) as never;
   }
 
-  protected async finish(code: number): Promise<void> {
+  /** The end of a run that threw nothing: the --json document (its error named by `outcome` or derived), the log path on a failure. */
+  protected async finish(outcome: number | Outcome): Promise<void> {
+    const { exit, error } = typeof outcome === 'number' ? { exit: outcome, error: undefined } : outcome;
+    await this.io?.events.close();
+    if (this.json) this.writeOutput(exit, exit === 0 ? null : this.outcomeError(exit, error));
     await this.closeLog();
-    if (code !== 0) {
-      if (this.keepsLog() && !this.io?.json) process.stderr.write(`log: ${this.io?.logFile}\n`);
-      this.exit(code);
+    if (exit !== 0) {
+      if (this.keepsLog() && !this.json) process.stderr.write(`log: ${this.io?.logFile}\n`);
+      this.exit(exit);
     }
   }
 

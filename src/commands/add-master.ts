@@ -1,6 +1,6 @@
 import { Flags } from '@oclif/core';
 import { changeFlags, inventoryFlags, KhaCommand, lockFlags, outputFlags, rolloutFlags } from '../cli/base.js';
-import { ExitCode, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 
 export default class AddMaster extends KhaCommand {
   static override summary =
@@ -27,7 +27,7 @@ export default class AddMaster extends KhaCommand {
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { changeMembers } = await import('../actions/members.js');
-    const { exitCodeOf } = await import('../cli/exit.js');
+    const { exitCodeOf, inventoryNotWritten } = await import('../cli/exit.js');
     const { connectionOverrides, loadForRun, makeRun } = await import('../cli/prepare.js');
     const { parseSerialFlag } = await import('../engine/serial.js');
     const { addHostToInventoryText, editableInventory, hostEntryLine } = await import('../inventory/edit.js');
@@ -85,7 +85,7 @@ export default class AddMaster extends KhaCommand {
         newText,
         manual: { kind: 'add', under: [...groupPath, 'hosts'].join('.'), line: hostEntryLine(name, vars) },
       });
-      return exitCodeOf(run) || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);
+      return exitCodeOf(run) || (st.inventoryWritten || run.check ? 0 : inventoryNotWritten(st.inventoryError));
     });
   }
 }

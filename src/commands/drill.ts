@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import type { DrillMode, DrillRound } from '../actions/drill.js';
+import type { DrillMode, DrillResult, DrillRound } from '../actions/drill.js';
 import { inventoryFlags, KhaCommand, lockFlags, outputFlags } from '../cli/base.js';
 import { ExitCode } from '../errors.js';
 
@@ -20,7 +20,7 @@ export default class Drill extends KhaCommand {
       default: 'keepalived',
     }),
     rounds: Flags.integer({ summary: 'How many failovers in a row.', default: 1, min: 1, max: 20 }),
-    json: Flags.boolean({ summary: 'Print the rounds as JSON.' }),
+    json: outputFlags.json,
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
     verbose: outputFlags.verbose,
     yes: Flags.boolean({ char: 'y', summary: 'Do not ask for confirmation.' }),
@@ -33,11 +33,12 @@ export default class Drill extends KhaCommand {
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Drill);
-    const io = this.setupIo({ json: flags.json, quiet: flags.json, 'log-file': flags['log-file'] }, verbose);
+    const io = this.setupIo({ json: flags.json, 'log-file': flags['log-file'] }, verbose);
     let run;
     try {
       const { inv, settings } = await loadForRun(flags, io);
       run = makeRun(inv, flags, io);
+      this.track(run);
       const rounds = await drill(
         run,
         settings,
@@ -48,9 +49,17 @@ export default class Drill extends KhaCommand {
         },
         flags['break-lock'],
       );
-      if (flags.json) process.stdout.write(`${JSON.stringify({ rounds }, null, 2)}\n`);
+      const result: DrillResult = { rounds };
+      this.setResult(result);
       await run.connector.closeAll();
-      await this.finish(rounds.every((r) => r.withinBudget) ? 0 : ExitCode.failed);
+      const missed = rounds.filter((r) => !r.withinBudget);
+      const why = (r: DrillRound) =>
+        `round ${r.round} (${r.mode}): ${r.vipMovedMs === null ? 'the VIP never moved' : `the VIP moved in ${(r.vipMovedMs / 1000).toFixed(2)} s`}, over the budget of ${(r.budgetMs / 1000).toFixed(0)} s`;
+      await this.finish(
+        missed.length
+          ? { exit: ExitCode.failed, error: { code: 'E_DRILL', message: missed.map(why).join('; '), hosts: [...new Set(missed.map((r) => r.holderBefore))] } }
+          : 0,
+      );
     } catch (err) {
       await run?.connector.closeAll();
       await this.fail(err);

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { KhaCommand } from '../cli/base.js';
+import { KhaCommand, outputFlags } from '../cli/base.js';
 
 export default class Init extends KhaCommand {
   static override summary = 'Write a starter inventory (hosts.yaml) from flags, or by asking on a terminal.';
@@ -20,7 +20,7 @@ export default class Init extends KhaCommand {
     become: Flags.boolean({ char: 'b', summary: 'Use sudo on the hosts (ansible_become: true).', allowNo: true }),
     interface: Flags.string({ summary: "The VRRP interface on every master (default: kha up finds the one in the VIP's subnet)." }),
     'virtual-router-id': Flags.string({ summary: 'The VRRP id, 1..255 (default: derived from the VIP, never 51).' }),
-    json: Flags.boolean({ summary: 'Print one JSON document: {file, hosts, vip, virtual_router_id}.' }),
+    json: outputFlags.json,
   };
 
   async run(): Promise<void> {
@@ -40,11 +40,10 @@ export default class Init extends KhaCommand {
       asker?.close();
       const r = writeInit(flags.output, spec, { force: flags.force });
       io.events.info(`wrote ${r.file}`);
-      for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);
-      if (flags.json) {
-        const { warnings: _w, backup: _b, ...doc } = r;
-        process.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-      } else {
+      for (const w of r.warnings) io.events.warn(w);
+      const { warnings: _w, ...result } = r;
+      this.setResult(result);
+      if (!flags.json) {
         const masters = r.hosts.filter((h) => h.group === 'masters').length;
         const nodes = r.hosts.length - masters;
         process.stdout.write(

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { inventoryFlags, KhaCommand } from '../cli/base.js';
+import { inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
 
 export default class Inventory extends KhaCommand {
   static override summary =
@@ -18,7 +18,7 @@ export default class Inventory extends KhaCommand {
     become: inventoryFlags.become,
     'extra-vars': inventoryFlags['extra-vars'],
     host: Flags.string({ summary: 'Show only this host (and its host settings).' }),
-    json: Flags.boolean({ summary: 'Print one JSON document.' }),
+    json: outputFlags.json,
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
   };
 
@@ -34,8 +34,10 @@ export default class Inventory extends KhaCommand {
     try {
       const { inv, settings, origins } = await loadForRun(flags, io, { keyFiles: 'warn' });
       const report = inventoryReport(inv, settings, origins, flags.host);
+      // the event bus masks the result; the table is masked here
+      this.setResult(report);
       const secrets = [...inv.secrets, ...(settings.authPass ? [settings.authPass] : [])];
-      process.stdout.write(mask(flags.json ? `${JSON.stringify(report, null, 2)}\n` : renderInventoryReport(report), secrets));
+      if (!flags.json) process.stdout.write(mask(renderInventoryReport(report), secrets));
       await this.finish(0);
     } catch (err) {
       await this.fail(err);

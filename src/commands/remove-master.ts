@@ -21,6 +21,7 @@ export default class RemoveMaster extends KhaCommand {
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { changeMembers } = await import('../actions/members.js');
+    const { inventoryNotWritten } = await import('../cli/exit.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { parseSerialFlag } = await import('../engine/serial.js');
     const { editableInventory, removeHostFromInventoryText } = await import('../inventory/edit.js');
@@ -55,7 +56,7 @@ export default class RemoveMaster extends KhaCommand {
       });
       // the removed host being unreachable is expected and fine
       const code = run.failed.size ? ExitCode.failed : [...run.unreachable.keys()].some((h) => h !== name) ? ExitCode.unreachable : 0;
-      return code || (st.inventoryWritten || run.check ? 0 : ExitCode.failed);
+      return code || (st.inventoryWritten || run.check ? 0 : inventoryNotWritten(st.inventoryError));
     });
   }
 }

@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { inventoryFlags, KhaCommand } from '../cli/base.js';
+import { inventoryFlags, KhaCommand, outputFlags } from '../cli/base.js';
 
 export default class Render extends KhaCommand {
   static override summary = "Print the keepalived.conf and haproxy.cfg (or a node's proxy config) kha up would write to one host, without connecting.";
@@ -18,7 +18,7 @@ export default class Render extends KhaCommand {
     interface: Flags.string({ summary: "The host's VRRP interface (default: vrrp_interface, else eth0 is assumed)." }),
     address: Flags.string({ summary: "The host's own IPv4 on that interface (default: its ansible_host)." }),
     'pkg-mgr': Flags.string({ summary: "The host's package manager (nginx node proxy only; default apt).", options: ['apt', 'dnf', 'yum'] }),
-    json: Flags.boolean({ summary: 'Print one JSON document: {host, files: [{what, path, content, masked}], assumed}.' }),
+    json: outputFlags.json,
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
   };
 
@@ -51,7 +51,8 @@ export default class Render extends KhaCommand {
         io.events.info(assumed);
         process.stderr.write(`${assumed}\n`);
       }
-      process.stdout.write(flags.json ? `${JSON.stringify(r, null, 2)}\n` : formatRendered(r));
+      this.setResult(r);
+      if (!flags.json) process.stdout.write(formatRendered(r));
       await this.finish(0);
     } catch (err) {
       await this.fail(err);

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Flags } from '@oclif/core';
-import { inventoryFlags, KhaCommand, limitFlag } from '../cli/base.js';
+import type { StatusResult } from '../actions/status.js';
+import { inventoryFlags, KhaCommand, limitFlag, outputFlags } from '../cli/base.js';
+import { InputError } from '../errors.js';
 
 export default class Status extends KhaCommand {
   static override summary = "Show who holds the VIP, each host's VRRP state (from keepalived), services, haproxy backends and config drift.";
@@ -15,7 +17,7 @@ export default class Status extends KhaCommand {
   static override flags = {
     ...inventoryFlags,
     ...limitFlag,
-    json: Flags.boolean({ summary: 'Print the status as JSON.' }),
+    json: outputFlags.json,
     watch: Flags.boolean({ char: 'w', summary: 'Refresh every --interval seconds until Ctrl-C.' }),
     interval: Flags.integer({ summary: 'Seconds between refreshes with --watch.', default: 2, min: 1 }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
@@ -23,7 +25,7 @@ export default class Status extends KhaCommand {
 
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
-    const { nodeProxyStatus, renderNodeProxyTable, renderStatusTable, status, statusOutcome } = await import('../actions/status.js');
+    const { nodeProxyStatus, renderNodeProxyTable, renderStatusTable, status, statusJsonOutcome } = await import('../actions/status.js');
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { selectHosts } = await import('../inventory/select.js');
     const { verbose } = this.parseArgv();
@@ -32,13 +34,16 @@ export default class Status extends KhaCommand {
     const io = this.setupIo({ json: flags.json, quiet: true, 'log-file': flags['log-file'] }, verbose);
     let run;
     try {
+      if (flags.watch && flags.json)
+        throw new InputError('--watch with --json: --json prints one document per run; run kha status --json once per refresh instead');
       const { inv, settings } = await loadForRun(flags, io);
       const o = flags.limit === undefined ? {} : { only: new Set(selectHosts(inv, flags.limit).map((h) => h.name)) };
       run = makeRun(inv, flags, io);
       for (;;) {
         // the masters and the nodes are asked at once: the nodes' probes (up to 2 s with nginx) need not wait
         const [report, nodes] = await Promise.all([status(run, settings, o), settings.nodeLocalProxy ? nodeProxyStatus(run, settings, o) : []]);
-        if (flags.json) process.stdout.write(`${JSON.stringify({ ...report, nodes }, null, 2)}\n`);
+        const result: StatusResult = { ...report, nodes };
+        if (flags.json) this.setResult(result);
         else {
           if (flags.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
           process.stdout.write(renderStatusTable(report));
@@ -47,9 +52,10 @@ export default class Status extends KhaCommand {
         }
         if (!flags.watch || io.signal.aborted) {
           await run.connector.closeAll();
-          const { errors, exit } = statusOutcome(report, nodes);
-          for (const e of errors) process.stderr.write(`error: ${e}\n`);
-          await this.finish(exit);
+          const outcome = statusJsonOutcome(result);
+          // --json: the error is in the document; a human reads it on stderr
+          if (!flags.json) for (const l of outcome.lines) process.stderr.write(`error: ${l}\n`);
+          await this.finish(outcome);
           return;
         }
         await sleep(flags.interval * 1000);

@@ -35,7 +35,8 @@ export default class Upgrade extends KhaCommand {
       const run = makeRun(inv, flags, io);
       track(run);
       const st = await upgrade(run, settings, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], packages: flags.packages });
-      return st.report.stopped ? exitCodeOf(run) || ExitCode.failed : exitCodeOf(run);
+      if (!st.report.stopped) return exitCodeOf(run);
+      return { exit: exitCodeOf(run) || ExitCode.failed, error: { code: 'E_PLAY_STOPPED', message: st.report.stopReason ?? 'the roll stopped' } };
     });
   }
 }

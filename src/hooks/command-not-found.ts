@@ -1,8 +1,10 @@
 // An unknown command is bad input like any other: one line naming it, a did-you-mean when one
 // command is close, and exit 4 (oclif's default is exit 2, which means "a task failed" in kha).
+// With --json anywhere on the command line, that line is the error of the one JSON document.
 import type { Hook } from '@oclif/core';
 import { ExitCode } from '../errors.js';
 import { suggest } from '../inventory/suggest.js';
+import { outputDocument, wantsJson } from '../report/json.js';
 
 /** The error line for `kha <id>` when no such command exists (ids use spaces: `lab up`). Pure. */
 export function unknownCommandLine(id: string, commands: string[], bin = 'kha'): string {
@@ -14,7 +16,11 @@ export function unknownCommandLine(id: string, commands: string[], bin = 'kha'):
 
 const hook: Hook<'command_not_found'> = async function (opts) {
   const ids = opts.config.commands.filter((c) => !c.hidden).map((c) => c.id);
-  process.stderr.write(`${unknownCommandLine(opts.id, ids, opts.config.bin)}\n`);
+  const line = unknownCommandLine(opts.id, ids, opts.config.bin);
+  if (wantsJson(opts.argv ?? [])) {
+    const error = { code: 'E_INPUT' as const, message: line.replace(/^error: /, ''), hosts: [], hint: `${opts.config.bin} help` };
+    process.stdout.write(`${JSON.stringify(outputDocument({ command: null, exit: ExitCode.usage, error, log: null }), null, 2)}\n`);
+  } else process.stderr.write(`${line}\n`);
   process.exit(ExitCode.usage);
 };
 

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../src/lab/lab.js';
 import type { HostRecap, TaskResult } from '../../src/engine/types.js';
+import { outputSchema } from '../../src/cli/output-schema.js';
 
 /** the repository root (test/helpers/../..) */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -125,13 +126,27 @@ export interface JsonMessage {
   text: string;
 }
 
-/** A command's `--json` document, `result` typed by the caller (an `error` document instead when the command failed before running). */
+/**
+ * A command's `--json` document (src/report/json.ts, schema/kha-output.schema.json), `result`
+ * typed by the caller: the same envelope for every command, success or failure.
+ */
 export interface KhaJson<R> {
+  format: 1;
+  command: string | null;
+  ok: boolean;
+  exit: number;
+  error: { code: string; message: string; hosts: string[]; hint: string | null } | null;
   result: R | null;
   recap: Record<string, HostRecap>;
   tasks: JsonTask[];
   messages: JsonMessage[];
-  error?: { message: string; code: string; exit: number };
+  log: string | null;
+}
+
+/** Where a --json document does not fit the published schema, one `path: message` per issue ([] when it fits). */
+export function outputProblems(doc: unknown): string[] {
+  const r = outputSchema.safeParse(doc);
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.') || '(document)'}: ${i.message}`);
 }
 
 /** `kha play --json`'s document. */

@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, test } from 'vitest';
 import { TransportError } from '../../src/errors.js';
 import { connect } from '../../src/transport/ssh.js';
-import { jsonChanged, kha, runUp, secs, showRun, type KhaRun } from '../helpers/cli.js';
+import { jsonChanged, kha, outputProblems, parseJson, runUp, secs, showRun, type KhaRun } from '../helpers/cli.js';
 import { bodiesThroughVip, sh, vipHolders, waitFor } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 import { journalCursor, sshdJournal, useLab, type Lab } from '../helpers/lab.js';
@@ -88,7 +88,9 @@ describe('bastion: m2 and m3 reachable over SSH only through m1', () => {
 
     const plain = inventory('plain', false);
     const r = await status(plain, ['--json']);
-    const doc = JSON.parse(r.stdout) as { hosts: Array<{ name: string; reachable: boolean; error?: string }> };
+    // one document that fits the schema, also when kha status fails (exit 3): the report is its result
+    expect(outputProblems(parseJson(r)), showRun(r)).toEqual([]);
+    const doc = parseJson<{ hosts: Array<{ name: string; reachable: boolean; error?: string }> }>(r).result!;
     expect(Object.fromEntries(doc.hosts.map((h) => [h.name, h.reachable])), showRun(r)).toEqual({ m1: true, m2: false, m3: false });
     // the row says why: sshd refuses this machine's login
     expect(doc.hosts.find((h) => h.name === 'm2')?.error, showRun(r)).toMatch(/^m2: authentication failed for user root at /);
@@ -150,7 +152,7 @@ describe('bastion: m2 and m3 reachable over SSH only through m1', () => {
     for (const h of BEHIND) expect(row(h), showRun(r)).toContain(`${addr(h)} via ${addr('m1')}`);
     expect(row('m1'), showRun(r)).not.toContain(' via ');
     const j = await status(plain, ['--bastion', `root@${addr('m1')}`, '--json']);
-    const doc = JSON.parse(j.stdout) as { holders: string[]; hosts: Array<{ name: string; via?: string; reachable: boolean }> };
+    const doc = parseJson<{ holders: string[]; hosts: Array<{ name: string; via?: string; reachable: boolean }> }>(j).result!;
     expect(doc.holders).toEqual(['m1']);
     expect(doc.hosts.map((h) => [h.name, h.reachable, h.via ?? null])).toEqual([
       ['m1', true, null],

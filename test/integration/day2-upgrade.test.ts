@@ -14,7 +14,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory } from '../../src/lab/lab.js';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { useLab } from '../helpers/lab.js';
-import { kha, parseJson, readLog, secs, showRun } from '../helpers/cli.js';
+import { kha, outputProblems, parseJson, readLog, secs, showRun } from '../helpers/cli.js';
 import { haproxyCfg, httpsGet, mainPid, sh, unitState, vipHolders } from '../helpers/hosts.js';
 import { monitorVip, sampleVip, splitBrains, vipGains, type VipWindows } from '../helpers/vip-watch.js';
 import { startTraffic, type TrafficSummary } from '../helpers/traffic.js';
@@ -83,6 +83,7 @@ describe('kha upgrade on 5 masters', () => {
 
     // the report: 5 batches, the non-holders one by one in inventory order, the holder m1 last
     const doc = parseJson<UpgradeReport>(r);
+    expect(outputProblems(doc), showRun(r)).toEqual([]);
     const rep = doc.result!;
     expect(rep, showRun(r)).not.toBeNull();
     expect(rep.holderBefore).toBe('m1');

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { KHA_SUDO_PASSWORD, writeLabInventory } from '../../src/lab/lab.js';
-import { runKha, runKhaJson, type JsonTask, type KhaJsonDoc, type KhaRun, type RunKhaOptions } from '../helpers/cli.js';
+import { outputProblems, runKha, runKhaJson, type JsonTask, type KhaJsonDoc, type KhaRun, type RunKhaOptions } from '../helpers/cli.js';
 import { journalCursor, sshdJournal, sshdLines, useLab } from '../helpers/lab.js';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
 
@@ -98,6 +98,7 @@ describe('package', () => {
 
     const first = await playJson('package.yaml');
     expect(first.code, show(first)).toBe(0);
+    expect(outputProblems(first.json), show(first)).toEqual([]);
     for (const h of HOSTS) {
       expect(first.json.recap[h]).toMatchObject({ changed: 1, failed: 0, unreachable: 0 });
       expect(tasksOf(first.json, h).map((t) => [t.task, t.status])).toEqual([['install jq', 'changed']]);
@@ -473,6 +474,9 @@ describe('a host that is down', () => {
 
     // default max_fail_percentage 0: m5's failure stops the run after the first play
     expect(dflt.code, show(dflt)).toBe(3);
+    // the failure's document fits the schema too, its error naming the lost host
+    expect(outputProblems(dflt.json), show(dflt)).toEqual([]);
+    expect(dflt.json.error?.hosts).toContain('m5');
     expect(dflt.json.recap.m5).toMatchObject({ unreachable: 1, changed: 0, ok: 0 });
     expect(tasksOf(dflt.json, 'm5').map((t) => t.status)).toEqual(['unreachable']);
     // a stopped host: ARP fails (EHOSTUNREACH) or, when ARP is slow, the handshake times out first

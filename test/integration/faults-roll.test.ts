@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { kha, parseJson, readLog, runKha, secs, showRun, type KhaRun } from '../helpers/cli.js';
+import { kha, outputProblems, parseJson, readLog, runKha, secs, showRun, type KhaRun } from '../helpers/cli.js';
 import { haproxyCfg, httpsGet, sh, unitState, vipHolders } from '../helpers/hosts.js';
 import { useLab } from '../helpers/lab.js';
 
@@ -128,6 +128,7 @@ describe('a host killed while its batch runs (5 masters)', () => {
     const r2 = await kha(['up', '-i', inv(), '--serial', '1', '--json', '--log-file', logFile('up-rerun')], { timeoutMs: 5 * 60_000 });
     console.log(`[kill] kha up rerun after m4 came back: ${secs(r2.ms)} (exit ${r2.code})`);
     expect(r2.code, showRun(r2)).toBe(0);
+    expect(outputProblems(parseJson(r2)), showRun(r2)).toEqual([]);
     expect(parseJson<{ holder: string }>(r2).result?.holder).toBe('m1');
     expect(await vipHolders(l)).toEqual(['m1']);
     for (const h of ALL) {

@@ -17,7 +17,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
-import { errorLines, kha, runUp, secs, showRun } from '../helpers/cli.js';
+import { errorLines, kha, outputProblems, runUp, secs, showRun } from '../helpers/cli.js';
 import { journalAtUs, readyz, sh, vipHolders, waitHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 
@@ -164,6 +164,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
       result: { bootstrap: boolean; apiserversUp: number; nextSteps?: string[] };
       recap: Record<string, { changed: number }>;
     };
+    expect(outputProblems(doc), showRun(r)).toEqual([]);
     expect(Object.values(doc.recap).reduce((a, h) => a + h.changed, 0)).toBe(0);
     expect(doc.result.bootstrap).toBe(true);
     expect(doc.result.apiserversUp).toBe(0);

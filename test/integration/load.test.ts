@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory, type Lab } from '../../src/lab/lab.js';
-import { parseJson, REPO_ROOT, runKha, secs, showRun, type KhaRun } from '../helpers/cli.js';
+import { outputProblems, parseJson, REPO_ROOT, runKha, secs, showRun, type KhaRun } from '../helpers/cli.js';
 import { sshdLinesPerHost, startLab } from '../helpers/lab.js';
 
 const N = 20;
@@ -85,6 +85,7 @@ describe(`load: ${N} hosts at once`, () => {
     );
     const after = await accepted(lab);
     const doc = parseJson<{ handshakes: number; plays: Array<{ done: string[]; failed: string[]; unreachable: string[] }> }>(r);
+    expect(outputProblems(doc), showRun(r)).toEqual([]);
     const peak = (k: keyof Sample) => Math.max(...samples.map((s) => s[k]));
     const peakRssMb = peak('rssKb') / 1024;
     const hwmMb = peak('hwmKb') / 1024;

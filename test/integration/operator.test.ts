@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, runKha } from '../helpers/cli.js';
+import { outputProblems, parseJson, REPO_ROOT, runKha } from '../helpers/cli.js';
 
 const LAB = `optest${process.pid % 10000}`;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kha-operator-'));
@@ -68,7 +68,8 @@ describe('the operator experience, end to end through the CLI', () => {
   it('kha status --json reports exactly one holder and every backend up', async () => {
     const r = await runKha(['status', '-i', inv, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const s = JSON.parse(r.stdout);
+    expect(outputProblems(parseJson(r)), r.stdout).toEqual([]);
+    const s = JSON.parse(r.stdout).result;
     expect(s.holders).toEqual(['m1']);
     expect(s.healthy).toBe(true);
     for (const h of s.hosts) {
@@ -95,7 +96,8 @@ describe('the operator experience, end to end through the CLI', () => {
   it('kha drill (keepalived mode) fails over within 3 x advert_int + 1 s and leaves the cluster healthy', async () => {
     const r = await runKha(['drill', '-i', inv, '--mode', 'keepalived', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const [round] = JSON.parse(r.stdout).rounds;
+    expect(outputProblems(parseJson(r)), r.stdout).toEqual([]);
+    const [round] = JSON.parse(r.stdout).result.rounds;
     console.log(
       `drill keepalived: VIP moved in ${round.vipMovedMs} ms, VIP:8443 answered ${round.frontendAfterMoveMs} ms later, settled ${round.settledMs} ms after restore`,
     );
@@ -103,14 +105,14 @@ describe('the operator experience, end to end through the CLI', () => {
     expect(round.newHolder).toBe('m2');
     expect(round.vipMovedMs).toBeLessThan(4000);
     expect(round.holderAfter).toBe('m1');
-    const s = JSON.parse((await runKha(['status', '-i', inv, '--json'])).stdout);
+    const s = JSON.parse((await runKha(['status', '-i', inv, '--json'])).stdout).result;
     expect(s.holders).toEqual(['m1']);
   });
 
   it('kha drill (haproxy mode): the check script moves the VIP within interval x fall + 3 x advert_int + 1 s', async () => {
     const r = await runKha(['drill', '-i', inv, '--mode', 'haproxy', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const [round] = JSON.parse(r.stdout).rounds;
+    const [round] = JSON.parse(r.stdout).result.rounds;
     console.log(`drill haproxy: VIP moved in ${round.vipMovedMs} ms, VIP:8443 answered ${round.frontendAfterMoveMs} ms later`);
     expect(round.vipMovedMs).toBeLessThan(8000);
     expect(round.holderAfter).toBe('m1');

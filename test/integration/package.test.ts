@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { REPO_ROOT, runKha, secs, showRun } from '../helpers/cli.js';
+import { outputProblems, REPO_ROOT, runKha, secs, showRun } from '../helpers/cli.js';
 import { writeInv } from '../helpers/inventories.js';
 import { useLab } from '../helpers/lab.js';
 
@@ -80,6 +80,8 @@ describe('the npm package, installed without optional dependencies', () => {
     const r = await runKha(['up', '-i', inv, '--check', '--json'], { bin, timeoutMs: 3 * 60_000 });
     expect(r.code, showRun(r)).toBe(0);
     const doc = JSON.parse(r.stdout) as { recap: Record<string, { changed: number; unreachable: number; failed: number }> };
+    // the installed package's document fits the schema it ships (schema/kha-output.schema.json)
+    expect(outputProblems(doc), showRun(r)).toEqual([]);
     expect(Object.keys(doc.recap).sort()).toEqual(['m1', 'm2']);
     for (const [h, rc] of Object.entries(doc.recap)) {
       expect(rc.unreachable + rc.failed, h).toBe(0);

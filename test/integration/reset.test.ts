@@ -9,7 +9,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
-import { errorLines, kha, parseJson, recapTotal, secs, showRun, upLab as up } from '../helpers/cli.js';
+import { errorLines, kha, outputProblems, parseJson, recapTotal, secs, showRun, upLab as up } from '../helpers/cli.js';
 import { mainPid, sh, unitState, vipHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 
@@ -131,6 +131,7 @@ describe('kha reset, 3 masters from the image without keepalived and haproxy', (
     const r = await reset('--yes', '--json');
     console.log(`[timing] kha reset where kha never ran, 3 hosts: ${secs(r.ms)}`);
     expect(r.code, showRun(r)).toBe(0);
+    expect(outputProblems(parseJson(r)), showRun(r)).toEqual([]);
     expect(recapTotal(parseJson(r), 'changed'), showRun(r)).toBe(0);
     for (const h of HOSTS) expect(listDiff(before[h]!.files, (await snapshot(lab(), h)).files), h).toEqual([]);
   });

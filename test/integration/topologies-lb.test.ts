@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import YAML from 'yaml';
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
-import { kha, secs, showRun } from '../helpers/cli.js';
+import { kha, outputProblems, parseJson, secs, showRun } from '../helpers/cli.js';
 import { readyz, sh, vipHolders, waitFor } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 
@@ -49,7 +49,8 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
     // kha status over the lb topology
     const s = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
     expect(s.code, showRun(s)).toBe(0);
-    const rep = JSON.parse(s.stdout) as { holders: string[]; hosts: Array<{ name: string; backendsUp: number; backendsTotal: number }> };
+    expect(outputProblems(parseJson(s)), showRun(s)).toEqual([]);
+    const rep = parseJson<{ holders: string[]; hosts: Array<{ name: string; backendsUp: number; backendsTotal: number }> }>(s).result!;
     expect(rep.holders).toEqual(['lb1']);
     expect(rep.hosts.map((h) => h.name)).toEqual(['lb1', 'lb2']);
     expect(rep.hosts.find((h) => h.name === 'lb1')).toMatchObject({ backendsUp: 3, backendsTotal: 3 });
@@ -77,7 +78,7 @@ describe('(a) dedicated load balancers: lb1, lb2 in front of m1..m3', () => {
   test('kha drill (keepalived) on the load balancers: lb2 takes the VIP, lb1 takes it back', async () => {
     const r = await kha(['drill', '-i', file, ...kh(), '--mode', 'keepalived', '--json', '--log-file', `${file}.drill.log`]);
     expect(r.code, showRun(r)).toBe(0);
-    const [round] = (JSON.parse(r.stdout) as { rounds: Array<{ holderBefore: string; newHolder: string; vipMovedMs: number; holderAfter: string }> }).rounds;
+    const [round] = parseJson<{ rounds: Array<{ holderBefore: string; newHolder: string; vipMovedMs: number; holderAfter: string }> }>(r).result!.rounds;
     console.log(`[drill lb] VIP lb1 -> ${round!.newHolder} in ${round!.vipMovedMs} ms`);
     expect(round).toMatchObject({ holderBefore: 'lb1', newHolder: 'lb2', holderAfter: 'lb1' });
     expect(round!.vipMovedMs).toBeLessThan(4000);

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import YAML from 'yaml';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
-import { kha, secs, showRun } from '../helpers/cli.js';
+import { kha, outputProblems, parseJson, secs, showRun } from '../helpers/cli.js';
 import { sh, waitFor } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 import { upInProcess, type InProcessRun } from '../helpers/in-process.js';
@@ -252,10 +252,11 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     // kha status, per node: the local proxy and its backends up/total (4 masters now)
     const s = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile, '--json']);
     expect(s.code, showRun(s)).toBe(0);
-    const rep = JSON.parse(s.stdout) as {
+    expect(outputProblems(parseJson(s)), showRun(s)).toEqual([]);
+    const rep = parseJson<{
       holders: string[];
       nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }>;
-    };
+    }>(s).result!;
     expect(rep.holders).toEqual(['m1']);
     expect(rep.nodes.map((n) => `${n.name} ${n.proxy} ${n.active} ${n.backendsUp}/${n.backendsTotal}`)).toEqual(nodes.map((n) => `${n} haproxy active 4/4`));
     const human = await kha(['status', '-i', file, '--known-hosts', lab().knownHostsFile]);
@@ -321,7 +322,7 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     const nodeRows = async () => {
       const st = await kha(['status', '-i', nginxFile, '--known-hosts', lab().knownHostsFile, '--json']);
       expect(st.code, showRun(st)).toBe(0);
-      const rep = JSON.parse(st.stdout) as { nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }> };
+      const rep = parseJson<{ nodes: Array<{ name: string; proxy: string; active: string; backendsUp: number; backendsTotal: number }> }>(st).result!;
       return rep.nodes.map((n) => `${n.name} ${n.proxy} ${n.active} ${n.backendsUp}/${n.backendsTotal}`);
     };
     expect(await nodeRows()).toEqual(nodes.map((n) => `${n} nginx active 3/3`));

@@ -6,7 +6,7 @@
 // Order: the rerun test needs the cluster the first test converged (one lab, as written).
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
-import { jsonChanged, secs, showRun, upLab as up } from '../helpers/cli.js';
+import { jsonChanged, outputProblems, secs, showRun, upLab as up } from '../helpers/cli.js';
 import { ADVERT_INT_S, bodiesThroughVip, journalAtUs, mainPid, startedAtUs, vipHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 
@@ -58,6 +58,7 @@ describe('kha up, 5 masters, --serial 20%: the primary first, then 4 batches of 
     console.log(`[timing] kha up rerun (no change), 5 hosts: ${secs(r.ms)}`);
     expect(r.code, showRun(r)).toBe(0);
     const { changed, doc } = jsonChanged(r);
+    expect(outputProblems(doc), showRun(r)).toEqual([]);
     expect(Object.keys(doc.recap)).toHaveLength(5);
     expect(changed, JSON.stringify(doc.recap)).toBe(0);
     expect(doc.result?.holder).toBe('m1');

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
 import type { Lab } from '../helpers/lab.js';
-import { errorLines, jsonChanged, runUp, secs, showRun, upLab as up } from '../helpers/cli.js';
+import { errorLines, jsonChanged, outputProblems, runUp, secs, showRun, upLab as up } from '../helpers/cli.js';
 import { ADVERT_INT_S, bodiesThroughVip, installed, journalAtUs, mainPid, readyz, sh, vipHolders, waitHolders } from '../helpers/hosts.js';
 import { writeInv, type InvOptions } from '../helpers/inventories.js';
 
@@ -111,6 +111,7 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     console.log(`[timing] kha up rerun (no change), 3 hosts: ${secs(r.ms)}`);
     expect(r.code, showRun(r)).toBe(0);
     const { changed, doc } = jsonChanged(r);
+    expect(outputProblems(doc), showRun(r)).toEqual([]);
     expect(Object.keys(doc.recap).sort()).toEqual(['m1', 'm2', 'm3']);
     expect(changed, JSON.stringify(doc.recap)).toBe(0);
     expect(doc.result?.changed).toBe(false);

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
+import { outputProblems, type KhaJson } from '../helpers/cli.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const RUN_JS = path.join(REPO, 'bin', 'run.js');
@@ -473,21 +474,20 @@ describe('bad input through the built CLI: exact error, exit code, no connection
     expect(r.stderr, ctx).not.toMatch(/^reboot/m);
   });
 
-  test('--json: the error is a JSON document on stdout (E_INPUT, exit 4), nothing on stderr', () => {
+  test('--json: the error is in the one JSON document on stdout (E_INPUT, exit 4), nothing on stderr', () => {
     const r = jsonRun!;
     expect(r.connections).toBe(0);
     expect(r.code).toBe(4);
     expect(r.stderr).toBe('');
     // one JSON document, with the error in it
-    const doc = JSON.parse(r.stdout);
-    expect({ error: doc.error }).toEqual({
-      error: {
-        message:
-          'vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses',
-        code: 'E_INPUT',
-        exit: 4,
-      },
+    const doc = JSON.parse(r.stdout) as KhaJson<unknown>;
+    expect(outputProblems(doc)).toEqual([]);
+    expect(doc.error).toEqual({
+      message: 'vrid-0.yaml:4: all.vars.virtual_router_id: 0 is not a VRRP router id; use a number from 1 to 255 that no other VRRP group on the network uses',
+      code: 'E_INPUT',
+      hosts: [],
+      hint: null,
     });
-    expect(doc).toMatchObject({ result: null, recap: {}, tasks: [] });
+    expect(doc).toMatchObject({ command: 'up', ok: false, exit: 4, result: null, recap: {}, tasks: [] });
   });
 });

@@ -50,7 +50,7 @@ describe('help, version, unknown commands', () => {
     expect(a.code).toBe(0);
     expect(a.stdout).toMatch(/^kha\/\d+\.\d+\.\d+ \S+ node-v\d+/);
     expect(b.stdout).toBe(a.stdout);
-    const doc = JSON.parse(j.stdout) as { name: string; version: string; node: string };
+    const doc = (JSON.parse(j.stdout) as { result: { name: string; version: string; node: string } }).result;
     expect(doc.name).toBe('kha');
     expect(a.stdout).toContain(`kha/${doc.version} `);
     expect(doc.node).toBe(process.version);

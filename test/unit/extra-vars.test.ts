@@ -183,7 +183,7 @@ describe('-e on the built CLI (no host needed)', () => {
     expect(r.stdout).toMatch(/^vrrp_auth_pass +\*{8} +extra-vars \(-e vrrp_auth_pass\)$/m);
     const j = await runKha(['inventory', '-i', inv(), '-e', 'vrrp_auth_pass=pa55w0rd', '--json']);
     expect(j.code, showRun(j)).toBe(0);
-    expect(JSON.parse(j.stdout).settings.vrrp_auth_pass).toEqual({
+    expect(JSON.parse(j.stdout).result.settings.vrrp_auth_pass).toEqual({
       value: '********',
       from: { kind: 'extra-vars', file: '-e', line: null, key: 'vrrp_auth_pass' },
     });

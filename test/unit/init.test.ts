@@ -25,7 +25,7 @@ import {
 import { createInventoryFile } from '../../src/inventory/edit.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
-import { runKha, showRun } from '../helpers/cli.js';
+import { outputProblems, parseJson, runKha, showRun } from '../helpers/cli.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const GOLDEN_DIR = path.join(REPO, 'test', 'golden');
@@ -364,11 +364,13 @@ describe('the built CLI (no host is contacted; files in a temp dir)', () => {
     expect(fs.readFileSync(file, 'utf8')).toBe(fs.readFileSync(path.join(GOLDEN_DIR, 'init.hosts.yaml'), 'utf8'));
   });
 
-  test('--json: one document {file, hosts, vip, virtual_router_id}', async () => {
+  test('--json: one document, its result {file, hosts, vip, virtual_router_id}', async () => {
     const file = fresh();
     const r = await runKha(['init', '-o', file, '--vip', '10.0.0.131', '--master', 'm1=10.0.0.11', '--json'], { timeoutMs: 60_000 });
     expect(r.code, showRun(r)).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({
+    const doc = parseJson(r);
+    expect(outputProblems(doc)).toEqual([]);
+    expect(doc.result).toEqual({
       file,
       hosts: [{ name: 'm1', group: 'masters', address: '10.0.0.11', priority: 250 }],
       vip: '10.0.0.131',

@@ -9,7 +9,7 @@ import { InputError } from '../../src/errors.js';
 import { loadInventory, parseInventory } from '../../src/inventory/load.js';
 import { explainSettings } from '../../src/inventory/settings.js';
 import type { Inventory } from '../../src/inventory/types.js';
-import { errorLines, runKha, showRun } from '../helpers/cli.js';
+import { errorLines, outputProblems, parseJson, runKha, showRun } from '../helpers/cli.js';
 
 const FIX = 'test/fixtures/inventories';
 const lines = (...l: string[]) => l.join('\n') + '\n';
@@ -139,7 +139,7 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
   test('kubespray-ini (a directory): one JSON document, exit 0, nothing contacted', async () => {
     const r = await runKha(['inventory', '-i', `${FIX}/kubespray-ini/`, '--json'], { timeoutMs: 60_000 });
     expect(r.code, showRun(r)).toBe(0);
-    const doc = JSON.parse(r.stdout) as InventoryReport;
+    const doc = parseJson<InventoryReport>(r).result!;
     expect(doc.inventory.file).toBe(`${FIX}/kubespray-ini/inventory.ini`);
     expect(doc.hosts.map((h) => [h.name, h.roles.join('+'), h.address, h.priority, h.primary])).toEqual([
       ['node1', 'master+load balancer', '10.0.0.11', 250, true],
@@ -162,7 +162,7 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
   test('kubeasz-ini/hosts: the ex_lb hosts, LB_ROLE=master as the primary', async () => {
     const r = await runKha(['inventory', '-i', `${FIX}/kubeasz-ini/hosts`, '--json'], { timeoutMs: 60_000 });
     expect(r.code, showRun(r)).toBe(0);
-    const doc = JSON.parse(r.stdout) as InventoryReport;
+    const doc = parseJson<InventoryReport>(r).result!;
     expect(doc.groups).toEqual({ masters: 'kube_master', loadBalancers: 'ex_lb', nodes: 'kube_node' });
     expect(doc.hosts.filter((h) => h.roles.includes('load balancer')).map((h) => [h.name, h.priority, h.primary])).toEqual([
       ['10.0.2.6', 240, false],
@@ -197,7 +197,7 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     await writeFile(file, lines('[masters]', `m1 ansible_host=10.0.0.11 ansible_private_key_file=${dir}/no-such-key`, '[all:vars]', 'vip=10.0.0.100'));
     const r = await runKha(['inventory', '-i', file, '--json'], { timeoutMs: 60_000 });
     expect(r.code, showRun(r)).toBe(0);
-    expect((JSON.parse(r.stdout) as InventoryReport).warnings).toEqual([
+    expect(parseJson<InventoryReport>(r).result!.warnings).toEqual([
       `m1: ansible_private_key_file: ${dir}/no-such-key does not exist; give the path of the private key, e.g. ~/.ssh/id_ed25519`,
     ]);
     const up = await runKha(['up', '-i', file, '--yes'], { timeoutMs: 60_000 });
@@ -220,6 +220,9 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     }
     const json = await runKha(['inventory', '-i', file, '--json'], { timeoutMs: 60_000 });
     expect(json.code).toBe(4);
-    expect(JSON.parse(json.stdout)).toEqual({ error: { message: line.slice('error: '.length), code: 'E_INPUT', exit: 4 } });
+    const doc = parseJson(json);
+    expect(outputProblems(doc)).toEqual([]);
+    expect(doc).toMatchObject({ ok: false, exit: 4, result: null, error: { message: line.slice('error: '.length), code: 'E_INPUT', hosts: [], hint: null } });
+    expect(json.stderr).toBe('');
   });
 });

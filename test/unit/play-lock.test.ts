@@ -24,7 +24,8 @@ import { EventBus, type RunEvent } from '../../src/engine/events.js';
 import { ExitCode, KhaError } from '../../src/errors.js';
 import { parsePlaybook } from '../../src/playbook/load.js';
 import type { ExecOptions } from '../../src/transport/types.js';
-import { REPO_ROOT, runKha, type KhaRun } from '../helpers/cli.js';
+import { JsonSink, type OutputError } from '../../src/report/json.js';
+import { outputProblems, REPO_ROOT, runKha, type KhaRun } from '../helpers/cli.js';
 import { FakeConn, FakeConnector, fakeFacts, fakeInventory, type Handler } from '../helpers/fake-conn.js';
 import { startFakeSshServer, type FakeSshServer } from '../helpers/fake-ssh-server.js';
 
@@ -221,6 +222,35 @@ describe('kha play (the action): the lock', () => {
     expect(st.results[0]).toMatchObject({ stopped: true, unreachable: ['m3'], done: ['m1'], untouched: ['m2'] });
     expect(t.state.get('m1')!.dirs.has('/etc/kha-play')).toBe(true);
     for (const h of ['m1', 'm2']) expect(t.state.get(h)!.lock).toBeUndefined();
+  });
+});
+
+describe('kha play (the action): its --json document fits the published schema', () => {
+  /** the document the CLI would print for this run: its events through the JSON sink */
+  const docOf = (t: ReturnType<typeof setup>, exit: number, error: OutputError | null) => {
+    const sink = new JsonSink();
+    for (const e of t.events) sink.emit(e);
+    return sink.document({ command: 'play', exit, error, log: null });
+  };
+
+  test('every host done: ok, every play in result', async () => {
+    const t = setup();
+    await playbook(t.run, t.plays, { lockEnv: ENV });
+    const doc = docOf(t, exitCodeOf(t.run), null);
+    expect(outputProblems(doc)).toEqual([]);
+    expect(doc.result).toMatchObject({ plays: [{ play: 'make a directory', done: ['m1', 'm2'], stopped: false }], handshakes: 2 });
+    expect(doc.tasks.filter((x) => x.status === 'changed').map((x) => x.host)).toEqual(['m1', 'm2']);
+  });
+
+  test('a change that fails on m1 and a host lost while locking: exit 2, the failed and unreachable hosts, the document fits', async () => {
+    const t = setup({ hosts: ['m1', 'm2', 'm3'], onChange: (h) => (h === 'm1' ? { code: 1, stderr: 'mkdir: Permission denied' } : undefined) });
+    t.connector.down.add('m3');
+    await playbook(t.run, t.plays, { lockEnv: ENV });
+    expect(exitCodeOf(t.run)).toBe(ExitCode.failed);
+    const doc = docOf(t, ExitCode.failed, { code: 'E_TASK_FAILED', message: 'a task failed on at least one host', hosts: ['m1', 'm3'], hint: null });
+    expect(outputProblems(doc)).toEqual([]);
+    expect(doc.result).toMatchObject({ plays: [{ failed: ['m1'], unreachable: ['m3'], stopped: true }] });
+    expect(doc.recap).toMatchObject({ m1: { failed: 1 }, m3: { unreachable: 1 } });
   });
 });
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { preflightChecks } from '../../src/actions/preflight.js';
-import { assumedLine, formatRendered, renderHost, renderableHosts, type RenderTarget } from '../../src/actions/render.js';
+import { assumedLine, formatRendered, renderHost, renderableHosts, type RenderResult, type RenderTarget } from '../../src/actions/render.js';
 import type { HostContext, Task } from '../../src/engine/types.js';
 import type { Facts } from '../../src/facts/types.js';
 import { parseInventory } from '../../src/inventory/load.js';
@@ -19,7 +19,7 @@ import { HAPROXY_CFG, KEEPALIVED_CONF, KEEPALIVED_SECRET_KEYS, configureTasks } 
 import { NGINX_CONF } from '../../src/roles/node-proxy.js';
 import { nodeProxyTasks } from '../../src/roles/nodes.js';
 import { fakeFacts } from '../helpers/fake-conn.js';
-import { runKha, showRun } from '../helpers/cli.js';
+import { parseJson, runKha, showRun } from '../helpers/cli.js';
 
 const GOLDEN_DIR = fileURLToPath(new URL('../golden/', import.meta.url));
 const golden = (name: string) => fs.readFileSync(path.join(GOLDEN_DIR, name), 'utf8');
@@ -331,7 +331,7 @@ describe('the built CLI (no connection: the hosts do not exist)', () => {
   test('--json --what keepalived --interface ens3: one document, nothing assumed but the address', async () => {
     const r = await runKha(['render', '-i', file, '--host', 'm2', '--what', 'keepalived', '--interface', 'ens3', '--json'], { timeoutMs: 60_000 });
     expect(r.code, showRun(r)).toBe(0);
-    const doc = JSON.parse(r.stdout) as { host: string; files: Array<{ path: string; content: string; masked: string[] }>; assumed: string[] };
+    const doc = parseJson<RenderResult>(r).result!;
     expect(doc.host).toBe('m2');
     expect(doc.files.map((f) => [f.path, f.masked])).toEqual([[KEEPALIVED_CONF, ['auth_pass']]]);
     expect(doc.files[0]!.content).toContain('    interface ens3\n');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EventBus } from '../../src/engine/events.js';
 import { HumanSink } from '../../src/report/human.js';
-import { JsonSink } from '../../src/report/json.js';
+import { JsonSink, wantsJson } from '../../src/report/json.js';
 import { mask } from '../../src/transport/quote.js';
 
 function out(isTTY: boolean) {
@@ -58,16 +58,50 @@ describe('human output', () => {
 });
 
 describe('--json', () => {
-  it('one document: result, error, recap, tasks', () => {
-    const o = out(false);
-    const sink = new JsonSink(o);
+  it('one envelope: the result, the error, the last recap, the tasks and the messages (no debug, no commands)', () => {
+    const sink = new JsonSink();
     sink.emit({ type: 'task', host: 'm1', task: 't', status: 'ok', ms: 1, check: false });
+    sink.emit({ type: 'command', host: 'm1', command: 'true', code: 0, ms: 1 });
+    sink.emit({ type: 'message', level: 'debug', text: 'noise' });
+    sink.emit({ type: 'message', level: 'warn', host: 'm2', text: 'careful' });
+    sink.emit({ type: 'recap', hosts: { m1: { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 } } });
+    sink.emit({ type: 'recap', hosts: { m1: { ok: 1, changed: 0, failed: 0, unreachable: 0, skipped: 0 } } });
     sink.emit({ type: 'result', data: { vip: '10.0.0.100' } });
-    sink.setError({ message: 'boom', code: 'E_X', exit: 2 });
-    sink.close();
-    const doc = JSON.parse(o.text());
-    expect(doc.result).toEqual({ vip: '10.0.0.100' });
-    expect(doc.error).toEqual({ message: 'boom', code: 'E_X', exit: 2 });
-    expect(doc.tasks).toHaveLength(1);
+    const error = { code: 'E_TASK_FAILED' as const, message: 'boom', hosts: ['m1'], hint: null };
+    const doc = sink.document({ command: 'up', exit: 2, error, log: '/tmp/x.log' });
+    expect(doc).toEqual({
+      format: 1,
+      command: 'up',
+      ok: false,
+      exit: 2,
+      error,
+      result: { vip: '10.0.0.100' },
+      recap: { m1: { ok: 1, changed: 0, failed: 0, unreachable: 0, skipped: 0 } },
+      tasks: [{ type: 'task', host: 'm1', task: 't', status: 'ok', ms: 1, check: false }],
+      messages: [{ type: 'message', level: 'warn', host: 'm2', text: 'careful' }],
+      log: '/tmp/x.log',
+    });
+    // the keys in the documented order: a human reading the document sees ok, exit and error first
+    expect(Object.keys(doc)).toEqual(['format', 'command', 'ok', 'exit', 'error', 'result', 'recap', 'tasks', 'messages', 'log']);
+  });
+
+  it('without events (kha version): ok from the exit code, result null until set', () => {
+    const sink = new JsonSink();
+    expect(sink.document({ command: 'version', exit: 0, error: null, log: null })).toMatchObject({
+      ok: true,
+      result: null,
+      recap: {},
+      tasks: [],
+      messages: [],
+    });
+    sink.setResult({ version: '1' });
+    expect(sink.document({ command: 'version', exit: 0, error: null, log: null }).result).toEqual({ version: '1' });
+  });
+
+  it('wantsJson: --json anywhere before --, and only the flag itself', () => {
+    expect(wantsJson(['up', '-i', 'h.yaml', '--json'])).toBe(true);
+    expect(wantsJson(['--json', 'up'])).toBe(true);
+    expect(wantsJson(['up', '--', '--json'])).toBe(false);
+    expect(wantsJson(['up', '--jsonx', '--log-file=--json'])).toBe(false);
   });
 });

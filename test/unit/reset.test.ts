@@ -25,6 +25,8 @@ import {
   type StatusReport,
 } from '../../src/actions/status.js';
 import { batches } from '../../src/engine/serial.js';
+import { JsonSink } from '../../src/report/json.js';
+import { outputProblems } from '../helpers/cli.js';
 import type { HostContext, Task } from '../../src/engine/types.js';
 import { ExitCode, KhaError } from '../../src/errors.js';
 import { parseInventory } from '../../src/inventory/load.js';
@@ -591,6 +593,17 @@ describe('kha reset against fake hosts', () => {
     expect(again.unknown).toEqual([]);
     expect(changedTasks(again.events)).toEqual([]);
     expect(again.journal).toEqual([]);
+  });
+
+  test("its --json document (the run's events through the JSON sink) fits the published schema", async () => {
+    const c = cluster({ kha: true, holder: 'm2' });
+    await reset(c.ctx, settings(), opts);
+    const sink = new JsonSink();
+    for (const e of c.events) sink.emit(e);
+    const doc = sink.document({ command: 'reset', exit: 0, error: null, log: null });
+    expect(outputProblems(doc)).toEqual([]);
+    expect(doc.result).toMatchObject({ check: false, purge: false, changed: true, holders: ['m2'], order: [['m1'], ['m3'], ['m2']] });
+    expect(Object.keys(doc.recap)).toEqual(['m1', 'm2', 'm3', 'n1']);
   });
 
   test("hosts where kha never ran (the packages preinstalled, the distribution's haproxy.cfg, services enabled): nothing changes", async () => {

@@ -21,6 +21,7 @@ import { resolveSettings } from '../../src/inventory/settings.js';
 import { desiredFiles, KEEPALIVED_CONF } from '../../src/roles/ha.js';
 import { parseableKeyPair } from '../../src/transport/keygen.js';
 import { quoteArgv } from '../../src/transport/quote.js';
+import { outputProblems, type KhaJson } from '../helpers/cli.js';
 import { startFakeSshServer, type FakeSshServer } from '../helpers/fake-ssh-server.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
@@ -249,7 +250,9 @@ describe('secrets never leak (kha play against the fake SSH server, become throu
   test('--json output and its log file', () => {
     const r = runs.json;
     expect(r.code).toBe(2);
-    const doc = JSON.parse(r.stdout) as { tasks: Array<{ status: string; error?: string; diff?: string }> };
+    const doc = JSON.parse(r.stdout) as KhaJson<unknown>;
+    expect(outputProblems(doc)).toEqual([]);
+    expect(doc.error).toMatchObject({ code: 'E_TASK_FAILED', hosts: ['m1'] });
     const failed = doc.tasks.find((t) => t.status === 'failed');
     expect(failed?.error).toContain('********');
     expect(doc.tasks.some((t) => t.diff?.includes('auth_pass ********'))).toBe(true);

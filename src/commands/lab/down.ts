@@ -1,5 +1,5 @@
 import { Flags } from '@oclif/core';
-import { KhaCommand } from '../../cli/base.js';
+import { KhaCommand, outputFlags } from '../../cli/base.js';
 import { ExitCode, KhaError } from '../../errors.js';
 
 export default class LabDown extends KhaCommand {
@@ -7,6 +7,7 @@ export default class LabDown extends KhaCommand {
   static override examples = ['<%= config.bin %> lab down', '<%= config.bin %> lab down --name big'];
   static override flags = {
     name: Flags.string({ summary: 'Lab name.', default: 'lab' }),
+    json: outputFlags.json,
   };
 
   async run(): Promise<void> {
@@ -16,7 +17,10 @@ export default class LabDown extends KhaCommand {
     try {
       if (!(await dockerAvailable())) throw new KhaError(NO_DOCKER_MESSAGE, { code: 'E_NO_DOCKER', exit: ExitCode.usage });
       await labDown(flags.name);
-      this.log(`lab '${flags.name}' removed`);
+      if (flags.json) {
+        this.setResult({ name: flags.name, removed: true });
+        await this.finish(0);
+      } else this.log(`lab '${flags.name}' removed`);
     } catch (err) {
       await this.fail(err);
     }

@@ -1,6 +1,18 @@
 import { Flags } from '@oclif/core';
-import { KhaCommand } from '../../cli/base.js';
+import { KhaCommand, outputFlags } from '../../cli/base.js';
 import { KhaError, ExitCode } from '../../errors.js';
+import type { Lab } from '../../lab/types.js';
+
+/** `kha lab up --json`'s result: the lab, and the inventory written for it */
+export interface LabUpResult {
+  name: string;
+  network: string;
+  subnet: Lab['subnet'];
+  vip: string;
+  hosts: Lab['hosts'];
+  inventory: string;
+  keyFile: string;
+}
 
 export default class LabUp extends KhaCommand {
   static override summary = 'Start a lab of systemd + sshd containers (with a stand-in API server on 6443) and write a ready inventory.';
@@ -21,7 +33,7 @@ export default class LabUp extends KhaCommand {
       allowNo: true,
     }),
     'apt-cache': Flags.boolean({ summary: 'Share downloaded .deb packages between lab hosts and labs.', default: true, allowNo: true }),
-    json: Flags.boolean({ summary: 'Print the lab as JSON.' }),
+    json: outputFlags.json,
   };
 
   async run(): Promise<void> {
@@ -46,9 +58,17 @@ export default class LabUp extends KhaCommand {
       });
       writeLabInventory(lab, flags.output);
       if (flags.json) {
-        process.stdout.write(
-          `${JSON.stringify({ name: lab.name, network: lab.network, subnet: lab.subnet, vip: lab.vip, hosts: lab.hosts, inventory: flags.output, keyFile: lab.keyFile }, null, 2)}\n`,
-        );
+        const result: LabUpResult = {
+          name: lab.name,
+          network: lab.network,
+          subnet: lab.subnet,
+          vip: lab.vip,
+          hosts: lab.hosts,
+          inventory: flags.output,
+          keyFile: lab.keyFile,
+        };
+        this.setResult(result);
+        await this.finish(0);
         return;
       }
       this.log(
