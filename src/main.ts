@@ -6,6 +6,7 @@
 // otherwise).
 import { execute, settings } from '@oclif/core';
 import AddMaster from './commands/add-master.js';
+import Completion from './commands/completion.js';
 import Drill from './commands/drill.js';
 import HelpCommand from './commands/help.js';
 import Init from './commands/init.js';
@@ -26,6 +27,7 @@ export { default as commandNotFound } from './hooks/command-not-found.js';
 /** oclif ids (topics joined by ':') to command classes; package.json oclif.commands.identifier */
 export const COMMANDS = {
   'add-master': AddMaster,
+  completion: Completion,
   drill: Drill,
   help: HelpCommand,
   init: Init,
