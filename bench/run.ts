@@ -1,6 +1,6 @@
 // kha's benchmarks: `npm run bench` (build + all sections), or
-//   node dist-bench/bench/run.js [--only sim,converge,failover] [--quick]
-// Prints tables, checks the targets, writes bench/results/{sim,converge,failover,summary}.json.
+//   node dist-bench/bench/run.js [--only sim,converge,failover,startup] [--quick] [--startup-baseline BIN]
+// Prints tables, checks the targets, writes bench/results/{sim,converge,failover,startup,summary}.json.
 // Every lab it starts is removed before it exits (also on Ctrl-C and on failure).
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,14 +11,16 @@ import { snapshot, type KhaBuild } from './dist.js';
 import { LabPool, PHASES, type UpRun } from './labs.js';
 import { RESULTS_DIR, fmtMs, fmtSummary, log, machine, table, writeResult, type Summary } from './lib.js';
 import { simSection, type SimConfig, type SimSection } from './sim.js';
+import { STARTUP_TARGET_MS, startupSection, type StartupSection } from './startup.js';
 
-type Section = 'sim' | 'converge' | 'failover';
-const ALL: Section[] = ['sim', 'converge', 'failover'];
+type Section = 'sim' | 'converge' | 'failover' | 'startup';
+const ALL: Section[] = ['sim', 'converge', 'failover', 'startup'];
 
-function parseArgs(argv: string[]): { only: Section[]; quick: boolean; sizes: number[] } {
+function parseArgs(argv: string[]): { only: Section[]; quick: boolean; sizes: number[]; baseline?: string } {
   let only = ALL;
   let quick = false;
   let sizes = [3, 5];
+  let baseline: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
@@ -35,14 +37,17 @@ function parseArgs(argv: string[]): { only: Section[]; quick: boolean; sizes: nu
     } else if (a === '--sizes') {
       sizes = (argv[++i] ?? '').split(',').map(Number);
       if (sizes.some((n) => !Number.isInteger(n) || n < 2 || n > 20)) throw new Error('--sizes takes lab sizes like 3,5 (2..20 masters)');
+    } else if (a === '--startup-baseline') {
+      baseline = path.resolve(argv[++i] ?? '');
+      if (!fs.existsSync(baseline)) throw new Error(`--startup-baseline takes the bin/run.js of another kha build, not ${JSON.stringify(argv[i])}`);
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: npm run bench [-- --only sim|converge|failover[,..]] [-- --quick] [-- --sizes 3,5]\n       node dist-bench/bench/run.js --report   (print the tables of bench/results/*.json, run nothing)\n',
+        'usage: npm run bench [-- --only sim|converge|failover|startup[,..]] [-- --quick] [-- --sizes 3,5] [-- --startup-baseline OTHER/bin/run.js]\n       node dist-bench/bench/run.js --report   (print the tables of bench/results/*.json, run nothing)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }
-  return { only, quick, sizes };
+  return { only, quick, sizes, ...(baseline ? { baseline } : {}) };
 }
 
 function readResult<T>(name: string): T | undefined {
@@ -56,8 +61,19 @@ interface Target {
   met: boolean | null;
 }
 
-function targets(sim?: SimSection, conv?: ConvergeSection, fo?: FailoverSection): Target[] {
+function targets(sim?: SimSection, conv?: ConvergeSection, fo?: FailoverSection, st?: StartupSection): Target[] {
   const out: Target[] = [];
+  for (const command of ['kha --version', 'kha status --help']) {
+    const target = `\`${command}\`: within ${STARTUP_TARGET_MS} ms of bare node`;
+    const r = st?.rows.find((x) => x.build === 'kha' && x.command === command);
+    if (r)
+      out.push({
+        target,
+        measured: `+${fmtMs(r.overNodeWallMs)} wall (${fmtMs(r.wallMs.median)}), +${fmtMs(r.overNodeCpuMs)} CPU; load ${st!.loadavgBefore[0]}`,
+        met: r.overNodeWallMs <= STARTUP_TARGET_MS,
+      });
+    else out.push({ target, measured: 'not run', met: null });
+  }
   const c5 = conv?.sizes.find((s) => s.size === 5);
   if (c5) {
     const w = c5.summary.noChangeWallMs;
@@ -263,15 +279,37 @@ function printFailover(f: FailoverSection): void {
   }
 }
 
+function printStartup(s: StartupSection): void {
+  process.stdout.write(
+    `\n## CLI start-up (${s.rounds} rounds, commands alternating; load average ${s.loadavgBefore.join(' ')} before, ${s.loadavgAfter.join(' ')} after)\n\n`,
+  );
+  process.stdout.write(
+    `${table(
+      ['build', 'command', 'wall median (min..max)', 'over bare node', 'CPU median', 'CPU over bare node'],
+      s.rows.map((r) => [
+        r.build,
+        r.command,
+        fmtSummary(r.wallMs),
+        r.build === 'node' ? '-' : `+${fmtMs(r.overNodeWallMs)}`,
+        fmtMs(r.cpuMs.median),
+        r.build === 'node' ? '-' : `+${fmtMs(r.overNodeCpuMs)}`,
+      ]),
+    )}\n`,
+  );
+  if (s.baseline) process.stdout.write(`baseline: ${s.baseline}\n`);
+}
+
 /** Print the stored results (bench/results/*.json) and the targets. */
 function report(durations: Record<string, number> | undefined, totalMs: number | undefined): Target[] {
   const sim = readResult<SimSection>('sim');
   const conv = readResult<ConvergeSection>('converge');
   const fo = readResult<FailoverSection>('failover');
+  const st = readResult<StartupSection>('startup');
   if (sim) printSim(sim);
   if (conv) printConverge(conv);
   if (fo) printFailover(fo);
-  const t = targets(sim, conv, fo);
+  if (st) printStartup(st);
+  const t = targets(sim, conv, fo, st);
   process.stdout.write(
     `\n## Targets\n\n${table(
       ['target', 'measured', 'met'],
@@ -289,7 +327,7 @@ function report(durations: Record<string, number> | undefined, totalMs: number |
 }
 
 async function main(): Promise<void> {
-  const { only, quick, sizes } = parseArgs(process.argv.slice(2));
+  const { only, quick, sizes, baseline } = parseArgs(process.argv.slice(2));
   if (only.length === 0) {
     const f = path.join(RESULTS_DIR, 'summary.json');
     const last = fs.existsSync(f)
@@ -349,6 +387,19 @@ async function main(): Promise<void> {
       const f = await failoverSection(pool, { rounds: quick ? 1 : 3, rollingRuns: quick ? 1 : 2, baselineMs: quick ? 3000 : 5000 });
       durations['failover'] = performance.now() - t;
       writeResult('failover', { ...meta('failover', durations['failover']), data: f });
+    }
+    if (only.includes('startup')) {
+      log('startup: node -e 0 against kha --version, kha status --help, kha help');
+      const t = performance.now();
+      // with the oclif manifest, as npm run build and the package have it
+      const built = await snapshot({ manifest: true });
+      try {
+        const s = await startupSection({ bin: built.bin, rounds: quick ? 10 : 20, ...(baseline ? { baselineBin: baseline } : {}) });
+        durations['startup'] = performance.now() - t;
+        writeResult('startup', { ...meta('startup', durations['startup']), data: s });
+      } finally {
+        built.remove();
+      }
     }
   } finally {
     log('removing the benchmark labs');

@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-import { execute, settings } from '@oclif/core';
+// dist/bundle/kha.js: @oclif/core and kha's command classes in one file (npm run build); the code
+// of each verb sits in chunks beside it, loaded only by the command that runs.
+import { run } from '../dist/bundle/kha.js';
 
-// kha always runs its compiled dist/: never let oclif look for TypeScript sources (it would with
-// NODE_ENV=development or test, and warn where the package has no typescript)
-settings.enableAutoTranspile = false;
-
-await execute({ dir: import.meta.url });
+await run(import.meta.url);

@@ -378,7 +378,7 @@ const labUpResult = schemaOf<LabUpResult>()(
 
 const labDownResult = named('LabDownResult', 'kha lab down', z.strictObject({ name: z.string(), removed: z.literal(true) }));
 
-/** command (as typed after kha) -> its result schema; null: the command has no result (help) */
+/** command (as typed after kha) -> its result schema; null: the command has no result (help, completion: they print text) */
 export const RESULTS = {
   up: upResult,
   upgrade: upgradeResult,
@@ -395,6 +395,7 @@ export const RESULTS = {
   'lab up': labUpResult,
   'lab down': labDownResult,
   help: null,
+  completion: null,
 } as const;
 
 export type OutputCommand = keyof typeof RESULTS;

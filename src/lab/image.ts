@@ -18,7 +18,7 @@ export async function dockerAvailable(): Promise<boolean> {
   }
 }
 
-/** the repository's docker/ directory, from src/lab/lab.ts and from dist/lab/lab.js alike */
+/** the package's docker/ directory, from src/lab/, dist/lab/ and the bundle's dist/bundle/ alike (two levels down) */
 export function dockerDir(): string {
   return fileURLToPath(new URL('../../docker/', import.meta.url));
 }

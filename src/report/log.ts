@@ -1,10 +1,16 @@
 // pino JSON log file: the full trace of a run (commands with timings). Secrets are masked by
 // the EventBus before any sink sees an event.
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import pino from 'pino';
+import type pino from 'pino';
 import type { RunEvent, Sink } from '../engine/events.js';
+
+// pino (some 20 files) is loaded when the first log file opens, not when the CLI starts: every
+// command imports this module, and `kha --help` or `kha --version` opens no log. pino is CommonJS,
+// so a synchronous require keeps the sink's constructor synchronous.
+const load = createRequire(import.meta.url);
 
 export function defaultLogFile(): string {
   const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
@@ -45,8 +51,9 @@ export class PinoSink implements Sink {
   private dest: pino.DestinationStream & { flushSync?: () => void; end?: () => void };
   constructor(readonly file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.dest = pino.destination({ dest: file, sync: true, mode: 0o600 });
-    this.logger = pino({ base: { pid: process.pid } }, this.dest);
+    const pinoFn = load('pino') as typeof pino;
+    this.dest = pinoFn.destination({ dest: file, sync: true, mode: 0o600 });
+    this.logger = pinoFn({ base: { pid: process.pid } }, this.dest);
   }
   emit(e: RunEvent): void {
     const level =

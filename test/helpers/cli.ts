@@ -53,8 +53,8 @@ function defaultStateHome(): string {
 
 /** The one way tests run the built CLI: `node bin/run.js <args>`, no shell; never throws for a non-zero exit. */
 export function runKha(args: string[], opts: RunKhaOptions = {}): Promise<KhaRun> {
-  if (!opts.bin && !fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) {
-    return Promise.reject(new Error(`kha is not built (no ${path.join(REPO_ROOT, 'dist', 'commands')}): run npm run build first`));
+  if (!opts.bin && !fs.existsSync(path.join(REPO_ROOT, 'dist', 'bundle', 'kha.js'))) {
+    return Promise.reject(new Error(`kha is not built (no ${path.join(REPO_ROOT, 'dist', 'bundle', 'kha.js')}): run npm run build first`));
   }
   const timeoutMs = opts.timeoutMs ?? 180_000;
   return new Promise((resolve, reject) => {

@@ -50,13 +50,15 @@ describe('the npm package, installed without optional dependencies', () => {
       'LICENSE',
       'README.md',
       'oclif.manifest.json',
-      'dist/commands/up.js',
+      'dist/bundle/kha.js',
       'inventory/hosts.example.yaml',
       'scripts/ensure-docker.sh',
       'docker/build-image.sh',
     ])
       expect(files, f).toContain(f);
     expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+    // the bundle only (scripts/bundle.mjs), not tsc's one file per module
+    expect(files.filter((f) => f.startsWith('dist/') && !f.startsWith('dist/bundle/'))).toEqual([]);
     expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
     const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     expect(pkg.scripts['prepack']).toBe('npm run build');
