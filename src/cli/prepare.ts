@@ -18,7 +18,11 @@ import type { Command, Connection, ExecOptions } from '../transport/types.js';
 import { ConnectionPool } from '../transport/pool.js';
 import { accessSync, constants, statSync } from 'node:fs';
 import { InputError } from '../errors.js';
-import type { Io } from './base.js';
+import type { Io, TrackedRun } from './base.js';
+import { terminalConfirm } from './confirm.js';
+import { parseSerialFlag } from '../engine/serial.js';
+import type { SerialSpec } from '../engine/types.js';
+import type { Confirm } from '../actions/plan.js';
 import type { EventBus } from '../engine/events.js';
 import { quote, render } from '../transport/quote.js';
 
@@ -302,4 +306,35 @@ export function makeRun(inv: Inventory, flags: InventoryFlagValues, io: Io, conn
     forks: flags.forks,
     signal: io.signal,
   });
+}
+
+/** The flags of a rolling, locked command: the inventory flags, rolloutFlags, lockFlags, changeFlags. */
+export type RolloutFlagValues = OverrideFlags &
+  InventoryFlagValues & { serial: string; 'max-fail': number; 'break-lock': boolean; yes?: boolean; json?: boolean };
+
+/** The options every rolling action takes (up, reset, upgrade). */
+export interface RolloutOptions {
+  serial: SerialSpec;
+  maxFailPercentage: number;
+  breakLock: boolean;
+  confirm?: Confirm;
+}
+
+/**
+ * What a rolling command does before its action: --serial parsed (bad input before the inventory
+ * is read), the inventory and settings loaded, the run made and tracked (closed and counted by
+ * KhaCommand), and the rollout options. `confirm`: the verb asks y/N before changing (up, reset).
+ */
+export async function prepareRollout(
+  flags: RolloutFlagValues,
+  io: Io,
+  track: (run: TrackedRun) => void,
+  o: { confirm?: boolean } = {},
+): Promise<{ inv: Inventory; settings: HaSettings; run: RunContext; rollout: RolloutOptions }> {
+  const serial = parseSerialFlag(flags.serial);
+  const { inv, settings } = await loadForRun(flags, io);
+  const run = makeRun(inv, flags, io);
+  track(run);
+  const confirm = o.confirm ? terminalConfirm(flags) : undefined;
+  return { inv, settings, run, rollout: { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], ...(confirm ? { confirm } : {}) } };
 }

@@ -25,25 +25,13 @@ export default class Reset extends KhaCommand {
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { reset } = await import('../actions/reset.js');
-    const { loadForRun, makeRun } = await import('../cli/prepare.js');
+    const { prepareRollout } = await import('../cli/prepare.js');
     const { exitCodeOf } = await import('../cli/exit.js');
-    const { parseSerialFlag } = await import('../engine/serial.js');
-    const { terminalConfirm } = await import('../cli/confirm.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Reset);
     await this.runAction(flags, verbose, async (io, track) => {
-      const serial = parseSerialFlag(flags.serial);
-      const { inv, settings } = await loadForRun(flags, io);
-      const run = makeRun(inv, flags, io);
-      track(run);
-      const confirm = terminalConfirm(flags);
-      await reset(run, settings, {
-        serial,
-        purge: flags.purge,
-        maxFailPercentage: flags['max-fail'],
-        breakLock: flags['break-lock'],
-        ...(confirm ? { confirm } : {}),
-      });
+      const { run, settings, rollout } = await prepareRollout(flags, io, track, { confirm: true });
+      await reset(run, settings, { ...rollout, purge: flags.purge });
       return exitCodeOf(run);
     });
   }

@@ -20,19 +20,13 @@ export default class Up extends KhaCommand {
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { up } = await import('../actions/up.js');
-    const { loadForRun, makeRun } = await import('../cli/prepare.js');
+    const { prepareRollout } = await import('../cli/prepare.js');
     const { exitCodeOf } = await import('../cli/exit.js');
-    const { parseSerialFlag } = await import('../engine/serial.js');
-    const { terminalConfirm } = await import('../cli/confirm.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Up);
     await this.runAction(flags, verbose, async (io, track) => {
-      const serial = parseSerialFlag(flags.serial);
-      const { inv, settings } = await loadForRun(flags, io);
-      const run = makeRun(inv, flags, io);
-      track(run);
-      const confirm = terminalConfirm(flags);
-      await up(run, settings, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], ...(confirm ? { confirm } : {}) });
+      const { run, settings, rollout } = await prepareRollout(flags, io, track, { confirm: true });
+      await up(run, settings, rollout);
       return exitCodeOf(run);
     });
   }

@@ -25,16 +25,12 @@ export default class Upgrade extends KhaCommand {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
     const { upgrade } = await import('../actions/upgrade.js');
     const { exitCodeOf } = await import('../cli/exit.js');
-    const { loadForRun, makeRun } = await import('../cli/prepare.js');
-    const { parseSerialFlag } = await import('../engine/serial.js');
+    const { prepareRollout } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Upgrade);
     await this.runAction(flags, verbose, async (io, track) => {
-      const serial = parseSerialFlag(flags.serial);
-      const { inv, settings } = await loadForRun(flags, io);
-      const run = makeRun(inv, flags, io);
-      track(run);
-      const st = await upgrade(run, settings, { serial, maxFailPercentage: flags['max-fail'], breakLock: flags['break-lock'], packages: flags.packages });
+      const { run, settings, rollout } = await prepareRollout(flags, io, track);
+      const st = await upgrade(run, settings, { ...rollout, packages: flags.packages });
       if (!st.report.stopped) return exitCodeOf(run);
       return { exit: exitCodeOf(run) || ExitCode.failed, error: { code: 'E_PLAY_STOPPED', message: st.report.stopReason ?? 'the roll stopped' } };
     });
