@@ -10,24 +10,12 @@ import { ExitCode, describeError } from '../../src/errors.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
+import { mastersYaml } from '../helpers/masters-yaml.js';
 import { refusal } from '../helpers/refusal.js';
 
 const HOSTS = ['m1', 'm2', 'm3'];
 const settings = () =>
-  resolveSettings(
-    parseInventory(
-      [
-        'all:',
-        '  vars:',
-        '    vip: 10.0.0.100',
-        '  children:',
-        '    masters:',
-        '      hosts:',
-        ...HOSTS.map((h, i) => `        ${h}: { ansible_host: 10.0.0.${11 + i} }`),
-      ].join('\n'),
-      'hosts.yaml',
-    ),
-  );
+  resolveSettings(parseInventory(mastersYaml('10.0.0.100', Object.fromEntries(HOSTS.map((h, i) => [h, `ansible_host: 10.0.0.${11 + i}`]))), 'hosts.yaml'));
 
 /** hosts that take the lock and answer everything else with nothing */
 const lockingHost = (n: string) =>

@@ -19,6 +19,7 @@ import { resolveSettings } from '../../src/inventory/settings.js';
 import { outputDocument } from '../../src/report/json.js';
 import { outputProblems, REPO_ROOT, runKha, showRun, type KhaJson, type KhaRun } from '../helpers/cli.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
+import { mastersYaml } from '../helpers/masters-yaml.js';
 
 const SCHEMA_FILE = path.join(REPO_ROOT, 'schema', 'kha-output.schema.json');
 
@@ -118,16 +119,7 @@ beforeAll(async () => {
   if (!fs.existsSync(path.join(REPO_ROOT, 'dist', 'commands', 'up.js'))) throw new Error('kha is not built: run npm run build first');
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'kha-output-'));
   const hosts = (ports: number[]) =>
-    [
-      'all:',
-      '  vars:',
-      '    vip: 10.0.0.100',
-      '  children:',
-      '    masters:',
-      '      hosts:',
-      ...ports.map((p, i) => `        m${i + 1}: { ansible_host: 127.0.0.1, ansible_port: ${p} }`),
-      '',
-    ].join('\n');
+    `${mastersYaml('10.0.0.100', Object.fromEntries(ports.map((p, i) => [`m${i + 1}`, `ansible_host: 127.0.0.1, ansible_port: ${p}`])))}\n`;
   fs.writeFileSync(inv('good.yaml'), hosts([2201, 2202, 2203]));
   fs.writeFileSync(inv('dead.yaml'), hosts([await deadPort(), await deadPort(), await deadPort()]));
   fs.writeFileSync(inv('bad.yaml'), hosts([2201, 2202, 70000]));

@@ -9,25 +9,13 @@ import { ExitCode, TransportError } from '../../src/errors.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
+import { mastersYaml } from '../helpers/masters-yaml.js';
 
 const FACTS = readFileSync(join(import.meta.dirname, '../fixtures/facts/debian12-m1.txt'), 'utf8');
 const VIP = '172.29.62.250';
 const HOSTS = ['m1', 'm2', 'm3'];
 const settings = () =>
-  resolveSettings(
-    parseInventory(
-      [
-        'all:',
-        '  vars:',
-        `    vip: ${VIP}`,
-        '  children:',
-        '    masters:',
-        '      hosts:',
-        ...HOSTS.map((h, i) => `        ${h}: { ansible_host: 172.29.62.${11 + i} }`),
-      ].join('\n'),
-      'hosts.yaml',
-    ),
-  );
+  resolveSettings(parseInventory(mastersYaml(VIP, Object.fromEntries(HOSTS.map((h, i) => [h, `ansible_host: 172.29.62.${11 + i}`]))), 'hosts.yaml'));
 
 /** the lab fixture's facts (keepalived and haproxy active), with the VIP only on `holder`; kha's config on every host */
 function cluster(holder: string | null, o: { lostAtStatus?: string } = {}) {
