@@ -326,7 +326,7 @@ export abstract class KhaCommand extends Command {
       if (!(err instanceof KhaError) && process.env.KHA_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
       await this.io?.events.close();
     }
-    await this.closeLog();
+    this.dropUnneededLog();
     return this.exit(code) as never;
   }
 
@@ -335,7 +335,7 @@ export abstract class KhaCommand extends Command {
     const { exit, error } = typeof outcome === 'number' ? { exit: outcome, error: undefined } : outcome;
     await this.io?.events.close();
     if (this.json) this.writeOutput(exit, exit === 0 ? null : this.outcomeError(exit, error));
-    await this.closeLog();
+    this.dropUnneededLog();
     if (exit !== 0) {
       if (this.keepsLog() && !this.json) process.stderr.write(`log: ${this.io?.logFile}\n`);
       this.exit(exit);
@@ -351,8 +351,8 @@ export abstract class KhaCommand extends Command {
     return Boolean(this.io) && (this.reachedHost || this.logNamed);
   }
 
-  private async closeLog(): Promise<void> {
-    await this.io?.events.close();
+  /** After the sinks are closed: remove the log keepsLog() says nobody needs. */
+  private dropUnneededLog(): void {
     if (!this.io || this.keepsLog()) return;
     try {
       rmSync(this.io.logFile, { force: true });
