@@ -1,6 +1,7 @@
 // Observing the lab hosts from the outside, through `docker exec` (never through kha itself):
 // VIP holders, units and their start times, the keepalived journal, files, HTTPS through the VIP.
 import https from 'node:https';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from '../../src/lab/lab.js';
 
@@ -154,4 +155,20 @@ export async function waitFor<T>(
     if (ms > timeoutMs) return { value, ms, ok: false };
     await sleep(intervalMs);
   }
+}
+
+/** one TCP connect to host:port (a lab address): true when it is accepted within timeoutMs */
+export function tcpAccepts(host: string, port: number, timeoutMs = 3_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port, timeout: timeoutMs });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('timeout', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', () => resolve(false));
+  });
 }

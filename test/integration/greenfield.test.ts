@@ -13,12 +13,11 @@
 // (b) dedicated load balancers lb1, lb2 in front of the same masters, all apiservers down again:
 //     up, a haproxy restart on the backup, kubeadm init on m1: zero moves.
 // Traffic from this process goes only to lab addresses (the hosts and the VIP on the lab bridge).
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
 import { errorLines, kha, outputProblems, runUp, secs, showRun } from '../helpers/cli.js';
-import { journalAtUs, readyz, sh, vipHolders, waitHolders } from '../helpers/hosts.js';
+import { journalAtUs, readyz, sh, tcpAccepts, vipHolders, waitHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 
 const MON = 'kha-vipmon';
@@ -45,21 +44,6 @@ async function vipEvents(l: Lab, hosts: string[]): Promise<string[]> {
   return per.flat();
 }
 
-/** one TCP connect to host:port (a lab address): true when it is accepted */
-function tcpAccepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port, timeout: 3_000 });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** poll https://VIP:8443/readyz until `ok(body)`; ms from t0, or null after timeoutMs */
 async function untilVipAnswers(l: Lab, ok: (body: string) => boolean, t0: number, timeoutMs: number): Promise<number | null> {

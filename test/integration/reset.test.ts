@@ -5,12 +5,11 @@
 //   its holder until the holder's turn, the holder last) -> status says nothing managed ->
 //   reset --purge -> the snapshot is EQUAL to the one before up -> up again converges -> rerun: 0.
 // Observations go through `docker exec` (lab.exec) and the lab's addresses, never through kha.
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
 import { errorLines, kha, outputProblems, parseJson, recapTotal, secs, showRun, upLab as up } from '../helpers/cli.js';
-import { mainPid, sh, unitState, vipHolders } from '../helpers/hosts.js';
+import { mainPid, sh, tcpAccepts, unitState, vipHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 
 const HOSTS = ['m1', 'm2', 'm3'];
@@ -68,20 +67,6 @@ async function fingerprint(lab: Lab, host: string): Promise<string> {
   return `${files}keepalived ${await mainPid(lab, host, 'keepalived')} haproxy ${await mainPid(lab, host, 'haproxy')}`;
 }
 
-function tcpAccepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port, timeout: 1_000 });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('timeout', () => {
-      s.destroy();
-      resolve(false);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 /** until stop(): every 100 ms, who holds the VIP and whether VIP:8443 takes a connection */
 function watchVip(lab: Lab) {
@@ -90,7 +75,7 @@ function watchVip(lab: Lab) {
   const t0 = performance.now();
   const loop = (async () => {
     while (!done) {
-      const [holders, answers] = await Promise.all([vipHolders(lab), tcpAccepts(lab.vip, 8443)]);
+      const [holders, answers] = await Promise.all([vipHolders(lab), tcpAccepts(lab.vip, 8443, 1_000)]);
       samples.push({ ms: Math.round(performance.now() - t0), holders, answers });
       await sleep(100);
     }
