@@ -44,7 +44,6 @@ async function vipEvents(l: Lab, hosts: string[]): Promise<string[]> {
   return per.flat();
 }
 
-
 /** poll https://VIP:8443/readyz until `ok(body)`; ms from t0, or null after timeoutMs */
 async function untilVipAnswers(l: Lab, ok: (body: string) => boolean, t0: number, timeoutMs: number): Promise<number | null> {
   for (;;) {

@@ -67,7 +67,6 @@ async function fingerprint(lab: Lab, host: string): Promise<string> {
   return `${files}keepalived ${await mainPid(lab, host, 'keepalived')} haproxy ${await mainPid(lab, host, 'haproxy')}`;
 }
 
-
 /** until stop(): every 100 ms, who holds the VIP and whether VIP:8443 takes a connection */
 function watchVip(lab: Lab) {
   const samples: Array<{ ms: number; holders: string[]; answers: boolean }> = [];
