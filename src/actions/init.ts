@@ -171,6 +171,12 @@ async function askChecked<T>(asker: Asker, question: string, check: (answer: str
   }
 }
 
+/** An optional value: the flag's, checked; else, when asking, the checked answer (Enter: none); else none. */
+async function optionalValue<T>(given: string | undefined, check: (v: string) => T, ask: Asker | undefined, question: string): Promise<T | undefined> {
+  if (given !== undefined) return check(given);
+  return ask ? askChecked(ask, question, (a) => (a ? check(a) : undefined)) : undefined;
+}
+
 const splitList = (s: string) => s.split(/[\s,]+/).filter(Boolean);
 
 /**
@@ -206,26 +212,11 @@ export async function gatherInit(flags: InitFlags, asker?: Asker): Promise<InitS
         })
       : [];
   checkHosts(vip, masters, nodes);
-  const user =
-    flags.user !== undefined
-      ? checkUser(flags.user)
-      : ask
-        ? await askChecked(ask, 'SSH user (Enter for the user running kha): ', (a) => (a ? checkUser(a) : undefined))
-        : undefined;
+  const user = await optionalValue(flags.user, checkUser, ask, 'SSH user (Enter for the user running kha): ');
   const become = flags.become ?? (ask ? await askChecked(ask, 'use sudo on the hosts (a user other than root)? [y/N] ', yesNo) : false);
-  const iface =
-    flags.interface !== undefined
-      ? checkInterface(flags.interface)
-      : ask
-        ? await askChecked(ask, 'VRRP interface (Enter to let kha up find it on each host): ', (a) => (a ? checkInterface(a) : undefined))
-        : undefined;
+  const iface = await optionalValue(flags.interface, checkInterface, ask, 'VRRP interface (Enter to let kha up find it on each host): ');
   const suggested = suggestVirtualRouterId(vip);
-  const given =
-    flags['virtual-router-id'] !== undefined
-      ? checkVirtualRouterId(flags['virtual-router-id'])
-      : ask
-        ? await askChecked(ask, `virtual_router_id [${suggested.id}]: `, (a) => (a ? checkVirtualRouterId(a) : undefined))
-        : undefined;
+  const given = await optionalValue(flags['virtual-router-id'], checkVirtualRouterId, ask, `virtual_router_id [${suggested.id}]: `);
   return {
     vip,
     masters,
