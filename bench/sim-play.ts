@@ -71,6 +71,8 @@ export function simFiles(i: number): TemplateParams[] {
         checkScript: '/etc/keepalived/kha-check-haproxy.sh',
         scriptUser: SCRIPT_USER,
         notifyScript: '/etc/keepalived/kha-notify.sh',
+        notifyFifo: '/run/keepalived-kha.fifo',
+        haproxyDownFile: '/run/kha-haproxy.down',
         garpMasterRefresh: 60,
       }),
       mode: 0o600,

@@ -8,6 +8,7 @@ import type { HaSettings } from '../inventory/settings.js';
 import { quote } from '../transport/quote.js';
 import type { Connection } from '../transport/types.js';
 import { holdsVip, tcpConnectScript } from './probes.js';
+import { startVipMonitor, type VipEvent } from './vip-events.js';
 import { acquireLocks } from './lock.js';
 import { hostLine, status, type StatusReport } from './status.js';
 
@@ -18,14 +19,21 @@ export interface DrillRound {
   mode: DrillMode;
   holderBefore: string;
   newHolder: string | null;
-  /** ms from the failure until another host showed the VIP */
+  /** ms from the failure until another host showed the VIP (polled over SSH every 100 ms) */
   vipMovedMs: number | null;
+  /**
+   * The same, exact: from the holder's clock when it stopped the service to the new holder's
+   * kernel event adding the VIP (`ip -ts monitor address`). null when the events could not be read.
+   */
+  vipMovedExactMs: number | null;
+  /** from the failure to the old holder's kernel event deleting the VIP (exact, as above) */
+  vipReleasedExactMs: number | null;
   /** ms from the VIP move until VIP:frontend_port accepted a TCP connection through the new holder */
   frontendAfterMoveMs: number | null;
   /** ms from the restore until the cluster was healthy again */
   settledMs: number | null;
   holderAfter: string | null;
-  /** the budget this mode should meet: 3 x advert_int + 1 s (+ check interval x fall for haproxy) */
+  /** the budget this mode should meet: 3 x advert_int + 1 s */
   budgetMs: number;
   withinBudget: boolean;
 }
@@ -39,11 +47,13 @@ function servicesFor(mode: DrillMode): string[] {
   return mode === 'keepalived' ? ['keepalived'] : mode === 'haproxy' ? ['haproxy'] : ['keepalived', 'haproxy'];
 }
 
-/** The time budget from the issue: adverts missed, plus the check's detection time for haproxy. */
-export function drillBudgetMs(s: HaSettings, mode: DrillMode): number {
-  const base = (3 * s.advertInt + 1) * 1000;
-  // the haproxy check: interval 1 s x fall 2 (roles/keepalived.ts)
-  return mode === 'haproxy' ? base + 1 * 2 * 1000 : base;
+/**
+ * The time budget: 3 x advert_int + 1 s, what a backup waits when adverts stop. A stopped keepalived
+ * and a stopped or dead haproxy (systemd writes the track_file, FAULT follows at once) both send a
+ * priority-0 advert, so both should move the VIP well within it.
+ */
+export function drillBudgetMs(s: HaSettings, _mode: DrillMode): number {
+  return (3 * s.advertInt + 1) * 1000;
 }
 
 export function healthProblem(r: StatusReport): string | null {
@@ -113,13 +123,20 @@ async function drillRound(run: RunContext, s: HaSettings, mode: DrillMode, round
   const result = newRound(round, mode, holder, drillBudgetMs(s, mode));
   run.events.info(`round ${round}: stopping ${svc.join(' and ')} on the holder ${holder}`);
   let stopped = false;
+  // the kernel's own record of the move, beside the polled one
+  const monitors = await Promise.all(
+    s.lbHosts.map(async (h) => startVipMonitor(await run.connector.get(run.host(h)), h, s.vip, Math.max(result.budgetMs * 3, 20_000) / 1000 + 30)),
+  );
   try {
     const t0 = Date.now();
-    const stop = await conn.exec({ script: `systemctl stop ${svc.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 30_000 });
+    // the holder's own clock at the failure: the exact times are measured from it
+    const stop = await conn.exec({ script: `date +%s.%N; systemctl stop ${svc.map((x) => quote(x)).join(' ')}` }, { become: true, timeoutMs: 30_000 });
     stopped = true;
     if (stop.code !== 0) throw new KhaError(`${holder}: could not stop ${svc.join(' and ')}: ${stop.stderr.trim()}`, { code: 'E_DRILL' });
     await measureFailover(run, s, result, t0);
+    exactTimes(result, Number(stop.stdout.trim().split('\n')[0]) * 1000, (await Promise.all(monitors.map((m) => m.stop()))).flat());
   } finally {
+    await Promise.all(monitors.map((m) => m.stop()));
     if (stopped) await restore(run, s, conn, result);
   }
   result.withinBudget = result.vipMovedMs !== null && result.vipMovedMs <= result.budgetMs;
@@ -154,6 +171,8 @@ function newRound(round: number, mode: DrillMode, holder: string, budgetMs: numb
     holderBefore: holder,
     newHolder: null,
     vipMovedMs: null,
+    vipMovedExactMs: null,
+    vipReleasedExactMs: null,
     frontendAfterMoveMs: null,
     settledMs: null,
     holderAfter: null,
@@ -186,6 +205,16 @@ async function measureFailover(run: RunContext, s: HaSettings, result: DrillRoun
     }
     await sleep(50);
   }
+}
+
+/** From the hosts' own address events: when the old holder let the VIP go and the new one took it, after the failure at hostT0. */
+export function exactTimes(result: DrillRound, hostT0: number, events: VipEvent[]): void {
+  if (!Number.isFinite(hostT0) || hostT0 <= 0) return;
+  const after = events.filter((e) => e.t >= hostT0).sort((a, b) => a.t - b.t);
+  const added = after.find((e) => e.up && e.host === result.newHolder);
+  const released = after.find((e) => !e.up && e.host === result.holderBefore);
+  if (added) result.vipMovedExactMs = Math.round((added.t - hostT0) * 10) / 10;
+  if (released) result.vipReleasedExactMs = Math.round((released.t - hostT0) * 10) / 10;
 }
 
 /** Start what the round stopped, whatever happened (also after Ctrl-C), and wait for the cluster to settle. */

@@ -410,10 +410,20 @@ async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
   });
 }
 
-/** The one host that holds the VIP; none or several is an unhealthy cluster. */
+/**
+ * The one host that holds the VIP; none or several is an unhealthy cluster. An election can be under
+ * way as Verify starts (a check that just failed or passed on a loaded host moves the VIP in under a
+ * second), so none or several is only believed once it lasts a backup's master-down time
+ * (3 x advert_int + 1 s), polled every 250 ms.
+ */
 async function theHolder(st: UpState): Promise<string> {
   const { s } = st;
-  const holders = await vipHolders(st);
+  const deadline = Date.now() + (3 * s.advertInt + 1) * 1000;
+  let holders = await vipHolders(st);
+  while (holders.length !== 1 && Date.now() < deadline && !st.run.opts.signal.aborted) {
+    await sleep(250);
+    holders = await vipHolders(st);
+  }
   if (holders.length === 0)
     throw new KhaError(`no host holds the VIP ${s.vip}; see kha status and keepalived's journal`, { code: 'E_NO_HOLDER', exit: ExitCode.unhealthy });
   if (holders.length > 1) {

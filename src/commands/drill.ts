@@ -5,7 +5,8 @@ import { ExitCode } from '../errors.js';
 
 function line(r: DrillRound): string {
   const f = (ms: number | null) => (ms === null ? 'never' : `${(ms / 1000).toFixed(2)} s`);
-  return `round ${r.round} (${r.mode}): VIP ${r.holderBefore} -> ${r.newHolder ?? 'nobody'} in ${f(r.vipMovedMs)} (budget ${(r.budgetMs / 1000).toFixed(0)} s: ${r.withinBudget ? 'met' : 'MISSED'}); VIP:port answered ${f(r.frontendAfterMoveMs)} after the move; settled ${f(r.settledMs)} after restore on ${r.holderAfter ?? '?'}`;
+  const exact = r.vipMovedExactMs === null ? '' : ` (${f(r.vipMovedExactMs)} by the hosts' own address events)`;
+  return `round ${r.round} (${r.mode}): VIP ${r.holderBefore} -> ${r.newHolder ?? 'nobody'} in ${f(r.vipMovedMs)} polled${exact} (budget ${(r.budgetMs / 1000).toFixed(0)} s: ${r.withinBudget ? 'met' : 'MISSED'}); VIP:port answered ${f(r.frontendAfterMoveMs)} after the move; settled ${f(r.settledMs)} after restore on ${r.holderAfter ?? '?'}`;
 }
 
 export default class Drill extends KhaCommand {

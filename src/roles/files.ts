@@ -28,6 +28,14 @@ export const CHECK_APISERVER_SCRIPT_PATH = '/etc/keepalived/kha-check-apiserver.
 export const NOTIFY_SCRIPT_PATH = '/etc/keepalived/kha-notify.sh';
 /** keepalived's own view of this host, written by the notify script, read by `kha status`. */
 export const NOTIFY_STATE_FILE = '/run/keepalived-kha.state';
+/** keepalived writes its state changes here, in order (vrrp_notify_fifo); the notify script reads it. */
+export const NOTIFY_FIFO = '/run/keepalived-kha.fifo';
+/**
+ * haproxy's systemd unit writes 1 here when haproxy stops or dies and 0 once it is ready again
+ * (kha's drop-in, renderHaproxyDropIn). keepalived tracks it (track_file, weight 0): 1 puts the
+ * instance in FAULT at once, whose priority-0 advert hands the VIP over within the skew time.
+ */
+export const HAPROXY_DOWN_FILE = '/run/kha-haproxy.down';
 export const HAPROXY_DROPIN_PATH = '/etc/systemd/system/haproxy.service.d/kha.conf';
 /** Same name as Debian's /usr/lib/tmpfiles.d/haproxy.conf, so it overrides rather than duplicates it. */
 export const HAPROXY_TMPFILES_PATH = '/etc/tmpfiles.d/haproxy.conf';
@@ -146,7 +154,7 @@ export interface CheckHaproxyScriptVars {
  */
 export function renderCheckHaproxyScript(v: CheckHaproxyScriptVars): string {
   const port = int('monitorPort', v.monitorPort, 1, 65535);
-  const secs = int('timeoutSeconds', v.timeoutSeconds ?? 1, 1, 60);
+  const secs = int('timeoutSeconds', v.timeoutSeconds ?? 2, 1, 60);
   return joinLines([
     '#!/bin/bash',
     MANAGED_HEADER,
@@ -210,28 +218,50 @@ export interface NotifyScriptVars {
 }
 
 /**
- * keepalived runs `notify <script>` as `<script> INSTANCE <name> <STATE> <priority>` on every
- * transition (STATE: MASTER, BACKUP, FAULT, STOP, DELETED). It writes key=value lines atomically
- * (temp file + rename on the same filesystem). Runs as root: it writes under /run.
+ * keepalived's `vrrp_notify_fifo_script`: keepalived starts it once (as root, it writes under
+ * /run), with the FIFO's path as the last argument, and writes one line per transition to the
+ * FIFO, in order: `INSTANCE "VI_KHA" MASTER 150` (states MASTER, BACKUP, FAULT, STOP, DELETED).
+ * Why a FIFO and not `notify`: keepalived runs every `notify` script as its own process, so two
+ * transitions close together (FAULT then BACKUP when haproxy restarts) can finish out of order and
+ * leave the older state on file. One reader of an ordered stream cannot.
+ *
+ * The state file gets key=value lines, written atomically (temp file + rename): the state, the
+ * instance, the priority, when (unix seconds), and how many transitions since boot (carried over
+ * when keepalived restarts the reader).
  */
 export function renderNotifyScript(v: NotifyScriptVars = {}): string {
   const file = absPath('stateFile', v.stateFile ?? NOTIFY_STATE_FILE);
+  // the name comes quoted ("VI_KHA"): strip one shell-escaped double quote from each end
+  const DQ = '\\"';
   return joinLines([
     '#!/bin/sh',
     MANAGED_HEADER,
-    '# keepalived notify: $1=INSTANCE|GROUP $2=name $3=MASTER|BACKUP|FAULT|STOP|DELETED $4=priority',
-    "# Records keepalived's own view of this host for `kha status`.",
-    'set -u',
-    '[ "${1:-}" = INSTANCE ] || exit 0',
-    'case "${3:-}" in',
-    '  MASTER|BACKUP|FAULT|STOP|DELETED) ;;',
-    '  *) exit 0 ;;',
-    'esac',
+    "# keepalived's vrrp_notify_fifo reader: one line per VRRP transition, in order, e.g.",
+    '#   INSTANCE "VI_KHA" MASTER 150',
+    "# Records keepalived's own view of this host for `kha status`. The FIFO is the last argument.",
+    'set -uf',
+    'for fifo in "$@"; do :; done',
+    '[ -p "${fifo:-}" ] || { echo "kha-notify: ${fifo:-no argument}: not a FIFO" >&2; exit 1; }',
     `state_file=${file}`,
     'tmp="$state_file.$$"',
     'umask 022',
-    `printf 'state=%s\\ninstance=%s\\npriority=%s\\nsince=%s\\n' "$3" "$2" "\${4:-}" "$(date +%s)" >"$tmp" &&`,
-    '  mv -f "$tmp" "$state_file"',
+    'changes=$(sed -n "s/^changes=\\([0-9][0-9]*\\)$/\\1/p" "$state_file" 2>/dev/null)',
+    'changes=${changes:-0}',
+    '# keepalived holds the FIFO open while it runs; reopen it if it closes, stop once it is gone',
+    'while [ -p "$fifo" ]; do',
+    "  while IFS=' ' read -r kind name state priority rest; do",
+    '    [ "$kind" = INSTANCE ] || continue',
+    '    case "$state" in',
+    '      MASTER|BACKUP|FAULT|STOP|DELETED) ;;',
+    '      *) continue ;;',
+    '    esac',
+    `    name=\${name#${DQ}}`,
+    `    name=\${name%${DQ}}`,
+    '    changes=$((changes + 1))',
+    `    printf 'state=%s\\ninstance=%s\\npriority=%s\\nsince=%s\\nchanges=%s\\n' "$state" "$name" "$priority" "$(date +%s)" "$changes" >"$tmp" &&`,
+    '      mv -f "$tmp" "$state_file"',
+    '  done <"$fifo"',
+    'done',
   ]);
 }
 
@@ -243,6 +273,8 @@ export interface NotifyState {
   priority: number | undefined;
   /** unix seconds of the transition */
   since: number | undefined;
+  /** VRRP transitions recorded since boot (undefined in files written before kha counted them) */
+  changes: number | undefined;
 }
 
 /** Parse the notify state file; undefined when it is empty or not ours. */
@@ -255,7 +287,7 @@ export function parseNotifyState(text: string): NotifyState | undefined {
   const state = kv.get('state');
   if (state !== 'MASTER' && state !== 'BACKUP' && state !== 'FAULT' && state !== 'STOP' && state !== 'DELETED') return undefined;
   const num = (s: string | undefined): number | undefined => (s !== undefined && /^\d+$/.test(s) ? Number(s) : undefined);
-  return { state, instance: kv.get('instance') ?? '', priority: num(kv.get('priority')), since: num(kv.get('since')) };
+  return { state, instance: kv.get('instance') ?? '', priority: num(kv.get('priority')), since: num(kv.get('since')), changes: num(kv.get('changes')) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,13 +303,23 @@ export function parseNotifyState(text: string): NotifyState | undefined {
  * RuntimeDirectory= would impose (the unit has no User=) and without deleting the directory on
  * stop. The `-` prefix: a missing systemd-tmpfiles must not block haproxy from starting.
  */
-export function renderHaproxyDropIn(): string {
-  return joinLines([
+export function renderHaproxyDropIn(v: { downFile?: string } = {}): string {
+  const lines = [
     MANAGED_HEADER,
     '# Make sure /run/haproxy (stats socket directory) exists before every start.',
     '[Service]',
     `ExecStartPre=-/usr/bin/systemd-tmpfiles --create ${HAPROXY_TMPFILES_PATH}`,
-  ]);
+  ];
+  if (v.downFile !== undefined) {
+    const f = absPath('downFile', v.downFile);
+    lines.push(
+      '# keepalived tracks this file (track_file): 1 once haproxy stops or dies, for any reason, which',
+      '# hands the VIP over at once; 0 once haproxy is ready (Type=notify) again. A reload changes nothing.',
+      `ExecStartPost=-/bin/sh -c 'echo 0 >${f}'`,
+      `ExecStopPost=-/bin/sh -c 'echo 1 >${f}'`,
+    );
+  }
+  return joinLines(lines);
 }
 
 /** tmpfiles.d entry for /run/haproxy; same content as Debian's, so both agree on the owner. */

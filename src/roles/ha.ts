@@ -20,6 +20,8 @@ import {
   KEEPALIVED_VALIDATE_ARGV,
   KHA_STATE_DIR,
   NOTIFY_SCRIPT_PATH,
+  NOTIFY_FIFO,
+  HAPROXY_DOWN_FILE,
   USERS_RECORD,
   renderCheckApiserverScript,
   renderCheckHaproxyScript,
@@ -64,6 +66,8 @@ export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, ho
     scriptUser: DEFAULT_SCRIPT_USER,
     ...(s.trackApiserver ? { trackApiserver: { script: CHECK_APISERVER_SCRIPT_PATH } } : {}),
     notifyScript: NOTIFY_SCRIPT_PATH,
+    notifyFifo: NOTIFY_FIFO,
+    haproxyDownFile: HAPROXY_DOWN_FILE,
     garpMasterRefresh: 60,
   };
 }
@@ -96,8 +100,16 @@ export interface ManagedFile extends TemplateParams {
 export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: string): ManagedFile[] {
   const files: ManagedFile[] = [
     { path: CHECK_HAPROXY_SCRIPT_PATH, content: renderCheckHaproxyScript({ monitorPort: DEFAULT_MONITOR_PORT }), mode: 0o755, owner: 'root', group: 'root' },
-    { path: NOTIFY_SCRIPT_PATH, content: renderNotifyScript(), mode: 0o755, owner: 'root', group: 'root' },
-    { path: HAPROXY_DROPIN_PATH, content: renderHaproxyDropIn(), mode: 0o644, owner: 'root', group: 'root', notify: [H_RESTART_HAPROXY] },
+    // keepalived runs the notify script for as long as it runs (the FIFO's reader): a new one needs a restart
+    { path: NOTIFY_SCRIPT_PATH, content: renderNotifyScript(), mode: 0o755, owner: 'root', group: 'root', notify: [H_RESTART_KEEPALIVED] },
+    {
+      path: HAPROXY_DROPIN_PATH,
+      content: renderHaproxyDropIn({ downFile: HAPROXY_DOWN_FILE }),
+      mode: 0o644,
+      owner: 'root',
+      group: 'root',
+      notify: [H_RESTART_HAPROXY],
+    },
     { path: HAPROXY_TMPFILES_PATH, content: renderHaproxyTmpfiles(), mode: 0o644, owner: 'root', group: 'root' },
     {
       path: HAPROXY_CFG,

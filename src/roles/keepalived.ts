@@ -14,6 +14,7 @@ import { MANAGED_HEADER, absPath, badVar, int, ipAddr, isIPv6, joinLines, token 
 
 export const HAPROXY_TRACK_SCRIPT = 'kha_check_haproxy';
 export const APISERVER_TRACK_SCRIPT = 'kha_check_apiserver';
+export const HAPROXY_TRACK_FILE = 'kha_haproxy_down';
 
 export interface KeepalivedVars {
   /** unique per host, e.g. 'kha-m1' */
@@ -49,8 +50,15 @@ export interface KeepalivedVars {
   scriptUser: string;
   /** second vrrp_script on the local kube-apiserver (renderCheckApiserverScript) */
   trackApiserver?: { script: string };
-  /** path of the notify script (renderNotifyScript); run as root */
+  /** path of the notify script (renderNotifyScript): keepalived's vrrp_notify_fifo_script, run as root */
   notifyScript: string;
+  /** the FIFO keepalived writes its transitions to (vrrp_notify_fifo), read by notifyScript */
+  notifyFifo: string;
+  /**
+   * track_file written by haproxy's systemd unit (renderHaproxyDropIn): 1 while haproxy is stopped
+   * or dead. Weight 0: 1 means FAULT, so a dead haproxy hands the VIP over at once.
+   */
+  haproxyDownFile: string;
   /** seconds between gratuitous ARP refreshes while MASTER (0 = off) */
   garpMasterRefresh: number;
 }
@@ -81,6 +89,8 @@ export function renderKeepalived(v: KeepalivedVars): string {
   const checkScript = absPath('checkScript', v.checkScript);
   const scriptUser = token('scriptUser', v.scriptUser);
   const notifyScript = absPath('notifyScript', v.notifyScript);
+  const notifyFifo = absPath('notifyFifo', v.notifyFifo);
+  const downFile = absPath('haproxyDownFile', v.haproxyDownFile);
   const garp = int('garpMasterRefresh', v.garpMasterRefresh, 0, 86400);
   const weight = v.nopreempt ? 0 : checkWeight(v.priorityGap);
   if (v.authPass !== undefined) {
@@ -99,6 +109,17 @@ export function renderKeepalived(v: KeepalivedVars): string {
     '    enable_script_security',
     `    script_user ${scriptUser}`,
     `    vrrp_garp_master_refresh ${garp}`,
+    '    # every transition, in order, to one reader (kha status reads what it records)',
+    `    vrrp_notify_fifo ${notifyFifo}`,
+    `    vrrp_notify_fifo_script ${notifyScript} root`,
+    '}',
+    '',
+    '# haproxy stopped or died (its systemd unit writes 1, and 0 once it is ready): FAULT at once,',
+    '# whose priority-0 advert hands the VIP over within the skew time instead of 3 adverts',
+    `track_file ${HAPROXY_TRACK_FILE} {`,
+    `    file "${downFile}"`,
+    '    weight 0',
+    '    init_file',
     '}',
     '',
   ];
@@ -108,8 +129,8 @@ export function renderKeepalived(v: KeepalivedVars): string {
       `vrrp_script ${s.name} {`,
       `    script "${s.path}"`,
       '    interval 1',
-      '    timeout 2',
-      '    fall 2',
+      '    timeout 3',
+      '    fall 3',
       '    rise 2',
       v.nopreempt
         ? '    # nopreempt: no weight, a failing check means FAULT (releases the VIP)'
@@ -150,10 +171,12 @@ export function renderKeepalived(v: KeepalivedVars): string {
     '    virtual_ipaddress {',
     `        ${vip}/${prefix} dev ${iface}`,
     '    }',
+    '    track_file {',
+    `        ${HAPROXY_TRACK_FILE}`,
+    '    }',
     '    track_script {',
     ...scripts.map((s) => `        ${s.name}`),
     '    }',
-    `    notify ${notifyScript} root`,
     '}',
   );
   return joinLines(out);

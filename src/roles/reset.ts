@@ -28,6 +28,7 @@ import {
   MANAGED_HEADER,
   NOTIFY_SCRIPT_PATH,
   NOTIFY_STATE_FILE,
+  HAPROXY_DOWN_FILE,
   USERS_RECORD,
 } from './files.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, KEEPALIVED_SECRET_KEYS } from './ha.js';
@@ -87,6 +88,8 @@ export const MANAGED_PATHS: readonly ManagedPath[] = [
   ...rendered(HAPROXY_TMPFILES_PATH, LB_NODE, 'tmpfiles.d entry for /run/haproxy'),
   ...rendered(NGINX_CONF, NODE, 'nginx config (node-local proxy)'),
   { path: NOTIFY_STATE_FILE, kind: 'file', on: LB, owned: 'name', what: "keepalived's state, written by the notify script" },
+  // (keepalived removes its notify FIFO itself when it stops)
+  { path: HAPROXY_DOWN_FILE, kind: 'file', on: LB, owned: 'name', what: "haproxy's up/down flag that keepalived tracks" },
   { path: appliedPath('keepalived.service'), kind: 'file', on: LB, owned: 'name', what: 'the config keepalived runs with (hash)' },
   { path: appliedPath('haproxy.service'), kind: 'file', on: LB_NODE, owned: 'name', what: 'the config haproxy runs with (hash)' },
   { path: appliedPath('nginx.service'), kind: 'file', on: NODE, owned: 'name', what: 'the config nginx runs with (hash)' },

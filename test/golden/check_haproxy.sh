@@ -8,7 +8,7 @@ probe='exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 printf "GET %s HTTP/1.0\r\n\r\n" "$2" >&3 || exit 1
 IFS= read -r line <&3 || exit 1
 printf "%s\n" "$line"'
-status=$(timeout 1 bash -c "$probe" kha-probe 8404 /healthz 2>/dev/null) || exit 1
+status=$(timeout 2 bash -c "$probe" kha-probe 8404 /healthz 2>/dev/null) || exit 1
 case $status in
   'HTTP/1.'[01]' 200'*) exit 0 ;;
 esac

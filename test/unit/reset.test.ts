@@ -36,7 +36,7 @@ import { applyScript, parseRemovalProbe, removalProbeScript, type FileParams } f
 import { recordingScript } from '../../src/modules/package.js';
 import { purgeProbeScript } from '../../src/modules/purge.js';
 import { PREV_SUFFIX } from '../../src/modules/template.js';
-import { MANAGED_HEADER, NOTIFY_STATE_FILE, USERS_RECORD, renderNotifyScript } from '../../src/roles/files.js';
+import { MANAGED_HEADER, NOTIFY_STATE_FILE, HAPROXY_DOWN_FILE, USERS_RECORD, renderNotifyScript } from '../../src/roles/files.js';
 import { configureTasks, createScriptUserScript, haHandlers, installTasks, startTasks } from '../../src/roles/ha.js';
 import { etcHostsTasks, nodeProxyHandlers, nodeProxyTasks } from '../../src/roles/nodes.js';
 import { KHA_PACKAGES, MANAGED_PATHS, anyHostResetTasks, lbResetTasks, nodeResetTasks, purgeTasks, type HostRole } from '../../src/roles/reset.js';
@@ -163,6 +163,8 @@ function everyWrittenPath(): Written[] {
     ...written(etcHostsTasks(s), 'any', 'm1'),
     // the notify script (rendered above) writes keepalived's state here, at run time
     { path: NOTIFY_STATE_FILE, kind: 'file', role: 'lb', by: 'the notify script' },
+    // haproxy's unit (the drop-in rendered above) writes its up/down flag here for keepalived's track_file
+    { path: HAPROXY_DOWN_FILE, kind: 'file', role: 'lb', by: "haproxy's systemd drop-in" },
   ];
 }
 

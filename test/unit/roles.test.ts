@@ -6,8 +6,8 @@
 // then READ THE DIFF line by line before keeping it: the goldens are the reviewed reference, and
 // they were checked with the real tools (keepalived 2.2.7 `keepalived -t -f`, haproxy 2.6
 // `haproxy -c -f`) on Debian bookworm.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,8 @@ import {
   KEEPALIVED_VALIDATE_ARGV,
   MANAGED_HEADER,
   NOTIFY_SCRIPT_PATH,
+  NOTIFY_FIFO,
+  HAPROXY_DOWN_FILE,
   parseNotifyState,
   renderCheckApiserverScript,
   renderCheckHaproxyScript,
@@ -55,6 +57,8 @@ const primary: KeepalivedVars = {
   checkScript: CHECK_HAPROXY_SCRIPT_PATH,
   scriptUser: DEFAULT_SCRIPT_USER,
   notifyScript: NOTIFY_SCRIPT_PATH,
+  notifyFifo: NOTIFY_FIFO,
+  haproxyDownFile: HAPROXY_DOWN_FILE,
   garpMasterRefresh: 60,
 };
 
@@ -114,6 +118,7 @@ describe('golden files', () => {
     ['check_apiserver.sh', () => renderCheckApiserverScript({ apiserverPort: 6443, healthPath: '/readyz' })],
     ['notify.sh', () => renderNotifyScript()],
     ['haproxy.dropin.conf', () => renderHaproxyDropIn()],
+    ['haproxy.dropin.lb.conf', () => renderHaproxyDropIn({ downFile: HAPROXY_DOWN_FILE })],
     ['haproxy.tmpfiles.conf', () => renderHaproxyTmpfiles()],
   ])('%s', async (name, render) => {
     await golden(name, render());
@@ -131,6 +136,7 @@ const everyRender = (): string[] => [
   renderCheckApiserverScript({ apiserverPort: 6443, healthPath: '/readyz' }),
   renderNotifyScript(),
   renderHaproxyDropIn(),
+  renderHaproxyDropIn({ downFile: HAPROXY_DOWN_FILE }),
   renderHaproxyTmpfiles(),
 ];
 
@@ -149,8 +155,9 @@ describe('every rendered file', () => {
 });
 
 /** The `weight -N` values of a keepalived.conf. */
+/** the vrrp_scripts' weights (not the track_file's) */
 function weights(conf: string): number[] {
-  return [...conf.matchAll(/^\s*weight (-?\d+)$/gm)].map((m) => Number(m[1]));
+  return [...conf.matchAll(/^vrrp_script [^{]*\{[^}]*^\s*weight (-?\d+)$/gm)].map((m) => Number(m[1]));
 }
 
 describe('renderKeepalived', () => {
@@ -186,18 +193,28 @@ describe('renderKeepalived', () => {
     expect(() => renderKeepalived({ ...primary, priorityGap: 244 })).toThrow(/priorityGap/);
   });
 
-  it('vrrp_script has interval 1, timeout 2, fall 2, rise 2 and init_fail', () => {
+  it('vrrp_script has interval 1, timeout 3, fall 3, rise 2 and init_fail (a stall of 2 s moves nothing)', () => {
     const conf = renderKeepalived(primary);
     expect(conf).toMatch(
-      /vrrp_script kha_check_haproxy \{\n {4}script "\/etc\/keepalived\/kha-check-haproxy\.sh"\n {4}interval 1\n {4}timeout 2\n {4}fall 2\n {4}rise 2\n/,
+      /vrrp_script kha_check_haproxy \{\n {4}script "\/etc\/keepalived\/kha-check-haproxy\.sh"\n {4}interval 1\n {4}timeout 3\n {4}fall 3\n {4}rise 2\n/,
     );
     expect(conf).toContain('    init_fail\n');
   });
 
-  it('global_defs: router_id, enable_script_security, script_user, garp refresh', () => {
+  it("tracks haproxy's down file with weight 0 (FAULT, so the VIP leaves at once), created as 0 when missing", () => {
+    const conf = renderKeepalived(primary);
+    expect(conf).toContain('track_file kha_haproxy_down {\n    file "/run/kha-haproxy.down"\n    weight 0\n    init_file\n}\n');
+    expect(conf).toContain('    track_file {\n        kha_haproxy_down\n    }\n');
+    expect(renderKeepalived(nopreempt)).toContain('    track_file {\n        kha_haproxy_down\n    }\n');
+    expect(() => renderKeepalived({ ...primary, haproxyDownFile: 'relative' })).toThrow(/haproxyDownFile/);
+  });
+
+  it('global_defs: router_id, enable_script_security, script_user, garp refresh, the notify FIFO and its reader', () => {
     const conf = renderKeepalived(primary);
     expect(conf).toContain(
-      'global_defs {\n    router_id kha-m1\n    enable_script_security\n    script_user keepalived_script\n    vrrp_garp_master_refresh 60\n}\n',
+      'global_defs {\n    router_id kha-m1\n    enable_script_security\n    script_user keepalived_script\n    vrrp_garp_master_refresh 60\n' +
+        '    # every transition, in order, to one reader (kha status reads what it records)\n' +
+        '    vrrp_notify_fifo /run/keepalived-kha.fifo\n    vrrp_notify_fifo_script /etc/keepalived/kha-notify.sh root\n}\n',
     );
   });
 
@@ -236,10 +253,10 @@ describe('renderKeepalived', () => {
     expect(renderKeepalived(primary)).not.toContain('nopreempt');
   });
 
-  it('the VIP goes on the instance interface; notify runs as root', () => {
+  it('the VIP goes on the instance interface; no per-transition notify (the FIFO keeps the order)', () => {
     const conf = renderKeepalived(primary);
     expect(conf).toContain('    virtual_ipaddress {\n        192.168.50.100/24 dev eth0\n    }\n');
-    expect(conf).toContain('    notify /etc/keepalived/kha-notify.sh root\n');
+    expect(conf).not.toMatch(/^\s*notify /m);
   });
 
   it('a second vrrp_script and track entry only with trackApiserver', () => {
@@ -401,22 +418,48 @@ describe('check_haproxy.sh behaviour', () => {
   });
 });
 
-describe('notify.sh behaviour', () => {
-  it("records keepalived's transitions; ignores groups and unknown states", async () => {
+describe('notify.sh behaviour (the vrrp_notify_fifo reader)', () => {
+  it("records keepalived's transitions in the order written, counts them, ignores groups and unknown states", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kha-roles-'));
+    const stateFile = join(dir, 'keepalived-kha.state');
+    const fifo = join(dir, 'keepalived-kha.fifo');
+    const f = join(dir, 'notify.sh');
+    writeFileSync(f, renderNotifyScript({ stateFile }), { mode: 0o755 });
+    writeFileSync(stateFile, 'state=BACKUP\ninstance=VI_KHA\npriority=150\nsince=1\nchanges=7\n');
+    execFileSync('mkfifo', [fifo]);
+    // keepalived passes the FIFO as the LAST argument
+    const reader = spawn('sh', [f, 'ignored', fifo], { stdio: 'ignore' });
+    try {
+      const state = () => parseNotifyState(existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : '');
+      const waitFor = async (pred: () => boolean) => {
+        for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
+      };
+      // two bursts, the writer closing in between (the reader reopens the FIFO)
+      writeFileSync(
+        fifo,
+        'INSTANCE "VI_KHA" MASTER 150\nGROUP "G1" FAULT 0\nINSTANCE "VI_KHA" BOGUS 1\nINSTANCE "VI_KHA" FAULT 150\nINSTANCE "VI_KHA" BACKUP 150\n',
+      );
+      await waitFor(() => state()?.changes === 10);
+      const s = state();
+      // FAULT then BACKUP, written back to back: the file ends on BACKUP (separate notify processes could swap them)
+      expect(s).toMatchObject({ state: 'BACKUP', instance: 'VI_KHA', priority: 150, changes: 10 });
+      expect(s?.since).toBeGreaterThan(1_600_000_000);
+      writeFileSync(fifo, 'INSTANCE "VI_KHA" MASTER 140\n');
+      await waitFor(() => state()?.changes === 11);
+      expect(state()).toMatchObject({ state: 'MASTER', priority: 140, changes: 11 });
+    } finally {
+      reader.kill();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to run without a FIFO', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kha-roles-'));
     try {
-      const stateFile = join(dir, 'keepalived-kha.state');
       const f = join(dir, 'notify.sh');
-      writeFileSync(f, renderNotifyScript({ stateFile }), { mode: 0o755 });
-      expect((await run('sh', [f, 'INSTANCE', 'VI_KHA', 'MASTER', '150'])).code).toBe(0);
-      const s = parseNotifyState(readFileSync(stateFile, 'utf8'));
-      expect(s).toMatchObject({ state: 'MASTER', instance: 'VI_KHA', priority: 150 });
-      expect(s?.since).toBeGreaterThan(1_600_000_000);
-      await run('sh', [f, 'GROUP', 'G1', 'FAULT', '0']);
-      await run('sh', [f, 'INSTANCE', 'VI_KHA', 'BOGUS', '1']);
-      expect(parseNotifyState(readFileSync(stateFile, 'utf8'))?.state).toBe('MASTER');
-      await run('sh', [f, 'INSTANCE', 'VI_KHA', 'FAULT', '150']);
-      expect(parseNotifyState(readFileSync(stateFile, 'utf8'))?.state).toBe('FAULT');
+      writeFileSync(f, renderNotifyScript({ stateFile: join(dir, 'state') }), { mode: 0o755 });
+      const r = await run('sh', [f, join(dir, 'missing')]);
+      expect(r.code).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

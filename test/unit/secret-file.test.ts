@@ -34,6 +34,8 @@ const vars: KeepalivedVars = {
   checkScript: '/etc/keepalived/kha-check-haproxy.sh',
   scriptUser: 'keepalived_script',
   notifyScript: '/etc/keepalived/kha-notify.sh',
+  notifyFifo: '/run/keepalived-kha.fifo',
+  haproxyDownFile: '/run/kha-haproxy.down',
   garpMasterRefresh: 60,
 };
 const oldConf = renderKeepalived(vars);
