@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Stand-in kube-apiserver for kha's test hosts: HTTPS on 0.0.0.0:6443, answering
-GET/HEAD /, /readyz, /healthz and /livez with 200 and 'ok <hostname>'. Python stdlib only."""
+GET/HEAD /, /readyz, /healthz and /livez with 200 and 'ok <hostname>'. Python stdlib only.
+
+GET /watch streams like a watch: a line `<hostname> <seq>` every 200 ms (?every=MS, 20..600000)
+for as long as the client stays; the response has no length and ends when the connection does."""
 import os
 import socket
 import ssl
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CERT_DIR = os.environ.get("KHA_STANDIN_DIR", "/etc/kha-standin")
@@ -30,8 +34,33 @@ class Handler(BaseHTTPRequestHandler):
         if with_body:
             self.wfile.write(body)
 
+    def _watch(self):
+        every = 200
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        for kv in query.split("&"):
+            if kv.startswith("every=") and kv[6:].isdigit():
+                every = min(600000, max(20, int(kv[6:])))
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        seq = 0
+        try:
+            while True:
+                self.wfile.write(f"{HOST} {seq}\n".encode())
+                self.wfile.flush()
+                seq += 1
+                time.sleep(every / 1000)
+        except OSError:
+            pass  # the client left
+
     def do_GET(self):
-        self._answer(True)
+        if self.path.split("?", 1)[0] == "/watch":
+            self._watch()
+        else:
+            self._answer(True)
 
     def do_HEAD(self):
         self._answer(False)

@@ -77,6 +77,7 @@ const VALUE_OF: Record<Exclude<SettingName, 'priority' | 'vrrp_interface'>, (s: 
   haproxy_timeout_client: (s) => s.timeouts.client,
   haproxy_timeout_server: (s) => s.timeouts.server,
   haproxy_timeout_connect: (s) => s.timeouts.connect,
+  haproxy_hard_stop_after: (s) => s.hardStopAfter,
   vip_wait_timeout: (s) => s.vipWaitTimeoutSec,
   track_apiserver: (s) => s.trackApiserver,
   vrrp_nopreempt: (s) => s.nopreempt,

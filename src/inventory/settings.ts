@@ -130,6 +130,8 @@ export const settingsShape = {
   haproxy_timeout_client: haproxyTime('haproxy_timeout_client', '4h'),
   haproxy_timeout_server: haproxyTime('haproxy_timeout_server', '4h'),
   haproxy_timeout_connect: haproxyTime('haproxy_timeout_connect', '5s'),
+  // how long an old haproxy worker keeps its sessions after a reload: see the README (reloads and long connections)
+  haproxy_hard_stop_after: haproxyTime('haproxy_hard_stop_after', '1h'),
   vip_wait_timeout: z
     .preprocess(
       seconds,
@@ -235,6 +237,8 @@ export interface HaSettings {
   lbAlgorithm: 'roundrobin' | 'leastconn';
   apiserverHealthPath: string;
   timeouts: { client: string; server: string; connect: string };
+  /** haproxy's hard-stop-after: old workers' sessions end this long after a reload */
+  hardStopAfter: string;
   vipWaitTimeoutSec: number;
   trackApiserver: boolean;
   nopreempt: boolean;
@@ -341,6 +345,7 @@ export function explainSettings(inv: Inventory): { settings: HaSettings; origins
       server: get('haproxy_timeout_server'),
       connect: get('haproxy_timeout_connect'),
     },
+    hardStopAfter: get('haproxy_hard_stop_after'),
     vipWaitTimeoutSec: get('vip_wait_timeout'),
     trackApiserver: trackApiserver(inv, g, cluster, at),
     nopreempt: get('vrrp_nopreempt'),

@@ -83,7 +83,7 @@ export function haproxyVars(s: HaSettings): HaproxyVars {
     timeouts: { ...s.timeouts, tunnel: s.timeouts.client },
     monitorPort: DEFAULT_MONITOR_PORT,
     statsSocket: STATS_SOCKET,
-    hardStopAfter: '30s',
+    hardStopAfter: s.hardStopAfter,
   };
 }
 

@@ -48,11 +48,26 @@ export interface HaproxyVars {
   monitorPort: number;
   /** e.g. '/run/haproxy/admin.sock' */
   statsSocket: string;
-  /** e.g. '30s': old workers still holding sessions after a reload are stopped after this */
+  /** e.g. '1h' (DEFAULT_HARD_STOP_AFTER): old workers still holding sessions after a reload are stopped after this */
   hardStopAfter: string;
 }
 
 export const DEFAULT_TUNNEL_TIMEOUT = '1h';
+/**
+ * The inventory's default for haproxy_hard_stop_after. kube-apiserver ends every watch itself
+ * within 30 to 60 min (--min-request-timeout 1800 s, randomized), and client-go reconnects it; so
+ * an hour after a reload an old worker holds only streams nobody reconnects (`kubectl logs -f`,
+ * exec, port-forward). They get that hour instead of the 30 s that cut them before.
+ */
+export const DEFAULT_HARD_STOP_AFTER = '1h';
+/**
+ * TCP keepalive on both sides of every session: idle seconds, then probes every interval, and
+ * count unanswered probes close it. A client or server that vanished without a RST (a host down,
+ * the VIP moved away, a partition) is found in 10 + 3 x 3 = 19 s instead of Linux's 2 h; and a
+ * probe from the old holder after the VIP moved draws the client's reply to the new holder, whose
+ * RST tells the client to reconnect.
+ */
+export const TCP_KEEPALIVE = { idle: '10s', interval: '3s', count: 3 } as const;
 export const DEFAULT_CHECK_TIMEOUT = '5s';
 
 /**
@@ -103,6 +118,15 @@ export function haproxyDefaults(t: { connect: string; client: string; server: st
     '    # tunnel: idle limit of an established session (watches, exec, logs -f)',
     `    timeout tunnel ${t.tunnel}`,
     `    timeout check ${t.check}`,
+    `    # TCP keepalive both ways: a peer gone without a RST is found in ${TCP_KEEPALIVE.idle} + ${TCP_KEEPALIVE.count} x ${TCP_KEEPALIVE.interval}, not 2 h`,
+    '    option clitcpka',
+    `    clitcpka-idle ${TCP_KEEPALIVE.idle}`,
+    `    clitcpka-intvl ${TCP_KEEPALIVE.interval}`,
+    `    clitcpka-cnt ${TCP_KEEPALIVE.count}`,
+    '    option srvtcpka',
+    `    srvtcpka-idle ${TCP_KEEPALIVE.idle}`,
+    `    srvtcpka-intvl ${TCP_KEEPALIVE.interval}`,
+    `    srvtcpka-cnt ${TCP_KEEPALIVE.count}`,
     '',
   ];
 }

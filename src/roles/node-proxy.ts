@@ -11,7 +11,7 @@
 //
 // Checked against haproxy 2.6 and nginx 1.22 (Debian bookworm) with `haproxy -c -f` and
 // `nginx -t -c` (see the golden tests).
-import { haproxyDefaults, haproxyGlobal } from './haproxy.js';
+import { DEFAULT_HARD_STOP_AFTER, haproxyDefaults, haproxyGlobal } from './haproxy.js';
 import { MANAGED_HEADER, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
 
 export const NODE_PROXY_FRONTEND = 'kube-apiserver-local';
@@ -57,7 +57,7 @@ export interface NodeHaproxyVars {
   errorLimit?: number;
   /** e.g. /run/haproxy/admin.sock */
   statsSocket: string;
-  /** old workers still holding sessions after a reload are stopped after this (default 30s) */
+  /** old workers still holding sessions after a reload are stopped after this (default 1h, haproxy_hard_stop_after) */
   hardStopAfter?: string;
 }
 
@@ -78,7 +78,7 @@ export function renderNodeHaproxy(v: NodeHaproxyVars): string {
   const listen = ipAddr('listenAddress', v.listenAddress ?? '127.0.0.1');
   const healthPath = uriPath('healthPath', v.healthPath);
   const statsSocket = absPath('statsSocket', v.statsSocket);
-  const hardStopAfter = duration('hardStopAfter', v.hardStopAfter ?? '30s');
+  const hardStopAfter = duration('hardStopAfter', v.hardStopAfter ?? DEFAULT_HARD_STOP_AFTER);
   const t = {
     connect: duration('timeouts.connect', v.timeouts.connect),
     client: duration('timeouts.client', v.timeouts.client),

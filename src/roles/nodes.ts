@@ -53,6 +53,7 @@ export function nodeHaproxyVars(s: HaSettings, node: string): NodeHaproxyVars {
     healthPath: s.apiserverHealthPath,
     timeouts: { connect: s.timeouts.connect, client: s.timeouts.client, server: s.timeouts.server, tunnel: s.timeouts.client },
     statsSocket: STATS_SOCKET,
+    hardStopAfter: s.hardStopAfter,
   };
 }
 

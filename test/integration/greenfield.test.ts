@@ -261,8 +261,8 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     expect(await stepMoves("holder's apiserver down")).toEqual([]);
   });
 
-  test("(a) the holder's haproxy stops: the VIP moves to m2 within 1 s x fall 2 + 3 x advert_int + 1 s (P3), and comes back", async () => {
-    const limit = 2 * 1000 + 3 * 1000 + 1000;
+  test("(a) the holder's haproxy stops: the VIP moves to m2 within 3 s (P3: the track_file puts m1 in FAULT at once), and comes back", async () => {
+    const limit = 3000;
     const t0Us = Date.now() * 1000;
     const t0 = performance.now();
     await sh(lab(), 'm1', ['systemctl', 'stop', 'haproxy']);

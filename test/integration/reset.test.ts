@@ -44,7 +44,7 @@ async function snapshot(lab: Lab, host: string): Promise<Snapshot> {
     await sh(lab, host, [
       'sh',
       '-c',
-      'find /etc /usr/local -xdev \\( -type f -o -type l -o -type d \\) -print; find /var/lib/kha /run/kha /run/kha.lock /run/keepalived-kha.state -print 2>/dev/null; true',
+      'find /etc /usr/local -xdev \\( -type f -o -type l -o -type d \\) -print; find /var/lib/kha /run/kha /run/kha.lock /run/keepalived-kha.state /run/kha-haproxy.down -print 2>/dev/null; true',
     ]),
   ).filter((f) => !LEFT_OUT.some((re) => re.test(f)));
   return { packages, units, files };

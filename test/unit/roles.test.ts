@@ -92,7 +92,7 @@ const haproxy3: HaproxyVars = {
   timeouts: { client: '20s', server: '20s', connect: '5s' },
   monitorPort: 8404,
   statsSocket: '/run/haproxy/admin.sock',
-  hardStopAfter: '30s',
+  hardStopAfter: '1h',
 };
 
 const haproxyLeastconn: HaproxyVars = {
@@ -292,7 +292,7 @@ describe('renderHaproxy', () => {
 
   it('global: master-worker, hard-stop-after, admin socket with expose-fd, log, user, chroot', () => {
     expect(cfg).toMatch(/^global\n(?: {4}.*\n)*? {4}master-worker\n/m);
-    expect(cfg).toContain('    hard-stop-after 30s\n');
+    expect(cfg).toContain('    hard-stop-after 1h\n');
     expect(cfg).toContain('    stats socket /run/haproxy/admin.sock mode 660 level admin expose-fd listeners\n');
     expect(cfg).toContain('    log /dev/log local0\n');
     expect(cfg).toContain('    user haproxy\n    group haproxy\n');
