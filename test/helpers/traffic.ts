@@ -51,7 +51,7 @@ function ipToInt(ip: string): number {
   return ip.split('.').reduce((acc, o) => ((acc << 8) + Number(o)) >>> 0, 0);
 }
 
-function inLabSubnet(lab: Lab, ip: string): boolean {
+export function inLabSubnet(lab: Lab, ip: string): boolean {
   const p = lab.subnet.prefix;
   const mask = p === 0 ? 0 : (0xffffffff << (32 - p)) >>> 0;
   return (ipToInt(ip) & mask) >>> 0 === (ipToInt(lab.subnet.base) & mask) >>> 0;

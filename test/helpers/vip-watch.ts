@@ -2,6 +2,7 @@
 // kernel's exact address events (monitorVip, vipWindows), and the verdicts drawn from both.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Lab } from '../../src/lab/lab.js';
+import { parseMonitorTime } from '../../src/actions/vip-events.js';
 import { sh, vipHolders } from './hosts.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -128,9 +129,9 @@ const MON_LOG = '/tmp/kha-day2-vipmon.log';
 
 function parseMonTime(s: string): number {
   // [2026-11-22T04:03:31.189026] in the container's zone (forced to UTC)
-  const m = /^\[(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{6})\]/.exec(s);
-  if (!m) throw new Error(`cannot parse the time of: ${s}`);
-  return Date.parse(`${m[1]}Z`) + Number(m[2]) / 1000;
+  const t = parseMonitorTime(s);
+  if (t === null) throw new Error(`cannot parse the time of: ${s}`);
+  return t;
 }
 
 /** Start `ip -ts -o monitor address` on every host (at most maxSeconds); stop() returns the windows. */

@@ -323,9 +323,9 @@ describe('renderHaproxy', () => {
     expect([...lc.matchAll(/^ {4}server (\S+)/gm)].map((m) => m[1])).toEqual(['m2', 'm1']);
   });
 
-  it('frontend binds the given address and port in tcp mode', () => {
-    expect(cfg).toContain('frontend kube-apiserver\n    bind 0.0.0.0:8443\n    mode tcp\n    default_backend kube-apiservers\n');
-    expect(renderHaproxy(haproxyLeastconn)).toContain('    bind 192.168.50.100:8443\n');
+  it('frontend binds the given address and port in tcp mode, transparent (sessions can still be answered once the VIP has moved)', () => {
+    expect(cfg).toMatch(/frontend kube-apiserver\n(?: {4}#.*\n)* {4}bind 0\.0\.0\.0:8443 transparent\n {4}mode tcp\n {4}default_backend kube-apiservers\n/);
+    expect(renderHaproxy(haproxyLeastconn)).toContain('    bind 192.168.50.100:8443 transparent\n');
   });
 
   it('loopback monitor frontend for the keepalived check: 200 while haproxy serves, whatever the apiservers do', () => {

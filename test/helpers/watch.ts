@@ -1,0 +1,148 @@
+// Long-lived clients through a lab's VIP, like kubelets' and controllers' watches: each holds
+// GET /watch on the stand-in apiserver (a line `<host> <seq>` every `everyMs`) and, when the stream
+// ends for any reason, reconnects at once, as client-go does. Records every line's arrival, every
+// end (and why), so a test can tell a watch that survived from one that was cut, and measure the
+// time each client went without data. Only the lab's own VIP is contacted (checked, as traffic.ts).
+import type { ClientRequest } from 'node:http';
+import https from 'node:https';
+import type { Lab } from '../../src/lab/lab.js';
+import { inLabSubnet } from './traffic.js';
+
+export interface WatchEnd {
+  /** ms since the epoch */
+  t: number;
+  /** the backend that served the stream that ended ('?' before the first line) */
+  backend: string;
+  reason: string;
+}
+
+export interface WatchClient {
+  id: number;
+  /** arrival times (ms since the epoch) of every line, across reconnects */
+  lines: number[];
+  /** the backend of each connection, in order */
+  backends: string[];
+  ends: WatchEnd[];
+}
+
+export interface WatchSummary {
+  clients: WatchClient[];
+  /** ends across all clients */
+  reconnects: number;
+  /** per client: the longest time between two lines (ms), across reconnects */
+  longestGapMs: number[];
+  /** the longest of them */
+  worstGapMs: number;
+  /** the reasons streams ended, counted */
+  reasons: Record<string, number>;
+}
+
+export interface WatchOptions {
+  clients?: number;
+  port?: number;
+  /** ms between the stand-in's lines (default 200; large = an idle watch) */
+  everyMs?: number;
+  /** TCP keepalive on the client's sockets: initial delay in ms (default: off, like a plain client) */
+  keepAliveMs?: number;
+  /** connect + first byte timeout per connection (default 3000) */
+  connectTimeoutMs?: number;
+  /** hard cap on the run (default 5 min) */
+  maxMs?: number;
+}
+
+/** Starts `clients` watches through https://<vip>:<port>/watch; stop() ends them and summarizes. */
+export function startWatches(lab: Lab, o: WatchOptions = {}) {
+  const host = lab.vip;
+  if (!inLabSubnet(lab, host)) throw new Error(`watch: ${host} is not in the lab subnet; refusing`);
+  const port = o.port ?? 8443;
+  const every = o.everyMs ?? 200;
+  const connectTimeout = o.connectTimeoutMs ?? 3000;
+  const maxMs = o.maxMs ?? 5 * 60_000;
+  const t0 = Date.now();
+  let stopped = false;
+  const live = new Set<ClientRequest>();
+  const clients: WatchClient[] = Array.from({ length: o.clients ?? 6 }, (_, id) => ({ id, lines: [], backends: [], ends: [] }));
+
+  const connect = (c: WatchClient) => {
+    if (stopped || Date.now() - t0 > maxMs) return;
+    let backend = '?';
+    let ended = false;
+    const end = (reason: string) => {
+      if (ended) return;
+      ended = true;
+      live.delete(req);
+      if (stopped) return;
+      c.ends.push({ t: Date.now(), backend, reason });
+      // reconnect at once (a little later after a failure to connect, to stay bounded)
+      setTimeout(() => connect(c), backend === '?' ? 100 : 0);
+    };
+    const req = https.get({ host, port, path: `/watch?every=${every}`, agent: false, rejectUnauthorized: false }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        end(`HTTP ${res.statusCode}`);
+        return;
+      }
+      firstByte.refresh();
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        clearTimeout(firstByte);
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          const b = line.split(' ')[0] ?? '?';
+          if (backend === '?') {
+            backend = b;
+            c.backends.push(b);
+          }
+          c.lines.push(Date.now());
+        }
+      });
+      res.on('end', () => end('closed by the server side'));
+      res.on('error', (e) => end((e as NodeJS.ErrnoException).code ?? e.message));
+      res.on('close', () => end('closed'));
+    });
+    live.add(req);
+    const firstByte = setTimeout(() => req.destroy(new Error('timeout (no first line)')), connectTimeout);
+    req.on('socket', (s) => {
+      if (o.keepAliveMs !== undefined) s.setKeepAlive(true, o.keepAliveMs);
+    });
+    req.on('error', (e) => {
+      clearTimeout(firstByte);
+      end((e as NodeJS.ErrnoException).code ?? e.message);
+    });
+    req.on('close', () => {
+      clearTimeout(firstByte);
+      end('closed');
+    });
+  };
+  for (const c of clients) connect(c);
+
+  return {
+    clients,
+    /** ms since the epoch of each client's last line */
+    lastLines: () => clients.map((c) => c.lines[c.lines.length - 1] ?? 0),
+    async stop(): Promise<WatchSummary> {
+      stopped = true;
+      for (const r of live) r.destroy();
+      const longestGapMs = clients.map((c) => c.lines.reduce((m, t, i) => (i === 0 ? m : Math.max(m, t - c.lines[i - 1]!)), 0));
+      const reasons: Record<string, number> = {};
+      for (const c of clients) for (const e of c.ends) reasons[e.reason] = (reasons[e.reason] ?? 0) + 1;
+      return {
+        clients,
+        reconnects: clients.reduce((n, c) => n + c.ends.length, 0),
+        longestGapMs,
+        worstGapMs: Math.max(0, ...longestGapMs),
+        reasons,
+      };
+    },
+  };
+}
+
+/** The longest time without a line for each client, counted only from `from` (ms since the epoch) to `to`. */
+export function gapsBetween(c: WatchClient, from: number, to: number): number {
+  const ts = [from, ...c.lines.filter((t) => t > from && t < to), to];
+  return ts.reduce((m, t, i) => (i === 0 ? m : Math.max(m, t - ts[i - 1]!)), 0);
+}
