@@ -13,6 +13,8 @@ export interface DrillModeResult {
   wallMs: number;
   rounds: DrillRound[];
   vipMovedMs: Summary;
+  /** the same from the hosts' own address events (ip -ts monitor address) */
+  vipMovedExactMs: Summary;
   frontendAfterMoveMs: Summary;
   settledMs: Summary;
   error?: string;
@@ -175,12 +177,13 @@ export async function failoverSection(pool: LabPool, opts: { rounds: number; rol
       wallMs: r.ms,
       rounds,
       vipMovedMs: summarize(num(rounds.map((x) => x.vipMovedMs))),
+      vipMovedExactMs: summarize(num(rounds.map((x) => x.vipMovedExactMs ?? null))),
       frontendAfterMoveMs: summarize(num(rounds.map((x) => x.frontendAfterMoveMs))),
       settledMs: summarize(num(rounds.map((x) => x.settledMs))),
       ...(error ? { error } : {}),
     });
     log(
-      `  drill ${mode}: exit ${r.code}, ${rounds.map((x) => `moved ${x.vipMovedMs} ms, frontend +${x.frontendAfterMoveMs} ms`).join('; ')}${error ? `: ${error}` : ''}`,
+      `  drill ${mode}: exit ${r.code}, ${rounds.map((x) => `moved ${x.vipMovedMs} ms (exact ${x.vipMovedExactMs ?? '-'} ms), frontend +${x.frontendAfterMoveMs} ms`).join('; ')}${error ? `: ${error}` : ''}`,
     );
   }
 

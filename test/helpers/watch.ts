@@ -146,3 +146,30 @@ export function gapsBetween(c: WatchClient, from: number, to: number): number {
   const ts = [from, ...c.lines.filter((t) => t > from && t < to), to];
   return ts.reduce((m, t, i) => (i === 0 ? m : Math.max(m, t - ts[i - 1]!)), 0);
 }
+
+/**
+ * A watch from inside a lab host (a node, through its local proxy on 127.0.0.1): curl holds GET
+ * /watch and every line is stamped with the host's clock into a file. stop() reads it back: the
+ * lines' times, the longest gap between them, and whether the stream was still open at the end.
+ */
+export async function startHostWatch(lab: Lab, host: string, url = 'https://127.0.0.1:6443/watch?every=200') {
+  const log = `/tmp/kha-watch-${process.pid}.log`;
+  const script =
+    `rm -f ${log}; (curl -skN --max-time 900 '${url}' | while IFS= read -r l; do echo "$(date +%s.%N) $l"; done >${log} 2>&1) </dev/null >/dev/null 2>&1 & ` +
+    'sleep 0.5; pgrep -f "curl -skN --max-time 900" | head -1';
+  const pid = (await lab.exec(host, ['sh', '-c', script])).stdout.trim();
+  return {
+    async stop(): Promise<{ lines: number; longestGapMs: number; open: boolean; backends: string[] }> {
+      const alive = (await lab.exec(host, ['sh', '-c', `kill -0 ${pid || 0} 2>/dev/null && echo open`])).stdout.includes('open');
+      await lab.exec(host, ['sh', '-c', `kill ${pid || 0} 2>/dev/null; true`]);
+      const text = (await lab.exec(host, ['cat', log])).stdout;
+      const rows = text
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter((p) => p.length >= 3 && Number.isFinite(Number(p[0])));
+      const ts = rows.map((p) => Number(p[0]) * 1000);
+      const longestGapMs = ts.reduce((m, t, i) => (i === 0 ? m : Math.max(m, t - ts[i - 1]!)), 0);
+      return { lines: ts.length, longestGapMs, open: alive, backends: [...new Set(rows.map((p) => p[1]!))] };
+    },
+  };
+}

@@ -13,6 +13,7 @@ import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
 import { kha, outputProblems, parseJson, secs, showRun } from '../helpers/cli.js';
 import { sh, waitFor } from '../helpers/hosts.js';
+import { startHostWatch } from '../helpers/watch.js';
 import { writeInv } from '../helpers/inventories.js';
 import { upInProcess, type InProcessRun } from '../helpers/in-process.js';
 import { etcHostsPhase, nodeProxyPhase } from '../../src/actions/nodes.js';
@@ -207,8 +208,10 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     expect(r.changed, `${JSON.stringify(r.changes)}\n${r.describe()}`).toBe(0);
   });
 
-  test('add-master m4 (CLI) with a client loop on n1: no request fails, every node reaches m4, /etc/hosts lists m4', async () => {
+  test("add-master m4 (CLI) with a client loop on n1: no request fails, a watch through n2's proxy survives its reload, every node reaches m4, /etc/hosts lists m4", async () => {
     const loop = nodeLoop(lab(), 'n1');
+    // a watch through n2's local proxy, which add-master reloads (server m4 added)
+    const watch = await startHostWatch(lab(), 'n2');
     await sleep(500);
     const r = await kha([
       'add-master',
@@ -225,10 +228,17 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     ]);
     await sleep(500);
     const traffic = await loop.stop();
+    const w = await watch.stop();
     console.log(
-      `[add-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}`,
+      `[add-master with nodes] ${secs(r.ms)}; client loop on n1: ${traffic.total} requests, ${traffic.failed.length} failed, answered by ${JSON.stringify(traffic.bodies)}; ` +
+        `watch through n2's proxy: ${w.lines} lines from ${w.backends.join(',')}, longest gap ${w.longestGapMs.toFixed(0)} ms, ${w.open ? 'still open' : 'ENDED'}`,
     );
     expect(r.code, showRun(r)).toBe(0);
+    // the reload kept the watch: one stream, open to the end, never quiet for a second
+    expect(w.open).toBe(true);
+    expect(w.backends).toHaveLength(1);
+    expect(w.lines).toBeGreaterThan(20);
+    expect(w.longestGapMs).toBeLessThan(1_000);
     expect(traffic.total).toBeGreaterThan(40);
     expect(traffic.failed).toEqual([]);
     // the node phases ran: every node's proxy lists 4 masters and m4 answers through it
