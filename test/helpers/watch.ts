@@ -156,12 +156,14 @@ export async function startHostWatch(lab: Lab, host: string, url = 'https://127.
   const log = `/tmp/kha-watch-${process.pid}.log`;
   const script =
     `rm -f ${log}; (curl -skN --max-time 900 '${url}' | while IFS= read -r l; do echo "$(date +%s.%N) $l"; done >${log} 2>&1) </dev/null >/dev/null 2>&1 & ` +
-    'sleep 0.5; pgrep -f "curl -skN --max-time 900" | head -1';
+    // anchored: the command line of curl itself, not of the shells around it
+    "sleep 0.5; pgrep -f '^curl -skN --max-time 900 ' | head -1";
   const pid = (await lab.exec(host, ['sh', '-c', script])).stdout.trim();
+  if (!/^\d+$/.test(pid)) throw new Error(`${host}: the watch (curl) did not start`);
   return {
     async stop(): Promise<{ lines: number; longestGapMs: number; open: boolean; backends: string[] }> {
-      const alive = (await lab.exec(host, ['sh', '-c', `kill -0 ${pid || 0} 2>/dev/null && echo open`])).stdout.includes('open');
-      await lab.exec(host, ['sh', '-c', `kill ${pid || 0} 2>/dev/null; true`]);
+      const alive = (await lab.exec(host, ['sh', '-c', `kill -0 ${pid} 2>/dev/null && echo open`])).stdout.includes('open');
+      await lab.exec(host, ['sh', '-c', `kill ${pid} 2>/dev/null; true`]);
       const text = (await lab.exec(host, ['cat', log])).stdout;
       const rows = text
         .split('\n')
