@@ -11,6 +11,7 @@
 //   certificate (the LB has no CA). Client traffic is passed through untouched (mode tcp).
 // - never ssl-hello-chk: it sends SSLv3 hellos that modern apiservers reject.
 import { MANAGED_HEADER, MONITOR_URI, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
+import { SERVER_STATE_FILE } from './server-state.js';
 
 export const HAPROXY_FRONTEND = 'kube-apiserver';
 export const HAPROXY_BACKEND = 'kube-apiservers';
@@ -70,7 +71,8 @@ function hostPort(addr: string, port: number): string {
 
 /**
  * The global section kha writes for every haproxy it manages (VIP and node-local): master-worker
- * for seamless reloads, hard-stop-after, and an admin stats socket that hands over listeners.
+ * for seamless reloads, hard-stop-after, an admin stats socket that hands over listeners, and the
+ * server-state file a drain survives a reload in.
  */
 export function haproxyGlobal(hardStopAfter: string, statsSocket: string): string[] {
   return [
@@ -83,6 +85,9 @@ export function haproxyGlobal(hardStopAfter: string, statsSocket: string): strin
     `    hard-stop-after ${hardStopAfter}`,
     `    stats socket ${statsSocket} mode 660 level admin expose-fd listeners`,
     '    stats timeout 30s',
+    '    # servers drained on the stats socket (kha drain) stay drained across a reload: the reload',
+    '    # saves them here first (the haproxy drop-in), and the new workers read it as they start',
+    `    server-state-file ${SERVER_STATE_FILE}`,
     '',
   ];
 }
@@ -103,6 +108,7 @@ export function haproxyDefaults(t: { connect: string; client: string; server: st
     '    # tunnel: idle limit of an established session (watches, exec, logs -f)',
     `    timeout tunnel ${t.tunnel}`,
     `    timeout check ${t.check}`,
+    '    load-server-state-from-file global',
     '',
   ];
 }
