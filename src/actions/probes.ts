@@ -86,6 +86,8 @@ export interface BackendStat {
   backend: string;
   server: string;
   status: string;
+  /** scur: sessions open to the server now (when the CSV has the column) */
+  sessions?: number;
 }
 
 export function parseHaproxyStat(csv: string): BackendStat[] {
@@ -97,7 +99,13 @@ export function parseHaproxyStat(csv: string): BackendStat[] {
     const c = l.split(',');
     const sv = c[ix('svname')] ?? '';
     if (sv === 'FRONTEND' || sv === 'BACKEND') continue;
-    out.push({ backend: c[ix('pxname')] ?? '', server: sv, status: c[ix('status')] ?? '' });
+    const scur = ix('scur') >= 0 ? Number(c[ix('scur')] || 0) : undefined;
+    out.push({
+      backend: c[ix('pxname')] ?? '',
+      server: sv,
+      status: c[ix('status')] ?? '',
+      ...(scur !== undefined && Number.isFinite(scur) ? { sessions: scur } : {}),
+    });
   }
   return out;
 }
