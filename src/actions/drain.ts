@@ -10,25 +10,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
+import { runPlay } from '../engine/play.js';
+import type { HostContext } from '../engine/types.js';
 import { ExitCode, InputError, KhaError, PreflightError } from '../errors.js';
+import { runtimeAnswers, runtimeScript, serverView, type ServerView } from '../facts/haproxy.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { suggest } from '../inventory/suggest.js';
+import { haproxyServerModule } from '../modules/haproxy-server.js';
 import { token } from '../roles/files.js';
+import { HAPROXY_CFG, STATS_SOCKET } from '../roles/ha.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { NODE_PROXY_BACKEND } from '../roles/node-proxy.js';
+import { saveStateScript } from '../roles/server-state.js';
 import { quoteArgv } from '../transport/quote.js';
-import {
-  commandRefusal,
-  readyAnswer,
-  readyProbeScript,
-  runtimeAnswers,
-  runtimeScript,
-  saveAnswer,
-  serverView,
-  withSave,
-  type ServerView,
-} from './haproxy-runtime.js';
 import { acquireLocks } from './lock.js';
+import { readyAnswer, readyProbeScript } from './probes.js';
 
 /** how often the waits ask again */
 const POLL_MS = 500;
@@ -162,18 +158,67 @@ async function exec(st: DrainState, host: string, script: string) {
 
 /** The server as the target's haproxy sees it; 'not running' when its socket does not answer. */
 async function look(st: DrainState, t: Target): Promise<ServerView | null | 'not running'> {
-  const r = await exec(st, t.host, runtimeScript(['show stat', `show servers state ${t.backend}`]));
+  const r = await exec(st, t.host, runtimeScript(STATS_SOCKET, ['show stat', `show servers state ${t.backend}`]));
   if (r.code !== 0) return 'not running';
   const [stat, states] = runtimeAnswers(r.stdout, 2);
   return serverView(stat!, states!, t.backend, st.o.server);
 }
 
-/** One runtime command on the server, then its view, and the drained servers saved to the state file. */
-async function change(st: DrainState, t: Target, command: string): Promise<{ view: ServerView | null; refused: string | null; saved: string }> {
-  const r = await exec(st, t.host, withSave(runtimeScript([command, 'show stat', `show servers state ${t.backend}`])));
-  const [answer, stat, states] = runtimeAnswers(r.stdout, 3);
-  const refused = r.code !== 0 ? r.stderr.trim().split('\n')[0] || `exit ${r.code ?? r.signal}` : commandRefusal(answer!);
-  return { view: serverView(stat!, states!, t.backend, st.o.server), refused, saved: saveAnswer(r.stdout) };
+/** look() on each target at once, each view recorded in the result. */
+async function lookAll(st: DrainState, targets: Target[]): Promise<void> {
+  await Promise.all(
+    targets.map(async (t) => {
+      const v = await look(st, t);
+      if (v !== null && v !== 'not running') record(st, t, v);
+    }),
+  );
+}
+
+/**
+ * The change itself, as one play of the haproxy_server module on `targets` (the engine probes,
+ * decides and reports what changed): DRAIN or READY, with shutdownSessions the open sessions
+ * closed; after a change the drained servers are saved for a reload. Every host is tried; the
+ * hosts where it failed are named together (exit 2, or 3 when they could not be reached).
+ */
+async function setState(st: DrainState, targets: Target[], state: 'drain' | 'ready', shutdownSessions = false): Promise<void> {
+  const { run, o } = st;
+  const backend = new Map(targets.map((t) => [t.host, t.backend]));
+  const save = { script: saveStateScript({ statsSocket: STATS_SOCKET, config: HAPROXY_CFG }) };
+  const r = await runPlay(run, {
+    name: `${state} ${o.server}`,
+    hosts: targets.map((t) => t.host),
+    maxFailPercentage: 100,
+    tasks: [
+      {
+        module: haproxyServerModule,
+        params: (hc: HostContext) => ({
+          socket: STATS_SOCKET,
+          backend: backend.get(hc.host.name) ?? HAPROXY_BACKEND,
+          server: o.server,
+          state,
+          shutdownSessions,
+          save,
+        }),
+      },
+    ],
+  });
+  await lookAll(st, targets);
+  st.result.drained = st.result.hosts.length > 0 && st.result.hosts.every((h) => h.drained);
+  const bad = [...r.failed, ...r.unreachable];
+  if (bad.length === 0) return;
+  const why = bad.map((h) => hostLine(h, run.failed.get(h) ?? run.unreachable.get(h) ?? 'failed'));
+  const done = targets.filter((t) => !bad.includes(t.host)).map((t) => t.host);
+  const what = state === 'ready' ? 'setting it READY' : shutdownSessions ? 'closing its sessions' : 'draining it';
+  throw new KhaError(`${o.server}: ${what} failed on ${why.join('; ')}${done.length ? ` (done on ${done.join(', ')})` : ''}`, {
+    code: 'E_DRAIN',
+    exit: r.failed.length ? ExitCode.failed : ExitCode.unreachable,
+    host: bad[0]!,
+  });
+}
+
+/** `m2: why`, once */
+function hostLine(host: string, text: string): string {
+  return text.startsWith(`${host}: `) ? text : `${host}: ${text}`;
 }
 
 function hostResult(st: DrainState, t: Target): DrainHostResult {
@@ -229,35 +274,6 @@ async function findServer(st: DrainState): Promise<void> {
   }
 }
 
-/** DRAIN (or READY) on every haproxy that lists the server, at once; the drained servers saved for a reload. */
-async function setAll(st: DrainState, state: 'drain' | 'ready'): Promise<void> {
-  const { run, o } = st;
-  const failed: string[] = [];
-  await Promise.all(
-    st.listed.map(async (t) => {
-      const c = await change(st, t, `set server ${t.backend}/${o.server} state ${state}`);
-      if (c.view) record(st, t, c.view);
-      if (c.refused) {
-        failed.push(`${t.host}: ${c.refused}`);
-        return;
-      }
-      if (!/^saved \d+$/.test(c.saved)) run.events.warn(`could not save the drained servers for a reload (${c.saved || 'no answer'})`, t.host);
-      run.events.info(
-        `${o.server} set to ${state.toUpperCase()}: ${c.view?.status ?? '?'}, ${c.view?.sessions ?? 0} session${c.view?.sessions === 1 ? '' : 's'}`,
-        t.host,
-      );
-    }),
-  );
-  st.result.drained = st.result.hosts.length > 0 && st.result.hosts.every((h) => h.drained);
-  if (failed.length) {
-    const done = st.listed.filter((t) => !failed.some((f) => f.startsWith(`${t.host}: `))).map((t) => t.host);
-    throw new KhaError(
-      `haproxy refused to set ${o.server} to ${state.toUpperCase()} on ${failed.join('; ')}${done.length ? `; it is ${state === 'drain' ? 'drained' : 'READY'} on ${done.join(', ')}` : ''}`,
-      { code: 'E_DRAIN', host: failed[0]!.split(':')[0]! },
-    );
-  }
-}
-
 /** Until no haproxy has a session open to the server, or --timeout; then close them (--shutdown-sessions) or fail (exit 7). */
 async function waitSessions(st: DrainState): Promise<void> {
   const { run, o } = st;
@@ -309,15 +325,12 @@ async function waitSessions(st: DrainState): Promise<void> {
 async function closeSessions(st: DrainState, left: DrainHostResult[], where: string): Promise<void> {
   const { run, o } = st;
   run.events.info(`${o.server} still has sessions open after ${o.timeoutS} s (${where}): closing them (--shutdown-sessions)`);
-  await Promise.all(
-    left.map(async (h) => {
-      const t = st.listed.find((x) => x.host === h.host)!;
-      const closed = h.sessions;
-      const c = await change(st, t, `shutdown sessions server ${t.backend}/${o.server}`);
-      if (c.refused) throw new KhaError(`${h.host}: haproxy refused to close the sessions to ${o.server}: ${c.refused}`, { code: 'E_DRAIN', host: h.host });
-      h.closed = closed;
-      if (c.view) record(st, t, c.view);
-    }),
+  for (const h of left) h.closed = h.sessions;
+  await setState(
+    st,
+    st.listed.filter((t) => left.some((h) => h.host === t.host)),
+    'drain',
+    true,
   );
 }
 
@@ -426,14 +439,14 @@ function phases(st: DrainState): Phase<DrainState>[] {
   const { o, s } = st;
   const back: Phase<DrainState>[] = [
     { title: `Wait until ${o.server} answers ${s.apiserverHealthPath} (at most ${o.readyTimeoutS} s)`, run: waitReady },
-    { title: `Put ${o.server} back: READY on every haproxy that lists it`, run: (x) => setAll(x, 'ready') },
+    { title: `Put ${o.server} back: READY on every haproxy that lists it`, run: (x) => setState(x, x.listed, 'ready') },
     { title: `Wait until every haproxy counts ${o.server} UP`, run: waitUp },
   ];
   if (st.verb === 'undrain') return [lockPhase, { title: `Find ${o.server} on every haproxy`, run: findServer }, ...back];
   return [
     lockPhase,
     { title: `Find ${o.server} on every haproxy`, run: findServer },
-    { title: `Drain ${o.server}: no new connection goes to it`, run: (x) => setAll(x, 'drain') },
+    { title: `Drain ${o.server}: no new connection goes to it`, run: (x) => setState(x, x.listed, 'drain') },
     { title: `Wait until its sessions end (at most ${o.timeoutS} s)`, run: waitSessions },
     ...(o.command ? [{ title: `Run \`${quoteArgv([...o.command])}\` on ${o.server}`, run: runCommand }, ...back] : []),
   ];
@@ -451,6 +464,8 @@ async function go(run: RunContext, s: HaSettings, o: DrainOptions, verb: 'drain'
     await runPhases(st, run.events, phases(st), run.opts.signal);
   } catch (error) {
     return { result: st.result, error };
+  } finally {
+    run.events.emit({ type: 'recap', hosts: Object.fromEntries([...run.recap].filter(([h]) => st.result.hosts.some((x) => x.host === h))) });
   }
   return { result: st.result };
 }

@@ -13,7 +13,7 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles } from '../roles/ha.js';
 import { preflightChecks, type PreflightResult } from './preflight.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
-import { drainedServers, runtimeScript } from './haproxy-runtime.js';
+import { drainedServers, runtimeScript } from '../facts/haproxy.js';
 import { NGINX_CONF, NODE_PROXY_BACKEND, countNginxServers } from '../roles/node-proxy.js';
 import { BOOTSTRAP_LINE, checkCertSans } from './bootstrap.js';
 import { alignColumns } from '../report/table.js';
@@ -87,7 +87,7 @@ export function statusScript(files: Array<{ path: string; redact?: readonly stri
   return [
     `echo ${MARK}state; cat ${quote(NOTIFY_STATE_FILE)} 2>/dev/null`,
     `echo ${MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`,
-    `echo ${MARK}servers; ${runtimeScript([`show servers state ${HAPROXY_BACKEND}`])} 2>/dev/null`,
+    `echo ${MARK}servers; ${runtimeScript(STATS_SOCKET, [`show servers state ${HAPROXY_BACKEND}`])} 2>/dev/null`,
     `echo ${MARK}files`,
     ...files.map(one),
     `echo ${MARK}mine; grep -lsxF -- ${quote(MANAGED_HEADER)} ${quote(KEEPALIVED_CONF)} ${quote(HAPROXY_CFG)}`,
@@ -323,7 +323,7 @@ export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
     ...(proxy === 'haproxy'
       ? [
           `echo ${NODE_MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`,
-          `echo ${NODE_MARK}servers; ${runtimeScript([`show servers state ${NODE_PROXY_BACKEND}`])} 2>/dev/null`,
+          `echo ${NODE_MARK}servers; ${runtimeScript(STATS_SOCKET, [`show servers state ${NODE_PROXY_BACKEND}`])} 2>/dev/null`,
         ]
       : [`echo ${NODE_MARK}conf; cat ${quote(NGINX_CONF)} 2>/dev/null`, `echo ${NODE_MARK}probe`, nginxProbeScript()]),
     `echo ${NODE_MARK}end`,

@@ -11,6 +11,7 @@
 // saved before a reload that changes a master's apiserver_port would bring the old port back. So
 // each kept line gets its port from the config being loaded, and a server that config no longer
 // has is dropped. Every other server starts as the config says, as without the file.
+import { quote, quoteArgv } from '../transport/quote.js';
 import { MANAGED_HEADER, SERVER_STATE_SCRIPT_PATH, absPath, joinLines } from './files.js';
 
 export { SERVER_STATE_SCRIPT_PATH };
@@ -76,6 +77,11 @@ export function renderServerStateScript(v: ServerStateScriptVars): string {
     `@ARGV = (${args.map((a) => `'${a}'`).join(', ')}) unless @ARGV;`,
     serverStatePerl(),
   ]);
+}
+
+/** The same save run over SSH (kha drain, kha undrain), before the script file may be on the host. */
+export function saveStateScript(v: ServerStateScriptVars): string {
+  return `perl -e ${quote(serverStatePerl())} ${quoteArgv([v.statsSocket, v.stateFile ?? SERVER_STATE_FILE, v.config])}`;
 }
 
 /** `saved N` from the script: how many servers it kept; null when it printed no such line. */

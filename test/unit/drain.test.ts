@@ -147,6 +147,11 @@ const lines = (events: RunEvent[]) =>
   events
     .filter((e): e is Extract<RunEvent, { type: 'message' }> => e.type === 'message' && e.level !== 'debug')
     .map((e) => `${e.level} ${e.host ?? '-'}: ${e.text}`);
+const tasks = (events: RunEvent[]) =>
+  events
+    .filter((e): e is Extract<RunEvent, { type: 'task' }> => e.type === 'task')
+    .map((e) => `${e.host} ${e.status} ${e.task}: ${e.why ?? e.error}`)
+    .sort();
 const errorOf = (out: DrainOutcome) => {
   expect(out.error, 'the outcome has an error').toBeInstanceOf(KhaError);
   return out.error as KhaError;
@@ -228,14 +233,32 @@ describe('kha drain', () => {
     expect(lines(events)).toEqual(
       expect.arrayContaining([
         'info m1: m2: UP, 3 sessions',
-        expect.stringMatching(/^info m1: m2 set to DRAIN: DRAIN, \d sessions?$/),
         expect.stringMatching(/^info m1: no session left to m2 \(\d+\.\d s\)$/),
         expect.stringMatching(/^info -: m2 is drained: no haproxy has a session open to it \(\d+\.\d s\)$/),
       ]),
     );
+    // the change is a task of the haproxy_server module on each host: the engine says it changed
+    expect(tasks(events)).toEqual([
+      'm1 changed drain kube-apiservers/m2: UP -> DRAIN',
+      'm2 changed drain kube-apiservers/m2: UP -> DRAIN',
+      'm3 changed drain kube-apiservers/m2: UP -> DRAIN',
+    ]);
+    expect(events.filter((e) => e.type === 'recap')).toEqual([
+      { type: 'recap', hosts: expect.objectContaining({ m1: expect.objectContaining({ changed: 1 }) }) },
+    ]);
     // every socket command went through sudo (the socket is root's and haproxy's)
     expect(sim.log.every((l) => l.become === true)).toBe(true);
     expect(drainSummary('drain', r)).toMatch(/^drain: m2: drained on m1 DRAIN, m2 DRAIN, m3 DRAIN; sessions ended in \d+\.\d s$/);
+  });
+
+  test('a second drain changes nothing: every task ok, "already DRAIN"', async () => {
+    const drained = () => upServers().map((x) => (x.name === 'm2' ? { ...x, admin: 8 } : x));
+    const sim = await simulate({ servers: { m1: drained(), m2: drained(), m3: drained() } });
+    const { ctx, events } = runOn(sim);
+    const out = await drain(ctx, settings(), opts());
+    expect(out.error).toBeUndefined();
+    expect(tasks(events)).toEqual(['m1', 'm2', 'm3'].map((h) => `${h} ok drain kube-apiservers/m2: already DRAIN (DRAIN)`));
+    for (const h of sim.hosts.values()) expect(h.hap!.received.filter((c) => c.startsWith('set '))).toEqual([]);
   });
 
   test('sessions still open at --timeout: exit 7, how many per host, and m2 stays drained', async () => {

@@ -1,4 +1,5 @@
-// haproxy's runtime API as kha uses it (src/actions/haproxy-runtime.ts) and the server-state save
+// haproxy's runtime API as kha uses it (src/facts/haproxy.ts), the apiserver health probe
+// (readyProbeScript, src/actions/probes.ts) and the server-state save
 // (src/roles/server-state.ts): the parsers as tables, and the perl scripts run here for real (perl
 // and IO::Socket::UNIX, as on the hosts) against a fake stats socket (test/helpers/fake-haproxy.ts).
 import { execFile } from 'node:child_process';
@@ -7,22 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import {
-  ADMIN,
-  commandRefusal,
-  drainedServers,
-  parseServersState,
-  readyAnswer,
-  readyProbeScript,
-  runtimeAnswers,
-  runtimeScript,
-  saveAnswer,
-  serverView,
-  withSave,
-} from '../../src/actions/haproxy-runtime.js';
+import { ADMIN, commandRefusal, drainedServers, parseServersState, runtimeAnswers, runtimeScript, serverView } from '../../src/facts/haproxy.js';
+import { readyAnswer, readyProbeScript } from '../../src/actions/probes.js';
 import { parseHaproxyStat } from '../../src/actions/probes.js';
 import { MANAGED_HEADER } from '../../src/roles/files.js';
-import { SERVER_STATE_FILE, parseSaved, renderServerStateScript, serverStatePerl } from '../../src/roles/server-state.js';
+import { SERVER_STATE_FILE, parseSaved, renderServerStateScript, saveStateScript, serverStatePerl } from '../../src/roles/server-state.js';
 import { STATS_SOCKET, HAPROXY_CFG } from '../../src/roles/ha.js';
 import { quote, quoteArgv } from '../../src/transport/quote.js';
 import { showServersState, showStat, startFakeHaproxy, type FakeHaproxy, type FakeServer } from '../helpers/fake-haproxy.js';
@@ -111,16 +101,14 @@ describe('what the socket says, parsed', () => {
     expect(readyAnswer(out)).toBe(want);
   });
 
-  test('runtimeAnswers: each command its answer, in order; the save step apart', () => {
-    const out = '@@kha-rt@@0\n\n@@kha-rt@@1\nx,y\n\n@@kha-rt-save@@\nsaved 1\n';
-    expect(runtimeAnswers(out, 3)).toEqual(['', 'x,y\n', '']);
-    expect(saveAnswer(out)).toBe('saved 1');
-    expect(saveAnswer('@@kha-rt@@0\n')).toBe('');
+  test('runtimeAnswers: each command its answer, in order', () => {
+    const out = '@@kha-rt@@0\n\n@@kha-rt@@1\nx,y\n\n';
+    expect(runtimeAnswers(out, 3)).toEqual(['', 'x,y\n\n', '']);
   });
 
   test('the scripts: every value quoted, one command a line', () => {
-    expect(runtimeScript(['show stat', "set server a/b'; reboot state drain"])).toContain(`'set server a/b'\\''; reboot state drain'`);
-    expect(() => runtimeScript(['show stat\nshutdown sessions server a/b'])).toThrow(/one line/);
+    expect(runtimeScript(STATS_SOCKET, ['show stat', "set server a/b'; reboot state drain"])).toContain(`'set server a/b'\\''; reboot state drain'`);
+    expect(() => runtimeScript(STATS_SOCKET, ['show stat\nshutdown sessions server a/b'])).toThrow(/one line/);
     expect(readyProbeScript("10.0.0.12'; reboot", 6443, '/readyz')).toContain(`'https://10.0.0.12'\\''; reboot:6443/readyz'`);
     expect(readyProbeScript('fd00::12', 6443, '/readyz')).toContain(`'https://[fd00::12]:6443/readyz'`);
   });
@@ -142,7 +130,11 @@ describe('the perl scripts against a fake stats socket', () => {
   test('runtimeScript: one connection per command, each answer after its marker', async () => {
     hap.received.length = 0;
     const r = await sh(
-      runtimeScript(['set server kube-apiservers/m1 state drain', 'show servers state kube-apiservers', 'set server kube-apiservers/m9 state drain']),
+      runtimeScript(STATS_SOCKET, [
+        'set server kube-apiservers/m1 state drain',
+        'show servers state kube-apiservers',
+        'set server kube-apiservers/m9 state drain',
+      ]),
       paths(),
     );
     expect(r.code, r.stderr).toBe(0);
@@ -159,7 +151,7 @@ describe('the perl scripts against a fake stats socket', () => {
   });
 
   test('runtimeScript: no socket (haproxy stopped) is exit 2 and one line on stderr', async () => {
-    const r = await sh(runtimeScript(['show stat']), { [STATS_SOCKET]: path.join(dir, 'none.sock') });
+    const r = await sh(runtimeScript(STATS_SOCKET, ['show stat']), { [STATS_SOCKET]: path.join(dir, 'none.sock') });
     expect(r.code).toBe(2);
     expect(r.stderr).toBe(`stats socket ${path.join(dir, 'none.sock')}: No such file or directory\n`);
   });
@@ -169,9 +161,9 @@ describe('the perl scripts against a fake stats socket', () => {
     fs.writeFileSync(paths()[HAPROXY_CFG], 'backend kube-apiservers\n    server m1 10.0.0.11:6443 check\n    server m2 10.0.0.12:7443 check\n');
     hap.servers.push({ name: 'm9', port: 6443, health: 'UP', admin: 8, sessions: 0 });
     try {
-      const r = await sh(withSave(runtimeScript(['show stat'])), paths());
+      const r = await sh(saveStateScript({ statsSocket: STATS_SOCKET, config: HAPROXY_CFG }), paths());
       expect(r.code, r.stderr).toBe(0);
-      expect(saveAnswer(r.stdout)).toBe('saved 1');
+      expect(parseSaved(r.stdout)).toBe(1);
       const file = fs.readFileSync(paths()[SERVER_STATE_FILE], 'utf8');
       const lines = file.split('\n');
       expect(lines[0]).toBe('1');
@@ -201,10 +193,6 @@ describe('the perl scripts against a fake stats socket', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/^stats socket .*none\.sock: No such file or directory\n$/);
     expect(fs.readFileSync(paths()[SERVER_STATE_FILE], 'utf8')).toBe('before\n');
-    // and withSave says so in its answer, the runtime commands' exit code unchanged
-    const w = await sh(withSave(runtimeScript(['show stat'])), { ...paths(), [STATS_SOCKET]: path.join(dir, 'none.sock') });
-    expect(w.code).toBe(2);
-    expect(saveAnswer(w.stdout)).toBe('save failed: exit 2');
   });
 
   test('the script file the drop-in runs: the same code, the paths written in; perl -c accepts it', async () => {

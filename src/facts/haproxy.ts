@@ -1,27 +1,24 @@
-// haproxy's runtime API (the admin stats socket, STATS_SOCKET) from a host's shell, for kha drain,
-// kha undrain and kha status: the scripts (pure text, run with become) and the parsers of what
-// they print (pure). The hosts have no socat: perl's IO::Socket::UNIX (perl-base) talks to the
-// socket, one connection per command (the socket's non-interactive mode answers one command and
-// closes). Commands used, all in haproxy 2.2..3.0's management guide:
+// haproxy's runtime API (its admin stats socket) from a host's shell: the script that sends
+// commands (pure text, run with become) and the parsers of what haproxy answers (pure). Used by
+// the haproxy_server module (kha drain / undrain), kha status and kha up. The hosts have no socat:
+// perl's IO::Socket::UNIX (perl-base) talks to the socket, one connection per command (the
+// socket's non-interactive mode answers one command and closes). Commands used, all in haproxy
+// 2.2..3.0's management guide:
 //   show stat                                   CSV; per server its status and scur (sessions now)
 //   show servers state <backend>                 per server its operational and admin state
 //   set server <backend>/<server> state drain|ready
 //   shutdown sessions server <backend>/<server>
-import { markedSections } from '../facts/sections.js';
-import { HAPROXY_CFG, STATS_SOCKET } from '../roles/ha.js';
-import { SERVER_STATE_FILE, serverStatePerl } from '../roles/server-state.js';
 import { quote, quoteArgv } from '../transport/quote.js';
-import { parseHaproxyStat } from './probes.js';
+import { markedSections } from './sections.js';
 
 const MARK = '@@kha-rt@@';
-const SAVE_MARK = '@@kha-rt-save@@';
 
 /**
  * Each command on its own connection to the socket; its answer follows a line `@@kha-rt@@<i>`.
  * A socket that does not answer (haproxy stopped) ends the script: `stats socket <path>: <why>`
  * on stderr, exit 2. The commands reach perl as arguments, never as code.
  */
-export function runtimeScript(commands: readonly string[], socket: string = STATS_SOCKET): string {
+export function runtimeScript(socket: string, commands: readonly string[]): string {
   const perl = [
     'use IO::Socket::UNIX; my $p = shift; my $i = 0;',
     'for my $c (@ARGV) {',
@@ -35,23 +32,41 @@ export function runtimeScript(commands: readonly string[], socket: string = STAT
 
 /** The answers of runtimeScript's commands, in order ('' for a command that got none). Pure. */
 export function runtimeAnswers(stdout: string, count: number): string[] {
-  const sec = markedSections(stdout.split(`\n${SAVE_MARK}`)[0] ?? '', MARK);
+  const sec = markedSections(stdout, MARK);
   return Array.from({ length: count }, (_, i) => (sec.get(String(i)) ?? []).join('\n'));
 }
 
-/** The server-state save (roles/server-state.ts), after `script`: its `saved N` follows a marker line. */
-export function withSave(script: string): string {
-  const save = `perl -e ${quote(serverStatePerl())} ${quoteArgv([STATS_SOCKET, SERVER_STATE_FILE, HAPROXY_CFG])}`;
-  return `${script}\nrc=$?\necho ${SAVE_MARK}\n${save} || echo "save failed: exit $?"\nexit $rc`;
-}
-
-/** What withSave's save step printed: `saved N`, or why it failed (its stderr is the caller's). Pure. */
-export function saveAnswer(stdout: string): string {
-  const i = stdout.indexOf(`${SAVE_MARK}\n`);
-  return i < 0 ? '' : stdout.slice(i + SAVE_MARK.length + 1).trim();
-}
-
 // ---- what the answers say ------------------------------------------------------------------
+
+/** One server (or FRONTEND/BACKEND line) of `show stat`. */
+export interface BackendStat {
+  backend: string;
+  server: string;
+  status: string;
+  /** scur: sessions open to the server now (when the CSV has the column) */
+  sessions?: number;
+}
+
+/** `show stat` CSV, read by its header's names; the servers only. Pure. */
+export function parseHaproxyStat(csv: string): BackendStat[] {
+  const lines = csv.split('\n').filter((l) => l.trim());
+  const header = lines[0]?.replace(/^# /, '').split(',') ?? [];
+  const ix = (k: string) => header.indexOf(k);
+  const out: BackendStat[] = [];
+  for (const l of lines.slice(1)) {
+    const c = l.split(',');
+    const sv = c[ix('svname')] ?? '';
+    if (sv === 'FRONTEND' || sv === 'BACKEND') continue;
+    const scur = ix('scur') >= 0 ? Number(c[ix('scur')] || 0) : undefined;
+    out.push({
+      backend: c[ix('pxname')] ?? '',
+      server: sv,
+      status: c[ix('status')] ?? '',
+      ...(scur !== undefined && Number.isFinite(scur) ? { sessions: scur } : {}),
+    });
+  }
+  return out;
+}
 
 /** srv_admin_state bits (haproxy's SRV_ADMF_*): set on the socket (F), inherited (I), from the config (C) */
 export const ADMIN = { FMAINT: 0x01, IMAINT: 0x02, CMAINT: 0x04, FDRAIN: 0x08, IDRAIN: 0x10 } as const;
@@ -129,34 +144,4 @@ export function drainedServers(statesText: string, backend: string): string[] {
 export function commandRefusal(answer: string): string | null {
   const t = answer.trim();
   return t ? (t.split('\n')[0] ?? t) : null;
-}
-
-// ---- the apiserver's health, asked from a load balancer as haproxy's checks ask ------------
-
-/**
- * GET https://<address>:<port><path> from the host, TLS not verified (as haproxy's `check-ssl
- * verify none`); prints the HTTP status (000 when nothing answered). curl when the host has it
- * (the load balancers have it with track_apiserver), else openssl s_client (every host kha reads
- * certificates on has it); `no-tool` when neither. Address, port and path reach the shell quoted.
- */
-export function readyProbeScript(address: string, port: number, path: string): string {
-  const hostPort = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-  const request = `GET ${path} HTTP/1.0\r\nHost: ${hostPort}\r\nConnection: close\r\n\r\n`;
-  return [
-    'if command -v curl >/dev/null 2>&1; then',
-    `  curl -sk --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' ${quote(`https://${hostPort}${path}`)}`,
-    'elif command -v openssl >/dev/null 2>&1; then',
-    `  c=$(printf '%s' ${quote(request)} | timeout 4 openssl s_client -quiet -connect ${quote(hostPort)} 2>/dev/null | head -n 1)`,
-    `  set -- $c; echo "\${2:-000}"`,
-    'else',
-    '  echo no-tool',
-    'fi',
-  ].join('\n');
-}
-
-/** readyProbeScript's answer: the HTTP status ('000': nothing answered), or 'no-tool'. Pure. */
-export function readyAnswer(stdout: string): string {
-  const t = stdout.trim();
-  if (t === 'no-tool') return t;
-  return /^\d{3}$/.test(t) ? t : '000';
 }
