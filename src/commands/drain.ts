@@ -8,6 +8,7 @@ export default class Drain extends KhaCommand {
   static override description = `Through haproxy's runtime API on every load balancer and every haproxy node-local proxy (nginx node proxies have none: one warning line names them). Exit 0 once no haproxy has a session open to it; 7 when some are still open after --timeout (it stays drained; how many, per host, is in the error line and in --json; --shutdown-sessions closes them instead); 4 when HOST is not a master of the inventory.
 
 With -- CMD: CMD runs on HOST as root once it is drained (its output on stderr), then kha waits until HOST answers its health path (apiserver_health_path, /readyz, asked from a load balancer as haproxy's checks ask) and sets it READY everywhere. A CMD that fails (exit 2) or an apiserver that does not answer within --ready-timeout (exit 7) leaves HOST drained. The drain survives a haproxy reload or restart (haproxy's server-state-file); kha undrain puts it back.`;
+  static override usage = ['drain -i hosts.yaml HOST [--timeout 60] [--shutdown-sessions] [FLAGS]', 'drain -i hosts.yaml HOST [FLAGS] -- CMD...'];
   static override examples = [
     '<%= config.bin %> drain -i hosts.yaml m2',
     '<%= config.bin %> drain -i hosts.yaml m2 --timeout 300 --shutdown-sessions',
