@@ -300,6 +300,7 @@ async function waitSessions(st: DrainState): Promise<void> {
     await sleep(POLL_MS);
   }
   st.result.sessionsLeft = st.result.hosts.reduce((a, h) => a + h.sessions, 0);
+  interrupted(run);
   st.result.drainMs = open.size === 0 ? Date.now() - t0 : null;
   if (open.size === 0) {
     run.events.info(`${o.server} is drained: no haproxy has a session open to it (${secs(st.result.drainMs!)})`);
@@ -395,6 +396,7 @@ async function waitReady(st: DrainState): Promise<void> {
     if (Date.now() - t0 >= o.readyTimeoutS * 1000 || run.opts.signal.aborted) break;
     await sleep(POLL_MS);
   }
+  interrupted(run);
   throw new KhaError(
     `${o.server} did not answer ${s.apiserverHealthPath} with 200 within ${o.readyTimeoutS} s (asked from ${from}, last: ${st.result.ready.last === '000' ? 'no answer' : `HTTP ${st.result.ready.last}`}); it stays drained`,
     {
@@ -427,6 +429,11 @@ async function waitUp(st: DrainState): Promise<void> {
   st.result.upMs = pending.size ? null : Date.now() - t0;
   if (pending.size) run.events.warn(`${o.server} is READY but not counted UP yet on ${[...pending].join(', ')} after ${UP_WAIT_MS / 1000} s; see kha status`);
   else run.events.info(`every haproxy counts ${o.server} UP (${secs(st.result.upMs!)})`);
+}
+
+/** Ctrl-C during a wait: the run ends as interrupted, not as a wait that ran out. */
+function interrupted(run: RunContext): void {
+  if (run.opts.signal.aborted) throw run.opts.signal.reason instanceof Error ? run.opts.signal.reason : new Error('interrupted');
 }
 
 function secs(ms: number): string {

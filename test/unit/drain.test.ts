@@ -279,6 +279,28 @@ describe('kha drain', () => {
     for (const h of ['m1', 'm2', 'm3']) expect(m2(sim, h).admin, h).toBe(8);
   });
 
+  test('Ctrl-C while waiting: the run ends as interrupted (not as a timeout), m2 stays drained, the lock is released', async () => {
+    const sim = await simulate({ servers: { m1: upServers({ m2: 2 }), m2: upServers(), m3: upServers() } });
+    const { ctx } = runOn(sim);
+    const ac = new AbortController();
+    Object.assign(ctx.opts, { signal: ac.signal });
+    // Ctrl-C while kha waits for the sessions: m1's second look at a drained m2 (the first is the drain's own)
+    const hap = sim.hosts.get('m1')!.hap!;
+    let looks = 0;
+    hap.onShowStat = () => {
+      if (m2(sim, 'm1').admin & 8 && ++looks === 2) ac.abort(new KhaError('interrupted', { code: 'E_INTERRUPTED', exit: ExitCode.interrupted }));
+    };
+    const out = await drain(ctx, settings(), opts({ timeoutS: 60 }));
+    expect(errorOf(out)).toMatchObject({ code: 'E_INTERRUPTED', exit: ExitCode.interrupted });
+    for (const h of ['m1', 'm2', 'm3']) expect(m2(sim, h).admin, h).toBe(8);
+    expect(
+      sim.log
+        .filter((l) => l.script.startsWith('c=$(cat'))
+        .map((l) => l.host)
+        .sort(),
+    ).toEqual(['m1', 'm2', 'm3']);
+  });
+
   test('--shutdown-sessions: at the timeout haproxy closes them, and the drain goes on (exit 0)', async () => {
     const sim = await simulate({ servers: { m1: upServers({ m2: 4 }), m2: upServers(), m3: upServers() } });
     const { ctx } = runOn(sim);
