@@ -15,6 +15,11 @@ export const ExitCode = {
   preflight: 5,
   /** the cluster is not healthy (status: no holder / split brain) */
   unhealthy: 6,
+  /**
+   * a wait ran out: kha drain with sessions still open at --timeout, or an apiserver that did not
+   * answer its health path in time (kha undrain, kha drain -- CMD); the backend stays drained
+   */
+  timedOut: 7,
   /** interrupted (SIGINT) */
   interrupted: 130,
 } as const;
@@ -74,6 +79,12 @@ export const ERROR_CODES = [
   'E_DRILL',
   'E_NO_FAILOVER',
   'E_NOT_SETTLED',
+  // kha drain / undrain: the runtime API refused, sessions left at --timeout, the apiserver not
+  // ready in time, the command run between drain and undrain failed
+  'E_DRAIN',
+  'E_DRAIN_TIMEOUT',
+  'E_NOT_READY',
+  'E_COMMAND_FAILED',
   // anything else that reached the top (the CLI)
   'E_INTERNAL',
 ] as const;

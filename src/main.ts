@@ -7,6 +7,7 @@
 import { execute, settings } from '@oclif/core';
 import AddMaster from './commands/add-master.js';
 import Completion from './commands/completion.js';
+import Drain from './commands/drain.js';
 import Drill from './commands/drill.js';
 import HelpCommand from './commands/help.js';
 import Init from './commands/init.js';
@@ -18,6 +19,7 @@ import RemoveMaster from './commands/remove-master.js';
 import Render from './commands/render.js';
 import Reset from './commands/reset.js';
 import Status from './commands/status.js';
+import Undrain from './commands/undrain.js';
 import Up from './commands/up.js';
 import Upgrade from './commands/upgrade.js';
 import VersionCommand from './commands/version.js';
@@ -28,6 +30,7 @@ export { default as commandNotFound } from './hooks/command-not-found.js';
 export const COMMANDS = {
   'add-master': AddMaster,
   completion: Completion,
+  drain: Drain,
   drill: Drill,
   help: HelpCommand,
   init: Init,
@@ -39,6 +42,7 @@ export const COMMANDS = {
   render: Render,
   reset: Reset,
   status: Status,
+  undrain: Undrain,
   up: Up,
   upgrade: Upgrade,
   version: VersionCommand,

@@ -1,6 +1,8 @@
 // Network probes run on the hosts: scripts are pure (tested as data), parsers are pure.
 import { quote } from '../transport/quote.js';
 
+export { parseHaproxyStat, type BackendStat } from '../facts/haproxy.js';
+
 /**
  * Listen for VRRP (IP protocol 112) for `seconds` on the host, joined to 224.0.0.18 on the
  * interface address, printing `src vrid priority` per packet. perl-base is on every Debian/RHEL
@@ -74,32 +76,12 @@ export function tcpConnectScript(addr: string, port: number, seconds = 2): strin
 
 /**
  * haproxy's stats socket through perl (IO::Socket::UNIX is in perl-base; socat is not installed
- * on most hosts): `show stat` as CSV.
+ * on most hosts): `show stat` as CSV (parseHaproxyStat, facts/haproxy.ts, reads it).
  */
 export function haproxyStatScript(socket: string): string {
   const perl =
     'use IO::Socket::UNIX; my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "stats socket $ARGV[0]: $!\\n"; print $s "show stat\\n"; print while <$s>;';
   return `perl -e ${quote(perl)} ${quote(socket)}`;
-}
-
-export interface BackendStat {
-  backend: string;
-  server: string;
-  status: string;
-}
-
-export function parseHaproxyStat(csv: string): BackendStat[] {
-  const lines = csv.split('\n').filter((l) => l.trim());
-  const header = lines[0]?.replace(/^# /, '').split(',') ?? [];
-  const ix = (k: string) => header.indexOf(k);
-  const out: BackendStat[] = [];
-  for (const l of lines.slice(1)) {
-    const c = l.split(',');
-    const sv = c[ix('svname')] ?? '';
-    if (sv === 'FRONTEND' || sv === 'BACKEND') continue;
-    out.push({ backend: c[ix('pxname')] ?? '', server: sv, status: c[ix('status')] ?? '' });
-  }
-  return out;
 }
 
 // ---- the node-local proxy ---------------------------------------------------------------------
@@ -131,4 +113,34 @@ export function tcpProbeScript(port: number): string {
 export function proxyAnswered(stdout: string): boolean {
   const out = stdout.trim();
   return out === 'tcp' || out === '200' || out === '401' || out === '403';
+}
+
+// ---- an apiserver's health, asked from a load balancer as haproxy's checks ask --------------
+
+/**
+ * GET https://<address>:<port><path> from the host, TLS not verified (as haproxy's `check-ssl
+ * verify none`); prints the HTTP status (000 when nothing answered). curl when the host has it
+ * (the load balancers have it with track_apiserver), else openssl s_client (every host kha reads
+ * certificates on has it); `no-tool` when neither. Address, port and path reach the shell quoted.
+ */
+export function readyProbeScript(address: string, port: number, path: string): string {
+  const hostPort = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+  const request = `GET ${path} HTTP/1.0\r\nHost: ${hostPort}\r\nConnection: close\r\n\r\n`;
+  return [
+    'if command -v curl >/dev/null 2>&1; then',
+    `  curl -sk --noproxy '*' --max-time 3 -o /dev/null -w '%{http_code}' ${quote(`https://${hostPort}${path}`)}`,
+    'elif command -v openssl >/dev/null 2>&1; then',
+    `  c=$(printf '%s' ${quote(request)} | timeout 4 openssl s_client -quiet -connect ${quote(hostPort)} 2>/dev/null | head -n 1)`,
+    `  set -- $c; echo "\${2:-000}"`,
+    'else',
+    '  echo no-tool',
+    'fi',
+  ].join('\n');
+}
+
+/** readyProbeScript's answer: the HTTP status ('000': nothing answered), or 'no-tool'. Pure. */
+export function readyAnswer(stdout: string): string {
+  const t = stdout.trim();
+  if (t === 'no-tool') return t;
+  return /^\d{3}$/.test(t) ? t : '000';
 }

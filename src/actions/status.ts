@@ -13,6 +13,7 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles } from '../roles/ha.js';
 import { preflightChecks, type PreflightResult } from './preflight.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
+import { drainedServers, runtimeScript } from '../facts/haproxy.js';
 import { NGINX_CONF, NODE_PROXY_BACKEND, countNginxServers } from '../roles/node-proxy.js';
 import { BOOTSTRAP_LINE, checkCertSans } from './bootstrap.js';
 import { alignColumns } from '../report/table.js';
@@ -31,6 +32,8 @@ export interface HostStatus {
   backendsUp: number | null;
   backendsTotal: number | null;
   backendsDown: string[];
+  /** servers drained on the stats socket (kha drain): no new connection goes to them ([] when none) */
+  backendsDrained?: string[];
   /** managed files whose content differs from what the inventory renders */
   drift: string[];
   /**
@@ -84,6 +87,7 @@ export function statusScript(files: Array<{ path: string; redact?: readonly stri
   return [
     `echo ${MARK}state; cat ${quote(NOTIFY_STATE_FILE)} 2>/dev/null`,
     `echo ${MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`,
+    `echo ${MARK}servers; ${runtimeScript(STATS_SOCKET, [`show servers state ${HAPROXY_BACKEND}`])} 2>/dev/null`,
     `echo ${MARK}files`,
     ...files.map(one),
     `echo ${MARK}mine; grep -lsxF -- ${quote(MANAGED_HEADER)} ${quote(KEEPALIVED_CONF)} ${quote(HAPROXY_CFG)}`,
@@ -152,6 +156,7 @@ async function hostStatus(run: RunContext, s: HaSettings, pf: PreflightResult, h
     backendsUp: null,
     backendsTotal: null,
     backendsDown: [],
+    backendsDrained: [],
     drift: [],
   };
   if (!f) return unreachableRow(row, why ?? 'unreachable');
@@ -180,9 +185,11 @@ function readStatusOutput(row: HostStatus, stdout: string, want: Array<{ path: s
   row.vrrpState = row.keepalived.active !== 'active' ? 'STOPPED' : (st?.state ?? 'UNKNOWN');
   const servers = parseHaproxyStat(sec.get('stat') ?? '').filter((b) => b.backend === HAPROXY_BACKEND);
   if (servers.length) {
+    const drained = drainedServers(sec.get('servers') ?? '', HAPROXY_BACKEND);
     row.backendsTotal = servers.length;
     row.backendsUp = servers.filter((b) => b.status.startsWith('UP')).length;
-    row.backendsDown = servers.filter((b) => !b.status.startsWith('UP')).map((b) => b.server);
+    row.backendsDown = servers.filter((b) => !b.status.startsWith('UP') && !b.status.startsWith('DRAIN')).map((b) => b.server);
+    row.backendsDrained = servers.filter((b) => drained.includes(b.server) || b.status.startsWith('DRAIN')).map((b) => b.server);
   }
   const hashes = new Map<string, string | null>();
   for (const l of (sec.get('files') ?? '').split('\n')) {
@@ -251,6 +258,12 @@ export function hostLine(host: string, text: string): string {
   return text.startsWith(`${host}: `) ? text : `${host}: ${text}`;
 }
 
+/** `2/3 (down: m3; DRAIN: m2)`: up/total, then the servers down and those drained (kha drain). Pure. */
+export function backendsCell(up: number, total: number, down: readonly string[], drained: readonly string[] = []): string {
+  const notes = [...(down.length ? [`down: ${down.join(',')}`] : []), ...(drained.length ? [`DRAIN: ${drained.join(',')}`] : [])];
+  return `${up}/${total}${notes.length ? ` (${notes.join('; ')})` : ''}`;
+}
+
 /** The human table. Pure. */
 export function renderStatusTable(r: StatusReport): string {
   const head = ['HOST', 'ADDRESS', 'VRRP', 'VIP', 'KEEPALIVED', 'HAPROXY', 'BACKENDS', 'DRIFT'];
@@ -261,7 +274,7 @@ export function renderStatusTable(r: StatusReport): string {
     h.holdsVip ? 'yes' : '-',
     h.reachable ? `${h.keepalived.active} ${h.keepalived.version ?? '(not installed)'}` : '-',
     h.reachable ? `${h.haproxy.active} ${h.haproxy.version ?? '(not installed)'}` : '-',
-    h.backendsTotal === null ? '-' : `${h.backendsUp}/${h.backendsTotal}${h.backendsDown.length ? ` (down: ${h.backendsDown.join(',')})` : ''}`,
+    h.backendsTotal === null ? '-' : backendsCell(h.backendsUp ?? 0, h.backendsTotal, h.backendsDown, h.backendsDrained),
     h.drift.length ? h.drift.map((p) => p.split('/').pop()).join(',') : h.reachable ? 'none' : '-',
   ]);
   const lines = [
@@ -291,6 +304,8 @@ export interface NodeProxyStatus {
   backendsUp: number | null;
   /** haproxy: servers on the stats socket; nginx: servers in nginx.conf */
   backendsTotal: number | null;
+  /** haproxy: servers drained on its stats socket (kha drain); nginx has none */
+  backendsDrained?: string[];
   error?: string;
   /** kha manages this node's proxy: its config carries kha's header, or the proxy runs (false after kha reset) */
   managed?: boolean;
@@ -306,7 +321,10 @@ export function nodeStatusScript(proxy: 'haproxy' | 'nginx'): string {
     `echo ${NODE_MARK}active; systemctl is-active ${proxy}.service`,
     `echo ${NODE_MARK}mine; grep -qsxF -- ${quote(MANAGED_HEADER)} ${quote(proxy === 'nginx' ? NGINX_CONF : HAPROXY_CFG)} && echo yes`,
     ...(proxy === 'haproxy'
-      ? [`echo ${NODE_MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`]
+      ? [
+          `echo ${NODE_MARK}stat; ${haproxyStatScript(STATS_SOCKET)} 2>/dev/null`,
+          `echo ${NODE_MARK}servers; ${runtimeScript(STATS_SOCKET, [`show servers state ${NODE_PROXY_BACKEND}`])} 2>/dev/null`,
+        ]
       : [`echo ${NODE_MARK}conf; cat ${quote(NGINX_CONF)} 2>/dev/null`, `echo ${NODE_MARK}probe`, nginxProbeScript()]),
     `echo ${NODE_MARK}end`,
   ].join('\n');
@@ -347,11 +365,13 @@ export function parseNodeStatus(out: string, base: Pick<NodeProxyStatus, 'name' 
     };
   }
   const servers = parseHaproxyStat((sec.get('stat') ?? []).join('\n')).filter((b) => b.backend === NODE_PROXY_BACKEND);
+  const drained = drainedServers((sec.get('servers') ?? []).join('\n'), NODE_PROXY_BACKEND);
   return {
     ...base,
     active,
     backendsUp: servers.length ? servers.filter((b) => b.status.startsWith('UP')).length : null,
     backendsTotal: servers.length ? servers.length : null,
+    ...(drained.length ? { backendsDrained: drained } : {}),
     managed,
   };
 }
@@ -435,7 +455,9 @@ export function renderNodeProxyTable(rows: NodeProxyStatus[]): string {
       ? '-'
       : r.backendsUp === null
         ? `?/${r.backendsTotal}`
-        : `${r.backendsUp}/${r.backendsTotal}${r.proxy === 'nginx' ? ' (tcp probe from the node)' : ''}`,
+        : r.proxy === 'nginx'
+          ? `${r.backendsUp}/${r.backendsTotal} (tcp probe from the node)`
+          : backendsCell(r.backendsUp, r.backendsTotal, [], r.backendsDrained),
   ]);
   const lines = alignColumns(head, body);
   for (const r of rows) if (r.error) lines.push(hostLine(r.name, r.error));

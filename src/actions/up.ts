@@ -485,13 +485,11 @@ async function reportBackends(st: UpState, holder: string, servers: { server: st
     );
     return;
   }
-  if (upNames.length < servers.length)
-    run.events.warn(
-      `backends down: ${servers
-        .filter((b) => !b.status.startsWith('UP'))
-        .map((b) => b.server)
-        .join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`,
-    );
+  // a drained server (kha drain) is not down: it takes no new connection until kha undrain
+  const drained = servers.filter((b) => b.status.startsWith('DRAIN')).map((b) => b.server);
+  const down = servers.filter((b) => !b.status.startsWith('UP') && !b.status.startsWith('DRAIN')).map((b) => b.server);
+  if (drained.length) run.events.info(`drained (kha drain): ${drained.join(', ')}; kha undrain puts ${drained.length === 1 ? 'it' : 'them'} back`);
+  if (down.length) run.events.warn(`backends down: ${down.join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`);
   const certs = await checkCertSans(await run.connector.get(run.host(holder)), s, upNames);
   for (const p of certs.problems) run.events.warn(p);
   if (certs.note) run.events.info(certs.note);

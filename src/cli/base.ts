@@ -126,6 +126,7 @@ const EXIT_ERROR: Record<number, { code: ErrorCode; message: string }> = {
   [ExitCode.usage]: { code: 'E_INPUT', message: 'bad input' },
   [ExitCode.preflight]: { code: 'E_PREFLIGHT', message: 'preflight refused to go on; nothing was changed' },
   [ExitCode.unhealthy]: { code: 'E_UNHEALTHY', message: 'the cluster is not healthy' },
+  [ExitCode.timedOut]: { code: 'E_DRAIN_TIMEOUT', message: 'a wait ran out' },
   [ExitCode.interrupted]: { code: 'E_INTERRUPTED', message: 'interrupted' },
 };
 
@@ -139,6 +140,15 @@ export function splitVerbosity(argv: string[]): { argv: string[]; verbose: numbe
     else rest.push(a);
   }
   return { argv: rest, verbose };
+}
+
+/**
+ * The words after the first `--` are a command to run on a host (kha drain m2 -- kubeadm upgrade
+ * node), taken out before oclif parses the rest: kept as typed, in order, -v included.
+ */
+export function splitCommandArgv(argv: string[]): { argv: string[]; command?: string[] } {
+  const at = argv.indexOf('--');
+  return at < 0 ? { argv } : { argv: argv.slice(0, at), command: argv.slice(at + 1) };
 }
 
 export abstract class KhaCommand extends Command {

@@ -53,9 +53,10 @@ export function valueKind(id: string, flag: CompletionFlag): ValueKind {
   return { kind: 'none' };
 }
 
-/** A positional argument: its choices, kha's command names (kha help), or a path (kha play's playbook). */
+/** A positional argument: its choices, kha's command names (kha help), a host of the inventory (kha drain's), or a path (kha play's playbook). */
 export function argKind(arg: CompletionArg): ValueKind | { kind: 'commands' } {
   if (arg.options?.length) return { kind: 'choices', choices: arg.options };
+  if (arg.name === 'host') return { kind: 'hosts', groups: false };
   return arg.name === 'command' ? { kind: 'commands' } : { kind: 'files' };
 }
 

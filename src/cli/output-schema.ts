@@ -6,6 +6,7 @@
 // schema is checked against the type the code builds (schemaOf), so a field added to a result
 // type fails to compile until the schema (and the README's JSON output section) says what it is.
 import { z } from 'zod';
+import type { DrainResult } from '../actions/drain.js';
 import type { DrillResult } from '../actions/drill.js';
 import type { InitResult } from '../actions/init.js';
 import type { InventoryReport } from '../actions/inventory.js';
@@ -227,7 +228,8 @@ const statusResult = schemaOf<StatusResult>()(
           haproxy: service,
           backendsUp: count.nullable(),
           backendsTotal: count.nullable(),
-          backendsDown: z.array(z.string()),
+          backendsDown: about(z.array(z.string()), 'servers not UP (a drained one only when its health check fails too)'),
+          backendsDrained: about(z.array(z.string()).optional(), 'servers drained on the stats socket (kha drain): no new connection goes to them'),
           drift: about(z.array(z.string()), 'managed files that differ from what the inventory renders'),
           managed: z.boolean().optional(),
         }),
@@ -240,6 +242,7 @@ const statusResult = schemaOf<StatusResult>()(
           active: about(z.string(), 'systemctl is-active, or unreachable'),
           backendsUp: count.nullable(),
           backendsTotal: count.nullable(),
+          backendsDrained: about(z.array(z.string()).optional(), 'haproxy: servers drained on its stats socket (kha drain)'),
           error: z.string().optional(),
           managed: z.boolean().optional(),
         }),
@@ -270,6 +273,40 @@ const drillResult = schemaOf<DrillResult>()(
           withinBudget: z.boolean(),
         }),
       ),
+    }),
+  ),
+);
+
+const drainResult = schemaOf<DrainResult>()(
+  named(
+    'DrainResult',
+    'kha drain, kha undrain: the master on every haproxy that lists it, and the figures of the waits',
+    z.strictObject({
+      server: about(host, 'the master drained or put back'),
+      hosts: z.array(
+        z.strictObject({
+          host,
+          role: z.enum(['load balancer', 'node']),
+          status: about(z.string(), "haproxy's status of the server at the end: DRAIN, UP, DOWN, MAINT, UP 1/2, ..."),
+          drained: z.boolean(),
+          sessions: about(count, 'sessions open to it there: when kha stopped waiting (drain), at the end (undrain)'),
+          drainedMs: about(ms.nullable().optional(), 'drain: ms from DRAIN until no session was left there; null: not within --timeout'),
+          closed: about(count.optional(), '--shutdown-sessions: the sessions kha closed there'),
+        }),
+      ),
+      skipped: about(z.array(z.strictObject({ host, reason: z.string() })), 'haproxy not running, not listing it, or nginx (no runtime API)'),
+      drained: about(z.boolean(), 'drained on every haproxy that lists it, as kha ended'),
+      drainMs: about(ms.nullable().optional(), 'drain: ms until no haproxy had a session open to it; null: --timeout came first'),
+      sessionsLeft: about(count.optional(), 'drain: the sessions still open when kha stopped waiting'),
+      cmd: about(
+        z.strictObject({ argv: z.array(z.string()), exit: z.int().nullable(), signal: z.string().nullable(), ms }).optional(),
+        'drain -- CMD: the command and how it ended',
+      ),
+      ready: about(
+        z.strictObject({ from: host, ms: ms.nullable(), last: about(z.string(), 'the last HTTP status (000: no answer)') }).optional(),
+        'the wait for the health path (undrain, drain -- CMD)',
+      ),
+      upMs: about(ms.nullable().optional(), 'ms from READY until every haproxy counted it UP; null: not within 15 s'),
     }),
   ),
 );
@@ -390,6 +427,8 @@ export const RESULTS = {
   play: playResult,
   status: statusResult,
   drill: drillResult,
+  drain: drainResult,
+  undrain: drainResult,
   init: initResult,
   render: renderResult,
   inventory: inventoryResult,

@@ -41,6 +41,8 @@ export const HAPROXY_DROPIN_PATH = '/etc/systemd/system/haproxy.service.d/kha.co
 export const HAPROXY_TMPFILES_PATH = '/etc/tmpfiles.d/haproxy.conf';
 /** the directory of the drop-in above (kha creates it) */
 export const HAPROXY_DROPIN_DIR = '/etc/systemd/system/haproxy.service.d';
+/** the script the drop-in's reload runs to save drained servers (roles/server-state.ts renders it) */
+export const SERVER_STATE_SCRIPT_PATH = '/etc/haproxy/kha-server-state.pl';
 export const KEEPALIVED_DIR = '/etc/keepalived';
 
 /**
@@ -308,6 +310,7 @@ export function renderHaproxyDropIn(v: { downFile?: string } = {}): string {
     MANAGED_HEADER,
     '# Make sure /run/haproxy (stats socket directory) exists before every start.',
     '[Service]',
+    ...SERVER_STATE_RELOAD,
     `ExecStartPre=-/usr/bin/systemd-tmpfiles --create ${HAPROXY_TMPFILES_PATH}`,
   ];
   if (v.downFile !== undefined) {
@@ -321,6 +324,21 @@ export function renderHaproxyDropIn(v: { downFile?: string } = {}): string {
   }
   return joinLines(lines);
 }
+
+/**
+ * The drop-in's reload: the unit's own two steps (check the config, then USR2 to the master; the
+ * empty `ExecReload=` replaces the unit's list, since systemd only appends to it), with the
+ * drained servers saved to the server-state-file between them, after the check and right before
+ * the signal (roles/server-state.ts). `-`: a failed save (haproxy stopped, no perl) never blocks a
+ * reload. Debian's and RHEL's units both set $CONFIG; $EXTRAOPTS is Debian's (the master socket).
+ */
+const SERVER_STATE_RELOAD: readonly string[] = [
+  '# A reload saves the servers drained on the stats socket (kha drain) first, so they stay drained.',
+  'ExecReload=',
+  'ExecReload=/usr/sbin/haproxy -Ws -f $CONFIG -c -q $EXTRAOPTS',
+  `ExecReload=-/usr/bin/perl ${SERVER_STATE_SCRIPT_PATH}`,
+  'ExecReload=/bin/kill -USR2 $MAINPID',
+];
 
 /** tmpfiles.d entry for /run/haproxy; same content as Debian's, so both agree on the owner. */
 export function renderHaproxyTmpfiles(): string {

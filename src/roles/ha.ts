@@ -22,6 +22,7 @@ import {
   NOTIFY_SCRIPT_PATH,
   NOTIFY_FIFO,
   HAPROXY_DOWN_FILE,
+  SERVER_STATE_SCRIPT_PATH,
   USERS_RECORD,
   renderCheckApiserverScript,
   renderCheckHaproxyScript,
@@ -31,6 +32,7 @@ import {
 } from './files.js';
 import { renderHaproxy, type HaproxyVars } from './haproxy.js';
 import { renderKeepalived, type KeepalivedVars } from './keepalived.js';
+import { renderServerStateScript } from './server-state.js';
 import { quote, quoteArgv } from '../transport/quote.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
@@ -87,6 +89,17 @@ export function haproxyVars(s: HaSettings): HaproxyVars {
   };
 }
 
+/** The drop-in's reload step that keeps drained servers drained (load balancers and haproxy nodes alike). */
+export function serverStateScriptFile(): TemplateParams {
+  return {
+    path: SERVER_STATE_SCRIPT_PATH,
+    content: renderServerStateScript({ statsSocket: STATS_SOCKET, config: HAPROXY_CFG }),
+    mode: 0o755,
+    owner: 'root',
+    group: 'root',
+  };
+}
+
 export interface ManagedFile extends TemplateParams {
   notify?: string[];
 }
@@ -111,6 +124,7 @@ export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host
       notify: [H_RESTART_HAPROXY],
     },
     { path: HAPROXY_TMPFILES_PATH, content: renderHaproxyTmpfiles(), mode: 0o644, owner: 'root', group: 'root' },
+    serverStateScriptFile(),
     {
       path: HAPROXY_CFG,
       content: renderHaproxy(haproxyVars(s)),

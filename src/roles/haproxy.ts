@@ -15,6 +15,7 @@
 //   a socket sends from an address the host no longer has; with IP_TRANSPARENT it may, the
 //   client's reply goes to the new holder, and its RST ended the stream 0.5 s after the move.
 import { MANAGED_HEADER, MONITOR_URI, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
+import { SERVER_STATE_FILE } from './server-state.js';
 
 export const HAPROXY_FRONTEND = 'kube-apiserver';
 export const HAPROXY_BACKEND = 'kube-apiservers';
@@ -89,7 +90,8 @@ function hostPort(addr: string, port: number): string {
 
 /**
  * The global section kha writes for every haproxy it manages (VIP and node-local): master-worker
- * for seamless reloads, hard-stop-after, and an admin stats socket that hands over listeners.
+ * for seamless reloads, hard-stop-after, an admin stats socket that hands over listeners, and the
+ * server-state file a drain survives a reload in.
  */
 export function haproxyGlobal(hardStopAfter: string, statsSocket: string): string[] {
   return [
@@ -102,6 +104,9 @@ export function haproxyGlobal(hardStopAfter: string, statsSocket: string): strin
     `    hard-stop-after ${hardStopAfter}`,
     `    stats socket ${statsSocket} mode 660 level admin expose-fd listeners`,
     '    stats timeout 30s',
+    '    # servers drained on the stats socket (kha drain) stay drained across a reload: the reload',
+    '    # saves them here first (the haproxy drop-in), and the new workers read it as they start',
+    `    server-state-file ${SERVER_STATE_FILE}`,
     '',
   ];
 }
@@ -131,6 +136,7 @@ export function haproxyDefaults(t: { connect: string; client: string; server: st
     `    srvtcpka-idle ${TCP_KEEPALIVE.idle}`,
     `    srvtcpka-intvl ${TCP_KEEPALIVE.interval}`,
     `    srvtcpka-cnt ${TCP_KEEPALIVE.count}`,
+    '    load-server-state-from-file global',
     '',
   ];
 }

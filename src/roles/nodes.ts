@@ -16,7 +16,7 @@ import {
   renderHaproxyDropIn,
   renderHaproxyTmpfiles,
 } from './files.js';
-import { H_RELOAD_HAPROXY, H_RESTART_HAPROXY, HAPROXY_CFG, STATS_SOCKET } from './ha.js';
+import { H_RELOAD_HAPROXY, H_RESTART_HAPROXY, HAPROXY_CFG, STATS_SOCKET, serverStateScriptFile } from './ha.js';
 import { etcHostsEntries, renderEtcHostsBlock } from './etc-hosts.js';
 import {
   NGINX_CONF,
@@ -123,6 +123,8 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
       params: (hc: HostContext) => ({ ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr), mode: 0o644, owner: 'root', group: 'root' }),
       notify: [H_RELOAD_HAPROXY],
     },
+    // the drop-in's reload runs it (a drain survives the reload)
+    { module: templateModule, params: serverStateScriptFile() },
     retireOther('nginx', NGINX_CONF),
     {
       module: serviceModule,

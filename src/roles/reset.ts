@@ -29,8 +29,10 @@ import {
   NOTIFY_SCRIPT_PATH,
   NOTIFY_STATE_FILE,
   HAPROXY_DOWN_FILE,
+  SERVER_STATE_SCRIPT_PATH,
   USERS_RECORD,
 } from './files.js';
+import { SERVER_STATE_FILE } from './server-state.js';
 import { HAPROXY_CFG, KEEPALIVED_CONF, KEEPALIVED_SECRET_KEYS } from './ha.js';
 import { ETC_HOSTS } from './nodes.js';
 import { NGINX_CONF, nginxPackages } from './node-proxy.js';
@@ -86,6 +88,9 @@ export const MANAGED_PATHS: readonly ManagedPath[] = [
   ...rendered(HAPROXY_CFG, LB_NODE, 'haproxy config'),
   ...rendered(HAPROXY_DROPIN_PATH, LB_NODE, 'haproxy systemd drop-in', { systemd: true }),
   ...rendered(HAPROXY_TMPFILES_PATH, LB_NODE, 'tmpfiles.d entry for /run/haproxy'),
+  ...rendered(SERVER_STATE_SCRIPT_PATH, LB_NODE, 'haproxy reload step that saves drained servers'),
+  // written by that script (and kha drain), with kha's header line as a comment
+  { path: SERVER_STATE_FILE, kind: 'file', on: LB_NODE, owned: 'header', what: "haproxy's saved server state (drained servers)" },
   ...rendered(NGINX_CONF, NODE, 'nginx config (node-local proxy)'),
   { path: NOTIFY_STATE_FILE, kind: 'file', on: LB, owned: 'name', what: "keepalived's state, written by the notify script" },
   // (keepalived removes its notify FIFO itself when it stops)

@@ -3,6 +3,7 @@
 // for sudo (becomeCommand), and what a channel's end means (channelOutcome: exit, signal,
 // timeout, or sudo refusing). ChannelCommand wires them to one ssh2 channel: output, timeout,
 // abort, and the sudo password written only when sudo asks for it.
+import { StringDecoder } from 'node:string_decoder';
 import type { ClientChannel } from 'ssh2';
 import { TransportError } from '../errors.js';
 import { quote } from './quote.js';
@@ -109,6 +110,8 @@ export class ChannelCommand {
   private reject: (e: unknown) => void = () => {};
   private readonly pending: Pending = { fail: (e) => this.fail(e) };
   private readonly onAbort = () => this.kill('abort');
+  /** opts.onOutput: utf-8 decoded across chunk boundaries, per stream */
+  private readonly decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
 
   constructor(
     private readonly host: ChannelHost,
@@ -185,16 +188,28 @@ export class ChannelCommand {
 
   private stdoutData(d: Buffer): void {
     this.out.push(d);
-    if (!this.running && Buffer.concat(this.out).includes(this.w.marker + '\n')) {
+    if (this.running) return this.stream('stdout', d);
+    const all = Buffer.concat(this.out);
+    const at = all.indexOf(this.w.marker + '\n');
+    if (at >= 0) {
       this.running = true;
+      // what came after the marker is the script's own output
+      this.stream('stdout', all.subarray(at + this.w.marker.length + 1));
       this.writeStdin();
     }
+  }
+
+  private stream(which: 'stdout' | 'stderr', d: Buffer): void {
+    if (!this.opts.onOutput || d.length === 0) return;
+    const text = this.decoders[which].write(d);
+    if (text) this.opts.onOutput(which, text);
   }
 
   /** sudo's prompt is on stderr: the password once; asked again, it was wrong, and EOF makes sudo give up. */
   private stderrData(ch: ClientChannel, d: Buffer): void {
     this.err.push(d);
-    if (this.running || this.w.password === undefined) return;
+    if (this.running) return this.stream('stderr', d);
+    if (this.w.password === undefined) return;
     const seen = Buffer.concat(this.err).toString('utf8').split(this.w.prompt).length - 1;
     if (seen <= this.promptsSeen) return;
     this.promptsSeen = seen;

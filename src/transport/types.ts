@@ -25,6 +25,11 @@ export interface ExecOptions {
   /** run as root (or become_user) through sudo; defaults to the host's become setting */
   become?: boolean;
   signal?: AbortSignal;
+  /**
+   * Called with the command's output as it arrives (a long command an operator watches: kha drain
+   * -- CMD), besides the whole output in the result; never sudo's prompt or kha's marker line.
+   */
+  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
 }
 
 export interface UploadOptions {

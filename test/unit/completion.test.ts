@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bashCompletion, valueKind, zshCompletion, type CompletionInput } from '../../src/cli/completion.js';
+import { argKind, bashCompletion, valueKind, zshCompletion, type CompletionInput } from '../../src/cli/completion.js';
 import { REPO_ROOT, runKha, showRun } from '../helpers/cli.js';
 
 const execFileP = promisify(execFile);
@@ -46,6 +46,18 @@ describe('the scripts as text', () => {
     ['up', { name: 'forks', type: 'option' }, { kind: 'none' }],
   ] as const)('valueKind(%s, --%s)', (id, flag, kind) => {
     expect(valueKind(id, flag)).toEqual(kind);
+  });
+
+  test.each([
+    [{ name: 'host' }, { kind: 'hosts', groups: false }],
+    [{ name: 'playbook' }, { kind: 'files' }],
+    [{ name: 'command' }, { kind: 'commands' }],
+    [
+      { name: 'shell', options: ['bash', 'zsh'] },
+      { kind: 'choices', choices: ['bash', 'zsh'] },
+    ],
+  ] as const)('argKind(%j)', (arg, kind) => {
+    expect(argKind(arg)).toEqual(kind);
   });
 });
 
@@ -87,7 +99,7 @@ describe("bash, with the built kha's own script", () => {
         ['kha', 'u'],
         ['kha', 'up', '--fo'],
       ]),
-    ).toEqual([['up', 'upgrade'], ['--forks']]);
+    ).toEqual([['undrain', 'up', 'upgrade'], ['--forks']]);
   });
 
   test('commands, topics, flags of the command under the cursor', async () => {
@@ -136,6 +148,15 @@ describe("bash, with the built kha's own script", () => {
     ]);
     // no -i: nothing to read the names from
     expect(got).toEqual([['m1', 'm2', 'm3', 'masters'], ['m1', 'm2', 'm3'], ['m1', 'm2', 'm3'], ['m1', 'm2', 'm3'], []]);
+  });
+
+  test("kha drain's and kha undrain's host: the inventory's host names, after the flags", async () => {
+    const got = await complete([
+      ['kha', 'drain', '-i', 'example.yaml', 'm'],
+      ['kha', 'undrain', '-i', 'example.yaml', '--timeout', '30', ''],
+      ['kha', 'drain', '-i', 'example.yaml', '--time'],
+    ]);
+    expect(got).toEqual([['m1', 'm2', 'm3'], ['m1', 'm2', 'm3'], ['--timeout']]);
   });
 });
 

@@ -68,7 +68,7 @@ const cases: Array<[string, string, string]> = [
   [
     'unknown key with a kha prefix, nothing close',
     inv(['    haproxy_maxconn: 4000']),
-    "hosts.yaml:4: all.vars.haproxy_maxconn: unknown kha setting; names starting with haproxy_ are kha's, the known ones are haproxy_timeout_client, haproxy_timeout_server, haproxy_timeout_connect, haproxy_version",
+    "hosts.yaml:4: all.vars.haproxy_maxconn: unknown kha setting; names starting with haproxy_ are kha's, the known ones are haproxy_timeout_client, haproxy_timeout_server, haproxy_timeout_connect, haproxy_hard_stop_after, haproxy_version",
   ],
   [
     'missing vip',

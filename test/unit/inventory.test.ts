@@ -292,6 +292,7 @@ describe('resolveSettings', () => {
       lbAlgorithm: 'roundrobin',
       apiserverHealthPath: '/readyz',
       timeouts: { client: '4h', server: '4h', connect: '5s' },
+      hardStopAfter: '1h',
       vipWaitTimeoutSec: 30,
       trackApiserver: false,
       nopreempt: false,

@@ -12,6 +12,7 @@ import { decideContext, probesOf } from '../../src/engine/plan-tasks.js';
 import type { Decision, Module, ModuleContext } from '../../src/engine/types.js';
 import type { Facts } from '../../src/facts/types.js';
 import { blockInFileModule } from '../../src/modules/blockinfile.js';
+import { haproxyServerModule } from '../../src/modules/haproxy-server.js';
 import { purgeModule } from '../../src/modules/purge.js';
 import {
   appliedModule,
@@ -32,6 +33,7 @@ const modules: Record<string, Module<any>> = {
   blockinfile: blockInFileModule,
   command: commandModule,
   file: fileModule,
+  haproxy_server: haproxyServerModule,
   package: packageModule,
   purge: purgeModule,
   service: serviceModule,

@@ -269,7 +269,8 @@ describe('tasks, probes and status', () => {
 
   test('haproxy tasks: validated config with a reload, the other proxy retired before the start', () => {
     const tasks = nodeProxyTasks(s);
-    expect(tasks.map((t) => t.module.name)).toEqual(['package', 'file', 'template', 'template', 'template', 'command', 'service', 'applied']);
+    expect(tasks.map((t) => t.module.name)).toEqual(['package', 'file', 'template', 'template', 'template', 'template', 'command', 'service', 'applied']);
+    expect((tasks[5]!.params as { path: string }).path).toBe('/etc/haproxy/kha-server-state.pl');
     const cfg = tasks[4]!;
     const p = (cfg.params as (hc: unknown) => { path: string; validate: string[]; content: string })({ host: { name: 'n2' }, facts: fakeFacts() });
     expect(p.path).toBe('/etc/haproxy/haproxy.cfg');

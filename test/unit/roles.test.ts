@@ -477,9 +477,32 @@ describe('notify.sh behaviour (the vrrp_notify_fifo reader)', () => {
   });
 });
 
+describe("the drop-in's reload keeps drained servers drained", () => {
+  it("replaces the unit's ExecReload list: the config checked, the state saved, then the reload signal", () => {
+    const reload = renderHaproxyDropIn()
+      .split('\n')
+      .filter((l) => l.startsWith('ExecReload='));
+    expect(reload).toEqual([
+      'ExecReload=',
+      'ExecReload=/usr/sbin/haproxy -Ws -f $CONFIG -c -q $EXTRAOPTS',
+      // `-`: a failed save (haproxy stopped) never blocks the reload
+      'ExecReload=-/usr/bin/perl /etc/haproxy/kha-server-state.pl',
+      'ExecReload=/bin/kill -USR2 $MAINPID',
+    ]);
+  });
+
+  it('haproxy.cfg names the state file in global and loads it for every backend (the node-local one too: its golden)', () => {
+    const cfg = renderHaproxy(haproxy3);
+    const global = cfg.slice(cfg.indexOf('\nglobal\n'), cfg.indexOf('\ndefaults\n'));
+    const defaults = cfg.slice(cfg.indexOf('\ndefaults\n'), cfg.indexOf('\nfrontend '));
+    expect(global).toContain('\n    server-state-file /var/lib/haproxy/server-state\n');
+    expect(defaults).toContain('\n    load-server-state-from-file global\n');
+  });
+});
+
 describe('haproxy /run/haproxy helpers', () => {
   it('drop-in re-applies the tmpfiles entry before start, tmpfiles matches Debian', () => {
-    expect(renderHaproxyDropIn()).toContain('[Service]\nExecStartPre=-/usr/bin/systemd-tmpfiles --create /etc/tmpfiles.d/haproxy.conf\n');
+    expect(renderHaproxyDropIn()).toContain('\nExecStartPre=-/usr/bin/systemd-tmpfiles --create /etc/tmpfiles.d/haproxy.conf\n');
     expect(renderHaproxyDropIn()).not.toContain('RuntimeDirectory');
     expect(renderHaproxyTmpfiles()).toContain('\nd /run/haproxy 2775 haproxy haproxy -\n');
   });

@@ -4,12 +4,24 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { renderNodeProxyTable, renderStatusTable, status, statusOutcome, vipVerdict, type HostStatus } from '../../src/actions/status.js';
+import {
+  backendsCell,
+  parseNodeStatus,
+  renderNodeProxyTable,
+  renderStatusTable,
+  status,
+  statusOutcome,
+  vipVerdict,
+  type HostStatus,
+  type StatusReport,
+} from '../../src/actions/status.js';
+import { parseOutput } from '../../src/cli/output-schema.js';
 import { ExitCode, TransportError } from '../../src/errors.js';
 import { parseInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
 import { FakeConn, fakeRun } from '../helpers/fake-conn.js';
 import { mastersYaml } from '../helpers/masters-yaml.js';
+import { showServersState, showStat, type FakeServer } from '../helpers/fake-haproxy.js';
 
 const FACTS = readFileSync(join(import.meta.dirname, '../fixtures/facts/debian12-m1.txt'), 'utf8');
 const VIP = '172.29.62.250';
@@ -150,3 +162,57 @@ describe('kha status: unreachable hosts and the VIP holder', () => {
     });
   });
 });
+
+describe('kha status: a drained backend (kha drain)', () => {
+  const drainedCluster = (n: string) =>
+    new FakeConn(n, (script) => {
+      if (script.includes('@@kha@@hostname')) return { stdout: n === 'm1' ? FACTS : FACTS.replace(/^.*inet 172\.29\.62\.250\/32.*\n/m, '') };
+      if (script.startsWith('echo @@kha-status@@state')) {
+        const servers = upServers();
+        servers[1]!.admin = 8;
+        servers[2]!.health = 'DOWN';
+        return {
+          stdout: `@@kha-status@@state\n@@kha-status@@stat\n${showStat('kube-apiservers', servers)}@@kha-status@@servers\n@@kha-rt@@0\n${showServersState('kube-apiservers', servers)}\n@@kha-status@@files\n@@kha-status@@mine\n/etc/keepalived/keepalived.conf\n@@kha-status@@end\n`,
+        };
+      }
+      return { code: 1 };
+    });
+
+  test('DRAIN in the backends column and backendsDrained in --json; a drained server is not "down"', async () => {
+    const { ctx } = fakeRun(HOSTS, drainedCluster);
+    const r = await status(ctx, settings());
+    expect(r.hosts.map((h) => [h.name, h.backendsUp, h.backendsTotal, h.backendsDown, h.backendsDrained])).toEqual([
+      ['m1', 1, 3, ['m3'], ['m2']],
+      ['m2', 1, 3, ['m3'], ['m2']],
+      ['m3', 1, 3, ['m3'], ['m2']],
+    ]);
+    expect(renderStatusTable(r)).toMatch(/^m1 .* 1\/3 \(down: m3; DRAIN: m2\) /m);
+    expect(parseOutputResult(r)).toBeTruthy();
+  });
+
+  test.each([
+    [3, 3, [], [], '3/3'],
+    [2, 3, [], ['m2'], '2/3 (DRAIN: m2)'],
+    [1, 3, ['m3'], ['m2'], '1/3 (down: m3; DRAIN: m2)'],
+    [1, 3, ['m2', 'm3'], [], '1/3 (down: m2,m3)'],
+  ])('backendsCell(%i, %i, %j, %j) = %s', (up, total, down, drained, want) => {
+    expect(backendsCell(up, total, down, drained)).toBe(want);
+  });
+
+  test("a node's haproxy: the drained masters beside up/total", () => {
+    const servers = upServers();
+    servers[1]!.admin = 8;
+    const out = `@@kha-node@@active\nactive\n@@kha-node@@mine\nyes\n@@kha-node@@stat\n${showStat('kube-apiservers', servers)}@@kha-node@@servers\n${showServersState('kube-apiservers', servers)}@@kha-node@@end\n`;
+    const row = parseNodeStatus(out, { name: 'n1', address: '10.0.0.21', proxy: 'haproxy' });
+    expect(row).toMatchObject({ backendsUp: 2, backendsTotal: 3, backendsDrained: ['m2'] });
+    expect(renderNodeProxyTable([row])).toMatch(/^n1 .* 2\/3 \(DRAIN: m2\)$/m);
+  });
+});
+
+const upServers = (): FakeServer[] => ['m1', 'm2', 'm3'].map((name) => ({ name, port: 6443, health: 'UP' as const, admin: 0, sessions: 0 }));
+
+/** the status report as --json's result: the schema takes it */
+function parseOutputResult(r: StatusReport): boolean {
+  const doc = { format: 1, command: 'status', ok: true, exit: 0, error: null, result: { ...r, nodes: [] }, recap: {}, tasks: [], messages: [], log: null };
+  return parseOutput(JSON.parse(JSON.stringify(doc))).command === 'status';
+}

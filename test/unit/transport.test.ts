@@ -590,6 +590,24 @@ describe('become', () => {
     expect(e2.message).toMatch(/a password is required: set ansible_become_password/);
   });
 
+  it("streams the output as it comes (onOutput), never sudo's prompt nor the marker; the result still has all of it", async () => {
+    const s = await server({ env: env({ FAKE_SUDO_PASSWORD: 's3cret-pw' }) });
+    const c = await conn(s, { become: true, becomePassword: 's3cret-pw' });
+    const seen: Array<[string, string]> = [];
+    const r = await c.exec(sh`echo one; echo warn >&2; sleep 0.2; printf 'tw'; sleep 0.2; echo o`, { onOutput: (st, t) => seen.push([st, t]) });
+    expect(r).toMatchObject({ code: 0, stdout: 'one\ntwo\n', stderr: 'warn\n' });
+    const of = (stream: string) =>
+      seen
+        .filter(([st]) => st === stream)
+        .map(([, t]) => t)
+        .join('');
+    expect(of('stdout')).toBe('one\ntwo\n');
+    expect(of('stderr')).toBe('warn\n');
+    // in pieces, as they came (the sleeps part them)
+    expect(seen.filter(([st]) => st === 'stdout').length).toBeGreaterThan(1);
+    expect(seen.map(([, t]) => t).join('')).not.toMatch(/KHA-BECOME|kha-sudo|s3cret/);
+  });
+
   it('runs directly, without sudo, as root becoming root', async () => {
     const s = await server();
     const c = await conn(s, { user: 'root', become: true, becomePassword: 'unused' });

@@ -124,14 +124,14 @@ function converged(stale: string[]): Record<string, Sim> {
 }
 
 describe("kha up: install and configure take the Plan's probe results", () => {
-  it('a changed haproxy.cfg on every host: 42 round trips in the two plays before, 12 now, the same reports', async () => {
+  it('a changed haproxy.cfg on every host: 45 round trips in the two plays before, 12 now, the same reports', async () => {
     const b = await planInstallConfigure(converged([HAPROXY_CFG]), true);
     const a = await planInstallConfigure(converged([HAPROXY_CFG]), false);
     expect(a.planned).toBe(3); // the Plan: one round trip per host, both times
     expect(b.planned).toBe(3);
-    // before: install's plan-first pass (3) and configure's (3), then per host 8 probes one by one
+    // before: install's plan-first pass (3) and configure's (3), then per host 9 probes one by one
     // up to haproxy.cfg, its write (mkdir, validate, rename: 3) and keepalived.conf's probe (1)
-    expect(b.plays).toBe(3 + 3 + 3 * (8 + 3 + 1));
+    expect(b.plays).toBe(3 + 3 + 3 * (9 + 3 + 1));
     // now: per host the write, and keepalived.conf probed again after it
     expect(a.plays).toBe(3 * (3 + 1));
     expect(reported(a.events)).toEqual(reported(b.events));

@@ -27,7 +27,7 @@ _kha() {
   while ((start < COMP_CWORD)); do
     w=${COMP_WORDS[start]}
     case ${cmd:+$cmd:}$w in
-      add-master | completion | help | init | lab | lab:down | lab:up | play | remove-master | render | up | upgrade) cmd=${cmd:+$cmd:}$w; start=$((start + 1)) ;;
+      add-master | completion | drain | help | init | lab | lab:down | lab:up | play | remove-master | render | up | upgrade) cmd=${cmd:+$cmd:}$w; start=$((start + 1)) ;;
       *) break ;;
     esac
   done
@@ -37,7 +37,7 @@ _kha() {
     esac
   done
   case $cmd in
-    '') if [[ $cur == -* ]]; then _kha_words '--help --version'; else _kha_words 'add-master completion help init lab play remove-master render up upgrade'; fi ;;
+    '') if [[ $cur == -* ]]; then _kha_words '--help --version'; else _kha_words 'add-master completion drain help init lab play remove-master render up upgrade'; fi ;;
     'add-master')
       case $prev in
         --host | --name) :; return ;;
@@ -49,8 +49,16 @@ _kha() {
       if [[ $cur != -* ]] && (($(_kha_nargs '') == 0)); then _kha_words 'bash zsh'; return; fi
       _kha_words '--help'
       ;;
+    'drain')
+      case $prev in
+        -i | --inventory) _kha_files; return ;;
+        --timeout) :; return ;;
+      esac
+      if [[ $cur != -* ]] && (($(_kha_nargs '-i --inventory --timeout') == 0)); then _kha_words "$(_kha_hosts "$inv")"; return; fi
+      _kha_words '--inventory -i --shutdown-sessions --timeout --help'
+      ;;
     'help')
-      if [[ $cur != -* ]] && (($(_kha_nargs '') == 0)); then _kha_words 'add-master completion help init lab play remove-master render up upgrade'; return; fi
+      if [[ $cur != -* ]] && (($(_kha_nargs '') == 0)); then _kha_words 'add-master completion drain help init lab play remove-master render up upgrade'; return; fi
       _kha_words '--help'
       ;;
     'init')

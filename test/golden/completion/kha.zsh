@@ -19,6 +19,7 @@ _kha() {
       local -a cmds=(
       'add-master:Add a master: install it as a backup, then update the others.'
       'completion:Print the shell completion script.'
+      'drain:Take a master'\''s apiserver out of every haproxy.'
       'help:Show the commands, or one command’s flags.'
       'init:Write a starter inventory.'
       'lab:A local lab of containers: kha lab up, kha lab down.'
@@ -33,6 +34,7 @@ _kha() {
       case $words[1] in
         add-master) _kha_add_master ;;
         completion) _kha_completion ;;
+        drain) _kha_drain ;;
         help) _kha_help ;;
         init) _kha_init ;;
         lab) _kha_lab ;;
@@ -56,9 +58,17 @@ _kha_completion() {
     '1:shell:(bash zsh)' \
     '--help[Show help.]'
 }
+_kha_drain() {
+  _arguments -s -S \
+    '(-i --inventory)'{-i+,--inventory=}'[Ansible inventory.]:inventory:_files' \
+    '--shutdown-sessions[At --timeout, close the sessions still open.]' \
+    '--timeout=[Seconds to wait until no haproxy has a session open to it.]:timeout: ' \
+    '1:host:_kha_hosts' \
+    '--help[Show help.]'
+}
 _kha_help() {
   _arguments -s -S \
-    '1:command:(add-master completion help init lab play remove-master render up upgrade)' \
+    '1:command:(add-master completion drain help init lab play remove-master render up upgrade)' \
     '--help[Show help.]'
 }
 _kha_init() {
