@@ -18,6 +18,7 @@ import { sh, vipHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 import { useLab, type Lab } from '../helpers/lab.js';
 import { startTraffic, type TrafficSummary } from '../helpers/traffic.js';
+import { gapsBetween, startWatches } from '../helpers/watch.js';
 
 const MASTERS = ['m1', 'm2', 'm3'];
 
@@ -188,5 +189,41 @@ describe('kha drain / kha undrain on a live control plane', () => {
     expect(await vipHolders(l)).toEqual(['m1']);
     // the logs of the runs above stay for a look after a failure
     expect(fs.existsSync(log('drain'))).toBe(true);
+  });
+
+  test('watches on m2 move off within the drain timeout (--timeout 5 --shutdown-sessions); the others never notice', async () => {
+    const l = lab();
+    const w = startWatches(l, { clients: 6 });
+    await sleep(2_000);
+    const onM2 = w.clients.filter((c) => c.backends[c.backends.length - 1] === 'm2');
+    expect(onM2.length, 'roundrobin puts some of 6 watches on m2').toBeGreaterThan(0);
+    const t0 = Date.now();
+    const d = await kha(['drain', '-i', inv, 'm2', '--timeout', '5', '--shutdown-sessions', '--json', '--log-file', log('drain-watches')]);
+    const t1 = Date.now();
+    await sleep(1_000);
+    const sum = await w.stop();
+    expect(d.code, showRun(d)).toBe(0);
+    const dr = result<DrainResult>(d);
+    // a watch never ends by itself: the drain waited its 5 s, then closed them
+    const moved = onM2.map((c) => {
+      const end = c.ends.find((e) => e.t >= t0);
+      const next = end ? c.lines.find((t) => t > end.t) : undefined;
+      return { end: end ? end.t - t0 : null, back: next !== undefined ? next - t0 : null, on: c.backends[c.backends.length - 1] };
+    });
+    console.log(
+      `[drain] ${onM2.length} watches on m2, drain --timeout 5 --shutdown-sessions (kha ran ${secs(t1 - t0)}): closed after ${moved.map((m) => (m.end === null ? 'never' : secs(m.end))).join(', ')}, streaming again from ${moved.map((m) => m.on).join(', ')} after ${moved.map((m) => (m.back === null ? 'never' : secs(m.back))).join(', ')}; sessions closed per host ${dr.hosts.map((h) => `${h.host} ${h.closed ?? 0}`).join(', ')}`,
+    );
+    for (const m of moved) {
+      expect(m.on).not.toBe('m2');
+      expect(m.back).not.toBeNull();
+      expect(m.back!).toBeLessThanOrEqual(t1 - t0 + 2_000);
+    }
+    for (const c of sum.clients.filter((x) => !onM2.includes(x))) {
+      expect(c.ends).toEqual([]);
+      expect(gapsBetween(c, t0, t1)).toBeLessThan(1_000);
+    }
+    const u = await kha(['undrain', '-i', inv, 'm2', '--log-file', log('undrain-watches')]);
+    expect(u.code, showRun(u)).toBe(0);
+    expect(await untilM2(l, 'UP', 10_000)).toEqual({ m1: 'UP', m2: 'UP', m3: 'UP' });
   });
 });
