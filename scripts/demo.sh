@@ -27,7 +27,7 @@ say "kha status"
 kha status -i inventory/lab.yaml
 say "kha drill: stop keepalived on the VIP holder, measure the failover, restore"
 kha drill -i inventory/lab.yaml --mode keepalived --yes
-say "kha drill --mode haproxy: the check script must move the VIP"
+say "kha drill --mode haproxy: haproxy stops, keepalived must hand the VIP over at once"
 kha drill -i inventory/lab.yaml --mode haproxy --yes
 say "kha status after the drills"
 kha status -i inventory/lab.yaml

@@ -16,7 +16,7 @@ export default class Drill extends KhaCommand {
   static override flags = {
     ...inventoryFlags,
     mode: Flags.string({
-      summary: 'What fails: keepalived (stopped), haproxy (stopped: the check must move the VIP), host (both stopped).',
+      summary: 'What fails: keepalived (stopped), haproxy (stopped: keepalived goes to FAULT and hands the VIP over), host (both stopped).',
       options: ['keepalived', 'haproxy', 'host'],
       default: 'keepalived',
     }),
