@@ -1,6 +1,6 @@
 // kha drain / kha undrain: take one master's apiserver out of every haproxy for maintenance
 // (`kubeadm upgrade` restarts one apiserver at a time) and put it back once it answers, through
-// haproxy's runtime API (actions/haproxy-runtime.ts). The order lives here, and only here:
+// haproxy's runtime API (facts/haproxy.ts reads it, modules/haproxy-server.ts changes it). The order lives here, and only here:
 //   drain:    lock -> find the server on every haproxy -> DRAIN -> wait until its sessions end
 //             with `-- CMD`: -> run CMD on the master -> wait for its health path -> READY -> UP
 //   undrain:  lock -> find the server on every haproxy -> wait for its health path -> READY -> UP
@@ -25,6 +25,7 @@ import { saveStateScript } from '../roles/server-state.js';
 import { quoteArgv } from '../transport/quote.js';
 import { acquireLocks } from './lock.js';
 import { readyAnswer, readyProbeScript } from './probes.js';
+import { hostLine } from './status.js';
 
 /** how often the waits ask again */
 const POLL_MS = 500;
@@ -216,11 +217,6 @@ async function setState(st: DrainState, targets: Target[], state: 'drain' | 'rea
   });
 }
 
-/** `m2: why`, once */
-function hostLine(host: string, text: string): string {
-  return text.startsWith(`${host}: `) ? text : `${host}: ${text}`;
-}
-
 function hostResult(st: DrainState, t: Target): DrainHostResult {
   let h = st.result.hosts.find((x) => x.host === t.host);
   if (!h) st.result.hosts.push((h = { host: t.host, role: t.role, status: '', drained: false, sessions: 0 }));
@@ -274,31 +270,46 @@ async function findServer(st: DrainState): Promise<void> {
   }
 }
 
-/** Until no haproxy has a session open to the server, or --timeout; then close them (--shutdown-sessions) or fail (exit 7). */
-async function waitSessions(st: DrainState): Promise<void> {
-  const { run, o } = st;
-  const t0 = Date.now();
-  const open = new Set(st.listed.map((t) => t.host));
-  for (const t of st.listed) hostResult(st, t).drainedMs = null;
+/**
+ * Asks every listed haproxy still in `pending` at once, every POLL_MS, records what each sees, and
+ * drops a host from `pending` once `done(view)` holds there; until none is pending, `untilMs`
+ * passes, or Ctrl-C. Returns the hosts still pending.
+ */
+async function pollListed(st: DrainState, done: (v: ServerView) => boolean, untilMs: number, onDone?: (t: Target) => void): Promise<Set<string>> {
+  const pending = new Set(st.listed.map((t) => t.host));
   for (;;) {
     await Promise.all(
       st.listed
-        .filter((t) => open.has(t.host))
+        .filter((t) => pending.has(t.host))
         .map(async (t) => {
           const v = await look(st, t);
           if (v === null || v === 'not running') return;
           record(st, t, v);
-          if (v.sessions === 0) {
-            open.delete(t.host);
-            hostResult(st, t).drainedMs = Date.now() - t0;
-            run.events.info(`no session left to ${o.server} (${secs(Date.now() - t0)})`, t.host);
+          if (done(v)) {
+            pending.delete(t.host);
+            onDone?.(t);
           }
         }),
     );
-    if (open.size === 0) break;
-    if (Date.now() - t0 >= o.timeoutS * 1000 || run.opts.signal.aborted) break;
+    if (pending.size === 0 || Date.now() >= untilMs || st.run.opts.signal.aborted) return pending;
     await sleep(POLL_MS);
   }
+}
+
+/** Until no haproxy has a session open to the server, or --timeout; then close them (--shutdown-sessions) or fail (exit 7). */
+async function waitSessions(st: DrainState): Promise<void> {
+  const { run, o } = st;
+  const t0 = Date.now();
+  for (const t of st.listed) hostResult(st, t).drainedMs = null;
+  const open = await pollListed(
+    st,
+    (v) => v.sessions === 0,
+    t0 + o.timeoutS * 1000,
+    (t) => {
+      hostResult(st, t).drainedMs = Date.now() - t0;
+      run.events.info(`no session left to ${o.server} (${secs(Date.now() - t0)})`, t.host);
+    },
+  );
   st.result.sessionsLeft = st.result.hosts.reduce((a, h) => a + h.sessions, 0);
   interrupted(run);
   st.result.drainMs = open.size === 0 ? Date.now() - t0 : null;
@@ -412,20 +423,7 @@ async function waitReady(st: DrainState): Promise<void> {
 async function waitUp(st: DrainState): Promise<void> {
   const { run, o } = st;
   const t0 = Date.now();
-  const pending = new Set(st.listed.map((t) => t.host));
-  while (pending.size && Date.now() - t0 < UP_WAIT_MS && !run.opts.signal.aborted) {
-    await Promise.all(
-      st.listed
-        .filter((t) => pending.has(t.host))
-        .map(async (t) => {
-          const v = await look(st, t);
-          if (v === null || v === 'not running') return;
-          record(st, t, v);
-          if (v.status === 'UP') pending.delete(t.host);
-        }),
-    );
-    if (pending.size) await sleep(POLL_MS);
-  }
+  const pending = await pollListed(st, (v) => v.status === 'UP', t0 + UP_WAIT_MS);
   st.result.upMs = pending.size ? null : Date.now() - t0;
   if (pending.size) run.events.warn(`${o.server} is READY but not counted UP yet on ${[...pending].join(', ')} after ${UP_WAIT_MS / 1000} s; see kha status`);
   else run.events.info(`every haproxy counts ${o.server} UP (${secs(st.result.upMs!)})`);

@@ -125,7 +125,7 @@ async function drillRound(run: RunContext, s: HaSettings, mode: DrillMode, round
   let stopped = false;
   // the kernel's own record of the move, beside the polled one
   const monitors = await Promise.all(
-    s.lbHosts.map(async (h) => startVipMonitor(await run.connector.get(run.host(h)), h, s.vip, Math.max(result.budgetMs * 3, 20_000) / 1000 + 30)),
+    s.lbHosts.map(async (h) => startVipMonitor(await run.connector.get(run.host(h)), h, s.vip, failoverWaitMs(result) / 1000 + 30)),
   );
   try {
     const t0 = Date.now();
@@ -181,10 +181,15 @@ function newRound(round: number, mode: DrillMode, holder: string, budgetMs: numb
   };
 }
 
+/** How long a round waits for the VIP to move: 3 budgets, at least 20 s. */
+function failoverWaitMs(result: DrillRound): number {
+  return Math.max(result.budgetMs * 3, 20_000);
+}
+
 /** From the failure at t0: until another host shows the VIP, then until VIP:frontend_port answers through it. */
 async function measureFailover(run: RunContext, s: HaSettings, result: DrillRound, t0: number): Promise<void> {
   const others = s.lbHosts.filter((h) => h !== result.holderBefore);
-  const deadline = t0 + Math.max(result.budgetMs * 3, 20_000);
+  const deadline = t0 + failoverWaitMs(result);
   while (Date.now() < deadline && !run.opts.signal.aborted) {
     const hs = await holders(run, s, others);
     if (hs.length) {

@@ -37,14 +37,12 @@ With -- CMD: CMD runs on HOST as root once it is drained (its output on stderr),
     this.argv = split.argv;
     const { verbose } = this.parseArgv();
     const { flags, args } = await this.parse(Drain);
-    const io = this.setupIo({ json: flags.json, 'log-file': flags['log-file'] }, verbose);
-    let run;
-    try {
+    await this.runAction(flags, verbose, async (io, track) => {
       if (split.command?.length === 0)
         throw new InputError(`-- takes the command to run on ${args.host}: kha drain -i hosts.yaml ${args.host} -- kubeadm upgrade node`);
       const { inv, settings } = await loadForRun(flags, io);
-      run = makeRun(inv, flags, io);
-      this.track(run);
+      const run = makeRun(inv, flags, io);
+      track(run);
       const out = await drain(run, settings, {
         server: args.host,
         timeoutS: flags.timeout,
@@ -56,13 +54,9 @@ With -- CMD: CMD runs on HOST as root once it is drained (its output on stderr),
         onOutput: (_stream, text) => process.stderr.write(text),
       });
       this.setResult(out.result);
-      await run.connector.closeAll();
       if (!flags.json && out.result.hosts.length) process.stdout.write(`${drainSummary('drain', out.result)}\n`);
-      if (out.error !== undefined) await this.fail(out.error);
-      await this.finish(0);
-    } catch (err) {
-      await run?.connector.closeAll();
-      await this.fail(err);
-    }
+      if (out.error !== undefined) throw out.error;
+      return 0;
+    });
   }
 }

@@ -34,12 +34,10 @@ export default class Drill extends KhaCommand {
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags } = await this.parse(Drill);
-    const io = this.setupIo({ json: flags.json, 'log-file': flags['log-file'] }, verbose);
-    let run;
-    try {
+    await this.runAction(flags, verbose, async (io, track) => {
       const { inv, settings } = await loadForRun(flags, io);
-      run = makeRun(inv, flags, io);
-      this.track(run);
+      const run = makeRun(inv, flags, io);
+      track(run);
       const rounds = await drill(
         run,
         settings,
@@ -52,18 +50,12 @@ export default class Drill extends KhaCommand {
       );
       const result: DrillResult = { rounds };
       this.setResult(result);
-      await run.connector.closeAll();
       const missed = rounds.filter((r) => !r.withinBudget);
       const why = (r: DrillRound) =>
         `round ${r.round} (${r.mode}): ${r.vipMovedMs === null ? 'the VIP never moved' : `the VIP moved in ${(r.vipMovedMs / 1000).toFixed(2)} s`}, over the budget of ${(r.budgetMs / 1000).toFixed(0)} s`;
-      await this.finish(
-        missed.length
-          ? { exit: ExitCode.failed, error: { code: 'E_DRILL', message: missed.map(why).join('; '), hosts: [...new Set(missed.map((r) => r.holderBefore))] } }
-          : 0,
-      );
-    } catch (err) {
-      await run?.connector.closeAll();
-      await this.fail(err);
-    }
+      return missed.length
+        ? { exit: ExitCode.failed, error: { code: 'E_DRILL', message: missed.map(why).join('; '), hosts: [...new Set(missed.map((r) => r.holderBefore))] } }
+        : 0;
+    });
   }
 }

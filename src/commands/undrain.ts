@@ -21,12 +21,10 @@ export default class Undrain extends KhaCommand {
     const { loadForRun, makeRun } = await import('../cli/prepare.js');
     const { verbose } = this.parseArgv();
     const { flags, args } = await this.parse(Undrain);
-    const io = this.setupIo({ json: flags.json, 'log-file': flags['log-file'] }, verbose);
-    let run;
-    try {
+    await this.runAction(flags, verbose, async (io, track) => {
       const { inv, settings } = await loadForRun(flags, io);
-      run = makeRun(inv, flags, io);
-      this.track(run);
+      const run = makeRun(inv, flags, io);
+      track(run);
       const out = await undrain(run, settings, {
         server: args.host,
         timeoutS: 0,
@@ -36,13 +34,9 @@ export default class Undrain extends KhaCommand {
         breakLock: flags['break-lock'],
       });
       this.setResult(out.result);
-      await run.connector.closeAll();
       if (!flags.json && out.result.hosts.length) process.stdout.write(`${drainSummary('undrain', out.result)}\n`);
-      if (out.error !== undefined) await this.fail(out.error);
-      await this.finish(0);
-    } catch (err) {
-      await run?.connector.closeAll();
-      await this.fail(err);
-    }
+      if (out.error !== undefined) throw out.error;
+      return 0;
+    });
   }
 }
