@@ -274,15 +274,19 @@ export const LB_GROUP_ALIASES = ['loadbalancers', 'ex_lb', 'ex-lb'] as const;
 /** Accepted names of the worker nodes group, in order of preference (kha, kubespray, kubeasz). */
 export const NODES_GROUP_ALIASES = ['nodes', 'kube_node', 'kube-node'] as const;
 /**
- * Default priorities: 250, 240, 230, ... A backup takes over after 3 x advert_int plus a skew of
- * (256 - priority) / 256 s: a high top makes the hand-over quick (~60 ms of skew for 240), and
- * steps of 10 put ~40 ms between the backups, so one clear winner takes the VIP (steps of 1 left
- * them 4 ms apart and the VIP flapped between backups). Large groups get smaller steps so that
- * the spread stays within 240 (a check's weight must exceed it and keepalived caps weights at 253).
+ * Default priorities: 250, 200, 150, ... A backup takes over after 3 x advert_int plus a skew of
+ * (256 - priority) / 256 s, and at once (after the skew alone) when the holder sends priority 0
+ * (a clean stop, a FAULT). A high top makes the hand-over quick (~220 ms of skew for 200), and
+ * steps of 50 put ~195 ms between the backups, so one clear winner takes the VIP even on a loaded
+ * host: steps of 10 left them 39 ms apart, and a loaded third master took the VIP for a moment
+ * before the second one's advert reached it (steps of 1, 4 ms apart, made it flap). Larger groups
+ * get smaller steps so that the spread stays within 240 (a check's weight must exceed it and
+ * keepalived caps weights at 253).
  */
 export const DEFAULT_TOP_PRIORITY = 250;
+export const DEFAULT_PRIORITY_STEP = 50;
 export function defaultPriorityStep(lbCount: number): number {
-  return lbCount <= 1 ? 10 : Math.max(1, Math.min(10, Math.floor(240 / (lbCount - 1))));
+  return lbCount <= 1 ? DEFAULT_PRIORITY_STEP : Math.max(1, Math.min(DEFAULT_PRIORITY_STEP, Math.floor(240 / (lbCount - 1))));
 }
 
 /** Where a setting's value came from: kha's default, the inventory (the key path), or a kubespray/kubeasz variable kha maps. */
@@ -526,7 +530,7 @@ function checkFrontendPort(inv: Inventory, g: PickedGroups, frontendPort: number
   }
 }
 
-/** Per host: its IPv4, apiserver port, interface and priority (default 250, 240, ... in inventory order, kubeasz's LB_ROLE=master first). */
+/** Per host: its IPv4, apiserver port, interface and priority (default 250, 200, 150, ... in inventory order, kubeasz's LB_ROLE=master first). */
 function resolveHosts(
   inv: Inventory,
   g: PickedGroups,

@@ -286,8 +286,8 @@ describe('written and loaded back', () => {
     expect(r).toMatchObject({ file, vip: '10.0.0.100', virtual_router_id: 75, warnings: [] });
     expect(r.hosts).toEqual([
       { name: 'm1', group: 'masters', address: '10.0.0.11', priority: 250 },
-      { name: 'm2', group: 'masters', address: '10.0.0.12', priority: 240 },
-      { name: 'm3', group: 'masters', address: '10.0.0.13', priority: 230 },
+      { name: 'm2', group: 'masters', address: '10.0.0.12', priority: 200 },
+      { name: 'm3', group: 'masters', address: '10.0.0.13', priority: 150 },
       { name: 'n1', group: 'nodes', address: '10.0.0.21' },
       { name: 'n2', group: 'nodes', address: '10.0.0.22' },
     ]);
@@ -295,7 +295,7 @@ describe('written and loaded back', () => {
     const inv = await loadInventory(file);
     const s = resolveSettings(inv);
     expect(s).toMatchObject({ vip: '10.0.0.100', virtualRouterId: 75, masters: ['m1', 'm2', 'm3'], primary: 'm1', nodes: ['n1', 'n2'], unicast: false });
-    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 240, interface: 'eth0', apiserverPort: 6443 });
+    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 200, interface: 'eth0', apiserverPort: 6443 });
     for (const h of inv.hosts) expect(h.connection).toMatchObject({ user: 'ubuntu', become: true, port: 22 });
     expect(inv.secrets).toEqual([]);
   });

@@ -80,7 +80,7 @@ describe('inventoryReport', () => {
     const inv = parseInventory(
       lines(
         '[masters]',
-        'm1 ansible_host=m1.example.internal priority=200',
+        'm1 ansible_host=m1.example.internal priority=180',
         'm2 ansible_host=10.0.0.12',
         '[all:vars]',
         'vip=10.0.0.100',
@@ -97,13 +97,13 @@ describe('inventoryReport', () => {
       'masters: masters  load balancers: masters (the masters)  nodes: -',
       '',
       'HOST  ROLE                   ADDRESS                          PORT  USER  PRIORITY  PRIMARY  GROUPS',
-      'm1    master, load balancer  10.0.0.11 (m1.example.internal)  22    ops   200       -        all, masters',
-      'm2    master, load balancer  10.0.0.12                        22    ops   240       yes      all, masters',
+      'm1    master, load balancer  10.0.0.11 (m1.example.internal)  22    ops   180       -        all, masters',
+      'm2    master, load balancer  10.0.0.12                        22    ops   200       yes      all, masters',
       '',
     ]);
     expect(text).toContain('\nvip                      10.0.0.100                   inventory.ini:5 [all:vars] vip\n');
     expect(text).toContain('\nadvert_int               2                            inventory.ini:6 [all:vars] advert_int\n');
-    expect(text).toContain('\nHOST  HOST SETTING  VALUE  FROM\nm1    priority      200    inventory.ini:2 [masters] m1 priority\n');
+    expect(text).toContain('\nHOST  HOST SETTING  VALUE  FROM\nm1    priority      180    inventory.ini:2 [masters] m1 priority\n');
     expect(text).not.toContain('m2    priority');
   });
 
@@ -143,8 +143,8 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     expect(doc.inventory.file).toBe(`${FIX}/kubespray-ini/inventory.ini`);
     expect(doc.hosts.map((h) => [h.name, h.roles.join('+'), h.address, h.priority, h.primary])).toEqual([
       ['node1', 'master+load balancer', '10.0.0.11', 250, true],
-      ['node2', 'master+load balancer', '10.0.0.12', 240, false],
-      ['node3', 'master+load balancer', '10.0.0.13', 230, false],
+      ['node2', 'master+load balancer', '10.0.0.12', 200, false],
+      ['node3', 'master+load balancer', '10.0.0.13', 150, false],
       ['node4', 'node', '10.0.0.14', null, false],
       ['node5', 'node', '10.0.0.15', null, false],
       ['node6', 'node', '10.0.0.16', null, false],
@@ -165,7 +165,7 @@ describe('the built CLI: kha inventory -i <fixture> --json', () => {
     const doc = parseJson<InventoryReport>(r).result!;
     expect(doc.groups).toEqual({ masters: 'kube_master', loadBalancers: 'ex_lb', nodes: 'kube_node' });
     expect(doc.hosts.filter((h) => h.roles.includes('load balancer')).map((h) => [h.name, h.priority, h.primary])).toEqual([
-      ['10.0.2.6', 240, false],
+      ['10.0.2.6', 200, false],
       ['10.0.2.7', 250, true],
     ]);
     expect(doc.settings.vip).toEqual({

@@ -104,7 +104,7 @@ describe('kubespray-ini: inventory.ini + group_vars/all/ + group_vars/k8s_cluste
       unicast: false,
       primary: 'node1',
     });
-    expect(s.hosts['node2']).toEqual({ name: 'node2', address: '10.0.0.12', priority: 240, interface: 'ens3', apiserverPort: 6443 });
+    expect(s.hosts['node2']).toEqual({ name: 'node2', address: '10.0.0.12', priority: 200, interface: 'ens3', apiserverPort: 6443 });
     const vip = origins.cluster.vip;
     expect(vip).toMatchObject({ kind: 'mapped', variable: 'loadbalancer_apiserver.address', tool: 'kubespray' });
     expect(vip?.kind === 'mapped' && at(inv, vip.path)).toBe('kubespray-ini/group_vars/all/all.yml:8: loadbalancer_apiserver.address');
@@ -166,7 +166,7 @@ describe('kubeasz-ini/hosts: ex_lb with LB_ROLE, EX_APISERVER_VIP and EX_APISERV
       unicast: true,
       primary: '10.0.2.7',
     });
-    expect([s.hosts['10.0.2.6']?.priority, s.hosts['10.0.2.7']?.priority]).toEqual([240, 250]);
+    expect([s.hosts['10.0.2.6']?.priority, s.hosts['10.0.2.7']?.priority]).toEqual([200, 250]);
     const vip = origins.cluster.vip;
     expect(vip?.kind === 'mapped' && at(inv, vip.path)).toBe('kubeasz-ini/hosts:25: [ex_lb] 10.0.2.6 EX_APISERVER_VIP');
     expect(origins.hosts['10.0.2.7']?.priority).toMatchObject({ kind: 'mapped', variable: 'LB_ROLE', tool: 'kubeasz' });
@@ -214,11 +214,11 @@ describe('ansible-ini/hosts.ini: a plain Ansible INI inventory', () => {
       labels: ['a', 'b'],
       ansible_become: true,
     });
-    expect(host(inv, 'm1').vars['priority']).toBe(200);
+    expect(host(inv, 'm1').vars['priority']).toBe(180);
     const s = resolveSettings(inv);
     expect(s).toMatchObject({ mastersGroup: 'masters', vip: '10.0.3.100', advertInt: 2, primary: 'm2', nodes: [] });
-    expect(s.hosts['m1']).toEqual({ name: 'm1', address: '10.0.3.11', priority: 200, interface: 'eth1', apiserverPort: 6443 });
-    expect(s.hosts['m3']).toMatchObject({ interface: 'eth2', priority: 230 });
+    expect(s.hosts['m1']).toEqual({ name: 'm1', address: '10.0.3.11', priority: 180, interface: 'eth1', apiserverPort: 6443 });
+    expect(s.hosts['m3']).toMatchObject({ interface: 'eth2', priority: 150 });
     expect(at(inv, inv.source?.hostVarPaths['m3']?.['vrrp_interface'])).toBe('ansible-ini/hosts.ini:7: [masters] m3 vrrp_interface');
     expect(at(inv, inv.source?.hostVarPaths['m1']?.['vrrp_interface'])).toBe('ansible-ini/hosts.ini:10: [masters:vars] vrrp_interface');
   });

@@ -132,7 +132,7 @@ describe('parseInventory', () => {
     expect(s.masters).toEqual(['node1', 'node2', 'node3']);
     expect(s.hosts['node1']).toEqual({ name: 'node1', address: '10.0.0.11', priority: 250, interface: 'ens3', apiserverPort: 6443 });
     expect(s.hosts['node2']?.priority).toBe(120);
-    expect(s.hosts['node3']?.priority).toBe(230);
+    expect(s.hosts['node3']?.priority).toBe(150);
     expect(s.hosts['node4']).toBeUndefined();
     expect(s.primary).toBe('node1');
     expect(s.unicast).toBe(false);
@@ -149,7 +149,7 @@ describe('parseInventory', () => {
     expect(s.unicast).toBe(true);
     expect(s.primary).toBe('192.168.1.7');
     // LB_ROLE=master (192.168.1.7) ranks first for the default priorities, so the backup gets the second
-    expect(s.hosts['192.168.1.6']).toMatchObject({ priority: 240, interface: 'eth1' });
+    expect(s.hosts['192.168.1.6']).toMatchObject({ priority: 200, interface: 'eth1' });
     expect(s.hosts['192.168.1.1']).toMatchObject({ priority: 0, address: '192.168.1.1' });
     expect(s.hosts['192.168.1.1']?.interface).toBeUndefined();
   });
@@ -303,8 +303,8 @@ describe('resolveSettings', () => {
       apiEndpointName: 'kube-apiserver.kha.internal',
       hosts: {
         m1: { name: 'm1', address: '10.0.0.11', priority: 250, apiserverPort: 6443 },
-        m2: { name: 'm2', address: '10.0.0.12', priority: 240, apiserverPort: 6443 },
-        m3: { name: 'm3', address: '10.0.0.13', priority: 230, apiserverPort: 6443 },
+        m2: { name: 'm2', address: '10.0.0.12', priority: 200, apiserverPort: 6443 },
+        m3: { name: 'm3', address: '10.0.0.13', priority: 150, apiserverPort: 6443 },
       },
       primary: 'm1',
     });
@@ -357,7 +357,7 @@ describe('resolveSettings', () => {
       primary: 'm2',
     });
     expect(s.hosts['m1']).toEqual({ name: 'm1', address: '10.0.0.11', priority: 100, interface: 'eth0', apiserverPort: 6444 });
-    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 240, interface: 'bond0.100', apiserverPort: 6443 });
+    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 200, interface: 'bond0.100', apiserverPort: 6443 });
     expect(inv.secrets).toEqual(['pa55word']);
   });
 
@@ -365,7 +365,7 @@ describe('resolveSettings', () => {
     const text = BASIC + y(['    loadbalancers:', '      hosts:', '        lb1: { ansible_host: 10.0.0.31 }', '        lb2: { ansible_host: 10.0.0.32 }']);
     const s = resolveSettings(parseInventory(text, 'hosts.yaml'));
     expect(s).toMatchObject({ lbGroup: 'loadbalancers', lbHosts: ['lb1', 'lb2'], masters: ['m1', 'm2', 'm3'], unicast: true, primary: 'lb1' });
-    expect(s.hosts['lb2']?.priority).toBe(240);
+    expect(s.hosts['lb2']?.priority).toBe(200);
     expect(s.hosts['m1']?.priority).toBe(0);
   });
 
