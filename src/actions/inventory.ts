@@ -63,7 +63,7 @@ export interface InventoryReport {
 }
 
 /** Each cluster-wide setting's value in HaSettings (a new setting fails to compile until it is listed here). */
-const VALUE_OF: Record<Exclude<SettingName, 'priority' | 'vrrp_interface'>, (s: HaSettings) => unknown> = {
+const VALUE_OF: Record<Exclude<SettingName, 'priority' | 'vrrp_interface' | 'metrics_bind'>, (s: HaSettings) => unknown> = {
   vip: (s) => s.vip,
   vip_prefix: (s) => s.vipPrefix,
   virtual_router_id: (s) => s.virtualRouterId,
@@ -87,6 +87,9 @@ const VALUE_OF: Record<Exclude<SettingName, 'priority' | 'vrrp_interface'>, (s: 
   node_proxy: (s) => s.nodeProxy,
   manage_etc_hosts: (s) => s.manageEtcHosts,
   api_endpoint_name: (s) => s.apiEndpointName,
+  metrics: (s) => s.metrics,
+  metrics_port: (s) => s.metricsPort,
+  vrrp_metrics_port: (s) => s.vrrpMetricsPort,
 };
 
 /** The report of a loaded inventory; `host` keeps only that host (an unknown name is bad input). */
@@ -95,7 +98,7 @@ export function inventoryReport(inv: Inventory, settings: HaSettings, origins: S
   const shown = (k: SettingName, v: unknown) => (v !== undefined && SECRET_VARS.has(k) ? MASK : (v ?? null));
   const cluster: Partial<Record<SettingName, SettingReport>> = {};
   for (const k of SETTING_NAMES) {
-    if (k === 'priority' || k === 'vrrp_interface') continue;
+    if (k === 'priority' || k === 'vrrp_interface' || k === 'metrics_bind') continue;
     cluster[k] = { value: shown(k, VALUE_OF[k](settings)), from: origin(origins.cluster[k]) };
   }
   const hosts = inv.hosts.map((h) => hostReport(h, settings, origins, origin));
@@ -144,6 +147,7 @@ function hostReport(h: InventoryHost, s: HaSettings, origins: SettingOrigins, or
       priority: s.lbHosts.includes(h.name) ? ha.priority : undefined,
       vrrp_interface: ha.interface,
       apiserver_port: ha.apiserverPort,
+      metrics_bind: ha.metricsBind,
     };
     for (const k of PER_HOST_SETTINGS) settings[k] = { value: values[k] ?? null, from: origin(origins.hosts[h.name]?.[k]) };
   }

@@ -73,7 +73,7 @@ async function updateMembers(st: MembersState, hosts: string[]): Promise<void> {
     hosts,
     serial: st.opts.serial,
     maxFailPercentage: st.opts.maxFailPercentage ?? 0,
-    tasks: [...configureTasks(st.s, st.net), ...startTasks()],
+    tasks: [...configureTasks(st.s, st.net), ...startTasks(st.s)],
     handlers: haHandlers({ keepalived: 'reload' }),
     afterBatch: expectHolder(st),
   });
@@ -141,7 +141,7 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
         await playOrThrow(st, {
           name: `add ${name}`,
           hosts: [name],
-          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(), FLUSH_HANDLERS, checkPassing()],
+          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(st.s), FLUSH_HANDLERS, checkPassing()],
           handlers: haHandlers(),
           afterBatch: expectHolder(st),
         });

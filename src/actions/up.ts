@@ -143,7 +143,7 @@ class PlanPhase implements Phase<UpState> {
 
   run = async (st: UpState): Promise<void> => {
     const tasks = { install: installTasks(st.s), configure: configureTasks(st.s, st.net) };
-    const { changes, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks()]);
+    const { changes, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks(st.s)]);
     const anyChange = Object.values(changes).some((c) => c.length > 0);
     if (st.holders.length > 1 && !anyChange) {
       throw new KhaError(
@@ -362,7 +362,7 @@ async function startPrimary(st: UpState): Promise<void> {
     name: `start ${p}`,
     hosts: [p],
     // restarts and reloads happen before the waits, so the waits see the new config running
-    tasks: [...startTasks(), FLUSH_HANDLERS, vipWait(st, p), checkPassing()],
+    tasks: [...startTasks(st.s), FLUSH_HANDLERS, vipWait(st, p), checkPassing()],
     handlers: haHandlers(),
   });
 }
@@ -394,7 +394,7 @@ async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
     hosts: others,
     serial: vrrpBreaking ? '100%' : st.opts.serial,
     maxFailPercentage: st.opts.maxFailPercentage ?? 0,
-    tasks: [...startTasks(), FLUSH_HANDLERS, checkPassing()],
+    tasks: [...startTasks(st.s), FLUSH_HANDLERS, checkPassing()],
     handlers: haHandlers(),
     afterBatch: async (hosts) => {
       // give VRRP one advert interval to settle, then the VIP must still be where it was

@@ -85,7 +85,7 @@ function upgradeTasks(st: UpgradeState): Task<any>[] {
           },
         ]
       : [];
-  return [...pkg, ...configureTasks(s, st.net), ...startTasks()];
+  return [...pkg, ...configureTasks(s, st.net), ...startTasks(s)];
 }
 
 /** After a batch: services active and configs valid on the batch, one holder, VIP:port answers. */

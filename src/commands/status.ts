@@ -13,11 +13,19 @@ export default class Status extends KhaCommand {
     '<%= config.bin %> status -i hosts.yaml --json',
     '<%= config.bin %> status -i hosts.yaml --watch',
     '<%= config.bin %> status -i hosts.yaml -l m1,m2',
+    '<%= config.bin %> status -i hosts.yaml -o prometheus > /var/lib/prometheus/node-exporter/kha.prom',
   ];
   static override flags = {
     ...inventoryFlags,
     ...limitFlag,
     json: outputFlags.json,
+    output: Flags.string({
+      char: 'o',
+      summary:
+        "table (default), or prometheus: every load balancer's kha_* metrics (the VRRP exporter's) as one scrape, with a host label; exit 3 when a host could not be asked.",
+      options: ['table', 'prometheus'],
+      default: 'table',
+    }),
     watch: Flags.boolean({ char: 'w', summary: 'Refresh every --interval seconds until Ctrl-C.' }),
     interval: Flags.integer({ summary: 'Seconds between refreshes with --watch.', default: 2, min: 1 }),
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
@@ -36,9 +44,21 @@ export default class Status extends KhaCommand {
     try {
       if (flags.watch && flags.json)
         throw new InputError('--watch with --json: --json prints one document per run; run kha status --json once per refresh instead');
+      if (flags.output === 'prometheus' && (flags.watch || flags.json))
+        throw new InputError(`-o prometheus with --${flags.watch ? 'watch' : 'json'}: prometheus output is one scrape; run it once per scrape instead`);
       const { inv, settings } = await loadForRun(flags, io);
       const o = flags.limit === undefined ? {} : { only: new Set(selectHosts(inv, flags.limit).map((h) => h.name)) };
       run = makeRun(inv, flags, io);
+      if (flags.output === 'prometheus') {
+        const { statusMetrics } = await import('../actions/status-metrics.js');
+        const m = await statusMetrics(run, settings, o);
+        await run.connector.closeAll();
+        process.stdout.write(m.text);
+        const lost = m.hosts.filter((h) => h.text === null);
+        for (const h of lost) process.stderr.write(`error: ${h.host}: ${h.error ?? 'unreachable'}\n`);
+        await this.finish(lost.length ? 3 : 0);
+        return;
+      }
       for (;;) {
         // the masters and the nodes are asked at once: the nodes' probes (up to 2 s with nginx) need not wait
         const [report, nodes] = await Promise.all([status(run, settings, o), settings.nodeLocalProxy ? nodeProxyStatus(run, settings, o) : []]);

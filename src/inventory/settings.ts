@@ -180,6 +180,15 @@ export const settingsShape = {
         .max(254),
     )
     .optional(),
+  // -- Prometheus metrics (README: Monitoring)
+  metrics: boolSchema('metrics').default(true),
+  metrics_port: portSchema.default(8405),
+  vrrp_metrics_port: portSchema.default(8406),
+  /** per host; default the host's own address (never the VIP) */
+  metrics_bind: z
+    .string(says((v) => `${show(v)} is not an IPv4 address; set metrics_bind to an address of the host (default: its own address) or 0.0.0.0`))
+    .regex(IPV4_RE)
+    .optional(),
   vrrp_interface: z
     .string(says((v) => `${show(v)} is not an interface name; use the Linux name of the interface (up to 15 letters, digits or _ . : @ -), e.g. eth0`))
     .regex(INTERFACE_RE)
@@ -191,7 +200,7 @@ export type SettingName = keyof typeof settingsShape;
 /** every kha setting name, for unknown-key detection */
 export const SETTING_NAMES: readonly SettingName[] = Object.keys(settingsShape) as SettingName[];
 /** settings a host (or any group it is in) may set for itself */
-export const PER_HOST_SETTINGS: readonly SettingName[] = ['priority', 'vrrp_interface', 'apiserver_port'];
+export const PER_HOST_SETTINGS: readonly SettingName[] = ['priority', 'vrrp_interface', 'apiserver_port', 'metrics_bind'];
 /** names with these prefixes are kha's: an unknown one is an error, not an operator var */
 export const SETTING_PREFIXES = ['kha_', 'vrrp_', 'haproxy_', 'keepalived_', 'apiserver_'] as const;
 export function isSettingName(key: string): key is SettingName {
@@ -219,6 +228,8 @@ export interface HaHostSettings {
   /** undefined = find from facts later */
   interface?: string;
   apiserverPort: number;
+  /** where the metrics endpoints listen (metrics_bind; default the host's own address) */
+  metricsBind: string;
 }
 
 export interface HaSettings {
@@ -259,6 +270,10 @@ export interface HaSettings {
   manageEtcHosts: boolean;
   /** /etc/hosts: `<vip> <apiEndpointName>` */
   apiEndpointName: string;
+  /** Prometheus metrics on every haproxy host (metrics: haproxy's exporter on metricsPort, kha's VRRP exporter on vrrpMetricsPort) */
+  metrics: boolean;
+  metricsPort: number;
+  vrrpMetricsPort: number;
   /**
    * masters and load-balancer hosts; nodes too when node_local_proxy or manage_etc_hosts is on
    * (only then must a node's address be an IPv4, so inventories that do not use them load as before)
@@ -325,7 +340,8 @@ export function explainSettings(inv: Inventory): { settings: HaSettings; origins
   const manageEtcHosts = get('manage_etc_hosts');
   checkNodeProxyHasNodes(g, nodeLocalProxy, cluster, at);
   checkFrontendPort(inv, g, frontendPort, apiserverPort, cluster, at);
-  const { hosts, lbOrdered } = resolveHosts(inv, g, { frontendPort, nodeLocalProxy, withNodes: nodeLocalProxy || manageEtcHosts }, at, origins);
+  checkMetricsPorts(cluster, at, { 'the frontend_port': frontendPort, 'the apiserver_port': apiserverPort, "haproxy's local monitor port": 8404 });
+  const { hosts, lbOrdered } = resolveHosts(inv, g, { frontendPort, nodeLocalProxy, withNodes: nodeLocalProxy || manageEtcHosts, vip }, at, origins);
   checkVipIsFree(inv, vip, cluster, at);
   const primary = uniquePrimary(inv, hosts, lbOrdered, at);
   checkLbRole(inv, hosts, lbOrdered, primary, at);
@@ -360,6 +376,9 @@ export function explainSettings(inv: Inventory): { settings: HaSettings; origins
     nodeProxy: get('node_proxy'),
     manageEtcHosts,
     apiEndpointName: get('api_endpoint_name'),
+    metrics: get('metrics'),
+    metricsPort: get('metrics_port'),
+    vrrpMetricsPort: get('vrrp_metrics_port'),
     hosts,
     primary,
   };
@@ -530,11 +549,25 @@ function checkFrontendPort(inv: Inventory, g: PickedGroups, frontendPort: number
   }
 }
 
+/** The metrics ports may not take a port haproxy or the apiservers already listen on (8404: haproxy's local monitor). */
+function checkMetricsPorts(cluster: ClusterSettings, at: SettingsSite, taken: Record<string, number>): void {
+  if (!cluster.get('metrics')) return;
+  const mine = { metrics_port: cluster.get('metrics_port'), vrrp_metrics_port: cluster.get('vrrp_metrics_port') } as const;
+  if (mine.metrics_port === mine.vrrp_metrics_port) {
+    const k = cluster.isSet('vrrp_metrics_port') ? 'vrrp_metrics_port' : 'metrics_port';
+    throw at.fail(cluster.path(k), `metrics_port and vrrp_metrics_port are both ${mine.metrics_port}; give each its own port (defaults 8405 and 8406)`);
+  }
+  for (const [k, port] of Object.entries(mine) as Array<[keyof typeof mine, number]>) {
+    const clash = Object.entries(taken).find(([, p]) => p === port);
+    if (clash) throw at.fail(cluster.path(k), `${k} ${port} is already ${clash[0]}; choose another port (default ${k === 'metrics_port' ? 8405 : 8406})`);
+  }
+}
+
 /** Per host: its IPv4, apiserver port, interface and priority (default 250, 200, 150, ... in inventory order, kubeasz's LB_ROLE=master first). */
 function resolveHosts(
   inv: Inventory,
   g: PickedGroups,
-  o: { frontendPort: number; nodeLocalProxy: boolean; withNodes: boolean },
+  o: { frontendPort: number; nodeLocalProxy: boolean; withNodes: boolean; vip: string },
   at: SettingsSite,
   origins: SettingOrigins,
 ): { hosts: Record<string, HaHostSettings>; lbOrdered: string[] } {
@@ -580,7 +613,14 @@ function resolveHosts(
         note: 'the top default priority',
       };
     }
-    hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}) };
+    const explicitBind = hostGet(h, 'metrics_bind');
+    const metricsBind = explicitBind ?? address;
+    if (explicitBind === o.vip)
+      throw at.fail(
+        at.hostVarPath(h.name, 'metrics_bind'),
+        `${metricsBind} is the VIP; metrics are per host: use the host's own address (the default) or 0.0.0.0`,
+      );
+    hosts[h.name] = { name: h.name, address, priority, apiserverPort: hostApiPort, ...(iface !== undefined ? { interface: iface } : {}), metricsBind };
   }
   return { hosts, lbOrdered: lbOrdered.map((h) => h.name) };
 }

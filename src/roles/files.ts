@@ -228,8 +228,9 @@ export interface NotifyScriptVars {
  * leave the older state on file. One reader of an ordered stream cannot.
  *
  * The state file gets key=value lines, written atomically (temp file + rename): the state, the
- * instance, the priority, when (unix seconds), and how many transitions since boot (carried over
- * when keepalived restarts the reader).
+ * instance, the priority, when (unix seconds), how many transitions since boot and how many of
+ * them made this host MASTER (both carried over when keepalived restarts the reader; the metrics
+ * exporter reports them as counters).
  */
 export function renderNotifyScript(v: NotifyScriptVars = {}): string {
   const file = absPath('stateFile', v.stateFile ?? NOTIFY_STATE_FILE);
@@ -249,6 +250,8 @@ export function renderNotifyScript(v: NotifyScriptVars = {}): string {
     'umask 022',
     'changes=$(sed -n "s/^changes=\\([0-9][0-9]*\\)$/\\1/p" "$state_file" 2>/dev/null)',
     'changes=${changes:-0}',
+    'masters=$(sed -n "s/^masters=\\([0-9][0-9]*\\)$/\\1/p" "$state_file" 2>/dev/null)',
+    'masters=${masters:-0}',
     '# keepalived holds the FIFO open while it runs; reopen it if it closes, stop once it is gone',
     'while [ -p "$fifo" ]; do',
     "  while IFS=' ' read -r kind name state priority rest; do",
@@ -260,7 +263,8 @@ export function renderNotifyScript(v: NotifyScriptVars = {}): string {
     `    name=\${name#${DQ}}`,
     `    name=\${name%${DQ}}`,
     '    changes=$((changes + 1))',
-    `    printf 'state=%s\\ninstance=%s\\npriority=%s\\nsince=%s\\nchanges=%s\\n' "$state" "$name" "$priority" "$(date +%s)" "$changes" >"$tmp" &&`,
+    '    [ "$state" = MASTER ] && masters=$((masters + 1))',
+    `    printf 'state=%s\\ninstance=%s\\npriority=%s\\nsince=%s\\nchanges=%s\\nmasters=%s\\n' "$state" "$name" "$priority" "$(date +%s)" "$changes" "$masters" >"$tmp" &&`,
     '      mv -f "$tmp" "$state_file"',
     '  done <"$fifo"',
     'done',

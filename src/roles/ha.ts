@@ -21,6 +21,7 @@ import {
   KHA_STATE_DIR,
   NOTIFY_SCRIPT_PATH,
   NOTIFY_FIFO,
+  NOTIFY_STATE_FILE,
   HAPROXY_DOWN_FILE,
   SERVER_STATE_SCRIPT_PATH,
   USERS_RECORD,
@@ -33,6 +34,21 @@ import {
 import { renderHaproxy, type HaproxyVars } from './haproxy.js';
 import { renderKeepalived, type KeepalivedVars } from './keepalived.js';
 import { renderServerStateScript } from './server-state.js';
+import {
+  METRICS_SCRIPT_PATH,
+  METRICS_SERVICE_PATH,
+  METRICS_SOCKET_PATH,
+  METRICS_SOCKET_UNIT,
+  VRRP_COUNT_NFT_PATH,
+  VRRP_COUNT_UNIT,
+  VRRP_COUNT_UNIT_PATH,
+  renderMetricsScript,
+  renderMetricsService,
+  renderMetricsSocket,
+  renderVrrpCountNft,
+  renderVrrpCountUnit,
+} from './metrics.js';
+import { HAPROXY_BACKEND } from './haproxy.js';
 import { quote, quoteArgv } from '../transport/quote.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
@@ -44,6 +60,8 @@ export const STATS_SOCKET = '/run/haproxy/admin.sock';
 export const H_RELOAD_HAPROXY = 'reload haproxy';
 export const H_RESTART_HAPROXY = 'restart haproxy';
 export const H_RESTART_KEEPALIVED = 'restart keepalived';
+export const H_RESTART_METRICS = 'restart kha-metrics.socket';
+export const H_RESTART_VRRP_COUNT = 'restart kha-vrrp-count';
 
 export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, host: string): KeepalivedVars {
   const n = net[host];
@@ -74,8 +92,10 @@ export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, ho
   };
 }
 
-export function haproxyVars(s: HaSettings): HaproxyVars {
+export function haproxyVars(s: HaSettings, host?: string): HaproxyVars {
+  const h = host === undefined ? undefined : s.hosts[host];
   return {
+    ...(s.metrics && h ? { metrics: { bind: h.metricsBind, port: s.metricsPort } } : {}),
     frontendPort: s.frontendPort,
     bindAddress: '0.0.0.0',
     backends: s.masters.map((m) => ({ name: m, address: s.hosts[m]!.address, port: s.hosts[m]!.apiserverPort })),
@@ -127,7 +147,7 @@ export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host
     serverStateScriptFile(),
     {
       path: HAPROXY_CFG,
-      content: renderHaproxy(haproxyVars(s)),
+      content: renderHaproxy(haproxyVars(s, host)),
       mode: 0o644,
       owner: 'root',
       group: 'root',
@@ -146,6 +166,7 @@ export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host
       redact: [...KEEPALIVED_SECRET_KEYS],
     },
   ];
+  if (s.metrics) files.push(...metricsFiles(s, net, host));
   if (s.trackApiserver) {
     files.splice(1, 0, {
       path: CHECK_APISERVER_SCRIPT_PATH,
@@ -158,13 +179,55 @@ export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host
   return files;
 }
 
+/** kha's VRRP exporter script for this cluster (kha-metrics.socket runs it; so does `kha status -o prometheus`). */
+export function metricsScript(s: HaSettings): string {
+  return renderMetricsScript({
+    vip: s.vip,
+    virtualRouterId: s.virtualRouterId,
+    instance: 'VI_KHA',
+    stateFile: NOTIFY_STATE_FILE,
+    statsSocket: STATS_SOCKET,
+    backend: HAPROXY_BACKEND,
+  });
+}
+
+/** kha's VRRP exporter (socket-activated script) and the nftables counter of foreign adverts (metrics: true). */
+function metricsFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: string): ManagedFile[] {
+  const own = { mode: 0o644, owner: 'root', group: 'root' } as const;
+  const h = s.hosts[host];
+  return [
+    {
+      path: METRICS_SCRIPT_PATH,
+      content: metricsScript(s),
+      ...own,
+      mode: 0o755,
+    },
+    { path: METRICS_SERVICE_PATH, content: renderMetricsService(), ...own, notify: [H_RESTART_METRICS] },
+    {
+      path: METRICS_SOCKET_PATH,
+      content: renderMetricsSocket({ bind: h?.metricsBind ?? '0.0.0.0', port: s.vrrpMetricsPort }),
+      ...own,
+      notify: [H_RESTART_METRICS],
+    },
+    {
+      path: VRRP_COUNT_NFT_PATH,
+      content: renderVrrpCountNft({ virtualRouterId: s.virtualRouterId, peers: s.lbHosts.map((x) => net[x]?.address ?? s.hosts[x]!.address) }),
+      ...own,
+      validate: ['nft', '-c', '-f', '%s'],
+      notify: [H_RESTART_VRRP_COUNT],
+    },
+    { path: VRRP_COUNT_UNIT_PATH, content: renderVrrpCountUnit(), ...own, notify: [H_RESTART_VRRP_COUNT] },
+  ];
+}
+
 export function installTasks(s: HaSettings): Task<any>[] {
   return [
     {
       module: packageModule,
       params: {
         // curl only for the optional apiserver check (track_apiserver)
-        names: ['keepalived', 'haproxy', ...(s.trackApiserver ? ['curl'] : [])],
+        // nftables only for the metrics' count of foreign VRRP adverts
+        names: ['keepalived', 'haproxy', ...(s.trackApiserver ? ['curl'] : []), ...(s.metrics ? ['nftables'] : [])],
         noStart: true,
         // what this install adds is what `kha reset --purge` removes
         record: INSTALLED_RECORD,
@@ -219,8 +282,9 @@ function desiredFilesTasks(s: HaSettings, net: Record<string, VrrpPlace>): Task<
 }
 
 /** Start (or keep running) haproxy then keepalived; a start makes a pending restart moot. */
-export function startTasks(): Task<any>[] {
+export function startTasks(s: HaSettings): Task<any>[] {
   return [
+    ...(s.metrics ? metricsStartTasks() : []),
     {
       module: serviceModule,
       params: { name: 'haproxy', state: 'started', enabled: true, daemonReload: true, record: [HAPROXY_CFG] },
@@ -239,9 +303,19 @@ export function startTasks(): Task<any>[] {
  * host's service (`interrupts`: kha upgrade hands the VIP over first); a haproxy reload does not
  * (master-worker: established connections stay, the listening sockets are handed over).
  */
+/** The metrics units: the foreign-advert counter before keepalived, the exporter's socket. */
+function metricsStartTasks(): Task<any>[] {
+  return [
+    { module: serviceModule, params: { name: VRRP_COUNT_UNIT, state: 'started', enabled: true, daemonReload: true }, clears: [H_RESTART_VRRP_COUNT] },
+    { module: serviceModule, params: { name: METRICS_SOCKET_UNIT, state: 'started', enabled: true, daemonReload: true }, clears: [H_RESTART_METRICS] },
+  ];
+}
+
 export function haHandlers(opts: { keepalived?: 'restart' | 'reload' } = {}): Handler<any>[] {
   const keepalivedReload = opts.keepalived === 'reload';
   return [
+    { name: H_RESTART_VRRP_COUNT, module: serviceModule, params: { name: VRRP_COUNT_UNIT, state: 'restarted', daemonReload: true } },
+    { name: H_RESTART_METRICS, module: serviceModule, params: { name: METRICS_SOCKET_UNIT, state: 'restarted', daemonReload: true } },
     {
       name: H_RESTART_HAPROXY,
       module: serviceModule,

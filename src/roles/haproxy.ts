@@ -14,6 +14,7 @@
 //   VIP (keepalived stopped) stalled 12.6 s until the VIP came back, because the kernel drops what
 //   a socket sends from an address the host no longer has; with IP_TRANSPARENT it may, the
 //   client's reply goes to the new holder, and its RST ended the stream 0.5 s after the move.
+import { metricsFrontend } from './metrics.js';
 import { MANAGED_HEADER, MONITOR_URI, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
 import { SERVER_STATE_FILE } from './server-state.js';
 
@@ -55,6 +56,8 @@ export interface HaproxyVars {
   statsSocket: string;
   /** e.g. '1h' (DEFAULT_HARD_STOP_AFTER): old workers still holding sessions after a reload are stopped after this */
   hardStopAfter: string;
+  /** haproxy's Prometheus exporter on this address and port (metrics); none when undefined */
+  metrics?: { bind: string; port: number };
 }
 
 export const DEFAULT_TUNNEL_TIMEOUT = '1h';
@@ -200,5 +203,6 @@ export function renderHaproxy(v: HaproxyVars): string {
     `    bind ${hostPort('127.0.0.1', monitorPort)}`,
     '    mode http',
     `    monitor-uri ${MONITOR_URI}`,
+    ...(v.metrics ? metricsFrontend(v.metrics) : []),
   ]);
 }

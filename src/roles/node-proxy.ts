@@ -11,6 +11,7 @@
 //
 // Checked against haproxy 2.6 and nginx 1.22 (Debian bookworm) with `haproxy -c -f` and
 // `nginx -t -c` (see the golden tests).
+import { metricsFrontend } from './metrics.js';
 import { DEFAULT_HARD_STOP_AFTER, haproxyDefaults, haproxyGlobal } from './haproxy.js';
 import { MANAGED_HEADER, absPath, badVar, duration, int, ipAddr, joinLines, token, uriPath } from './files.js';
 
@@ -59,6 +60,8 @@ export interface NodeHaproxyVars {
   statsSocket: string;
   /** old workers still holding sessions after a reload are stopped after this (default 1h, haproxy_hard_stop_after) */
   hardStopAfter?: string;
+  /** haproxy's Prometheus exporter on this address and port (metrics); none when undefined */
+  metrics?: { bind: string; port: number };
 }
 
 /**
@@ -114,6 +117,7 @@ export function renderNodeHaproxy(v: NodeHaproxyVars): string {
     '    # downinter/fastinter 500ms: a master that comes up (kubeadm init, a join) serves within about 1 s',
     `    default-server check check-ssl verify none inter ${inter} fastinter 500ms downinter 500ms fall ${fall} rise ${rise} observe layer4 error-limit ${errorLimit} on-error mark-down on-marked-down shutdown-sessions`,
     ...servers,
+    ...(v.metrics ? metricsFrontend(v.metrics) : []),
   ]);
 }
 

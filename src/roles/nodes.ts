@@ -54,6 +54,7 @@ export function nodeHaproxyVars(s: HaSettings, node: string): NodeHaproxyVars {
     timeouts: { connect: s.timeouts.connect, client: s.timeouts.client, server: s.timeouts.server, tunnel: s.timeouts.client },
     statsSocket: STATS_SOCKET,
     hardStopAfter: s.hardStopAfter,
+    ...(s.metrics ? { metrics: { bind: s.hosts[node]?.metricsBind ?? s.hosts[node]!.address, port: s.metricsPort } } : {}),
   };
 }
 

@@ -14,6 +14,7 @@ import { blockInFileModule } from '../modules/blockinfile.js';
 import { commandModule, fileModule } from '../modules/index.js';
 import { purgeModule } from '../modules/purge.js';
 import { PREV_SUFFIX } from '../modules/template.js';
+import { METRICS_SCRIPT_PATH, METRICS_SERVICE_PATH, METRICS_SOCKET_PATH, VRRP_COUNT_NFT_PATH, VRRP_COUNT_UNIT_PATH } from './metrics.js';
 import { quote } from '../transport/quote.js';
 import {
   CHECK_APISERVER_SCRIPT_PATH,
@@ -85,6 +86,11 @@ export const MANAGED_PATHS: readonly ManagedPath[] = [
   ...rendered(CHECK_HAPROXY_SCRIPT_PATH, LB, 'vrrp check script (haproxy)'),
   ...rendered(CHECK_APISERVER_SCRIPT_PATH, LB, 'vrrp check script (apiserver, track_apiserver)'),
   ...rendered(NOTIFY_SCRIPT_PATH, LB, 'keepalived notify script'),
+  ...rendered(METRICS_SCRIPT_PATH, LB, "kha's VRRP metrics exporter script"),
+  ...rendered(METRICS_SOCKET_PATH, LB, "the exporter's socket unit", { systemd: true }),
+  ...rendered(METRICS_SERVICE_PATH, LB, "the exporter's service unit", { systemd: true }),
+  ...rendered(VRRP_COUNT_NFT_PATH, LB, 'the nftables counter of foreign VRRP adverts'),
+  ...rendered(VRRP_COUNT_UNIT_PATH, LB, "the counter's oneshot unit", { systemd: true }),
   ...rendered(HAPROXY_CFG, LB_NODE, 'haproxy config'),
   ...rendered(HAPROXY_DROPIN_PATH, LB_NODE, 'haproxy systemd drop-in', { systemd: true }),
   ...rendered(HAPROXY_TMPFILES_PATH, LB_NODE, 'tmpfiles.d entry for /run/haproxy'),
@@ -139,8 +145,8 @@ export function removeTask(m: ManagedPath): Task<any> {
  * the config it started it with. An operator's own haproxy or nginx (or a distribution's package
  * that kha never configured) is left as it is.
  */
-export function stopKhaService(unit: 'keepalived' | 'haproxy' | 'nginx', conf: string): Task<any> {
-  const svc = `${unit}.service`;
+export function stopKhaService(unit: 'keepalived' | 'haproxy' | 'nginx' | 'kha-metrics.socket' | 'kha-vrrp-count.service', conf: string): Task<any> {
+  const svc = unit.includes('.') ? unit : `${unit}.service`;
   const kha = `{ grep -qsxF -- ${quote(MANAGED_HEADER)} ${quote(conf)} || [ -e ${quote(appliedPath(svc))} ]; }`;
   const on = `{ systemctl is-active --quiet ${svc} || [ "$(systemctl is-enabled ${svc} 2>/dev/null)" = enabled ]; }`;
   return {
@@ -156,7 +162,13 @@ export function stopKhaService(unit: 'keepalived' | 'haproxy' | 'nginx', conf: s
 
 /** A load-balancer host: keepalived first (never hold the VIP without haproxy behind it), then haproxy, then the files. */
 export function lbResetTasks(): Task<any>[] {
-  return [stopKhaService('keepalived', KEEPALIVED_CONF), stopKhaService('haproxy', HAPROXY_CFG), ...pathsFor('lb').map(removeTask)];
+  return [
+    stopKhaService('keepalived', KEEPALIVED_CONF),
+    stopKhaService('haproxy', HAPROXY_CFG),
+    stopKhaService('kha-metrics.socket', METRICS_SOCKET_PATH),
+    stopKhaService('kha-vrrp-count.service', VRRP_COUNT_UNIT_PATH),
+    ...pathsFor('lb').map(removeTask),
+  ];
 }
 
 /** A node: its node-local proxy (either flavour, whichever is kha's), then the files. */
