@@ -14,6 +14,7 @@ import Init from './commands/init.js';
 import Inventory from './commands/inventory.js';
 import LabDown from './commands/lab/down.js';
 import LabUp from './commands/lab/up.js';
+import MonitoringRules from './commands/monitoring/rules.js';
 import Play from './commands/play.js';
 import RemoveMaster from './commands/remove-master.js';
 import Render from './commands/render.js';
@@ -37,6 +38,7 @@ export const COMMANDS = {
   inventory: Inventory,
   'lab:down': LabDown,
   'lab:up': LabUp,
+  'monitoring:rules': MonitoringRules,
   play: Play,
   'remove-master': RemoveMaster,
   render: Render,

@@ -18,6 +18,7 @@ import type { UpResult } from '../actions/rollout.js';
 import type { StatusResult } from '../actions/status.js';
 import type { UpgradeReport } from '../actions/upgrade.js';
 import type { LabUpResult } from '../commands/lab/up.js';
+import type { MonitoringRulesResult } from '../commands/monitoring/rules.js';
 import type { VersionResult } from '../commands/version.js';
 import { ERROR_CODES } from '../errors.js';
 import { SETTING_NAMES, type SettingName } from '../inventory/settings.js';
@@ -399,6 +400,20 @@ const versionResult = schemaOf<VersionResult>()(
   named('VersionResult', 'kha version', z.strictObject({ name: z.string(), version: z.string(), node: z.string(), platform: z.string() })),
 );
 
+const monitoringRulesResult = schemaOf<MonitoringRulesResult>()(
+  named(
+    'MonitoringRulesResult',
+    'kha monitoring rules: the Prometheus rule file and the options it was rendered with',
+    z.strictObject({
+      flapWindow: z.string(),
+      flapMoves: z.int().min(1),
+      exporterJobs: z.string(),
+      alerts: about(z.array(z.string()), "the alerts' names, in the file's order"),
+      rules: about(z.string(), 'the rule file (YAML), as printed without --json'),
+    }),
+  ),
+);
+
 const labUpResult = schemaOf<LabUpResult>()(
   named(
     'LabUpResult',
@@ -435,6 +450,7 @@ export const RESULTS = {
   version: versionResult,
   'lab up': labUpResult,
   'lab down': labDownResult,
+  'monitoring rules': monitoringRulesResult,
   help: null,
   completion: null,
 } as const;

@@ -98,8 +98,10 @@ describe('help, version, unknown commands', () => {
     for (const [id, c] of Object.entries(commands)) {
       for (const ex of c.examples ?? []) {
         const typed = ex.replace('<%= config.bin %> ', '').split(/\s+/).slice(id.split(':').length);
-        // after `--`: a command run on a host (kha drain m2 -- kubeadm upgrade node), not kha's words
-        const words = typed.includes('--') ? typed.slice(0, typed.indexOf('--')) : typed;
+        // after `--`: a command run on a host (kha drain m2 -- kubeadm upgrade node), not kha's words;
+        // after `>` or `|`: the shell's (kha monitoring rules > kha.rules.yml writes that file)
+        const end = typed.findIndex((w) => w === '--' || w === '>' || w === '>>' || w === '|');
+        const words = end < 0 ? typed : typed.slice(0, end);
         for (let i = 0; i < words.length; i++) {
           const w = words[i]!;
           const flag = w.startsWith('--')

@@ -86,6 +86,7 @@ function cases(): Record<string, string[]> {
     init: ['init', '--json', '-o', inv('init.yaml'), '--vip', '10.0.0.100', '--master', 'm1=10.0.0.11', '--master', 'm2=10.0.0.12'],
     render: ['render', '-i', inv('good.yaml'), '--host', 'm1', '--interface', 'eth0', '--address', '127.0.0.1', '--json'],
     inventory: ['inventory', '-i', inv('good.yaml'), '--json'],
+    'monitoring rules': ['monitoring', 'rules', '--json'],
     // bad input
     'init: the file exists': ['init', '--json', '-o', inv('good.yaml'), '--vip', '10.0.0.100', '--master', 'm1=10.0.0.11'],
     'render: unknown host': ['render', '-i', inv('good.yaml'), '--host', 'nosuch', '--json'],
@@ -93,6 +94,7 @@ function cases(): Record<string, string[]> {
     'up: bad inventory': ['up', '-i', inv('bad.yaml'), '--json'],
     'status --watch --json': ['status', '-i', inv('good.yaml'), '--watch', '--json'],
     'lab up: bad name': ['lab', 'up', '--name', 'Bad_Name', '--json'],
+    'monitoring rules: bad window': ['monitoring', 'rules', '--flap-window', '10', '--json'],
     // flag errors: oclif's, before kha sees the flags; --json before or after the bad flag
     'up: unknown flag': ['up', '--json', '-i', inv('good.yaml'), '--bogus'],
     'up: missing -i': ['up', '--json'],
@@ -166,6 +168,7 @@ describe('--json through the built CLI: one document that fits the schema, succe
     ['init', 'init'],
     ['render', 'render'],
     ['inventory', 'inventory'],
+    ['monitoring rules', 'monitoring rules'],
   ])('%s: ok, exit 0, the result', (name, command) => {
     const { doc } = docOf(name);
     expect(doc).toMatchObject({ command, ok: true, exit: 0, error: null });
@@ -179,6 +182,7 @@ describe('--json through the built CLI: one document that fits the schema, succe
     expect(docOf('inventory').doc.result).toMatchObject({ groups: { masters: 'masters' } });
     // kha inventory connects nowhere: its log is not left behind, and the document says so
     expect(docOf('inventory').doc.log).toBeNull();
+    expect(docOf('monitoring rules').doc.result).toMatchObject({ flapWindow: '10m', flapMoves: 3, alerts: expect.arrayContaining(['KhaVipNoHolder']) });
   });
 
   test.each([
@@ -188,6 +192,7 @@ describe('--json through the built CLI: one document that fits the schema, succe
     ['up: bad inventory', 'up', 'E_INPUT'],
     ['status --watch --json', 'status', 'E_INPUT'],
     ['lab up: bad name', 'lab up', 'E_INPUT'],
+    ['monitoring rules: bad window', 'monitoring rules', 'E_INPUT'],
     ['up: unknown flag', 'up', 'E_INPUT'],
     ['up: missing -i', 'up', 'E_INPUT'],
     ['status: bad integer', 'status', 'E_INPUT'],
