@@ -15,6 +15,7 @@ import Inventory from './commands/inventory.js';
 import LabDown from './commands/lab/down.js';
 import LabUp from './commands/lab/up.js';
 import MonitoringRules from './commands/monitoring/rules.js';
+import MonitoringScrapeConfig from './commands/monitoring/scrape-config.js';
 import Play from './commands/play.js';
 import RemoveMaster from './commands/remove-master.js';
 import Render from './commands/render.js';
@@ -39,6 +40,7 @@ export const COMMANDS = {
   'lab:down': LabDown,
   'lab:up': LabUp,
   'monitoring:rules': MonitoringRules,
+  'monitoring:scrape-config': MonitoringScrapeConfig,
   play: Play,
   'remove-master': RemoveMaster,
   render: Render,

@@ -451,6 +451,7 @@ export const RESULTS = {
   'lab up': labUpResult,
   'lab down': labDownResult,
   'monitoring rules': monitoringRulesResult,
+  'monitoring scrape-config': null,
   help: null,
   completion: null,
 } as const;

@@ -98,7 +98,8 @@ export function alertRules(o: AlertRulesOptions = RULES_DEFAULTS): AlertRule[] {
     },
     {
       alert: 'KhaVipFlapping',
-      expr: `sum by (vip) (max_over_time(${moves}) - min_over_time(${moves})) > ${N}`,
+      // a host whose counter restarted within the window (a reboot) is left out: max - min would count its whole history
+      expr: `sum by (vip) ((max_over_time(${moves}) - min_over_time(${moves})) unless resets(${moves}) > 0) > ${N}`,
       severity: 'warning',
       summary: `The VIP {{ $labels.vip }} moved {{ $value }} times in the last ${W} (more than ${N})`,
       runbook: `A holder keeps failing and coming back: KhaCheckFailing, KhaHaproxyDown or KhaKeepalivedDown name the host, kha status -i hosts.yaml and journalctl -u keepalived there say why; kha drill moves the VIP twice a round, so a drill of ${Math.floor(N / 2) + 1} rounds or more fires this too`,
