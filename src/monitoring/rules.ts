@@ -138,7 +138,7 @@ export function alertRules(o: AlertRulesOptions = RULES_DEFAULTS): AlertRule[] {
       severity: 'warning',
       summary: 'keepalived check {{ $labels.check }} fails on {{ $labels.instance }} (VIP {{ $labels.vip }}): this host will not hold the VIP',
       runbook:
-        "kha_haproxy: the local haproxy does not answer its monitor URI; kha_haproxy_down: haproxy is stopped or dead; kha_apiserver: the local kube-apiserver is not ready; kha status -i hosts.yaml shows the host's services and backends, kha up -i hosts.yaml starts what kha manages",
+        "kha_check_haproxy: the local haproxy does not answer its monitor URI; kha_haproxy_down: haproxy is stopped or dead; kha_check_apiserver: the local kube-apiserver is not ready; kha status -i hosts.yaml shows the host's services and backends, kha up -i hosts.yaml starts what kha manages",
     },
     {
       alert: 'KhaKeepalivedDown',
