@@ -98,8 +98,10 @@ describe('help, version, unknown commands', () => {
     for (const [id, c] of Object.entries(commands)) {
       for (const ex of c.examples ?? []) {
         const typed = ex.replace('<%= config.bin %> ', '').split(/\s+/).slice(id.split(':').length);
-        // after `--`: a command run on a host (kha drain m2 -- kubeadm upgrade node), not kha's words
-        const words = typed.includes('--') ? typed.slice(0, typed.indexOf('--')) : typed;
+        // after `--`: a command run on a host (kha drain m2 -- kubeadm upgrade node), not kha's words;
+        // after a shell redirection or pipe (kha status -o prometheus > kha.prom): the shell's
+        const end = typed.findIndex((w) => w === '--' || /^(>|>>|\|)$/.test(w));
+        const words = end === -1 ? typed : typed.slice(0, end);
         for (let i = 0; i < words.length; i++) {
           const w = words[i]!;
           const flag = w.startsWith('--')
