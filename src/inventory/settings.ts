@@ -340,7 +340,11 @@ export function explainSettings(inv: Inventory): { settings: HaSettings; origins
   const manageEtcHosts = get('manage_etc_hosts');
   checkNodeProxyHasNodes(g, nodeLocalProxy, cluster, at);
   checkFrontendPort(inv, g, frontendPort, apiserverPort, cluster, at);
-  checkMetricsPorts(cluster, at, { 'the frontend_port': frontendPort, 'the apiserver_port': apiserverPort, "haproxy's local monitor port": 8404 });
+  checkMetricsPorts(cluster, at, [
+    { what: 'the frontend_port', port: frontendPort, key: 'frontend_port' },
+    { what: 'the apiserver_port', port: apiserverPort, key: 'apiserver_port' },
+    { what: "haproxy's local monitor port", port: 8404 },
+  ]);
   const { hosts, lbOrdered } = resolveHosts(inv, g, { frontendPort, nodeLocalProxy, withNodes: nodeLocalProxy || manageEtcHosts, vip }, at, origins);
   checkVipIsFree(inv, vip, cluster, at);
   const primary = uniquePrimary(inv, hosts, lbOrdered, at);
@@ -549,8 +553,12 @@ function checkFrontendPort(inv: Inventory, g: PickedGroups, frontendPort: number
   }
 }
 
-/** The metrics ports may not take a port haproxy or the apiservers already listen on (8404: haproxy's local monitor). */
-function checkMetricsPorts(cluster: ClusterSettings, at: SettingsSite, taken: Record<string, number>): void {
+/**
+ * The metrics ports may not take a port haproxy or the apiservers already listen on (8404:
+ * haproxy's local monitor). The error names the setting the operator wrote: a metrics port left at
+ * its default that another setting took is that setting's line, not a line nobody wrote.
+ */
+function checkMetricsPorts(cluster: ClusterSettings, at: SettingsSite, taken: ReadonlyArray<{ what: string; port: number; key?: SettingName }>): void {
   if (!cluster.get('metrics')) return;
   const mine = { metrics_port: cluster.get('metrics_port'), vrrp_metrics_port: cluster.get('vrrp_metrics_port') } as const;
   if (mine.metrics_port === mine.vrrp_metrics_port) {
@@ -558,8 +566,14 @@ function checkMetricsPorts(cluster: ClusterSettings, at: SettingsSite, taken: Re
     throw at.fail(cluster.path(k), `metrics_port and vrrp_metrics_port are both ${mine.metrics_port}; give each its own port (defaults 8405 and 8406)`);
   }
   for (const [k, port] of Object.entries(mine) as Array<[keyof typeof mine, number]>) {
-    const clash = Object.entries(taken).find(([, p]) => p === port);
-    if (clash) throw at.fail(cluster.path(k), `${k} ${port} is already ${clash[0]}; choose another port (default ${k === 'metrics_port' ? 8405 : 8406})`);
+    const clash = taken.find((t) => t.port === port);
+    if (!clash) continue;
+    if (!cluster.isSet(k) && clash.key && cluster.isSet(clash.key))
+      throw at.fail(
+        cluster.path(clash.key),
+        `${clash.key} ${port} is also the default ${k} (${k === 'metrics_port' ? "haproxy's" : "kha's VRRP"} metrics); choose another ${clash.key}, or set ${k} to a free port`,
+      );
+    throw at.fail(cluster.path(k), `${k} ${port} is already ${clash.what}; choose another port (default ${k === 'metrics_port' ? 8405 : 8406})`);
   }
 }
 

@@ -114,7 +114,7 @@ export const MANAGED_PATHS: readonly ManagedPath[] = [
 ];
 
 /** Every package kha's roles install (either package manager's names): named by --purge when it stays. */
-export const KHA_PACKAGES: readonly string[] = [...new Set(['keepalived', 'haproxy', 'curl', ...nginxPackages('apt'), ...nginxPackages('dnf')])];
+export const KHA_PACKAGES: readonly string[] = [...new Set(['keepalived', 'haproxy', 'curl', 'nftables', ...nginxPackages('apt'), ...nginxPackages('dnf')])];
 
 export const H_DAEMON_RELOAD = 'systemd daemon-reload';
 

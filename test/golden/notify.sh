@@ -11,6 +11,8 @@ tmp="$state_file.$$"
 umask 022
 changes=$(sed -n "s/^changes=\([0-9][0-9]*\)$/\1/p" "$state_file" 2>/dev/null)
 changes=${changes:-0}
+masters=$(sed -n "s/^masters=\([0-9][0-9]*\)$/\1/p" "$state_file" 2>/dev/null)
+masters=${masters:-0}
 # keepalived holds the FIFO open while it runs; reopen it if it closes, stop once it is gone
 while [ -p "$fifo" ]; do
   while IFS=' ' read -r kind name state priority rest; do
@@ -22,7 +24,8 @@ while [ -p "$fifo" ]; do
     name=${name#\"}
     name=${name%\"}
     changes=$((changes + 1))
-    printf 'state=%s\ninstance=%s\npriority=%s\nsince=%s\nchanges=%s\n' "$state" "$name" "$priority" "$(date +%s)" "$changes" >"$tmp" &&
+    [ "$state" = MASTER ] && masters=$((masters + 1))
+    printf 'state=%s\ninstance=%s\npriority=%s\nsince=%s\nchanges=%s\nmasters=%s\n' "$state" "$name" "$priority" "$(date +%s)" "$changes" "$masters" >"$tmp" &&
       mv -f "$tmp" "$state_file"
   done <"$fifo"
 done

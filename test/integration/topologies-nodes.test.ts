@@ -155,7 +155,7 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     }
   });
 
-  test("a master's apiserver stops: every node still answers, haproxy marks it down", async () => {
+  test("a master's apiserver stops: every node still answers, haproxy marks it down (kha status and haproxy's exporter on each node)", async () => {
     await sh(lab(), 'm1', ['systemctl', 'stop', 'kha-standin-apiserver']);
     try {
       for (const n of nodes) {
@@ -195,6 +195,14 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
         );
       } finally {
         await run.connector.closeAll();
+      }
+      // haproxy's own exporter on every node (metrics_port, on the node's address) says the same
+      for (const n of nodes) {
+        const res = await fetch(`http://${lab().hosts.find((h) => h.name === n)!.address}:8405/metrics`, { signal: AbortSignal.timeout(10_000) });
+        expect(res.status, n).toBe(200);
+        const text = await res.text();
+        expect(text, n).toMatch(/^haproxy_server_status\{proxy="[^"]+",server="m1",state="DOWN"\} 1$/m);
+        expect(text, n).toMatch(/^haproxy_server_status\{proxy="[^"]+",server="m2",state="UP"\} 1$/m);
       }
     } finally {
       await sh(lab(), 'm1', ['systemctl', 'start', 'kha-standin-apiserver']);

@@ -295,7 +295,7 @@ describe('written and loaded back', () => {
     const inv = await loadInventory(file);
     const s = resolveSettings(inv);
     expect(s).toMatchObject({ vip: '10.0.0.100', virtualRouterId: 75, masters: ['m1', 'm2', 'm3'], primary: 'm1', nodes: ['n1', 'n2'], unicast: false });
-    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 200, interface: 'eth0', apiserverPort: 6443 });
+    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 200, interface: 'eth0', apiserverPort: 6443, metricsBind: '10.0.0.12' });
     for (const h of inv.hosts) expect(h.connection).toMatchObject({ user: 'ubuntu', become: true, port: 22 });
     expect(inv.secrets).toEqual([]);
   });

@@ -58,6 +58,7 @@ describe('inventoryReport', () => {
             key: 'kube_apiserver_port',
           },
         },
+        metrics_bind: { value: '10.0.0.11', from: { kind: 'default' } },
       },
     });
     expect(r.hosts[3]).toMatchObject({ name: 'node4', roles: ['node'], priority: null, primary: false, settings: {} });
@@ -73,6 +74,13 @@ describe('inventoryReport', () => {
       },
     });
     expect(r.settings.keepalived_version).toEqual({ value: null, from: { kind: 'default' } });
+    expect([r.settings.metrics, r.settings.metrics_port, r.settings.vrrp_metrics_port]).toEqual([
+      { value: true, from: { kind: 'default' } },
+      { value: 8405, from: { kind: 'default' } },
+      { value: 8406, from: { kind: 'default' } },
+    ]);
+    // per host only
+    expect(Object.keys(r.settings)).not.toContain('metrics_bind');
     expect(Object.keys(r.settings)).not.toContain('priority');
   });
 

@@ -131,6 +131,53 @@ const cases: Array<[string, string, string]> = [
     inv([], [M1, '        m2: { ansible_host: 10.0.0.12, apiserver_port: 8443 }']),
     'hosts.yaml:8: all.children.masters.hosts.m2.apiserver_port: frontend_port and apiserver_port are both 8443; haproxy and the apiserver need different ports, e.g. frontend_port: 9443',
   ],
+  // the metrics ports (issue 19): their own two, and never a port haproxy or the apiservers listen on
+  [
+    'metrics_port equal to vrrp_metrics_port',
+    inv(['    metrics_port: 9000', '    vrrp_metrics_port: 9000']),
+    'hosts.yaml:5: all.vars.vrrp_metrics_port: metrics_port and vrrp_metrics_port are both 9000; give each its own port (defaults 8405 and 8406)',
+  ],
+  [
+    "metrics_port set to vrrp_metrics_port's default",
+    inv(['    metrics_port: 8406']),
+    'hosts.yaml:4: all.vars.metrics_port: metrics_port and vrrp_metrics_port are both 8406; give each its own port (defaults 8405 and 8406)',
+  ],
+  [
+    'metrics_port equal to frontend_port 8443',
+    inv(['    metrics_port: 8443']),
+    'hosts.yaml:4: all.vars.metrics_port: metrics_port 8443 is already the frontend_port; choose another port (default 8405)',
+  ],
+  [
+    "metrics_port 8404, haproxy's local monitor",
+    inv(['    metrics_port: 8404']),
+    "hosts.yaml:4: all.vars.metrics_port: metrics_port 8404 is already haproxy's local monitor port; choose another port (default 8405)",
+  ],
+  [
+    'vrrp_metrics_port equal to apiserver_port',
+    inv(['    vrrp_metrics_port: 6443']),
+    'hosts.yaml:4: all.vars.vrrp_metrics_port: vrrp_metrics_port 6443 is already the apiserver_port; choose another port (default 8406)',
+  ],
+  [
+    "frontend_port set to metrics_port's default: the line written, not one nobody wrote",
+    inv(['    frontend_port: 8405']),
+    "hosts.yaml:4: all.vars.frontend_port: frontend_port 8405 is also the default metrics_port (haproxy's metrics); choose another frontend_port, or set metrics_port to a free port",
+  ],
+  [
+    'metrics_bind the VIP, on a host',
+    inv([], [M1, '        m2: { ansible_host: 10.0.0.12, metrics_bind: 10.0.0.100 }']),
+    "hosts.yaml:8: all.children.masters.hosts.m2.metrics_bind: 10.0.0.100 is the VIP; metrics are per host: use the host's own address (the default) or 0.0.0.0",
+  ],
+  [
+    'metrics_bind the VIP, for every host',
+    inv(['    metrics_bind: 10.0.0.100']),
+    "hosts.yaml:4: all.vars.metrics_bind: 10.0.0.100 is the VIP; metrics are per host: use the host's own address (the default) or 0.0.0.0",
+  ],
+  [
+    'metrics_bind not an address',
+    inv([], [M1, '        m2: { ansible_host: 10.0.0.12, metrics_bind: eth0 }']),
+    'hosts.yaml:8: all.children.masters.hosts.m2.metrics_bind: eth0 is not an IPv4 address; set metrics_bind to an address of the host (default: its own address) or 0.0.0.0',
+  ],
+  ['metrics not a boolean', inv(['    metrics: maybe']), 'hosts.yaml:4: all.vars.metrics: maybe is not a boolean; set metrics: true or false'],
   [
     'host name with ;',
     inv([], ['        "m1;reboot": { ansible_host: 10.0.0.11 }']),

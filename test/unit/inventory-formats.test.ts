@@ -104,7 +104,7 @@ describe('kubespray-ini: inventory.ini + group_vars/all/ + group_vars/k8s_cluste
       unicast: false,
       primary: 'node1',
     });
-    expect(s.hosts['node2']).toEqual({ name: 'node2', address: '10.0.0.12', priority: 200, interface: 'ens3', apiserverPort: 6443 });
+    expect(s.hosts['node2']).toEqual({ name: 'node2', address: '10.0.0.12', priority: 200, interface: 'ens3', apiserverPort: 6443, metricsBind: '10.0.0.12' });
     const vip = origins.cluster.vip;
     expect(vip).toMatchObject({ kind: 'mapped', variable: 'loadbalancer_apiserver.address', tool: 'kubespray' });
     expect(vip?.kind === 'mapped' && at(inv, vip.path)).toBe('kubespray-ini/group_vars/all/all.yml:8: loadbalancer_apiserver.address');
@@ -217,7 +217,7 @@ describe('ansible-ini/hosts.ini: a plain Ansible INI inventory', () => {
     expect(host(inv, 'm1').vars['priority']).toBe(180);
     const s = resolveSettings(inv);
     expect(s).toMatchObject({ mastersGroup: 'masters', vip: '10.0.3.100', advertInt: 2, primary: 'm2', nodes: [] });
-    expect(s.hosts['m1']).toEqual({ name: 'm1', address: '10.0.3.11', priority: 180, interface: 'eth1', apiserverPort: 6443 });
+    expect(s.hosts['m1']).toEqual({ name: 'm1', address: '10.0.3.11', priority: 180, interface: 'eth1', apiserverPort: 6443, metricsBind: '10.0.3.11' });
     expect(s.hosts['m3']).toMatchObject({ interface: 'eth2', priority: 150 });
     expect(at(inv, inv.source?.hostVarPaths['m3']?.['vrrp_interface'])).toBe('ansible-ini/hosts.ini:7: [masters] m3 vrrp_interface');
     expect(at(inv, inv.source?.hostVarPaths['m1']?.['vrrp_interface'])).toBe('ansible-ini/hosts.ini:10: [masters:vars] vrrp_interface');

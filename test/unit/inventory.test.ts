@@ -130,7 +130,7 @@ describe('parseInventory', () => {
     expect(s.mastersGroup).toBe('kube_control_plane');
     expect(s.lbGroup).toBe('kube_control_plane');
     expect(s.masters).toEqual(['node1', 'node2', 'node3']);
-    expect(s.hosts['node1']).toEqual({ name: 'node1', address: '10.0.0.11', priority: 250, interface: 'ens3', apiserverPort: 6443 });
+    expect(s.hosts['node1']).toEqual({ name: 'node1', address: '10.0.0.11', priority: 250, interface: 'ens3', apiserverPort: 6443, metricsBind: '10.0.0.11' });
     expect(s.hosts['node2']?.priority).toBe(120);
     expect(s.hosts['node3']?.priority).toBe(150);
     expect(s.hosts['node4']).toBeUndefined();
@@ -301,10 +301,13 @@ describe('resolveSettings', () => {
       nodeProxy: 'haproxy',
       manageEtcHosts: false,
       apiEndpointName: 'kube-apiserver.kha.internal',
+      metrics: true,
+      metricsPort: 8405,
+      vrrpMetricsPort: 8406,
       hosts: {
-        m1: { name: 'm1', address: '10.0.0.11', priority: 250, apiserverPort: 6443 },
-        m2: { name: 'm2', address: '10.0.0.12', priority: 200, apiserverPort: 6443 },
-        m3: { name: 'm3', address: '10.0.0.13', priority: 150, apiserverPort: 6443 },
+        m1: { name: 'm1', address: '10.0.0.11', priority: 250, apiserverPort: 6443, metricsBind: '10.0.0.11' },
+        m2: { name: 'm2', address: '10.0.0.12', priority: 200, apiserverPort: 6443, metricsBind: '10.0.0.12' },
+        m3: { name: 'm3', address: '10.0.0.13', priority: 150, apiserverPort: 6443, metricsBind: '10.0.0.13' },
       },
       primary: 'm1',
     });
@@ -356,8 +359,8 @@ describe('resolveSettings', () => {
       haproxyVersion: '2.8.5-1ubuntu1',
       primary: 'm2',
     });
-    expect(s.hosts['m1']).toEqual({ name: 'm1', address: '10.0.0.11', priority: 100, interface: 'eth0', apiserverPort: 6444 });
-    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 200, interface: 'bond0.100', apiserverPort: 6443 });
+    expect(s.hosts['m1']).toEqual({ name: 'm1', address: '10.0.0.11', priority: 100, interface: 'eth0', apiserverPort: 6444, metricsBind: '10.0.0.11' });
+    expect(s.hosts['m2']).toEqual({ name: 'm2', address: '10.0.0.12', priority: 200, interface: 'bond0.100', apiserverPort: 6443, metricsBind: '10.0.0.12' });
     expect(inv.secrets).toEqual(['pa55word']);
   });
 

@@ -79,7 +79,7 @@ describe('settings', () => {
     expect(s.nodes).toEqual(['n1', 'n2', 'n3']);
     expect(s.nodeLocalProxy).toBe(true);
     expect(s.nodeProxy).toBe('nginx');
-    expect(s.hosts['n1']).toEqual({ name: 'n1', address: '10.0.0.21', priority: 0, apiserverPort: 6443 });
+    expect(s.hosts['n1']).toEqual({ name: 'n1', address: '10.0.0.21', priority: 0, apiserverPort: 6443, metricsBind: '10.0.0.21' });
     expect(s.hosts['n2']?.apiserverPort).toBe(7443);
     // the load balancers and masters are unchanged
     expect(s.lbHosts).toEqual(['lb1', 'lb2']);

@@ -24,6 +24,11 @@ import { parseJson, runKha, showRun } from '../helpers/cli.js';
 const GOLDEN_DIR = fileURLToPath(new URL('../golden/', import.meta.url));
 const golden = (name: string) => fs.readFileSync(path.join(GOLDEN_DIR, name), 'utf8');
 const y = (lines: string[]) => `${lines.join('\n')}\n`;
+/**
+ * What `metrics: true` (the default) appends to a haproxy.cfg: haproxy's exporter frontend on the
+ * host's own address (the reviewed golden of metrics.test.ts is for 192.168.50.13).
+ */
+const metricsFrontendFor = (address: string) => golden('haproxy.metrics-frontend.cfg').replaceAll('192.168.50.13', address);
 const PASS = 'kha-pw01';
 
 /** The vars of roles.test.ts's goldens, as an inventory: 192.168.50.0/24, priorities 150/140/130, timeouts 20s. */
@@ -103,21 +108,37 @@ describe('the same text as the reviewed goldens', () => {
     expect(r.assumed).toEqual(["unicast peers at their ansible_host (kha up uses each peer's address on its VRRP interface)"]);
   });
 
-  test("haproxy.cfg: haproxy.3masters.cfg but for `timeout tunnel`, which kha up sets to the client timeout (the golden has the renderer's own default)", () => {
+  test("haproxy.cfg: haproxy.3masters.cfg but for `timeout tunnel`, which kha up sets to the client timeout (the golden has the renderer's own default), and the metrics frontend on m3's address", () => {
     const { inv, s } = load(GOLDEN_INV());
     const r = renderHost(s, target(inv, 'm3', 'haproxy'));
     const want = golden('haproxy.3masters.cfg');
     expect(want.match(/timeout tunnel 1h\n/g)).toHaveLength(1);
-    expect(r.files).toEqual([{ what: 'haproxy', path: HAPROXY_CFG, content: want.replace('timeout tunnel 1h\n', 'timeout tunnel 20s\n'), masked: [] }]);
+    expect(r.files).toEqual([
+      {
+        what: 'haproxy',
+        path: HAPROXY_CFG,
+        content: want.replace('timeout tunnel 1h\n', 'timeout tunnel 20s\n') + metricsFrontendFor('192.168.50.13'),
+        masked: [],
+      },
+    ]);
     // haproxy.cfg needs no fact of the host
     expect(r.assumed).toEqual([]);
   });
 
-  test("a node's haproxy: node-proxy.haproxy.cfg", () => {
+  test("a node's haproxy: node-proxy.haproxy.cfg, and the metrics frontend on the node's address", () => {
     const { inv, s } = load(TOPO(['node_local_proxy: true']));
     const r = renderHost(s, target(inv, 'n1'));
-    expect(r.files).toEqual([{ what: 'haproxy', path: HAPROXY_CFG, content: golden('node-proxy.haproxy.cfg'), masked: [] }]);
+    expect(r.files).toEqual([{ what: 'haproxy', path: HAPROXY_CFG, content: golden('node-proxy.haproxy.cfg') + metricsFrontendFor('10.0.0.21'), masked: [] }]);
     expect(r.assumed).toEqual([]);
+  });
+
+  test('metrics: false: the goldens as they are, with no metrics frontend', () => {
+    const { inv, s } = load(GOLDEN_INV([`vrrp_auth_pass: ${PASS}`, 'metrics: false']));
+    expect(renderHost(s, target(inv, 'm3', 'haproxy')).files[0]!.content).toBe(
+      golden('haproxy.3masters.cfg').replace('timeout tunnel 1h\n', 'timeout tunnel 20s\n'),
+    );
+    const topo = load(TOPO(['node_local_proxy: true', 'metrics: false']));
+    expect(renderHost(topo.s, target(topo.inv, 'n1')).files[0]!.content).toBe(golden('node-proxy.haproxy.cfg'));
   });
 
   test("a node's nginx on an apt host: node-proxy.nginx.conf (apt assumed, and said)", () => {

@@ -156,7 +156,7 @@ function written(tasks: Task<any>[], role: HostRole, host: string): Written[] {
 function everyWrittenPath(): Written[] {
   const s = settings();
   const nginx = settings(['node_proxy: nginx']);
-  const lb = [...installTasks(s), ...configureTasks(s, NET), ...startTasks(), ...haHandlers()];
+  const lb = [...installTasks(s), ...configureTasks(s, NET), ...startTasks(s), ...haHandlers()];
   return [
     ...written(lb, 'lb', 'm1'),
     ...written([...nodeProxyTasks(s), ...nodeProxyHandlers()], 'node', 'n1'),
@@ -255,7 +255,9 @@ describe('the table of what kha leaves on a host, against the roles', () => {
       tasks
         .filter((t) => t.module.name === 'command' && render(paramsOf(t, 'm1').cmd as never).startsWith('systemctl disable --now'))
         .map((t) => render(paramsOf(t, 'm1').cmd as never));
-    for (const unit of started(startTasks(), 'm1')) expect(stops(lbResetTasks())).toContain(`systemctl disable --now ${unit}.service`);
+    // keepalived and haproxy by their short names; the metrics units (kha-metrics.socket, kha-vrrp-count.service) by their full ones
+    const unitOf = (name: string) => (name.includes('.') ? name : `${name}.service`);
+    for (const unit of started(startTasks(s), 'm1')) expect(stops(lbResetTasks())).toContain(`systemctl disable --now ${unitOf(unit)}`);
     for (const unit of [...started(nodeProxyTasks(s), 'n1'), ...started(nodeProxyTasks(nginx), 'n1')])
       expect(stops(nodeResetTasks())).toContain(`systemctl disable --now ${unit}.service`);
     // keepalived goes first: a host never holds the VIP without haproxy behind it
@@ -409,6 +411,11 @@ const LB_FILES = [
   '/etc/haproxy/haproxy.cfg',
   '/etc/systemd/system/haproxy.service.d/kha.conf',
   '/etc/tmpfiles.d/haproxy.conf',
+  '/etc/keepalived/kha-metrics.sh',
+  '/etc/systemd/system/kha-metrics.socket',
+  '/etc/systemd/system/kha-metrics@.service',
+  '/etc/keepalived/kha-vrrp-count.nft',
+  '/etc/systemd/system/kha-vrrp-count.service',
 ];
 const HOSTS_WITH_BLOCK = `127.0.0.1 localhost\n# BEGIN kha managed block\n${VIP} kube-apiserver.kha.internal\n# END kha managed block\n`;
 
@@ -435,7 +442,20 @@ function fakeHost(role: 'lb' | 'node', o: { kha: boolean; vip?: boolean }): Fake
     dirs.add('/etc/systemd/system/haproxy.service.d').add('/run/kha');
   }
   const on = { active: o.kha, enabled: true };
-  return { files, dirs, services: { keepalived: { ...on }, haproxy: { ...on }, nginx: { active: false, enabled: false } }, vip: Boolean(o.vip) };
+  const lbOn = role === 'lb' ? on : { active: false, enabled: false };
+  return {
+    files,
+    dirs,
+    // keyed by unit name, `.service` left off
+    services: {
+      keepalived: { ...on },
+      haproxy: { ...on },
+      nginx: { active: false, enabled: false },
+      'kha-metrics.socket': { ...lbOn },
+      'kha-vrrp-count': { ...lbOn },
+    },
+    vip: Boolean(o.vip),
+  };
 }
 
 /** Every change, in the order it happened across hosts: `host: what`. */
@@ -482,15 +502,16 @@ function fakeShell(name: string, h: FakeHost, journal: Journal, unknown: string[
       journal.push(`${name}: rm ${p}`);
       return {};
     }
-    if ((m = /^! \{ \{ grep -qsxF -- '[^']*' (\S+) \|\| \[ -e (\S+) \]; \} && \{ systemctl is-active --quiet (\w+)\.service/.exec(script))) {
+    if ((m = /^! \{ \{ grep -qsxF -- '[^']*' (\S+) \|\| \[ -e (\S+) \]; \} && \{ systemctl is-active --quiet ([\w@.-]+)/.exec(script))) {
       const isKha = (h.files.get(m[1]!) ?? '').split('\n').includes(MANAGED_HEADER) || h.files.has(m[2]!);
-      const svc = h.services[m[3]!]!;
+      const svc = h.services[m[3]!.replace(/\.service$/, '')]!;
       return { code: isKha && (svc.active || svc.enabled) ? 1 : 0 };
     }
-    if ((m = /^systemctl disable --now (\w+)\.service$/.exec(script))) {
-      h.services[m[1]!] = { active: false, enabled: false };
-      if (m[1] === 'keepalived') h.vip = false;
-      journal.push(`${name}: stop ${m[1]}`);
+    if ((m = /^systemctl disable --now ([\w@.-]+)$/.exec(script))) {
+      const unit = m[1]!.replace(/\.service$/, '');
+      h.services[unit] = { active: false, enabled: false };
+      if (unit === 'keepalived') h.vip = false;
+      journal.push(`${name}: stop ${unit}`);
       return {};
     }
     if (script === 'systemctl daemon-reload') {

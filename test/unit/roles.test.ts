@@ -419,18 +419,21 @@ describe('check_haproxy.sh behaviour', () => {
 });
 
 describe('notify.sh behaviour (the vrrp_notify_fifo reader)', () => {
-  it("records keepalived's transitions in the order written, counts them, ignores groups and unknown states", async () => {
+  it("records keepalived's transitions in the order written, counts them and the MASTER ones, ignores groups and unknown states", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kha-roles-'));
     const stateFile = join(dir, 'keepalived-kha.state');
     const fifo = join(dir, 'keepalived-kha.fifo');
     const f = join(dir, 'notify.sh');
     writeFileSync(f, renderNotifyScript({ stateFile }), { mode: 0o755 });
-    writeFileSync(stateFile, 'state=BACKUP\ninstance=VI_KHA\npriority=150\nsince=1\nchanges=7\n');
+    // both counters carry over from the file a previous reader left
+    writeFileSync(stateFile, 'state=BACKUP\ninstance=VI_KHA\npriority=150\nsince=1\nchanges=7\nmasters=4\n');
     execFileSync('mkfifo', [fifo]);
     // keepalived passes the FIFO as the LAST argument
     const reader = spawn('sh', [f, 'ignored', fifo], { stdio: 'ignore' });
     try {
       const state = () => parseNotifyState(existsSync(stateFile) ? readFileSync(stateFile, 'utf8') : '');
+      // the metrics exporter reads masters= itself (kha_vrrp_became_master_total); parseNotifyState does not
+      const masters = () => /^masters=(\d+)$/m.exec(readFileSync(stateFile, 'utf8'))?.[1];
       const waitFor = async (pred: () => boolean) => {
         for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 10));
       };
@@ -444,9 +447,11 @@ describe('notify.sh behaviour (the vrrp_notify_fifo reader)', () => {
       // FAULT then BACKUP, written back to back: the file ends on BACKUP (separate notify processes could swap them)
       expect(s).toMatchObject({ state: 'BACKUP', instance: 'VI_KHA', priority: 150, changes: 10 });
       expect(s?.since).toBeGreaterThan(1_600_000_000);
+      expect(masters()).toBe('5');
       writeFileSync(fifo, 'INSTANCE "VI_KHA" MASTER 140\n');
       await waitFor(() => state()?.changes === 11);
       expect(state()).toMatchObject({ state: 'MASTER', priority: 140, changes: 11 });
+      expect(masters()).toBe('6');
     } finally {
       reader.kill();
       rmSync(dir, { recursive: true, force: true });

@@ -49,10 +49,17 @@ function simHost(s: HaSettings, net: ReturnType<typeof preflightChecks>['net'], 
   }
   for (const d of [KEEPALIVED_DIR, HAPROXY_DROPIN_DIR])
     answers.set(statScript(d), () => ({ stdout: sim.installed ? 'directory|755|root|root\n' : 'missing\n' }));
-  answers.set(installedQuery(['keepalived', 'haproxy']), () => ({ stdout: sim.installed ? 'keepalived 1:2.2.8-1 ii\nhaproxy 2.6.12-1 ii\n' : '' }));
+  answers.set(installedQuery(['keepalived', 'haproxy', 'nftables']), () => ({
+    stdout: sim.installed ? 'keepalived 1:2.2.8-1 ii\nhaproxy 2.6.12-1 ii\nnftables 1.0.6-2+deb12u2 ii\n' : '',
+  }));
   return new BatchingConn(name, (cmd) => {
     const answer = answers.get(cmd);
     if (answer) return answer();
+    // the metrics units (kha-vrrp-count.service, kha-metrics.socket) are not in the facts: the start tasks ask systemd
+    if (cmd.startsWith('systemctl show -p LoadState -p ActiveState -p UnitFileState -- '))
+      return {
+        stdout: sim.installed ? 'LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n' : 'LoadState=not-found\nActiveState=inactive\nUnitFileState=\n',
+      };
     if (cmd.startsWith('id -u ')) return { code: sim.installed ? 0 : 1 };
     if (cmd.includes('apt-get') && cmd.includes(' install ')) {
       sim.installed = true;
@@ -124,16 +131,17 @@ function converged(stale: string[]): Record<string, Sim> {
 }
 
 describe("kha up: install and configure take the Plan's probe results", () => {
-  it('a changed haproxy.cfg on every host: 45 round trips in the two plays before, 12 now, the same reports', async () => {
+  it('a changed haproxy.cfg on every host: 60 round trips in the two plays before, 27 now, the same reports', async () => {
     const b = await planInstallConfigure(converged([HAPROXY_CFG]), true);
     const a = await planInstallConfigure(converged([HAPROXY_CFG]), false);
     expect(a.planned).toBe(3); // the Plan: one round trip per host, both times
     expect(b.planned).toBe(3);
     // before: install's plan-first pass (3) and configure's (3), then per host 9 probes one by one
-    // up to haproxy.cfg, its write (mkdir, validate, rename: 3) and keepalived.conf's probe (1)
-    expect(b.plays).toBe(3 + 3 + 3 * (9 + 3 + 1));
-    // now: per host the write, and keepalived.conf probed again after it
-    expect(a.plays).toBe(3 * (3 + 1));
+    // up to haproxy.cfg, its write (mkdir, validate, rename: 3), keepalived.conf's probe (1) and
+    // the 5 metrics files' (kha-metrics.sh, its socket and service units, the nftables counter and its unit)
+    expect(b.plays).toBe(3 + 3 + 3 * (9 + 3 + 1 + 5));
+    // now: per host the write, and the files after it probed again: keepalived.conf and the 5 metrics files
+    expect(a.plays).toBe(3 * (3 + 1 + 5));
     expect(reported(a.events)).toEqual(reported(b.events));
     expect(
       reported(a.events)
