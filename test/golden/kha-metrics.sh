@@ -18,19 +18,21 @@ metric() { # name type help
   printf '# HELP %s %s\n# TYPE %s %s\n' "$1" "$3" "$1" "$2"
 }
 
-# a fresh dump from keepalived: remove the old one, signal, wait until its size stops growing
-dump() { # signal-name file
-  local pid sig n=0 size=-1
+# fresh dumps from keepalived (SIGUSR1: data, SIGUSR2: stats, keepalived 1.x to 2.3): remove the
+# old ones, signal once for both, wait (at most 1 s) until both are written and stop growing
+dumps() {
+  local pid n=0 a=-1 b=-1 sa sb
   pid=$(cat /run/keepalived.pid 2>/dev/null) || return 1
-  sig=$(keepalived --signum="$1" 2>/dev/null) || return 1
-  rm -f "$2"
-  kill -"$sig" "$pid" 2>/dev/null || return 1
-  while [ $n -lt 40 ]; do
-    sleep 0.05
+  rm -f /tmp/keepalived.data /tmp/keepalived.stats
+  kill -USR1 "$pid" 2>/dev/null && kill -USR2 "$pid" 2>/dev/null || return 1
+  while [ $n -lt 100 ]; do
+    sleep 0.01
     n=$((n + 1))
-    [ -s "$2" ] || continue
-    [ "$(stat -c %s "$2")" = "$size" ] && return 0
-    size=$(stat -c %s "$2")
+    sa=$(stat -c %s /tmp/keepalived.data 2>/dev/null) || continue
+    sb=$(stat -c %s /tmp/keepalived.stats 2>/dev/null) || continue
+    [ "$sa" -gt 0 ] && [ "$sb" -gt 0 ] && [ "$sa" = "$a" ] && [ "$sb" = "$b" ] && return 0
+    a=$sa
+    b=$sb
   done
   return 1
 }
@@ -61,7 +63,9 @@ metrics() {
   echo "kha_vrrp_became_master_total{$L} ${masters:-0}"
   metric kha_vrrp_last_transition_timestamp_seconds gauge "Unix time of the last VRRP state change (0: none since boot)."
   echo "kha_vrrp_last_transition_timestamp_seconds{$L} ${since:-0}"
-  if [ $ka = 1 ] && dump DATA /tmp/keepalived.data; then
+  local dumped=0
+  [ $ka = 1 ] && dumps && dumped=1
+  if [ $dumped = 1 ]; then
     awk -v L="$L" -v inst="$INSTANCE" '
       /^ VRRP Instance = / { mine = ($4 == inst) }
       mine && /^   Priority = / { base = $3 }
@@ -79,7 +83,7 @@ metrics() {
         for (c in checks) print "kha_vrrp_check_ok{" L ",check=\"" c "\"} " checks[c]
       }' /tmp/keepalived.data
   fi
-  if [ $ka = 1 ] && dump STATS /tmp/keepalived.stats; then
+  if [ $dumped = 1 ]; then
     awk -v L="$L" -v inst="$INSTANCE" '
       /^VRRP Instance: / { mine = ($3 == inst) }
       mine && /^  Advertisements:/ { adv = 1; next }
