@@ -19,6 +19,7 @@ import type { StatusResult } from '../actions/status.js';
 import type { UpgradeReport } from '../actions/upgrade.js';
 import type { LabUpResult } from '../commands/lab/up.js';
 import type { MonitoringRulesResult } from '../commands/monitoring/rules.js';
+import type { MonitoringScrapeResult } from '../commands/monitoring/scrape-config.js';
 import type { VersionResult } from '../commands/version.js';
 import { ERROR_CODES } from '../errors.js';
 import { SETTING_NAMES, type SettingName } from '../inventory/settings.js';
@@ -400,6 +401,17 @@ const versionResult = schemaOf<VersionResult>()(
   named('VersionResult', 'kha version', z.strictObject({ name: z.string(), version: z.string(), node: z.string(), platform: z.string() })),
 );
 
+const monitoringScrapeResult = schemaOf<MonitoringScrapeResult>()(
+  named(
+    'MonitoringScrapeResult',
+    'kha monitoring scrape-config: the scrape jobs for the inventory',
+    z.strictObject({
+      targets: about(z.strictObject({ kha: z.array(z.string()), 'kha-haproxy': z.array(z.string()) }), "each job's targets (HOST:PORT)"),
+      scrapeConfig: about(z.string(), 'the scrape_configs YAML, as printed without --json'),
+    }),
+  ),
+);
+
 const monitoringRulesResult = schemaOf<MonitoringRulesResult>()(
   named(
     'MonitoringRulesResult',
@@ -451,7 +463,7 @@ export const RESULTS = {
   'lab up': labUpResult,
   'lab down': labDownResult,
   'monitoring rules': monitoringRulesResult,
-  'monitoring scrape-config': null,
+  'monitoring scrape-config': monitoringScrapeResult,
   help: null,
   completion: null,
 } as const;

@@ -112,7 +112,9 @@ describe('the rule file as text', () => {
 
   test('the options reach the expressions and the header; a backslash in the job regex is escaped for PromQL', () => {
     const text = renderAlertRules({ flapWindow: '1h30m', flapMoves: 7, exporterJobs: 'kha\\.lb|haproxy-.*' });
-    expect(text).toContain('(max_over_time(kha_vrrp_became_master_total[1h30m]) - min_over_time(kha_vrrp_became_master_total[1h30m])) unless resets(kha_vrrp_became_master_total[1h30m]) > 0) > 7');
+    expect(text).toContain(
+      '(max_over_time(kha_vrrp_became_master_total[1h30m]) - min_over_time(kha_vrrp_became_master_total[1h30m])) unless resets(kha_vrrp_became_master_total[1h30m]) > 0) > 7',
+    );
     expect(text).toContain('expr: up{job=~"kha\\\\.lb|haproxy-.*"} == 0');
     expect(text).toContain("--flap-window 1h30m --flap-moves 7 --exporter-jobs 'kha\\.lb|haproxy-.*'");
   });
