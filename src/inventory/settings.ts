@@ -345,7 +345,19 @@ export function explainSettings(inv: Inventory): { settings: HaSettings; origins
     { what: 'the apiserver_port', port: apiserverPort, key: 'apiserver_port' },
     { what: "haproxy's local monitor port", port: 8404 },
   ]);
-  const { hosts, lbOrdered } = resolveHosts(inv, g, { frontendPort, nodeLocalProxy, withNodes: nodeLocalProxy || manageEtcHosts, vip }, at, origins);
+  const { hosts, lbOrdered } = resolveHosts(
+    inv,
+    g,
+    {
+      frontendPort,
+      nodeLocalProxy,
+      withNodes: nodeLocalProxy || manageEtcHosts,
+      vip,
+      metricsPorts: get('metrics') ? [get('metrics_port'), get('vrrp_metrics_port')] : [],
+    },
+    at,
+    origins,
+  );
   checkVipIsFree(inv, vip, cluster, at);
   const primary = uniquePrimary(inv, hosts, lbOrdered, at);
   checkLbRole(inv, hosts, lbOrdered, primary, at);
@@ -581,7 +593,7 @@ function checkMetricsPorts(cluster: ClusterSettings, at: SettingsSite, taken: Re
 function resolveHosts(
   inv: Inventory,
   g: PickedGroups,
-  o: { frontendPort: number; nodeLocalProxy: boolean; withNodes: boolean; vip: string },
+  o: { frontendPort: number; nodeLocalProxy: boolean; withNodes: boolean; vip: string; metricsPorts: readonly number[] },
   at: SettingsSite,
   origins: SettingOrigins,
 ): { hosts: Record<string, HaHostSettings>; lbOrdered: string[] } {
@@ -614,6 +626,12 @@ function resolveHosts(
     const isLb = lbSet.has(h.name);
     if (isLb && g.masters.includes(h.name) && hostApiPort === o.frontendPort)
       throw at.fail(at.hostVarPath(h.name, 'apiserver_port'), portClash(o.frontendPort));
+    // a master's own apiserver listens on every address, the metrics endpoints on the host's
+    if (isLb && g.masters.includes(h.name) && o.metricsPorts.includes(hostApiPort) && h.vars['apiserver_port'] !== undefined)
+      throw at.fail(
+        at.hostVarPath(h.name, 'apiserver_port'),
+        `${hostApiPort} is also a metrics port on ${h.name} (metrics_port / vrrp_metrics_port); choose another apiserver_port, or move the metrics ports`,
+      );
     const iface = hostGet(h, 'vrrp_interface');
     const explicitPriority = hostGet(h, 'priority');
     const rank = lbRank.get(h.name) ?? 0;

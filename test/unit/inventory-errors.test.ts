@@ -163,6 +163,11 @@ const cases: Array<[string, string, string]> = [
     "hosts.yaml:4: all.vars.frontend_port: frontend_port 8405 is also the default metrics_port (haproxy's metrics); choose another frontend_port, or set metrics_port to a free port",
   ],
   [
+    'per-host apiserver_port equal to the metrics port',
+    inv([], [M1, '        m2: { ansible_host: 10.0.0.12, apiserver_port: 8405 }']),
+    'hosts.yaml:8: all.children.masters.hosts.m2.apiserver_port: 8405 is also a metrics port on m2 (metrics_port / vrrp_metrics_port); choose another apiserver_port, or move the metrics ports',
+  ],
+  [
     'metrics_bind the VIP, on a host',
     inv([], [M1, '        m2: { ansible_host: 10.0.0.12, metrics_bind: 10.0.0.100 }']),
     "hosts.yaml:8: all.children.masters.hosts.m2.metrics_bind: 10.0.0.100 is the VIP; metrics are per host: use the host's own address (the default) or 0.0.0.0",
