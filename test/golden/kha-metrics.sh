@@ -19,22 +19,23 @@ metric() { # name type help
 }
 
 # fresh dumps from keepalived (SIGUSR1: data, SIGUSR2: stats, keepalived 1.x to 2.3): remove the
-# old ones, signal once for both, wait (at most 1 s) until both are written and stop growing
+# old ones, signal once for both, wait (at most 1.5 s, shell builtins only) until both are there;
+# read only regular root-owned files that are not symlinks (/tmp is world-writable)
+D=/tmp/keepalived.data
+S=/tmp/keepalived.stats
 dumps() {
-  local pid n=0 a=-1 b=-1 sa sb
-  pid=$(cat /run/keepalived.pid 2>/dev/null) || return 1
-  rm -f /tmp/keepalived.data /tmp/keepalived.stats
+  local pid end
+  [ -r /run/keepalived.pid ] || return 1
+  pid=$(</run/keepalived.pid)
+  rm -f "$D" "$S"
   kill -USR1 "$pid" 2>/dev/null && kill -USR2 "$pid" 2>/dev/null || return 1
-  while [ $n -lt 100 ]; do
+  end=$(( ${EPOCHREALTIME/./} + 1500000 ))
+  until [ -s "$D" ] && [ -s "$S" ]; do
+    [ "${EPOCHREALTIME/./}" -lt "$end" ] || return 1
     sleep 0.01
-    n=$((n + 1))
-    sa=$(stat -c %s /tmp/keepalived.data 2>/dev/null) || continue
-    sb=$(stat -c %s /tmp/keepalived.stats 2>/dev/null) || continue
-    [ "$sa" -gt 0 ] && [ "$sb" -gt 0 ] && [ "$sa" = "$a" ] && [ "$sb" = "$b" ] && return 0
-    a=$sa
-    b=$sb
   done
-  return 1
+  sleep 0.02
+  [ -f "$D" ] && [ ! -L "$D" ] && [ -O "$D" ] && [ -f "$S" ] && [ ! -L "$S" ] && [ -O "$S" ]
 }
 
 metrics() {
@@ -42,12 +43,18 @@ metrics() {
   systemctl is-active --quiet keepalived.service && ka=1
   systemctl is-active --quiet haproxy.service && hp=1
   ip -o -4 addr show | grep -qF " inet $VIP/" && held=1
+  local k v fstate=""
   if [ -r "$STATE_FILE" ]; then
-    changes=$(sed -n "s/^changes=\([0-9][0-9]*\)$/\1/p" "$STATE_FILE")
-    masters=$(sed -n "s/^masters=\([0-9][0-9]*\)$/\1/p" "$STATE_FILE")
-    since=$(sed -n "s/^since=\([0-9][0-9]*\)$/\1/p" "$STATE_FILE")
-    [ $ka = 1 ] && state=$(sed -n "s/^state=\([A-Z]*\)$/\1/p" "$STATE_FILE")
+    while IFS== read -r k v; do
+      case "$k=$v" in
+        changes=[0-9]*) changes=$v ;;
+        masters=[0-9]*) masters=$v ;;
+        since=[0-9]*) since=$v ;;
+        state=[A-Z]*) fstate=$v ;;
+      esac
+    done <"$STATE_FILE"
   fi
+  [ $ka = 1 ] && state=$fstate
   case "$state" in MASTER|BACKUP|FAULT) ;; *) state=STOP ;; esac
   metric kha_keepalived_up gauge "1 when keepalived.service is active."
   echo "kha_keepalived_up{$L} $ka"
@@ -81,7 +88,7 @@ metrics() {
         n = 0; for (c in checks) n++
         if (n) { print "# HELP kha_vrrp_check_ok 1 when a check keepalived tracks passes (script or file), 0 when it fails."; print "# TYPE kha_vrrp_check_ok gauge" }
         for (c in checks) print "kha_vrrp_check_ok{" L ",check=\"" c "\"} " checks[c]
-      }' /tmp/keepalived.data
+      }' "$D"
   fi
   if [ $dumped = 1 ]; then
     awk -v L="$L" -v inst="$INSTANCE" '
@@ -92,8 +99,10 @@ metrics() {
       END {
         if (rx != "") { print "# HELP kha_vrrp_adverts_received_total VRRP adverts keepalived received since it started."; print "# TYPE kha_vrrp_adverts_received_total counter"; print "kha_vrrp_adverts_received_total{" L "} " rx }
         if (tx != "") { print "# HELP kha_vrrp_adverts_sent_total VRRP adverts keepalived sent since it started."; print "# TYPE kha_vrrp_adverts_sent_total counter"; print "kha_vrrp_adverts_sent_total{" L "} " tx }
-      }' /tmp/keepalived.stats
+      }' "$S"
   fi
+  # the data dump holds the VRRP password: never leave it behind
+  rm -f "$D" "$S"
   local foreign
   foreign=$(nft list counter inet "$NFT_TABLE" foreign_adverts 2>/dev/null | sed -n "s/^[[:space:]]*packets \([0-9][0-9]*\) .*/\1/p")
   if [ -n "$foreign" ]; then

@@ -51,10 +51,10 @@ describe('monitoring: a real Prometheus scrapes the lab; kha rules fire on real 
     expect(await vipHolders(l, MASTERS)).toEqual(['m1']);
     const rules = await kha(['monitoring', 'rules', '--flap-window', '1m', '--flap-moves', '1']);
     expect(rules.code, showRun(rules)).toBe(0);
-    const scrape = await kha(['monitoring', 'scrape-config', '-i', inv, '--interval', '3s']);
+    const scrape = await kha(['monitoring', 'scrape-config', '-i', inv, '--interval', '5s']);
     expect(scrape.code, showRun(scrape)).toBe(0);
     prom = await startPrometheus({ scrapeConfigs: scrape.stdout, ruleFiles: [rules.stdout] });
-    await p().waitTargetsUp(30_000);
+    await p().waitTargetsUp(60_000);
   });
 
   afterAll(async () => {
