@@ -227,13 +227,24 @@ function checkPort(what: string, p: number): number {
 
 const unique = (xs: string[]) => [...new Set(xs)];
 
-/** `scrape_configs:` with job kha (the load balancers' VRRP exporter) and job kha-haproxy (haproxy's own, load balancers and node proxies). Pure. */
-export function renderScrapeConfig(o: ScrapeConfigOptions): string {
+/**
+ * Each job's targets (HOST:PORT), checked and without duplicates: job kha (the load balancers' VRRP
+ * exporter) and kha-haproxy (haproxy's own, load balancers and node proxies). Pure.
+ */
+export function scrapeTargets(o: ScrapeConfigOptions): { kha: string[]; 'kha-haproxy': string[] } {
   if (o.lbTargets.length === 0) throw new InputError('no load-balancer host to scrape');
   const lb = unique(o.lbTargets.map(checkTarget));
   const proxies = unique(o.proxyTargets.map(checkTarget)).filter((t) => !lb.includes(t));
   const vrrpPort = checkPort('vrrp_metrics_port', o.vrrpMetricsPort);
   const port = checkPort('metrics_port', o.metricsPort);
+  return { kha: lb.map((t) => `${t}:${vrrpPort}`), 'kha-haproxy': [...lb, ...proxies].map((t) => `${t}:${port}`) };
+}
+
+/** `scrape_configs:` with the two jobs of scrapeTargets. Pure. */
+export function renderScrapeConfig(o: ScrapeConfigOptions): string {
+  const targets = scrapeTargets(o);
+  const vrrpPort = o.vrrpMetricsPort;
+  const port = o.metricsPort;
   const interval = o.interval === undefined ? [] : [`    scrape_interval: ${checkDuration('--interval', o.interval)}`];
   const job = (name: string, targets: string[]) => [
     `  - job_name: ${name}`,
@@ -247,14 +258,8 @@ export function renderScrapeConfig(o: ScrapeConfigOptions): string {
     `# kha: the VRRP exporter on every load balancer (:${vrrpPort}); kha-haproxy: haproxy's own exporter (:${port}),`,
     '# on the load balancers and on the nodes whose local proxy is haproxy.',
     'scrape_configs:',
-    ...job(
-      'kha',
-      lb.map((t) => `${t}:${vrrpPort}`),
-    ),
-    ...job(
-      'kha-haproxy',
-      [...lb, ...proxies].map((t) => `${t}:${port}`),
-    ),
+    ...job('kha', targets.kha),
+    ...job('kha-haproxy', targets['kha-haproxy']),
   ];
   return `${out.join('\n')}\n`;
 }

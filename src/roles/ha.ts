@@ -92,8 +92,8 @@ export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, ho
   };
 }
 
-export function haproxyVars(s: HaSettings, host?: string): HaproxyVars {
-  const h = host === undefined ? undefined : s.hosts[host];
+export function haproxyVars(s: HaSettings, host: string): HaproxyVars {
+  const h = s.hosts[host];
   return {
     ...(s.metrics && h ? { metrics: { bind: h.metricsBind, port: s.metricsPort } } : {}),
     frontendPort: s.frontendPort,
@@ -205,7 +205,7 @@ function metricsFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: strin
     { path: METRICS_SERVICE_PATH, content: renderMetricsService(), ...own, notify: [H_RESTART_METRICS] },
     {
       path: METRICS_SOCKET_PATH,
-      content: renderMetricsSocket({ bind: h?.metricsBind ?? '0.0.0.0', port: s.vrrpMetricsPort }),
+      content: renderMetricsSocket({ bind: h!.metricsBind, port: s.vrrpMetricsPort }),
       ...own,
       notify: [H_RESTART_METRICS],
     },

@@ -23,7 +23,7 @@ export default class MonitoringScrapeConfig extends KhaCommand {
 
   async run(): Promise<void> {
     // imported here, not at the top: without a manifest oclif imports every command file (~0.1 s)
-    const { renderScrapeConfig } = await import('../../monitoring/rules.js');
+    const { renderScrapeConfig, scrapeTargets } = await import('../../monitoring/rules.js');
     const { loadForRun } = await import('../../cli/prepare.js');
     const { InputError } = await import('../../errors.js');
     const { verbose } = this.parseArgv();
@@ -37,22 +37,16 @@ export default class MonitoringScrapeConfig extends KhaCommand {
         return b === '0.0.0.0' ? s.hosts[h]!.address : b;
       };
       const proxies = s.nodeLocalProxy && s.nodeProxy === 'haproxy' ? s.nodes.map(bind) : [];
-      const lb = s.lbHosts.map(bind);
-      const scrapeConfig = renderScrapeConfig({
-        lbTargets: lb,
+      const o = {
+        lbTargets: s.lbHosts.map(bind),
         proxyTargets: proxies,
         metricsPort: s.metricsPort,
         vrrpMetricsPort: s.vrrpMetricsPort,
         ...(flags.interval !== undefined ? { interval: flags.interval } : {}),
-      });
+      };
+      const scrapeConfig = renderScrapeConfig(o);
       if (flags.json) {
-        const result: MonitoringScrapeResult = {
-          targets: {
-            kha: [...new Set(lb)].map((t) => `${t}:${s.vrrpMetricsPort}`),
-            'kha-haproxy': [...new Set([...lb, ...proxies])].map((t) => `${t}:${s.metricsPort}`),
-          },
-          scrapeConfig,
-        };
+        const result: MonitoringScrapeResult = { targets: scrapeTargets(o), scrapeConfig };
         this.setResult(result);
       } else process.stdout.write(scrapeConfig);
       await this.finish(0);
