@@ -36,6 +36,7 @@ import { renderKeepalived, type KeepalivedVars } from './keepalived.js';
 import { renderServerStateScript } from './server-state.js';
 import {
   METRICS_SCRIPT_PATH,
+  METRICS_SERVER_PATH,
   METRICS_SERVICE_PATH,
   METRICS_SOCKET_PATH,
   METRICS_SOCKET_UNIT,
@@ -43,6 +44,7 @@ import {
   VRRP_COUNT_UNIT,
   VRRP_COUNT_UNIT_PATH,
   renderMetricsScript,
+  renderMetricsServer,
   renderMetricsService,
   renderMetricsSocket,
   renderVrrpCountNft,
@@ -191,7 +193,7 @@ export function metricsScript(s: HaSettings): string {
   });
 }
 
-/** kha's VRRP exporter (socket-activated script) and the nftables counter of foreign adverts (metrics: true). */
+/** kha's VRRP exporter (collector script, socket-activated server) and the nftables counter of foreign adverts (metrics: true). */
 function metricsFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: string): ManagedFile[] {
   const own = { mode: 0o644, owner: 'root', group: 'root' } as const;
   const h = s.hosts[host];
@@ -202,6 +204,8 @@ function metricsFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: strin
       ...own,
       mode: 0o755,
     },
+    // the server runs for as long as scrapes come: a new one needs a restart (the collector does not)
+    { path: METRICS_SERVER_PATH, content: renderMetricsServer(), ...own, mode: 0o755, notify: [H_RESTART_METRICS] },
     { path: METRICS_SERVICE_PATH, content: renderMetricsService(), ...own, notify: [H_RESTART_METRICS] },
     {
       path: METRICS_SOCKET_PATH,

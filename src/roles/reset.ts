@@ -14,7 +14,7 @@ import { blockInFileModule } from '../modules/blockinfile.js';
 import { commandModule, fileModule } from '../modules/index.js';
 import { purgeModule } from '../modules/purge.js';
 import { PREV_SUFFIX } from '../modules/template.js';
-import { METRICS_SCRIPT_PATH, METRICS_SERVICE_PATH, METRICS_SOCKET_PATH, VRRP_COUNT_NFT_PATH, VRRP_COUNT_UNIT_PATH } from './metrics.js';
+import { METRICS_SCRIPT_PATH, METRICS_SERVER_PATH, METRICS_SERVICE_PATH, METRICS_SOCKET_PATH, VRRP_COUNT_NFT_PATH, VRRP_COUNT_UNIT_PATH } from './metrics.js';
 import { quote } from '../transport/quote.js';
 import {
   CHECK_APISERVER_SCRIPT_PATH,
@@ -86,7 +86,8 @@ export const MANAGED_PATHS: readonly ManagedPath[] = [
   ...rendered(CHECK_HAPROXY_SCRIPT_PATH, LB, 'vrrp check script (haproxy)'),
   ...rendered(CHECK_APISERVER_SCRIPT_PATH, LB, 'vrrp check script (apiserver, track_apiserver)'),
   ...rendered(NOTIFY_SCRIPT_PATH, LB, 'keepalived notify script'),
-  ...rendered(METRICS_SCRIPT_PATH, LB, "kha's VRRP metrics exporter script"),
+  ...rendered(METRICS_SCRIPT_PATH, LB, "kha's VRRP metrics collector script"),
+  ...rendered(METRICS_SERVER_PATH, LB, "kha's VRRP metrics server"),
   ...rendered(METRICS_SOCKET_PATH, LB, "the exporter's socket unit", { systemd: true }),
   ...rendered(METRICS_SERVICE_PATH, LB, "the exporter's service unit", { systemd: true }),
   ...rendered(VRRP_COUNT_NFT_PATH, LB, 'the nftables counter of foreign VRRP adverts'),

@@ -68,6 +68,12 @@ export interface Prometheus {
    * sets on a 5 s tick, so the first scrape comes about 5 s after ready: allow 10 s or more.
    */
   waitTargetsUp(timeoutMs: number): Promise<PromTarget[]>;
+  /**
+   * For failure messages: every failed scrape seen since start (targets polled every second, one
+   * line per target and error, with the first and last time seen) and each target's slowest scrape
+   * in the last 5 minutes.
+   */
+  diagnose(): Promise<string>;
   /** SIGTERM, SIGKILL after 5 s, then the temp dir removed; safe to call twice */
   stop(): Promise<void>;
 }
@@ -270,7 +276,7 @@ function client(url: string, dir: string, proc: PromProcess): Prometheus {
       if (want === 'firing' ? mine.some((a) => a.state === 'firing') : mine.length === 0) return { ms: at - t0, at };
       if (at - t0 >= o.timeoutMs) {
         const which = o.labels ? `${name}${JSON.stringify(o.labels)}` : name;
-        throw new Error(`prometheus: ${which} not ${want} after ${o.timeoutMs} ms; alerts now:\n${describeAlerts(now)}`);
+        throw new Error(`prometheus: ${which} not ${want} after ${o.timeoutMs} ms; alerts now:\n${describeAlerts(now)}\n${await diagnose()}`);
       }
       await sleep(POLL_MS);
     }
@@ -291,7 +297,43 @@ function client(url: string, dir: string, proc: PromProcess): Prometheus {
     }
   };
 
+  // failed scrapes, by target and error: Prometheus keeps only the last error of each target
+  const scrapeErrors = new Map<string, { first: number; last: number; n: number }>();
+  const watcher = setInterval(() => {
+    targets()
+      .then((ts) => {
+        for (const t of ts) {
+          if (t.health !== 'down') continue;
+          const k = `${t.scrapeUrl}: ${t.lastError}`;
+          const e = scrapeErrors.get(k);
+          if (e) {
+            e.last = Date.now();
+            e.n++;
+          } else scrapeErrors.set(k, { first: Date.now(), last: Date.now(), n: 1 });
+        }
+      })
+      .catch(() => undefined);
+  }, 1000);
+  watcher.unref();
+
+  const diagnose = async (): Promise<string> => {
+    const iso = (ms: number) => new Date(ms).toISOString().slice(11, 23);
+    const errs = [...scrapeErrors].map(([k, e]) => `  ${k} (seen ${e.n}x, ${iso(e.first)}..${iso(e.last)})`);
+    let slow = '';
+    try {
+      const d = await query('max_over_time(scrape_duration_seconds[5m])');
+      slow = d
+        .map((x) => `  ${x.metric['instance']} ${x.metric['job']}: ${x.value.toFixed(3)} s`)
+        .sort()
+        .join('\n');
+    } catch (e) {
+      slow = `  (query failed: ${String(e)})`;
+    }
+    return `failed scrapes seen:\n${errs.join('\n') || '  none'}\nslowest scrape per target, last 5 min:\n${slow}`;
+  };
+
   const stop = (): Promise<void> => {
+    clearInterval(watcher);
     stopped ??= (async () => {
       await kill(proc);
       process.removeListener('exit', onExit);
@@ -300,5 +342,5 @@ function client(url: string, dir: string, proc: PromProcess): Prometheus {
     return stopped;
   };
 
-  return { url, dir, query, alerts, waitAlert, targets, waitTargetsUp, stop };
+  return { url, dir, query, alerts, waitAlert, targets, waitTargetsUp, diagnose, stop };
 }

@@ -7,12 +7,14 @@
 // The goldens were checked with the real tools: kha-vrrp-count.nft with `nft -c -f` (nftables
 // 1.0.6, as root: nft needs CAP_NET_ADMIN even to check, so that check is not repeated here), the
 // units with `systemd-analyze verify` (systemd 252).
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mergeExpositions, statusMetrics, type HostExposition } from '../../src/actions/status-metrics.js';
 import { InputError } from '../../src/errors.js';
 import { parseInventory } from '../../src/inventory/load.js';
@@ -28,6 +30,7 @@ import {
   VRRP_COUNT_UNIT_PATH,
   metricsFrontend,
   renderMetricsScript,
+  renderMetricsServer,
   renderMetricsService,
   renderMetricsSocket,
   renderVrrpCountNft,
@@ -57,7 +60,8 @@ describe('golden files', () => {
   it.each([
     ['kha-metrics.sh', () => renderMetricsScript(SCRIPT)],
     ['kha-metrics.socket', () => renderMetricsSocket({ bind: '192.168.50.11', port: 8406 })],
-    ['kha-metrics@.service', () => renderMetricsService()],
+    ['kha-metrics.service', () => renderMetricsService()],
+    ['kha-metrics-server.pl', () => renderMetricsServer()],
     ['kha-vrrp-count.nft', () => renderVrrpCountNft({ virtualRouterId: 51, peers: PEERS })],
     ['kha-vrrp-count.service', () => renderVrrpCountUnit()],
     // what the frontend appends to a haproxy.cfg (from its blank separator line on): render.test.ts appends it to the haproxy goldens
@@ -214,31 +218,11 @@ describe('kha-metrics.sh, run in bash on this machine', () => {
     }
   });
 
-  it('http: anything but GET /metrics is a 404 with the right Content-Length', () => {
-    for (const request of ['GET /nope HTTP/1.1\r\n\r\n', 'POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n', 'GET /metricsx HTTP/1.1\r\n\r\n']) {
-      const r = run(['http'], request);
-      expect(r.status, request).toBe(0);
-      const res = parseResponse(r.stdout);
-      expect(res.status).toBe('HTTP/1.1 404 Not Found');
-      expect(res.headers).toEqual({ 'content-type': 'text/plain', 'content-length': '37', connection: 'close' });
-      expect(res.body).toBe('kha: the metrics are at GET /metrics\n');
-    }
-  });
-
-  it('http: no request at all (the client closed): no answer, exit 0', () => {
-    const r = run(['http'], '');
+  it('prints the metrics in Prometheus text format; keepalived does not run here: up 0, state STOP; promtool accepts them', () => {
+    const r = run([], '');
     expect(r.status).toBe(0);
-    expect(r.stdout.toString()).toBe('');
-  });
-
-  it('http: GET /metrics is a 200 in Prometheus text format; keepalived does not run here: up 0, state STOP; promtool accepts it', () => {
-    const r = run(['http'], 'GET /metrics?from=test HTTP/1.1\r\nHost: 127.0.0.1:8406\r\nAccept: */*\r\n\r\n');
-    expect(r.status).toBe(0);
-    const res = parseResponse(r.stdout);
-    expect(res.status).toBe('HTTP/1.1 200 OK');
-    expect(res.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
-    expect(res.headers['connection']).toBe('close');
-    const fams = parseExposition(res.body);
+    const text = r.stdout.toString();
+    const fams = parseExposition(text);
     const vip = { vip: VIP };
     expect(fams.get('kha_keepalived_up')).toMatchObject({ type: 'gauge', samples: [{ labels: vip, value: 0 }] });
     expect(fams.get('kha_vrrp_state')!.samples).toEqual([
@@ -252,22 +236,24 @@ describe('kha-metrics.sh, run in bash on this machine', () => {
     expect(fams.get('kha_vrrp_transitions_total')).toMatchObject({ type: 'counter', samples: [{ labels: vip, value: 3 }] });
     expect(fams.get('kha_vrrp_became_master_total')).toMatchObject({ type: 'counter', samples: [{ labels: vip, value: 2 }] });
     expect(fams.get('kha_vrrp_last_transition_timestamp_seconds')!.samples).toEqual([{ labels: vip, value: 1700000000 }]);
+    // when it was collected: now, give or take a second
+    const at = fams.get('kha_exporter_collected_timestamp_seconds')!.samples[0]!.value;
+    expect(Math.abs(at - Date.now() / 1000)).toBeLessThan(5);
     // no family without a vip label, and no label named instance (Prometheus's own)
     for (const [name, f] of fams) for (const s of f.samples) expect(Object.keys(s.labels), name).not.toContain('instance');
-    promtoolCheck(res.body);
-    // without an argument it prints the same metrics, with no HTTP around them
-    expect(run([], '').stdout.toString()).toBe(res.body);
+    promtoolCheck(text);
   });
 
   it("with the host's tools faked (exported bash functions): keepalived MASTER holding the VIP, foreign adverts counted; byte for byte", () => {
     const fns = {
       // keepalived.service active, haproxy.service not (so no stats socket is asked)
-      systemctl: '[ "$3" = keepalived.service ]',
+      // `systemctl is-active keepalived.service haproxy.service`: one line per unit
+      systemctl: '[ "$1 $2 $3" = "is-active keepalived.service haproxy.service" ] && printf "active\\ninactive\\n"',
       ip: `printf '2: eth0    inet 10.0.0.11/24 brd 10.0.0.255 scope global eth0\\n2: eth0    inet ${VIP}/32 scope global eth0\\n'`,
+      // `nft list table inet kha_vrrp`: the counter, the peers (never reported) and the foreign sources over two lines
       nft: [
-        'case "$1 $2" in',
-        `  "list counter") printf 'table inet kha_vrrp {\\n\\tcounter foreign_adverts {\\n\\t\\tpackets 3 bytes 156\\n\\t}\\n}\\n' ;;`,
-        `  "list set") printf 'table inet kha_vrrp {\\n\\tset foreign_src {\\n\\t\\ttype ipv4_addr\\n\\t\\telements = { 10.0.0.99 timeout 1h expires 59m58s, 10.0.0.98 timeout 1h expires 3m }\\n\\t}\\n}\\n' ;;`,
+        'case "$1 $2 $3 $4" in',
+        `  "list table inet kha_vrrp") printf '%b\\n' 'table inet kha_vrrp {' '\\tset peers {' '\\t\\ttype ipv4_addr' '\\t\\telements = { 10.0.0.11, 10.0.0.12 }' '\\t}' '\\tset foreign_src {' '\\t\\ttype ipv4_addr' '\\t\\tsize 64' '\\t\\tflags dynamic,timeout' '\\t\\ttimeout 1h' '\\t\\telements = { 10.0.0.99 timeout 1h expires 59m58s,' '\\t\\t\\t     10.0.0.98 timeout 1h expires 3m }' '\\t}' '\\tcounter foreign_adverts {' '\\t\\tpackets 3 bytes 156' '\\t}' '\\tchain input {' '\\t\\ttype filter hook input priority -400; policy accept;' '\\t}' '}' ;;`,
         '  *) return 1 ;;',
         'esac',
       ].join('\n'),
@@ -278,12 +264,11 @@ describe('kha-metrics.sh, run in bash on this machine', () => {
     };
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
     for (const [name, body] of Object.entries(fns)) env[`BASH_FUNC_${name}%%`] = `() { ${body}\n}`;
-    const r = run(['http'], 'GET /metrics HTTP/1.1\r\n\r\n', env);
+    const r = run([], '', env);
     expect(r.stderr.toString()).toBe('');
-    const res = parseResponse(r.stdout);
-    expect(res.status).toBe('HTTP/1.1 200 OK');
+    const out = r.stdout.toString();
     const L = `vip="${VIP}"`;
-    expect(res.body.split('\n')).toEqual([
+    expect(out.replace(/(kha_exporter_collected_timestamp_seconds\{[^}]*\}) \d+\n/, '$1 NOW\n').split('\n')).toEqual([
       '# HELP kha_keepalived_up 1 when keepalived.service is active.',
       '# TYPE kha_keepalived_up gauge',
       `kha_keepalived_up{${L}} 1`,
@@ -315,10 +300,137 @@ describe('kha-metrics.sh, run in bash on this machine', () => {
       '# TYPE kha_vrrp_foreign_router gauge',
       `kha_vrrp_foreign_router{${L},vrid="51",source="10.0.0.98"} 1`,
       `kha_vrrp_foreign_router{${L},vrid="51",source="10.0.0.99"} 1`,
+      '# HELP kha_exporter_collected_timestamp_seconds Unix time these metrics were collected (a scrape may be answered with a collection a few seconds old).',
+      '# TYPE kha_exporter_collected_timestamp_seconds gauge',
+      `kha_exporter_collected_timestamp_seconds{${L}} NOW`,
       '',
     ]);
-    parseExposition(res.body);
-    promtoolCheck(res.body);
+    parseExposition(out);
+    promtoolCheck(out);
+  });
+});
+
+// ---- kha-metrics-server.pl: the HTTP side, run in perl on this machine with a fake collector ----
+
+/** One HTTP exchange with 127.0.0.1:port (the request sent, then the write side closed): the bytes back and the time. */
+function exchange(port: number, request: string): Promise<{ raw: Buffer; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const c = net.connect(port, '127.0.0.1', () => c.end(request));
+    c.on('data', (d: Buffer) => chunks.push(d));
+    c.on('end', () => resolve({ raw: Buffer.concat(chunks), ms: Date.now() - t0 }));
+    c.on('error', reject);
+    c.setTimeout(15_000, () => c.destroy(new Error('no answer in 15 s')));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+describe('kha-metrics-server.pl, run in perl on this machine (the collector faked: it counts its runs)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kha-metrics-server-'));
+  const server = join(dir, 'kha-metrics-server.pl');
+  const collector = join(dir, 'collector.sh');
+  writeFileSync(server, renderMetricsServer(), { mode: 0o755 });
+  // each run adds one to ./count; it sleeps ./slow seconds and fails while ./fail exists
+  writeFileSync(
+    collector,
+    [
+      '#!/bin/bash',
+      `d=${dir}`,
+      'n=$(( $(cat "$d/count" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$d/count"',
+      'sleep "$(cat "$d/slow" 2>/dev/null || echo 0)"',
+      '[ -e "$d/fail" ] && exit 1',
+      'printf \'# HELP t_collections Collections so far.\\n# TYPE t_collections counter\\nt_collections %s\\n\' "$n"',
+      '',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const procs: ChildProcess[] = [];
+  const count = () => Number(readFileSync(join(dir, 'count'), 'utf8'));
+  const GET = 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/plain\r\n\r\n';
+
+  async function start(): Promise<number> {
+    const port = await freePort();
+    const p = spawn('perl', [server, collector, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    procs.push(p);
+    for (let i = 0; i < 100; i++) {
+      const up = await new Promise<boolean>((r) => {
+        const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
+        c.on('error', () => r(false));
+      });
+      if (up) return port;
+      await sleep(50);
+    }
+    throw new Error(`kha-metrics-server.pl did not listen on ${port}`);
+  }
+  let port = 0;
+  beforeAll(async () => {
+    port = await start();
+  });
+  afterAll(() => {
+    for (const p of procs) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('perl -c: the server parses', () => {
+    const r = spawnSync('perl', ['-c', server], { encoding: 'utf8' });
+    expect(r.stderr).toBe(`${server} syntax OK\n`);
+    expect(r.status).toBe(0);
+  });
+
+  it("GET /metrics: 200 with the collector's output; within a second it is served again without a new run; anything else is a 404; a client that sends nothing gets nothing", async () => {
+    const a = parseResponse((await exchange(port, GET)).raw);
+    expect(a.status).toBe('HTTP/1.1 200 OK');
+    expect(a.headers).toEqual({ 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'content-length': String(a.body.length), connection: 'close' });
+    expect(a.body).toBe('# HELP t_collections Collections so far.\n# TYPE t_collections counter\nt_collections 1\n');
+    expect(parseResponse((await exchange(port, GET)).raw).body).toMatch(/^t_collections 1$/m);
+    expect(count(), 'no second run within a second').toBe(1);
+    for (const request of ['GET /nope HTTP/1.1\r\n\r\n', 'POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n', 'GET /metricsx HTTP/1.1\r\n\r\n']) {
+      const res = parseResponse((await exchange(port, request)).raw);
+      expect(res.status, request).toBe('HTTP/1.1 404 Not Found');
+      expect(res.body).toBe('kha: the metrics are at GET /metrics\n');
+    }
+    expect((await exchange(port, '')).raw.length).toBe(0);
+    await sleep(1_100);
+    expect(parseResponse((await exchange(port, 'GET /metrics?x=1 HTTP/1.1\r\n\r\n')).raw).body).toMatch(/^t_collections 2$/m);
+  });
+
+  it('a slow collection: the scrape waits at most half its timeout and gets the last collection; the next scrape gets the new one; a failed one is never served', async () => {
+    writeFileSync(join(dir, 'slow'), '3');
+    await sleep(1_100);
+    const slow = await exchange(port, `GET /metrics HTTP/1.1\r\nX-Prometheus-Scrape-Timeout-Seconds: 2\r\n\r\n`);
+    expect(slow.ms, 'waited about 1 s (half of 2), not the 3 s the collection takes').toBeLessThan(2_000);
+    expect(parseResponse(slow.raw).body).toMatch(/^t_collections 2$/m);
+    writeFileSync(join(dir, 'slow'), '0');
+    await sleep(2_500);
+    // the slow run (3) has ended meanwhile: this scrape reads it at once
+    const next = await exchange(port, GET);
+    expect(next.ms).toBeLessThan(1_000);
+    expect(parseResponse(next.raw).body).toMatch(/^t_collections 3$/m);
+    writeFileSync(join(dir, 'fail'), '');
+    await sleep(1_100);
+    expect(parseResponse((await exchange(port, GET)).raw).body, 'the failed run (4) is not served').toMatch(/^t_collections 3$/m);
+    expect(count()).toBe(4);
+  });
+
+  it('no collection has succeeded yet: 503, and the server goes on', async () => {
+    const p2 = await start(); // ./fail still exists: every run fails
+    const res = parseResponse((await exchange(p2, `GET /metrics HTTP/1.1\r\nX-Prometheus-Scrape-Timeout-Seconds: 2\r\n\r\n`)).raw);
+    expect(res.status).toBe('HTTP/1.1 503 Service Unavailable');
+    expect(res.body).toBe('kha: no metrics collected yet\n');
+    rmSync(join(dir, 'fail'));
+    await sleep(1_100);
+    expect(parseResponse((await exchange(p2, GET)).raw).status).toBe('HTTP/1.1 200 OK');
   });
 });
 

@@ -412,8 +412,9 @@ const LB_FILES = [
   '/etc/systemd/system/haproxy.service.d/kha.conf',
   '/etc/tmpfiles.d/haproxy.conf',
   '/etc/keepalived/kha-metrics.sh',
+  '/etc/keepalived/kha-metrics-server.pl',
   '/etc/systemd/system/kha-metrics.socket',
-  '/etc/systemd/system/kha-metrics@.service',
+  '/etc/systemd/system/kha-metrics.service',
   '/etc/keepalived/kha-vrrp-count.nft',
   '/etc/systemd/system/kha-vrrp-count.service',
 ];

@@ -131,17 +131,18 @@ function converged(stale: string[]): Record<string, Sim> {
 }
 
 describe("kha up: install and configure take the Plan's probe results", () => {
-  it('a changed haproxy.cfg on every host: 60 round trips in the two plays before, 27 now, the same reports', async () => {
+  it('a changed haproxy.cfg on every host: 63 round trips in the two plays before, 30 now, the same reports', async () => {
     const b = await planInstallConfigure(converged([HAPROXY_CFG]), true);
     const a = await planInstallConfigure(converged([HAPROXY_CFG]), false);
     expect(a.planned).toBe(3); // the Plan: one round trip per host, both times
     expect(b.planned).toBe(3);
     // before: install's plan-first pass (3) and configure's (3), then per host 9 probes one by one
     // up to haproxy.cfg, its write (mkdir, validate, rename: 3), keepalived.conf's probe (1) and
-    // the 5 metrics files' (kha-metrics.sh, its socket and service units, the nftables counter and its unit)
-    expect(b.plays).toBe(3 + 3 + 3 * (9 + 3 + 1 + 5));
-    // now: per host the write, and the files after it probed again: keepalived.conf and the 5 metrics files
-    expect(a.plays).toBe(3 * (3 + 1 + 5));
+    // the 6 metrics files' (kha-metrics.sh, kha-metrics-server.pl, its socket and service units, the
+    // nftables counter and its unit)
+    expect(b.plays).toBe(3 + 3 + 3 * (9 + 3 + 1 + 6));
+    // now: per host the write, and the files after it probed again: keepalived.conf and the 6 metrics files
+    expect(a.plays).toBe(3 * (3 + 1 + 6));
     expect(reported(a.events)).toEqual(reported(b.events));
     expect(
       reported(a.events)
