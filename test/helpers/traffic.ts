@@ -5,6 +5,16 @@
 import https from 'node:https';
 import type { Lab } from '../../src/lab/lab.js';
 
+/**
+ * A client timeout for loops that check a roll or a drain, not a failover: a request that answers
+ * within 5 s has not failed (client-go waits far longer). With 2 s, CI runs on the loaded 2-core
+ * machine counted requests whose TLS handshake or answer came later while the VIP did not move
+ * (15 started within 0.4 s during a drain; 99 over 13 s during an upgrade): stalls of the hosts.
+ * A request to a drained or stopped backend, or to a VIP in flight, is refused or reset at once,
+ * which any timeout still counts.
+ */
+export const STALL_TOLERANT_TIMEOUT_MS = 5_000;
+
 export interface TrafficOptions {
   port?: number;
   path?: string;

@@ -13,11 +13,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { writeLabInventory } from '../../src/lab/lab.js';
 import type { UpgradeReport } from '../../src/actions/upgrade.js';
+import { runtimeAnswers, runtimeScript } from '../../src/facts/haproxy.js';
+import { STATS_SOCKET } from '../../src/roles/ha.js';
+import { HAPROXY_BACKEND } from '../../src/roles/haproxy.js';
 import { useLab, type Lab } from '../helpers/lab.js';
 import { kha, outputProblems, parseJson, readLog, secs, showRun } from '../helpers/cli.js';
 import { haproxyCfg, httpsGet, mainPid, sh, unitState, vipHolders } from '../helpers/hosts.js';
 import { monitorVip, sampleVip, splitBrains, vipGains, type VipWindows } from '../helpers/vip-watch.js';
-import { startTraffic, type TrafficSummary } from '../helpers/traffic.js';
+import { STALL_TOLERANT_TIMEOUT_MS, startTraffic, type TrafficSummary } from '../helpers/traffic.js';
 
 const execFileP = promisify(execFile);
 const ALL = ['m1', 'm2', 'm3', 'm4', 'm5'];
@@ -33,13 +36,6 @@ async function haproxyWorkers(lab: ReturnType<ReturnType<typeof useLab>>, host: 
 const timeoutConnect = (cfg: string) => /^\s*timeout connect (\S+)/m.exec(cfg)?.[1];
 
 describe('kha upgrade on 5 masters', () => {
-  /**
-   * A request that answers within 5 s has not failed (client-go waits far longer), as in drain.test.ts.
-   * With 2 s, a CI run on the loaded 2-core machine counted 99 of 1097 requests timing out (TLS
-   * handshake or answer) over 13 s while the VIP did not move: a stall of the hosts. A request to a
-   * stopped backend or a VIP in flight is refused or reset at once, which any timeout still counts.
-   */
-  const CLIENT_TIMEOUT_MS = 5_000;
   const lab = useLab(5, { aptCache: true, preinstalled: true });
   let inv = '';
   const logFile = (name: string) => path.join(lab().stateDir, `${name}.log`);
@@ -63,7 +59,7 @@ describe('kha upgrade on 5 masters', () => {
     writeLabInventory(l, inv, { vars: { haproxy_timeout_connect: '6s' } });
     const monitor = await monitorVip(l, { maxSeconds: 300 });
     const sampler = sampleVip(l, { intervalMs: 100, maxMs: 4 * 60_000 });
-    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: CLIENT_TIMEOUT_MS, maxRequests: 4_000, maxMs: 3 * 60_000 });
+    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: STALL_TOLERANT_TIMEOUT_MS, maxRequests: 4_000, maxMs: 3 * 60_000 });
     const log = logFile('upgrade-20pct');
     const r = await kha(['upgrade', '-i', inv, '--serial', '20%', '--json', '--log-file', log], { timeoutMs: 4 * 60_000 });
     // let the client loop see the settled end state for a moment
@@ -243,7 +239,7 @@ describe('kha upgrade on 5 masters', () => {
     // track_apiserver adds a second vrrp_script: keepalived.conf changes on every host
     writeLabInventory(l, inv, { vars: { haproxy_timeout_connect: cur, track_apiserver: true } });
     const monitor = await monitorVip(l, { maxSeconds: 300 });
-    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: CLIENT_TIMEOUT_MS, maxRequests: 4_000, maxMs: 3 * 60_000 });
+    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: STALL_TOLERANT_TIMEOUT_MS, maxRequests: 4_000, maxMs: 3 * 60_000 });
     const ukLog = logFile('upgrade-keepalived');
     const r = await kha(['upgrade', '-i', inv, '--serial', '20%', '--json', '--log-file', ukLog], { timeoutMs: 4 * 60_000 });
     await sleep(1_000);
@@ -295,18 +291,12 @@ async function explainFailures(l: Lab, tr: TrafficSummary, exact: VipWindows, lo
     batches = String(e);
   }
   const holder = (await vipHolders(l))[0] ?? 'm1';
-  const stat = await l.exec(holder, [
-    'perl',
-    '-MIO::Socket::UNIX',
-    '-e',
-    'my $s = IO::Socket::UNIX->new(Peer => "/run/haproxy/admin.sock") or exit 0; print $s "show stat\\n"; print while <$s>',
-  ]);
-  const cols = (stat.stdout.split('\n')[0] ?? '').replace(/^# /, '').split(',');
+  const stat = await l.exec(holder, ['sh', '-c', runtimeScript(STATS_SOCKET, ['show stat'])]);
+  const csv = runtimeAnswers(stat.stdout, 1)[0]!.split('\n');
+  const cols = (csv[0] ?? '').replace(/^# /, '').split(',');
   const want = ['pxname', 'svname', 'status', 'econ', 'eresp', 'wretr', 'wredis', 'cli_abrt', 'srv_abrt', 'chkfail', 'downtime', 'lastchg'];
-  const rows = stat.stdout
-    .split('\n')
-    .slice(1)
-    .filter((x) => x.startsWith('kube-apiservers,'))
+  const rows = csv
+    .filter((x) => x.startsWith(`${HAPROXY_BACKEND},`))
     .map((x) => {
       const v = x.split(',');
       return want.map((k) => `${k}=${v[cols.indexOf(k)] ?? '?'}`).join(' ');

@@ -17,18 +17,11 @@ import { kha, outputProblems, secs, showRun, upLab, type KhaRun } from '../helpe
 import { sh, vipHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
 import { useLab, type Lab } from '../helpers/lab.js';
-import { startTraffic, type TrafficSummary } from '../helpers/traffic.js';
+import { STALL_TOLERANT_TIMEOUT_MS, startTraffic, type TrafficSummary } from '../helpers/traffic.js';
 import { monitorVip, vipGains } from '../helpers/vip-watch.js';
 import { gapsBetween, startWatches } from '../helpers/watch.js';
 
 const MASTERS = ['m1', 'm2', 'm3'];
-/**
- * A request that answers within 5 s has not failed (client-go waits far longer). With 2 s, a CI run
- * on a loaded 2-core machine counted 15 requests, started within 0.4 s of each other, that got
- * their TLS handshake or answer later than that: a stall of the hosts, not a drain (a request sent
- * to a drained or stopped backend is refused or reset at once, which any timeout still counts).
- */
-const CLIENT_TIMEOUT_MS = 5_000;
 
 /** m2's row in `show stat` on a host: haproxy's status word, sessions now, sessions ever (read with perl: no socat on the hosts) */
 async function m2On(l: Lab, host: string): Promise<{ status: string; scur: number; stot: number }> {
@@ -91,7 +84,7 @@ describe('kha drain / kha undrain on a live control plane', () => {
   test('drain m2, restart its apiserver, undrain: zero failed requests; DRAIN on every haproxy meanwhile, UP after; kha status shows it', async () => {
     const l = lab();
     const monitor = await monitorVip(l, { maxSeconds: 240 });
-    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: CLIENT_TIMEOUT_MS, maxMs: 3 * 60_000, maxRequests: 6000 });
+    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: STALL_TOLERANT_TIMEOUT_MS, maxMs: 3 * 60_000, maxRequests: 6000 });
     // the steps, in ms since the loop started: a failure's `t` is placed among them
     const steps: string[] = [];
     const tStart = Date.now();
@@ -157,7 +150,7 @@ describe('kha drain / kha undrain on a live control plane', () => {
   test('kha drain m2 -- systemctl restart kha-standin-apiserver: drained, restarted, ready, back; zero failed requests', async () => {
     const l = lab();
     const before = (await sh(l, 'm2', ['systemctl', 'show', '-p', 'ExecMainStartTimestampMonotonic', '--value', 'kha-standin-apiserver'])).trim();
-    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: CLIENT_TIMEOUT_MS, maxMs: 3 * 60_000, maxRequests: 6000 });
+    const traffic = startTraffic(l, { intervalMs: 50, timeoutMs: STALL_TOLERANT_TIMEOUT_MS, maxMs: 3 * 60_000, maxRequests: 6000 });
     await sleep(1500);
     const t0 = performance.now();
     const r = await kha(['drain', '-i', inv, 'm2', '--json', '--log-file', log('drain-cmd'), '--', 'systemctl', 'restart', 'kha-standin-apiserver']);
