@@ -8,6 +8,13 @@ import https from 'node:https';
 import type { Lab } from '../../src/lab/lab.js';
 import { inLabSubnet } from './traffic.js';
 
+/**
+ * The longest silence of a live 200 ms stream that is still the machine, not the event under test:
+ * a loaded CI machine has stalled one for 1.2 s, while a hung backend silences its watches for the
+ * health-check budget (5 s at the very least) and a cut stream shows as an end.
+ */
+export const LIVE_STALL_MS = 3_000;
+
 export interface WatchEnd {
   /** ms since the epoch */
   t: number;

@@ -13,7 +13,7 @@ import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
 import { kha, outputProblems, parseJson, secs, showRun } from '../helpers/cli.js';
 import { sh, waitFor } from '../helpers/hosts.js';
-import { startHostWatch } from '../helpers/watch.js';
+import { LIVE_STALL_MS, startHostWatch } from '../helpers/watch.js';
 import { writeInv } from '../helpers/inventories.js';
 import { upInProcess, type InProcessRun } from '../helpers/in-process.js';
 import { etcHostsPhase, nodeProxyPhase } from '../../src/actions/nodes.js';
@@ -242,11 +242,11 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
         `watch through n2's proxy: ${w.lines} lines from ${w.backends.join(',')}, longest gap ${w.longestGapMs.toFixed(0)} ms, ${w.open ? 'still open' : 'ENDED'}`,
     );
     expect(r.code, showRun(r)).toBe(0);
-    // the reload kept the watch: one stream, open to the end, never quiet for a second
+    // the reload kept the watch: one stream, open to the end, never quiet beyond a machine stall
     expect(w.open).toBe(true);
     expect(w.backends).toHaveLength(1);
     expect(w.lines).toBeGreaterThan(20);
-    expect(w.longestGapMs).toBeLessThan(1_000);
+    expect(w.longestGapMs).toBeLessThan(LIVE_STALL_MS);
     expect(traffic.total).toBeGreaterThan(40);
     expect(traffic.failed).toEqual([]);
     // the node phases ran: every node's proxy lists 4 masters and m4 answers through it
