@@ -7,21 +7,37 @@
 # --ready also builds $KHA_READY_IMAGE (default kha-host-ready:1): the same host with keepalived and
 # haproxy preinstalled (docker/ready.Dockerfile), for the integration tests that are not about
 # installing. CI builds both (.ci/run); `kha lab up` needs only the plain one.
+# --release bullseye|bookworm|trixie (default bookworm) builds the same host on Debian 11, 12 or 13,
+# tagged kha-host:<release> (kha-host-ready:<release> with --ready); bookworm keeps kha-host:1.
+# Adding a release is one word in RELEASES (the Dockerfile installs only what the base lacks).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-IMAGE="${KHA_IMAGE:-kha-host:1}"
-READY_IMAGE="${KHA_READY_IMAGE:-kha-host-ready:1}"
-BASE_IMAGE="${KHA_BASE_IMAGE:-kha-base:bookworm}"
+RELEASES="bullseye bookworm trixie"
 PKGS="systemd,systemd-sysv,dbus,openssh-server,iproute2,sudo,procps,ca-certificates,python3,psmisc,openssl,nftables,curl"
 force=0
 ready=0
-for arg in "$@"; do
-  case "$arg" in
+release=bookworm
+usage() { echo "usage: build-image.sh [--force] [--ready] [--release $(echo $RELEASES | tr ' ' '|')]" >&2; exit 4; }
+while [ $# -gt 0 ]; do
+  case "$1" in
     --force) force=1 ;;
     --ready) ready=1 ;;
-    *) echo "usage: build-image.sh [--force] [--ready]" >&2; exit 4 ;;
+    --release) [ $# -ge 2 ] || usage; release="$2"; shift ;;
+    --release=*) release="${1#--release=}" ;;
+    *) usage ;;
   esac
+  shift
 done
+case " $RELEASES " in *" $release "*) ;; *) echo "build-image.sh: no release '$release' (one of: $RELEASES)" >&2; exit 4 ;; esac
+if [ "$release" = bookworm ]; then
+  IMAGE="${KHA_IMAGE:-kha-host:1}"
+  READY_IMAGE="${KHA_READY_IMAGE:-kha-host-ready:1}"
+else
+  IMAGE="kha-host:$release"
+  READY_IMAGE="kha-host-ready:$release"
+fi
+BASE_IMAGE="${KHA_BASE_IMAGE:-kha-base:$release}"
+[ "$release" = bookworm ] || BASE_IMAGE="kha-base:$release"
 
 # One build at a time on this machine (tests and `kha lab up` may call this concurrently).
 exec 9>"${TMPDIR:-/tmp}/kha-build-image.lock"
@@ -58,7 +74,7 @@ if [ "$force" = 0 ] && [ "$have" = "$hash" ]; then
 fi
 [ -n "$have" ] && [ "$force" = 0 ] && echo "image $IMAGE is stale (hash $have, docker/ now $hash): rebuilding"
 
-base="debian:bookworm"
+base="debian:$release"
 if ! docker image inspect "$base" >/dev/null 2>&1 && ! timeout 60 docker pull -q "$base" >/dev/null 2>&1; then
   base="$BASE_IMAGE"
   if ! docker image inspect "$base" >/dev/null 2>&1; then
@@ -67,7 +83,7 @@ if ! docker image inspect "$base" >/dev/null 2>&1 && ! timeout 60 docker pull -q
     trap 'rm -rf "$root"' EXIT
     echo "no registry: building $base with debootstrap in $root (about a minute)"
     log="$(mktemp /tmp/kha-debootstrap.XXXXXX.log)"
-    debootstrap --variant=minbase --include="$PKGS" bookworm "$root" http://deb.debian.org/debian >"$log" 2>&1 \
+    debootstrap --variant=minbase --include="$PKGS" "$release" "$root" http://deb.debian.org/debian >"$log" 2>&1 \
       || { tail -20 "$log" >&2; echo "debootstrap failed (full log: $log)" >&2; exit 1; }
     rm -f "$log"
     rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/archives/*.deb

@@ -12,6 +12,8 @@ import type { Phase } from '../engine/phases.js';
 import { ExitCode, KhaError, PreflightError, describeError } from '../errors.js';
 import type { Facts } from '../facts/types.js';
 import type { HaSettings } from '../inventory/settings.js';
+import { supportProblem } from '../facts/versions.js';
+import { versionsOn } from '../roles/ha.js';
 import { etcHostsTargets, etcHostsTasks, nodeListenPort, nodeProxyHandlers, nodeProxyTasks } from '../roles/nodes.js';
 import { proxyAnswered, proxyProbeScript, tcpProbeScript } from './probes.js';
 import { gatherHosts, playOrThrow, type UpState } from './rollout.js';
@@ -43,6 +45,10 @@ export function nodePreflightErrors(s: HaSettings, facts: Record<string, Facts>)
     if (!f) continue;
     if (!f.pkgMgr) errors.push(`${n}: ${f.os.prettyName} has no apt, dnf or yum; kha installs the node-local proxy with them`);
     if (!f.systemd) errors.push(`${n}: systemd is not running; kha runs the node-local proxy as a systemd service`);
+    if (f.pkgMgr && s.nodeProxy === 'haproxy') {
+      const unsupported = supportProblem(n, f, versionsOn(s, f), ['haproxy']);
+      if (unsupported) errors.push(unsupported);
+    }
     const port = nodeListenPort(s, n);
     const busy = f.listening.find(
       (l) =>

@@ -4,6 +4,8 @@ import type { Facts } from '../facts/types.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { inSubnet, network } from '../net/ipv4.js';
 import type { HostNet } from '../net/host-net.js';
+import { supportProblem } from '../facts/versions.js';
+import { versionsOn } from '../roles/ha.js';
 
 export type { HostNet } from '../net/host-net.js';
 
@@ -41,6 +43,10 @@ function checkHost(s: HaSettings, name: string, f: Facts, holdsVip: boolean): { 
   const errors: string[] = [];
   if (!f.pkgMgr) errors.push(`${name}: ${f.os.prettyName} has no apt, dnf or yum; kha supports Debian/Ubuntu (apt) and RHEL-family (dnf/yum) hosts`);
   if (!f.systemd) errors.push(`${name}: systemd is not running (no /run/systemd/system); kha manages keepalived and haproxy as systemd services`);
+  if (f.pkgMgr) {
+    const unsupported = supportProblem(name, f, versionsOn(s, f));
+    if (unsupported) errors.push(unsupported);
+  }
   const place = vrrpPlace(s, name, f);
   if ('error' in place) return { errors: [...errors, place.error] };
   const { iface, address } = place;

@@ -3,6 +3,7 @@
 // a node, the blockinfile block for /etc/hosts); the facts up would gather (the VRRP interface,
 // the host's address on it, the package manager) are given or assumed, and every assumption is
 // listed. Secrets are masked here, before anything can print them.
+import { featuresOf, hostVersions, parseVersion, type Features } from '../facts/versions.js';
 import { InputError, KhaError, ExitCode } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { parseSetting } from '../inventory/settings.js';
@@ -33,6 +34,20 @@ export interface RenderFacts {
   address?: string;
   /** --pkg-mgr: only the nginx node proxy depends on it (worker user, module path) */
   pkgMgr?: PkgMgr;
+  /** --keepalived-version / --haproxy-version: the host's versions (default: the inventory's pins, else the newest keywords) */
+  versions?: { keepalived?: string; haproxy?: string };
+}
+
+/**
+ * The keywords the host's versions accept: the given versions, else the inventory's pins, else
+ * every keyword (the newest versions; kha up reads the host's own, see facts/versions.ts).
+ */
+function renderFeatures(s: HaSettings, facts: RenderFacts): Features {
+  const v = hostVersions(
+    { os: { id: 'unknown', idLike: [], versionId: '', prettyName: 'unknown' }, packages: {} },
+    { keepalived: facts.versions?.keepalived ?? s.keepalivedVersion, haproxy: facts.versions?.haproxy ?? s.haproxyVersion },
+  );
+  return featuresOf(v);
 }
 
 export interface RenderedFile {
@@ -95,6 +110,13 @@ function checkHost(s: HaSettings, t: RenderTarget): void {
 }
 
 function checkFacts(f: RenderFacts): void {
+  for (const pkg of ['keepalived', 'haproxy'] as const) {
+    const v = f.versions?.[pkg];
+    if (v !== undefined && !parseVersion(v))
+      throw new InputError(
+        `--${pkg}-version: ${JSON.stringify(v)} is not a version; give it as ${pkg === 'keepalived' ? '2.1.5' : '2.2'} or as the package's version`,
+      );
+  }
   if (f.iface !== undefined) {
     const r = parseSetting('vrrp_interface', f.iface);
     if (!r.ok) throw new InputError(`--interface: ${r.message}`);
@@ -117,7 +139,7 @@ function renderKind(s: HaSettings, host: string, kind: RenderKind, facts: Render
   if (kind === 'etc-hosts') return { what: kind, path: ETC_HOSTS, content: replaceBlock('', renderEtcHostsBlock(etcHostsEntries(s))), masked: [] };
   if (!s.lbHosts.includes(host)) {
     if (s.nodeProxy === 'nginx' && facts.pkgMgr === undefined) assumed.push(`package manager ${RENDER_DEFAULT_PKG_MGR} (pass --pkg-mgr)`);
-    const f = nodeProxyFile(s, host, facts.pkgMgr ?? RENDER_DEFAULT_PKG_MGR);
+    const f = nodeProxyFile(s, host, facts.pkgMgr ?? RENDER_DEFAULT_PKG_MGR, renderFeatures(s, facts));
     return { what: kind, path: f.path, content: f.content, masked: [] };
   }
   const path = kind === 'keepalived' ? KEEPALIVED_CONF : HAPROXY_CFG;
@@ -125,7 +147,7 @@ function renderKind(s: HaSettings, host: string, kind: RenderKind, facts: Render
   const net = { [host]: vrrpPlace(s, host, facts, kind === 'keepalived' ? assumed : []) };
   if (kind === 'keepalived' && s.unicast && s.lbHosts.length > 1)
     assumed.push("unicast peers at their ansible_host (kha up uses each peer's address on its VRRP interface)");
-  const file = desiredFiles(s, net, host).find((f) => f.path === path);
+  const file = desiredFiles(s, net, host, renderFeatures(s, facts)).find((f) => f.path === path);
   if (!file) throw new Error(`no ${path} among the files of ${host}`);
   const masked = kind === 'keepalived' && s.authPass !== undefined ? [...KEEPALIVED_SECRET_KEYS] : [];
   // redacted by keyword as on the host (kha up --diff), then masked wherever else the value might appear

@@ -10,7 +10,7 @@ import { keyedHash, keyedHashScript } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
 import { MANAGED_HEADER, NOTIFY_STATE_FILE, parseNotifyState } from '../roles/files.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
-import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles } from '../roles/ha.js';
+import { HAPROXY_CFG, KEEPALIVED_CONF, STATS_SOCKET, desiredFiles, featuresOn } from '../roles/ha.js';
 import { preflightChecks, type PreflightResult } from './preflight.js';
 import { haproxyStatScript, parseHaproxyStat } from './probes.js';
 import { drainedServers, runtimeScript } from '../facts/haproxy.js';
@@ -161,7 +161,7 @@ async function hostStatus(run: RunContext, s: HaSettings, pf: PreflightResult, h
   };
   if (!f) return unreachableRow(row, why ?? 'unreachable');
   try {
-    const want = pf.net[h] ? desiredFiles(s, pf.net, h).filter((x) => x.path === KEEPALIVED_CONF || x.path === HAPROXY_CFG) : [];
+    const want = pf.net[h] ? desiredFiles(s, pf.net, h, featuresOn(s, f)).filter((x) => x.path === KEEPALIVED_CONF || x.path === HAPROXY_CFG) : [];
     const conn = await run.connector.get(run.host(h));
     if (conn.via !== undefined) row.via = conn.via;
     const r = await conn.exec({ script: statusScript(want) }, { become: true, timeoutMs: 15_000 });

@@ -12,7 +12,7 @@ import { waitForModule } from '../modules/wait-for.js';
 import { journalTail } from '../modules/service.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
-import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, haHandlers, installTasks, startTasks } from '../roles/ha.js';
+import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, featuresOn, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
@@ -205,7 +205,7 @@ async function vrrpBreakingChange(st: UpState, changes: Record<string, string[]>
     hosts.map(async (h) => {
       const conn = await st.run.connector.get(st.run.host(h));
       const r = await conn.exec({ script: vrrpSignatureScript(KEEPALIVED_CONF) }, { become: true });
-      const want = desiredFiles(st.s, st.net, h).find((f) => f.path === KEEPALIVED_CONF)!.content;
+      const want = desiredFiles(st.s, st.net, h, featuresOn(st.s, st.run.facts.get(h))).find((f) => f.path === KEEPALIVED_CONF)!.content;
       return r.code === 0 && r.stdout.trim() !== '' && r.stdout.trim() !== vrrpSignature(want);
     }),
   );

@@ -17,6 +17,8 @@ export default class Render extends KhaCommand {
     what: Flags.string({ summary: 'Which file(s).', options: ['all', 'keepalived', 'haproxy', 'nginx', 'etc-hosts'], default: 'all' }),
     interface: Flags.string({ summary: "The host's VRRP interface (default: vrrp_interface, else eth0 is assumed)." }),
     address: Flags.string({ summary: "The host's own IPv4 on that interface (default: its ansible_host)." }),
+    'keepalived-version': Flags.string({ summary: "The host's keepalived version, e.g. 2.1.5 (default: keepalived_version, else the newest keywords)." }),
+    'haproxy-version': Flags.string({ summary: "The host's haproxy version, e.g. 2.2 (default: haproxy_version, else the newest keywords)." }),
     'pkg-mgr': Flags.string({ summary: "The host's package manager (nginx node proxy only; default apt).", options: ['apt', 'dnf', 'yum'] }),
     json: outputFlags.json,
     'log-file': Flags.string({ summary: 'Write the JSON log here.' }),
@@ -44,6 +46,14 @@ export default class Render extends KhaCommand {
           ...(flags.interface !== undefined ? { iface: flags.interface } : {}),
           ...(flags.address !== undefined ? { address: flags.address } : {}),
           ...(flags['pkg-mgr'] !== undefined ? { pkgMgr: flags['pkg-mgr'] as 'apt' } : {}),
+          ...(flags['keepalived-version'] !== undefined || flags['haproxy-version'] !== undefined
+            ? {
+                versions: {
+                  ...(flags['keepalived-version'] !== undefined ? { keepalived: flags['keepalived-version'] } : {}),
+                  ...(flags['haproxy-version'] !== undefined ? { haproxy: flags['haproxy-version'] } : {}),
+                },
+              }
+            : {}),
         },
       );
       const assumed = assumedLine(r);

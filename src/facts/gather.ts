@@ -24,6 +24,8 @@ export function factsScript(packages = FACT_PACKAGES, services = FACT_SERVICES, 
     `echo ${MARK}addr; ip -o -4 addr show 2>/dev/null`,
     `echo ${MARK}link; ip -o link show 2>/dev/null`,
     `echo ${MARK}pkgs; if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='\${Package} \${Version} \${db:Status-Abbrev}\\n' ${pk} 2>/dev/null; elif command -v rpm >/dev/null 2>&1; then rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE} ii\\n' ${pk} 2>/dev/null | grep -v 'not installed'; fi`,
+    // only while a package is missing: apt's candidate is what the install will bring (versions.ts)
+    `echo ${MARK}candidates; if command -v apt-cache >/dev/null 2>&1 && [ "$(dpkg-query -W -f='\${db:Status-Abbrev}\\n' ${pk} 2>/dev/null | grep -c '^ii')" -lt ${packages.length} ]; then apt-cache policy ${pk} 2>/dev/null | awk '/^[^ ]/{p=$1; sub(/:$/, "", p)} /^ +Candidate:/{print p, $2}'; fi`,
     `echo ${MARK}svc; systemctl show -p Id -p ActiveState -p UnitFileState ${sv} 2>/dev/null`,
     `echo ${MARK}listen; ss -Hltnp 2>/dev/null`,
     ...(files.length ? [`echo ${MARK}files; for f in ${fl}; do if [ -f "$f" ]; then sha256sum "$f"; else echo "- $f"; fi; done`] : []),
@@ -100,6 +102,11 @@ export function parseFacts(out: string): Facts {
     const [name, version, status] = l.trim().split(/\s+/);
     if (name && version && status?.startsWith('ii')) packages[name] = version;
   }
+  const candidates: Record<string, string> = {};
+  for (const l of s.get('candidates') ?? []) {
+    const [name, version] = l.trim().split(/\s+/);
+    if (name && version && version !== '(none)' && !packages[name]) candidates[name] = version;
+  }
   const services: Facts['services'] = {};
   let id: string | undefined;
   let active = '';
@@ -133,6 +140,7 @@ export function parseFacts(out: string): Facts {
     systemd: (s.get('systemd') ?? [])[0] === 'yes',
     interfaces: parseInterfaces(s.get('addr') ?? [], s.get('link') ?? []),
     packages,
+    ...(Object.keys(candidates).length ? { candidates } : {}),
     services,
     listening: parseListening(s.get('listen') ?? []),
     files,

@@ -16,6 +16,11 @@ export interface Facts {
   interfaces: InterfaceFact[];
   /** installed package versions that kha cares about, keyed by package name */
   packages: Record<string, string>;
+  /**
+   * apt's candidate version of each of those packages that is not installed (apt-cache policy;
+   * absent without package lists or apt): what an install would put there
+   */
+  candidates?: Record<string, string>;
   /** systemd units: active state and enabled state */
   services: Record<string, { active: string; enabled: string }>;
   /** TCP ports listening on this host (any address) with the owning process name when known */

@@ -17,7 +17,7 @@ import { intToIp, ipToInt } from '../net/ipv4.js';
 import { parseableKeyPair } from '../transport/keygen.js';
 import { SEED_IN, SEED_OUT } from './apt-cache.js';
 import { client, dockerExec, labContainer, validName } from './docker.js';
-import { dockerAvailable, ensureImage } from './image.js';
+import { DEFAULT_LAB_RELEASE, LAB_RELEASES, dockerAvailable, ensureImage, type LabRelease } from './image.js';
 import { createNetwork } from './network.js';
 import { localAddresses } from './netns.js';
 import { waitReady } from './ready.js';
@@ -34,7 +34,7 @@ import {
   type LabUpOptions,
 } from './types.js';
 
-export { dockerAvailable, dockerDir, ensureImage } from './image.js';
+export { LAB_RELEASES, dockerAvailable, dockerDir, ensureImage, type LabRelease } from './image.js';
 export { writeLabInventory } from './inventory.js';
 export {
   DEFAULT_APT_CACHE_DIR,
@@ -62,13 +62,28 @@ function hostNamesOf(opts: LabUpOptions): string[] {
 
 /** each host's image: the preinstalled one for the hosts opts.preinstalled names, else the plain one */
 async function imagesOf(opts: LabUpOptions, names: string[]): Promise<{ imageOf: (host: string) => string; preinstalled: (host: string) => boolean }> {
-  const image = opts.image ?? (await ensureImage());
+  const rel = opts.release;
+  if (rel !== undefined && opts.image !== undefined) throw new Error('a lab takes image or release, not both');
+  const releaseOf = (host: string): LabRelease => (typeof rel === 'string' ? rel : (rel?.[host] ?? DEFAULT_LAB_RELEASE));
+  if (rel !== undefined) {
+    for (const [h, r] of typeof rel === 'string' ? names.map((n) => [n, rel] as const) : Object.entries(rel)) {
+      if (!names.includes(h)) throw new Error(`release: '${h}' is not a host of this lab (${names.join(', ')})`);
+      if (!(LAB_RELEASES as readonly string[]).includes(r)) throw new Error(`release: '${r}' for ${h} is not one of ${LAB_RELEASES.join(', ')}`);
+    }
+  }
   const pre = opts.preinstalled;
   const preHosts = new Set(pre === true ? names : Array.isArray(pre) ? pre : []);
   for (const h of preHosts) if (!names.includes(h)) throw new Error(`preinstalled: '${h}' is not a host of this lab (${names.join(', ')})`);
-  const ready = preHosts.size > 0 ? await ensureImage('ready') : undefined;
-  const preinstalled = (host: string) => ready !== undefined && preHosts.has(host);
-  return { imageOf: (host) => (preinstalled(host) ? ready! : image), preinstalled };
+  // one image per (kind, release) in use, built one after another (build-image.sh takes a lock anyway)
+  const images = new Map<string, string>();
+  const preinstalled = (host: string) => preHosts.has(host);
+  const kindOf = (host: string) => (preinstalled(host) ? 'ready' : 'plain') as 'plain' | 'ready';
+  for (const h of names) {
+    const key = `${kindOf(h)}:${releaseOf(h)}`;
+    if (images.has(key)) continue;
+    images.set(key, opts.image !== undefined && kindOf(h) === 'plain' ? opts.image : await ensureImage(kindOf(h), releaseOf(h)));
+  }
+  return { imageOf: (host) => images.get(`${kindOf(host)}:${releaseOf(host)}`)!, preinstalled };
 }
 
 async function refuseExisting(c: ContainerRuntimeClient, name: string): Promise<void> {

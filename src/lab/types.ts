@@ -73,6 +73,11 @@ export interface LabUpOptions {
   /** default: ensureImage() (KHA_IMAGE or kha-host:1, built from docker/ when missing or stale) */
   image?: string;
   /**
+   * The Debian release of the hosts, one for all or per host name (others: bookworm): bullseye
+   * (11), bookworm (12) or trixie (13). Images kha-host:<release>, built on demand. Not with `image`.
+   */
+  release?: 'bullseye' | 'bookworm' | 'trixie' | Record<string, 'bullseye' | 'bookworm' | 'trixie'>;
+  /**
    * Hosts that start with keepalived and haproxy already installed (KHA_READY_IMAGE or
    * kha-host-ready:1, docker/ready.Dockerfile): true for every host, or a list of host names.
    * For tests that are not about installing; the demo and `kha lab up` use plain hosts.

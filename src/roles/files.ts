@@ -59,12 +59,19 @@ export const USERS_RECORD = `${KHA_STATE_DIR}/users`;
  * `-t` dies with SIGTERM (exit 143) whenever the config has a vrrp_script, even when it also
  * found errors (keepalived issue #2587, fixed in 2.2.8). Its messages are the real signal: the
  * file is valid when `-t` prints nothing and exits 0 or 143. (`-t` also exits 0 on a missing
- * file; the template module always passes the temp file it has just written.)
+ * file; the template module always passes the temp file it has just written.) keepalived 2.1
+ * (Debian 11) says nothing and exits 0 for an unknown keyword: a second run with its log on the
+ * console (-l -D) finds the "(file: Line n)" complaints that every version writes there.
  */
 export const KEEPALIVED_VALIDATE_ARGV: readonly string[] = [
   '/bin/sh',
   '-c',
-  'out=$(keepalived -t -f "$1" 2>&1); rc=$?; if [ -n "$out" ]; then printf \'%s\\n\' "$out" >&2; exit 1; fi; [ "$rc" = 0 ] || [ "$rc" = 143 ]',
+  [
+    'out=$(keepalived -t -f "$1" 2>&1); rc=$?; if [ -n "$out" ]; then printf \'%s\\n\' "$out" >&2; exit 1; fi; [ "$rc" = 0 ] || [ "$rc" = 143 ] || exit 1',
+    // keepalived before 2.2 (Debian 11's 2.1.5) exits 0 and prints nothing for an unknown keyword
+    // or a bad value: it says so only in its log, as "(<file>: Line <n>) <problem>"
+    'bad=$(keepalived -t -l -D -f "$1" 2>&1 | grep -E \': Line [0-9]+\\) \'); if [ -n "$bad" ]; then printf \'%s\\n\' "$bad" >&2; exit 1; fi',
+  ].join('\n'),
   'keepalived-config-test',
   '%s',
 ];

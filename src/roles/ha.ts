@@ -51,6 +51,8 @@ import {
   renderVrrpCountUnit,
 } from './metrics.js';
 import { HAPROXY_BACKEND } from './haproxy.js';
+import type { Facts } from '../facts/types.js';
+import { ALL_FEATURES, featuresOf, hostVersions, type Features, type HostVersions } from '../facts/versions.js';
 import { quote, quoteArgv } from '../transport/quote.js';
 
 export const KEEPALIVED_CONF = '/etc/keepalived/keepalived.conf';
@@ -65,7 +67,17 @@ export const H_RESTART_KEEPALIVED = 'restart keepalived';
 export const H_RESTART_METRICS = 'restart kha-metrics.socket';
 export const H_RESTART_VRRP_COUNT = 'restart kha-vrrp-count';
 
-export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, host: string): KeepalivedVars {
+/** The host's keepalived and haproxy versions (installed, pinned, or what the install will bring). */
+export function versionsOn(s: HaSettings, facts: Pick<Facts, 'os' | 'packages' | 'candidates'>): HostVersions {
+  return hostVersions(facts, { keepalived: s.keepalivedVersion, haproxy: s.haproxyVersion });
+}
+
+/** The version-dependent keywords the host's configs may carry. */
+export function featuresOn(s: HaSettings, facts: Pick<Facts, 'os' | 'packages' | 'candidates'> | undefined): Features {
+  return facts ? featuresOf(versionsOn(s, facts)) : { ...ALL_FEATURES };
+}
+
+export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, host: string, features: Features = ALL_FEATURES): KeepalivedVars {
   const n = net[host];
   const hs = s.hosts[host];
   if (!n || !hs) throw new Error(`no network facts for ${host}`);
@@ -91,10 +103,11 @@ export function keepalivedVars(s: HaSettings, net: Record<string, VrrpPlace>, ho
     notifyFifo: NOTIFY_FIFO,
     haproxyDownFile: HAPROXY_DOWN_FILE,
     garpMasterRefresh: 60,
+    unicastFaultNoPeer: features.unicastFaultNoPeer,
   };
 }
 
-export function haproxyVars(s: HaSettings, host: string): HaproxyVars {
+export function haproxyVars(s: HaSettings, host: string, features: Features = ALL_FEATURES): HaproxyVars {
   const h = s.hosts[host];
   return {
     ...(s.metrics && h ? { metrics: { bind: h.metricsBind, port: s.metricsPort } } : {}),
@@ -108,6 +121,7 @@ export function haproxyVars(s: HaSettings, host: string): HaproxyVars {
     monitorPort: DEFAULT_MONITOR_PORT,
     statsSocket: STATS_SOCKET,
     hardStopAfter: s.hardStopAfter,
+    tcpKeepaliveTimers: features.tcpKeepaliveTimers,
   };
 }
 
@@ -130,9 +144,9 @@ export interface ManagedFile extends TemplateParams {
  * Every file kha manages on a load-balancer host, rendered: settings + each host's place on the
  * VRRP network -> files. The one function kha up (configure, plan), kha status (drift) and kha
  * render (offline) all use; a host missing from `net` falls back to its inventory address for
- * unicast peers.
+ * unicast peers. `features`: what the host's keepalived and haproxy versions accept (featuresOn).
  */
-export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: string): ManagedFile[] {
+export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host: string, features: Features = ALL_FEATURES): ManagedFile[] {
   const files: ManagedFile[] = [
     { path: CHECK_HAPROXY_SCRIPT_PATH, content: renderCheckHaproxyScript({ monitorPort: DEFAULT_MONITOR_PORT }), mode: 0o755, owner: 'root', group: 'root' },
     // keepalived runs the notify script for as long as it runs (the FIFO's reader): a new one needs a restart
@@ -149,7 +163,7 @@ export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host
     serverStateScriptFile(),
     {
       path: HAPROXY_CFG,
-      content: renderHaproxy(haproxyVars(s, host)),
+      content: renderHaproxy(haproxyVars(s, host, features)),
       mode: 0o644,
       owner: 'root',
       group: 'root',
@@ -158,7 +172,7 @@ export function desiredFiles(s: HaSettings, net: Record<string, VrrpPlace>, host
     },
     {
       path: KEEPALIVED_CONF,
-      content: renderKeepalived(keepalivedVars(s, net, host)),
+      content: renderKeepalived(keepalivedVars(s, net, host, features)),
       mode: 0o600,
       owner: 'root',
       group: 'root',
@@ -275,7 +289,7 @@ function desiredFilesTasks(s: HaSettings, net: Record<string, VrrpPlace>): Task<
     tasks.push({
       module: templateModule,
       params: (hc: HostContext) => {
-        const f = desiredFiles(s, net, hc.host.name)[i]!;
+        const f = desiredFiles(s, net, hc.host.name, featuresOn(s, hc.facts))[i]!;
         const { notify: _n, ...p } = f;
         return p;
       },

@@ -58,6 +58,8 @@ export interface HaproxyVars {
   hardStopAfter: string;
   /** haproxy's Prometheus exporter on this address and port (metrics); none when undefined */
   metrics?: { bind: string; port: number };
+  /** {cli,srv}tcpka-{idle,intvl,cnt} (haproxy 2.4+; see KEYWORD_GATES in facts/versions.ts). Default true */
+  tcpKeepaliveTimers?: boolean;
 }
 
 export const DEFAULT_TUNNEL_TIMEOUT = '1h';
@@ -114,8 +116,19 @@ export function haproxyGlobal(hardStopAfter: string, statsSocket: string): strin
   ];
 }
 
-/** The TCP defaults of every haproxy kha manages; `options` adds lines such as `option dontlognull`. */
-export function haproxyDefaults(t: { connect: string; client: string; server: string; tunnel: string; check: string }, options: string[] = []): string[] {
+/**
+ * The TCP defaults of every haproxy kha manages; `options` adds lines such as `option dontlognull`.
+ * `tcpKeepaliveTimers` false (haproxy before 2.4): keepalive stays on, with the kernel's timers.
+ */
+export function haproxyDefaults(
+  t: { connect: string; client: string; server: string; tunnel: string; check: string },
+  options: string[] = [],
+  tcpKeepaliveTimers = true,
+): string[] {
+  const timers = (side: 'cli' | 'srv') =>
+    tcpKeepaliveTimers
+      ? [`    ${side}tcpka-idle ${TCP_KEEPALIVE.idle}`, `    ${side}tcpka-intvl ${TCP_KEEPALIVE.interval}`, `    ${side}tcpka-cnt ${TCP_KEEPALIVE.count}`]
+      : [];
   return [
     'defaults',
     '    log global',
@@ -130,15 +143,13 @@ export function haproxyDefaults(t: { connect: string; client: string; server: st
     '    # tunnel: idle limit of an established session (watches, exec, logs -f)',
     `    timeout tunnel ${t.tunnel}`,
     `    timeout check ${t.check}`,
-    `    # TCP keepalive both ways: a peer gone without a RST is found in ${TCP_KEEPALIVE.idle} + ${TCP_KEEPALIVE.count} x ${TCP_KEEPALIVE.interval}, not 2 h`,
+    tcpKeepaliveTimers
+      ? `    # TCP keepalive both ways: a peer gone without a RST is found in ${TCP_KEEPALIVE.idle} + ${TCP_KEEPALIVE.count} x ${TCP_KEEPALIVE.interval}, not 2 h`
+      : "    # TCP keepalive both ways, on the kernel's timers (net.ipv4.tcp_keepalive_*): haproxy before 2.4 has no per-session timers",
     '    option clitcpka',
-    `    clitcpka-idle ${TCP_KEEPALIVE.idle}`,
-    `    clitcpka-intvl ${TCP_KEEPALIVE.interval}`,
-    `    clitcpka-cnt ${TCP_KEEPALIVE.count}`,
+    ...timers('cli'),
     '    option srvtcpka',
-    `    srvtcpka-idle ${TCP_KEEPALIVE.idle}`,
-    `    srvtcpka-intvl ${TCP_KEEPALIVE.interval}`,
-    `    srvtcpka-cnt ${TCP_KEEPALIVE.count}`,
+    ...timers('srv'),
     '    load-server-state-from-file global',
     '',
   ];
@@ -174,7 +185,7 @@ export function renderHaproxy(v: HaproxyVars): string {
   return joinLines([
     MANAGED_HEADER,
     ...haproxyGlobal(hardStopAfter, statsSocket),
-    ...haproxyDefaults(t),
+    ...haproxyDefaults(t, [], v.tcpKeepaliveTimers ?? true),
     `frontend ${HAPROXY_FRONTEND}`,
     '    # transparent (IP_TRANSPARENT): once the VIP has moved away, this host can still send on the',
     '    # sessions it holds, so the client answers the new holder, whose RST makes it reconnect at once;',

@@ -9,7 +9,10 @@
 //   (unprivileged, see DEFAULT_SCRIPT_USER); the notify script runs as root (it writes /run).
 // - unicast_fault_no_peer exists since keepalived 2.2.4 (so in 2.2.7): a unicast instance never
 //   falls back to multicast silently. With no peer at all (a single load balancer) the unicast
-//   block is left out, since that keyword would hold the only host in FAULT.
+//   block is left out, since that keyword would hold the only host in FAULT. Before 2.2.4
+//   (Debian 11's 2.1.5) it is left out too: kha's unicast blocks always list peers, so it changes
+//   nothing there (facts/versions.ts, KEYWORD_GATES).
+// - Also checked on keepalived 2.1.5 (Debian 11) and 2.3.3 (Debian 13).
 import { MANAGED_HEADER, absPath, badVar, int, ipAddr, isIPv6, joinLines, token } from './files.js';
 
 export const HAPROXY_TRACK_SCRIPT = 'kha_check_haproxy';
@@ -61,6 +64,8 @@ export interface KeepalivedVars {
   haproxyDownFile: string;
   /** seconds between gratuitous ARP refreshes while MASTER (0 = off) */
   garpMasterRefresh: number;
+  /** unicast_fault_no_peer in a unicast block (keepalived 2.2.4+; see KEYWORD_GATES in facts/versions.ts). Default true */
+  unicastFaultNoPeer?: boolean;
 }
 
 /**
@@ -162,7 +167,9 @@ export function renderKeepalived(v: KeepalivedVars): string {
       if (p !== src && !peers.includes(p)) peers.push(p);
     });
     if (peers.length > 0) {
-      out.push(`    unicast_src_ip ${src}`, '    unicast_peer {', ...peers.map((p) => `        ${p}`), '    }', '    unicast_fault_no_peer');
+      out.push(`    unicast_src_ip ${src}`, '    unicast_peer {', ...peers.map((p) => `        ${p}`), '    }');
+      // before 2.2.4 the keyword does not exist; the block above is never empty, so nothing changes
+      if (v.unicastFaultNoPeer ?? true) out.push('    unicast_fault_no_peer');
     } else {
       out.push('    # unicast: no peer yet (single load balancer), so no unicast block');
     }

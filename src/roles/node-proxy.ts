@@ -62,6 +62,8 @@ export interface NodeHaproxyVars {
   hardStopAfter?: string;
   /** haproxy's Prometheus exporter on this address and port (metrics); none when undefined */
   metrics?: { bind: string; port: number };
+  /** {cli,srv}tcpka-{idle,intvl,cnt} (haproxy 2.4+). Default true */
+  tcpKeepaliveTimers?: boolean;
 }
 
 /**
@@ -100,7 +102,7 @@ export function renderNodeHaproxy(v: NodeHaproxyVars): string {
     '# Node-local apiserver proxy: kubelet and kube-proxy on this node talk to',
     `# https://${listen}:${port}, haproxy spreads them over every master.`,
     ...haproxyGlobal(hardStopAfter, statsSocket),
-    ...haproxyDefaults(t, ['option dontlognull']),
+    ...haproxyDefaults(t, ['option dontlognull'], v.tcpKeepaliveTimers ?? true),
     `frontend ${NODE_PROXY_FRONTEND}`,
     `    bind ${listen}:${port}`,
     '    mode tcp',

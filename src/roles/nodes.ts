@@ -16,7 +16,8 @@ import {
   renderHaproxyDropIn,
   renderHaproxyTmpfiles,
 } from './files.js';
-import { H_RELOAD_HAPROXY, H_RESTART_HAPROXY, HAPROXY_CFG, STATS_SOCKET, serverStateScriptFile } from './ha.js';
+import { H_RELOAD_HAPROXY, H_RESTART_HAPROXY, HAPROXY_CFG, STATS_SOCKET, featuresOn, serverStateScriptFile } from './ha.js';
+import { ALL_FEATURES, type Features } from '../facts/versions.js';
 import { etcHostsEntries, renderEtcHostsBlock } from './etc-hosts.js';
 import {
   NGINX_CONF,
@@ -46,7 +47,7 @@ function backends(s: HaSettings) {
   return s.masters.map((m) => ({ name: m, address: s.hosts[m]!.address, port: s.hosts[m]!.apiserverPort }));
 }
 
-export function nodeHaproxyVars(s: HaSettings, node: string): NodeHaproxyVars {
+export function nodeHaproxyVars(s: HaSettings, node: string, features: Features = ALL_FEATURES): NodeHaproxyVars {
   return {
     listenPort: nodeListenPort(s, node),
     backends: backends(s),
@@ -55,6 +56,7 @@ export function nodeHaproxyVars(s: HaSettings, node: string): NodeHaproxyVars {
     statsSocket: STATS_SOCKET,
     hardStopAfter: s.hardStopAfter,
     ...(s.metrics ? { metrics: { bind: s.hosts[node]?.metricsBind ?? s.hosts[node]!.address, port: s.metricsPort } } : {}),
+    tcpKeepaliveTimers: features.tcpKeepaliveTimers,
   };
 }
 
@@ -68,10 +70,15 @@ export function nodeNginxVars(s: HaSettings, node: string, pkgMgr: 'apt' | 'dnf'
 }
 
 /** The node-local proxy's config file on `node`: nginx.conf or haproxy.cfg, rendered (pure). */
-export function nodeProxyFile(s: HaSettings, node: string, pkgMgr: 'apt' | 'dnf' | 'yum' | null): { path: string; content: string; validate: string[] } {
+export function nodeProxyFile(
+  s: HaSettings,
+  node: string,
+  pkgMgr: 'apt' | 'dnf' | 'yum' | null,
+  features: Features = ALL_FEATURES,
+): { path: string; content: string; validate: string[] } {
   return s.nodeProxy === 'nginx'
     ? { path: NGINX_CONF, content: renderNodeNginx(nodeNginxVars(s, node, pkgMgr)), validate: [...NGINX_VALIDATE_ARGV] }
-    : { path: HAPROXY_CFG, content: renderNodeHaproxy(nodeHaproxyVars(s, node)), validate: [...HAPROXY_VALIDATE_ARGV] };
+    : { path: HAPROXY_CFG, content: renderNodeHaproxy(nodeHaproxyVars(s, node, features)), validate: [...HAPROXY_VALIDATE_ARGV] };
 }
 
 // ---- tasks and handlers ---------------------------------------------------------------------
@@ -99,7 +106,12 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
       { module: packageModule, params: (hc: HostContext) => ({ names: nginxPackages(hc.facts.pkgMgr), noStart: true, record: INSTALLED_RECORD }) },
       {
         module: templateModule,
-        params: (hc: HostContext) => ({ ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr), mode: 0o644, owner: 'root', group: 'root' }),
+        params: (hc: HostContext) => ({
+          ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr, featuresOn(s, hc.facts)),
+          mode: 0o644,
+          owner: 'root',
+          group: 'root',
+        }),
         notify: [H_RELOAD_NGINX],
       },
       retireOther('haproxy', HAPROXY_CFG),
@@ -121,7 +133,7 @@ export function nodeProxyTasks(s: HaSettings): Task<any>[] {
     { module: templateModule, params: { path: HAPROXY_TMPFILES_PATH, content: renderHaproxyTmpfiles(), mode: 0o644, owner: 'root', group: 'root' } },
     {
       module: templateModule,
-      params: (hc: HostContext) => ({ ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr), mode: 0o644, owner: 'root', group: 'root' }),
+      params: (hc: HostContext) => ({ ...nodeProxyFile(s, hc.host.name, hc.facts.pkgMgr, featuresOn(s, hc.facts)), mode: 0o644, owner: 'root', group: 'root' }),
       notify: [H_RELOAD_HAPROXY],
     },
     // the drop-in's reload runs it (a drain survives the reload)

@@ -201,6 +201,8 @@ describe('renderers (golden)', () => {
   test('haproxy for a node', async () => {
     const out = renderNodeHaproxy(hvars);
     await golden('node-proxy.haproxy.cfg', out);
+    // haproxy before 2.4: keepalive on the kernel's timers (facts/versions.ts KEYWORD_GATES)
+    await golden('haproxy-2.2/node-proxy.haproxy.cfg', renderNodeHaproxy({ ...hvars, tcpKeepaliveTimers: false }));
     expect(out).toContain('    bind 127.0.0.1:6443\n');
     expect(out).toContain('    balance leastconn\n');
     expect(out).toMatch(

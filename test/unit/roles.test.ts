@@ -114,6 +114,10 @@ describe('golden files', () => {
     ['keepalived.nopreempt.conf', () => renderKeepalived(nopreempt)],
     ['haproxy.3masters.cfg', () => renderHaproxy(haproxy3)],
     ['haproxy.leastconn.cfg', () => renderHaproxy(haproxyLeastconn)],
+    // version families (facts/versions.ts KEYWORD_GATES): keepalived before 2.2.4, haproxy before 2.4
+    ['keepalived-2.1/keepalived.backup.unicast.conf', () => renderKeepalived({ ...backupUnicast, unicastFaultNoPeer: false })],
+    ['keepalived-2.1/keepalived.nopreempt.conf', () => renderKeepalived({ ...nopreempt, unicastFaultNoPeer: false })],
+    ['haproxy-2.2/haproxy.3masters.cfg', () => renderHaproxy({ ...haproxy3, tcpKeepaliveTimers: false })],
     ['check_haproxy.sh', () => renderCheckHaproxyScript({ monitorPort: 8404 })],
     ['check_apiserver.sh', () => renderCheckApiserverScript({ apiserverPort: 6443, healthPath: '/readyz' })],
     ['notify.sh', () => renderNotifyScript()],

@@ -2,6 +2,7 @@ import { Flags } from '@oclif/core';
 import { KhaCommand, outputFlags } from '../../cli/base.js';
 import { KhaError, ExitCode } from '../../errors.js';
 import type { Lab } from '../../lab/types.js';
+import { LAB_RELEASES, type LabRelease } from '../../lab/image.js';
 
 /** `kha lab up --json`'s result: the lab, and the inventory written for it */
 export interface LabUpResult {
@@ -32,6 +33,10 @@ export default class LabUp extends KhaCommand {
       default: true,
       allowNo: true,
     }),
+    release: Flags.string({
+      summary: 'Debian release of the hosts: bullseye (11), bookworm (12) or trixie (13); or per host, e.g. m1=bullseye,m2=trixie (others bookworm).',
+      default: 'bookworm',
+    }),
     'apt-cache': Flags.boolean({ summary: 'Share downloaded .deb packages between lab hosts and labs.', default: true, allowNo: true }),
     json: outputFlags.json,
   };
@@ -54,6 +59,7 @@ export default class LabUp extends KhaCommand {
         user: flags.user as 'root' | 'kha',
         aptCache: flags['apt-cache'],
         vipInCertificates: flags['vip-in-cert'],
+        release: parseReleaseFlag(flags.release, flags.masters),
         log: (l) => process.stderr.write(`${l}\n`),
       });
       writeLabInventory(lab, flags.output);
@@ -81,4 +87,26 @@ export default class LabUp extends KhaCommand {
       await this.fail(err);
     }
   }
+}
+
+/** --release: one release for every host, or host=release pairs (m1..mN; others bookworm) */
+export function parseReleaseFlag(v: string, masters: number): LabRelease | Record<string, LabRelease> {
+  const isRelease = (r: string): r is LabRelease => (LAB_RELEASES as readonly string[]).includes(r);
+  const hint = `use one of ${LAB_RELEASES.join(', ')}, or host=release pairs such as m1=bullseye,m3=trixie`;
+  if (!v.includes('=')) {
+    if (!isRelease(v))
+      throw new KhaError(`--release: ${JSON.stringify(v)} is not a release kha's lab builds; ${hint}`, { code: 'E_INPUT', exit: ExitCode.usage });
+    return v;
+  }
+  const out: Record<string, LabRelease> = {};
+  for (const pair of v.split(',')) {
+    const [h = '', r = ''] = pair.split('=');
+    if (!/^m\d+$/.test(h) || Number(h.slice(1)) < 1 || Number(h.slice(1)) > masters || !isRelease(r))
+      throw new KhaError(`--release: ${JSON.stringify(pair)} is not host=release for a host m1..m${masters}; ${hint}`, {
+        code: 'E_INPUT',
+        exit: ExitCode.usage,
+      });
+    out[h] = r;
+  }
+  return out;
 }
