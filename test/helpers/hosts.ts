@@ -47,8 +47,15 @@ export async function unitState(lab: Lab, host: string, unit: string): Promise<{
 export async function startedAtUs(lab: Lab, host: string, unit: string): Promise<number> {
   const out = await sh(lab, host, ['systemctl', 'show', unit, '-p', 'ExecMainStartTimestamp', '--timestamp=us+utc']);
   const m = /=\w+ (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)\.(\d{6}) UTC/.exec(out);
-  if (!m) throw new Error(`${host}: cannot parse ${unit} ExecMainStartTimestamp: ${out.trim()}`);
-  return Date.parse(`${m[1]}T${m[2]}Z`) * 1000 + Number(m[3]);
+  if (m) return Date.parse(`${m[1]}T${m[2]}Z`) * 1000 + Number(m[3]);
+  // systemd before 248 (Debian 11's 247) prints `show` timestamps in seconds whatever --timestamp
+  // says: the monotonic start (µs), moved onto the wall clock by reading both clocks now
+  const mono = await sh(lab, host, ['systemctl', 'show', unit, '-p', 'ExecMainStartTimestampMonotonic', '--value']);
+  const clocks = await sh(lab, host, ['python3', '-c', 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000, time.time_ns() // 1000)']);
+  const [monoNow, wallNow] = clocks.trim().split(' ').map(Number);
+  const start = Number(mono.trim());
+  if (!start || !monoNow || !wallNow) throw new Error(`${host}: cannot parse ${unit} ExecMainStartTimestamp: ${out.trim()} / ${mono.trim()}`);
+  return wallNow - (monoNow - start);
 }
 
 /** wall clock (µs) of keepalived's journal lines matching `re` on host, e.g. "Entering MASTER STATE" */

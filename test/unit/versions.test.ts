@@ -244,3 +244,27 @@ describe('facts: the apt candidate, gathered only while a package is missing', (
     expect(hostVersions(f)).toEqual({ keepalived: { version: [2, 1, 5], from: 'candidate' }, haproxy: { version: [2, 2, 9], from: 'installed' } });
   });
 });
+
+describe('lab releases (kha lab up --release, docker/build-image.sh --release)', () => {
+  test('one release for every host, or host=release pairs', async () => {
+    const { parseReleaseFlag } = await import('../../src/commands/lab/up.js');
+    expect(parseReleaseFlag('trixie', 3)).toBe('trixie');
+    expect(parseReleaseFlag('m1=bullseye,m3=trixie', 3)).toEqual({ m1: 'bullseye', m3: 'trixie' });
+    expect(() => parseReleaseFlag('buster', 3)).toThrow(
+      '--release: "buster" is not a release kha\'s lab builds; use one of bullseye, bookworm, trixie, or host=release pairs such as m1=bullseye,m3=trixie',
+    );
+    expect(() => parseReleaseFlag('m4=trixie', 3)).toThrow(/^--release: "m4=trixie" is not host=release for a host m1\.\.m3; /);
+  });
+  test('image names: bookworm keeps kha-host:1, the others are tagged by release', async () => {
+    const { imageName } = await import('../../src/lab/image.js');
+    expect(imageName('plain', 'bullseye')).toBe('kha-host:bullseye');
+    expect(imageName('ready', 'trixie')).toBe('kha-host-ready:trixie');
+    expect(imageName('plain', 'bookworm')).toBe(process.env.KHA_IMAGE ?? 'kha-host:1');
+  });
+  test('build-image.sh knows exactly the releases the lab offers', async () => {
+    const { LAB_RELEASES } = await import('../../src/lab/image.js');
+    const fs = await import('node:fs');
+    const script = fs.readFileSync(new URL('../../docker/build-image.sh', import.meta.url), 'utf8');
+    expect(/^RELEASES="([^"]+)"$/m.exec(script)?.[1]?.split(' ')).toEqual([...LAB_RELEASES]);
+  });
+});
