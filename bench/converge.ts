@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { snapshot } from './dist.js';
 import { patchSsh2NoDelay } from './experiments.js';
+import { floorPairs, type FloorPairs } from './floor.js';
 import { instrumentedUp, type InstrumentedUp } from './instrumented-up.js';
 import { LabPool, PHASES, up, writeInventory, type UpRun } from './labs.js';
 import { log, runKha, summarize, type Summary } from './lib.js';
@@ -30,6 +31,8 @@ export interface ConvergeSize {
     configChangePhasesMs: Record<string, Summary>;
   };
   instrumented?: InstrumentedUp;
+  /** kha's no-change run against plain OpenSSH's floor, pair by pair (A B A B), with kha's phases in those runs */
+  floor?: Omit<FloorPairs, 'runs'> & { phasesMs: Record<string, Summary> };
   /** the same in-process no-change run with TCP_NODELAY on kha's SSH sockets (proposed change) */
   instrumentedNoDelay?: InstrumentedUp;
   /** no-change runs of the CLI from a package copy with an oclif manifest (proposed change) */
@@ -84,6 +87,12 @@ export async function convergeSection(
 
     const noChange: UpRun[] = [];
     for (let i = 0; i < opts.noChange; i++) noChange.push(await up(bl, 'no-change'));
+
+    log(`  the floor: plain ssh to the ${size} hosts at once, one combined read command each, paired with kha's no-change run`);
+    const fp = await floorPairs(bl, Math.max(5, opts.noChange));
+    const { runs: floorRuns, ...floorRest } = fp;
+    const floor = { ...floorRest, phasesMs: phaseSummaries(floorRuns) };
+    log(`  floor ${fp.floorMs.median} ms, kha ${fp.khaMs.median} ms: ratio ${fp.ratio.median} (per pair ${fp.pairs.map((p) => p.ratio).join(', ')})`);
 
     log(`  in-process no-change run with commands counted per module`);
     const instrumented = await instrumentedUp(bl.kha, bl.inventory);
@@ -143,6 +152,7 @@ export async function convergeSection(
         configChangeWallMs: summarize(configChange.filter((r) => r.code === 0).map((r) => r.wallMs)),
         configChangePhasesMs: phaseSummaries(configChange.filter((r) => r.code === 0)),
       },
+      floor,
       instrumented,
       instrumentedNoDelay,
       ...(noChangeWithManifest

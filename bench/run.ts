@@ -83,6 +83,16 @@ function targets(sim?: SimSection, conv?: ConvergeSection, fo?: FailoverSection,
       met: w.median < 1500,
     });
   } else out.push({ target: 'no-change `kha up`, 5 hosts: < 1.5 s wall', measured: 'not run', met: null });
+  const fl = c5?.floor;
+  out.push(
+    fl
+      ? {
+          target: 'no-change `kha up`, 5 hosts: within 2.0x of plain OpenSSH (median of per-pair ratios)',
+          measured: `${fl.ratio.median}x (pairs ${fl.pairs.map((p) => p.ratio).join(', ')}): kha ${fmtMs(fl.khaMs.median)}, ssh floor ${fmtMs(fl.floorMs.median)}`,
+          met: fl.ratio.median <= 2,
+        }
+      : { target: 'no-change `kha up`, 5 hosts: within 2.0x of plain OpenSSH', measured: 'not run', met: null },
+  );
   const big = sim?.configs.find((c) => c.hosts === 1000 && c.forks === 200 && !c.experiment);
   if (big) {
     out.push({ target: '1000 sim hosts x 10 tasks, 10 ms/cmd, forks 200: < 15 s wall', measured: fmtSummary(big.wallMs), met: big.wallMs.median < 15_000 });
@@ -198,6 +208,28 @@ function printConverge(c: ConvergeSection): void {
     }
   }
   process.stdout.write(`${table(['masters', 'run', 'n', ...PHASES.map(([n]) => n), 'wall median (min..max)'], rows)}\n`);
+  const floors = c.sizes.filter((s) => s.floor);
+  if (floors.length) {
+    process.stdout.write(
+      '\nThe floor: plain OpenSSH (no ControlMaster), every host at once, one command reading what facts + plan read; paired A B with kha (no change)\n\n',
+    );
+    process.stdout.write(
+      `${table(
+        ['masters', 'pairs', 'kha wall', 'ssh floor', 'ratio median (per pair)', ...PHASES.map(([n]) => n)],
+        floors.map((s) => {
+          const f = s.floor!;
+          return [
+            s.size,
+            f.pairs.length,
+            fmtMs(f.khaMs.median),
+            fmtMs(f.floorMs.median),
+            `${f.ratio.median}x (${f.pairs.map((p) => p.ratio).join(', ')})`,
+            ...PHASES.map(([name]) => (f.phasesMs[name] ? fmtMs(f.phasesMs[name]!.median) : '-')),
+          ];
+        }),
+      )}\n`,
+    );
+  }
   for (const s of c.sizes) {
     const cc = s.configChange[0];
     if (cc)

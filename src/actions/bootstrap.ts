@@ -72,14 +72,16 @@ const MARK = '@@kha-cert@@';
  */
 export function certProbeScript(targets: CertTarget[]): string {
   const lines = ['command -v openssl >/dev/null 2>&1 || { echo no-openssl; exit 0; }'];
+  // every target at once (a TLS handshake each, up to 5 s for one that does not answer); each
+  // block is printed by one printf, a single write well under PIPE_BUF, so blocks never interleave
   for (const t of targets) {
     const addr = quote(hostPort(t.address, t.port));
     lines.push(
-      `echo ${MARK}${quote(t.label)}`,
-      `c=$(timeout 5 openssl s_client -connect ${addr} </dev/null 2>/dev/null | openssl x509 -noout -text 2>/dev/null)`,
-      `if [ -n "$c" ]; then echo cert; printf '%s\\n' "$c" | grep -A1 'Subject Alternative Name' | tail -n 1; fi`,
+      `( c=$(timeout 5 openssl s_client -connect ${addr} </dev/null 2>/dev/null | openssl x509 -noout -text 2>/dev/null)`,
+      `  if [ -n "$c" ]; then san=$(printf '%s\\n' "$c" | grep -A1 'Subject Alternative Name' | tail -n 1); printf '%s\\ncert\\n%s\\n' ${quote(MARK + t.label)} "$san"; else printf '%s\\n' ${quote(MARK + t.label)}; fi ) &`,
     );
   }
+  lines.push('wait');
   return lines.join('\n');
 }
 
@@ -141,17 +143,35 @@ export function sanProblems(s: HaSettings, reads: CertRead[]): string[] {
   return masterLines.length ? masterLines : lines;
 }
 
+/** Reads the certificates through the VIP and from each of `masters` (direct), on `conn` (a load balancer), all at once. */
+export async function readCerts(conn: Connection, s: HaSettings, masters: string[]): Promise<CertRead[] | 'no-openssl'> {
+  const targets: CertTarget[] = [
+    { label: 'VIP', address: s.vip, port: s.frontendPort },
+    ...masters.map((m) => ({ label: m, address: s.hosts[m]!.address, port: s.hosts[m]!.apiserverPort })),
+  ];
+  const r = await conn.exec({ script: certProbeScript(targets) }, { timeoutMs: 30_000 });
+  const parsed = parseCertProbe(r.stdout);
+  if (parsed === 'no-openssl') return parsed;
+  // the probes run at once and answer in any order: keep the targets' order
+  const order = (label: string) => targets.findIndex((t) => t.label === label);
+  return [...parsed].sort((a, b) => order(a.label) - order(b.label));
+}
+
+/** Pure: the findings of `reads` for the VIP and the masters in `up` (those haproxy counts as up); `on` names the host that read them. */
+export function certFindings(s: HaSettings, reads: CertRead[] | 'no-openssl', up: string[], on: string): { problems: string[]; note?: string } {
+  if (reads === 'no-openssl') return { problems: [], note: `the apiserver certificates' SANs were not checked: openssl is not installed on ${on}` };
+  return {
+    problems: sanProblems(
+      s,
+      reads.filter((r) => r.label === 'VIP' || up.includes(r.label)),
+    ),
+  };
+}
+
 /**
  * Reads the certificates through the VIP and from each master in `up` (direct), on `conn` (a load
  * balancer). Returns the problem lines, or a note when openssl is missing there.
  */
 export async function checkCertSans(conn: Connection, s: HaSettings, up: string[]): Promise<{ problems: string[]; note?: string }> {
-  const targets: CertTarget[] = [
-    { label: 'VIP', address: s.vip, port: s.frontendPort },
-    ...up.map((m) => ({ label: m, address: s.hosts[m]!.address, port: s.hosts[m]!.apiserverPort })),
-  ];
-  const r = await conn.exec({ script: certProbeScript(targets) }, { timeoutMs: 30_000 });
-  const parsed = parseCertProbe(r.stdout);
-  if (parsed === 'no-openssl') return { problems: [], note: `the apiserver certificates' SANs were not checked: openssl is not installed on ${conn.name}` };
-  return { problems: sanProblems(s, parsed) };
+  return certFindings(s, await readCerts(conn, s, up), up, conn.name);
 }

@@ -16,7 +16,7 @@ import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, featuresOn
 import { preflightChecks } from './preflight.js';
 import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
-import { BOOTSTRAP_LINE, checkCertSans, controlPlaneEndpoint, nextSteps, requiredSans } from './bootstrap.js';
+import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
 import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
 import type { PlayResult, ProbedTasks, Task } from '../engine/types.js';
@@ -476,7 +476,13 @@ function listedBackends(st: UpState, holder: string, stat: ExecResult) {
 }
 
 /** What the backends' state means: none up is the greenfield state; some down is a warning; certificates checked. */
-async function reportBackends(st: UpState, holder: string, servers: { server: string; status: string }[], upNames: string[]): Promise<void> {
+async function reportBackends(
+  st: UpState,
+  holder: string,
+  servers: { server: string; status: string }[],
+  upNames: string[],
+  certsOf: (up: string[]) => Promise<{ problems: string[]; note?: string }>,
+): Promise<void> {
   const { s, run } = st;
   if (upNames.length === 0) {
     // greenfield (before kubeadm init) or a full outage: the expected state, not an error
@@ -490,7 +496,7 @@ async function reportBackends(st: UpState, holder: string, servers: { server: st
   const down = servers.filter((b) => !b.status.startsWith('UP') && !b.status.startsWith('DRAIN')).map((b) => b.server);
   if (drained.length) run.events.info(`drained (kha drain): ${drained.join(', ')}; kha undrain puts ${drained.length === 1 ? 'it' : 'them'} back`);
   if (down.length) run.events.warn(`backends down: ${down.join(', ')} (kube-apiserver not answering ${s.apiserverHealthPath} yet?)`);
-  const certs = await checkCertSans(await run.connector.get(run.host(holder)), s, upNames);
+  const certs = await certsOf(upNames);
   for (const p of certs.problems) run.events.warn(p);
   if (certs.note) run.events.info(certs.note);
 }
@@ -537,6 +543,14 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
         (err: unknown) => ({ err }),
       )
     : undefined;
+  // the certificates too, of every master (a TLS handshake each, on the holder, all at once):
+  // which masters are up is known only from the stat, and waiting for it cost a round trip
+  const certsP = settle(run.connector.get(run.host(holder)).then((c) => readCerts(c, s, s.masters)));
+  const certsOf = async (upNames: string[]) => {
+    const c = await certsP;
+    if ('err' in c) throw c.err;
+    return certFindings(s, c.x, upNames, holder);
+  };
   const [failedFrom, stat, checked] = await Promise.all([frontendFailures(st), settle(statP), checks]);
   if (failedFrom.length)
     throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
@@ -546,7 +560,7 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
   const upNames = servers.filter((b) => b.status.startsWith('UP')).map((b) => b.server);
   const up = upNames.length;
   run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
-  await reportBackends(st, holder, servers, upNames);
+  await reportBackends(st, holder, servers, upNames, certsOf);
   st.result = upResult(st, holder, up, servers.length);
   if (up > 0) run.events.info(`control-plane endpoint: ${controlPlaneEndpoint(s)} (certSANs: ${requiredSans(s).join(', ')})`);
 }

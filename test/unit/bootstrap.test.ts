@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
-import { BOOTSTRAP_LINE, canonical, certProbeScript, nextSteps, parseCertProbe, requiredSans, sanProblems } from '../../src/actions/bootstrap.js';
+import { BOOTSTRAP_LINE, canonical, certFindings, certProbeScript, nextSteps, parseCertProbe, requiredSans, sanProblems } from '../../src/actions/bootstrap.js';
 import { renderStatusTable, type StatusReport } from '../../src/actions/status.js';
 
 const inv = (extra = '', masters = 'm1: {ansible_host: 10.0.0.11}\n        m2: {ansible_host: 10.0.0.12}\n        m3: {ansible_host: 10.0.0.13}') =>
@@ -77,6 +77,23 @@ describe('certificate SANs', () => {
     expect(canonical('FD00:6A:0:0:0:0:0:64')).toBe(canonical('fd00:6a::64'));
   });
 
+  test('certFindings: every master is read at once (up is known later), only the VIP and the masters haproxy counts up are judged', () => {
+    const s = inv();
+    const reads = [
+      { label: 'VIP', sans: ['m1', '10.0.0.100'] },
+      { label: 'm1', sans: ['m1', '10.0.0.11'] },
+      { label: 'm2', sans: ['m2', '10.0.0.100'] },
+    ];
+    expect(certFindings(s, reads, ['m1', 'm2'], 'm1').problems).toHaveLength(1);
+    expect(certFindings(s, reads, ['m1', 'm2'], 'm1').problems[0]).toMatch(/^m1's apiserver certificate/);
+    // m1 is down in haproxy: its certificate is not the one clients get, so it says nothing
+    expect(certFindings(s, reads, ['m2'], 'm1')).toEqual({ problems: [] });
+    expect(certFindings(s, 'no-openssl', ['m2'], 'lb1')).toEqual({
+      problems: [],
+      note: "the apiserver certificates' SANs were not checked: openssl is not installed on lb1",
+    });
+  });
+
   test('the probe script reads real certificates over TLS with openssl: with and without the VIP', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kha-cert-'));
     const make = (name: string, san: string) => {
@@ -119,8 +136,10 @@ describe('certificate SANs', () => {
       const out = await new Promise<string>((resolve, reject) => {
         import('node:child_process').then(({ execFile }) => execFile('sh', ['-c', script], (err, stdout) => (err ? reject(err) : resolve(stdout))));
       });
+      // the targets are probed at once: whole blocks, in any order
       const reads = parseCertProbe(out);
-      expect(reads).toEqual([
+      expect(reads).not.toBe('no-openssl');
+      expect([...(reads as Exclude<typeof reads, 'no-openssl'>)].sort((a, b) => a.label.localeCompare(b.label))).toEqual([
         { label: 'm1', sans: ['m1', '127.0.0.1'] },
         { label: 'm2', sans: ['m2', '127.0.0.1', '10.0.0.100'] },
       ]);
