@@ -12,6 +12,7 @@ import { waitForModule } from '../modules/wait-for.js';
 import { journalTail } from '../modules/service.js';
 import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
+import { DUMP_LOCK } from '../roles/files.js';
 import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, featuresOn, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
@@ -323,9 +324,11 @@ export function vipWait(st: UpState, host: string) {
 export function checkScriptProbe(name: string): string {
   const d = '/tmp/keepalived.data';
   return [
+    // one reader of keepalived's dump at a time (the VRRP exporter reads it too, and each removes it after)
+    `exec 9>${DUMP_LOCK}; flock -w 3 9 || true`,
     `p=$(cat /run/keepalived.pid 2>/dev/null)`,
     `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f ${d}; kill -USR1 "$p"; i=0; while [ ! -s ${d} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; sleep 0.05; fi`,
-    `if [ -f ${d} ] && [ ! -L ${d} ] && [ "$(stat -c %u ${d})" = 0 ]; then sed -n '/VRRP Script = ${name}$/,/State =/p' ${d} | grep -v -i 'password'; fi; rm -f ${d}`,
+    `if [ -f ${d} ] && [ ! -L ${d} ] && [ "$(stat -c %u ${d})" = 0 ]; then sed -n '/VRRP Script = ${name}$/,/State =/p' ${d} | grep -v -i 'password'; fi; rm -f ${d}; exec 9>&-`,
     `echo @@journal@@; journalctl -u keepalived.service -n 300 --no-pager -o cat 2>/dev/null | grep -E '${name}|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
   ].join('\n');
 }

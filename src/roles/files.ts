@@ -36,6 +36,8 @@ export const NOTIFY_FIFO = '/run/keepalived-kha.fifo';
  * instance in FAULT at once, whose priority-0 advert hands the VIP over within the skew time.
  */
 export const HAPROXY_DOWN_FILE = '/run/kha-haproxy.down';
+/** keepalived's dumps (/tmp/keepalived.data, .stats) have one reader at a time: the VRRP exporter and kha up's check probe flock this */
+export const DUMP_LOCK = '/run/kha-keepalived-dump.lock';
 export const HAPROXY_DROPIN_PATH = '/etc/systemd/system/haproxy.service.d/kha.conf';
 /** Same name as Debian's /usr/lib/tmpfiles.d/haproxy.conf, so it overrides rather than duplicates it. */
 export const HAPROXY_TMPFILES_PATH = '/etc/tmpfiles.d/haproxy.conf';

@@ -11,7 +11,7 @@
 // Adverts from foreign routers on kha's VRID are counted by nftables (kha-vrrp-count.nft, loaded
 // by the oneshot kha-vrrp-count.service): keepalived drops or merges them without a counter.
 // Pure renders; nothing here touches a host.
-import { absPath, badVar, int, ipAddr, joinLines, MANAGED_HEADER, token } from './files.js';
+import { absPath, badVar, DUMP_LOCK, int, ipAddr, joinLines, MANAGED_HEADER, token } from './files.js';
 import { isIPv4 } from '../net/ipv4.js';
 
 export const METRICS_SCRIPT_PATH = '/etc/keepalived/kha-metrics.sh';
@@ -100,10 +100,12 @@ export function renderMetricsScript(v: MetricsScriptVars): string {
     '',
     '# fresh dumps from keepalived (SIGUSR1: data, SIGUSR2: stats, keepalived 1.x to 2.3): remove the',
     '# old ones, signal once for both, wait (at most 1.5 s, no forks) until both are there; read only',
-    '# regular root-owned files that are not symlinks (/tmp is world-writable)',
+    '# regular root-owned files that are not symlinks (/tmp is world-writable). One reader at a time:',
+    "# kha up's own check probe asks for the same dump, and each removes it after reading",
     'dumps() {',
     '  local pid end',
     '  [ -r /run/keepalived.pid ] && read -r pid </run/keepalived.pid || return 1',
+    `  exec {LK}>${DUMP_LOCK} && flock -w 3 "$LK" || return 1`,
     '  rm -f "$D" "$S"',
     '  kill -USR1 "$pid" 2>/dev/null && kill -USR2 "$pid" 2>/dev/null || return 1',
     '  end=$(( ${EPOCHREALTIME/./} + 1500000 ))',
@@ -198,8 +200,9 @@ export function renderMetricsScript(v: MetricsScriptVars): string {
     '      for (i = 1; i <= n; i++) print "kha_vrrp_foreign_router{" L ",vrid=\\"" vrid "\\",source=\\"" f[i] "\\"} 1"',
     '    }',
     '  }\' "${inputs[@]}" src=N - <<<"$nft_out"',
-    '# the data dump holds the VRRP password: never leave it behind',
+    '# the data dump holds the VRRP password: never leave it behind; then let the next reader in',
     '[ -e "$D" ] || [ -e "$S" ] && rm -f "$D" "$S"',
+    '[ -n "${LK:-}" ] && exec {LK}>&-',
     '',
     'if [ $hp = 1 ] && [ -S "$STATS_SOCKET" ]; then',
     "  perl -MIO::Socket::UNIX -e '",

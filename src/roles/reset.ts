@@ -30,6 +30,7 @@ import {
   NOTIFY_SCRIPT_PATH,
   NOTIFY_STATE_FILE,
   HAPROXY_DOWN_FILE,
+  DUMP_LOCK,
   SERVER_STATE_SCRIPT_PATH,
   USERS_RECORD,
 } from './files.js';
@@ -102,6 +103,7 @@ export const MANAGED_PATHS: readonly ManagedPath[] = [
   { path: NOTIFY_STATE_FILE, kind: 'file', on: LB, owned: 'name', what: "keepalived's state, written by the notify script" },
   // (keepalived removes its notify FIFO itself when it stops)
   { path: HAPROXY_DOWN_FILE, kind: 'file', on: LB, owned: 'name', what: "haproxy's up/down flag that keepalived tracks" },
+  { path: DUMP_LOCK, kind: 'file', on: LB, owned: 'name', what: "the lock that gives keepalived's dumps one reader at a time" },
   { path: appliedPath('keepalived.service'), kind: 'file', on: LB, owned: 'name', what: 'the config keepalived runs with (hash)' },
   { path: appliedPath('haproxy.service'), kind: 'file', on: LB_NODE, owned: 'name', what: 'the config haproxy runs with (hash)' },
   { path: appliedPath('nginx.service'), kind: 'file', on: NODE, owned: 'name', what: 'the config nginx runs with (hash)' },

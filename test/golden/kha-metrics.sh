@@ -26,10 +26,12 @@ nap() { read -r -t "$1" -u "$NAP" _ || true; }
 
 # fresh dumps from keepalived (SIGUSR1: data, SIGUSR2: stats, keepalived 1.x to 2.3): remove the
 # old ones, signal once for both, wait (at most 1.5 s, no forks) until both are there; read only
-# regular root-owned files that are not symlinks (/tmp is world-writable)
+# regular root-owned files that are not symlinks (/tmp is world-writable). One reader at a time:
+# kha up's own check probe asks for the same dump, and each removes it after reading
 dumps() {
   local pid end
   [ -r /run/keepalived.pid ] && read -r pid </run/keepalived.pid || return 1
+  exec {LK}>/run/kha-keepalived-dump.lock && flock -w 3 "$LK" || return 1
   rm -f "$D" "$S"
   kill -USR1 "$pid" 2>/dev/null && kill -USR2 "$pid" 2>/dev/null || return 1
   end=$(( ${EPOCHREALTIME/./} + 1500000 ))
@@ -124,8 +126,9 @@ awk -v L="$L" -v inst="$INSTANCE" -v vrid="$VRID" '
       for (i = 1; i <= n; i++) print "kha_vrrp_foreign_router{" L ",vrid=\"" vrid "\",source=\"" f[i] "\"} 1"
     }
   }' "${inputs[@]}" src=N - <<<"$nft_out"
-# the data dump holds the VRRP password: never leave it behind
+# the data dump holds the VRRP password: never leave it behind; then let the next reader in
 [ -e "$D" ] || [ -e "$S" ] && rm -f "$D" "$S"
+[ -n "${LK:-}" ] && exec {LK}>&-
 
 if [ $hp = 1 ] && [ -S "$STATS_SOCKET" ]; then
   perl -MIO::Socket::UNIX -e '

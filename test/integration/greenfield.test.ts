@@ -16,6 +16,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab, type Lab } from '../helpers/lab.js';
+import { monitorVip } from '../helpers/vip-watch.js';
 import { errorLines, kha, outputProblems, runUp, secs, showRun } from '../helpers/cli.js';
 import { journalAtUs, readyz, sh, tcpAccepts, vipHolders, waitHolders } from '../helpers/hosts.js';
 import { writeInv } from '../helpers/inventories.js';
@@ -281,6 +282,25 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
     expect(back.holders).toEqual(['m1']);
     // exactly one move there and one back: m1-, m2+, then m2-, m1+
     expect((await stepMoves("holder's haproxy stopped and started")).sort()).toEqual(['m1+', 'm1-', 'm2+', 'm2-']);
+  });
+
+  test("(a) the holder's haproxy is killed (SIGKILL, no clean stop): the VIP is on m2 within 3 s by the kernel's address events, and comes back", async () => {
+    const limit = 3000;
+    const mon = await monitorVip(lab(), { hosts: MASTERS, maxSeconds: 60 });
+    // the holder's own clock at the kill (containers share the kernel clock)
+    const killedAt = Number((await sh(lab(), 'm1', ['sh', '-c', 'date +%s.%N; systemctl kill -s KILL haproxy'])).trim().split('\n')[0]) * 1000;
+    // Debian's unit restarts a haproxy that died (Restart=always): once it is ready again, m1 takes
+    // the VIP back (preemption), possibly before a poll would see m2; the kernel's events see both
+    await sleep(limit);
+    const back = await waitHolders(lab(), (hs) => hs.length === 1 && hs[0] === 'm1', performance.now(), 30_000, 200);
+    const w = await mon.stop();
+    const gained = w.events.find((e) => e.host === 'm2' && e.up && e.t >= killedAt);
+    const exact = gained ? Math.round(gained.t - killedAt) : Number.POSITIVE_INFINITY;
+    console.log(`[P3 kill] haproxy SIGKILL on m1: the VIP on m2 after ${exact} ms (kernel events), longest no-holder ${Math.round(w.longestGapMs)} ms`);
+    expect(exact).toBeLessThanOrEqual(limit);
+    expect(w.longestOverlapMs).toBeLessThan(1000);
+    expect(back.holders).toEqual(['m1']);
+    expect((await stepMoves("holder's haproxy killed, restarted by systemd")).sort()).toEqual(['m1+', 'm1-', 'm2+', 'm2-']);
   });
 
   test('(b) dedicated load balancers, every apiserver stopped: up exits 0, a haproxy restart on the backup and kubeadm init move nothing', async () => {

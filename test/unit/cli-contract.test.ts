@@ -30,6 +30,22 @@ describe('help, version, unknown commands', () => {
     expect(r.stderr.trim().split('\n')).toEqual([`error: kha ${argv.join(' ')}: no such command; did you mean ${close}? (kha help lists them)`]);
   });
 
+  test.each([
+    [['upp'], 'kha upp', 'kha up'],
+    [['lab', 'upp'], 'kha lab upp', 'kha lab up'],
+  ])('kha help %j exits 4 like the unknown command itself (%s, did you mean %s)', async (words, typed, close) => {
+    const r = await runKha(['help', ...words]);
+    expect(r.code, r.stderr).toBe(4);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual([`error: ${typed}: no such command; did you mean ${close}? (kha help lists them)`]);
+  });
+
+  test('kha help lab (a topic) lists its commands (exit 0)', async () => {
+    const r = await runKha(['help', 'lab']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/lab up/);
+  });
+
   test('kha help, kha help up, kha help lab up, kha up -h and kha up --help print the help (exit 0)', async () => {
     const top = await runKha(['help']);
     expect(top.code).toBe(0);

@@ -87,7 +87,9 @@ function cases(): Record<string, string[]> {
     render: ['render', '-i', inv('good.yaml'), '--host', 'm1', '--interface', 'eth0', '--address', '127.0.0.1', '--json'],
     inventory: ['inventory', '-i', inv('good.yaml'), '--json'],
     'monitoring rules': ['monitoring', 'rules', '--json'],
+    'monitoring scrape-config': ['monitoring', 'scrape-config', '-i', inv('good.yaml'), '--json'],
     // bad input
+    'drain: unknown host': ['drain', '-i', inv('good.yaml'), 'nosuch', '--json'],
     'init: the file exists': ['init', '--json', '-o', inv('good.yaml'), '--vip', '10.0.0.100', '--master', 'm1=10.0.0.11'],
     'render: unknown host': ['render', '-i', inv('good.yaml'), '--host', 'nosuch', '--json'],
     'inventory: no such file': ['inventory', '-i', inv('nope.yaml'), '--json'],
@@ -114,6 +116,8 @@ function cases(): Record<string, string[]> {
     'add-master: unreachable': ['add-master', '-i', inv('dead.yaml'), ...kh(), '--name', 'm4', '--host', '10.0.0.14', '--json'],
     'remove-master: unreachable': ['remove-master', '-i', inv('dead.yaml'), ...kh(), '--name', 'm3', '--json'],
     'play: unreachable': ['play', '-i', inv('dead.yaml'), inv('site.yaml'), ...kh(), '--json'],
+    'drain: unreachable': ['drain', '-i', inv('dead.yaml'), 'm1', ...kh(), '--json'],
+    'undrain: unreachable': ['undrain', '-i', inv('dead.yaml'), 'm1', ...kh(), '--json'],
   };
 }
 
@@ -169,6 +173,7 @@ describe('--json through the built CLI: one document that fits the schema, succe
     ['render', 'render'],
     ['inventory', 'inventory'],
     ['monitoring rules', 'monitoring rules'],
+    ['monitoring scrape-config', 'monitoring scrape-config'],
   ])('%s: ok, exit 0, the result', (name, command) => {
     const { doc } = docOf(name);
     expect(doc).toMatchObject({ command, ok: true, exit: 0, error: null });
@@ -183,6 +188,7 @@ describe('--json through the built CLI: one document that fits the schema, succe
     // kha inventory connects nowhere: its log is not left behind, and the document says so
     expect(docOf('inventory').doc.log).toBeNull();
     expect(docOf('monitoring rules').doc.result).toMatchObject({ flapWindow: '10m', flapMoves: 3, alerts: expect.arrayContaining(['KhaVipNoHolder']) });
+    expect(docOf('monitoring scrape-config').doc.result).toMatchObject({ targets: { kha: ['127.0.0.1:8406'], 'kha-haproxy': ['127.0.0.1:8405'] } });
   });
 
   test.each([
@@ -201,6 +207,7 @@ describe('--json through the built CLI: one document that fits the schema, succe
     ['lab down: unknown flag', 'lab down', 'E_INPUT'],
     ['version: unknown flag', 'version', 'E_INPUT'],
     ['help --json', 'help', 'E_INPUT'],
+    ['drain: unknown host', 'drain', 'E_UNKNOWN_HOST'],
   ])('%s: exit 4, %s, %s, nothing on stderr', (name, command, code) => {
     const { r, doc } = docOf(name);
     expect(r.code, showRun(r)).toBe(4);
@@ -233,6 +240,8 @@ describe('--json through the built CLI: one document that fits the schema, succe
     ['add-master: unreachable', 'add-master'],
     ['remove-master: unreachable', 'remove-master'],
     ['play: unreachable', 'play'],
+    ['drain: unreachable', 'drain'],
+    ['undrain: unreachable', 'undrain'],
   ])('%s: not ok, the error names the hosts', (name, command) => {
     const { r, doc } = docOf(name);
     expect(doc.command).toBe(command);

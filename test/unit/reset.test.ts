@@ -36,7 +36,7 @@ import { applyScript, parseRemovalProbe, removalProbeScript, type FileParams } f
 import { recordingScript } from '../../src/modules/package.js';
 import { purgeProbeScript } from '../../src/modules/purge.js';
 import { PREV_SUFFIX } from '../../src/modules/template.js';
-import { MANAGED_HEADER, NOTIFY_STATE_FILE, HAPROXY_DOWN_FILE, USERS_RECORD, renderNotifyScript } from '../../src/roles/files.js';
+import { DUMP_LOCK, MANAGED_HEADER, NOTIFY_STATE_FILE, HAPROXY_DOWN_FILE, USERS_RECORD, renderNotifyScript } from '../../src/roles/files.js';
 import { configureTasks, createScriptUserScript, haHandlers, installTasks, startTasks } from '../../src/roles/ha.js';
 import { etcHostsTasks, nodeProxyHandlers, nodeProxyTasks } from '../../src/roles/nodes.js';
 import { SERVER_STATE_FILE } from '../../src/roles/server-state.js';
@@ -166,6 +166,8 @@ function everyWrittenPath(): Written[] {
     { path: NOTIFY_STATE_FILE, kind: 'file', role: 'lb', by: 'the notify script' },
     // haproxy's unit (the drop-in rendered above) writes its up/down flag here for keepalived's track_file
     { path: HAPROXY_DOWN_FILE, kind: 'file', role: 'lb', by: "haproxy's systemd drop-in" },
+    // the VRRP exporter and kha up's check probe take this lock around keepalived's dumps
+    { path: DUMP_LOCK, kind: 'file', role: 'lb', by: 'the VRRP exporter (kha-metrics.sh)' },
     // the server-state script (rendered above) writes the drained servers here, at a reload and on kha drain
     { path: SERVER_STATE_FILE, kind: 'file', role: 'lb', by: 'the server-state script' },
     { path: SERVER_STATE_FILE, kind: 'file', role: 'node', by: 'the server-state script' },
