@@ -23,7 +23,7 @@ import { HAPROXY_BACKEND } from '../roles/haproxy.js';
 import { NODE_PROXY_BACKEND } from '../roles/node-proxy.js';
 import { saveStateScript } from '../roles/server-state.js';
 import { quoteArgv } from '../transport/quote.js';
-import { acquireLocks } from './lock.js';
+import { lockPhase } from './lock.js';
 import { readyAnswer, readyProbeScript } from './probes.js';
 import { hostLine } from './status.js';
 
@@ -108,7 +108,6 @@ interface DrainState {
   /** the targets whose haproxy lists the server */
   listed: Target[];
   result: DrainResult;
-  release?: () => Promise<void>;
 }
 
 // ---- before anything is asked -----------------------------------------------------------
@@ -229,17 +228,11 @@ function record(st: DrainState, t: Target, v: ServerView): void {
 
 // ---- the phases ---------------------------------------------------------------------------
 
-const lockPhase: Phase<DrainState> = {
-  title: 'Lock the load balancers and haproxy nodes (one kha run at a time)',
-  run: async (st) => {
-    const hosts = [...st.targets.map((t) => t.host), ...(st.o.command ? [st.o.server] : [])];
-    st.release = await acquireLocks(st.run, hosts, { command: st.verb, breakLock: st.o.breakLock });
-  },
-  cleanup: async (st) => {
-    await st.release?.();
-    st.release = undefined;
-  },
-};
+const lock = lockPhase<DrainState>('Lock the load balancers and haproxy nodes (one kha run at a time)', (st) => ({
+  run: st.run,
+  hosts: [...st.targets.map((t) => t.host), ...(st.o.command ? [st.o.server] : [])],
+  request: { command: st.verb, breakLock: st.o.breakLock },
+}));
 
 /** Who lists the server, who does not, whose haproxy does not run; none listing it refuses (exit 5). */
 async function findServer(st: DrainState): Promise<void> {
@@ -447,9 +440,9 @@ function phases(st: DrainState): Phase<DrainState>[] {
     { title: `Put ${o.server} back: READY on every haproxy that lists it`, run: (x) => setState(x, x.listed, 'ready') },
     { title: `Wait until every haproxy counts ${o.server} UP`, run: waitUp },
   ];
-  if (st.verb === 'undrain') return [lockPhase, { title: `Find ${o.server} on every haproxy`, run: findServer }, ...back];
+  if (st.verb === 'undrain') return [lock, { title: `Find ${o.server} on every haproxy`, run: findServer }, ...back];
   return [
-    lockPhase,
+    lock,
     { title: `Find ${o.server} on every haproxy`, run: findServer },
     { title: `Drain ${o.server}: no new connection goes to it`, run: (x) => setState(x, x.listed, 'drain') },
     { title: `Wait until its sessions end (at most ${o.timeoutS} s)`, run: waitSessions },

@@ -11,6 +11,7 @@
 import os from 'node:os';
 import { posix } from 'node:path';
 import type { RunContext } from '../engine/context.js';
+import type { Phase } from '../engine/phases.js';
 import { ExitCode, KhaError, TransportError, describeError } from '../errors.js';
 import { quote } from '../transport/quote.js';
 
@@ -390,4 +391,33 @@ function refusal(ls: LockSession, conflicts: FoundLock[]): KhaError {
     host: conflicts[0]!.host,
     suggestions: [`kha ${ls.info.command} --break-lock ...   (only once that run is over; it removes the lock on ${conflicts.map((c) => c.host).join(', ')})`],
   });
+}
+
+/** What a lock phase locks, read from the verb's state when the phase runs. */
+export interface LockSpec {
+  run: RunContext;
+  hosts: string[];
+  request: LockRequest;
+  env?: LockEnv;
+}
+
+/**
+ * The one lock phase of every verb that changes hosts (or stops services on purpose, as kha drill
+ * does): takes /run/kha.lock on `spec(st).hosts` and gives the locks back in its clean-up, however
+ * the verb ends (engine/phases.ts runs the clean-ups of the phases that started).
+ */
+export function lockPhase<S>(title: string, spec: (st: S) => LockSpec, after?: (st: S) => void): Phase<S> {
+  let release: (() => Promise<void>) | undefined;
+  return {
+    title,
+    run: async (st) => {
+      const { run, hosts, request, env } = spec(st);
+      release = await acquireLocks(run, hosts, request, env);
+      after?.(st);
+    },
+    cleanup: async () => {
+      await release?.();
+      release = undefined;
+    },
+  };
 }

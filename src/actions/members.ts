@@ -10,7 +10,7 @@ import { serviceModule } from '../modules/index.js';
 import { configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { tcpConnectScript } from './probes.js';
-import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
+import { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
 import { checkPassing, preflight, verify, vipHolders } from './up.js';
 import { handOver } from './upgrade.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
@@ -119,7 +119,7 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
     NODE_PREFLIGHT_PHASE,
-    lockPhase((st) => changedHosts(st.s)),
+    rolloutLockPhase((st) => changedHosts(st.s)),
     {
       title: 'Preflight: the new host, the settings, a healthy cluster (nothing is changed yet)',
       run: async (st) => {
@@ -167,7 +167,7 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
   return [
     gatherLeavingPhase(name),
     NODE_PREFLIGHT_PHASE,
-    lockPhase((st) => changedHosts(st.s)),
+    rolloutLockPhase((st) => changedHosts(st.s)),
     {
       title: 'Preflight: the remaining hosts, a healthy cluster (nothing is changed yet)',
       run: async (st) => {

@@ -11,7 +11,7 @@ import { runPlay, taskTitle } from '../engine/play.js';
 import { planHosts } from '../engine/plan-tasks.js';
 import type { Play, PlayResult, Task } from '../engine/types.js';
 import { describeError } from '../errors.js';
-import { acquireLocks, type LockEnv } from './lock.js';
+import { lockPhase, type LockEnv } from './lock.js';
 import { changeTitles, showAndConfirm, type Confirm } from './plan.js';
 
 export interface PlaybookOptions {
@@ -32,8 +32,6 @@ export interface PlaybookState {
   stopped: boolean;
   /** host -> why, for hosts lost while taking the lock */
   lost: Map<string, string>;
-  /** releases the per-host locks */
-  release?: () => Promise<void>;
 }
 
 /** kha play's result (--json): every play's outcome, and the SSH logins it took */
@@ -57,30 +55,29 @@ export function assignLost(plays: readonly Play[], lost: ReadonlySet<string>): P
   });
 }
 
-function lockPhase(): Phase<PlaybookState> {
-  return {
-    title: 'Lock the hosts (one kha run at a time)',
-    run: async (st) => {
-      const { run } = st;
-      const t0 = Date.now();
-      st.release = await acquireLocks(
-        run,
-        playbookHosts(st.plays).filter((h) => run.alive(h)),
-        {
-          command: 'play',
-          breakLock: st.opts.breakLock ?? false,
-          onUnreachable: (h, err) => {
-            const why = describeError(err);
-            st.lost.set(h, why);
-            run.markUnreachable(h, err);
-            run.events.emit({ type: 'task', host: h, task: 'connect and lock', status: 'unreachable', error: why, ms: Date.now() - t0, check: run.check });
-          },
+function playLockPhase(): Phase<PlaybookState> {
+  const t0 = Date.now();
+  return lockPhase<PlaybookState>(
+    'Lock the hosts (one kha run at a time)',
+    (st) => ({
+      run: st.run,
+      hosts: playbookHosts(st.plays).filter((h) => st.run.alive(h)),
+      request: {
+        command: 'play',
+        breakLock: st.opts.breakLock ?? false,
+        onUnreachable: (h, err) => {
+          const why = describeError(err);
+          st.lost.set(h, why);
+          st.run.markUnreachable(h, err);
+          st.run.events.emit({ type: 'task', host: h, task: 'connect and lock', status: 'unreachable', error: why, ms: Date.now() - t0, check: st.run.check });
         },
-        st.opts.lockEnv,
-      );
+      },
+      ...(st.opts.lockEnv ? { env: st.opts.lockEnv } : {}),
+    }),
+    (st) => {
       st.plays = assignLost(st.plays, new Set(st.lost.keys()));
     },
-  };
+  );
 }
 
 /**
@@ -107,7 +104,7 @@ export async function planPlaybook(run: RunContext, plays: readonly Play[]): Pro
 
 export function playbookPhases(plays: readonly Play[]): Phase<PlaybookState>[] {
   return [
-    lockPhase(),
+    playLockPhase(),
     {
       title: 'Plan',
       shouldRun: (st) => !st.run.check,
@@ -146,7 +143,6 @@ export async function playbook(run: RunContext, plays: Play[], opts: PlaybookOpt
   try {
     await runPhases(st, run.events, playbookPhases(plays), run.opts.signal);
   } finally {
-    await st.release?.();
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
     const result: PlaybookResult = { plays: st.results, handshakes: run.connector.handshakes };
     run.events.emit({ type: 'result', data: result });

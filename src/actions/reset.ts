@@ -22,7 +22,7 @@ import { purgeModule } from '../modules/purge.js';
 import { anyHostResetTasks, lbResetTasks, nodeResetTasks, purgeTasks, resetHandlers } from '../roles/reset.js';
 import { changeTitles, showAndConfirm } from './plan.js';
 import { holdsVip, tcpConnectScript } from './probes.js';
-import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
+import { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
 
 export interface ResetOptions extends UpOptions {
   /** also remove the packages kha installed and the user it created */
@@ -178,7 +178,7 @@ async function verify(st: ResetState): Promise<void> {
 export function resetPhases(): Phase<ResetState>[] {
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, resetHosts(st.s)) },
-    lockPhase((st) => resetHosts(st.s)),
+    rolloutLockPhase((st) => resetHosts(st.s)),
     { title: 'Plan (nothing is changed yet)', run: plan },
     {
       title: 'Node-local proxies on the nodes: stop, disable, remove (in batches)',

@@ -10,7 +10,7 @@ import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import type { HostNet } from '../net/host-net.js';
 import type { Confirm } from './plan.js';
-import { acquireLocks } from './lock.js';
+import { lockPhase } from './lock.js';
 
 export interface UpOptions {
   serial: SerialSpec;
@@ -35,21 +35,15 @@ export interface UpState {
 }
 
 /**
- * One kha run at a time: every host gets /run/kha.lock for the duration of a changing command.
- * The phase holds the release and gives the locks back in its clean-up, however the verb ends.
+ * One kha run at a time: every host gets /run/kha.lock for the duration of a changing command,
+ * given back in the phase's clean-up however the verb ends (actions/lock.ts lockPhase).
  */
-export function lockPhase<S extends UpState>(hosts: (st: S) => string[]): Phase<S> {
-  let release: (() => Promise<void>) | undefined;
-  return {
-    title: 'Lock the hosts (one kha run at a time)',
-    run: async (st) => {
-      release = await acquireLocks(st.run, hosts(st), { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false });
-    },
-    cleanup: async () => {
-      await release?.();
-      release = undefined;
-    },
-  };
+export function rolloutLockPhase<S extends UpState>(hosts: (st: S) => string[]): Phase<S> {
+  return lockPhase<S>('Lock the hosts (one kha run at a time)', (st) => ({
+    run: st.run,
+    hosts: hosts(st),
+    request: { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false },
+  }));
 }
 
 export interface UpResult {

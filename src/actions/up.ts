@@ -19,7 +19,7 @@ import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
-import { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
+import { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
 import type { PlayResult, ProbedTasks, Task } from '../engine/types.js';
 import type { ExecResult } from '../transport/types.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
@@ -36,7 +36,7 @@ import {
 } from './probes.js';
 
 // the shared rollout state and steps (actions/rollout.ts), for the verbs and tests that import them from here
-export { connectAndGather, lockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
+export { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
 
 export function upPhases(): Phase<UpState>[] {
   const plan = new PlanPhase();
@@ -46,7 +46,7 @@ export function upPhases(): Phase<UpState>[] {
       run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]),
     },
     NODE_PREFLIGHT_PHASE,
-    lockPhase((st) => changedHosts(st.s)),
+    rolloutLockPhase((st) => changedHosts(st.s)),
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
     plan,
     // both plays take the Plan's probe results where they still hold (UpPlan.probed)

@@ -21,7 +21,7 @@ import { packageModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
 import { INSTALLED_RECORD } from '../roles/files.js';
-import { connectAndGather, lockPhase, type UpOptions, type UpState } from './rollout.js';
+import { connectAndGather, rolloutLockPhase, type UpOptions, type UpState } from './rollout.js';
 import { checkPassing, preflight, vipHolders } from './up.js';
 import { tcpConnectScript } from './probes.js';
 
@@ -156,7 +156,7 @@ export async function handOver(st: UpState, holder: string): Promise<{ to: strin
 export function upgradePhases(): Phase<UpgradeState>[] {
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
-    lockPhase((st) => st.s.lbHosts),
+    rolloutLockPhase((st) => st.s.lbHosts),
     {
       title: 'Preflight: settings, network, and a healthy cluster (nothing is changed yet)',
       run: async (st) => {
