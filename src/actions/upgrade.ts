@@ -12,12 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay, taskTitle } from '../engine/play.js';
-import { planHosts } from '../engine/plan-tasks.js';
+import { planHosts, probedOf } from '../engine/plan-tasks.js';
 import { batches } from '../engine/serial.js';
-import type { Handler, PlayStop, Task } from '../engine/types.js';
+import type { Handler, PlayStop, ProbedTasks, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
-import { packageModule } from '../modules/index.js';
+import { packageModule, serviceModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
 import { INSTALLED_RECORD } from '../roles/files.js';
@@ -185,7 +185,7 @@ async function roll(st: UpgradeState): Promise<void> {
   const tasks = upgradeTasks(st);
   const handlers = haHandlers();
   // 1. plan every host in parallel (nothing changes): hosts with nothing to do are done at once
-  const needs = await hostChanges(st, tasks);
+  const { needs, probed } = await hostChanges(st, tasks);
   const changing = s.lbHosts.filter((_, i) => needs[i]!.length > 0);
   report.unchanged.push(...s.lbHosts.filter((_, i) => needs[i]!.length === 0));
   if (changing.length === 0) {
@@ -199,7 +199,7 @@ async function roll(st: UpgradeState): Promise<void> {
   );
   if (run.check) {
     // plan only: show what would change on each host
-    await runPlay(run, { name: 'upgrade (check)', hosts: changing, tasks, handlers });
+    await runPlay(run, { name: 'upgrade (check)', hosts: changing, tasks, handlers, probed });
     return;
   }
   // 2. the roll: one play, the batches in that order; `hosts` is every load balancer (the max-fail base)
@@ -211,6 +211,7 @@ async function roll(st: UpgradeState): Promise<void> {
     planFirst: false,
     tasks: [...tasks, FLUSH_HANDLERS, checkPassing()],
     handlers,
+    probed,
     maxFailPercentage: st.opts.maxFailPercentage,
     beforeBatch: async (hosts) => {
       if (holder !== null && hosts.includes(holder)) await beforeHolderBatch(st, holder, holderInterrupted);
@@ -277,16 +278,22 @@ async function primaryTakesBack(st: UpgradeState, holder: string): Promise<void>
   run.events.warn(`${holder} (the primary) did not take the VIP back yet; see kha status`);
 }
 
-/** The tasks that would change this host (check mode: nothing is applied), every probe in one round trip. */
-/** Per host (in s.lbHosts order), the tasks that would change something: the one planner, in check mode. */
-async function hostChanges(st: UpgradeState, tasks: Task<any>[]): Promise<Task<any>[][]> {
+/**
+ * Per host (in s.lbHosts order), the tasks that would change something: the one planner, in check
+ * mode, every probe of a host in one round trip. Also what those probes returned, for the roll to
+ * decide from while they hold (Play.probed): only the tasks that read what a writer changes
+ * (packages, files), not the service tasks (a service's state changes by itself).
+ */
+async function hostChanges(st: UpgradeState, tasks: Task<any>[]): Promise<{ needs: Task<any>[][]; probed: ProbedTasks }> {
   const real = tasks.filter((t) => !t.meta);
   const plans = await planHosts(st.run, st.s.lbHosts, () => real, { mode: 'check', title: taskTitle });
-  return st.s.lbHosts.map((h) => {
+  const needs = st.s.lbHosts.map((h) => {
     const p = plans.get(h);
     if (p && 'error' in p) throw p.error;
     return (p?.tasks ?? []).filter((t) => t.plan?.change).map((t) => t.task);
   });
+  const probed = new Map([...probedOf(plans)].map(([h, byTask]) => [h, new Map([...byTask].filter(([t]) => t.module.name !== serviceModule.name))]));
+  return { needs, probed };
 }
 
 /**
