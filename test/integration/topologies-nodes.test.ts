@@ -216,6 +216,32 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     expect(r.changed, `${JSON.stringify(r.changes)}\n${r.describe()}`).toBe(0);
   });
 
+  test("kha drain m2 reaches the node proxies too: DRAIN in every node's haproxy, their requests avoid m2; kha undrain puts it back UP", async () => {
+    const serverState = async (n: string, server: string) => {
+      const res = await fetch(`http://${addr(n)}:8405/metrics`, { signal: AbortSignal.timeout(10_000) });
+      const m = new RegExp(`^haproxy_server_status\\{proxy="[^"]+",server="${server}",state="([A-Z]+)"\\} 1$`, 'm').exec(await res.text());
+      return m?.[1] ?? 'none';
+    };
+    const d = await kha(['drain', '-i', file, 'm2', '--timeout', '10', '--known-hosts', lab().knownHostsFile, '--json']);
+    expect(d.code, showRun(d)).toBe(0);
+    const drained = parseJson<{ hosts: Array<{ host: string; status: string }> }>(d).result!;
+    console.log(`[drain m2] ${secs(d.ms)}: ${drained.hosts.map((h) => `${h.host} ${h.status}`).join(', ')}`);
+    // the three masters' haproxy and the three nodes' proxies
+    expect(drained.hosts.map((h) => h.host).sort()).toEqual([...all].sort());
+    for (const n of nodes) {
+      expect(await serverState(n, 'm2'), n).toBe('DRAIN');
+      const res = await throughNodeProxy(lab(), n, 6);
+      expect(
+        res.every((x) => x.startsWith('200 ') && !x.endsWith(' m2')),
+        `${n}: ${res.join(', ')}`,
+      ).toBe(true);
+    }
+    const u = await kha(['undrain', '-i', file, 'm2', '--known-hosts', lab().knownHostsFile]);
+    expect(u.code, showRun(u)).toBe(0);
+    console.log(`[undrain m2] ${secs(u.ms)}`);
+    for (const n of nodes) expect(await serverState(n, 'm2'), n).toBe('UP');
+  });
+
   test("add-master m4 (CLI) with a client loop on n1: no request fails, a watch through n2's proxy survives its reload, every node reaches m4, /etc/hosts lists m4", async () => {
     const loop = nodeLoop(lab(), 'n1');
     // a watch through n2's local proxy, which add-master reloads (server m4 added)
