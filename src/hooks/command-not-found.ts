@@ -16,8 +16,11 @@ export function unknownCommandLine(id: string, commands: string[], bin = 'kha'):
 
 const hook: Hook<'command_not_found'> = async function (opts) {
   const ids = opts.config.commands.filter((c) => !c.hidden).map((c) => c.id);
-  const line = unknownCommandLine(opts.id, ids, opts.config.bin);
-  if (wantsJson(opts.argv ?? [])) {
+  // `kha --json` alone: oclif takes the flag for the command's id
+  const line = opts.id.startsWith('-')
+    ? `error: ${opts.config.bin} ${opts.id}: a command comes first, then its flags (${opts.config.bin} help lists the commands)`
+    : unknownCommandLine(opts.id, ids, opts.config.bin);
+  if (wantsJson([opts.id, ...(opts.argv ?? [])])) {
     const error = { code: 'E_INPUT' as const, message: line.replace(/^error: /, ''), hosts: [], hint: `${opts.config.bin} help` };
     process.stdout.write(`${JSON.stringify(outputDocument({ command: null, exit: ExitCode.usage, error, log: null }), null, 2)}\n`);
   } else process.stderr.write(`${line}\n`);

@@ -107,6 +107,7 @@ function cases(): Record<string, string[]> {
     'version: unknown flag': ['version', '--json', '--bogus'],
     'help --json': ['help', '--json'],
     'unknown command': ['upp', '--json'],
+    'no command, only --json': ['--json'],
     // hosts that cannot be reached (nothing listens on their ports)
     'up: unreachable': ['up', '-i', inv('dead.yaml'), ...kh(), '--json'],
     'status: unreachable': ['status', '-i', inv('dead.yaml'), ...kh(), '--json'],
@@ -220,6 +221,16 @@ describe('--json through the built CLI: one document that fits the schema, succe
     expect(docOf('up: missing -i').doc.error?.message).toBe('missing -i/--inventory: pass the inventory file, as in kha up -i hosts.yaml');
     expect(docOf('status: bad integer').doc.error?.message).toMatch(/--interval/);
     expect(docOf('help --json').doc.error?.message).toBe('unknown flag --json');
+  });
+
+  test('kha --json alone: one document, command null, exit 4, a command comes first', () => {
+    const { r, doc } = docOf('no command, only --json');
+    expect(r.code, showRun(r)).toBe(4);
+    expect(doc).toMatchObject({
+      command: null,
+      exit: 4,
+      error: { code: 'E_INPUT', message: 'kha --json: a command comes first, then its flags (kha help lists the commands)' },
+    });
   });
 
   test('an unknown command: command null, exit 4, the did-you-mean', () => {
