@@ -31,9 +31,9 @@ async function startVipMonitors(l: Lab, hosts: string[]): Promise<void> {
   await Promise.all(hosts.map((h) => sh(l, h, ['systemd-run', `--unit=${MON}`, '--collect', 'ip', '-o', 'monitor', 'address'])));
 }
 
-/** every add (+) and delete (-) of the VIP the hosts' monitors saw, as `host+` / `host-` */
-async function vipEvents(l: Lab, hosts: string[]): Promise<string[]> {
-  const per = await Promise.all(
+/** every add (+) and delete (-) of the VIP the hosts' monitors saw, as `host+` / `host-`, per host in host order */
+async function vipEvents(l: Lab, hosts: string[]): Promise<string[][]> {
+  return Promise.all(
     hosts.map(async (h) => {
       const out = await sh(l, h, ['journalctl', '-u', MON, '-o', 'cat', '--no-pager']);
       return out
@@ -42,7 +42,6 @@ async function vipEvents(l: Lab, hosts: string[]): Promise<string[]> {
         .map((x) => `${h}${x.startsWith('Deleted') ? '-' : '+'}`);
     }),
   );
-  return per.flat();
 }
 
 /** poll https://VIP:8443/readyz until `ok(body)`; ms from t0, or null after timeoutMs */
@@ -80,7 +79,7 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
   const lab = useLab(['m1', 'm2', 'm3', 'n1', 'lb1', 'lb2'], { aptCache: true, preinstalled: true });
   let inv = '';
   /** VIP events before the current step */
-  let seen: string[] = [];
+  let seen: string[][] = [];
   const moves: Record<string, number> = {};
 
   /**
@@ -98,7 +97,8 @@ describe('greenfield: kha up before kubeadm init, then init and joins; the VIP n
   /** the VIP events since the previous call, recorded for the step's name */
   const stepMoves = async (step: string, hosts = MASTERS): Promise<string[]> => {
     const all = await vipEvents(lab(), hosts);
-    const fresh = all.slice(seen.length);
+    // per host: the events after those already seen (a step can move the VIP on several hosts)
+    const fresh = all.flatMap((evs, i) => evs.slice(seen[i]?.length ?? 0));
     seen = all;
     moves[step] = fresh.length;
     console.log(`[vip events] ${step}: ${fresh.length ? fresh.join(' ') : 'none'}`);
