@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { FLUSH_HANDLERS, runPlay, PlayStopped } from '../engine/play.js';
+import { FLUSH_HANDLERS, runPlay, PlayStopped, taskTitle } from '../engine/play.js';
 import { ExitCode, KhaError, PreflightError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { waitForModule } from '../modules/wait-for.js';
@@ -40,6 +40,7 @@ export { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type U
 
 export function upPhases(): Phase<UpState>[] {
   const plan = new PlanPhase();
+  const install = new InstallPhase(plan);
   return [
     {
       title: 'Connect and gather facts',
@@ -50,14 +51,7 @@ export function upPhases(): Phase<UpState>[] {
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
     plan,
     // both plays take the Plan's probe results where they still hold (UpPlan.probed)
-    {
-      title: 'Install keepalived and haproxy',
-      shouldRun: (st) => changing(st, plan.result).length > 0,
-      run: async (st) => {
-        const { tasks, probed } = plan.result;
-        await playOrThrow(st, { name: 'install', hosts: changing(st, plan.result), tasks: tasks.install, probed, maxFailPercentage: 0 });
-      },
-    },
+    install,
     {
       title: 'Configure keepalived and haproxy (validated before they replace the old files)',
       shouldRun: (st) => changing(st, plan.result).length > 0,
@@ -89,6 +83,39 @@ export function upPhases(): Phase<UpState>[] {
     NODE_PROXY_PHASE,
     ETC_HOSTS_PHASE,
   ];
+}
+
+/**
+ * The install play, which holds how long apt took (the package task runs apt-get on every host
+ * that needs it at once): `kha up` reports that time against the whole run's.
+ */
+class InstallPhase implements Phase<UpState> {
+  readonly title = 'Install keepalived and haproxy';
+  /** the hosts apt ran on and the play's wall time; undefined when no host needed a package */
+  apt: { hosts: string[]; ms: number } | undefined;
+
+  constructor(private readonly plan: PlanPhase) {}
+
+  shouldRun = (st: UpState): boolean => changing(st, this.plan.result).length > 0;
+
+  run = async (st: UpState): Promise<void> => {
+    const { tasks, probed, changes } = this.plan.result;
+    const titles = new Set(tasks.install.map((t) => taskTitle(t, t.params)));
+    const hosts = changing(st, this.plan.result);
+    const apt = hosts.filter((h) => (changes[h] ?? []).some((c) => titles.has(c)));
+    const t0 = Date.now();
+    try {
+      await playOrThrow(st, { name: 'install', hosts, tasks: tasks.install, probed, maxFailPercentage: 0 });
+    } finally {
+      if (apt.length && !st.run.check) this.apt = { hosts: apt, ms: Date.now() - t0 };
+    }
+  };
+}
+
+/** The line that puts apt's time beside the run's (first converges spend most of their time there). Pure. */
+export function aptTimeLine(apt: { hosts: string[]; ms: number }, runMs: number): string {
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return `time in apt (update and install on ${apt.hosts.join(', ')}, at once): ${s(apt.ms)} of this run's ${s(runMs)}; everything else ${s(Math.max(0, runMs - apt.ms))}`;
 }
 
 /**
@@ -570,9 +597,13 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
 
 export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promise<UpState> {
   const st: UpState = { run, s, opts, net: {}, holders: [], plays: [] };
+  const phases = upPhases();
+  const t0 = Date.now();
   try {
-    await runPhases(st, run.events, upPhases(), run.opts.signal);
+    await runPhases(st, run.events, phases, run.opts.signal);
   } finally {
+    const apt = phases.find((p): p is InstallPhase => p instanceof InstallPhase)?.apt;
+    if (apt) run.events.info(aptTimeLine(apt, Date.now() - t0));
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
     if (st.result) run.events.emit({ type: 'result', data: st.result });
   }

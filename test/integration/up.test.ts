@@ -90,6 +90,12 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
     console.log(`[timing] kha up, 3 fresh hosts: ${secs(r.ms)}`);
     expect(r.code, showRun(r)).toBe(0);
     expect(r.stdout).toMatch(/==> Verify/);
+    // the first converge says how much of it apt took (#21)
+    const apt = /time in apt \(update and install on m1, m2, m3, at once\): (\d+\.\d) s of this run's (\d+\.\d) s/.exec(r.stdout);
+    expect(apt, r.stdout).not.toBeNull();
+    console.log(`[timing] ${apt![0]}`);
+    expect(Number(apt![1])).toBeGreaterThan(1);
+    expect(Number(apt![1])).toBeLessThan(Number(apt![2]));
 
     expect(await vipHolders(lab())).toEqual(['m1']);
     const { statuses, bodies } = await bodiesThroughVip(lab(), 12);

@@ -2,7 +2,7 @@
 // it should be; any drift (a change planned, a pending handler, no or two holders, the wrong
 // holder with preemption, check mode) keeps them.
 import { describe, expect, it } from 'vitest';
-import { vrrpSituation } from '../../src/actions/up.js';
+import { aptTimeLine, vrrpSituation } from '../../src/actions/up.js';
 import type { HaSettings } from '../../src/inventory/settings.js';
 import { fakeRun, FakeConn } from '../helpers/fake-conn.js';
 
@@ -72,5 +72,16 @@ describe('vrrpSituation', () => {
     const st = state({ plan: { m1: ['write keepalived.conf'], m2: [], m3: [] } });
     expect(vrrpSituation(st, st.plan, true)).toEqual({ kind: 'breaking' });
     expect(breaksVrrp(vrrpSituation(st, st.plan, false))).toBe(false);
+  });
+});
+
+describe('aptTimeLine', () => {
+  it("puts apt's time beside the run's, with the rest", () => {
+    expect(aptTimeLine({ hosts: ['m1', 'm2', 'm3'], ms: 21_340 }, 35_010)).toBe(
+      "time in apt (update and install on m1, m2, m3, at once): 21.3 s of this run's 35.0 s; everything else 13.7 s",
+    );
+    expect(aptTimeLine({ hosts: ['m4'], ms: 900 }, 800)).toBe(
+      "time in apt (update and install on m4, at once): 0.9 s of this run's 0.8 s; everything else 0.0 s",
+    );
   });
 });
