@@ -11,6 +11,8 @@ export type Confirm = (summary: string[]) => Promise<boolean>;
 /** What a plan found: host -> titles of the tasks that would change something (empty: nothing to do), and what its probes returned. */
 export interface HostsPlan {
   changes: Record<string, string[]>;
+  /** host -> the task objects that would change something (the same order as `changes`) */
+  changed: Record<string, Task<any>[]>;
   /** for the plays of the same task objects that follow (Play.probed) */
   probed: ProbedTasks;
 }
@@ -20,12 +22,14 @@ export async function planHosts(run: RunContext, hosts: string[], tasks: Task<an
   // every task's probe in one round trip per host (engine/plan-tasks.ts)
   const planned = await planAll(run, hosts, () => tasks, { mode: 'check', title: taskTitle });
   const changes: Record<string, string[]> = {};
+  const changed: Record<string, Task<any>[]> = {};
   for (const h of hosts) {
     const r = planned.get(h)!;
     if ('error' in r) throw r.error;
     changes[h] = changeTitles(r.tasks ?? []);
+    changed[h] = (r.tasks ?? []).filter((p) => p.plan?.change).map((p) => p.task);
   }
-  return { changes, probed: probedOf(planned) };
+  return { changes, changed, probed: probedOf(planned) };
 }
 
 /** The titles of the planned tasks that would change something. Pure. */

@@ -5,11 +5,12 @@
 import type { RunContext } from '../engine/context.js';
 import type { Phase } from '../engine/phases.js';
 import { runPlay, PlayStopped } from '../engine/play.js';
-import type { Play, PlayResult, SerialSpec } from '../engine/types.js';
+import type { Handler, Play, PlayResult, SerialSpec, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import type { HostNet } from '../net/host-net.js';
 import type { Confirm } from './plan.js';
+import { serviceModule } from '../modules/index.js';
 import { lockPhase } from './lock.js';
 
 export interface UpOptions {
@@ -113,4 +114,24 @@ export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> 
     throw err;
   }
   return r;
+}
+
+/**
+ * Does applying these changes interrupt the host's service? The handlers say so (`interrupts`: a
+ * restart of keepalived or haproxy, after a package upgrade or a unit drop-in); a haproxy reload
+ * does not. Pure.
+ */
+export function interruptsService(changed: Task<any>[], handlers: Handler<any>[]): boolean {
+  const interrupting = new Set(handlers.filter((h) => h.interrupts).map((h) => h.name));
+  return changed.some((t) => (t.notify ?? []).some((n) => interrupting.has(n)));
+}
+
+/**
+ * Do these changes touch VRRP on the host, so that a batch must give it an advert interval to
+ * settle before the VIP is checked? Yes when a service starts or restarts (a service task, or a
+ * handler that interrupts); no for changes that only reload haproxy (new workers take over, the
+ * old ones finish their connections, keepalived never notices). Pure.
+ */
+export function touchesVrrp(changed: Task<any>[], handlers: Handler<any>[]): boolean {
+  return interruptsService(changed, handlers) || changed.some((t) => t.module === serviceModule);
 }

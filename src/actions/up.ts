@@ -19,7 +19,7 @@ import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
-import { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
+import { connectAndGather, rolloutLockPhase, playOrThrow, touchesVrrp, type UpOptions, type UpResult, type UpState } from './rollout.js';
 import type { PlayResult, ProbedTasks, Task } from '../engine/types.js';
 import type { ExecResult } from '../transport/types.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
@@ -76,7 +76,7 @@ export function upPhases(): Phase<UpState>[] {
     {
       title: 'Start the other load-balancer hosts in batches',
       shouldRun: (st) => st.s.lbHosts.length > 1 && plan.result.vrrp.kind !== 'converged',
-      run: (st) => startOthers(st, breaksVrrp(plan.result.vrrp)),
+      run: (st) => startOthers(st, breaksVrrp(plan.result.vrrp), plan.result.changed),
     },
     { title: 'Verify', shouldRun: (st) => !st.run.check, run: (st) => verify(st, { checkScripts: plan.result.vrrp.kind === 'converged' }) },
     // the other topologies: node-local proxies on the workers, the /etc/hosts block everywhere
@@ -138,6 +138,8 @@ export type VrrpSituation =
 export interface UpPlan {
   /** host -> what would change; hosts with nothing to change skip install and configure */
   changes: Record<string, string[]>;
+  /** host -> the tasks that would change (the start batches settle VRRP only where they touch it) */
+  changed: Record<string, Task<any>[]>;
   vrrp: VrrpSituation;
   /** the install and configure tasks it planned: the same objects run in those phases */
   tasks: { install: Task<any>[]; configure: Task<any>[] };
@@ -171,7 +173,7 @@ class PlanPhase implements Phase<UpState> {
 
   run = async (st: UpState): Promise<void> => {
     const tasks = { install: installTasks(st.s), configure: configureTasks(st.s, st.net) };
-    const { changes, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks(st.s)]);
+    const { changes, changed, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks(st.s)]);
     const anyChange = Object.values(changes).some((c) => c.length > 0);
     if (st.holders.length > 1 && !anyChange) {
       throw new KhaError(
@@ -191,7 +193,7 @@ class PlanPhase implements Phase<UpState> {
     );
     const vrrp = vrrpSituation(st, changes, breaking);
     if (vrrp.kind === 'converged') st.run.events.info(vrrp.why);
-    this.found = { changes, vrrp, tasks, probed };
+    this.found = { changes, changed, vrrp, tasks, probed };
   };
 }
 
@@ -409,7 +411,7 @@ export async function vipHolders(st: UpState): Promise<string[]> {
   return out.filter((x): x is string => x !== null);
 }
 
-async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
+async function startOthers(st: UpState, vrrpBreaking: boolean, changed: Record<string, Task<any>[]>): Promise<void> {
   const others = st.s.lbHosts.filter((h) => h !== st.s.primary);
   // with preemption (the default) the primary holds the VIP now and must keep it; with nopreempt
   // whoever holds it must keep it
@@ -419,16 +421,19 @@ async function startOthers(st: UpState, vrrpBreaking: boolean): Promise<void> {
       'this VRRP change (mode, router id, advert interval or auth) cannot be rolled: old and new hosts would not hear each other; the other hosts restart together',
     );
   }
+  const handlers = haHandlers();
   await playOrThrow(st, {
     name: 'start the others',
     hosts: others,
     serial: vrrpBreaking ? '100%' : st.opts.serial,
     maxFailPercentage: st.opts.maxFailPercentage ?? 0,
     tasks: [...startTasks(st.s), FLUSH_HANDLERS, checkPassing()],
-    handlers: haHandlers(),
+    handlers,
     afterBatch: async (hosts) => {
-      // give VRRP one advert interval to settle, then the VIP must still be where it was
-      await sleep(st.s.advertInt * 1000);
+      // where a service started or restarted, give VRRP one advert interval to settle; a batch that
+      // only reloaded haproxy left keepalived alone (its check already passed: checkPassing above).
+      // Either way the VIP must still be where it was.
+      if (hosts.some((h) => touchesVrrp(changed[h] ?? [], handlers))) await sleep(st.s.advertInt * 1000);
       const holders = await vipHolders(st);
       if (holders.length !== 1 || holders[0] !== expected) {
         throw new KhaError(`the VIP moved while starting ${hosts.join(', ')}: held by ${holders.join(' and ') || 'no host'}, expected ${expected}`, {

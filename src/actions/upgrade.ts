@@ -14,14 +14,14 @@ import { runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay, taskTitle } from '../engine/play.js';
 import { planHosts, probedOf } from '../engine/plan-tasks.js';
 import { batches } from '../engine/serial.js';
-import type { Handler, PlayStop, ProbedTasks, Task } from '../engine/types.js';
+import type { PlayStop, ProbedTasks, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { packageModule, serviceModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
 import { INSTALLED_RECORD } from '../roles/files.js';
-import { connectAndGather, rolloutLockPhase, type UpOptions, type UpState } from './rollout.js';
+import { connectAndGather, interruptsService, rolloutLockPhase, type UpOptions, type UpState } from './rollout.js';
 import { checkPassing, preflight, vipHolders } from './up.js';
 import { tcpConnectScript } from './probes.js';
 
@@ -296,15 +296,8 @@ async function hostChanges(st: UpgradeState, tasks: Task<any>[]): Promise<{ need
   return { needs, probed };
 }
 
-/**
- * Does applying these changes interrupt the host's service? The handlers say so (`interrupts`: a
- * restart of keepalived or haproxy, after a package upgrade or a unit drop-in); a haproxy reload
- * does not. Pure.
- */
-export function interruptsService(changed: Task<any>[], handlers: Handler<any>[]): boolean {
-  const interrupting = new Set(handlers.filter((h) => h.interrupts).map((h) => h.name));
-  return changed.some((t) => (t.notify ?? []).some((n) => interrupting.has(n)));
-}
+// kha upgrade's question "does the holder need a handover?" is answered in rollout.ts, beside up's
+export { interruptsService } from './rollout.js';
 
 export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptions): Promise<UpgradeState> {
   const st: UpgradeState = {

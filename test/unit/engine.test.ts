@@ -518,3 +518,25 @@ describe('interruptsService (kha upgrade: does the holder need a handover?)', ()
     expect(interruptsService([task], haHandlers(opts))).toBe(want);
   });
 });
+
+describe('touchesVrrp (kha up: does a start batch give VRRP an advert interval to settle?)', () => {
+  const x = defineModule({ name: 'x', describe: () => 'x', probe: () => null, decide: () => ({ change: false as const, why: '' }) });
+  it.each([
+    ['only haproxy.cfg changed (a reload)', [{ module: x, params: {}, notify: ['reload haproxy'] }], false],
+    ['keepalived.conf changed (a restart)', [{ module: x, params: {}, notify: ['restart keepalived'] }], true],
+    ['nothing changed', [], false],
+  ])('%s', async (_what, changed, want) => {
+    const { touchesVrrp } = await import('../../src/actions/rollout.js');
+    const { haHandlers } = await import('../../src/roles/ha.js');
+    expect(touchesVrrp(changed, haHandlers())).toBe(want);
+  });
+
+  it('a service to start or enable (keepalived or haproxy not running) touches it', async () => {
+    const { touchesVrrp } = await import('../../src/actions/rollout.js');
+    const { haHandlers, startTasks } = await import('../../src/roles/ha.js');
+    // startTasks reads only `metrics` from the settings
+    const start = startTasks({ metrics: false } as Parameters<typeof startTasks>[0]);
+    expect(start.map((t) => t.module.name)).toContain('service');
+    for (const t of start.filter((x) => x.module.name === 'service')) expect(touchesVrrp([t], haHandlers())).toBe(true);
+  });
+});
