@@ -167,16 +167,25 @@ export async function startHostWatch(lab: Lab, host: string, url = 'https://127.
     "sleep 0.5; pgrep -f '^curl -skN --max-time 900 ' | head -1";
   const pid = (await lab.exec(host, ['sh', '-c', script])).stdout.trim();
   if (!/^\d+$/.test(pid)) throw new Error(`${host}: the watch (curl) did not start`);
+  const read = async () => {
+    const text = (await lab.exec(host, ['cat', log])).stdout;
+    const rows = text
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((p) => p.length >= 3 && Number.isFinite(Number(p[0])));
+    return { rows, ts: rows.map((p) => Number(p[0]) * 1000) };
+  };
   return {
+    /** the stream so far, curl left running: open, line count, the backends that sent, the last line's time (ms, host clock) */
+    async peek(): Promise<{ open: boolean; lines: number; backends: string[]; lastAt: number | null }> {
+      const open = (await lab.exec(host, ['sh', '-c', `kill -0 ${pid} 2>/dev/null && echo open`])).stdout.includes('open');
+      const { rows, ts } = await read();
+      return { open, lines: ts.length, backends: [...new Set(rows.map((p) => p[1]!))], lastAt: ts.length ? ts[ts.length - 1]! : null };
+    },
     async stop(): Promise<{ lines: number; longestGapMs: number; open: boolean; backends: string[] }> {
       const alive = (await lab.exec(host, ['sh', '-c', `kill -0 ${pid} 2>/dev/null && echo open`])).stdout.includes('open');
       await lab.exec(host, ['sh', '-c', `kill ${pid} 2>/dev/null; true`]);
-      const text = (await lab.exec(host, ['cat', log])).stdout;
-      const rows = text
-        .split('\n')
-        .map((l) => l.split(' '))
-        .filter((p) => p.length >= 3 && Number.isFinite(Number(p[0])));
-      const ts = rows.map((p) => Number(p[0]) * 1000);
+      const { rows, ts } = await read();
       const longestGapMs = ts.reduce((m, t, i) => (i === 0 ? m : Math.max(m, t - ts[i - 1]!)), 0);
       return { lines: ts.length, longestGapMs, open: alive, backends: [...new Set(rows.map((p) => p[1]!))] };
     },

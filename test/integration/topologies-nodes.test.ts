@@ -242,6 +242,52 @@ describe('(b) 3 masters + 3 nodes: node-local proxies and /etc/hosts', () => {
     for (const n of nodes) expect(await serverState(n, 'm2'), n).toBe('UP');
   });
 
+  test("a hung apiserver (SIGSTOP) behind a node's proxy: the node's haproxy cuts its watch once it marks it down (shutdown-sessions); new requests go to the others", async () => {
+    const budgetMs = 20_000;
+    const watch = await startHostWatch(lab(), 'n3');
+    const started = await waitFor(
+      () => watch.peek(),
+      (p) => p.lines >= 3,
+      10_000,
+      200,
+    );
+    expect(started.ok, JSON.stringify(started.value)).toBe(true);
+    const server = started.value.backends[0]!;
+    expect(['m1', 'm2', 'm3']).toContain(server);
+    const hungAt = Number((await sh(lab(), server, ['sh', '-c', 'date +%s.%N; systemctl kill -s STOP kha-standin-apiserver'])).trim().split('\n')[0]) * 1000;
+    try {
+      const ended = await waitFor(
+        () => watch.peek(),
+        (p) => !p.open,
+        budgetMs + 5_000,
+        250,
+      );
+      const p = ended.value;
+      console.log(
+        `[node watch] ${server}'s apiserver hung: the watch through n3's proxy ended ${ended.ms} ms later; its last line ${p.lastAt === null ? '-' : Math.round(p.lastAt - hungAt)} ms after the hang`,
+      );
+      expect(ended.ok, `the watch through n3's proxy to ${server} still open ${ended.ms} ms after the hang`).toBe(true);
+      expect(ended.ms).toBeLessThanOrEqual(budgetMs);
+      // meanwhile the node's own proxy sends every new request to a live master
+      const res = await throughNodeProxy(lab(), 'n3', 6);
+      expect(
+        res.every((x) => x.startsWith('200 ') && !x.endsWith(` ${server}`)),
+        res.join(', '),
+      ).toBe(true);
+    } finally {
+      await sh(lab(), server, ['systemctl', 'kill', '-s', 'CONT', 'kha-standin-apiserver']);
+      await watch.stop();
+    }
+    // and haproxy counts it up again (no request of a later test lands on a dead one)
+    const back = await waitFor(
+      () => throughNodeProxy(lab(), 'n3', 6),
+      (res) => res.some((x) => x === `200 ok ${server}`),
+      20_000,
+      500,
+    );
+    expect(back.ok, back.value.join(', ')).toBe(true);
+  });
+
   test("add-master m4 (CLI) with a client loop on n1: no request fails, a watch through n2's proxy survives its reload, every node reaches m4, /etc/hosts lists m4", async () => {
     const loop = nodeLoop(lab(), 'n1');
     // a watch through n2's local proxy, which add-master reloads (server m4 added)
