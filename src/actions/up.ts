@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { FLUSH_HANDLERS, runPlay, PlayStopped, taskTitle } from '../engine/play.js';
+import { FLUSH_HANDLERS, runPlay, PlayStopped } from '../engine/play.js';
 import { ExitCode, KhaError, PreflightError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { waitForModule } from '../modules/wait-for.js';
@@ -36,7 +36,7 @@ import {
 } from './probes.js';
 
 // the shared rollout state and steps (actions/rollout.ts), for the verbs and tests that import them from here
-export { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
+export { connectAndGather, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
 
 export function upPhases(): Phase<UpState>[] {
   const plan = new PlanPhase();
@@ -99,10 +99,9 @@ class InstallPhase implements Phase<UpState> {
   shouldRun = (st: UpState): boolean => changing(st, this.plan.result).length > 0;
 
   run = async (st: UpState): Promise<void> => {
-    const { tasks, probed, changes } = this.plan.result;
-    const titles = new Set(tasks.install.map((t) => taskTitle(t, t.params)));
+    const { tasks, probed, changed } = this.plan.result;
     const hosts = changing(st, this.plan.result);
-    const apt = hosts.filter((h) => (changes[h] ?? []).some((c) => titles.has(c)));
+    const apt = hosts.filter((h) => (changed[h] ?? []).some((t) => tasks.install.includes(t)));
     const t0 = Date.now();
     try {
       await playOrThrow(st, { name: 'install', hosts, tasks: tasks.install, probed, maxFailPercentage: 0 });

@@ -11,8 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { FLUSH_HANDLERS, runPlay, taskTitle } from '../engine/play.js';
-import { planHosts, probedOf } from '../engine/plan-tasks.js';
+import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { batches } from '../engine/serial.js';
 import type { PlayStop, ProbedTasks, Task } from '../engine/types.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
@@ -24,6 +23,7 @@ import { INSTALLED_RECORD } from '../roles/files.js';
 import { connectAndGather, interruptsService, rolloutLockPhase, type UpOptions, type UpState } from './rollout.js';
 import { checkPassing, preflight, vipHolders } from './up.js';
 import { tcpConnectScript } from './probes.js';
+import { planHosts } from './plan.js';
 
 export interface UpgradeOptions extends UpOptions {
   maxFailPercentage: number;
@@ -285,19 +285,15 @@ async function primaryTakesBack(st: UpgradeState, holder: string): Promise<void>
  * (packages, files), not the service tasks (a service's state changes by itself).
  */
 async function hostChanges(st: UpgradeState, tasks: Task<any>[]): Promise<{ needs: Task<any>[][]; probed: ProbedTasks }> {
-  const real = tasks.filter((t) => !t.meta);
-  const plans = await planHosts(st.run, st.s.lbHosts, () => real, { mode: 'check', title: taskTitle });
-  const needs = st.s.lbHosts.map((h) => {
-    const p = plans.get(h);
-    if (p && 'error' in p) throw p.error;
-    return (p?.tasks ?? []).filter((t) => t.plan?.change).map((t) => t.task);
-  });
-  const probed = new Map([...probedOf(plans)].map(([h, byTask]) => [h, new Map([...byTask].filter(([t]) => t.module.name !== serviceModule.name))]));
+  const plan = await planHosts(
+    st.run,
+    st.s.lbHosts,
+    tasks.filter((t) => !t.meta),
+  );
+  const needs = st.s.lbHosts.map((h) => plan.changed[h] ?? []);
+  const probed = new Map([...plan.probed].map(([h, byTask]) => [h, new Map([...byTask].filter(([t]) => t.module !== serviceModule))]));
   return { needs, probed };
 }
-
-// kha upgrade's question "does the holder need a handover?" is answered in rollout.ts, beside up's
-export { interruptsService } from './rollout.js';
 
 export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptions): Promise<UpgradeState> {
   const st: UpgradeState = {

@@ -1,7 +1,7 @@
 import { Args, Help } from '@oclif/core';
 import { KhaCommand } from '../cli/base.js';
 import { InputError } from '../errors.js';
-import { unknownCommandLine } from '../hooks/command-not-found.js';
+import { unknownCommandLine, visibleCommandIds } from '../hooks/command-not-found.js';
 
 // a KhaCommand for its flag errors: `kha help --json` is bad input like any other (exit 4; with --json, the document)
 export default class HelpCommand extends KhaCommand {
@@ -15,7 +15,7 @@ export default class HelpCommand extends KhaCommand {
     const words = (argv as string[]).filter((a) => !a.startsWith('-'));
     if (words.length > 0) {
       // `kha help upp` is the same bad input as `kha upp`: one line with a did-you-mean, exit 4 (oclif's own error exits 2)
-      const ids = this.config.commands.filter((c) => !c.hidden).map((c) => c.id);
+      const ids = visibleCommandIds(this.config);
       const topics = this.config.topics.map((t) => t.name);
       const id = words.join(':');
       if (!ids.includes(id) && !topics.includes(id)) {

@@ -1,7 +1,7 @@
 // An unknown command is bad input like any other: one line naming it, a did-you-mean when one
 // command is close, and exit 4 (oclif's default is exit 2, which means "a task failed" in kha).
 // With --json anywhere on the command line, that line is the error of the one JSON document.
-import type { Hook } from '@oclif/core';
+import type { Hook, Interfaces } from '@oclif/core';
 import { ExitCode } from '../errors.js';
 import { suggest } from '../inventory/suggest.js';
 import { outputDocument, wantsJson } from '../report/json.js';
@@ -14,8 +14,13 @@ export function unknownCommandLine(id: string, commands: string[], bin = 'kha'):
   return `error: ${bin} ${typed}: no such command${close ? `; did you mean ${bin} ${close}?` : ''} (${bin} help lists them)`;
 }
 
+/** The commands a did-you-mean may suggest (oclif ids: `lab:up`). */
+export function visibleCommandIds(config: Pick<Interfaces.Config, 'commands'>): string[] {
+  return config.commands.filter((c) => !c.hidden).map((c) => c.id);
+}
+
 const hook: Hook<'command_not_found'> = async function (opts) {
-  const ids = opts.config.commands.filter((c) => !c.hidden).map((c) => c.id);
+  const ids = visibleCommandIds(opts.config);
   // `kha --json` alone: oclif takes the flag for the command's id
   const line = opts.id.startsWith('-')
     ? `error: ${opts.config.bin} ${opts.id}: a command comes first, then its flags (${opts.config.bin} help lists the commands)`

@@ -508,7 +508,7 @@ describe('interruptsService (kha upgrade: does the holder need a handover?)', ()
     ['a keepalived change with keepalived reloaded (membership changes)', ['restart keepalived'], { keepalived: 'reload' as const }, false],
     ['nothing notified', [], {}, false],
   ])('%s', async (_what, notify, opts, want) => {
-    const { interruptsService } = await import('../../src/actions/upgrade.js');
+    const { interruptsService } = await import('../../src/actions/rollout.js');
     const { haHandlers } = await import('../../src/roles/ha.js');
     const task = {
       module: defineModule({ name: 'x', describe: () => 'x', probe: () => null, decide: () => ({ change: false as const, why: '' }) }),
