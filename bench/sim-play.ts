@@ -12,6 +12,7 @@ import { factsScript, FACT_PACKAGES, FACT_SERVICES } from '../src/facts/gather.j
 import { commandModule, fileModule, packageModule, serviceModule, templateModule } from '../src/modules/index.js';
 import { installedQuery } from '../src/modules/package.js';
 import { statScript } from '../src/modules/file.js';
+import { FILE_STAT } from '../src/modules/probe-groups.js';
 import { probeScript, sha256, type TemplateParams } from '../src/modules/template.js';
 import { renderCheckHaproxyScript, renderNotifyScript } from '../src/roles/files.js';
 import { renderHaproxy } from '../src/roles/haproxy.js';
@@ -221,6 +222,22 @@ export function simAnswers(i: number): Map<string, CannedResult> {
   for (const f of simFiles(i)) {
     m.set(wire(probeScript(f.path, false)), ok(`regular file|${f.mode.toString(8)}|root|root\n${sha256(f.content)}  ${f.path}\n`));
   }
+  // the same reads merged into one command, as the engine sends them (src/modules/probe-groups.ts):
+  // the directories' stat and the templates' stat + sha256, in task order
+  const files = simFiles(i);
+  m.set(
+    wire(FILE_STAT.script([...DIRS.map((d) => `stat:${d}`), ...files.map((f) => `hash:${f.path}`)])),
+    ok(
+      [
+        '@@kha-stat@@',
+        ...DIRS.map((d) => `${d}|directory|755|root|root`),
+        ...files.map((f) => `${f.path}|regular file|${f.mode.toString(8)}|root|root`),
+        '@@kha-sha@@',
+        ...files.map((f) => `${sha256(f.content)}  ${f.path}`),
+        '',
+      ].join('\n'),
+    ),
+  );
   for (const s of SERVICES) {
     m.set(
       wire(`systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(`${s}.service`)}`),

@@ -3,6 +3,7 @@
 // what `kha up` and `kha status` say about it (pure), and the serving-certificate check that
 // starts to matter once an apiserver answers: a client through the VIP verifies the apiserver's
 // certificate against the VIP (or the endpoint name), so it must be among the certSANs.
+import { X509Certificate } from 'node:crypto';
 import type { HaSettings } from '../inventory/settings.js';
 import { quote } from '../transport/quote.js';
 import type { Connection } from '../transport/types.js';
@@ -66,19 +67,19 @@ export interface CertTarget {
 const MARK = '@@kha-cert@@';
 
 /**
- * Reads each target's serving certificate with openssl on the host (the LB holder) and prints its
- * subjectAltName. `no-openssl` when the tool is missing. Addresses and ports are validated IPs and
- * numbers, still quoted.
+ * Reads each target's serving certificate with openssl on the host (the LB holder) and prints it
+ * (PEM); kha reads its subjectAltName (node:crypto X509Certificate), so the host runs one openssl
+ * per target, not a second one to decode it. `no-openssl` when the tool is missing. Addresses and
+ * ports are validated IPs and numbers, still quoted.
  */
 export function certProbeScript(targets: CertTarget[]): string {
   const lines = ['command -v openssl >/dev/null 2>&1 || { echo no-openssl; exit 0; }'];
   // every target at once (a TLS handshake each, up to 5 s for one that does not answer); each
-  // block is printed by one printf, a single write well under PIPE_BUF, so blocks never interleave
+  // block is printed by one printf (a certificate is well under PIPE_BUF), so blocks never interleave
   for (const t of targets) {
     const addr = quote(hostPort(t.address, t.port));
     lines.push(
-      `( c=$(timeout 5 openssl s_client -connect ${addr} </dev/null 2>/dev/null | openssl x509 -noout -text 2>/dev/null)`,
-      `  if [ -n "$c" ]; then san=$(printf '%s\\n' "$c" | grep -A1 'Subject Alternative Name' | tail -n 1); printf '%s\\ncert\\n%s\\n' ${quote(MARK + t.label)} "$san"; else printf '%s\\n' ${quote(MARK + t.label)}; fi ) &`,
+      `( c=$(timeout 5 openssl s_client -connect ${addr} </dev/null 2>/dev/null | sed -n '/-BEGIN CERTIFICATE-/,/-END CERTIFICATE-/p'); printf '%s\\n%s\\n' ${quote(MARK + t.label)} "$c" ) &`,
     );
   }
   lines.push('wait');
@@ -87,26 +88,31 @@ export function certProbeScript(targets: CertTarget[]): string {
 
 export type CertRead = { label: string; sans: string[] | null };
 
-/** Pure: the SAN entries per target (`DNS:x`, `IP Address:y` -> 'x', 'y'); null when no certificate was read. */
+/** The SAN entries of a subjectAltName string (`DNS:x, IP Address:y` -> 'x', 'y'). Pure. */
+export function sanEntries(subjectAltName: string | undefined): string[] {
+  return (subjectAltName ?? '')
+    .split(',')
+    .map((x) => /^(?:DNS|IP Address|IP):(.+)$/.exec(x.trim())?.[1]?.trim())
+    .filter((x): x is string => Boolean(x));
+}
+
+/** Pure: the SAN entries per target; null when no certificate was read (or it does not parse). */
 export function parseCertProbe(out: string): CertRead[] | 'no-openssl' {
   if (/^no-openssl$/m.test(out)) return 'no-openssl';
-  const res: CertRead[] = [];
-  let cur: CertRead | undefined;
-  for (const l of out.split('\n')) {
-    if (l.startsWith(MARK)) {
-      cur = { label: l.slice(MARK.length), sans: null };
-      res.push(cur);
-    } else if (cur && l === 'cert') {
-      cur.sans = [];
-    } else if (cur && cur.sans && l.trim()) {
-      const sans = l
-        .split(',')
-        .map((x) => /^(?:DNS|IP Address|IP):(.+)$/.exec(x.trim())?.[1]?.trim())
-        .filter((x): x is string => Boolean(x));
-      cur.sans.push(...sans);
-    }
-  }
-  return res;
+  return out
+    .split(MARK)
+    .slice(1)
+    .map((block) => {
+      const nl = block.indexOf('\n');
+      const label = nl < 0 ? block : block.slice(0, nl);
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/.exec(block)?.[0];
+      if (!pem) return { label, sans: null };
+      try {
+        return { label, sans: sanEntries(new X509Certificate(pem).subjectAltName) };
+      } catch {
+        return { label, sans: null };
+      }
+    });
 }
 
 /** Canonical form of an address or a DNS name for comparison (IPv6 expanded, lower case). */

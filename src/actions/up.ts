@@ -345,26 +345,33 @@ export function vipWait(st: UpState, host: string) {
 /**
  * keepalived silently disables a check script it considers unsafe; the holder would then never
  * lose its priority. Ask keepalived itself (SIGUSR1 dumps its state to /tmp/keepalived.data:
- * the script's `Status = GOOD` and `Insecure = no`); the journal's latest word is the fallback.
- * The dump also holds `Password = ...`, and /tmp is world-writable: kha reads only the script's
- * lines, only from a regular root-owned file that is not a symlink, and removes the dump after.
+ * the script's `Status = GOOD` and `Insecure = no`); the journal's latest word is the fallback,
+ * read only when the dump has no block for the script (journalctl is the costliest part of the
+ * probe). The dump also holds `Password = ...`, and /tmp is world-writable: kha reads only the
+ * script's lines, only from a regular root-owned file that is not a symlink, and removes the dump after.
  */
 export function checkScriptProbe(name: string): string {
   const d = '/tmp/keepalived.data';
   return [
     // one reader of keepalived's dump at a time (the VRRP exporter reads it too, and each removes it after)
     `exec 9>${DUMP_LOCK}; flock -w 3 9 || true`,
-    `p=$(cat /run/keepalived.pid 2>/dev/null)`,
+    `p=$(cat /run/keepalived.pid 2>/dev/null); s=`,
     `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f ${d}; kill -USR1 "$p"; i=0; while [ ! -s ${d} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; sleep 0.05; fi`,
-    `if [ -f ${d} ] && [ ! -L ${d} ] && [ "$(stat -c %u ${d})" = 0 ]; then sed -n '/VRRP Script = ${name}$/,/State =/p' ${d} | grep -v -i 'password'; fi; rm -f ${d}; exec 9>&-`,
-    `echo @@journal@@; journalctl -u keepalived.service -n 300 --no-pager -o cat 2>/dev/null | grep -E '${name}|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
+    `if [ -f ${d} ] && [ ! -L ${d} ] && [ "$(stat -c %u ${d})" = 0 ]; then s=$(sed -n '/VRRP Script = ${name}$/,/State =/p' ${d} | grep -v -i 'password'); fi; rm -f ${d}; exec 9>&-`,
+    `[ -n "$s" ] && printf '%s\\n' "$s"`,
+    `echo @@journal@@; case "$s" in *'VRRP Script = ${name}'*) exit 0 ;; esac`,
+    `journalctl -u keepalived.service -n 300 --no-pager -o cat 2>/dev/null | grep -E '${name}|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
   ].join('\n');
 }
 
+/** keepalived's dump decides when it has the script's block; the journal's latest word only when it has not. Pure. */
 export function checkScriptState(out: string, name: string): 'good' | 'insecure' | 'pending' {
   const [data = '', journal = ''] = out.split('@@journal@@');
-  if (/Insecure = yes/.test(data) || /SECURITY VIOLATION|Disabling track script|unsafe/i.test(journal)) return 'insecure';
-  if (data.includes(`VRRP Script = ${name}`)) return /Status = GOOD/.test(data) ? 'good' : 'pending';
+  if (data.includes(`VRRP Script = ${name}`)) {
+    if (/Insecure = yes/.test(data)) return 'insecure';
+    return /Status = GOOD/.test(data) ? 'good' : 'pending';
+  }
+  if (/SECURITY VIOLATION|Disabling track script|unsafe/i.test(journal)) return 'insecure';
   return new RegExp(`${name}.*(succeeded|now returning 0)`).test(journal) ? 'good' : 'pending';
 }
 

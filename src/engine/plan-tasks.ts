@@ -7,7 +7,21 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { RunContext } from './context.js';
 import type { Connection, ExecOptions, ExecResult } from '../transport/types.js';
-import type { DecideContext, Decision, DiffSpec, HostContext, Module, ModuleContext, ModuleSpec, Plan, Probe, Probed, ProbedTasks, Task } from './types.js';
+import type {
+  DecideContext,
+  Decision,
+  DiffSpec,
+  HostContext,
+  Module,
+  ModuleContext,
+  ModuleSpec,
+  Plan,
+  Probe,
+  Probed,
+  ProbedTasks,
+  ProbeGroup,
+  Task,
+} from './types.js';
 
 export interface PlannedTask {
   task: Task<any>;
@@ -53,17 +67,75 @@ export function probesOf<P>(m: ModuleSpec<P>, params: P, ctx: ModuleContext): re
   return p === null ? [] : Array.isArray(p) ? p : [p as Probe];
 }
 
-/** Run probes: one alone, several in one round trip where the connection can batch. */
+/** Run probes: one alone, several in one round trip where the connection can batch (a group's probes as one command). */
 export async function runProbes(conn: Connection, probes: readonly Probe[]): Promise<ExecResult[]> {
   if (probes.length === 0) return [];
-  if (probes.length > 1 && conn.execBatch)
-    return conn.execBatch(
-      probes.map((p) => p.cmd),
-      batchOptions(probes.map(probeOptions)),
-    );
+  if (probes.length > 1 && conn.execBatch) return runBatched(conn, conn.execBatch.bind(conn), probes);
   const out: ExecResult[] = [];
   for (const p of probes) out.push(await conn.exec(p.cmd, probeOptions(p)));
   return out;
+}
+
+/** The probes of one group (and become) on a host: their positions in the batch, and the args read once. */
+interface Merged {
+  by: ProbeGroup;
+  opts: ExecOptions;
+  at: number[];
+  args: string[];
+}
+
+/**
+ * Merge the probes of a group into one command when two or more share it (and their become);
+ * `parts` are the batch's commands: lone probes as they are, each merged group once.
+ */
+export function mergeProbes(probes: readonly Probe[]): { parts: Array<{ probe: number } | { merged: Merged }>; merged: Merged[] } {
+  const groups = new Map<string, Merged>();
+  probes.forEach((p, i) => {
+    if (!p.group) return;
+    const o = probeOptions(p);
+    const key = `${p.group.by.name}|${String(o.become)}`;
+    const m = groups.get(key) ?? { by: p.group.by, opts: o, at: [], args: [] };
+    m.at.push(i);
+    if (!m.args.includes(p.group.arg)) m.args.push(p.group.arg);
+    groups.set(key, m);
+  });
+  const merged = [...groups.values()].filter((m) => m.at.length > 1);
+  const inGroup = new Set(merged.flatMap((m) => m.at));
+  const parts: Array<{ probe: number } | { merged: Merged }> = [];
+  probes.forEach((_p, i) => {
+    if (!inGroup.has(i)) return void parts.push({ probe: i });
+    const m = merged.find((g) => g.at[0] === i);
+    if (m) parts.push({ merged: m });
+  });
+  return { parts, merged };
+}
+
+async function runBatched(conn: Connection, execBatch: NonNullable<Connection['execBatch']>, probes: readonly Probe[]): Promise<ExecResult[]> {
+  const { parts } = mergeProbes(probes);
+  const cmds = parts.map((x) => ('probe' in x ? probes[x.probe]!.cmd : { script: x.merged.by.script(x.merged.args) }));
+  const opts = parts.map((x) => ('probe' in x ? probeOptions(probes[x.probe]!) : x.merged.opts));
+  const got = await execBatch(cmds, batchOptions(opts));
+  const out: Array<ExecResult | undefined> = new Array(probes.length);
+  parts.forEach((x, k) => {
+    const r = got[k]!;
+    if ('probe' in x) return void (out[x.probe] = r);
+    // a batch killed or timed out while the group ran: each member gets that, as a lone probe would
+    const byArg = r.code === null ? x.merged.args.map(() => r) : x.merged.by.split(r, x.merged.args);
+    for (const i of x.merged.at) out[i] = byArg[x.merged.args.indexOf(probes[i]!.group!.arg)];
+  });
+  // what a group could not rebuild runs as its own command, in a second round trip (rare: a symlink, a failed read)
+  const alone = out.flatMap((r, i) => (r === undefined ? [i] : []));
+  if (alone.length) {
+    const again =
+      alone.length === 1
+        ? [await conn.exec(probes[alone[0]!]!.cmd, probeOptions(probes[alone[0]!]!))]
+        : await execBatch(
+            alone.map((i) => probes[i]!.cmd),
+            batchOptions(alone.map((i) => probeOptions(probes[i]!))),
+          );
+    alone.forEach((i, k) => (out[i] = again[k]));
+  }
+  return out as ExecResult[];
 }
 
 /** decide()'s view of the host: data only (no connection, no signal). */

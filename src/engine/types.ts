@@ -40,6 +40,24 @@ export interface Probe {
   /** default: the host's become setting */
   become?: boolean;
   timeoutMs?: number;
+  /**
+   * The same read as `cmd`, in a form the engine may merge with the other probes of the group on
+   * the host (one `stat` for every path instead of one per task). The module still decides from
+   * exactly what `cmd` would have printed: the group rebuilds it, or the probe runs alone.
+   */
+  group?: { by: ProbeGroup; arg: string };
+}
+
+/**
+ * Probes of one kind that the engine sends as one command per host (engine/plan-tasks.ts
+ * runProbes). `script` reads every arg at once; `split` gives each arg the result its probe's own
+ * `cmd` would have given, byte for byte, or undefined where it cannot be sure (a symlink, an
+ * unreadable file, a failed read): that probe then runs alone.
+ */
+export interface ProbeGroup {
+  name: string;
+  script(args: readonly string[]): string;
+  split(r: ExecResult, args: readonly string[]): Array<ExecResult | undefined>;
 }
 
 /** What the probes of one task on one host returned in a plan (the planner records it: PlannedTask.probed). */

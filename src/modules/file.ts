@@ -9,6 +9,7 @@ import { TaskFailed } from '../errors.js';
 import { quote } from '../transport/quote.js';
 import { redactedCatScript } from './secret-file.js';
 import { must, octal } from './util.js';
+import { fileStatArg } from './probe-groups.js';
 
 export interface FileParams {
   path: string;
@@ -141,7 +142,8 @@ export const fileModule = defineModule<FileParams>({
   probe(p, ctx) {
     if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
     if (guarded(p, ctx.diff)) return { cmd: { script: removalProbeScript(p, showsContent(p, ctx.diff)) }, become: true };
-    return { cmd: { script: statScript(p.path) }, become: true };
+    const group = fileStatArg('stat', p.path);
+    return { cmd: { script: statScript(p.path) }, become: true, ...(group ? { group } : {}) };
   },
   decide([r], p, ctx) {
     if (guarded(p, ctx.diff)) {

@@ -8,6 +8,7 @@ import type { Connection } from '../transport/types.js';
 import { lastLines } from './util.js';
 import { PREV_SUFFIX } from './template.js';
 import { recordScript } from './applied.js';
+import { UNIT_SHOW, unitShowScript } from './probe-groups.js';
 
 export interface ServiceParams {
   name: string;
@@ -56,7 +57,8 @@ export const serviceModule = defineModule<ServiceParams>({
   probe(p, ctx) {
     if (!UNIT.test(p.name)) throw new TaskFailed(`unit name ${JSON.stringify(p.name)} is not valid`);
     if (fromFacts(p, ctx)) return null;
-    return { cmd: { script: `systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unitOf(p))}` }, become: false };
+    const unit = unitOf(p);
+    return { cmd: { script: unitShowScript(unit) }, become: false, group: { by: UNIT_SHOW, arg: unit } };
   },
   decide([r], p, ctx) {
     const unit = unitOf(p);

@@ -10,6 +10,7 @@ import { quote, quoteArgv } from '../transport/quote.js';
 import { lastLines, must, octal, randomSuffix } from './util.js';
 import { parseStat } from './file.js';
 import { keyedHash, keyedHashScript, redactText, redactedCatScript } from './secret-file.js';
+import { fileStatArg } from './probe-groups.js';
 
 export interface TemplateParams {
   path: string;
@@ -103,7 +104,10 @@ export const templateModule = defineModule<TemplateParams>({
   // stat and hash (keyed for a secret-bearing file); the content too with --diff (redacted on the host)
   probe(p, ctx) {
     if (!p.path.startsWith('/')) throw new TaskFailed(`path ${p.path} must be absolute`);
-    return { cmd: { script: probeScript(p.path, ctx.diff && !p.sensitive, p.redact) }, become: true };
+    const withContent = ctx.diff && !p.sensitive;
+    // the plain stat and hash merge with the other files' (modules/probe-groups.ts); content and keyed hashes go alone
+    const group = withContent || p.redact ? undefined : fileStatArg('hash', p.path);
+    return { cmd: { script: probeScript(p.path, withContent, p.redact) }, become: true, ...(group ? { group } : {}) };
   },
   decide([r], p) {
     const want = p.redact ? keyedHash(p.content) : sha256(p.content);

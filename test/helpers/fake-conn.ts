@@ -1,6 +1,9 @@
 // A fake Connection for engine and module tests: commands are data, answered by a handler.
 import type { Command, Connection, ExecOptions, ExecResult, UploadOptions } from '../../src/transport/types.js';
 import { render } from '../../src/transport/quote.js';
+import { statScript } from '../../src/modules/file.js';
+import { unitShowScript } from '../../src/modules/probe-groups.js';
+import { probeScript } from '../../src/modules/template.js';
 import type { Facts } from '../../src/facts/types.js';
 import type { Inventory, InventoryHost } from '../../src/inventory/types.js';
 import type { Connector } from '../../src/engine/context.js';
@@ -37,8 +40,46 @@ export class BatchingConn extends FakeConn {
   async execBatch(cmds: Command[], opts: ExecOptions = {}): Promise<ExecResult[]> {
     this.batches.push(cmds.map(render));
     this.stats.execs++;
-    return cmds.map((c) => ({ code: 0, signal: null, stdout: '', stderr: '', ...(this.handler(render(c), opts) ?? {}) }));
+    return cmds.map((c) => ({
+      code: 0,
+      signal: null,
+      stdout: '',
+      stderr: '',
+      ...(mergedAnswer(render(c), (x) => this.handler(x, opts)) ?? this.handler(render(c), opts) ?? {}),
+    }));
   }
+}
+
+/**
+ * A merged probe (src/modules/probe-groups.ts) answered from the handler's answers to each member's
+ * own command, as a real host would print it: fakes that know single probes need not know merged ones.
+ */
+export function mergedAnswer(script: string, single: (cmd: string) => Partial<ExecResult> | undefined): Partial<ExecResult> | undefined {
+  const out = (cmd: string) => single(cmd)?.stdout ?? '';
+  const files = /^echo @@kha-stat@@; stat -c '%n\|%F\|%a\|%U\|%G' -- (.+) 2>\/dev\/null\necho @@kha-sha@@(?:; sha256sum -- (.+) 2>\/dev\/null)?; true$/.exec(
+    script,
+  );
+  if (files) {
+    const hashed = new Set(files[2]?.split(' ') ?? []);
+    const stat: string[] = [];
+    const sha: string[] = [];
+    for (const p of files[1]!.split(' ')) {
+      const [first = '', second] = out(hashed.has(p) ? probeScript(p, false) : statScript(p)).split('\n');
+      if (first && first !== 'missing') stat.push(`${p}|${first}\n`);
+      if (hashed.has(p) && second) sha.push(`${second}\n`);
+    }
+    return { code: 0, stdout: `@@kha-stat@@\n${stat.join('')}@@kha-sha@@\n${sha.join('')}` };
+  }
+  const units = /^systemctl show -p LoadState -p ActiveState -p UnitFileState -- (.+ .+)$/.exec(script);
+  if (units)
+    return {
+      code: 0,
+      stdout: units[1]!
+        .split(' ')
+        .map((u) => out(unitShowScript(u)))
+        .join('\n'),
+    };
+  return undefined;
 }
 
 export function fakeFacts(over: Partial<Facts> = {}): Facts {

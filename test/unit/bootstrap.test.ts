@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
-import { BOOTSTRAP_LINE, canonical, certFindings, certProbeScript, nextSteps, parseCertProbe, requiredSans, sanProblems } from '../../src/actions/bootstrap.js';
+import { BOOTSTRAP_LINE, canonical, certFindings, certProbeScript, nextSteps, parseCertProbe, requiredSans, sanEntries, sanProblems } from '../../src/actions/bootstrap.js';
 import { renderStatusTable, type StatusReport } from '../../src/actions/status.js';
 
 const inv = (extra = '', masters = 'm1: {ansible_host: 10.0.0.11}\n        m2: {ansible_host: 10.0.0.12}\n        m3: {ansible_host: 10.0.0.13}') =>
@@ -52,14 +52,29 @@ describe('next steps', () => {
   });
 });
 
+const M1_PEM = `-----BEGIN CERTIFICATE-----
+MIIBmDCCAT2gAwIBAgIUDTe1AoYgjYVQx1dnPNi3fML4tLIwCgYIKoZIzj0EAwIw
+DTELMAkGA1UEAwwCbTEwIBcNMjYxMjAzMDYzNzU5WhgPMjEyNjExMDkwNjM3NTla
+MA0xCzAJBgNVBAMMAm0xMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEN76TD7Fa
+pkzZ9UPKYGx0RUjMgXAYni5SV5AyvLsGtckeibnpWqtfntEvKyqXL2oywxy8Ot6t
+WriQV4hzfJGFOKN5MHcwHQYDVR0OBBYEFI9rNn/0Ygxs200vvXP1EwWifrLdMB8G
+A1UdIwQYMBaAFI9rNn/0Ygxs200vvXP1EwWifrLdMA8GA1UdEwEB/wQFMAMBAf8w
+JAYDVR0RBB0wG4ICbTGCCWxvY2FsaG9zdIcEfwAAAYcECgAACzAKBggqhkjOPQQD
+AgNJADBGAiEAwY4rZmgyG6t8TCYSUX+7TeDdUp+F/JCH4nu0Nn73VzkCIQD9eK6Y
+3X0QdqKiG4MwsmrZhQfDd1o8EkDod+t4qcmZLA==
+-----END CERTIFICATE-----`;
+
 describe('certificate SANs', () => {
   test('parse: SANs per target, a target with no certificate is null, no openssl is said', () => {
-    const out = '@@kha-cert@@VIP\ncert\n    DNS:m1, DNS:localhost, IP Address:127.0.0.1, IP Address:10.0.0.11\n@@kha-cert@@m2\n@@kha-cert@@m3\ncert\n';
+    // a certificate of m1 for 10.0.0.11 (openssl req -x509, EC, 100 years), as the probe prints it
+    const out = `@@kha-cert@@VIP\n${M1_PEM}\n@@kha-cert@@m2\n\n@@kha-cert@@m3\n-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n`;
     expect(parseCertProbe(out)).toEqual([
       { label: 'VIP', sans: ['m1', 'localhost', '127.0.0.1', '10.0.0.11'] },
       { label: 'm2', sans: null },
-      { label: 'm3', sans: [] },
+      { label: 'm3', sans: null },
     ]);
+    expect(sanEntries('DNS:a, IP Address:10.0.0.1, email:x@y')).toEqual(['a', '10.0.0.1']);
+    expect(sanEntries(undefined)).toEqual([]);
     expect(parseCertProbe('no-openssl\n')).toBe('no-openssl');
   });
 

@@ -136,6 +136,9 @@ describe('probes: scripts quote their values, parsers are pure', () => {
     expect(checkScriptState(data('GOOD'), 'kha_check_haproxy')).toBe('good');
     expect(checkScriptState(data('BAD'), 'kha_check_haproxy')).toBe('pending');
     expect(checkScriptState(data('GOOD', 'yes'), 'kha_check_haproxy')).toBe('insecure');
+    // the dump decides when it has the script's block; the journal is only the fallback
+    expect(checkScriptState(`${data('GOOD')}Disabling track script kha_check_haproxy`, 'kha_check_haproxy')).toBe('good');
+    expect(checkScriptState(`${data('BAD')}VRRP_Script(kha_check_haproxy) succeeded`, 'kha_check_haproxy')).toBe('pending');
     expect(checkScriptState('@@journal@@\nVRRP_Script(kha_check_haproxy) succeeded', 'kha_check_haproxy')).toBe('good');
     expect(checkScriptState('@@journal@@\nSECURITY VIOLATION - scripts are being executed but script_security not enabled.', 'kha_check_haproxy')).toBe(
       'insecure',
