@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { parseInventory } from '../../src/inventory/load.js';
 import { resolveSettings } from '../../src/inventory/settings.js';
-import { BOOTSTRAP_LINE, canonical, certFindings, certProbeScript, nextSteps, parseCertProbe, requiredSans, sanEntries, sanProblems } from '../../src/actions/bootstrap.js';
+import {
+  BOOTSTRAP_LINE,
+  canonical,
+  certFindings,
+  certProbeScript,
+  nextSteps,
+  parseCertProbe,
+  requiredSans,
+  sanEntries,
+  sanProblems,
+} from '../../src/actions/bootstrap.js';
 import { renderStatusTable, type StatusReport } from '../../src/actions/status.js';
 
 const inv = (extra = '', masters = 'm1: {ansible_host: 10.0.0.11}\n        m2: {ansible_host: 10.0.0.12}\n        m3: {ansible_host: 10.0.0.13}') =>
