@@ -566,35 +566,56 @@ function upResult(st: UpState, holder: string, up: number, total: number): UpRes
   };
 }
 
-/** checkScripts: also wait for keepalived's check script on every host (the start phases, which do that, were skipped) */
+/** A promise that never rejects: its value or its error. */
+function settle<T>(p: Promise<T>): Promise<{ x: T } | { err: unknown }> {
+  return p.then(
+    (x) => ({ x }),
+    (err: unknown) => ({ err }),
+  );
+}
+
+/**
+ * checkScripts: also wait for keepalived's check script on every host (the start phases, which do
+ * that, were skipped).
+ *
+ * Everything starts at once: the search for the holder, VIP:frontend from every host and the check
+ * scripts need no holder, and haproxy's stat and the certificates start on the host the facts saw
+ * holding the VIP (a converged rerun); only if the holder turns out to be another host are they
+ * read again there. Reported in this order: the holder, the frontend, the check scripts, the backends.
+ */
 export async function verify(st: UpState, opts: { checkScripts?: boolean } = {}): Promise<void> {
   const { s, run } = st;
-  const holder = await theHolder(st);
-  // at once: VIP:frontend from every host, haproxy's backends on the holder and, when the start
-  // phases were skipped, keepalived's check script on every host (reported in this order)
-  const settle = <T>(p: Promise<T>) =>
-    p.then(
-      (x) => ({ x }),
-      (err: unknown) => ({ err }),
-    );
-  const statP = run.connector.get(run.host(holder)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }));
+  const onHolder = (h: string) => {
+    const conn = run.connector.get(run.host(h));
+    return {
+      host: h,
+      stat: settle(conn.then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }))),
+      // the certificates of every master (a TLS handshake each, on the holder, all at once): which
+      // masters are up is known only from the stat, and waiting for it cost a round trip
+      certs: settle(conn.then((c) => readCerts(c, s, s.masters))),
+    };
+  };
+  const guess = st.holders.length === 1 && run.alive(st.holders[0]!) ? onHolder(st.holders[0]!) : undefined;
+  const failedP = settle(frontendFailures(st));
   const checks = opts.checkScripts
-    ? runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing()], maxFailPercentage: 0 }).then(
-        (r) => ({ r }),
-        (err: unknown) => ({ err }),
-      )
+    ? settle(runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing()], maxFailPercentage: 0 })).then((c) => ('x' in c ? { r: c.x } : c))
     : undefined;
-  // the certificates too, of every master (a TLS handshake each, on the holder, all at once):
-  // which masters are up is known only from the stat, and waiting for it cost a round trip
-  const certsP = settle(run.connector.get(run.host(holder)).then((c) => readCerts(c, s, s.masters)));
+  const found = await settle(theHolder(st));
+  if ('err' in found) {
+    await Promise.all([failedP, checks, guess?.stat, guess?.certs]);
+    throw found.err;
+  }
+  const holder = found.x;
+  const at = guess?.host === holder ? guess : onHolder(holder);
   const certsOf = async (upNames: string[]) => {
-    const c = await certsP;
+    const c = await at.certs;
     if ('err' in c) throw c.err;
     return certFindings(s, c.x, upNames, holder);
   };
-  const [failedFrom, stat, checked] = await Promise.all([frontendFailures(st), settle(statP), checks]);
-  if (failedFrom.length)
-    throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failedFrom.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
+  const [failed, stat, checked] = await Promise.all([failedP, at.stat, checks]);
+  if ('err' in failed) throw failed.err;
+  if (failed.x.length)
+    throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failed.x.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
   if (checked) acceptChecks(st, checked);
   if ('err' in stat) throw stat.err;
   const servers = listedBackends(st, holder, stat.x);
