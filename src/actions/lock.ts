@@ -14,6 +14,7 @@ import type { RunContext } from '../engine/context.js';
 import type { Phase } from '../engine/phases.js';
 import { ExitCode, KhaError, TransportError, describeError } from '../errors.js';
 import { quote } from '../transport/quote.js';
+import type { ExecResult } from '../transport/types.js';
 
 export const LOCK_PATH = '/run/kha.lock';
 /** a lock older than this is reported as stale (still refused without --break-lock) */
@@ -58,13 +59,17 @@ const GONE = 'KHA-LOCK-GONE';
 
 // ---- the scripts (every value quoted; the lock content only ever on stdin or quoted) -------
 
-/** Create the lock from stdin if absent (prints TAKEN); else print HELD and the current lock. */
-export function acquireScript(path = LOCK_PATH): string {
+/**
+ * Create the lock if absent (prints TAKEN); else print HELD and the current lock. The content comes
+ * on stdin, or quoted in the script (`inline`) when the script rides in a batch, which has no stdin.
+ */
+export function acquireScript(path = LOCK_PATH, inline?: string): string {
   const p = quote(path);
   const tmpl = quote(posix.join(posix.dirname(path), `.${posix.basename(path)}.XXXXXX`));
+  const write = inline === undefined ? 'cat > "$t"' : `printf '%s' ${quote(inline)} > "$t"`;
   return [
     `t=$(mktemp ${tmpl}) || exit 1`,
-    `if ! { cat > "$t" && chmod 0644 "$t"; }; then rm -f -- "$t"; exit 1; fi`,
+    `if ! { ${write} && chmod 0644 "$t"; }; then rm -f -- "$t"; exit 1; fi`,
     `if ln -- "$t" ${p} 2>/dev/null; then rm -f -- "$t"; echo ${TAKEN}; exit 0; fi`,
     `rm -f -- "$t"`,
     `if [ -e ${p} ]; then echo ${HELD}; cat -- ${p}; exit 0; fi`,
@@ -253,19 +258,9 @@ export async function acquireLocks(run: RunContext, hosts: string[], info: LockR
     await warnAboutLocks(ls);
     return async () => {};
   }
-  const env = ls.env;
-  const mine: LockInfo = { holder: `${env.user}@${env.hostname}`, pid: env.pid, started: new Date(env.now()).toISOString(), command: info.command };
-  const content = `${JSON.stringify(mine)}\n`;
+  const { mine, content } = lockContent(ls.env, info.command);
   if (info.breakLock) await breakLocks(ls);
-  const { taken, conflicts, errors } = await takeLocks(ls, content);
-  const release = releaser(ls, taken, content);
-  if (conflicts.length === 0 && errors.length === 0) {
-    run.events.debug(`locked ${ls.path} on ${taken.join(', ')} as ${mine.holder} pid ${mine.pid}`);
-    return release;
-  }
-  await release();
-  if (conflicts.length === 0) throw lockFailure(ls, errors);
-  throw refusal(ls, conflicts);
+  return settleTakes(ls, await takeLocks(ls, content), mine, content);
 }
 
 /**
@@ -305,43 +300,110 @@ async function breakLocks(ls: LockSession): Promise<void> {
   });
 }
 
-/** Try to take the lock on every host at once: where we took it (or may have), who holds the others, what failed. */
-async function takeLocks(ls: LockSession, content: string): Promise<{ taken: string[]; conflicts: FoundLock[]; errors: KhaError[] }> {
-  const taken: string[] = [];
-  const conflicts: FoundLock[] = [];
-  const errors: KhaError[] = [];
+/** Where the lock was taken (or may have been), who holds the others, what failed. */
+interface Takes {
+  taken: string[];
+  conflicts: FoundLock[];
+  errors: KhaError[];
+}
+
+/** One host's answer to acquireScript (or the error that stopped it), sorted into `t`. */
+function classifyTake(ls: LockSession, h: string, got: { r: ExecResult } | { err: unknown }, t: Takes): void {
+  if ('err' in got) {
+    const { err } = got;
+    if (ls.handOver(h, err)) return;
+    const why = describeError(err).replace(`${h}: `, '');
+    const lost = err instanceof TransportError;
+    t.errors.push(
+      new KhaError(`${h}: cannot take the lock ${ls.path}: ${why}`, {
+        code: lost ? 'E_UNREACHABLE' : 'E_LOCK',
+        exit: lost ? ExitCode.unreachable : ExitCode.preflight,
+        host: h,
+        fatal: err instanceof KhaError && err.fatal,
+      }),
+    );
+    return;
+  }
+  const { r } = got;
+  if (r.code === 0 && r.stdout.split('\n').includes(TAKEN)) return void t.taken.push(h);
+  const { held, raw } = splitHeld(r.stdout);
+  if (r.code === 0 && held) return void t.conflicts.push(inspect(h, raw, ls.env));
+  // killed or timed out: the link may have happened; release checks the content, so try it there too
+  if (r.code === null) t.taken.push(h);
+  t.errors.push(ls.fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || (r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`)));
+}
+
+/** Try to take the lock on every host at once. */
+async function takeLocks(ls: LockSession, content: string): Promise<Takes> {
+  const t: Takes = { taken: [], conflicts: [], errors: [] };
   await Promise.all(
     ls.hosts.map(async (h) => {
-      try {
-        const r = await ls.exec(h, acquireScript(ls.path), content);
-        if (r.code === 0 && r.stdout.split('\n').includes(TAKEN)) {
-          taken.push(h);
-          return;
-        }
-        const { held, raw } = splitHeld(r.stdout);
-        if (r.code === 0 && held) {
-          conflicts.push(inspect(h, raw, ls.env));
-          return;
-        }
-        // killed or timed out: the link may have happened; release checks the content, so try it there too
-        if (r.code === null) taken.push(h);
-        errors.push(ls.fail(h, 'create', (r.stderr.trim().split('\n')[0] ?? '') || (r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`)));
-      } catch (err) {
-        if (ls.handOver(h, err)) return;
-        const why = describeError(err).replace(`${h}: `, '');
-        const lost = err instanceof TransportError;
-        errors.push(
-          new KhaError(`${h}: cannot take the lock ${ls.path}: ${why}`, {
-            code: lost ? 'E_UNREACHABLE' : 'E_LOCK',
-            exit: lost ? ExitCode.unreachable : ExitCode.preflight,
-            host: h,
-            fatal: err instanceof KhaError && err.fatal,
-          }),
-        );
-      }
+      const got = await ls.exec(h, acquireScript(ls.path), content).then(
+        (r) => ({ r }),
+        (err: unknown) => ({ err }),
+      );
+      classifyTake(ls, h, got, t);
     }),
   );
-  return { taken, conflicts, errors };
+  return t;
+}
+
+/** The release, or (after releasing what was taken) the refusal or failure of `t`. */
+async function settleTakes(ls: LockSession, t: Takes, mine: LockInfo, content: string): Promise<() => Promise<void>> {
+  const release = releaser(ls, t.taken, content);
+  if (t.conflicts.length === 0 && t.errors.length === 0) {
+    ls.run.events.debug(`locked ${ls.path} on ${t.taken.join(', ')} as ${mine.holder} pid ${mine.pid}`);
+    return release;
+  }
+  await release();
+  if (t.conflicts.length === 0) throw lockFailure(ls, t.errors);
+  throw refusal(ls, t.conflicts);
+}
+
+/** This run's lock content. */
+function lockContent(env: Required<LockEnv>, command: string): { mine: LockInfo; content: string } {
+  const mine: LockInfo = { holder: `${env.user}@${env.hostname}`, pid: env.pid, started: new Date(env.now()).toISOString(), command };
+  return { mine, content: `${JSON.stringify(mine)}\n` };
+}
+
+/**
+ * The lock as one more command in a batch the verb sends anyway (kha up's Plan: the lock and every
+ * probe in one round trip per host). `probe` takes the lock (check mode: reads it); `settle` gets
+ * what it printed on each host and returns the release function, or throws as acquireLocks does
+ * (E_LOCKED naming the holders, after releasing what it took). --break-lock removes the old locks
+ * in a round trip of its own first (`prepare`).
+ */
+export function ridingLock(
+  run: RunContext,
+  hosts: string[],
+  info: LockRequest,
+  envIn: LockEnv = {},
+): {
+  prepare: () => Promise<void>;
+  probe: { cmd: { script: string }; become: true; timeoutMs: number };
+  settle: (printed: ReadonlyMap<string, { r: ExecResult } | { err: unknown }>) => Promise<() => Promise<void>>;
+} {
+  const ls = new LockSession(run, hosts, info, fullEnv(envIn));
+  const { mine, content } = lockContent(ls.env, info.command);
+  return {
+    prepare: async () => {
+      if (info.breakLock && !run.check) await breakLocks(ls);
+    },
+    probe: { cmd: { script: run.check ? readScript(ls.path) : acquireScript(ls.path, content) }, become: true, timeoutMs: 30_000 },
+    settle: async (printed) => {
+      if (run.check) {
+        for (const h of ls.hosts) {
+          const got = printed.get(h);
+          const { held, raw } = got && 'r' in got ? splitHeld(got.r.stdout) : { held: false, raw: '' };
+          if (held) run.events.warn(`${describeLock(inspect(h, raw, ls.env))}; check mode takes no lock, the plan may change under it`, h);
+        }
+        return async () => {};
+      }
+      const t: Takes = { taken: [], conflicts: [], errors: [] };
+      for (const h of ls.hosts) classifyTake(ls, h, printed.get(h) ?? { err: new Error('the lock was not sent') }, t);
+      return settleTakes(ls, t, mine, content);
+    },
+  };
 }
 
 /** The release function: removes exactly our lock where we took it; once; warns, never throws. */

@@ -1,9 +1,9 @@
 // Plan before apply: every host's tasks are planned in parallel (check mode: nothing changes),
 // the summary is shown, and the operator confirms (or --yes, or no TTY: no prompt).
 import type { RunContext } from '../engine/context.js';
-import { planHosts as planAll, probedOf, type PlannedTask } from '../engine/plan-tasks.js';
+import { planHosts as planAll, probedOf, type FirstResult, type PlannedTask } from '../engine/plan-tasks.js';
 import { taskTitle } from '../engine/play.js';
-import type { ProbedTasks, Task } from '../engine/types.js';
+import type { Probe, ProbedTasks, Task } from '../engine/types.js';
 import { ExitCode, KhaError } from '../errors.js';
 
 export type Confirm = (summary: string[]) => Promise<boolean>;
@@ -17,10 +17,20 @@ export interface HostsPlan {
   probed: ProbedTasks;
 }
 
-/** Plan every host (nothing is changed); the first host that cannot be planned throws. */
-export async function planHosts(run: RunContext, hosts: string[], tasks: Task<any>[]): Promise<HostsPlan> {
+/**
+ * A command that rides in the plan's round trip (kha up's lock: actions/lock.ts ridingLock): `settle`
+ * gets what it printed on every host before any planning error is thrown.
+ */
+export interface Rider {
+  probe: Probe;
+  settle: (printed: ReadonlyMap<string, FirstResult>) => Promise<void>;
+}
+
+/** Plan every host (nothing is changed); the first host that cannot be planned throws (after `rider` settled). */
+export async function planHosts(run: RunContext, hosts: string[], tasks: Task<any>[], rider?: Rider): Promise<HostsPlan> {
   // every task's probe in one round trip per host (engine/plan-tasks.ts)
-  const planned = await planAll(run, hosts, () => tasks, { mode: 'check', title: taskTitle });
+  const planned = await planAll(run, hosts, () => tasks, { mode: 'check', title: taskTitle, ...(rider ? { first: () => rider.probe } : {}) });
+  if (rider) await rider.settle(new Map(hosts.map((h) => [h, planned.get(h)?.first ?? { err: new Error('not sent') }])));
   const changes: Record<string, string[]> = {};
   const changed: Record<string, Task<any>[]> = {};
   for (const h of hosts) {

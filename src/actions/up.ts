@@ -15,6 +15,7 @@ import { HAPROXY_TRACK_SCRIPT } from '../roles/keepalived.js';
 import { DUMP_LOCK } from '../roles/files.js';
 import { KEEPALIVED_CONF, STATS_SOCKET, configureTasks, desiredFiles, featuresOn, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
+import { ridingLock } from './lock.js';
 import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans } from './bootstrap.js';
@@ -47,7 +48,13 @@ export function upPhases(): Phase<UpState>[] {
       run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]),
     },
     NODE_PREFLIGHT_PHASE,
-    rolloutLockPhase((st) => changedHosts(st.s)),
+    // the load balancers' lock rides in the Plan's round trip (PlanPhase); the other hosts kha
+    // changes (nodes, /etc/hosts targets) are locked here, before anything is planned
+    {
+      ...rolloutLockPhase((st) => otherLocked(st)),
+      title: 'Lock the other hosts kha changes (one kha run at a time)',
+      shouldRun: (st) => otherLocked(st).length > 0,
+    },
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
     plan,
     // both plays take the Plan's probe results where they still hold (UpPlan.probed)
@@ -83,6 +90,11 @@ export function upPhases(): Phase<UpState>[] {
     NODE_PROXY_PHASE,
     ETC_HOSTS_PHASE,
   ];
+}
+
+/** The hosts kha up changes besides the load balancers (their lock is the Plan's). */
+function otherLocked(st: UpState): string[] {
+  return changedHosts(st.s).filter((h) => !st.s.lbHosts.includes(h));
 }
 
 /**
@@ -160,10 +172,18 @@ export function breaksVrrp(v: VrrpSituation): boolean {
 /**
  * The Plan phase holds what it found, as k0sctl's Unlock phase holds its Lock phase: the phases
  * after it read `result`, not optional flags on the shared state.
+ *
+ * It also holds the load balancers' lock (/run/kha.lock, actions/lock.ts), taken in the same round
+ * trip as the probes: the lock script goes first in each host's batch, so the probes are read under
+ * it, as before, without a round trip of its own. A host locked by another run refuses the run
+ * before anything is shown or changed. When nothing is to change (converged), the lock is given
+ * back at once, beside Verify's reads; otherwise in the clean-up, however the run ends.
  */
 class PlanPhase implements Phase<UpState> {
   readonly title = 'Plan';
   private found: UpPlan | undefined;
+  private release: (() => Promise<void>) | undefined;
+  private released: Promise<void> | undefined;
 
   get result(): UpPlan {
     if (!this.found) throw new Error('the Plan phase has not run');
@@ -172,7 +192,12 @@ class PlanPhase implements Phase<UpState> {
 
   run = async (st: UpState): Promise<void> => {
     const tasks = { install: installTasks(st.s), configure: configureTasks(st.s, st.net) };
-    const { changes, changed, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks(st.s)]);
+    const lock = ridingLock(st.run, st.s.lbHosts, { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false });
+    await lock.prepare();
+    const { changes, changed, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks(st.s)], {
+      probe: lock.probe,
+      settle: async (printed) => void (this.release = await lock.settle(printed)),
+    });
     const anyChange = Object.values(changes).some((c) => c.length > 0);
     if (st.holders.length > 1 && !anyChange) {
       throw new KhaError(
@@ -193,6 +218,12 @@ class PlanPhase implements Phase<UpState> {
     const vrrp = vrrpSituation(st, changes, breaking);
     if (vrrp.kind === 'converged') st.run.events.info(vrrp.why);
     this.found = { changes, changed, vrrp, tasks, probed };
+    // nothing changes on the load balancers from here (Verify reads; /etc/hosts would write)
+    if (vrrp.kind === 'converged' && !st.s.manageEtcHosts) this.released = this.release?.();
+  };
+
+  cleanup = async (): Promise<void> => {
+    await (this.released ?? this.release?.());
   };
 }
 

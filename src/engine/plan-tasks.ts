@@ -209,7 +209,15 @@ export interface PlanTasksOptions {
   earlier?: Earlier;
   /** the host's RunContext.generation as the probes run, recorded in each task's probed (default 0) */
   generation?: number;
+  /**
+   * One more command for the same round trip, sent before the tasks' probes (kha up's lock):
+   * what it printed, or the error that lost it, goes to onFirst.
+   */
+  first?: { probe: Probe; onFirst: (got: FirstResult) => void };
 }
+
+/** What a plan's first command (PlanTasksOptions.first) printed, or the error that lost it. */
+export type FirstResult = { r: ExecResult } | { err: unknown };
 
 /**
  * Probe and decide one task alone, or decide it from an earlier plan's results where they hold.
@@ -253,10 +261,13 @@ export async function planTasks(hc: HostContext, tasks: readonly Task<any>[], ti
     const params = resolveParams(task, hc);
     return { task, params, title: title(task, params), skip: task.when ? !task.when(hc) : false };
   });
-  if (!hc.conn.execBatch) return planEach(hc, items, opts);
-  // 1. every task's probes; 2. one round trip for those an earlier plan does not answer
+  if (!hc.conn.execBatch) {
+    if (opts.first) opts.first.onFirst(await settled(runProbes(hc.conn, [opts.first.probe]).then(([r]) => r!)));
+    return planEach(hc, items, opts);
+  }
+  // 1. every task's probes; 2. one round trip for those an earlier plan does not answer (and the first command)
   const asked = items.map((it) => ask(hc, it, opts.earlier));
-  const sent = await send(hc.conn, asked);
+  const sent = await send(hc.conn, asked, opts.first);
   const probeMs = Date.now() - t0;
   // 3. each module decides from its own results
   const out: PlannedTask[] = [];
@@ -304,14 +315,24 @@ function ask(hc: HostContext, it: Item, earlier: Earlier | undefined): Asked {
   }
 }
 
-/** The probes no earlier plan answers, in one round trip. */
-async function send(conn: Connection, asked: readonly Asked[]): Promise<Sent> {
+/** The probes no earlier plan answers, in one round trip, after the first command when there is one. */
+async function send(conn: Connection, asked: readonly Asked[], first?: PlanTasksOptions['first']): Promise<Sent> {
   const flat = asked.flatMap((a) => (a.ok && !a.prior ? a.probes : []));
   try {
-    return { results: await runProbes(conn, flat) };
+    const results = await runProbes(conn, first ? [first.probe, ...flat] : flat);
+    if (first) first.onFirst({ r: results[0]! });
+    return { results: first ? results.slice(1) : results };
   } catch (err) {
+    first?.onFirst({ err });
     return { results: [], lost: { err } };
   }
+}
+
+function settled<T>(p: Promise<T>): Promise<{ r: T } | { err: unknown }> {
+  return p.then(
+    (r) => ({ r }),
+    (err: unknown) => ({ err }),
+  );
 }
 
 /** One task's decision from its own results (this round trip's, or the earlier plan's); a lost batch fails the tasks that were in it. */
@@ -332,8 +353,11 @@ async function decideOne(hc: HostContext, it: Item, a: Asked, r: { mine: ExecRes
 /** How a verb plans: 'check' (a plan to show: check mode, no diff) or 'planning' (a play's plan-first pass). */
 export type PlanMode = 'check' | 'planning';
 
-/** One host's plan: its planned tasks, null when it was not planned (tasksOf said so), or the error that stopped it. */
-export type HostPlan = { tasks: PlannedTask[] | null } | { error: unknown };
+/**
+ * One host's plan: its planned tasks, null when it was not planned (tasksOf said so), or the error
+ * that stopped it; and what the first command (planHosts' `first`) printed, when one was sent.
+ */
+export type HostPlan = ({ tasks: PlannedTask[] | null } | { error: unknown }) & { first?: FirstResult };
 
 /**
  * The planner every verb uses: each host's tasks in one round trip, hosts in parallel (through
@@ -346,28 +370,44 @@ export async function planHosts(
   run: RunContext,
   hosts: readonly string[],
   tasksOf: (host: string) => readonly Task<any>[] | null,
-  opts: { mode: PlanMode; title: TitleFn; limit?: <T>(job: () => Promise<T>) => Promise<T>; probed?: ProbedTasks },
+  opts: {
+    mode: PlanMode;
+    title: TitleFn;
+    limit?: <T>(job: () => Promise<T>) => Promise<T>;
+    probed?: ProbedTasks;
+    /** one more command per host, in the same round trip as the probes (HostPlan.first) */
+    first?: (host: string) => Probe;
+  },
 ): Promise<Map<string, HostPlan>> {
   const out = new Map<string, HostPlan>();
   const limit = opts.limit ?? (<T>(job: () => Promise<T>) => job());
   await Promise.all(
     hosts.map((h) =>
       limit(async () => {
+        const probe = opts.first?.(h);
+        let first: FirstResult | undefined;
+        const withFirst = () => (first ? { first } : {});
         try {
           const base = await run.hostContext(h);
           const tasks = tasksOf(h);
-          if (!tasks) return void out.set(h, { tasks: null });
+          if (!tasks) {
+            if (probe) first = await settled(runProbes(base.conn, [probe]).then(([r]) => r!));
+            return void out.set(h, { tasks: null, ...withFirst() });
+          }
           const hc: HostContext = opts.mode === 'check' ? { ...base, check: true, diff: false } : { ...base, planning: true };
           const generation = run.generation(h);
           const earlier = earlierOf(opts.probed, h, generation);
           const planned = await planTasks(hc, tasks, opts.title, {
             ...(opts.mode === 'planning' ? { stopAtChange: true } : {}),
             ...(earlier ? { earlier } : {}),
+            ...(probe ? { first: { probe, onFirst: (got: FirstResult) => void (first = got) } } : {}),
             generation,
           });
-          out.set(h, { tasks: planned });
+          out.set(h, { tasks: planned, ...withFirst() });
         } catch (error) {
-          out.set(h, { error });
+          // the host could not be reached or planned: the first command was lost with it, or ran before
+          if (probe && !first) first = { err: error };
+          out.set(h, { error, ...withFirst() });
         }
       }),
     ),

@@ -127,6 +127,27 @@ describe('kha up, 3 masters: bad settings change nothing; up; rerun; failover', 
       expect(await mainPid(lab(), h.name, 'keepalived'), `${h.name} keepalived restarted`).toBe(pids[h.name]!.keepalived);
       expect(await mainPid(lab(), h.name, 'haproxy'), `${h.name} haproxy restarted`).toBe(pids[h.name]!.haproxy);
     }
+    // the lock rode in the Plan's round trip and was given back (a converged run changes nothing)
+    for (const h of lab().hosts) expect((await lab().exec(h.name, ['test', '-e', '/run/kha.lock'])).code, `${h.name} /run/kha.lock left`).toBe(1);
+  });
+
+  test("another run's lock on m2: kha up refuses (exit 5) naming m2 and its holder, changes nothing, leaves that lock and takes none", async () => {
+    const theirs = `${JSON.stringify({ holder: 'bob@ops2', pid: 777, started: new Date().toISOString(), command: 'upgrade' })}\n`;
+    await sh(lab(), 'm2', ['sh', '-c', `printf '%s' "$0" > /run/kha.lock`, theirs]);
+    try {
+      const r = await up(lab(), invFile);
+      expect(r.code, showRun(r)).toBe(5);
+      expect(errorLines(r.stderr)).toEqual([
+        expect.stringMatching(
+          /^error: m2 is locked by bob@ops2 \(pid 777, kha upgrade, started .*\): nothing was changed; if that run is over, rerun with --break-lock$/,
+        ),
+      ]);
+      expect(await sh(lab(), 'm2', ['cat', '/run/kha.lock'])).toBe(theirs);
+      for (const h of ['m1', 'm3']) expect((await lab().exec(h, ['test', '-e', '/run/kha.lock'])).code, `${h} /run/kha.lock left`).toBe(1);
+      expect(await vipHolders(lab())).toEqual(['m1']);
+    } finally {
+      await sh(lab(), 'm2', ['rm', '-f', '/run/kha.lock']);
+    }
   });
 
   test('failover: keepalived stopped on the holder -> m2 within 3 x advert_int + 1 s; back to m1 after restart', async () => {

@@ -15,12 +15,13 @@ import {
   LOCK_PATH,
   parseLock,
   releaseScript,
+  ridingLock,
   type LockEnv,
   type LockInfo,
 } from '../../src/actions/lock.js';
 import type { RunEvent } from '../../src/engine/events.js';
 import { ExitCode, describeError } from '../../src/errors.js';
-import type { ExecOptions } from '../../src/transport/types.js';
+import type { ExecOptions, ExecResult } from '../../src/transport/types.js';
 import { FakeConn, fakeRun, type Handler } from '../helpers/fake-conn.js';
 
 const HOSTS = ['m1', 'm2', 'm3'];
@@ -40,7 +41,9 @@ function lockFs(files: Map<string, string>, seen: Array<{ script: string; opts: 
     const cur = files.get(lockPath);
     if (script.includes('ln -- "$t"')) {
       if (cur !== undefined) return { stdout: `KHA-LOCK-HELD\n${cur}` };
-      files.set(lockPath, String(opts.stdin ?? ''));
+      // the content on stdin, or inline (ridingLock: the script rides in a batch, which has no stdin)
+      const inline = /printf '%s' ('(?:[^']|'\\'')*'|\S+) > "\$t"/.exec(script);
+      files.set(lockPath, inline ? unquote(inline[1]!) : String(opts.stdin ?? ''));
       return { stdout: 'KHA-LOCK-TAKEN\n' };
     }
     if (script.startsWith('c=$(cat')) {
@@ -289,6 +292,72 @@ describe('acquireLocks (in-memory /run)', () => {
     expect(t.lock('m3')).toBeUndefined();
   });
 
+  /** ridingLock's probe sent as kha up's Plan sends it (one command per host), then settled */
+  async function ride(t: ReturnType<typeof setup>, breakLock = false) {
+    const rl = ridingLock(t.ctx, HOSTS, { command: 'up', breakLock }, ENV);
+    await rl.prepare();
+    const printed = new Map<string, { r: ExecResult } | { err: unknown }>(
+      await Promise.all(
+        HOSTS.map(async (h) => {
+          try {
+            const conn = await t.ctx.connector.get(t.ctx.host(h));
+            return [h, { r: await conn.exec(rl.probe.cmd, { become: rl.probe.become }) }] as [string, { r: ExecResult }];
+          } catch (err) {
+            return [h, { err }] as [string, { err: unknown }];
+          }
+        }),
+      ),
+    );
+    return { rl, settled: rl.settle(printed) };
+  }
+
+  test('ridingLock: the lock as one command that rides in a batch (content inline, no stdin); settled, it is ours and released', async () => {
+    const t = setup();
+    const { rl, settled } = await ride(t);
+    expect(rl.probe.cmd.script).toContain(`printf '%s'`);
+    for (const h of HOSTS) for (const x of t.seen.get(h)!) expect(x.opts.stdin).toBeUndefined();
+    const release = await settled;
+    for (const h of HOSTS) expect(parseLock(t.lock(h)!)).toEqual({ holder: 'alice@ops1', pid: 4242, started: '2026-03-01T12:00:00.000Z', command: 'up' });
+    await release();
+    for (const h of HOSTS) expect(t.lock(h)).toBeUndefined();
+  });
+
+  test('ridingLock: a host held by another run refuses as acquireLocks does, the locks it took are released, the holder keeps its own', async () => {
+    const t = setup();
+    t.setLock('m2', other());
+    const err = await refusal((await ride(t)).settled);
+    expect(err).toMatchObject({ code: 'E_LOCKED', exit: ExitCode.preflight, host: 'm2' });
+    expect(describeError(err)).toMatch(/^m2 is locked by bob@ops2 \(pid 777, kha up, .*\): nothing was changed; if that run is over, rerun with --break-lock$/);
+    expect([t.lock('m1'), t.lock('m2'), t.lock('m3')]).toEqual([undefined, other(), undefined]);
+  });
+
+  test('ridingLock: an unreachable host fails the run (exit 3) after the others are released; --break-lock breaks first, in its own round trip', async () => {
+    const t = setup();
+    t.connector.down.add('m2');
+    const err = await refusal((await ride(t)).settled);
+    expect(err).toMatchObject({ exit: ExitCode.unreachable });
+    expect(describeError(err)).toBe('m2: cannot take the lock /run/kha.lock: connect ECONNREFUSED');
+    expect([t.lock('m1'), t.lock('m3')]).toEqual([undefined, undefined]);
+    const t2 = setup();
+    t2.setLock('m3', other());
+    const release = await (await ride(t2, true)).settled;
+    expect(parseLock(t2.lock('m3')!)?.holder).toBe('alice@ops1');
+    expect(t2.warnings()).toEqual([expect.stringMatching(/^--break-lock: removed \/run\/kha.lock on m3, held by bob@ops2/)]);
+    await release();
+  });
+
+  test('ridingLock in check mode: it only reads, warns about the locks it finds, takes nothing', async () => {
+    const t = setup({ check: true });
+    t.setLock('m2', other());
+    const { rl, settled } = await ride(t);
+    expect(rl.probe.cmd.script).not.toMatch(/\bln\b|rm -f/);
+    await (
+      await settled
+    )();
+    expect([t.lock('m1'), t.lock('m2'), t.lock('m3')]).toEqual([undefined, other(), undefined]);
+    expect(t.warnings()).toEqual([expect.stringMatching(/^m2 is locked by bob@ops2 .*; check mode takes no lock, the plan may change under it$/)]);
+  });
+
   test('formatAge', () => {
     expect([40_000, 12 * 60_000, 3600_000, (3 * 3600 + 5 * 60) * 1000, 5 * 86400_000, -1].map(formatAge)).toEqual([
       '40 s',
@@ -327,6 +396,11 @@ describe('the lock scripts under a real sh (temp dir instead of /run)', () => {
     expect(sh(breakScript(lockPath)).stdout).toBe(`KHA-LOCK-HELD\n${other()}`);
     expect(fs.existsSync(lockPath)).toBe(false);
     expect(sh(breakScript(lockPath)).stdout).toBe('');
+    // the inline form (ridingLock) writes the same bytes without stdin, awkward content included
+    expect(sh(acquireScript(lockPath, mine))).toEqual({ code: 0, stdout: 'KHA-LOCK-TAKEN\n', stderr: '' });
+    expect(fs.readFileSync(lockPath, 'utf8')).toBe(mine);
+    expect(sh(acquireScript(lockPath, other()))).toEqual({ code: 0, stdout: `KHA-LOCK-HELD\n${mine}`, stderr: '' });
+    expect(sh(releaseScript(mine, lockPath)).stdout).toBe('KHA-LOCK-RELEASED\n');
   });
 
   test('20 runs racing for the lock: exactly one gets it, and the lock is always whole', async () => {

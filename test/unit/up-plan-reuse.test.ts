@@ -61,6 +61,8 @@ function simHost(s: HaSettings, net: ReturnType<typeof preflightChecks>['net'], 
         stdout: sim.installed ? 'LoadState=loaded\nActiveState=active\nUnitFileState=enabled\n' : 'LoadState=not-found\nActiveState=inactive\nUnitFileState=\n',
       };
     if (cmd.startsWith('id -u ')) return { code: sim.installed ? 0 : 1 };
+    // the lock rides first in the Plan's batch (actions/lock.ts ridingLock)
+    if (cmd.includes('ln -- "$t" /run/kha.lock')) return { stdout: 'KHA-LOCK-TAKEN\n' };
     if (cmd.includes('apt-get') && cmd.includes(' install ')) {
       sim.installed = true;
       sim.files.set(HAPROXY_CFG, 'global\n  daemon\n'); // the package's default haproxy.cfg
