@@ -18,7 +18,7 @@ import { preflightChecks } from './preflight.js';
 import { ridingLock } from './lock.js';
 import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
-import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans } from './bootstrap.js';
+import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans, type CertRead } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
 import { connectAndGather, rolloutLockPhase, playOrThrow, touchesVrrp, type UpOptions, type UpResult, type UpState } from './rollout.js';
 import type { PlayResult, ProbedTasks, Task } from '../engine/types.js';
@@ -42,6 +42,7 @@ export { connectAndGather, playOrThrow, type UpOptions, type UpResult, type UpSt
 export function upPhases(): Phase<UpState>[] {
   const plan = new PlanPhase();
   const install = new InstallPhase(plan);
+  const certs = new CertsAhead();
   return [
     {
       title: 'Connect and gather facts',
@@ -56,6 +57,7 @@ export function upPhases(): Phase<UpState>[] {
       shouldRun: (st) => otherLocked(st).length > 0,
     },
     { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
+    certs,
     plan,
     // both plays take the Plan's probe results where they still hold (UpPlan.probed)
     install,
@@ -85,7 +87,11 @@ export function upPhases(): Phase<UpState>[] {
       shouldRun: (st) => st.s.lbHosts.length > 1 && plan.result.vrrp.kind !== 'converged',
       run: (st) => startOthers(st, breaksVrrp(plan.result.vrrp), plan.result.changed),
     },
-    { title: 'Verify', shouldRun: (st) => !st.run.check, run: (st) => verify(st, { checkScripts: plan.result.vrrp.kind === 'converged' }) },
+    {
+      title: 'Verify',
+      shouldRun: (st) => !st.run.check,
+      run: (st) => verify(st, { checkScripts: plan.result.vrrp.kind === 'converged', ...(certs.read ? { certs: certs.read } : {}) }),
+    },
     // the other topologies: node-local proxies on the workers, the /etc/hosts block everywhere
     NODE_PROXY_PHASE,
     ETC_HOSTS_PHASE,
@@ -95,6 +101,28 @@ export function upPhases(): Phase<UpState>[] {
 /** The hosts kha up changes besides the load balancers (their lock is the Plan's). */
 function otherLocked(st: UpState): string[] {
   return changedHosts(st.s).filter((h) => !st.s.lbHosts.includes(h));
+}
+
+/** The apiservers' certificates as read on a load balancer (`on`), or the error that stopped the read. Never rejects. */
+type CertsRead = Promise<({ x: CertRead[] | 'no-openssl' } | { err: unknown }) & { on: string }>;
+
+/**
+ * On a rerun (the facts saw one host holding the VIP), Verify's costliest read, the TLS handshake
+ * to every apiserver, starts here in the background and overlaps the Plan's round trips instead
+ * of following them. Any load balancer reads the certificates alike (through the VIP and to each
+ * master directly), so a VIP that moves meanwhile does not matter; the served certificates are
+ * the apiservers', which kha never changes. A first converge (no VIP yet) reads them in Verify.
+ */
+class CertsAhead implements Phase<UpState> {
+  readonly title = "Read the apiservers' certificates (in the background, for Verify)";
+  read: CertsRead | undefined;
+
+  shouldRun = (st: UpState): boolean => !st.run.check && st.holders.length === 1 && st.run.alive(st.holders[0]!);
+
+  run = async (st: UpState): Promise<void> => {
+    const on = st.holders[0]!;
+    this.read = settle(st.run.connector.get(st.run.host(on)).then((c) => readCerts(c, st.s, st.s.masters))).then((r) => ({ ...r, on }));
+  };
 }
 
 /**
@@ -387,8 +415,12 @@ export function checkScriptProbe(name: string): string {
     // one reader of keepalived's dump at a time (the VRRP exporter reads it too, and each removes it after)
     `exec 9>${DUMP_LOCK}; flock -w 3 9 || true`,
     `p=$(cat /run/keepalived.pid 2>/dev/null); s=`,
-    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f ${d}; kill -USR1 "$p"; i=0; while [ ! -s ${d} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; sleep 0.05; fi`,
-    `if [ -f ${d} ] && [ ! -L ${d} ] && [ "$(stat -c %u ${d})" = 0 ]; then s=$(sed -n '/VRRP Script = ${name}$/,/State =/p' ${d} | grep -v -i 'password'); fi; rm -f ${d}; exec 9>&-`,
+    `if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then rm -f ${d}; kill -USR1 "$p"; i=0; while [ ! -s ${d} ] && [ $i -lt 100 ]; do sleep 0.02; i=$((i+1)); done; fi`,
+    // the script's block is read as soon as it is whole (its State line written), a few tries at most
+    `j=0; while [ -f ${d} ] && [ ! -L ${d} ] && [ "$(stat -c %u ${d})" = 0 ]; do`,
+    `  s=$(sed -n '/VRRP Script = ${name}$/,/State =/p' ${d} | grep -v -i 'password')`,
+    `  case "$s" in *'State ='*) break ;; esac; j=$((j+1)); [ $j -ge 5 ] && break; sleep 0.02`,
+    `done; rm -f ${d}; exec 9>&-`,
     `[ -n "$s" ] && printf '%s\\n' "$s"`,
     `echo @@journal@@; case "$s" in *'VRRP Script = ${name}'*) exit 0 ;; esac`,
     `journalctl -u keepalived.service -n 300 --no-pager -o cat 2>/dev/null | grep -E '${name}|SECURITY VIOLATION|Disabling track script|unsafe' | tail -n 1`,
@@ -614,7 +646,7 @@ function settle<T>(p: Promise<T>): Promise<{ x: T } | { err: unknown }> {
  * holding the VIP (a converged rerun); only if the holder turns out to be another host are they
  * read again there. Reported in this order: the holder, the frontend, the check scripts, the backends.
  */
-export async function verify(st: UpState, opts: { checkScripts?: boolean } = {}): Promise<void> {
+export async function verify(st: UpState, opts: { checkScripts?: boolean; certs?: CertsRead } = {}): Promise<void> {
   const { s, run } = st;
   const onHolder = (h: string) => {
     const conn = run.connector.get(run.host(h));
@@ -622,8 +654,9 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
       host: h,
       stat: settle(conn.then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }))),
       // the certificates of every master (a TLS handshake each, on the holder, all at once): which
-      // masters are up is known only from the stat, and waiting for it cost a round trip
-      certs: settle(conn.then((c) => readCerts(c, s, s.masters))),
+      // masters are up is known only from the stat, and waiting for it cost a round trip; read
+      // already when the caller started it earlier (kha up: CertsAhead)
+      certs: opts.certs ?? settle(conn.then((c) => readCerts(c, s, s.masters))).then((r) => ({ ...r, on: h })),
     };
   };
   const guess = st.holders.length === 1 && run.alive(st.holders[0]!) ? onHolder(st.holders[0]!) : undefined;
@@ -641,7 +674,7 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean } = {})
   const certsOf = async (upNames: string[]) => {
     const c = await at.certs;
     if ('err' in c) throw c.err;
-    return certFindings(s, c.x, upNames, holder);
+    return certFindings(s, c.x, upNames, c.on);
   };
   const [failed, stat, checked] = await Promise.all([failedP, at.stat, checks]);
   if ('err' in failed) throw failed.err;
