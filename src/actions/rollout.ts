@@ -116,14 +116,24 @@ export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> 
   return r;
 }
 
+/** The units that carry the VIP and its traffic: restarting one of them interrupts the host's service. */
+export const VIP_UNITS: readonly string[] = ['keepalived.service', 'haproxy.service'];
+
+/** The unit a task or handler interrupts when it runs (its module says: a restart, a stop), or null. Pure. */
+function interrupted(t: Task<any>): string | null {
+  return typeof t.params === 'function' ? null : (t.module.interrupts?.(t.params) ?? null);
+}
+
 /**
- * Does applying these changes interrupt the host's service? The handlers say so (`interrupts`: a
- * restart of keepalived or haproxy, after a package upgrade or a unit drop-in); a haproxy reload
- * does not. Pure.
+ * Does applying these changes interrupt the host's service? The modules say which unit each
+ * changed task, or a handler it notifies, restarts or stops (a keepalived restart after a
+ * keepalived.conf or package change, a haproxy restart after a unit drop-in); it does when that
+ * is keepalived or haproxy. A haproxy reload, or a restart of the metrics exporter, does not. Pure.
  */
 export function interruptsService(changed: Task<any>[], handlers: Handler<any>[]): boolean {
-  const interrupting = new Set(handlers.filter((h) => h.interrupts).map((h) => h.name));
-  return changed.some((t) => (t.notify ?? []).some((n) => interrupting.has(n)));
+  const byName = new Map(handlers.map((h) => [h.name, h]));
+  const vip = (t: Task<any> | undefined) => t !== undefined && VIP_UNITS.includes(interrupted(t) ?? '');
+  return changed.some((t) => vip(t) || (t.notify ?? []).some((n) => vip(byName.get(n))));
 }
 
 /**

@@ -119,6 +119,13 @@ export interface ModuleSpec<P> {
   probe(params: P, ctx: ModuleContext): Probe | readonly Probe[] | null;
   /** The decision, from each probe's result in probe() order ([] without probes). Pure: tested as tables. */
   decide(results: readonly ExecResult[], params: P, ctx: DecideContext): Decision;
+  /**
+   * The unit whose service applying this task interrupts (a restart or a stop: its connections and,
+   * for keepalived, the VIP go away for a moment), or null: a reload, a file, a package. The
+   * rollout verbs ask it of the changed tasks and the handlers they notify (actions/rollout.ts
+   * interruptsService). Pure. Absent: null.
+   */
+  interrupts?(params: P): string | null;
 }
 
 export interface Module<P> extends ModuleSpec<P> {
@@ -146,12 +153,6 @@ export interface Task<P = unknown> {
 export interface Handler<P = unknown> extends Task<P> {
   /** handlers are addressed by name */
   name: string;
-  /**
-   * Running it interrupts the host's service (a restart; a haproxy reload does not: its
-   * master-worker mode keeps established connections). kha upgrade hands the VIP over before
-   * such a change on its holder.
-   */
-  interrupts?: boolean;
 }
 
 /** number, "20%", or a list such as [1, "20%"] (the last entry repeats) */

@@ -60,6 +60,9 @@ export const serviceModule = defineModule<ServiceParams>({
     const unit = unitOf(p);
     return { cmd: { script: unitShowScript(unit) }, become: false, group: { by: UNIT_SHOW, arg: unit } };
   },
+  // a restart or a stop takes the unit's service away for a moment; a reload (haproxy's
+  // master-worker hand-over, keepalived's SIGHUP) and a start do not
+  interrupts: (p) => (p.state === 'restarted' || p.state === 'stopped' ? unitOf(p) : null),
   decide([r], p, ctx) {
     const unit = unitOf(p);
     const known = fromFacts(p, ctx);

@@ -318,7 +318,7 @@ export function startTasks(s: HaSettings): Task<any>[] {
 /**
  * keepalived: 'restart' by default; 'reload' (SIGHUP: re-read the config, keep VRRP state) for
  * membership changes, where a restart of the holder would move the VIP. A restart interrupts the
- * host's service (`interrupts`: kha upgrade hands the VIP over first); a haproxy reload does not
+ * host's service (the service module says so: kha upgrade hands the VIP over first); a haproxy reload does not
  * (master-worker: established connections stay, the listening sockets are handed over).
  */
 /** The metrics units: the foreign-advert counter before keepalived, the exporter's socket. */
@@ -338,14 +338,12 @@ export function haHandlers(opts: { keepalived?: 'restart' | 'reload' } = {}): Ha
       name: H_RESTART_HAPROXY,
       module: serviceModule,
       params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] },
-      interrupts: true,
     },
     { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
     {
       name: H_RESTART_KEEPALIVED,
       module: serviceModule,
       params: { name: 'keepalived', state: keepalivedReload ? 'reloaded' : 'restarted', rollback: [KEEPALIVED_CONF], record: [KEEPALIVED_CONF] },
-      ...(keepalivedReload ? {} : { interrupts: true }),
     },
   ];
 }

@@ -507,6 +507,8 @@ describe('interruptsService (kha upgrade: does the holder need a handover?)', ()
     ['a unit drop-in (haproxy restart)', ['restart haproxy'], {}, true],
     ['a keepalived change with keepalived reloaded (membership changes)', ['restart keepalived'], { keepalived: 'reload' as const }, false],
     ['nothing notified', [], {}, false],
+    ['a metrics exporter change (its socket restarted: not the VIP)', ['restart kha-metrics.socket'], {}, false],
+    ['the foreign-advert counter restarted (not the VIP)', ['restart kha-vrrp-count'], {}, false],
   ])('%s', async (_what, notify, opts, want) => {
     const { interruptsService } = await import('../../src/actions/rollout.js');
     const { haHandlers } = await import('../../src/roles/ha.js');
@@ -516,6 +518,26 @@ describe('interruptsService (kha upgrade: does the holder need a handover?)', ()
       notify,
     };
     expect(interruptsService([task], haHandlers(opts))).toBe(want);
+  });
+});
+
+describe('what a task interrupts comes from its module (service: a restart or a stop of the unit)', () => {
+  it.each([
+    [{ name: 'keepalived', state: 'restarted' }, 'keepalived.service'],
+    [{ name: 'haproxy', state: 'stopped' }, 'haproxy.service'],
+    [{ name: 'haproxy', state: 'reloaded' }, null],
+    [{ name: 'keepalived', state: 'started', enabled: true }, null],
+    [{ name: 'kha-metrics.socket', state: 'restarted' }, 'kha-metrics.socket'],
+  ])('%o -> %s', async (params, unit) => {
+    const { serviceModule } = await import('../../src/modules/index.js');
+    expect(serviceModule.interrupts?.(params as Parameters<NonNullable<typeof serviceModule.interrupts>>[0])).toBe(unit);
+  });
+
+  it('a changed task that itself restarts keepalived interrupts; one that starts it does not (touchesVrrp covers starts)', async () => {
+    const { interruptsService } = await import('../../src/actions/rollout.js');
+    const { serviceModule } = await import('../../src/modules/index.js');
+    expect(interruptsService([{ module: serviceModule, params: { name: 'keepalived', state: 'restarted' } }], [])).toBe(true);
+    expect(interruptsService([{ module: serviceModule, params: { name: 'keepalived', state: 'started' } }], [])).toBe(false);
   });
 });
 
