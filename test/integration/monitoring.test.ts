@@ -1,7 +1,7 @@
 // Monitoring, proven with a real Prometheus (Debian's /usr/bin/prometheus, run on this machine by
 // test/helpers/prometheus.ts) scraping a lab of 3 masters after kha up: haproxy's exporter
 // (metrics_port) and kha's VRRP exporter (vrrp_metrics_port) on every host, and kha's own alert
-// rules (`kha monitoring rules`, with a 1-minute flap window and 1 move allowed so that one drill
+// rules (`kha monitoring rules`, with a 20-second flap window and 1 move allowed so that one drill
 // trips it). Each fault makes its alert reach `firing` through Prometheus's HTTP API, and the
 // repair makes it inactive again:
 //   a kha drill (VIP m1 -> m2 -> m1)           KhaVipFlapping
@@ -20,6 +20,11 @@ import { useLab, type Lab } from '../helpers/lab.js';
 import { startPrometheus, type Prometheus } from '../helpers/prometheus.js';
 
 const MASTERS = ['m1', 'm2', 'm3'];
+/**
+ * KhaVipFlapping's window here: long enough for a drill's two moves and 4 scrapes (every 5 s), short
+ * enough that waiting for the alert to end costs 20 s, not the minute a 1m window did.
+ */
+const FLAP_WINDOW = '20s';
 const addr = (l: Lab, h: string) => l.hosts.find((x) => x.name === h)!.address;
 
 function line(what: string, ms: number): string {
@@ -49,7 +54,7 @@ describe('monitoring: a real Prometheus scrapes the lab; kha rules fire on real 
     const r = await upLab(l, inv);
     expect(r.code, showRun(r)).toBe(0);
     expect(await vipHolders(l, MASTERS)).toEqual(['m1']);
-    const rules = await kha(['monitoring', 'rules', '--flap-window', '1m', '--flap-moves', '1']);
+    const rules = await kha(['monitoring', 'rules', '--flap-window', FLAP_WINDOW, '--flap-moves', '1']);
     expect(rules.code, showRun(rules)).toBe(0);
     const scrape = await kha(['monitoring', 'scrape-config', '-i', inv, '--interval', '5s']);
     expect(scrape.code, showRun(scrape)).toBe(0);
@@ -119,7 +124,7 @@ describe('monitoring: a real Prometheus scrapes the lab; kha rules fire on real 
     console.log(line("m2's apiserver started -> KhaBackendDown inactive", back.at - t2));
 
     const gone = await p().waitAlert('KhaVipFlapping', 'inactive', { timeoutMs: 120_000, labels: { vip: l.vip } });
-    console.log(line('KhaVipFlapping inactive, from its firing (window 1m)', gone.at - firing.at));
+    console.log(line(`KhaVipFlapping inactive, from its firing (window ${FLAP_WINDOW})`, gone.at - firing.at));
   });
 
   test('VRRP from m1 dropped on m2 (nftables): KhaVipSplitBrain fires; the rule removed, it is inactive', async () => {
