@@ -15,6 +15,7 @@ import type { Phase } from '../engine/phases.js';
 import { ExitCode, KhaError, TransportError, describeError } from '../errors.js';
 import { quote } from '../transport/quote.js';
 import type { ExecResult } from '../transport/types.js';
+import { settled, type Settled } from '../engine/plan-tasks.js';
 
 export const LOCK_PATH = '/run/kha.lock';
 /** a lock older than this is reported as stale (still refused without --break-lock) */
@@ -282,12 +283,14 @@ function lockFailure(ls: LockSession, errors: KhaError[]): KhaError {
   });
 }
 
+/** Check mode: warn about the lock readScript found on `h` (its stdout), if any. */
+function warnHeld(ls: LockSession, h: string, stdout: string): void {
+  const { held, raw } = splitHeld(stdout);
+  if (held) ls.run.events.warn(`${describeLock(inspect(h, raw, ls.env))}; check mode takes no lock, the plan may change under it`, h);
+}
+
 async function warnAboutLocks(ls: LockSession): Promise<void> {
-  await ls.each(async (h) => {
-    const r = await ls.exec(h, readScript(ls.path));
-    const { held, raw } = splitHeld(r.stdout);
-    if (held) ls.run.events.warn(`${describeLock(inspect(h, raw, ls.env))}; check mode takes no lock, the plan may change under it`, h);
-  });
+  await ls.each(async (h) => warnHeld(ls, h, (await ls.exec(h, readScript(ls.path))).stdout));
 }
 
 /** --break-lock: remove every existing lock first, and say whose it was. */
@@ -308,7 +311,7 @@ interface Takes {
 }
 
 /** One host's answer to acquireScript (or the error that stopped it), sorted into `t`. */
-function classifyTake(ls: LockSession, h: string, got: { r: ExecResult } | { err: unknown }, t: Takes): void {
+function classifyTake(ls: LockSession, h: string, got: Settled<ExecResult>, t: Takes): void {
   if ('err' in got) {
     const { err } = got;
     if (ls.handOver(h, err)) return;
@@ -338,11 +341,7 @@ async function takeLocks(ls: LockSession, content: string): Promise<Takes> {
   const t: Takes = { taken: [], conflicts: [], errors: [] };
   await Promise.all(
     ls.hosts.map(async (h) => {
-      const got = await ls.exec(h, acquireScript(ls.path), content).then(
-        (r) => ({ r }),
-        (err: unknown) => ({ err }),
-      );
-      classifyTake(ls, h, got, t);
+      classifyTake(ls, h, await settled(ls.exec(h, acquireScript(ls.path), content)), t);
     }),
   );
   return t;
@@ -381,7 +380,8 @@ export function ridingLock(
 ): {
   prepare: () => Promise<void>;
   probe: { cmd: { script: string }; become: true; timeoutMs: number };
-  settle: (printed: ReadonlyMap<string, { r: ExecResult } | { err: unknown }>) => Promise<() => Promise<void>>;
+  /** what the probe printed per host; a host missing from it counts as a lock that was not sent */
+  settle: (printed: ReadonlyMap<string, Settled<ExecResult>>) => Promise<() => Promise<void>>;
 } {
   const ls = new LockSession(run, hosts, info, fullEnv(envIn));
   const { mine, content } = lockContent(ls.env, info.command);
@@ -394,8 +394,7 @@ export function ridingLock(
       if (run.check) {
         for (const h of ls.hosts) {
           const got = printed.get(h);
-          const { held, raw } = got && 'r' in got ? splitHeld(got.r.stdout) : { held: false, raw: '' };
-          if (held) run.events.warn(`${describeLock(inspect(h, raw, ls.env))}; check mode takes no lock, the plan may change under it`, h);
+          if (got && 'r' in got) warnHeld(ls, h, got.r.stdout);
         }
         return async () => {};
       }

@@ -30,7 +30,14 @@ export interface Rider {
 export async function planHosts(run: RunContext, hosts: string[], tasks: Task<any>[], rider?: Rider): Promise<HostsPlan> {
   // every task's probe in one round trip per host (engine/plan-tasks.ts)
   const planned = await planAll(run, hosts, () => tasks, { mode: 'check', title: taskTitle, ...(rider ? { first: () => rider.probe } : {}) });
-  if (rider) await rider.settle(new Map(hosts.map((h) => [h, planned.get(h)?.first ?? { err: new Error('not sent') }])));
+  if (rider) {
+    const printed = new Map<string, FirstResult>();
+    for (const h of hosts) {
+      const first = planned.get(h)?.first;
+      if (first) printed.set(h, first);
+    }
+    await rider.settle(printed);
+  }
   const changes: Record<string, string[]> = {};
   const changed: Record<string, Task<any>[]> = {};
   for (const h of hosts) {

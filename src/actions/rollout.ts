@@ -106,7 +106,11 @@ export async function connectAndGather(run: RunContext, hosts: string[]): Promis
 }
 
 export async function playOrThrow(st: UpState, play: Play): Promise<PlayResult> {
-  const r = await runPlay(st.run, play);
+  return acceptPlay(st, await runPlay(st.run, play));
+}
+
+/** A play's result: recorded, and thrown as PlayStopped when it stopped or a host failed (exit 3 when hosts were only unreachable). */
+export function acceptPlay(st: UpState, r: PlayResult): PlayResult {
   st.plays.push(r);
   if (r.stopped || r.failed.length || r.unreachable.length) {
     const err = new PlayStopped(r);

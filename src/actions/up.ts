@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
 import { runPhases, type Phase } from '../engine/phases.js';
-import { FLUSH_HANDLERS, runPlay, PlayStopped } from '../engine/play.js';
+import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { ExitCode, KhaError, PreflightError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
 import { waitForModule } from '../modules/wait-for.js';
@@ -20,8 +20,9 @@ import { PROBE_KEY, keyedHash } from '../modules/secret-file.js';
 import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans, type CertRead } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
-import { connectAndGather, rolloutLockPhase, playOrThrow, touchesVrrp, type UpOptions, type UpResult, type UpState } from './rollout.js';
-import type { PlayResult, ProbedTasks, Task } from '../engine/types.js';
+import { settled, type Settled } from '../engine/plan-tasks.js';
+import { acceptPlay, connectAndGather, rolloutLockPhase, playOrThrow, touchesVrrp, type UpOptions, type UpResult, type UpState } from './rollout.js';
+import type { ProbedTasks, Task } from '../engine/types.js';
 import type { ExecResult } from '../transport/types.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
 import {
@@ -104,7 +105,12 @@ function otherLocked(st: UpState): string[] {
 }
 
 /** The apiservers' certificates as read on a load balancer (`on`), or the error that stopped the read. Never rejects. */
-type CertsRead = Promise<({ x: CertRead[] | 'no-openssl' } | { err: unknown }) & { on: string }>;
+type CertsRead = Promise<Settled<CertRead[] | 'no-openssl'> & { on: string }>;
+
+/** Start reading the certificates on `on` (a TLS handshake to each apiserver, through the VIP and directly). */
+function readCertsOn(st: UpState, on: string): CertsRead {
+  return settled(st.run.connector.get(st.run.host(on)).then((c) => readCerts(c, st.s, st.s.masters))).then((r) => ({ ...r, on }));
+}
 
 /**
  * On a rerun (the facts saw one host holding the VIP), Verify's costliest read, the TLS handshake
@@ -120,8 +126,7 @@ class CertsAhead implements Phase<UpState> {
   shouldRun = (st: UpState): boolean => !st.run.check && st.holders.length === 1 && st.run.alive(st.holders[0]!);
 
   run = async (st: UpState): Promise<void> => {
-    const on = st.holders[0]!;
-    this.read = settle(st.run.connector.get(st.run.host(on)).then((c) => readCerts(c, st.s, st.s.masters))).then((r) => ({ ...r, on }));
+    this.read = readCertsOn(st, st.holders[0]!);
   };
 }
 
@@ -555,17 +560,6 @@ function frontendFailures(st: UpState): Promise<string[]> {
   ).then((hosts) => hosts.filter((h): h is string => h !== null));
 }
 
-/** The check-script play's result: recorded, and thrown as PlayStopped when a host failed it. */
-function acceptChecks(st: UpState, checked: { r: PlayResult } | { err: unknown }): void {
-  if ('err' in checked) throw checked.err;
-  st.plays.push(checked.r);
-  if (checked.r.stopped || checked.r.failed.length || checked.r.unreachable.length) {
-    const err = new PlayStopped(checked.r);
-    if (checked.r.unreachable.length && !checked.r.failed.length) Object.assign(err, { exit: ExitCode.unreachable });
-    throw err;
-  }
-}
-
 /** haproxy's servers on the holder; every master must be listed. */
 function listedBackends(st: UpState, holder: string, stat: ExecResult) {
   const servers = parseHaproxyStat(stat.stdout).filter((b) => b.backend === HAPROXY_BACKEND);
@@ -629,60 +623,47 @@ function upResult(st: UpState, holder: string, up: number, total: number): UpRes
   };
 }
 
-/** A promise that never rejects: its value or its error. */
-function settle<T>(p: Promise<T>): Promise<{ x: T } | { err: unknown }> {
-  return p.then(
-    (x) => ({ x }),
-    (err: unknown) => ({ err }),
-  );
-}
-
 /**
  * checkScripts: also wait for keepalived's check script on every host (the start phases, which do
  * that, were skipped).
  *
- * Everything starts at once: the search for the holder, VIP:frontend from every host and the check
- * scripts need no holder, and haproxy's stat and the certificates start on the host the facts saw
- * holding the VIP (a converged rerun); only if the holder turns out to be another host are they
- * read again there. Reported in this order: the holder, the frontend, the check scripts, the backends.
+ * Everything starts at once: the search for the holder, VIP:frontend from every host, the check
+ * scripts and the certificates need no holder (any load balancer reads the certificates alike:
+ * kha up has them read already, CertsAhead), and haproxy's stat starts on the host the facts saw
+ * holding the VIP (a converged rerun); only if the holder turns out to be another host is it read
+ * again there. Reported in this order: the holder, the frontend, the check scripts, the backends.
  */
 export async function verify(st: UpState, opts: { checkScripts?: boolean; certs?: CertsRead } = {}): Promise<void> {
   const { s, run } = st;
-  const onHolder = (h: string) => {
-    const conn = run.connector.get(run.host(h));
-    return {
-      host: h,
-      stat: settle(conn.then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true }))),
-      // the certificates of every master (a TLS handshake each, on the holder, all at once): which
-      // masters are up is known only from the stat, and waiting for it cost a round trip; read
-      // already when the caller started it earlier (kha up: CertsAhead)
-      certs: opts.certs ?? settle(conn.then((c) => readCerts(c, s, s.masters))).then((r) => ({ ...r, on: h })),
-    };
-  };
-  const guess = st.holders.length === 1 && run.alive(st.holders[0]!) ? onHolder(st.holders[0]!) : undefined;
-  const failedP = settle(frontendFailures(st));
+  const statOn = (h: string) => settled(run.connector.get(run.host(h)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true })));
+  const guess = st.holders.length === 1 && run.alive(st.holders[0]!) ? st.holders[0]! : undefined;
+  const guessStat = guess ? statOn(guess) : undefined;
+  const certs = opts.certs ?? readCertsOn(st, guess ?? s.lbHosts.find((h) => run.alive(h)) ?? s.primary);
+  const failedP = settled(frontendFailures(st));
   const checks = opts.checkScripts
-    ? settle(runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing()], maxFailPercentage: 0 })).then((c) => ('x' in c ? { r: c.x } : c))
+    ? settled(runPlay(run, { name: 'check scripts', hosts: s.lbHosts, tasks: [checkPassing()], maxFailPercentage: 0 }))
     : undefined;
-  const found = await settle(theHolder(st));
+  const found = await settled(theHolder(st));
   if ('err' in found) {
-    await Promise.all([failedP, checks, guess?.stat, guess?.certs]);
+    await Promise.all([failedP, checks, guessStat, certs]);
     throw found.err;
   }
-  const holder = found.x;
-  const at = guess?.host === holder ? guess : onHolder(holder);
+  const holder = found.r;
   const certsOf = async (upNames: string[]) => {
-    const c = await at.certs;
+    const c = await certs;
     if ('err' in c) throw c.err;
-    return certFindings(s, c.x, upNames, c.on);
+    return certFindings(s, c.r, upNames, c.on);
   };
-  const [failed, stat, checked] = await Promise.all([failedP, at.stat, checks]);
+  const [failed, stat, checked] = await Promise.all([failedP, holder === guess && guessStat ? guessStat : statOn(holder), checks]);
   if ('err' in failed) throw failed.err;
-  if (failed.x.length)
-    throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failed.x.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
-  if (checked) acceptChecks(st, checked);
+  if (failed.r.length)
+    throw new KhaError(`${s.vip}:${s.frontendPort} does not answer from ${failed.r.join(', ')}; check haproxy on ${holder}`, { code: 'E_FRONTEND' });
+  if (checked) {
+    if ('err' in checked) throw checked.err;
+    acceptPlay(st, checked.r);
+  }
   if ('err' in stat) throw stat.err;
-  const servers = listedBackends(st, holder, stat.x);
+  const servers = listedBackends(st, holder, stat.r);
   const upNames = servers.filter((b) => b.status.startsWith('UP')).map((b) => b.server);
   const up = upNames.length;
   run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);

@@ -216,8 +216,19 @@ export interface PlanTasksOptions {
   first?: { probe: Probe; onFirst: (got: FirstResult) => void };
 }
 
+/** A promise's outcome as data: its value, or the error it rejected with. */
+export type Settled<T> = { r: T } | { err: unknown };
+
+/** `p` as a promise that never rejects (Settled): for work started early and awaited later. */
+export function settled<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (r) => ({ r }),
+    (err: unknown) => ({ err }),
+  );
+}
+
 /** What a plan's first command (PlanTasksOptions.first) printed, or the error that lost it. */
-export type FirstResult = { r: ExecResult } | { err: unknown };
+export type FirstResult = Settled<ExecResult>;
 
 /**
  * Probe and decide one task alone, or decide it from an earlier plan's results where they hold.
@@ -326,13 +337,6 @@ async function send(conn: Connection, asked: readonly Asked[], first?: PlanTasks
     first?.onFirst({ err });
     return { results: [], lost: { err } };
   }
-}
-
-function settled<T>(p: Promise<T>): Promise<{ r: T } | { err: unknown }> {
-  return p.then(
-    (r) => ({ r }),
-    (err: unknown) => ({ err }),
-  );
 }
 
 /** One task's decision from its own results (this round trip's, or the earlier plan's); a lost batch fails the tasks that were in it. */
