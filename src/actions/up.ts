@@ -351,15 +351,19 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
     const probeHost = s.primary;
     const conn = await run.connector.get(run.host(probeHost));
     const n = pf.net[probeHost]!;
-    // the VIP must not answer on the network unless one of our hosts holds it (a rerun)
-    if (pf.holders.length === 0) {
+    // both at once (each waits on the network, not on the host): the VIP must not answer on the
+    // network unless one of our hosts holds it (a rerun), and nobody else advertises our VRID (the
+    // field notes' "bogus VRRP packet"): listen before the first start
+    const vipAnswers = async (): Promise<string[]> => {
+      if (pf.holders.length > 0) return [];
       const r = await conn.exec({ script: vipAnswersScript(s.vip, n.iface) }, { become: true, timeoutMs: 10_000 });
       const mac = parseVipAnswers(r.stdout);
-      if (mac)
-        errors.push(`the VIP ${s.vip} already answers on the network (MAC ${mac}) and none of ${s.lbHosts.join(', ')} holds it; choose a free address for vip`);
-    }
-    // nobody else advertises our VRID (the field notes' "bogus VRRP packet"): listen before the first start
-    if (keepalivedActive.length === 0) {
+      return mac
+        ? [`the VIP ${s.vip} already answers on the network (MAC ${mac}) and none of ${s.lbHosts.join(', ')} holds it; choose a free address for vip`]
+        : [];
+    };
+    const vridTaken = async (): Promise<string[]> => {
+      if (keepalivedActive.length > 0) return [];
       const seconds = 3 * s.advertInt + 1;
       run.events.info(`listening ${seconds} s for VRRP adverts with virtual_router_id ${s.virtualRouterId} on ${probeHost} ${n.iface}`);
       const r = await conn.exec({ script: vrrpListenScript(n.address, seconds) }, { become: true, timeoutMs: (seconds + 10) * 1000 });
@@ -368,16 +372,17 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
           `could not listen for VRRP on ${probeHost} (${(r.stderr.trim().split('\n')[0] ?? '') || `exit ${r.code}`}); the VRID collision check was skipped`,
           probeHost,
         );
-      } else {
-        const ours = Object.values(pf.net).map((x) => x.address);
-        const others = vridCollisions(parseVrrpListen(r.stdout), s.virtualRouterId, ours);
-        if (others.length) {
-          errors.push(
-            `another VRRP router (${others.join(', ')}) already advertises virtual_router_id ${s.virtualRouterId} on this segment; set virtual_router_id to an unused value (1..255)`,
-          );
-        }
+        return [];
       }
-    }
+      const ours = Object.values(pf.net).map((x) => x.address);
+      const others = vridCollisions(parseVrrpListen(r.stdout), s.virtualRouterId, ours);
+      return others.length
+        ? [
+            `another VRRP router (${others.join(', ')}) already advertises virtual_router_id ${s.virtualRouterId} on this segment; set virtual_router_id to an unused value (1..255)`,
+          ]
+        : [];
+    };
+    for (const found of await Promise.all([vipAnswers(), vridTaken()])) errors.push(...found);
   }
   if (errors.length) {
     for (const e of errors) run.events.emit({ type: 'message', level: 'error', text: e });

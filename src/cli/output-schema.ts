@@ -420,6 +420,7 @@ const monitoringRulesResult = schemaOf<MonitoringRulesResult>()(
       flapWindow: z.string(),
       flapMoves: z.int().min(1),
       exporterJobs: z.string(),
+      foreignWindow: about(z.string(), "KhaForeignVrrpRouter's window"),
       alerts: about(z.array(z.string()), "the alerts' names, in the file's order"),
       rules: about(z.string(), 'the rule file (YAML), as printed without --json'),
     }),

@@ -338,6 +338,8 @@ export function haHandlers(opts: { keepalived?: 'restart' | 'reload' } = {}): Ha
       name: H_RESTART_HAPROXY,
       module: serviceModule,
       params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] },
+      // a restart reads the config too: the reload notified with it would only repeat it
+      clears: [H_RELOAD_HAPROXY],
     },
     { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
     {

@@ -155,9 +155,16 @@ export function nodeProxyHandlers(): Handler<any>[] {
       name: H_RESTART_HAPROXY,
       module: serviceModule,
       params: { name: 'haproxy', state: 'restarted', daemonReload: true, rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] },
+      // a restart reads the config too: the reload notified with it would only repeat it
+      clears: [H_RELOAD_HAPROXY],
     },
     { name: H_RELOAD_HAPROXY, module: serviceModule, params: { name: 'haproxy', state: 'reloaded', rollback: [HAPROXY_CFG], record: [HAPROXY_CFG] } },
-    { name: H_RESTART_NGINX, module: serviceModule, params: { name: 'nginx', state: 'restarted', rollback: [NGINX_CONF], record: [NGINX_CONF] } },
+    {
+      name: H_RESTART_NGINX,
+      module: serviceModule,
+      params: { name: 'nginx', state: 'restarted', rollback: [NGINX_CONF], record: [NGINX_CONF] },
+      clears: [H_RELOAD_NGINX],
+    },
     { name: H_RELOAD_NGINX, module: serviceModule, params: { name: 'nginx', state: 'reloaded', rollback: [NGINX_CONF], record: [NGINX_CONF] } },
   ];
 }

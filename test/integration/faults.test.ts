@@ -84,10 +84,10 @@ describe('faults before and during kha up (3 fresh hosts)', () => {
 
   it("the VIP never appears in time: timeout with the interface and keepalived's journal; no other master is started", async () => {
     const l = lab();
-    // the primary claims the VIP after 3 adverts: with advert_int 10 that is 30 s, never within 1 s, even
+    // the primary claims the VIP after 3 adverts: with advert_int 5 that is 15 s, never within 1 s, even
     // when a loaded machine makes systemctl start return seconds late (with advert_int 1 a CI run saw the
-    // VIP already there when the wait began)
-    const r = await runKha(['up', '-i', inventory(l, 'vipwait', { vip_wait_timeout: 1, advert_int: 10 })], { timeoutMs: 600_000 });
+    // VIP already there when the wait began). Not more: preflight listens 3 x advert_int + 1 s first.
+    const r = await runKha(['up', '-i', inventory(l, 'vipwait', { vip_wait_timeout: 1, advert_int: 5 })], { timeoutMs: 600_000 });
     expect(r.code).toBe(2);
     expect(r.stdout).toMatch(/m1: failed +wait until ip a s eth0 shows the VIP .*: timed out after 1 s/);
     expect(r.stdout).toMatch(/interface eth0; keepalived journal:/);

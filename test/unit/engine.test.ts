@@ -343,6 +343,36 @@ describe('flush_handlers', () => {
   });
 });
 
+describe('handlers that supersede others', () => {
+  it("a handler's clears drops a later handler notified with it (a restart makes the reload moot), and only on that host", async () => {
+    const order: string[] = [];
+    const state = new Map<string, Map<string, string>>();
+    const kv = kvModule(state, order);
+    const { ctx } = fakeRun(['m1', 'm2'], (n) => new FakeConn(n));
+    await runPlay(ctx, {
+      name: 'p',
+      hosts: ['m1', 'm2'],
+      tasks: [
+        { module: kv, params: { key: 'unit', value: '1' }, notify: ['restart'], when: (hc) => hc.host.name === 'm1' },
+        { module: kv, params: { key: 'cfg', value: '1' }, notify: ['reload'] },
+      ],
+      handlers: [
+        { name: 'restart', module: restartModule(order), params: { svc: 'x' }, clears: ['reload'] },
+        { name: 'reload', module: restartModule(order), params: { svc: 'reload-x' } },
+      ],
+    });
+    expect(order.filter((o) => o.includes('restart:'))).toEqual(['m1:restart:x', 'm2:restart:reload-x']);
+  });
+
+  it('the haproxy and nginx restart handlers clear their reload', async () => {
+    const { haHandlers } = await import('../../src/roles/ha.js');
+    const { nodeProxyHandlers } = await import('../../src/roles/nodes.js');
+    const clears = (hs: Array<{ name: string; clears?: string[] }>) => Object.fromEntries(hs.filter((h) => h.clears).map((h) => [h.name, h.clears]));
+    expect(clears(haHandlers())).toEqual({ 'restart haproxy': ['reload haproxy'] });
+    expect(clears(nodeProxyHandlers())).toEqual({ 'restart haproxy': ['reload haproxy'], 'restart nginx': ['reload nginx'] });
+  });
+});
+
 describe('hosts lost while planning', () => {
   it('count against max fail: the others finish their batch, then the play stops (max fail 0)', async () => {
     const order: string[] = [];

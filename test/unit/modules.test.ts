@@ -1,10 +1,15 @@
 // The modules' apply side (and the waiting of wait_for) against the fake connection: uploads,
 // validation, renames, rollbacks, error messages. Their decisions are tables: module-tables.test.ts.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import type { HostContext, Module, Plan } from '../../src/engine/types.js';
 import { commandModule, packageModule, serviceModule, templateModule, waitForModule } from '../../src/modules/index.js';
 import { parseProbe } from '../../src/modules/template.js';
 import { installScript } from '../../src/modules/package.js';
+import { daemonReloadIfNeeded } from '../../src/modules/service.js';
 import { FakeConn, fakeFacts, fakeInventory } from '../helpers/fake-conn.js';
 import type { Handler } from '../helpers/fake-conn.js';
 
@@ -139,6 +144,36 @@ describe('service', () => {
     expect(p.why).toBe('not enabled (disabled), not running (inactive)');
     if (p.change) await p.apply();
     expect(ctx.conn.log[1]).toBe('systemctl enable -- keepalived.service && systemctl start -- keepalived.service');
+  });
+  it('daemon-reload runs only when systemd says the unit is not loaded as it is on disk (run by sh against a stand-in systemctl)', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kha-systemctl-'));
+    try {
+      // the stand-in prints $SHOW for `show` and logs every other call
+      writeFileSync(path.join(dir, 'systemctl'), '#!/bin/sh\nif [ "$1" = show ]; then printf "$SHOW"; else echo "$*" >> "$LOG"; fi\n', { mode: 0o755 });
+      const reloads = (show: string) => {
+        const log = path.join(dir, 'log');
+        rmSync(log, { force: true });
+        execFileSync('sh', ['-c', daemonReloadIfNeeded('haproxy.service')], { env: { PATH: `${dir}:/usr/bin:/bin`, SHOW: show, LOG: log } });
+        return existsSync(log) ? readFileSync(log, 'utf8') : '';
+      };
+      expect(reloads('LoadState=loaded\nNeedDaemonReload=no\n')).toBe('');
+      expect(reloads('NeedDaemonReload=no\nLoadState=loaded\n')).toBe('');
+      expect(reloads('LoadState=loaded\nNeedDaemonReload=yes\n')).toBe('daemon-reload\n');
+      expect(reloads('LoadState=not-found\nNeedDaemonReload=no\n')).toBe('daemon-reload\n');
+      expect(reloads('LoadState=bad-setting\nNeedDaemonReload=no\n')).toBe('daemon-reload\n');
+      expect(reloads('')).toBe('daemon-reload\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('a start with daemonReload asks systemd first, in the same command', async () => {
+    const ctx = hc((s) =>
+      s.startsWith('systemctl show') || s.startsWith('sleep') ? show(ctx.conn.log.length > 2 ? 'active' : 'inactive', 'enabled') : undefined,
+    );
+    const p = await plan(serviceModule, ctx, { name: 'haproxy', state: 'started', daemonReload: true });
+    if (!p.change) throw new Error('expected a change');
+    await p.apply();
+    expect(ctx.conn.log[1]).toBe(`${daemonReloadIfNeeded('haproxy.service')} && systemctl start -- haproxy.service`);
   });
   it('a failed restart puts the previous config back and restarts with it', async () => {
     const ctx = hc((s) =>

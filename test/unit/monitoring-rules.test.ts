@@ -116,12 +116,27 @@ describe('the rule file as text', () => {
       '(max_over_time(kha_vrrp_became_master_total[1h30m]) - min_over_time(kha_vrrp_became_master_total[1h30m])) unless resets(kha_vrrp_became_master_total[1h30m]) > 0) > 7',
     );
     expect(text).toContain('expr: up{job=~"kha\\\\.lb|haproxy-.*"} == 0');
-    expect(text).toContain("--flap-window 1h30m --flap-moves 7 --exporter-jobs 'kha\\.lb|haproxy-.*'");
+    expect(text).toContain("--flap-window 1h30m --flap-moves 7 --exporter-jobs 'kha\\.lb|haproxy-.*'\n");
+    // the foreign-router window at its default is neither in the header nor changed in the expression
+    expect(text).toContain('increase(kha_vrrp_foreign_adverts_total[1m]) > 0');
+  });
+
+  test("--foreign-window reaches KhaForeignVrrpRouter's expression and the header (the one flag shown only when not the default)", () => {
+    const text = renderAlertRules({ ...RULES_DEFAULTS, foreignWindow: '3m' });
+    expect(text).toContain('expr: increase(kha_vrrp_foreign_adverts_total[3m]) > 0');
+    expect(text).not.toContain('foreign_adverts_total[1m]');
+    expect(text).toContain("--exporter-jobs 'kha|kha-haproxy' --foreign-window 3m\n");
+    expect(renderAlertRules({ ...RULES_DEFAULTS, foreignWindow: '1m' })).toBe(renderAlertRules(RULES_DEFAULTS));
   });
 
   test('kha monitoring rules: its flag defaults are the renderer defaults', () => {
     const f = MonitoringRules.flags;
-    expect({ flapWindow: f['flap-window'].default, flapMoves: f['flap-moves'].default, exporterJobs: f['exporter-jobs'].default }).toEqual(RULES_DEFAULTS);
+    expect({
+      flapWindow: f['flap-window'].default,
+      flapMoves: f['flap-moves'].default,
+      exporterJobs: f['exporter-jobs'].default,
+      foreignWindow: f['foreign-window'].default,
+    }).toEqual(RULES_DEFAULTS);
   });
 });
 
@@ -130,6 +145,13 @@ describe('bad options: one line, InputError, exit 4', () => {
     ...['10', '10 m', 'ten', '', '0s', '0m0s', '-5m', '1.5h', '5m30', 'm', '10m1h'].map(
       (w) =>
         [{ flapWindow: w }, /^--flap-window: ".*" is not a Prometheus duration; use a number and a unit, as in 30s, 10m or 1h$/] as [
+          Partial<AlertRulesOptions>,
+          RegExp,
+        ],
+    ),
+    ...['10', '0m', '1.5m', ''].map(
+      (w) =>
+        [{ foreignWindow: w }, /^--foreign-window: ".*" is not a Prometheus duration; use a number and a unit, as in 30s, 10m or 1h$/] as [
           Partial<AlertRulesOptions>,
           RegExp,
         ],
@@ -202,7 +224,7 @@ describe('renderScrapeConfig', () => {
 describe('promtool check rules', () => {
   test.each<[string, AlertRulesOptions]>([
     ['the defaults', RULES_DEFAULTS],
-    ['other options', { flapWindow: '1h30m', flapMoves: 7, exporterJobs: 'kha\\.lb|haproxy-.*' }],
+    ['other options', { flapWindow: '1h30m', flapMoves: 7, exporterJobs: 'kha\\.lb|haproxy-.*', foreignWindow: '15s' }],
   ])('%s', async (name, o) => {
     const file = write(`check-${name.replace(/\W+/g, '-')}.rules.yml`, renderAlertRules(o));
     const r = await promtool(['check', 'rules', file]);

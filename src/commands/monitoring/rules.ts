@@ -6,6 +6,7 @@ export interface MonitoringRulesResult {
   flapWindow: string;
   flapMoves: number;
   exporterJobs: string;
+  foreignWindow: string;
   /** the alerts' names, in the file's order */
   alerts: string[];
   /** the rule file, as printed without --json */
@@ -20,6 +21,7 @@ export default class MonitoringRules extends KhaCommand {
   static override examples = [
     '<%= config.bin %> monitoring rules > kha.rules.yml',
     '<%= config.bin %> monitoring rules --flap-window 30m --flap-moves 6',
+    '<%= config.bin %> monitoring rules --foreign-window 3m',
     "<%= config.bin %> monitoring rules --exporter-jobs 'kha-lb|haproxy'",
   ];
   static override flags = {
@@ -29,6 +31,10 @@ export default class MonitoringRules extends KhaCommand {
       summary: 'KhaExporterDown watches the Prometheus jobs this regex matches (your scrape job names).',
       default: 'kha|kha-haproxy',
     }),
+    'foreign-window': Flags.string({
+      summary: 'KhaForeignVrrpRouter fires while a foreign VRRP advert was counted within this window (at least two scrapes of the kha job).',
+      default: '1m',
+    }),
     json: outputFlags.json,
   };
 
@@ -37,7 +43,12 @@ export default class MonitoringRules extends KhaCommand {
     const { alertRules, renderAlertRules } = await import('../../monitoring/rules.js');
     const { flags } = await this.parse(MonitoringRules);
     try {
-      const o = { flapWindow: flags['flap-window'], flapMoves: flags['flap-moves'], exporterJobs: flags['exporter-jobs'] };
+      const o = {
+        flapWindow: flags['flap-window'],
+        flapMoves: flags['flap-moves'],
+        exporterJobs: flags['exporter-jobs'],
+        foreignWindow: flags['foreign-window'],
+      };
       const rules = renderAlertRules(o);
       if (flags.json) {
         const result: MonitoringRulesResult = { ...o, alerts: alertRules(o).map((r) => r.alert), rules };
