@@ -1,7 +1,7 @@
 // kha add-master / remove-master: change the set of masters of a live HA control plane without
 // moving the VIP. The inventory file is written only when every host is consistent.
 import type { RunContext } from '../engine/context.js';
-import { runPhases, type Phase } from '../engine/phases.js';
+import { Found, runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { ExitCode, KhaError, describeError } from '../errors.js';
 import { manualEditLines, writeInventoryAtomic, type ManualEdit } from '../inventory/edit.js';
@@ -10,7 +10,7 @@ import { serviceModule } from '../modules/index.js';
 import { configureTasks, haHandlers, installTasks, startTasks } from '../roles/ha.js';
 import { preflightChecks } from './preflight.js';
 import { tcpConnectScript } from './probes.js';
-import { connectAndGather, rolloutLockPhase, playOrThrow, type UpOptions, type UpState } from './rollout.js';
+import { connectAndGather, rolloutLockPhase, playOrThrow, type Preflight, type UpOptions, type UpState } from './rollout.js';
 import { checkPassing, preflight, verify, vipHolders } from './up.js';
 import { handOver } from './upgrade.js';
 import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
@@ -66,14 +66,14 @@ function expectHolder(st: MembersState) {
 }
 
 /** Roll the new configs (backends, VRRP peers) through `hosts` in batches, with reloads; the VIP must stay put. */
-async function updateMembers(st: MembersState, hosts: string[]): Promise<void> {
+async function updateMembers(st: MembersState, net: Preflight['net'], hosts: string[]): Promise<void> {
   for (const h of hosts) st.hostStates[h] = 'untouched';
   await playOrThrow(st, {
     name: 'update backends',
     hosts,
     serial: st.opts.serial,
     maxFailPercentage: st.opts.maxFailPercentage ?? 0,
-    tasks: [...configureTasks(st.s, st.net), ...startTasks(st.s)],
+    tasks: [...configureTasks(st.s, net), ...startTasks(st.s)],
     handlers: haHandlers({ keepalived: 'reload' }),
     afterBatch: expectHolder(st),
   });
@@ -116,6 +116,7 @@ export const WRITE_INVENTORY_PHASE: Phase<MembersState> = {
 };
 
 export function addMasterPhases(name: string): Phase<MembersState>[] {
+  const pf = new Found<Preflight>('preflight');
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
     NODE_PREFLIGHT_PHASE,
@@ -123,13 +124,13 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
     {
       title: 'Preflight: the new host, the settings, a healthy cluster (nothing is changed yet)',
       run: async (st) => {
-        await preflight(st);
+        const { holders } = pf.set(await preflight(st));
         const old = st.before.lbHosts;
         requireOneHolder(
           st,
-          st.holders.filter((h) => old.includes(h)),
+          holders.filter((h) => old.includes(h)),
         );
-        if (st.holders.includes(name))
+        if (holders.includes(name))
           throw new KhaError(`${name} already holds the VIP ${st.s.vip}; it cannot join as a backup`, { code: 'E_PREFLIGHT', exit: ExitCode.preflight });
       },
     },
@@ -141,7 +142,7 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
         await playOrThrow(st, {
           name: `add ${name}`,
           hosts: [name],
-          tasks: [...installTasks(st.s), ...configureTasks(st.s, st.net), ...startTasks(st.s), FLUSH_HANDLERS, checkPassing()],
+          tasks: [...installTasks(st.s), ...configureTasks(st.s, pf.get().net), ...startTasks(st.s), FLUSH_HANDLERS, checkPassing()],
           handlers: haHandlers(),
           afterBatch: expectHolder(st),
         });
@@ -153,17 +154,19 @@ export function addMasterPhases(name: string): Phase<MembersState>[] {
       run: async (st) => {
         await updateMembers(
           st,
+          pf.get().net,
           st.s.lbHosts.filter((h) => h !== name),
         );
       },
     },
     NODE_PROXY_PHASE,
     ETC_HOSTS_PHASE,
-    { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
+    { title: 'Verify', shouldRun: (st) => !st.run.check, run: async (st) => void (await verify(st, pf.get())) },
   ];
 }
 
 export function removeMasterPhases(name: string): Phase<MembersState>[] {
+  const pf = new Found<Preflight>('preflight');
   return [
     gatherLeavingPhase(name),
     NODE_PREFLIGHT_PHASE,
@@ -172,7 +175,7 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
       title: 'Preflight: the remaining hosts, a healthy cluster (nothing is changed yet)',
       run: async (st) => {
         // the VIP is held by a host of the current set (maybe the one leaving): no ARP/VRRP probes
-        await preflight(st, { probes: false });
+        pf.set(await preflight(st, { probes: false }));
         const holders = preflightChecks(st.before, factsOf(st)).holders;
         if (holders.length !== 1) requireOneHolder(st, holders);
         st.holder = holders[0]!;
@@ -184,12 +187,12 @@ export function removeMasterPhases(name: string): Phase<MembersState>[] {
       title: 'Update the remaining hosts (haproxy backends, VRRP peers) in batches, with reloads',
       run: async (st) => {
         if (st.holder && !st.s.lbHosts.includes(st.holder)) st.holder = null;
-        await updateMembers(st, st.s.lbHosts);
+        await updateMembers(st, pf.get().net, st.s.lbHosts);
       },
     },
     NODE_PROXY_PHASE,
     ETC_HOSTS_PHASE,
-    { title: 'Verify', shouldRun: (st) => !st.run.check, run: verify },
+    { title: 'Verify', shouldRun: (st) => !st.run.check, run: async (st) => void (await verify(st, pf.get())) },
   ];
 }
 
@@ -223,7 +226,7 @@ function handOverPhase(name: string): Phase<MembersState> {
         st.run.events.info(`would hand the VIP over from ${name}`);
         return;
       }
-      const view: UpState = { ...st, s: st.before, net: preflightChecks(st.before, factsOf(st)).net };
+      const view: UpState = { ...st, s: st.before };
       st.holder = (await handOver(view, name)).to;
     },
   };
@@ -260,8 +263,6 @@ export async function changeMembers(
     s: after,
     before,
     opts: { ...opts, command: `${kind}-master` },
-    net: {},
-    holders: [],
     plays: [],
     holder: null,
     inventoryWritten: false,

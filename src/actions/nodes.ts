@@ -88,8 +88,8 @@ export async function nodePreflight(st: UpState): Promise<void> {
   }
 }
 
-/** Wait until every host of the batch answers through its own proxy. */
-async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
+/** Wait until every host of the batch answers through its own proxy (`bootstrap`: no apiserver runs yet, a TCP accept will do). */
+async function proxiesAnswer(st: UpState, hosts: string[], bootstrap: boolean): Promise<void> {
   const { s, run } = st;
   const failed: string[] = [];
   await Promise.all(
@@ -99,13 +99,13 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
       const t0 = Date.now();
       let last = '';
       // before kubeadm init no apiserver can answer: the proxy must then accept connections, no more
-      const script = st.result?.bootstrap ? tcpProbeScript(port) : proxyProbeScript(port);
+      const script = bootstrap ? tcpProbeScript(port) : proxyProbeScript(port);
       for (;;) {
         const r = await conn.exec({ script }, { timeoutMs: 10_000 });
         last = r.stdout.trim() || r.stderr.trim().split('\n')[0] || `exit ${r.code}`;
         if (proxyAnswered(r.stdout)) {
           run.events.info(
-            st.result?.bootstrap
+            bootstrap
               ? `127.0.0.1:${port} accepts connections (the node-local ${s.nodeProxy}; no apiserver answers yet, it will reach the first one that starts)`
               : `https://127.0.0.1:${port}/healthz answers (${last}) through the node-local ${s.nodeProxy}`,
             h,
@@ -119,7 +119,7 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
     }),
   );
   if (failed.length) {
-    if (st.result?.bootstrap) {
+    if (bootstrap) {
       throw new KhaError(
         `the node-local ${s.nodeProxy} does not accept connections on 127.0.0.1 on ${failed.join(', ')} within ${PROXY_READY_TIMEOUT_MS / 1000} s; check it there (journalctl -u ${s.nodeProxy})`,
         { code: 'E_NODE_PROXY' },
@@ -134,8 +134,11 @@ async function proxiesAnswer(st: UpState, hosts: string[]): Promise<void> {
   }
 }
 
-/** Install, configure and start the node-local proxy on every node, in --serial batches. */
-export async function nodeProxyPhase(st: UpState): Promise<void> {
+/**
+ * Install, configure and start the node-local proxy on every node, in --serial batches.
+ * `bootstrap`: Verify found no apiserver up yet (before kubeadm init).
+ */
+export async function nodeProxyPhase(st: UpState, bootstrap = false): Promise<void> {
   const { s, run } = st;
   if (!s.nodeLocalProxy || s.nodes.length === 0) return;
   await nodePreflight(st);
@@ -147,7 +150,7 @@ export async function nodeProxyPhase(st: UpState): Promise<void> {
     tasks: nodeProxyTasks(s),
     handlers: nodeProxyHandlers(),
     afterBatch: async (hosts) => {
-      await proxiesAnswer(st, hosts);
+      await proxiesAnswer(st, hosts, bootstrap);
       run.events.info(`batch done: ${hosts.join(', ')} reach the apiservers through 127.0.0.1`);
     },
   });
@@ -162,12 +165,19 @@ export async function etcHostsPhase(st: UpState): Promise<void> {
   await playOrThrow(st, { name: '/etc/hosts', hosts, maxFailPercentage: 0, tasks: etcHostsTasks(s) });
 }
 
-/** Ready-made phases for a verb's list (the order stays in the verb's file). */
-export const NODE_PROXY_PHASE: Phase<UpState> = {
-  title: 'Node-local apiserver proxies on the nodes (in batches, each proven through 127.0.0.1)',
-  shouldRun: (st) => st.s.nodeLocalProxy && st.s.nodes.length > 0,
-  run: nodeProxyPhase,
-};
+/**
+ * Ready-made phases for a verb's list (the order stays in the verb's file). The node proxies'
+ * phase asks `bootstrap()` when it runs: kha up's Verify, before it, says whether any apiserver is up.
+ */
+export function nodeProxiesPhase(bootstrap: () => boolean): Phase<UpState> {
+  return {
+    title: 'Node-local apiserver proxies on the nodes (in batches, each proven through 127.0.0.1)',
+    shouldRun: (st) => st.s.nodeLocalProxy && st.s.nodes.length > 0,
+    run: (st) => nodeProxyPhase(st, bootstrap()),
+  };
+}
+/** add-master and remove-master: a cluster with an apiserver (the proxies must reach one) */
+export const NODE_PROXY_PHASE: Phase<UpState> = nodeProxiesPhase(() => false);
 export const ETC_HOSTS_PHASE: Phase<UpState> = {
   title: 'The kha block in /etc/hosts on every host',
   shouldRun: (st) => st.s.manageEtcHosts,

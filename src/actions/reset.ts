@@ -125,15 +125,15 @@ async function plan(st: ResetState): Promise<void> {
       extra.push(`${host}: --purge: ${purge.why}`);
     }
   }
-  st.holders = vipHoldersFromFacts(s, run.facts);
-  report.holders = st.holders;
+  const holders = vipHoldersFromFacts(s, run.facts);
+  report.holders = holders;
   const lbChanging = s.lbHosts.filter((h) => planned.find((p) => p.host === h)?.tasks.some((t) => t.plan?.change && st.tasks.lb.includes(t.task)));
-  report.order = resetOrder(lbChanging, st.holders, (hs) => batches(st.opts.serial, hs, '--serial'));
+  report.order = resetOrder(lbChanging, holders, (hs) => batches(st.opts.serial, hs, '--serial'));
   const unchanged = s.lbHosts.filter((h) => !lbChanging.includes(h));
   st.lbBatches = [...(unchanged.length ? [unchanged] : []), ...report.order];
   if (report.order.length) {
     extra.push(
-      `load balancers, in this order: ${report.order.map((b) => `[${b.join(', ')}]`).join(' -> ')}${st.holders.length ? ` (${st.holders.join(' and ')} holds the VIP ${s.vip}: last)` : ''}`,
+      `load balancers, in this order: ${report.order.map((b) => `[${b.join(', ')}]`).join(' -> ')}${holders.length ? ` (${holders.join(' and ')} holds the VIP ${s.vip}: last)` : ''}`,
     );
   }
   await showAndConfirm(run, report.plan, st.opts.confirm, extra);
@@ -224,8 +224,6 @@ export async function reset(run: RunContext, s: HaSettings, opts: ResetOptions):
     run,
     s,
     opts: { ...opts, command: 'reset' },
-    net: {},
-    holders: [],
     plays: [],
     tasks: { lb: lbResetTasks(), node: nodeResetTasks(), any: anyHostResetTasks(), purge: purgeTasks() },
     lbBatches: [],

@@ -24,15 +24,22 @@ export interface UpOptions {
   command?: string;
 }
 
+/**
+ * What every rollout verb's phases share: the run, the settings, the options and the plays run so
+ * far. What a phase finds (preflight's network and VIP holders, Verify's result) is not here: the
+ * phase returns it and the verb hands it to the phases after it (Found, engine/phases.ts).
+ */
 export interface UpState {
   run: RunContext;
   s: HaSettings;
   opts: UpOptions;
+  plays: PlayResult[];
+}
+
+/** What preflight found before anything changed: each load balancer's network, and who holds the VIP. */
+export interface Preflight {
   net: Record<string, HostNet>;
   holders: string[];
-  plays: PlayResult[];
-  /** what Verify found (the result `kha up` reports; `bootstrap`: no apiserver up yet) */
-  result?: UpResult;
 }
 
 /**

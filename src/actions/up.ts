@@ -4,7 +4,7 @@
 //   7. verify: one holder, VIP:frontend answers from every host, every backend listed
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
-import { runPhases, type Phase } from '../engine/phases.js';
+import { Found, runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { ExitCode, KhaError, PreflightError } from '../errors.js';
 import type { HaSettings } from '../inventory/settings.js';
@@ -21,10 +21,20 @@ import { quote } from '../transport/quote.js';
 import { BOOTSTRAP_LINE, certFindings, controlPlaneEndpoint, nextSteps, readCerts, requiredSans, type CertRead } from './bootstrap.js';
 import { planHosts, showAndConfirm } from './plan.js';
 import { settled, type Settled } from '../engine/plan-tasks.js';
-import { acceptPlay, connectAndGather, rolloutLockPhase, playOrThrow, touchesVrrp, type UpOptions, type UpResult, type UpState } from './rollout.js';
+import {
+  acceptPlay,
+  connectAndGather,
+  rolloutLockPhase,
+  playOrThrow,
+  touchesVrrp,
+  type Preflight,
+  type UpOptions,
+  type UpResult,
+  type UpState,
+} from './rollout.js';
 import type { ProbedTasks, Task } from '../engine/types.js';
 import type { ExecResult } from '../transport/types.js';
-import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, NODE_PROXY_PHASE, changedHosts } from './nodes.js';
+import { ETC_HOSTS_PHASE, NODE_PREFLIGHT_PHASE, changedHosts, nodeProxiesPhase } from './nodes.js';
 import {
   haproxyStatScript,
   holdsVip,
@@ -38,12 +48,24 @@ import {
 } from './probes.js';
 
 // the shared rollout state and steps (actions/rollout.ts), for the verbs and tests that import them from here
-export { connectAndGather, playOrThrow, type UpOptions, type UpResult, type UpState } from './rollout.js';
+export { connectAndGather, playOrThrow, type Preflight, type UpOptions, type UpResult, type UpState } from './rollout.js';
 
-export function upPhases(): Phase<UpState>[] {
-  const plan = new PlanPhase();
+/** What kha up's phases find and hand on: preflight's network and holders, Verify's result. */
+export interface UpFindings {
+  preflight: Found<Preflight>;
+  /** the result `kha up` reports (`bootstrap`: no apiserver up yet); none when Verify did not run (check mode) */
+  verified: Found<UpResult>;
+}
+
+export function upFindings(): UpFindings {
+  return { preflight: new Found<Preflight>('preflight'), verified: new Found<UpResult>("Verify's result") };
+}
+
+export function upPhases(found: UpFindings = upFindings()): Phase<UpState>[] {
+  const pf = found.preflight;
+  const plan = new PlanPhase(pf);
   const install = new InstallPhase(plan);
-  const certs = new CertsAhead();
+  const certs = new CertsAhead(pf);
   return [
     {
       title: 'Connect and gather facts',
@@ -57,7 +79,7 @@ export function upPhases(): Phase<UpState>[] {
       title: 'Lock the other hosts kha changes (one kha run at a time)',
       shouldRun: (st) => otherLocked(st).length > 0,
     },
-    { title: 'Preflight (nothing is changed yet)', run: (st) => preflight(st) },
+    { title: 'Preflight (nothing is changed yet)', run: async (st) => void pf.set(await preflight(st)) },
     certs,
     plan,
     // both plays take the Plan's probe results where they still hold (UpPlan.probed)
@@ -81,7 +103,7 @@ export function upPhases(): Phase<UpState>[] {
     {
       title: 'Start the primary and wait until it holds the VIP',
       shouldRun: () => plan.result.vrrp.kind !== 'converged',
-      run: startPrimary,
+      run: (st) => startPrimary(st, pf.get().net),
     },
     {
       title: 'Start the other load-balancer hosts in batches',
@@ -91,10 +113,13 @@ export function upPhases(): Phase<UpState>[] {
     {
       title: 'Verify',
       shouldRun: (st) => !st.run.check,
-      run: (st) => verify(st, { checkScripts: plan.result.vrrp.kind === 'converged', ...(certs.read ? { certs: certs.read } : {}) }),
+      run: async (st) =>
+        void found.verified.set(
+          await verify(st, pf.get(), { checkScripts: plan.result.vrrp.kind === 'converged', ...(certs.read ? { certs: certs.read } : {}) }),
+        ),
     },
     // the other topologies: node-local proxies on the workers, the /etc/hosts block everywhere
-    NODE_PROXY_PHASE,
+    nodeProxiesPhase(() => found.verified.peek()?.bootstrap === true),
     ETC_HOSTS_PHASE,
   ];
 }
@@ -123,10 +148,15 @@ class CertsAhead implements Phase<UpState> {
   readonly title = "Read the apiservers' certificates (in the background, for Verify)";
   read: CertsRead | undefined;
 
-  shouldRun = (st: UpState): boolean => !st.run.check && st.holders.length === 1 && st.run.alive(st.holders[0]!);
+  constructor(private readonly pf: Found<Preflight>) {}
+
+  shouldRun = (st: UpState): boolean => {
+    const { holders } = this.pf.get();
+    return !st.run.check && holders.length === 1 && st.run.alive(holders[0]!);
+  };
 
   run = async (st: UpState): Promise<void> => {
-    this.read = readCertsOn(st, st.holders[0]!);
+    this.read = readCertsOn(st, this.pf.get().holders[0]!);
   };
 }
 
@@ -218,13 +248,16 @@ class PlanPhase implements Phase<UpState> {
   private release: (() => Promise<void>) | undefined;
   private released: Promise<void> | undefined;
 
+  constructor(private readonly pf: Found<Preflight>) {}
+
   get result(): UpPlan {
     if (!this.found) throw new Error('the Plan phase has not run');
     return this.found;
   }
 
   run = async (st: UpState): Promise<void> => {
-    const tasks = { install: installTasks(st.s), configure: configureTasks(st.s, st.net) };
+    const { net, holders } = this.pf.get();
+    const tasks = { install: installTasks(st.s), configure: configureTasks(st.s, net) };
     const lock = ridingLock(st.run, st.s.lbHosts, { command: st.opts.command ?? 'up', breakLock: st.opts.breakLock ?? false });
     await lock.prepare();
     const { changes, changed, probed } = await planHosts(st.run, st.s.lbHosts, [...tasks.install, ...tasks.configure, ...startTasks(st.s)], {
@@ -232,23 +265,23 @@ class PlanPhase implements Phase<UpState> {
       settle: async (printed) => void (this.release = await lock.settle(printed)),
     });
     const anyChange = Object.values(changes).some((c) => c.length > 0);
-    if (st.holders.length > 1 && !anyChange) {
+    if (holders.length > 1 && !anyChange) {
       throw new KhaError(
-        `split brain: ${st.holders.join(' and ')} all hold the VIP ${st.s.vip}, and every config is as it should be: VRRP adverts are not getting through (multicast blocked? allow IP protocol 112 or set vrrp_unicast: true)`,
+        `split brain: ${holders.join(' and ')} all hold the VIP ${st.s.vip}, and every config is as it should be: VRRP adverts are not getting through (multicast blocked? allow IP protocol 112 or set vrrp_unicast: true)`,
         {
           code: 'E_SPLIT_BRAIN',
           exit: ExitCode.unhealthy,
         },
       );
     }
-    const breaking = await vrrpBreakingChange(st, changes);
+    const breaking = await vrrpBreakingChange(st, net, changes);
     await showAndConfirm(
       st.run,
       changes,
       st.opts.confirm,
       breaking ? ['note: this VRRP change restarts keepalived on every other host at once, right after the primary'] : [],
     );
-    const vrrp = vrrpSituation(st, changes, breaking);
+    const vrrp = vrrpSituation(st, holders, changes, breaking);
     if (vrrp.kind === 'converged') st.run.events.info(vrrp.why);
     this.found = { changes, changed, vrrp, tasks, probed };
     // nothing changes on the load balancers from here (Verify reads; /etc/hosts would write)
@@ -290,7 +323,7 @@ export function vrrpSignatureScript(path: string): string {
 }
 
 /** Does the new keepalived.conf break VRRP between old and new peers on any running host? */
-async function vrrpBreakingChange(st: UpState, changes: Record<string, string[]>): Promise<boolean> {
+async function vrrpBreakingChange(st: UpState, net: Preflight['net'], changes: Record<string, string[]>): Promise<boolean> {
   const hosts = st.s.lbHosts.filter(
     (h) => st.run.facts.get(h)?.services.keepalived?.active === 'active' && (changes[h] ?? []).some((t) => t.includes(KEEPALIVED_CONF)),
   );
@@ -298,7 +331,7 @@ async function vrrpBreakingChange(st: UpState, changes: Record<string, string[]>
     hosts.map(async (h) => {
       const conn = await st.run.connector.get(st.run.host(h));
       const r = await conn.exec({ script: vrrpSignatureScript(KEEPALIVED_CONF) }, { become: true });
-      const want = desiredFiles(st.s, st.net, h, featuresOn(st.s, st.run.facts.get(h))).find((f) => f.path === KEEPALIVED_CONF)!.content;
+      const want = desiredFiles(st.s, net, h, featuresOn(st.s, st.run.facts.get(h))).find((f) => f.path === KEEPALIVED_CONF)!.content;
       return r.code === 0 && r.stdout.trim() !== '' && r.stdout.trim() !== vrrpSignature(want);
     }),
   );
@@ -310,20 +343,20 @@ async function vrrpBreakingChange(st: UpState, changes: Record<string, string[]>
  * checked every start task too (services started and enabled, each running the config on disk),
  * and the facts gathered this run say who holds the VIP.
  */
-export function vrrpSituation(st: Pick<UpState, 'run' | 's' | 'holders'>, changes: Record<string, string[]>, breaking: boolean): VrrpSituation {
-  if (st.holders.length > 1) return { kind: 'split-brain', holders: st.holders, breaking };
+export function vrrpSituation(st: Pick<UpState, 'run' | 's'>, holders: string[], changes: Record<string, string[]>, breaking: boolean): VrrpSituation {
+  if (holders.length > 1) return { kind: 'split-brain', holders, breaking };
   if (breaking) return { kind: 'breaking' };
-  const why = convergedWhy(st, changes);
-  return why ? { kind: 'converged', holder: st.holders[0]!, why } : { kind: 'normal' };
+  const why = convergedWhy(st, holders, changes);
+  return why ? { kind: 'converged', holder: holders[0]!, why } : { kind: 'normal' };
 }
 
 /** Why the start phases have nothing to do (null: they run). */
-function convergedWhy(st: Pick<UpState, 'run' | 's' | 'holders'>, changes: Record<string, string[]>): string | null {
+function convergedWhy(st: Pick<UpState, 'run' | 's'>, holders: string[], changes: Record<string, string[]>): string | null {
   const { run, s } = st;
   if (run.check) return null;
   if (s.lbHosts.some((h) => !run.alive(h) || (changes[h]?.length ?? 1) > 0 || (run.notified.get(h)?.size ?? 0) > 0)) return null;
-  if (st.holders.length !== 1) return null;
-  const holder = st.holders[0]!;
+  if (holders.length !== 1) return null;
+  const holder = holders[0]!;
   // with preemption the primary must hold it; with nopreempt whoever holds it keeps it
   if (!s.nopreempt && holder !== s.primary) return null;
   return `every host is converged and ${holder} holds the VIP ${s.vip}: nothing to start or restart (Verify checks keepalived's check script on every host)`;
@@ -334,12 +367,15 @@ function changing(st: UpState, plan: UpPlan): string[] {
   return st.s.lbHosts.filter((h) => (plan.changes[h]?.length ?? 1) > 0);
 }
 
-export async function preflight(st: UpState, opts: { probes?: boolean } = {}): Promise<void> {
+/**
+ * The settings against every host's facts, then (unless `probes: false`) the network: nobody else
+ * answers on the VIP or advertises our VRID. Changes nothing; returns each host's network and who
+ * holds the VIP, or throws PreflightError naming every problem.
+ */
+export async function preflight(st: UpState, opts: { probes?: boolean } = {}): Promise<Preflight> {
   const { s, run } = st;
   const facts = Object.fromEntries([...run.facts.entries()]);
   const pf = preflightChecks(s, facts);
-  st.net = pf.net;
-  st.holders = pf.holders;
   for (const w of pf.warnings) run.events.warn(w);
   const errors = pf.errors;
   if (pf.splitBrain) {
@@ -393,10 +429,11 @@ export async function preflight(st: UpState, opts: { probes?: boolean } = {}): P
       },
     );
   }
+  return { net: pf.net, holders: pf.holders };
 }
 
-export function vipWait(st: UpState, host: string) {
-  const n = st.net[host]!;
+export function vipWait(st: UpState, net: Preflight['net'], host: string) {
+  const n = net[host]!;
   return {
     module: waitForModule,
     params: {
@@ -467,13 +504,13 @@ export function checkPassing() {
   };
 }
 
-async function startPrimary(st: UpState): Promise<void> {
+async function startPrimary(st: UpState, net: Preflight['net']): Promise<void> {
   const p = st.s.primary;
   await playOrThrow(st, {
     name: `start ${p}`,
     hosts: [p],
     // restarts and reloads happen before the waits, so the waits see the new config running
-    tasks: [...startTasks(st.s), FLUSH_HANDLERS, vipWait(st, p), checkPassing()],
+    tasks: [...startTasks(st.s), FLUSH_HANDLERS, vipWait(st, net, p), checkPassing()],
     handlers: haHandlers(),
   });
 }
@@ -481,7 +518,8 @@ async function startPrimary(st: UpState): Promise<void> {
 export async function vipHolders(st: UpState): Promise<string[]> {
   const out = await Promise.all(
     st.s.lbHosts.map(async (h) => {
-      if (!st.run.alive(h) || !st.net[h]) return null;
+      // hosts this run reached and gathered (a host being removed may be gone for good)
+      if (!st.run.alive(h) || !st.run.facts.has(h)) return null;
       const conn = await st.run.connector.get(st.run.host(h));
       const r = await conn.exec({ argv: ['ip', '-o', '-4', 'addr', 'show'] });
       return holdsVip(r.stdout, st.s.vip) ? h : null;
@@ -605,7 +643,7 @@ async function reportBackends(
 }
 
 /** up's result document (--json), from the verified state. */
-function upResult(st: UpState, holder: string, up: number, total: number): UpResult {
+function upResult(st: UpState, net: Preflight['net'], holder: string, up: number, total: number): UpResult {
   const { s, run } = st;
   return {
     vip: s.vip,
@@ -615,8 +653,8 @@ function upResult(st: UpState, holder: string, up: number, total: number): UpRes
     changed: [...run.recap.values()].some((r) => r.changed > 0),
     hosts: s.lbHosts.map((h) => ({
       name: h,
-      address: st.net[h]?.address ?? s.hosts[h]!.address,
-      interface: st.net[h]?.iface ?? '',
+      address: net[h]?.address ?? s.hosts[h]!.address,
+      interface: net[h]?.iface ?? '',
       priority: s.hosts[h]!.priority,
       primary: h === s.primary,
       holdsVip: h === holder,
@@ -638,10 +676,10 @@ function upResult(st: UpState, holder: string, up: number, total: number): UpRes
  * holding the VIP (a converged rerun); only if the holder turns out to be another host is it read
  * again there. Reported in this order: the holder, the frontend, the check scripts, the backends.
  */
-export async function verify(st: UpState, opts: { checkScripts?: boolean; certs?: CertsRead } = {}): Promise<void> {
+export async function verify(st: UpState, pf: Preflight, opts: { checkScripts?: boolean; certs?: CertsRead } = {}): Promise<UpResult> {
   const { s, run } = st;
   const statOn = (h: string) => settled(run.connector.get(run.host(h)).then((c) => c.exec({ script: haproxyStatScript(STATS_SOCKET) }, { become: true })));
-  const guess = st.holders.length === 1 && run.alive(st.holders[0]!) ? st.holders[0]! : undefined;
+  const guess = pf.holders.length === 1 && run.alive(pf.holders[0]!) ? pf.holders[0]! : undefined;
   const guessStat = guess ? statOn(guess) : undefined;
   const certs = opts.certs ?? readCertsOn(st, guess ?? s.lbHosts.find((h) => run.alive(h)) ?? s.primary);
   const failedP = settled(frontendFailures(st));
@@ -673,13 +711,15 @@ export async function verify(st: UpState, opts: { checkScripts?: boolean; certs?
   const up = upNames.length;
   run.events.info(`VIP ${s.vip} on ${holder}; ${s.vip}:${s.frontendPort} answers from every host; haproxy backends up ${up}/${servers.length}`);
   await reportBackends(st, holder, servers, upNames, certsOf);
-  st.result = upResult(st, holder, up, servers.length);
   if (up > 0) run.events.info(`control-plane endpoint: ${controlPlaneEndpoint(s)} (certSANs: ${requiredSans(s).join(', ')})`);
+  return upResult(st, pf.net, holder, up, servers.length);
 }
 
-export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promise<UpState> {
-  const st: UpState = { run, s, opts, net: {}, holders: [], plays: [] };
-  const phases = upPhases();
+/** kha up: the phases in order; the state, what preflight found and Verify's result (none in check mode). */
+export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promise<{ st: UpState; found: UpFindings }> {
+  const st: UpState = { run, s, opts, plays: [] };
+  const found = upFindings();
+  const phases = upPhases(found);
   const t0 = Date.now();
   try {
     await runPhases(st, run.events, phases, run.opts.signal);
@@ -687,7 +727,8 @@ export async function up(run: RunContext, s: HaSettings, opts: UpOptions): Promi
     const apt = phases.find((p): p is InstallPhase => p instanceof InstallPhase)?.apt;
     if (apt) run.events.info(aptTimeLine(apt, Date.now() - t0));
     run.events.emit({ type: 'recap', hosts: Object.fromEntries(run.recap) });
-    if (st.result) run.events.emit({ type: 'result', data: st.result });
+    const result = found.verified.peek();
+    if (result) run.events.emit({ type: 'result', data: result });
   }
-  return st;
+  return { st, found };
 }

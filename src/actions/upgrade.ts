@@ -10,7 +10,7 @@
 //   A failed check stops the roll; later hosts are untouched; the report says how to resume.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunContext } from '../engine/context.js';
-import { runPhases, type Phase } from '../engine/phases.js';
+import { Found, runPhases, type Phase } from '../engine/phases.js';
 import { FLUSH_HANDLERS, runPlay } from '../engine/play.js';
 import { batches } from '../engine/serial.js';
 import type { PlayStop, ProbedTasks, Task } from '../engine/types.js';
@@ -20,7 +20,7 @@ import { packageModule, serviceModule } from '../modules/index.js';
 import { quote } from '../transport/quote.js';
 import { H_RESTART_HAPROXY, H_RESTART_KEEPALIVED, HAPROXY_CFG, configureTasks, haHandlers, startTasks } from '../roles/ha.js';
 import { INSTALLED_RECORD } from '../roles/files.js';
-import { connectAndGather, interruptsService, rolloutLockPhase, type UpOptions, type UpState } from './rollout.js';
+import { connectAndGather, interruptsService, rolloutLockPhase, type Preflight, type UpOptions, type UpState } from './rollout.js';
 import { checkPassing, preflight, vipHolders } from './up.js';
 import { tcpConnectScript } from './probes.js';
 import { planHosts } from './plan.js';
@@ -57,7 +57,7 @@ export function upgradeOrder(hosts: string[], holder: string | null, batchesOf: 
   return out;
 }
 
-function upgradeTasks(st: UpgradeState): Task<any>[] {
+function upgradeTasks(st: UpgradeState, net: Preflight['net']): Task<any>[] {
   const { s } = st;
   const pinned = s.keepalivedVersion || s.haproxyVersion;
   const pkg: Task<any>[] =
@@ -85,7 +85,7 @@ function upgradeTasks(st: UpgradeState): Task<any>[] {
           },
         ]
       : [];
-  return [...pkg, ...configureTasks(s, st.net), ...startTasks(s)];
+  return [...pkg, ...configureTasks(s, net), ...startTasks(s)];
 }
 
 /** After a batch: services active and configs valid on the batch, one holder, VIP:port answers. */
@@ -154,35 +154,36 @@ export async function handOver(st: UpState, holder: string): Promise<{ to: strin
 }
 
 export function upgradePhases(): Phase<UpgradeState>[] {
+  const pf = new Found<Preflight>('preflight');
   return [
     { title: 'Connect and gather facts', run: async (st) => connectAndGather(st.run, [...new Set([...st.s.lbHosts, ...st.s.masters])]) },
     rolloutLockPhase((st) => st.s.lbHosts),
     {
       title: 'Preflight: settings, network, and a healthy cluster (nothing is changed yet)',
       run: async (st) => {
-        await preflight(st);
+        const { holders } = pf.set(await preflight(st));
         const missing = st.s.lbHosts.filter((h) => !st.run.facts.get(h)?.packages.keepalived || !st.run.facts.get(h)?.packages.haproxy);
         if (missing.length)
           throw new KhaError(`keepalived/haproxy are not installed on ${missing.join(', ')}; run kha up first`, { code: 'E_NOT_UP', exit: ExitCode.preflight });
-        if (st.holders.length !== 1) {
+        if (holders.length !== 1) {
           throw new KhaError(
-            st.holders.length
-              ? `split brain: ${st.holders.join(' and ')} hold the VIP; fix it before upgrading (kha status)`
+            holders.length
+              ? `split brain: ${holders.join(' and ')} hold the VIP; fix it before upgrading (kha status)`
               : `no host holds the VIP ${st.s.vip}; run kha up to repair before upgrading`,
             { code: 'E_UNHEALTHY', exit: ExitCode.unhealthy },
           );
         }
-        st.report.holderBefore = st.holders[0]!;
+        st.report.holderBefore = holders[0]!;
       },
     },
-    { title: 'Roll: the hosts without the VIP in batches, the VIP holder last', run: roll },
+    { title: 'Roll: the hosts without the VIP in batches, the VIP holder last', run: (st) => roll(st, pf.get().net) },
   ];
 }
 
-async function roll(st: UpgradeState): Promise<void> {
+async function roll(st: UpgradeState, net: Preflight['net']): Promise<void> {
   const { run, s, report } = st;
   const holder = report.holderBefore;
-  const tasks = upgradeTasks(st);
+  const tasks = upgradeTasks(st, net);
   const handlers = haHandlers();
   // 1. plan every host in parallel (nothing changes): hosts with nothing to do are done at once
   const { needs, probed } = await hostChanges(st, tasks);
@@ -300,8 +301,6 @@ export async function upgrade(run: RunContext, s: HaSettings, opts: UpgradeOptio
     run,
     s,
     opts: { ...opts, command: 'upgrade' },
-    net: {},
-    holders: [],
     plays: [],
     report: { order: [], holderBefore: null, holderAfter: null, done: [], failed: [], untouched: [], unchanged: [], stopped: false },
   };

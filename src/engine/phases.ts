@@ -55,3 +55,30 @@ async function cleanUp<C>(ctx: C, events: EventBus, started: Phase<C>[]): Promis
     }
   }
 }
+
+/**
+ * What one phase finds and later phases read, as k0sctl's phases hold their findings: the phase
+ * that finds it sets it once; reading it before then is a programming error and throws, where an
+ * optional field on the shared state would have read as "nothing" (no holder, no network).
+ */
+export class Found<T> {
+  private value: { v: T } | undefined;
+
+  constructor(private readonly what: string) {}
+
+  set(v: T): T {
+    if (this.value) throw new Error(`${this.what} was found twice`);
+    this.value = { v };
+    return v;
+  }
+
+  get(): T {
+    if (!this.value) throw new Error(`${this.what} is read before the phase that finds it ran`);
+    return this.value.v;
+  }
+
+  /** the value, or undefined when its phase did not run (skipped: check mode, nothing to do) */
+  peek(): T | undefined {
+    return this.value?.v;
+  }
+}

@@ -46,7 +46,7 @@ export async function upInProcess(
   try {
     const { inv, settings } = await loadForRun(flags, io);
     run = makeRun(inv, flags, io);
-    st = await up(run, settings, { serial: opts.serial ?? '20%' });
+    st = (await up(run, settings, { serial: opts.serial ?? '20%' })).st;
     await after(st);
   } catch (err) {
     error = err;

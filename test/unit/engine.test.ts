@@ -592,3 +592,29 @@ describe('touchesVrrp (kha up: does a start batch give VRRP an advert interval t
     for (const t of start.filter((x) => x.module.name === 'service')) expect(touchesVrrp([t], haHandlers())).toBe(true);
   });
 });
+
+describe('what a phase finds (Found)', () => {
+  it('is read after the phase that finds it; read before, or found twice, it throws; peek says whether it ran', async () => {
+    const { EventBus } = await import('../../src/engine/events.js');
+    const { Found, runPhases } = await import('../../src/engine/phases.js');
+    const holders = new Found<string[]>('preflight');
+    expect(() => holders.get()).toThrow('preflight is read before the phase that finds it ran');
+    expect(holders.peek()).toBeUndefined();
+    const seen: string[][] = [];
+    await runPhases({}, new EventBus(), [
+      { title: 'find', run: async () => void holders.set(['m1']) },
+      { title: 'read', run: async () => void seen.push(holders.get()) },
+    ]);
+    expect(seen).toEqual([['m1']]);
+    expect(holders.peek()).toEqual(['m1']);
+    expect(() => holders.set(['m2'])).toThrow('preflight was found twice');
+  });
+
+  it('kha up: a phase list read out of order fails loudly instead of reading an empty network', async () => {
+    const { upPhases } = await import('../../src/actions/up.js');
+    const { ctx } = fakeRun(['m1'], (n) => new FakeConn(n));
+    const plan = upPhases().find((p) => p.title === 'Plan')!;
+    const st = { run: ctx, s: { lbHosts: ['m1'] } as never, opts: { serial: 1 }, plays: [] };
+    await expect(plan.run(st)).rejects.toThrow('preflight is read before the phase that finds it ran');
+  });
+});

@@ -23,7 +23,7 @@ function state(
 
 /** the converged message, or null when the Plan's VRRP situation is anything else */
 function convergedWhy(st: ReturnType<typeof state>): string | null {
-  const v = vrrpSituation(st, st.plan, st.vrrpBreaking);
+  const v = vrrpSituation(st, st.holders, st.plan, st.vrrpBreaking);
   return v.kind === 'converged' ? v.why : null;
 }
 
@@ -62,16 +62,16 @@ describe('vrrpSituation', () => {
   it('split brain wins over converged, and keeps whether the change breaks VRRP', async () => {
     const { breaksVrrp } = await import('../../src/actions/up.js');
     const st = state({ holders: ['m1', 'm2'] });
-    expect(vrrpSituation(st, st.plan, false)).toEqual({ kind: 'split-brain', holders: ['m1', 'm2'], breaking: false });
-    const b = vrrpSituation(st, st.plan, true);
+    expect(vrrpSituation(st, st.holders, st.plan, false)).toEqual({ kind: 'split-brain', holders: ['m1', 'm2'], breaking: false });
+    const b = vrrpSituation(st, st.holders, st.plan, true);
     expect(b).toEqual({ kind: 'split-brain', holders: ['m1', 'm2'], breaking: true });
     expect(breaksVrrp(b)).toBe(true);
   });
   it('a VRRP-breaking change on a healthy cluster: the others restart together', async () => {
     const { breaksVrrp } = await import('../../src/actions/up.js');
     const st = state({ plan: { m1: ['write keepalived.conf'], m2: [], m3: [] } });
-    expect(vrrpSituation(st, st.plan, true)).toEqual({ kind: 'breaking' });
-    expect(breaksVrrp(vrrpSituation(st, st.plan, false))).toBe(false);
+    expect(vrrpSituation(st, st.holders, st.plan, true)).toEqual({ kind: 'breaking' });
+    expect(breaksVrrp(vrrpSituation(st, st.holders, st.plan, false))).toBe(false);
   });
 });
 

@@ -3,7 +3,7 @@
 // "Before" is the plays as they ran before, with task objects of their own (so nothing to take).
 import { describe, expect, it } from 'vitest';
 import { preflightChecks } from '../../src/actions/preflight.js';
-import { upPhases, type UpState } from '../../src/actions/up.js';
+import { upFindings, upPhases, type UpState } from '../../src/actions/up.js';
 import type { RunEvent } from '../../src/engine/events.js';
 import { runPlay } from '../../src/engine/play.js';
 import { parseInventory } from '../../src/inventory/load.js';
@@ -91,9 +91,12 @@ function upRun(sims: Record<string, Sim>) {
   const net = preflightChecks(s, facts).net;
   const run = fakeRun(hosts, (n) => simHost(s, net, n, sims[n]!));
   for (const h of hosts) run.ctx.facts.set(h, facts[h]!);
-  const st: UpState = { run: run.ctx, s, opts: { serial: 1 }, net, holders: [], plays: [] };
+  const st: UpState = { run: run.ctx, s, opts: { serial: 1 }, plays: [] };
+  // what the Preflight phase would have found: the phases after it read it
+  const found = upFindings();
+  found.preflight.set({ net, holders: [] });
   const roundTrips = () => hosts.reduce((n, h) => n + (run.connector.conns.get(h)?.stats.execs ?? 0), 0);
-  return { ...run, s, st, roundTrips };
+  return { ...run, s, st, net, found, roundTrips };
 }
 
 const reported = (events: RunEvent[]) => events.filter((e) => e.type === 'task').map((e) => ({ ...e, ms: 0 }));
@@ -101,7 +104,7 @@ const reported = (events: RunEvent[]) => events.filter((e) => e.type === 'task')
 /** kha up's Plan, Install and Configure phases; `before`: the two plays as before, with task objects of their own. */
 async function planInstallConfigure(sims: Record<string, Sim>, before: boolean) {
   const r = upRun(sims);
-  const phases = upPhases();
+  const phases = upPhases(r.found);
   const [plan, install, configure] = ['Plan', 'Install', 'Configure'].map((t) => phases.find((p) => p.title.startsWith(t))!);
   await plan!.run(r.st);
   const planned = r.roundTrips();
@@ -112,7 +115,7 @@ async function planInstallConfigure(sims: Record<string, Sim>, before: boolean) 
     await runPlay(r.ctx, {
       name: 'configure',
       hosts: changing,
-      tasks: configureTasks(r.s, r.st.net),
+      tasks: configureTasks(r.s, r.net),
       handlers: haHandlers(),
       flushHandlers: false,
       maxFailPercentage: 0,
@@ -167,7 +170,7 @@ describe("kha up: install and configure take the Plan's probe results", () => {
 
   it('a converged cluster: the Plan finds nothing, and neither install nor configure runs', async () => {
     const r = upRun(converged([]));
-    const phases = upPhases();
+    const phases = upPhases(r.found);
     const [plan, install, configure] = ['Plan', 'Install', 'Configure'].map((t) => phases.find((p) => p.title.startsWith(t))!);
     await plan!.run(r.st);
     expect([install!.shouldRun?.(r.st), configure!.shouldRun?.(r.st)]).toEqual([false, false]);
