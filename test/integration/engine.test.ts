@@ -464,9 +464,11 @@ describe('a host that is down', () => {
     let maxf: Awaited<ReturnType<typeof playJson>>;
     try {
       // one after the other: each run locks the hosts (/run/kha.lock), so a second one at the same
-      // time would be refused; each waits out m5's connect retries while locking, then never dials it again
-      dflt = await playJson('down-default.yaml');
-      maxf = await playJson('down-maxfail.yaml');
+      // time would be refused; each waits out m5's connect retries while locking, then never dials it
+      // again. A host that has just stopped still has this machine's ARP entry, so each try waits for
+      // the connect timeout: 4 s here (4 tries) instead of the default 10 s.
+      dflt = await playJson('down-default.yaml', ['--connect-timeout', '4']);
+      maxf = await playJson('down-maxfail.yaml', ['--connect-timeout', '4']);
     } finally {
       await l.startHost('m5');
     }
