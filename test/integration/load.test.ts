@@ -3,6 +3,9 @@
 // own peak), open file descriptors and how many of them are sockets. Every host must be ok,
 // memory and descriptors bounded, and exactly one SSH connection per host (the engine's own
 // count, and sshd's "Accepted" lines on every host).
+//
+// Order: one test; it runs last and alone (vitest.config.ts, integration-solo): its 20 containers
+// booting at once would starve the timing measurements of files running beside it.
 import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';

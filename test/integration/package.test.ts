@@ -3,6 +3,9 @@
 // `kha lab` needs it). The installed kha must start, carry what its messages point to, say how to
 // get `kha lab`, and plan a real `kha up --check` against a lab. npm installs from its cache (filled
 // by `npm ci`) first: --prefer-offline.
+//
+// Order: none needed. The tests share the package the beforeAll packed and installed and only
+// read it; the one that reaches the lab runs --check, which changes nothing there.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

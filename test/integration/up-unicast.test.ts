@@ -1,6 +1,8 @@
 // `kha up` with vrrp_unicast: true on a fresh lab: keepalived adverts go host to host (unicast_peer)
 // instead of to 224.0.0.18. Fresh, not a rerun of a multicast lab: switching the mode on a running
 // cluster is a separate problem (see up.test.ts's config-change rerun and the report).
+//
+// Order: one test, on its own lab.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, test } from 'vitest';
 import { useLab } from '../helpers/lab.js';
