@@ -244,15 +244,14 @@ export function breaksVrrp(v: VrrpSituation): boolean {
  */
 class PlanPhase implements Phase<UpState> {
   readonly title = 'Plan';
-  private found: UpPlan | undefined;
+  private readonly found = new Found<UpPlan>('the Plan');
   private release: (() => Promise<void>) | undefined;
   private released: Promise<void> | undefined;
 
   constructor(private readonly pf: Found<Preflight>) {}
 
   get result(): UpPlan {
-    if (!this.found) throw new Error('the Plan phase has not run');
-    return this.found;
+    return this.found.get();
   }
 
   run = async (st: UpState): Promise<void> => {
@@ -283,7 +282,7 @@ class PlanPhase implements Phase<UpState> {
     );
     const vrrp = vrrpSituation(st, holders, changes, breaking);
     if (vrrp.kind === 'converged') st.run.events.info(vrrp.why);
-    this.found = { changes, changed, vrrp, tasks, probed };
+    this.found.set({ changes, changed, vrrp, tasks, probed });
     // nothing changes on the load balancers from here (Verify reads; /etc/hosts would write)
     if (vrrp.kind === 'converged' && !st.s.manageEtcHosts) this.released = this.release?.();
   };
