@@ -272,6 +272,7 @@ export function configureTasks(s: HaSettings, net: Record<string, VrrpPlace>): T
         title: `user ${DEFAULT_SCRIPT_USER} for keepalived's check scripts`,
         cmd: { script: createScriptUserScript() },
         unless: { argv: ['id', '-u', DEFAULT_SCRIPT_USER] },
+        why: 'no such user',
       },
     },
     { module: fileModule, params: { path: KEEPALIVED_DIR, state: 'directory', mode: 0o755, owner: 'root', group: 'root' } },

@@ -135,6 +135,15 @@ function converged(stale: string[]): Record<string, Sim> {
   );
 }
 
+describe('the check scripts user', () => {
+  it('is created with the reason an operator reads in the plan ("no such user", not "probe failed")', () => {
+    const r = upRun(Object.fromEntries(hosts.map((h) => [h, { installed: false, files: new Map<string, string>() }])));
+    const user = configureTasks(r.s, r.net).find((t) => String((t.params as { title?: string }).title).startsWith('user keepalived_script'));
+    expect((user?.params as { why?: string; unless?: unknown }).why).toBe('no such user');
+    expect((user?.params as { unless?: unknown }).unless).toEqual({ argv: ['id', '-u', 'keepalived_script'] });
+  });
+});
+
 describe("kha up: install and configure take the Plan's probe results", () => {
   it('a changed haproxy.cfg on every host: 63 round trips in the two plays before, 30 now, the same reports', async () => {
     const b = await planInstallConfigure(converged([HAPROXY_CFG]), true);
