@@ -118,9 +118,7 @@ export const serviceModule = defineModule<ServiceParams>({
         if (r2.code === 0) {
           // a unit can accept the start and die a moment later: look again
           if (verb === 'start' || verb === 'restart') {
-            const again = parseShow(
-              (await ctx.conn.exec({ script: `sleep 0.3; systemctl show -p LoadState -p ActiveState -p UnitFileState -- ${quote(unit)}` })).stdout,
-            );
+            const again = parseShow((await ctx.conn.exec({ script: `sleep 0.3; ${unitShowScript(unit)}` })).stdout);
             if (again.active === 'active' || again.active === 'activating') return record();
           } else return record();
         }

@@ -39,6 +39,14 @@ const restartModule = (order: string[]): Module<{ svc: string }> =>
     decide: (_r, p) => ({ change: true, why: 'notified', apply: async (hc) => void order.push(`${hc.host.name}:restart:${p.svc}`) }),
   });
 
+/** A fake run over `hosts` with a kv module that records each apply in `order`. */
+function kvRun(hosts: string[]) {
+  const order: string[] = [];
+  const kv = kvModule(new Map(), order);
+  const { ctx } = fakeRun(hosts, (n) => new FakeConn(n));
+  return { order, kv, ctx };
+}
+
 describe('play runner', () => {
   const hosts = ['m1', 'm2', 'm3', 'm4', 'm5'];
 
@@ -328,10 +336,7 @@ describe('play runner', () => {
 describe('flush_handlers', () => {
   it('runs the handlers notified so far at that point, so later tasks see the restarted service', async () => {
     const { FLUSH_HANDLERS } = await import('../../src/engine/play.js');
-    const order: string[] = [];
-    const state = new Map<string, Map<string, string>>();
-    const kv = kvModule(state, order);
-    const { ctx } = fakeRun(['m1', 'm2'], (n) => new FakeConn(n));
+    const { order, kv, ctx } = kvRun(['m1', 'm2']);
     await runPlay(ctx, {
       name: 'p',
       hosts: ['m1', 'm2'],
@@ -345,10 +350,7 @@ describe('flush_handlers', () => {
 
 describe('handlers that supersede others', () => {
   it("a handler's clears drops a later handler notified with it (a restart makes the reload moot), and only on that host", async () => {
-    const order: string[] = [];
-    const state = new Map<string, Map<string, string>>();
-    const kv = kvModule(state, order);
-    const { ctx } = fakeRun(['m1', 'm2'], (n) => new FakeConn(n));
+    const { order, kv, ctx } = kvRun(['m1', 'm2']);
     await runPlay(ctx, {
       name: 'p',
       hosts: ['m1', 'm2'],
