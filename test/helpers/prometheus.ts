@@ -170,17 +170,23 @@ function spawnPrometheus(bin: string, dir: string, config: string, port: number)
     tail = (tail + chunk).slice(-STDERR_KEEP);
   });
   proc.stderrTail = () => tail;
-  proc.exited = new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) resolve();
-    else proc.once('exit', () => resolve());
-  });
+  // 'close', not 'exit': 'exit' can come before the last of stderr is read, and the error
+  // message quotes stderr's tail (a CI run lost prometheus's "parse error" line that way)
+  proc.exited = new Promise((resolve) => proc.once('close', () => resolve()));
   proc.once('error', () => undefined); // spawn failures surface as an exit with the tail
   return proc;
 }
 
+/**
+ * stderr's error lines, then its last `n` lines: prometheus logs its shutdown after the error
+ * that caused it, and a CI run had the cause (a rule's parse error) pushed out of the last 15.
+ */
 function tailLines(proc: PromProcess, n = 15): string {
-  const lines = proc.stderrTail().trimEnd().split('\n').slice(-n);
-  return lines.length && lines[0] ? `\n--- prometheus stderr (last ${lines.length} lines) ---\n${lines.join('\n')}` : ' (no stderr)';
+  const all = proc.stderrTail().trimEnd().split('\n').filter(Boolean);
+  const last = all.slice(-n);
+  const errors = all.slice(0, -n).filter((l) => /level=error/.test(l));
+  if (!last.length) return ' (no stderr)';
+  return `${errors.length ? `\n--- prometheus stderr, its errors ---\n${errors.join('\n')}` : ''}\n--- prometheus stderr (last ${last.length} lines) ---\n${last.join('\n')}`;
 }
 
 async function waitReady(url: string, proc: PromProcess, timeoutMs: number): Promise<void> {
